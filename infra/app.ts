@@ -1,0 +1,40 @@
+import { App, Tags, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
+import { ApiStack } from './stacks/api-stack';
+import { DataStack } from './stacks/data-stack';
+import { MessagingStack } from './stacks/messaging-stack';
+import { readStage, type Stage } from './stage';
+
+export interface BatonStacks {
+  data: DataStack;
+  messaging: MessagingStack;
+  api: ApiStack;
+}
+
+/** Builds Baton's stacks for one stage; tests call this with their own App. */
+export function buildBaton(app: App, stage: Stage): BatonStacks {
+  const env = { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION };
+  const prefix = `Baton-${stage.name}`;
+  const data = new DataStack(app, `${prefix}-Data`, { stage, env });
+  const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
+  const api = new ApiStack(app, `${prefix}-Api`, { stage, env, table: data.table, bus: messaging.bus });
+  Tags.of(app).add('baton:stage', stage.name);
+  return { data, messaging, api };
+}
+
+/** Runs cdk-nag's AwsSolutions and Serverless packs over everything the app synthesizes. */
+export function addNagChecks(app: App): void {
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }), new ServerlessChecks(app, { verbose: true }));
+}
+
+const isEntryPoint = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
+if (isEntryPoint) {
+  const app = new App();
+  const stage = readStage({
+    stage: app.node.tryGetContext('stage') ?? process.env.BATON_STAGE,
+    corsOrigins: app.node.tryGetContext('corsOrigins') ?? process.env.BATON_CORS_ORIGINS,
+  });
+  buildBaton(app, stage);
+  addNagChecks(app);
+  app.synth();
+}

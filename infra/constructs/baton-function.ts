@@ -1,0 +1,121 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { fileURLToPath } from 'node:url';
+import { tableIndexNames } from '#shared/store/keys';
+import type { Stage } from '../stage';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface BatonFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 'runtime'> {
+  /** Entry file, relative to the repository root (e.g. `functions/api/http-api.ts`). */
+  entry: string;
+  stage: Stage;
+}
+
+/**
+ * Every Baton Lambda: one place for the runtime, architecture, memory, timeout, log retention,
+ * tracing and bundling defaults, and `use*` methods that grant access to a resource and set the
+ * environment variable naming it in the same call, so the two can never drift apart.
+ */
+export class BatonFunction extends NodejsFunction {
+  constructor(scope: Construct, id: string, { entry, stage, environment, bundling, ...props }: BatonFunctionProps) {
+    const logGroup = new LogGroup(scope, `${id}Logs`, {
+      retention: stage.isLocal ? RetentionDays.ONE_DAY : RetentionDays.ONE_MONTH,
+      removalPolicy: stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    // A role of its own instead of AWSLambdaBasicExecutionRole: it may write to its own log group only.
+    const role = new Role(scope, `${id}Role`, { assumedBy: new ServicePrincipal('lambda.amazonaws.com') });
+    role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    );
+    super(scope, id, {
+      runtime: Runtime.NODEJS_24_X,
+      role,
+      architecture: Architecture.ARM_64,
+      memorySize: 512,
+      timeout: Duration.seconds(29),
+      tracing: Tracing.ACTIVE,
+      loggingFormat: LoggingFormat.JSON,
+      logGroup,
+      entry: `${root}/${entry}`,
+      projectRoot: root,
+      depsLockFilePath: `${root}/package-lock.json`,
+      ...props,
+      environment: {
+        BATON_STAGE: stage.name,
+        POWERTOOLS_SERVICE_NAME: `baton-${id.replace(/Function$/, '').toLowerCase()}`,
+        POWERTOOLS_LOG_LEVEL: stage.isLocal ? 'DEBUG' : 'INFO',
+        NODE_OPTIONS: '--enable-source-maps',
+        ...environment,
+      },
+      bundling: {
+        // CommonJS output: runs the same on Lambda's Node and on an emulator's host Node,
+        // which is why nothing may use top-level await. The SDK is bundled (externalModules
+        // empty) because emulators run functions on the host without one preinstalled.
+        format: OutputFormat.CJS,
+        target: 'node20',
+        minify: !stage.isLocal,
+        sourceMap: true,
+        sourcesContent: false,
+        externalModules: [],
+        ...bundling,
+      },
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray tracing: xray:PutTraceSegments and PutTelemetryRecords support no resource-level permissions.',
+    });
+  }
+
+  /**
+   * Item-level access to the table and its named indexes. Written out rather than
+   * `grantReadWriteData`, which grants `index/*`: each index is listed, so no wildcard.
+   */
+  useTable(table: ITable, access: 'read' | 'readWrite'): this {
+    const read = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'];
+    const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+    this.addToRolePolicy(
+      new PolicyStatement({
+        actions: access === 'read' ? read : [...read, ...write],
+        resources: [table.tableArn, ...tableIndexNames.map((index) => `${table.tableArn}/index/${index}`)],
+      }),
+    );
+    this.addEnvironment('TABLE_NAME', table.tableName);
+    return this;
+  }
+
+  useBucket(bucket: IBucket, access: 'read' | 'readWrite'): this {
+    if (access === 'read') bucket.grantRead(this);
+    else bucket.grantReadWrite(this);
+    this.addEnvironment('BUCKET_NAME', bucket.bucketName);
+    return this;
+  }
+
+  useQueue(queue: IQueue, envName: string, access: 'send' | 'consume'): this {
+    if (access === 'send') queue.grantSendMessages(this);
+    else queue.grantConsumeMessages(this);
+    this.addEnvironment(envName, queue.queueUrl);
+    return this;
+  }
+
+  useBus(bus: IEventBus): this {
+    bus.grantPutEventsTo(this);
+    this.addEnvironment('BUS_NAME', bus.eventBusName);
+    return this;
+  }
+
+  useSecret(secret: ISecret, envName: string): this {
+    secret.grantRead(this);
+    this.addEnvironment(envName, secret.secretArn);
+    return this;
+  }
+}

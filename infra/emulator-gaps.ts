@@ -1,0 +1,39 @@
+import { Tags } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+
+/**
+ * Where the local emulator differs from AWS, and what Baton does about it. Every workaround
+ * lives here, says which behaviour it works around, and goes when the pinned emulator no
+ * longer needs it (pinned version: scripts/lib/emulator.ts).
+ */
+
+/**
+ * The API id the local stage pins. On AWS an API id is random per deployment; locally a fixed
+ * one keeps the printed URL valid across redeploys and resets. MiniStack reads the
+ * `ms-custom-id` tag (8 lowercase hex characters); LocalStack reads `_custom_id_`.
+ */
+export const localApiId = 'ba7017a1';
+
+export function pinApiId(api: HttpApi): void {
+  Tags.of(api).add('ms-custom-id', localApiId);
+  Tags.of(api).add('_custom_id_', localApiId);
+}
+
+/**
+ * The API's base URL on an emulator. `{apiId}.execute-api.localhost` does not resolve on every
+ * machine, so Baton uses the path form that MiniStack and LocalStack both serve.
+ */
+export const localApiUrl = (endpoint: string, apiId: string): string =>
+  `${endpoint.replace(/\/$/, '')}/_aws/execute-api/${apiId}`;
+
+/*
+ * Gaps seen in MiniStack 1.5.33 that need no code, recorded so nobody re-discovers them:
+ * - `Ref` of AWS::SecretsManager::Secret yields the secret's name, not its ARN. Baton only
+ *   passes it to GetSecretValue, which takes either.
+ * - GenerateSecretString ignores ExcludePunctuation; bearer parsing accepts any visible ASCII
+ *   (shared/domain/tokens.ts), so the generated installation token works as it is.
+ * - `cdklocal destroy` deletes nothing; scripts/lib/deploy.ts deletes stacks via the API.
+ * - Lambdas run on the host's Node (whatever the declared runtime) without an AWS SDK: every
+ *   bundle includes the SDK and targets Node 20 (infra/constructs/baton-function.ts).
+ * - The queue RedrivePolicy that earlier releases dropped is kept by 1.5.33 (an e2e test checks).
+ */

@@ -1,0 +1,80 @@
+import { CfnOutput, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { BatonFunction } from '../constructs/baton-function';
+import { pinApiId } from '../emulator-gaps';
+import type { Stage } from '../stage';
+
+export interface ApiStackProps extends StackProps {
+  stage: Stage;
+  table: ITable;
+  bus: IEventBus;
+}
+
+/** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
+export class ApiStack extends Stack {
+  readonly api: HttpApi;
+  readonly apiFunction: BatonFunction;
+  readonly adminToken: Secret;
+
+  constructor(scope: Construct, id: string, { stage, table, bus, ...props }: ApiStackProps) {
+    super(scope, id, props);
+
+    // Created at deploy, never placed in an environment variable or an output: operators read
+    // it from Secrets Manager (`npm start` does so to create the demo project).
+    this.adminToken = new Secret(this, 'AdminToken', {
+      description: `Baton ${stage.name}: installation admin token (creates projects)`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.adminToken).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'A bearer token, not a database credential: no rotation Lambda applies. Operators rotate it by putting a new value (docs/ARCHITECTURE.md, "Installation admin token").',
+    });
+
+    this.apiFunction = new BatonFunction(this, 'ApiFunction', {
+      entry: 'functions/api/http-api.ts',
+      stage,
+      description: 'Baton HTTP API: health, identity, projects',
+      environment: { CORS_ORIGINS: stage.corsOrigins.join(',') },
+    })
+      .useTable(table, 'readWrite')
+      .useBus(bus)
+      .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN');
+    Validations.of(this.apiFunction).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Invoked synchronously by API Gateway only; a Lambda DLQ applies to asynchronous invocations.',
+    });
+
+    this.api = new HttpApi(this, 'HttpApi', {
+      description: `Baton ${stage.name} API`,
+      createDefaultStage: false,
+      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.apiFunction),
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'Every route but /health checks a bearer token inside the API Lambda (hashed tokens in DynamoDB, project-scoped); an API Gateway authorizer would add a second invocation per request.',
+    });
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
+      retention: stage.isLocal ? RetentionDays.ONE_DAY : RetentionDays.THREE_MONTHS,
+      removalPolicy: stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      autoDeploy: true,
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: AccessLogFormat.jsonWithStandardFields() },
+      throttle: { rateLimit: 200, burstLimit: 400 },
+    });
+    if (stage.isLocal) pinApiId(this.api);
+
+    new CfnOutput(this, 'ApiId', { value: this.api.apiId });
+    new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
+    new CfnOutput(this, 'AdminTokenSecretArn', { value: this.adminToken.secretArn });
+  }
+}

@@ -1,0 +1,65 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { outboxIndex } from '#shared/store/keys';
+import type { Stage } from '../stage';
+
+export interface DataStackProps extends StackProps {
+  stage: Stage;
+}
+
+/** State and artifacts: the single DynamoDB table and the artifacts bucket. */
+export class DataStack extends Stack {
+  readonly table: TableV2;
+  readonly artifacts: Bucket;
+
+  constructor(scope: Construct, id: string, { stage, ...props }: DataStackProps) {
+    super(scope, id, props);
+    const removalPolicy = stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+    this.table = new TableV2(this, 'Table', {
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      billing: Billing.onDemand(),
+      encryption: TableEncryptionV2.awsManagedKey(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'expiresAt',
+      deletionProtection: !stage.isLocal,
+      removalPolicy,
+      globalSecondaryIndexes: [
+        // A project's runs by time (and status, by filter): gsi1pk = PROJECT#p#RUNS, gsi1sk = run id (ULID).
+        { indexName: 'gsi1', partitionKey: { name: 'gsi1pk', type: AttributeType.STRING }, sortKey: { name: 'gsi1sk', type: AttributeType.STRING } },
+        // Sparse: events committed but not yet published to the bus.
+        { indexName: outboxIndex.name, partitionKey: { name: outboxIndex.partitionKey, type: AttributeType.STRING }, sortKey: { name: outboxIndex.sortKey, type: AttributeType.STRING } },
+        // Sparse: due timers (step deadlines, not-before times, lease expiries) for the sweeper.
+        { indexName: 'timers', partitionKey: { name: 'timerPk', type: AttributeType.STRING }, sortKey: { name: 'dueAt', type: AttributeType.STRING } },
+      ],
+    });
+
+    const accessLogs = new Bucket(this, 'ArtifactsAccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(90) }],
+      removalPolicy,
+    });
+    Validations.of(accessLogs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket; logging it into itself would loop.' });
+
+    this.artifacts = new Bucket(this, 'Artifacts', {
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'artifacts/',
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
+      removalPolicy,
+    });
+
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'ArtifactsBucketName', { value: this.artifacts.bucketName });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm test`: unit and infra tests (no emulator), then the e2e suite against the real stack
+ * deployed once to the emulator (started and stopped here unless AWS_ENDPOINT_URL names one).
+ * Ends with one line for the whole run: `N passed, N failed`.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { deploy } from './lib/deploy';
+import { emulatorEnv, logFile, startEmulator, stopEmulator } from './lib/emulator';
+import { root, statePath } from './lib/paths';
+
+interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+const total: Tally = { passed: 0, failed: 0, skipped: 0 };
+
+/** Runs vitest for some projects and adds its results (read from its JSON report) to the total. */
+async function vitest(projects: string[], env: Record<string, string> = {}): Promise<boolean> {
+  const report = statePath(`vitest-${projects.join('-')}.json`);
+  rmSync(report, { force: true });
+  const args = ['run', ...projects.flatMap((project) => ['--project', project]), '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+    child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+  });
+  if (existsSync(report)) {
+    const results = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
+    total.passed += results.numPassedTests;
+    total.failed += results.numFailedTests;
+    total.skipped += results.numPendingTests + results.numTodoTests;
+    // A suite that fails to load has no failed test but a non-zero exit: count it as one failure.
+    if (code !== 0 && results.numFailedTests === 0) total.failed += 1;
+  } else if (code !== 0) {
+    total.failed += 1;
+  }
+  return code === 0;
+}
+
+const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const wants = (project: string) => only.length === 0 || only.includes(project);
+let emulatorStarted = false;
+let exitCode = 0;
+
+try {
+  const offline = ['unit', 'infra'].filter(wants);
+  if (offline.length > 0 && !(await vitest(offline))) exitCode = 1;
+
+  if (wants('e2e')) {
+    const emulator = await startEmulator();
+    emulatorStarted = emulator.started;
+    const began = Date.now();
+    await deploy(emulator.endpoint);
+    console.log(`Deployed in ${((Date.now() - began) / 1000).toFixed(1)}s; running the e2e suite against ${emulator.endpoint}`);
+    if (!(await vitest(['e2e'], emulatorEnv(emulator.endpoint)))) exitCode = 1;
+  }
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  total.failed += 1;
+  exitCode = 1;
+} finally {
+  if (emulatorStarted) {
+    await stopEmulator();
+    console.log(`Emulator stopped (its log: ${logFile()}).`);
+  }
+}
+
+if (total.passed + total.failed === 0) exitCode = 1;
+console.log(`\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}`);
+process.exit(exitCode);

@@ -1,0 +1,29 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+/**
+ * SDK client factories. The SDK reads AWS_ENDPOINT_URL by itself (real AWS leaves it unset;
+ * LocalStack and MiniStack set it inside Lambdas, scripts and tests set it for the emulator).
+ * The one thing the SDK cannot infer is S3 addressing: emulators serve buckets path-style only.
+ */
+const endpointOverride = (): string | undefined => process.env.AWS_ENDPOINT_URL || undefined;
+
+const common = () => ({ maxAttempts: 3 });
+
+export const createDocumentClient = (): DynamoDBDocumentClient =>
+  DynamoDBDocumentClient.from(new DynamoDBClient(common()), {
+    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+  });
+
+export const createS3Client = (): S3Client =>
+  new S3Client({ ...common(), forcePathStyle: endpointOverride() !== undefined });
+
+export const createSqsClient = (): SQSClient => new SQSClient(common());
+
+export const createEventBridgeClient = (): EventBridgeClient => new EventBridgeClient(common());
+
+export const createSecretsClient = (): SecretsManagerClient => new SecretsManagerClient(common());

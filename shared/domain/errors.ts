@@ -1,0 +1,52 @@
+/**
+ * Errors that carry meaning. API errors map to one HTTP status and a stable code; only their
+ * message (written for clients) leaves the service. Anything else becomes a 500 with a generic
+ * message, and the details stay in the logs.
+ */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export class ValidationError extends ApiError {
+  override name = 'ValidationError';
+  constructor(message: string, field?: string) {
+    super(400, 'validation_error', message, field);
+  }
+}
+
+export class UnauthorizedError extends ApiError {
+  override name = 'UnauthorizedError';
+  constructor(message = 'A valid bearer token is required') {
+    super(401, 'unauthorized', message);
+  }
+}
+
+export class ForbiddenError extends ApiError {
+  override name = 'ForbiddenError';
+  constructor(message = 'This token may not do that') {
+    super(403, 'forbidden', message);
+  }
+}
+
+export class NotFoundError extends ApiError {
+  override name = 'NotFoundError';
+  constructor(what: string) {
+    super(404, 'not_found', `${what} was not found`);
+  }
+}
+
+export class ConflictError extends ApiError {
+  override name = 'ConflictError';
+  constructor(message: string, field?: string) {
+    super(409, 'conflict', message, field);
+  }
+}

@@ -1,0 +1,102 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import httpCors from '@middy/http-cors';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import httpSecurityHeaders from '@middy/http-security-headers';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { z } from 'zod';
+import { ApiError, ValidationError } from '#shared/domain/errors';
+
+export type HttpEvent = APIGatewayProxyEventV2 & { body: unknown };
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+export const json = (statusCode: number, body: unknown): HttpResult => ({
+  statusCode,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** The one error body every 4xx/5xx carries. */
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string; requestId: string };
+}
+
+const requestIdOf = (event: APIGatewayProxyEventV2 | undefined, context: Context): string =>
+  event?.requestContext?.requestId ?? context.awsRequestId;
+
+/** Validates a value against a schema; the first problem becomes a 400 naming the field. */
+export const parseWith = <T extends z.ZodType>(schema: T, value: unknown, where = 'body'): z.infer<T> => {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = [where, ...(issue?.path ?? [])].join('.');
+  throw new ValidationError(`${path}: ${issue?.message ?? 'invalid'}`, path);
+};
+
+/**
+ * Turns every error into the one JSON error shape. ApiErrors and middy's exposed HTTP errors
+ * keep their status and message; anything else is logged and answered with a bare 500.
+ * Written here rather than @middy/http-error-handler because that one answers in plain text.
+ */
+const jsonErrors = (logger: Logger): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> => ({
+  onError: async (request) => {
+    const { error } = request;
+    const requestId = requestIdOf(request.event, request.context);
+    let status = 500;
+    let body: ErrorBody['error'] = { code: 'internal_error', message: 'Internal error', requestId };
+    if (error instanceof ApiError) {
+      status = error.status;
+      body = { code: error.code, message: error.message, requestId, ...(error.field ? { field: error.field } : {}) };
+    } else if (isExposedHttpError(error)) {
+      status = error.statusCode;
+      body = { code: status === 404 ? 'not_found' : 'bad_request', message: error.message, requestId };
+      if (status === 422 || status === 415) {
+        status = 400;
+        body = { code: 'validation_error', message: `body: ${error.message}`, field: 'body', requestId };
+      }
+    }
+    if (status >= 500) logger.error('request failed', { error });
+    else logger.info('request refused', { status, code: body.code, field: body.field });
+    request.response = json(status, { error: body } satisfies ErrorBody);
+  },
+});
+
+const isExposedHttpError = (error: unknown): error is Error & { statusCode: number } =>
+  error instanceof Error &&
+  typeof (error as { statusCode?: unknown }).statusCode === 'number' &&
+  (error as { expose?: boolean }).expose === true;
+
+/** Every response names the request it answers, so a user can quote it in a bug report. */
+const requestIdHeader = (): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> => {
+  const stamp = (request: { event: APIGatewayProxyEventV2; context: Context; response: HttpResult | null }) => {
+    if (!request.response) return;
+    request.response.headers = { ...request.response.headers, 'x-request-id': requestIdOf(request.event, request.context) };
+  };
+  return { after: async (request) => stamp(request), onError: async (request) => stamp(request) };
+};
+
+export interface HttpStackOptions {
+  logger: Logger;
+  corsOrigins: string[];
+}
+
+/**
+ * The HTTP middleware stack, attached in one fixed order: observability, header and body
+ * parsing, response headers, and the error mapper last (so it runs first on error and the
+ * header middlewares still decorate the error response).
+ */
+export const httpStack = <E extends APIGatewayProxyEventV2>(
+  handler: (event: E, context: Context) => Promise<HttpResult>,
+  { logger, corsOrigins }: HttpStackOptions,
+) =>
+  middy<E, HttpResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(httpHeaderNormalizer())
+    .use(httpJsonBodyParser({ disableContentTypeError: true }))
+    .use(httpSecurityHeaders())
+    .use(httpCors({ origins: corsOrigins, credentials: false }))
+    .use(requestIdHeader())
+    .use(jsonErrors(logger))
+    .handler(handler);
