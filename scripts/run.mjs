@@ -14,6 +14,9 @@ if (major < 20) {
   process.exit(1);
 }
 
+// The tooling supports Node 20 (README); silence the SDK's notice that future releases will not.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const lock = join(root, 'package-lock.json');
 const installed = join(root, 'node_modules', '.package-lock.json');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');

@@ -1,0 +1,74 @@
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createProject } from '../helpers/api';
+import { aws } from '../helpers/aws';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+describe('project creation through the deployed stack', () => {
+  it('writes the project, a hashed token and its event record to DynamoDB, never the plain token', async () => {
+    const project = await createProject('stored');
+
+    const items = await aws.documents.send(
+      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `PROJECT#${project.id}` } }),
+    );
+    const everything = await aws.documents.send(new ScanCommand({ TableName: stack.tableName }));
+
+    const kinds = (items.Items ?? []).map((item) => String(item.sk).split('#')[0]).sort();
+    expect(kinds).toEqual(['EVENT', 'META', 'TOKEN']);
+    expect(JSON.stringify(everything.Items)).not.toContain(project.adminToken.token);
+    expect((everything.Items ?? []).some((item) => String(item.pk).startsWith('TOKEN#'))).toBe(true);
+  });
+
+  describe('with a subscriber rule on the Baton bus', () => {
+    const ruleName = `e2e-subscriber-${Date.now()}`;
+    let queueUrl = '';
+
+    beforeAll(async () => {
+      const queue = await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }));
+      queueUrl = queue.QueueUrl!;
+      const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+      await aws.events.send(
+        new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'] }) }),
+      );
+      await aws.events.send(
+        new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }),
+      );
+    });
+
+    afterAll(async () => {
+      await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
+      await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
+      await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+    });
+
+    it('publishes project.created on the bus and marks the event record published', async () => {
+      const project = await createProject('evented');
+
+      const delivered = await eventually('project.created on the subscriber queue', async () => {
+        const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        return (Messages ?? [])
+          .map((message) => JSON.parse(message.Body ?? '{}') as { source: string; 'detail-type': string; detail: { projectId: string; id: string } })
+          .find((event) => event.detail.projectId === project.id);
+      });
+      const records = await aws.documents.send(
+        new QueryCommand({
+          TableName: stack.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :event)',
+          ExpressionAttributeValues: { ':pk': `PROJECT#${project.id}`, ':event': 'EVENT#' },
+        }),
+      );
+
+      expect(delivered.source).toBe('baton');
+      expect(delivered['detail-type']).toBe('project.created');
+      expect(records.Items).toHaveLength(1);
+      expect(records.Items?.[0]).toMatchObject({ id: delivered.detail.id, type: 'project.created', publishedAt: expect.any(String) });
+      expect(records.Items?.[0]?.outboxPk).toBeUndefined();
+    });
+  });
+});

@@ -1,0 +1,18 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { stack } from './stack';
+
+const config = { endpoint: stack.endpoint, region: stack.region };
+
+/** SDK clients pointed at the emulator the stack is deployed to. */
+export const aws = {
+  documents: DynamoDBDocumentClient.from(new DynamoDBClient(config)),
+  s3: new S3Client({ ...config, forcePathStyle: true }),
+  sqs: new SQSClient(config),
+  events: new EventBridgeClient(config),
+  secrets: new SecretsManagerClient(config),
+};
