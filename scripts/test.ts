@@ -39,12 +39,30 @@ async function vitest(projects: string[], env: Record<string, string> = {}): Pro
   return code === 0;
 }
 
+/** Type-check and lint: not tests, but a red one fails the run like a failed test. */
+async function check(name: string, command: string, args: string[]): Promise<boolean> {
+  console.log(`\n▶ ${name}`);
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(join(root, 'node_modules', '.bin', command), args, { cwd: root, stdio: 'inherit' });
+    child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
+  });
+  if (code !== 0) {
+    console.error(`${name} failed`);
+    total.failed += 1;
+  }
+  return code === 0;
+}
+
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const wants = (project: string) => only.length === 0 || only.includes(project);
 let emulatorStarted = false;
 let exitCode = 0;
 
 try {
+  if (only.length === 0) {
+    if (!(await check('type-check (tsc --noEmit)', 'tsc', ['--noEmit']))) exitCode = 1;
+    if (!(await check('lint (eslint)', 'eslint', ['.']))) exitCode = 1;
+  }
   const offline = ['unit', 'infra'].filter(wants);
   if (offline.length > 0 && !(await vitest(offline))) exitCode = 1;
 

@@ -1,15 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
-import httpRouterHandler from '@middy/http-router';
 import { z } from 'zod';
 import { createDocumentClient, createEventBridgeClient, createSecretsClient } from '#shared/clients/aws';
 import { baseEnv, readConfig } from '#shared/config/env';
-import { NotFoundError } from '#shared/domain/errors';
-import { httpStack } from '#shared/middleware/http';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
-import { createRoutes } from './routes';
+import { createApiHandler } from './routes';
 
 const config = readConfig({
   ...baseEnv,
@@ -24,26 +21,19 @@ const documents = createDocumentClient();
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 const projects = createProjectStore({ documents, tableName: config.TABLE_NAME });
 
-const routes = createRoutes({
-  stage: config.BATON_STAGE,
-  projects,
-  outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
-  authenticate: createAuthenticator({
-    findActiveToken: (token) => projects.findActiveToken(token),
-    installationToken: async () => {
-      const value = await secrets.get(config.ADMIN_TOKEN_SECRET_ARN, { maxAge: 300 });
-      if (typeof value !== 'string' || !value) throw new Error('The installation admin token secret is empty');
-      return value;
-    },
-  }),
-});
-
-export const handler = httpStack(
-  httpRouterHandler({
-    routes,
-    notFoundResponse: ({ method, path }) => {
-      throw new NotFoundError(`Route ${method} ${path}`);
-    },
-  }),
+export const handler = createApiHandler(
+  {
+    stage: config.BATON_STAGE,
+    projects,
+    outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
+    authenticate: createAuthenticator({
+      findActiveToken: (token) => projects.findActiveToken(token),
+      installationToken: async () => {
+        const value = await secrets.get(config.ADMIN_TOKEN_SECRET_ARN, { maxAge: 300 });
+        if (typeof value !== 'string' || !value) throw new Error('The installation admin token secret is empty');
+        return value;
+      },
+    }),
+  },
   { logger, corsOrigins: config.CORS_ORIGINS },
 );

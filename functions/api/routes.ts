@@ -1,6 +1,7 @@
-import type { Context } from 'aws-lambda';
+import httpRouterHandler from '@middy/http-router';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { NotFoundError } from '#shared/domain/errors';
-import { json, parseWith, type HttpEvent, type HttpResult } from '#shared/middleware/http';
+import { httpStack, json, parseWith, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
 import { requireInstallationAdmin, requireProjectAccess, type Principal } from '#shared/middleware/principal';
 import { createProjectBody, projectIdParam } from '#shared/schemas/projects';
 import type { EventOutbox } from '#shared/store/event-outbox';
@@ -68,3 +69,15 @@ export const createRoutes = ({ stage, projects, outbox, authenticate }: ApiDeps)
     },
   ];
 };
+
+/** The API Lambda's handler: the routes behind middy's router, inside the HTTP middleware stack. */
+export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) =>
+  httpStack(
+    httpRouterHandler<APIGatewayProxyEventV2, HttpResult>({
+      routes: createRoutes(deps).map((route) => ({ ...route, handler: route.handler as (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult> })),
+      notFoundResponse: ({ method, path }) => {
+        throw new NotFoundError(`Route ${method} ${path}`);
+      },
+    }),
+    options,
+  );

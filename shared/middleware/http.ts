@@ -87,11 +87,11 @@ export interface HttpStackOptions {
  * parsing, response headers, and the error mapper last (so it runs first on error and the
  * header middlewares still decorate the error response).
  */
-export const httpStack = <E extends APIGatewayProxyEventV2>(
-  handler: (event: E, context: Context) => Promise<HttpResult>,
+export const httpStack = (
+  handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
   { logger, corsOrigins }: HttpStackOptions,
 ) =>
-  middy<E, HttpResult>()
+  middy<APIGatewayProxyEventV2, HttpResult>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpHeaderNormalizer())
     .use(httpJsonBodyParser({ disableContentTypeError: true }))

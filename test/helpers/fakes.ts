@@ -1,0 +1,44 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { newId } from '#shared/domain/ids';
+import { generateToken, hashToken } from '#shared/domain/tokens';
+import type { EventOutbox } from '#shared/store/event-outbox';
+import type { Project, ProjectStore, TokenRecord } from '#shared/store/projects';
+
+/** An in-memory ProjectStore for unit tests (the real one is exercised by the e2e suite). */
+export function fakeProjectStore(): ProjectStore & { projects: Map<string, Project>; tokens: Map<string, TokenRecord> } {
+  const projects = new Map<string, Project>();
+  const tokens = new Map<string, TokenRecord>();
+  return {
+    projects,
+    tokens,
+    async create({ name, actor }) {
+      const now = new Date().toISOString();
+      const project = { id: newId('prj'), name, createdAt: now };
+      const token = generateToken();
+      const tokenRecord: TokenRecord = { tokenId: newId('tok'), projectId: project.id, role: 'admin', name: 'initial admin token', createdAt: now };
+      projects.set(project.id, project);
+      tokens.set(hashToken(token), tokenRecord);
+      const event = { id: newId('evt'), type: 'project.created', projectId: project.id, at: now, actor, detail: { name } };
+      return { project, token, tokenRecord, events: [{ key: { pk: `PROJECT#${project.id}`, sk: `EVENT#${event.id}` }, event }] };
+    },
+    async get(projectId) {
+      return projects.get(projectId);
+    },
+    async findActiveToken(token) {
+      return tokens.get(hashToken(token));
+    },
+  };
+}
+
+export function fakeOutbox(): EventOutbox & { published: string[] } {
+  const published: string[] = [];
+  return {
+    published,
+    async publish(events) {
+      published.push(...events.map(({ event }) => event.type));
+      return events.map(({ event }) => event.id);
+    },
+  };
+}
+
+export const silentLogger = (): Logger => new Logger({ logLevel: 'SILENT' });

@@ -1,0 +1,162 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
+import { localApiId } from '#infra/emulator-gaps';
+import { tableIndexNames } from '#shared/store/keys';
+import { synthesize } from './synth';
+
+type Synthesized = ReturnType<typeof synthesize>;
+let local: Synthesized;
+let prod: Synthesized;
+
+beforeAll(() => {
+  local = synthesize('local');
+  prod = synthesize('prod');
+});
+
+describe('cdk-nag', () => {
+  it.each(['local', 'prod'])('passes the AwsSolutions and Serverless packs with no unacknowledged error (%s)', (stage) => {
+    const { outdir } = stage === 'local' ? local : prod;
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { pluginName: string; violations: { ruleName: string; severity: string }[] }[];
+    };
+
+    const errors = report.pluginReports.flatMap((plugin) => plugin.violations.filter((violation) => violation.severity === 'error'));
+    expect(errors).toEqual([]);
+  });
+});
+
+describe('data stack', () => {
+  it('has one on-demand, encrypted table with PITR, TTL and the named GSIs', () => {
+    prod.data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }, DeletionProtectionEnabled: true })],
+      GlobalSecondaryIndexes: tableIndexNames.map((IndexName) => Match.objectLike({ IndexName })),
+    });
+  });
+
+  it('keeps data on delete outside the local stage, and drops it locally', () => {
+    prod.data.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+    local.data.hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Delete' });
+  });
+
+  it('has a private, encrypted, TLS-only artifacts bucket with access logs', () => {
+    prod.data.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'artifacts/' },
+    });
+    prod.data.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('messaging stack', () => {
+  it(`dead-letters a step message after ${stepMaxReceiveCount} receives`, () => {
+    const dlq = prod.messaging.findResources('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 24 * 3600 } });
+    const [dlqId] = Object.keys(dlq);
+
+    expect(dlqId).toBeDefined();
+    prod.messaging.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: stepMaxReceiveCount },
+      SqsManagedSseEnabled: true,
+      VisibilityTimeout: 360,
+    });
+  });
+
+  it('encrypts both queues and refuses non-TLS access to them', () => {
+    prod.messaging.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    prod.messaging.allResourcesProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  it('names the bus after the stage', () => {
+    prod.messaging.hasResourceProperties('AWS::Events::EventBus', { Name: 'baton-prod' });
+  });
+});
+
+describe('api stack', () => {
+  it('serves every route through one Lambda integration, with JSON access logs and throttling', () => {
+    prod.api.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
+    prod.api.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('"requestId"') },
+      DefaultRouteSettings: { ThrottlingRateLimit: 200, ThrottlingBurstLimit: 400 },
+    });
+  });
+
+  it('pins the API id on the local stage only', () => {
+    local.api.hasResourceProperties('AWS::ApiGatewayV2::Api', { Tags: Match.objectLike({ 'ms-custom-id': localApiId }) });
+    expect(JSON.stringify(prod.api.findResources('AWS::ApiGatewayV2::Api'))).not.toContain('ms-custom-id');
+  });
+
+  it('runs the API function with the project defaults and names its resources in the environment', () => {
+    prod.api.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      MemorySize: 512,
+      Timeout: 29,
+      TracingConfig: { Mode: 'Active' },
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON' }),
+      Environment: {
+        Variables: Match.objectLike({
+          BATON_STAGE: 'prod',
+          TABLE_NAME: Match.anyValue(),
+          BUS_NAME: Match.anyValue(),
+          ADMIN_TOKEN_SECRET_ARN: Match.anyValue(),
+        }),
+      },
+    });
+  });
+
+  it('never puts the installation admin token in an environment variable or an output', () => {
+    const template = JSON.stringify(prod.api.toJSON());
+
+    expect(template).not.toMatch(/"SecretString"|resolve:secretsmanager/);
+    expect(Object.keys(prod.api.toJSON().Outputs ?? {})).not.toContain('AdminToken');
+  });
+
+  it('grants the API function exactly what it uses, with no wildcard but X-Ray', () => {
+    const statements = policyStatementsOf(prod.api, 'ApiFunction');
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ApiFunctionLogs/), 'Arn'] } },
+      { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: [
+          'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable',
+          'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem',
+        ],
+        Resource: [
+          { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*TableCD117FA1Arn/) },
+          ...tableIndexNames.map((index) => ({ 'Fn::Join': ['', [{ 'Fn::ImportValue': expect.stringMatching(/TableCD117FA1Arn/) }, `/index/${index}`]] })),
+        ],
+      },
+      { Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Messaging:.*Bus.*Arn/) } },
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: expect.stringMatching(/^AdminToken/) } },
+    ]);
+  });
+});
+
+/** The statements of the default policy attached to a function's role, by the function's construct id. */
+function policyStatementsOf(template: Synthesized['api'], functionId: string): unknown[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  const entry = Object.entries(policies).find(([logicalId]) => logicalId.startsWith(`${functionId}RoleDefaultPolicy`));
+  if (!entry) throw new Error(`no policy for ${functionId}`);
+  return (entry[1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement;
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ConfigError, readConfig } from '#shared/config/env';
+import { readStage } from '#infra/stage';
+
+describe('readConfig', () => {
+  const shape = { TABLE_NAME: z.string().min(1), BATCH: z.coerce.number().int().positive() };
+
+  it('returns typed values', () => {
+    expect(readConfig(shape, { TABLE_NAME: 't', BATCH: '10' })).toEqual({ TABLE_NAME: 't', BATCH: 10 });
+  });
+
+  it('fails fast naming every missing or malformed variable', () => {
+    const read = () => readConfig(shape, { BATCH: 'many' });
+
+    expect(read).toThrow(ConfigError);
+    expect(read).toThrow(/TABLE_NAME/);
+    expect(read).toThrow(/BATCH/);
+  });
+});
+
+describe('readStage', () => {
+  it('requires a stage and checks its form', () => {
+    expect(() => readStage({})).toThrow(/No stage given/);
+    expect(() => readStage({ stage: 'Prod!' })).toThrow(/Invalid stage/);
+  });
+
+  it('allows any origin locally and none elsewhere unless configured', () => {
+    expect(readStage({ stage: 'local' })).toEqual({ name: 'local', isLocal: true, corsOrigins: ['*'] });
+    expect(readStage({ stage: 'prod' })).toEqual({ name: 'prod', isLocal: false, corsOrigins: [] });
+    expect(readStage({ stage: 'prod', corsOrigins: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
+      'https://a.example',
+      'https://b.example',
+    ]);
+  });
+});
