@@ -32,8 +32,8 @@ export const localApiUrl = (endpoint: string, apiId: string): string =>
  *   passes it to GetSecretValue, which takes either.
  * - GenerateSecretString ignores ExcludePunctuation; bearer parsing accepts any visible ASCII
  *   (shared/domain/tokens.ts), so the generated installation token works as it is.
- * - `cdklocal destroy` deletes nothing; scripts/lib/deploy.ts deletes stacks via the API.
  * - Lambdas run on the host's Node (whatever the declared runtime) without an AWS SDK: every
  *   bundle includes the SDK and targets Node 20 (infra/constructs/baton-function.ts).
- * - The queue RedrivePolicy that earlier releases dropped is kept by 1.5.33 (an e2e test checks).
+ * - Fixed by 1.5.33, no workaround kept: the queue RedrivePolicy that earlier releases dropped
+ *   (an e2e test checks it), and `cdklocal destroy`, which used to delete nothing.
  */

@@ -101,8 +101,8 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
 }
 
 /**
- * Deletes the stacks through the CloudFormation API, newest first. (`cdklocal destroy` is not
- * used: against MiniStack it deleted nothing; see infra/emulator-gaps.ts.)
+ * Deletes the stacks through the CloudFormation API, dependents first. Unlike `cdk destroy`
+ * it needs no synth (no bundling), so it is quick and works even when the code does not build.
  */
 export async function teardown(endpoint: string): Promise<void> {
   const client = cloudFormation(endpoint);
