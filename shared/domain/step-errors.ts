@@ -1,0 +1,37 @@
+/**
+ * How a step attempt failed, which decides what happens next: a retryable failure is tried
+ * again with backoff while attempts remain; a non-retryable one fails the step at once.
+ */
+export class StepError extends Error {
+  override name = 'StepError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly details: { code?: string; status?: number; retryAfterSeconds?: number; url?: string } = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Throttles, 5xx, timeouts, network errors: try again later. */
+export class RetryableStepError extends StepError {
+  override name = 'RetryableStepError';
+  constructor(message: string, details: StepError['details'] = {}, options?: { cause?: unknown }) {
+    super(message, true, details, options);
+  }
+}
+
+/** Validation errors, 4xx, explicit refusals: retrying cannot help. */
+export class NonRetryableStepError extends StepError {
+  override name = 'NonRetryableStepError';
+  constructor(message: string, details: StepError['details'] = {}, options?: { cause?: unknown }) {
+    super(message, false, details, options);
+  }
+}
+
+/** Anything thrown that is not a StepError is treated as retryable (an unexpected crash). */
+export const classify = (error: unknown): StepError =>
+  error instanceof StepError
+    ? error
+    : new RetryableStepError(error instanceof Error ? error.message : String(error), {}, { cause: error });
