@@ -2,12 +2,14 @@ import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { ApiStack } from './stacks/api-stack';
 import { DataStack } from './stacks/data-stack';
+import { EngineStack } from './stacks/engine-stack';
 import { MessagingStack } from './stacks/messaging-stack';
 import { readStage, type Stage } from './stage';
 
 export interface BatonStacks {
   data: DataStack;
   messaging: MessagingStack;
+  engine: EngineStack;
   api: ApiStack;
 }
 
@@ -17,9 +19,11 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const prefix = `Baton-${stage.name}`;
   const data = new DataStack(app, `${prefix}-Data`, { stage, env });
   const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
-  const api = new ApiStack(app, `${prefix}-Api`, { stage, env, table: data.table, bus: messaging.bus });
+  const shared = { stage, env, table: data.table, bucket: data.artifacts, bucketAccess: data.artifactsAccess, bus: messaging.bus, stepQueue: messaging.stepQueue };
+  const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq });
+  const api = new ApiStack(app, `${prefix}-Api`, shared);
   Tags.of(app).add('baton:stage', stage.name);
-  return { data, messaging, api };
+  return { data, messaging, engine, api };
 }
 
 /** Runs cdk-nag's AwsSolutions and Serverless packs over everything the app synthesizes. */

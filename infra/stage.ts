@@ -8,7 +8,24 @@ export interface Stage {
   isLocal: boolean;
   /** Origins allowed by CORS; `*` only on the local stage unless configured. */
   corsOrigins: string[];
+  timing: EngineTiming;
 }
+
+/**
+ * How long things may take. The lease (step timeout + margin) stays below the worker timeout,
+ * which stays at or below the queue's visibility timeout, so a redelivered message always finds
+ * the lease of a crashed worker expired. Locally everything is short so crash tests take
+ * seconds, not minutes.
+ */
+export interface EngineTiming {
+  workerTimeoutSeconds: number;
+  queueVisibilitySeconds: number;
+  defaultStepTimeoutSeconds: number;
+  leaseMarginSeconds: number;
+}
+
+const localTiming: EngineTiming = { workerTimeoutSeconds: 12, queueVisibilitySeconds: 12, defaultStepTimeoutSeconds: 8, leaseMarginSeconds: 2 };
+const cloudTiming: EngineTiming = { workerTimeoutSeconds: 300, queueVisibilitySeconds: 900, defaultStepTimeoutSeconds: 240, leaseMarginSeconds: 10 };
 
 const stageName = /^[a-z][a-z0-9-]{1,15}$/;
 
@@ -25,5 +42,5 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown }): Stag
     typeof raw.corsOrigins === 'string' && raw.corsOrigins.trim()
       ? raw.corsOrigins.split(',').map((origin) => origin.trim())
       : isLocal ? ['*'] : [];
-  return { name, isLocal, corsOrigins };
+  return { name, isLocal, corsOrigins, timing: isLocal ? localTiming : cloudTiming };
 }

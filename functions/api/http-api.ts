@@ -1,31 +1,31 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
-import { createDocumentClient, createEventBridgeClient, createSecretsClient } from '#shared/clients/aws';
+import { createSecretsClient } from '#shared/clients/aws';
 import { baseEnv, readConfig } from '#shared/config/env';
+import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
-import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
 import { createApiHandler } from './routes';
 
 const config = readConfig({
   ...baseEnv,
-  TABLE_NAME: z.string().min(1),
-  BUS_NAME: z.string().min(1),
   ADMIN_TOKEN_SECRET_ARN: z.string().min(1),
   CORS_ORIGINS: z.string().transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
 });
 
 const logger = new Logger();
-const documents = createDocumentClient();
+const engine = createEngine(logger);
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
-const projects = createProjectStore({ documents, tableName: config.TABLE_NAME });
+const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
 
 export const handler = createApiHandler(
   {
     stage: config.BATON_STAGE,
     projects,
-    outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
+    outbox: engine.deps.outbox,
+    workflows: engine.workflows,
+    engine: engine.deps,
     authenticate: createAuthenticator({
       findActiveToken: (token) => projects.findActiveToken(token),
       installationToken: async () => {

@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role, ServicePrincipal, type IManagedPolicy } from 'aws-cdk-lib/aws-iam';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -14,6 +14,16 @@ import { tableIndexNames } from '#shared/store/keys';
 import type { Stage } from '../stage';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** What a function running the workflow engine is bound to. */
+export interface EngineResources {
+  table: ITable;
+  bucket: IBucket;
+  bucketAccess: IManagedPolicy;
+  stepQueue: IQueue;
+  bus: IEventBus;
+  stage: Stage;
+}
 
 export interface BatonFunctionProps extends Omit<NodejsFunctionProps, 'entry' | 'runtime'> {
   /** Entry file, relative to the repository root (e.g. `functions/api/http-api.ts`). */
@@ -93,9 +103,9 @@ export class BatonFunction extends NodejsFunction {
     return this;
   }
 
-  useBucket(bucket: IBucket, access: 'read' | 'readWrite'): this {
-    if (access === 'read') bucket.grantRead(this);
-    else bucket.grantReadWrite(this);
+  /** Object access through the bucket's managed policy (scoped to Baton's prefix), and BUCKET_NAME. */
+  useBucket(bucket: IBucket, access: IManagedPolicy): this {
+    this.role?.addManagedPolicy(access);
     this.addEnvironment('BUCKET_NAME', bucket.bucketName);
     return this;
   }
@@ -110,6 +120,19 @@ export class BatonFunction extends NodejsFunction {
   useBus(bus: IEventBus): this {
     bus.grantPutEventsTo(this);
     this.addEnvironment('BUS_NAME', bus.eventBusName);
+    return this;
+  }
+
+  /**
+   * Everything the workflow engine touches: table, artifacts, step queue (send), bus, and the
+   * engine's settings for this stage.
+   */
+  useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage }: EngineResources): this {
+    this.useTable(table, 'readWrite').useBucket(bucket, bucketAccess).useQueue(stepQueue, 'STEP_QUEUE_URL', 'send').useBus(bus);
+    this.addEnvironment('ALLOW_PRIVATE_TARGETS', String(stage.isLocal));
+    this.addEnvironment('TEST_EXECUTORS', String(stage.isLocal));
+    this.addEnvironment('DEFAULT_STEP_TIMEOUT_SECONDS', String(stage.timing.defaultStepTimeoutSeconds));
+    this.addEnvironment('LEASE_MARGIN_SECONDS', String(stage.timing.leaseMarginSeconds));
     return this;
   }
 

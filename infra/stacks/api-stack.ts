@@ -4,6 +4,9 @@ import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apig
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
+import type { IManagedPolicy } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -14,7 +17,10 @@ import type { Stage } from '../stage';
 export interface ApiStackProps extends StackProps {
   stage: Stage;
   table: ITable;
+  bucket: IBucket;
+  bucketAccess: IManagedPolicy;
   bus: IEventBus;
+  stepQueue: IQueue;
 }
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
@@ -23,7 +29,7 @@ export class ApiStack extends Stack {
   readonly apiFunction: BatonFunction;
   readonly adminToken: Secret;
 
-  constructor(scope: Construct, id: string, { stage, table, bus, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, ...props }: ApiStackProps) {
     super(scope, id, props);
 
     // Created at deploy, never placed in an environment variable or an output: operators read
@@ -41,11 +47,10 @@ export class ApiStack extends Stack {
     this.apiFunction = new BatonFunction(this, 'ApiFunction', {
       entry: 'functions/api/http-api.ts',
       stage,
-      description: 'Baton HTTP API: health, identity, projects',
+      description: 'Baton HTTP API: projects, workflows, runs, steps, events',
       environment: { CORS_ORIGINS: stage.corsOrigins.join(',') },
     })
-      .useTable(table, 'readWrite')
-      .useBus(bus)
+      .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
       .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN');
     Validations.of(this.apiFunction).acknowledge({
       id: 'Serverless-LambdaDLQ',

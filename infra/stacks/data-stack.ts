@@ -1,7 +1,9 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
-import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { artifactPrefix } from '#shared/store/artifacts';
 import { outboxIndex } from '#shared/store/keys';
 import type { Stage } from '../stage';
 
@@ -13,6 +15,8 @@ export interface DataStackProps extends StackProps {
 export class DataStack extends Stack {
   readonly table: TableV2;
   readonly artifacts: Bucket;
+  /** Read and write of Baton's objects (under `projects/`) in the artifacts bucket, and nothing else. */
+  readonly artifactsAccess: ManagedPolicy;
 
   constructor(scope: Construct, id: string, { stage, ...props }: DataStackProps) {
     super(scope, id, props);
@@ -57,6 +61,17 @@ export class DataStack extends Stack {
       versioned: false,
       lifecycleRules: [{ abortIncompleteMultipartUploadAfter: Duration.days(1) }],
       removalPolicy,
+    });
+
+    const objects = `${this.artifacts.bucketArn}/${artifactPrefix}*`;
+    this.artifactsAccess = new ManagedPolicy(this, 'ArtifactsAccess', {
+      description: 'Baton functions: read and write step outputs and artifacts',
+      statements: [new PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject'], resources: [objects] })],
+    });
+    const bucketId = this.getLogicalId(this.artifacts.node.defaultChild as CfnBucket);
+    Validations.of(this.artifactsAccess).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${artifactPrefix}*]`,
+      reason: 'Object keys are created per project/run/step/attempt at run time; the grant is limited to that prefix and to get/put.',
     });
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName });

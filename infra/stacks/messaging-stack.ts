@@ -34,8 +34,8 @@ export class MessagingStack extends Stack {
     this.stepQueue = new Queue(this, 'StepQueue', {
       encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      // Six times the step worker's timeout, as AWS advises for Lambda event sources.
-      visibilityTimeout: Duration.minutes(6),
+      // At least the worker's timeout (an SQS event source requires it); see EngineTiming.
+      visibilityTimeout: Duration.seconds(stage.timing.queueVisibilitySeconds),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.stepDlq, maxReceiveCount: stepMaxReceiveCount },
       removalPolicy,

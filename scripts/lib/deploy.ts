@@ -16,6 +16,7 @@ export const localStage = 'local';
 export const stackNames = (stage: string) => ({
   data: `Baton-${stage}-Data`,
   messaging: `Baton-${stage}-Messaging`,
+  engine: `Baton-${stage}-Engine`,
   api: `Baton-${stage}-Api`,
 });
 
@@ -107,7 +108,7 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
 export async function teardown(endpoint: string): Promise<void> {
   const client = cloudFormation(endpoint);
   const names = stackNames(localStage);
-  for (const name of [names.api, names.messaging, names.data]) {
+  for (const name of [names.api, names.engine, names.messaging, names.data]) {
     if (!(await stackExists(client, name))) continue;
     console.log(`Deleting ${name} …`);
     await client.send(new DeleteStackCommand({ StackName: name }));

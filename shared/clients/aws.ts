@@ -4,26 +4,29 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { attachUsageMeter } from '#shared/clients/usage-meter';
 
 /**
  * SDK client factories. The SDK reads AWS_ENDPOINT_URL by itself (real AWS leaves it unset;
  * LocalStack and MiniStack set it inside Lambdas, scripts and tests set it for the emulator).
  * The one thing the SDK cannot infer is S3 addressing: emulators serve buckets path-style only.
+ * Every client carries the usage meter, which records only inside a `meterUsage` scope.
  */
 const endpointOverride = (): string | undefined => process.env.AWS_ENDPOINT_URL || undefined;
 
 const common = () => ({ maxAttempts: 3 });
 
 export const createDocumentClient = (): DynamoDBDocumentClient =>
-  DynamoDBDocumentClient.from(new DynamoDBClient(common()), {
+  // The document client sends the base client's commands through the base stack: meter that.
+  DynamoDBDocumentClient.from(attachUsageMeter(new DynamoDBClient(common())), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   });
 
 export const createS3Client = (): S3Client =>
-  new S3Client({ ...common(), forcePathStyle: endpointOverride() !== undefined });
+  attachUsageMeter(new S3Client({ ...common(), forcePathStyle: endpointOverride() !== undefined }));
 
-export const createSqsClient = (): SQSClient => new SQSClient(common());
+export const createSqsClient = (): SQSClient => attachUsageMeter(new SQSClient(common()));
 
-export const createEventBridgeClient = (): EventBridgeClient => new EventBridgeClient(common());
+export const createEventBridgeClient = (): EventBridgeClient => attachUsageMeter(new EventBridgeClient(common()));
 
-export const createSecretsClient = (): SecretsManagerClient => new SecretsManagerClient(common());
+export const createSecretsClient = (): SecretsManagerClient => attachUsageMeter(new SecretsManagerClient(common()));

@@ -1,10 +1,13 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { eventSource, type LifecycleEvent } from '#shared/domain/events';
 import { outboxIndex } from './keys';
 
+type Key = { pk: string; sk: string };
+export type CommittedEvent = { key: Key; event: LifecycleEvent };
+
 /** An event as it is written in the same transaction as the state change it records. */
-export const eventItem = (key: { pk: string; sk: string }, event: LifecycleEvent) => ({
+export const eventItem = (key: Key, event: LifecycleEvent) => ({
   ...key,
   ...event,
   eventId: event.id,
@@ -21,42 +24,50 @@ export interface EventOutboxDeps {
 /**
  * Publishes committed events and marks the ones the bus accepted. An event the bus refuses
  * stays pending in the outbox index and is republished later (at least once, dedupe by id).
- * Returns the ids that were published.
  */
-export const createEventOutbox = ({ documents, bus, tableName, busName }: EventOutboxDeps) => ({
-  async publish(events: { key: { pk: string; sk: string }; event: LifecycleEvent }[]): Promise<string[]> {
-    const published: string[] = [];
-    for (let start = 0; start < events.length; start += 10) {
-      const batch = events.slice(start, start + 10);
-      const result = await bus.send(
-        new PutEventsCommand({
-          Entries: batch.map(({ event }) => ({
-            EventBusName: busName,
-            Source: eventSource,
-            DetailType: event.type,
-            Time: new Date(event.at),
-            Detail: JSON.stringify(event),
-          })),
-        }),
-      );
-      const accepted = batch.filter((_, index) => !result.Entries?.[index]?.ErrorCode);
-      await Promise.all(
-        accepted.map(({ key }) =>
-          documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: key,
-              UpdateExpression: 'REMOVE outboxPk SET publishedAt = :now',
-              ConditionExpression: 'attribute_exists(pk)',
-              ExpressionAttributeValues: { ':now': new Date().toISOString() },
-            }),
-          ),
-        ),
-      );
-      published.push(...accepted.map(({ event }) => event.id));
+export const createEventOutbox = ({ documents, bus, tableName, busName }: EventOutboxDeps) => {
+  /**
+   * Rewrites the accepted events without their outbox key, 25 to a call: a put of the whole
+   * event (known here) is one request for many events, where an update would be one per event.
+   */
+  const markPublished = async (events: CommittedEvent[]) => {
+    const publishedAt = new Date().toISOString();
+    for (let start = 0; start < events.length; start += 25) {
+      let request: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
+        [tableName]: events.slice(start, start + 25).map(({ key, event }) => ({
+          PutRequest: { Item: { ...key, ...event, eventId: event.id, publishedAt } },
+        })),
+      };
+      while (request && (request[tableName]?.length ?? 0) > 0) {
+        const response = await documents.send(new BatchWriteCommand({ RequestItems: request }));
+        request = response.UnprocessedItems as typeof request;
+      }
     }
-    return published;
-  },
-});
+  };
+
+  return {
+    /** Publishes events (10 to a PutEvents call) and marks the accepted ones; returns their ids. */
+    async publish(events: CommittedEvent[]): Promise<string[]> {
+      const accepted: CommittedEvent[] = [];
+      for (let start = 0; start < events.length; start += 10) {
+        const batch = events.slice(start, start + 10);
+        const result = await bus.send(
+          new PutEventsCommand({
+            Entries: batch.map(({ event }) => ({
+              EventBusName: busName,
+              Source: eventSource,
+              DetailType: event.type,
+              Time: new Date(event.at),
+              Detail: JSON.stringify(event),
+            })),
+          }),
+        );
+        accepted.push(...batch.filter((_, index) => !result.Entries?.[index]?.ErrorCode));
+      }
+      await markPublished(accepted);
+      return accepted.map(({ event }) => event.id);
+    },
+  };
+};
 
 export type EventOutbox = ReturnType<typeof createEventOutbox>;

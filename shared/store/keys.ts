@@ -7,7 +7,21 @@ export const keys = {
   projectToken: (projectId: string, tokenId: string) => ({ pk: `PROJECT#${projectId}`, sk: `TOKEN#${tokenId}` }),
   projectEvent: (projectId: string, eventId: string) => ({ pk: `PROJECT#${projectId}`, sk: `EVENT#${eventId}` }),
   token: (tokenHash: string) => ({ pk: `TOKEN#${tokenHash}`, sk: 'META' }),
+  workflowName: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `WFNAME#${name}` }),
+  workflowVersion: (projectId: string, workflowId: string, version: number) => ({
+    pk: `PROJECT#${projectId}`,
+    sk: `${workflowVersionPrefix(workflowId)}${String(version).padStart(6, '0')}`,
+  }),
+  idempotency: (projectId: string, key: string) => ({ pk: `PROJECT#${projectId}`, sk: `IDEMPOTENCY#${key}` }),
+  run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'META' }),
+  step: (runId: string, stepId: string) => ({ pk: `RUN#${runId}`, sk: `STEP#${stepId}` }),
+  runEvent: (runId: string, eventId: string) => ({ pk: `RUN#${runId}`, sk: `EVENT#${eventId}` }),
 };
+
+export const workflowVersionPrefix = (workflowId: string) => `WORKFLOW#${workflowId}#V#`;
+
+/** gsi1: a project's runs, newest first by run id (a ULID). */
+export const projectRunsIndex = { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', value: (projectId: string) => `PROJECT#${projectId}#RUNS` } as const;
 
 /** Sparse GSI holding events not yet published to the bus; the sweeper republishes from it. */
 export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 'eventId', pending: 'PENDING' } as const;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '#functions/api/routes';
+import type { EngineDeps } from '#shared/engine/context';
+import type { WorkflowStore } from '#shared/store/workflows';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
@@ -14,6 +16,9 @@ function buildApi() {
       stage: 'test',
       projects,
       outbox,
+      // The project routes under test never reach the engine or the workflow store.
+      engine: {} as EngineDeps,
+      workflows: {} as WorkflowStore,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
     },
     { logger: silentLogger(), corsOrigins: ['*'] },

@@ -26,8 +26,8 @@ describe('readStage', () => {
   });
 
   it('allows any origin locally and none elsewhere unless configured', () => {
-    expect(readStage({ stage: 'local' })).toEqual({ name: 'local', isLocal: true, corsOrigins: ['*'] });
-    expect(readStage({ stage: 'prod' })).toEqual({ name: 'prod', isLocal: false, corsOrigins: [] });
+    expect(readStage({ stage: 'local' })).toMatchObject({ name: 'local', isLocal: true, corsOrigins: ['*'] });
+    expect(readStage({ stage: 'prod' })).toMatchObject({ name: 'prod', isLocal: false, corsOrigins: [] });
     expect(readStage({ stage: 'prod', corsOrigins: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
       'https://a.example',
       'https://b.example',

@@ -1,0 +1,113 @@
+import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
+import { estimateCostUsd } from '#shared/domain/cost';
+import { stepStatuses } from '#shared/domain/states';
+import type { ArtifactStore } from '#shared/store/artifacts';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+
+/** A run as the API shows it: status, step counts by status, usage and its estimated cost. */
+export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
+  const view = {
+    id: run.id,
+    projectId: run.projectId,
+    workflowId: run.workflowId,
+    workflowName: run.workflowName,
+    workflowVersion: run.workflowVersion,
+    status: run.status,
+    ...(run.reason ? { reason: run.reason } : {}),
+    ...(run.input !== undefined ? { input: run.input } : {}),
+    createdAt: run.createdAt,
+    ...(run.startedAt ? { startedAt: run.startedAt } : {}),
+    ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),
+    ...(run.failedSteps?.length ? { failedSteps: run.failedSteps } : {}),
+    ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
+  };
+  if (!steps) return view;
+  const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;
+  for (const step of steps) byStatus[step.status] = (byStatus[step.status] ?? 0) + 1;
+  const usage = runUsage(run, steps);
+  const executed = steps.filter((step) => step.attempt > 0).length;
+  return {
+    ...view,
+    steps: { total: run.totalSteps, byStatus },
+    usage: {
+      ...usage,
+      cost: estimateCostUsd(usage),
+      perExecutedStep: executed ? perStep(usage, executed) : undefined,
+      agentUsage: agentUsage(steps),
+    },
+  };
+}
+
+/** What the run cost Baton: its creation and every step's processing, each stored with a write made anyway. */
+function runUsage(run: RunRecord, steps: StepRecord[]): Usage {
+  return steps.reduce((total, step) => (step.usage ? addUsage(total, usageFromItem(step.usage)) : total), run.usage ? usageFromItem(run.usage) : emptyUsage());
+}
+
+function perStep(usage: Usage, steps: number) {
+  const calls = Object.values(usage.calls).reduce((sum, count) => sum + count, 0);
+  const writeCalls = Object.entries(usage.calls)
+    .filter(([name]) => /^DynamoDB\.(PutItem|UpdateItem|DeleteItem|BatchWriteItem|TransactWriteItems)$/.test(name))
+    .reduce((sum, [, count]) => sum + count, 0);
+  const round = (value: number) => Math.round(value * 100) / 100;
+  return {
+    steps,
+    awsCalls: round(calls / steps),
+    dynamodbWriteCalls: round(writeCalls / steps),
+    dynamodbWriteUnits: round(usage.dynamodb.writeUnits / steps),
+    dynamodbReadUnits: round(usage.dynamodb.readUnits / steps),
+    sqsBillableRequests: round(usage.sqsBillableRequests / steps),
+  };
+}
+
+function agentUsage(steps: StepRecord[]) {
+  let input = 0;
+  let output = 0;
+  let costUsd = 0;
+  for (const step of steps) {
+    const usage = (step as StepRecord & { agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number } }).agentUsage;
+    input += usage?.tokens?.input ?? 0;
+    output += usage?.tokens?.output ?? 0;
+    costUsd += usage?.costUsd ?? 0;
+  }
+  return { tokens: { input, output }, costUsd };
+}
+
+/** A step as the API lists it. */
+export function stepSummary(step: StepRecord) {
+  return {
+    id: step.stepId,
+    kind: step.kind,
+    status: step.status,
+    attempt: step.attempt,
+    dependsOn: step.dependsOn,
+    ...(step.notBefore ? { notBefore: step.notBefore } : {}),
+    ...(step.queuedAt ? { queuedAt: step.queuedAt } : {}),
+    ...(step.startedAt ? { startedAt: step.startedAt } : {}),
+    ...(step.finishedAt ? { finishedAt: step.finishedAt } : {}),
+    ...(step.error ? { error: step.error } : {}),
+  };
+}
+
+/** A step in full: output inline or by signed URL, artifacts by signed URL. */
+export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
+  return {
+    ...stepSummary(step),
+    allowedAttempts: step.allowedAttempts,
+    dependents: step.dependents,
+    retry: step.retry,
+    ...(step.timeoutSeconds ? { timeoutSeconds: step.timeoutSeconds } : {}),
+    ...(step.labels ? { labels: step.labels } : {}),
+    ...(step.input !== undefined ? { input: step.input } : {}),
+    ...(step.output !== undefined ? { output: step.output } : {}),
+    ...(step.outputRef ? { outputUrl: await artifacts.signedUrl(step.outputRef) } : {}),
+    artifacts: await Promise.all(
+      (step.artifacts ?? []).map(async (artifact) => ({
+        name: artifact.name,
+        contentType: artifact.contentType,
+        size: artifact.size,
+        url: await artifacts.signedUrl(artifact.key),
+      })),
+    ),
+    ...(step.usage ? { usage: usageFromItem(step.usage) } : {}),
+  };
+}

@@ -1,0 +1,28 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { meterUsage } from '#shared/clients/usage-meter';
+import { createEngine } from '#shared/engine/create-engine';
+import { processStepMessage } from '#shared/engine/step-worker';
+import { stepMessage } from '#shared/schemas/messages';
+
+const logger = new Logger();
+const { deps } = createEngine(logger);
+const processor = new BatchProcessor(EventType.SQS);
+
+/**
+ * Step queue consumer. Records of a batch run in parallel; a record whose processing throws is
+ * reported as a partial batch failure, so SQS redelivers it (and after 5 receives dead-letters
+ * it) while the rest of the batch is deleted.
+ */
+export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
+  processPartialResponse(
+    event,
+    async (record: SQSRecord) => {
+      const message = stepMessage.parse(JSON.parse(record.body));
+      const { result, usage } = await meterUsage(() => processStepMessage(deps, message, context.getRemainingTimeInMillis()));
+      logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount, calls: usage.calls });
+    },
+    processor,
+    { context, processInParallel: true },
+  );

@@ -1,0 +1,55 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { LifecycleEvent } from '#shared/domain/events';
+import { newEventId } from '#shared/domain/ids';
+import type { ExecutorRegistry } from '#shared/executors/registry';
+import type { ArtifactStore } from '#shared/store/artifacts';
+import type { CommittedEvent, EventOutbox } from '#shared/store/event-outbox';
+import { keys } from '#shared/store/keys';
+import type { RunStore } from '#shared/store/runs';
+import { createTransaction } from '#shared/store/transaction';
+import type { Dispatcher } from './dispatcher';
+
+/** Everything the engine talks to; handlers pass real clients, tests pass others. */
+export interface EngineDeps {
+  documents: DynamoDBDocumentClient;
+  tableName: string;
+  runs: RunStore;
+  dispatcher: Dispatcher;
+  outbox: EventOutbox;
+  artifacts: ArtifactStore;
+  executors: ExecutorRegistry;
+  logger: Logger;
+  /** Loopback and private targets allowed (local stage only). */
+  allowPrivateTargets: boolean;
+  /** Step timeout when the step gives none, in seconds. */
+  defaultStepTimeoutSeconds: number;
+  /** Added to the step timeout to get its lease; must keep the lease below the queue's visibility timeout. */
+  leaseMarginSeconds: number;
+  now?: () => Date;
+  random?: () => number;
+}
+
+/** A run's or step's event, keyed into the run's partition. */
+export function runEvent(
+  run: { id: string; projectId: string },
+  type: string,
+  actor: string,
+  detail: Record<string, unknown>,
+  at: Date,
+  stepId?: string,
+): CommittedEvent {
+  const event: LifecycleEvent = {
+    id: newEventId(),
+    type,
+    projectId: run.projectId,
+    runId: run.id,
+    ...(stepId ? { stepId } : {}),
+    at: at.toISOString(),
+    actor,
+    detail,
+  };
+  return { key: keys.runEvent(run.id, event.id), event };
+}
+
+export const transaction = (deps: EngineDeps) => createTransaction(deps.documents, deps.tableName);

@@ -1,0 +1,46 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { z } from 'zod';
+import { createDocumentClient, createEventBridgeClient, createS3Client, createSqsClient } from '#shared/clients/aws';
+import { readConfig } from '#shared/config/env';
+import { createExecutorRegistry } from '#shared/executors/registry';
+import { createArtifactStore } from '#shared/store/artifacts';
+import { createEventOutbox } from '#shared/store/event-outbox';
+import { createRunStore } from '#shared/store/runs';
+import { createWorkflowStore } from '#shared/store/workflows';
+import type { EngineDeps } from './context';
+import { createDispatcher } from './dispatcher';
+
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+/** What every engine-running function needs in its environment (set by BatonFunction.useEngine). */
+export const engineEnv = {
+  TABLE_NAME: z.string().min(1),
+  BUS_NAME: z.string().min(1),
+  BUCKET_NAME: z.string().min(1),
+  STEP_QUEUE_URL: z.string().min(1),
+  ALLOW_PRIVATE_TARGETS: flag,
+  TEST_EXECUTORS: flag,
+  DEFAULT_STEP_TIMEOUT_SECONDS: z.coerce.number().int().min(1),
+  LEASE_MARGIN_SECONDS: z.coerce.number().int().min(0),
+};
+
+/** Builds the engine with real clients, once per cold start. */
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env) {
+  const config = readConfig(engineEnv, env);
+  const documents = createDocumentClient();
+  const runs = createRunStore({ documents, tableName: config.TABLE_NAME });
+  const deps: EngineDeps = {
+    documents,
+    tableName: config.TABLE_NAME,
+    runs,
+    dispatcher: createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL }),
+    outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
+    artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
+    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS }),
+    logger,
+    allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
+    defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
+    leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
+  };
+  return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };
+}

@@ -1,0 +1,259 @@
+import { analyzeDag } from '#shared/domain/dag';
+import { ConflictError, NotFoundError, ValidationError } from '#shared/domain/errors';
+import { newId } from '#shared/domain/ids';
+import { illegalRunAction, runActionRules, type RunAction } from '#shared/domain/states';
+import { NonRetryableStepError } from '#shared/domain/step-errors';
+import { defaultRetryPolicy } from '#shared/domain/workflow';
+import { keys, projectRunsIndex } from '#shared/store/keys';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { ConditionFailedError } from '#shared/store/transaction';
+import type { Workflow } from '#shared/store/workflows';
+import { runEvent, transaction, type EngineDeps } from './context';
+import { applyEffects, completeRunIfDone, completeStep, failStep, mergeEffects, queueSteps, type Effects } from './step-transitions';
+
+const idempotencyTtlSeconds = 24 * 3600;
+const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
+
+/**
+ * Creates a run of a workflow version. Its steps are written first (in batches) and the run
+ * item last, in one transaction with the idempotency record and the event: until that commit
+ * nothing refers to the steps, so a failure half-way leaves no visible run. The same
+ * Idempotency-Key returns the run it created the first time.
+ */
+export async function createRun(
+  deps: EngineDeps,
+  input: { projectId: string; workflow: Workflow; input?: unknown; idempotencyKey?: string; actor: string; start: boolean },
+): Promise<{ run: RunRecord; created: boolean }> {
+  const { projectId, workflow, idempotencyKey, actor } = input;
+  if (idempotencyKey) {
+    const existing = await deps.runs.findRunByIdempotencyKey(projectId, idempotencyKey);
+    if (existing) return { run: (await deps.runs.getRun(existing, true))!, created: false };
+  }
+  const dag = analyzeDag(workflow.steps);
+  const done = new Set(workflow.steps.filter((spec) => spec.done).map((spec) => spec.id));
+  const at = now(deps);
+  const runId = newId('run');
+  const stepItems = workflow.steps.map((spec) => {
+    const remaining = spec.dependsOn.filter((dependency) => !done.has(dependency)).length;
+    const isDone = done.has(spec.id);
+    return {
+      ...keys.step(runId, spec.id),
+      type: 'step',
+      runId,
+      projectId,
+      stepId: spec.id,
+      kind: spec.kind,
+      ...(spec.input !== undefined ? { input: spec.input } : {}),
+      dependsOn: spec.dependsOn,
+      dependents: (dag.dependents[spec.id] ?? []).filter((child) => !done.has(child)),
+      retry: spec.retry ?? defaultRetryPolicy,
+      ...(spec.timeoutSeconds ? { timeoutSeconds: spec.timeoutSeconds } : {}),
+      ...(spec.notBefore ? { notBefore: spec.notBefore } : {}),
+      ...(spec.labels ? { labels: spec.labels } : {}),
+      status: isDone ? 'completed' : 'pending',
+      attempt: 0,
+      allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
+      remaining,
+      ...(isDone ? { finishedAt: at.toISOString(), output: null, doneAtImport: true } : {}),
+    };
+  });
+  const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
+  const remainingSinks = dag.sinks.filter((id) => !done.has(id)).length;
+  await deps.runs.putAll(stepItems);
+
+  const run: RunRecord = {
+    id: runId,
+    projectId,
+    workflowId: workflow.id,
+    workflowName: workflow.name,
+    workflowVersion: workflow.version,
+    status: 'pending',
+    ...(input.input !== undefined ? { input: input.input } : {}),
+    totalSteps: workflow.steps.length,
+    remainingSinks,
+    roots,
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    createdAt: at.toISOString(),
+  };
+  const tx = transaction(deps);
+  tx.put({ ...keys.run(runId), type: 'run', ...run, gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId }, 'attribute_not_exists(pk)');
+  if (idempotencyKey) {
+    tx.put(
+      { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
+      'attribute_not_exists(pk)',
+    );
+  }
+  const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size }, at);
+  tx.event(created.key, created.event);
+  let events;
+  try {
+    events = await tx.commit();
+  } catch (error) {
+    if (error instanceof ConditionFailedError && idempotencyKey) {
+      // Another request with the same key won the race: answer with its run.
+      const winner = await deps.runs.findRunByIdempotencyKey(projectId, idempotencyKey);
+      if (winner) return { run: (await deps.runs.getRun(winner, true))!, created: false };
+    }
+    throw error;
+  }
+  await applyEffects(deps, { dispatches: [], events });
+  if (input.start) return { run: await startRun(deps, run, actor), created: true };
+  return { run, created: true };
+}
+
+/** Moves the run's status for an action, conditional on the statuses the action allows. */
+async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, extra: { set?: Record<string, unknown>; remove?: string[]; delete?: Record<string, unknown> } = {}) {
+  const rule = runActionRules[action];
+  if (!rule.from.includes(run.status)) throw new ConflictError(illegalRunAction(action, run.status));
+  const at = now(deps);
+  const tx = transaction(deps);
+  tx.update(keys.run(run.id), {
+    set: { status: rule.to, ...(action === 'start' ? { startedAt: at.toISOString() } : {}), ...(rule.to === 'cancelled' ? { finishedAt: at.toISOString() } : {}), ...extra.set },
+    ...(extra.remove ? { remove: extra.remove } : {}),
+    ...(extra.delete ? { delete: extra.delete } : {}),
+    condition: `#status IN (${rule.from.map((_, index) => `:from${index}`).join(', ')})`,
+    values: Object.fromEntries(rule.from.map((status, index) => [`:from${index}`, status])),
+  });
+  const type = { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
+  const { key, event } = runEvent(run, type, actor, { from: run.status }, at);
+  tx.event(key, event);
+  try {
+    return await tx.commit();
+  } catch (error) {
+    if (error instanceof ConditionFailedError) {
+      const current = await deps.runs.getRun(run.id, true);
+      throw new ConflictError(illegalRunAction(action, current?.status ?? run.status));
+    }
+    throw error;
+  }
+}
+
+export async function startRun(deps: EngineDeps, run: RunRecord, actor: string): Promise<RunRecord> {
+  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'start', actor) };
+  const started = { ...run, status: 'running' as const };
+  const roots = await deps.runs.getSteps(run.id, run.roots, true);
+  mergeEffects(effects, await queueSteps(deps, started, roots, actor));
+  if (run.remainingSinks === 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  await applyEffects(deps, effects);
+  return (await deps.runs.getRun(run.id, true))!;
+}
+
+/** Applies a run action (start, pause, resume, cancel, retry); 409 when the run's status forbids it. */
+export async function runAction(
+  deps: EngineDeps,
+  run: RunRecord,
+  action: RunAction,
+  actor: string,
+  body: { steps?: Record<string, { input?: unknown }> } = {},
+): Promise<RunRecord> {
+  if (action !== 'retry' && body.steps) throw new ValidationError('body.steps: only retry takes step inputs', 'body.steps');
+  switch (action) {
+    case 'start':
+      return startRun(deps, run, actor);
+    case 'pause':
+    case 'cancel':
+      await applyEffects(deps, { dispatches: [], events: await transitionRun(deps, run, action, actor) });
+      break;
+    case 'resume':
+      await resume(deps, run, actor);
+      break;
+    case 'retry':
+      await retry(deps, run, actor, body.steps ?? {});
+      break;
+  }
+  return (await deps.runs.getRun(run.id, true))!;
+}
+
+/** Back to running, and the steps released while paused go to the queue. */
+async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<void> {
+  const held = run.heldSteps ?? [];
+  const events = await transitionRun(deps, run, 'resume', actor, held.length ? { delete: { heldSteps: new Set(held) } } : {});
+  // Steps held between our read and the commit stay in the set: pick them up too.
+  const after = await deps.runs.getRun(run.id, true);
+  const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
+  const steps = await deps.runs.getSteps(run.id, [...held, ...late], true);
+  await applyEffects(deps, {
+    events,
+    dispatches: steps.filter((step) => step.status === 'queued').map((step) => ({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } })),
+  });
+}
+
+/**
+ * blocked → running: each failed step is queued again with a fresh set of attempts (and a new
+ * input when the body gives one), and the run goes on from there.
+ */
+async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Record<string, { input?: unknown }>): Promise<void> {
+  const failed = run.failedSteps ?? [];
+  for (const stepId of Object.keys(inputs)) {
+    if (!failed.includes(stepId)) {
+      throw new ValidationError(`body.steps.${stepId}: only failed steps can be retried (failed: ${failed.join(', ') || 'none'})`, `body.steps.${stepId}`);
+    }
+  }
+  const steps = await deps.runs.getSteps(run.id, failed, true);
+  for (const step of steps) {
+    const replacement = inputs[step.stepId];
+    if (replacement && 'input' in replacement) {
+      const executor = deps.executors.get(step.kind);
+      const parsed = executor?.input.safeParse(replacement.input);
+      if (parsed && !parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = ['body', 'steps', step.stepId, 'input', ...(issue?.path ?? []).map(String)].join('.');
+        throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);
+      }
+    }
+  }
+  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'retry', actor, failed.length ? { delete: { failedSteps: new Set(failed) }, remove: ['reason'] } : { remove: ['reason'] }) };
+  const at = now(deps);
+  for (const step of steps.filter((candidate) => candidate.status === 'failed')) {
+    const replacement = inputs[step.stepId];
+    const tx = transaction(deps);
+    tx.update(keys.step(run.id, step.stepId), {
+      set: {
+        status: 'queued',
+        queuedAt: at.toISOString(),
+        allowedAttempts: step.attempt + step.retry.maxAttempts,
+        ...(replacement && 'input' in replacement ? { input: replacement.input } : {}),
+      },
+      remove: ['finishedAt'],
+      condition: '#status = :failed',
+      values: { ':failed': 'failed' },
+    });
+    const { key, event } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, newInput: Boolean(replacement && 'input' in replacement) }, at, step.stepId);
+    tx.event(key, event);
+    try {
+      effects.events.push(...(await tx.commit()));
+      effects.dispatches.push({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } });
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+    }
+  }
+  await applyEffects(deps, effects);
+}
+
+/** approve: a step waiting in needs_qa completes (with the approver's output); reject: it fails and the run blocks. */
+export async function stepAction(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  action: 'approve' | 'reject',
+  actor: string,
+  body: { output?: unknown; reason?: string },
+): Promise<StepRecord> {
+  if (step.status !== 'needs_qa') {
+    throw new ConflictError(`Cannot ${action} step ${step.stepId}: it is ${step.status}, and only a step waiting in needs_qa can be ${action}d`);
+  }
+  let effects: Effects;
+  try {
+    effects =
+      action === 'approve'
+        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor } }, { actor, from: 'needs_qa' })
+        : await failStep(deps, run, step, new NonRetryableStepError(`rejected${body.reason ? `: ${body.reason}` : ''}`, { code: 'REJECTED' }), { actor, from: ['needs_qa'] });
+  } catch (error) {
+    if (error instanceof ConditionFailedError) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
+    throw error;
+  }
+  await applyEffects(deps, effects);
+  const updated = await deps.runs.getStep(run.id, step.stepId, true);
+  if (!updated) throw new NotFoundError('Step');
+  return updated;
+}

@@ -1,0 +1,286 @@
+import type { StepError } from '#shared/domain/step-errors';
+import type { StepOutcome } from '#shared/executors/types';
+import type { CommittedEvent } from '#shared/store/event-outbox';
+import { keys } from '#shared/store/keys';
+import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
+import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { runEvent, transaction, type EngineDeps } from './context';
+import type { Dispatch } from './dispatcher';
+
+/** Single-parent children released inside the completion transaction (2 items each, 100 max). */
+const childrenPerCompletion = 45;
+
+/** What a transition leaves to do after its commit: messages to send and events to publish. */
+export interface Effects {
+  dispatches: Dispatch[];
+  events: CommittedEvent[];
+}
+export const noEffects = (): Effects => ({ dispatches: [], events: [] });
+export const mergeEffects = (into: Effects, more: Effects): Effects => {
+  into.dispatches.push(...more.dispatches);
+  into.events.push(...more.events);
+  return into;
+};
+
+/** Sends the messages, then publishes the events: both only after their state committed. */
+export async function applyEffects(deps: EngineDeps, effects: Effects): Promise<void> {
+  if (effects.dispatches.length) await deps.dispatcher.send(effects.dispatches);
+  if (effects.events.length) await deps.outbox.publish(effects.events);
+}
+
+const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
+
+const delayUntil = (deps: EngineDeps, notBefore: string | undefined): number | undefined => {
+  if (!notBefore) return undefined;
+  const seconds = (Date.parse(notBefore) - now(deps).getTime()) / 1000;
+  return seconds > 0 ? seconds : undefined;
+};
+
+const dispatchOf = (deps: EngineDeps, step: Pick<StepRecord, 'runId' | 'stepId' | 'attempt' | 'notBefore'>): Dispatch => ({
+  message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt },
+  delaySeconds: delayUntil(deps, step.notBefore),
+});
+
+/**
+ * Moves released steps from pending to queued (conditional on pending with no dependency left),
+ * each with its event, 45 to a transaction; returns their messages. A step that is no longer
+ * pending was queued by someone else and is left alone.
+ */
+export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string): Promise<Effects> {
+  const effects = noEffects();
+  for (let start = 0; start < steps.length; start += childrenPerCompletion) {
+    const chunk = steps.slice(start, start + childrenPerCompletion);
+    try {
+      effects.events.push(...(await queueTransaction(deps, run, chunk, actor).commit()));
+      effects.dispatches.push(...chunk.map((step) => dispatchOf(deps, step)));
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError) || chunk.length === 1) {
+        if (error instanceof ConditionFailedError) continue;
+        throw error;
+      }
+      // One of them was queued meanwhile: do them one by one so the others still go.
+      for (const step of chunk) mergeEffects(effects, await queueSteps(deps, run, [step], actor));
+    }
+  }
+  return effects;
+}
+
+function queueTransaction(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string) {
+  const at = now(deps);
+  const tx = transaction(deps);
+  for (const step of steps) {
+    tx.update(keys.step(run.id, step.stepId), {
+      set: { status: 'queued', remaining: 0, queuedAt: at.toISOString() },
+      condition: '#status = :pending',
+      values: { ':pending': 'pending' },
+    });
+    tx.event(...eventArgs(runEvent(run, 'step.queued', actor, { attempt: step.attempt + 1 }, at, step.stepId)));
+  }
+  return tx;
+}
+
+const eventArgs = ({ key, event }: CommittedEvent) => [key, event] as const;
+
+/**
+ * Records a finished attempt (or an approval) and releases the dependents whose last
+ * dependency this step was. `from` is the status the step must still be in: `running` for the
+ * worker (with the attempt it claimed), `needs_qa` for an approval.
+ */
+export async function completeStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  outcome: Extract<StepOutcome, { status: 'completed' }>,
+  { actor, from, usage }: { actor: string; from: 'running' | 'needs_qa'; usage?: unknown },
+): Promise<Effects> {
+  const at = now(deps);
+  const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
+  const stored = await deps.artifacts.storeOutput(address, outcome.output);
+  const artifacts = outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
+
+  const children = step.dependents.length ? await deps.runs.getSteps(run.id, step.dependents, true) : [];
+  const waiting = children.filter((child) => child.status === 'pending');
+  // This step is the only dependency such a child still waits for: nobody else touches it.
+  const single = waiting.filter((child) => child.remaining === 1 && !child.releasedBy?.length);
+  const shared = waiting.filter((child) => !single.includes(child));
+  const inline = single.slice(0, childrenPerCompletion);
+  const isSink = step.dependents.length === 0;
+
+  const tx = transaction(deps);
+  tx.update(keys.step(run.id, step.stepId), {
+    set: {
+      status: 'completed',
+      finishedAt: at.toISOString(),
+      ...(stored.outputRef ? { outputRef: stored.outputRef } : { output: stored.output }),
+      ...(artifacts ? { artifacts } : {}),
+      ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
+      ...(usage ? { usage } : {}),
+    },
+    remove: ['leaseUntil', 'timerPk', 'dueAt'],
+    condition: from === 'running' ? '#status = :from AND #attempt = :attempt' : '#status = :from',
+    values: { ':from': from, ...(from === 'running' ? { ':attempt': step.attempt } : {}) },
+  });
+  tx.event(
+    ...eventArgs(
+      runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0 }, at, step.stepId),
+    ),
+  );
+  for (const child of inline) {
+    tx.update(keys.step(run.id, child.stepId), {
+      set: { status: 'queued', remaining: 0, queuedAt: at.toISOString() },
+      add: { releasedBy: new Set([step.stepId]) },
+      condition: '#status = :pending',
+      values: { ':pending': 'pending' },
+    });
+    tx.event(...eventArgs(runEvent(run, 'step.queued', actor, { attempt: child.attempt + 1, releasedBy: step.stepId }, at, child.stepId)));
+  }
+  if (isSink) tx.update(keys.run(run.id), { add: { remainingSinks: -1 } });
+
+  const effects = noEffects();
+  effects.events.push(...(await tx.commit()));
+  effects.dispatches.push(...inline.map((child) => dispatchOf(deps, child)));
+  mergeEffects(effects, await queueSteps(deps, run, single.slice(childrenPerCompletion), actor));
+  mergeEffects(effects, await releaseShared(deps, run, step.stepId, shared, actor));
+  if (isSink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  return effects;
+}
+
+/**
+ * Releases children with several dependencies: an atomic decrement per parent (recorded in
+ * `releasedBy`, so a repeat decrements nothing), and exactly the decrement that reaches zero
+ * queues the child.
+ */
+export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: string, children: StepRecord[], actor: string): Promise<Effects> {
+  const effects = noEffects();
+  const ready: StepRecord[] = [];
+  for (const child of children) {
+    try {
+      const response = await deps.documents.send(
+        new UpdateCommand({
+          TableName: deps.tableName,
+          Key: keys.step(run.id, child.stepId),
+          ...updateExpression({
+            add: { remaining: -1, releasedBy: new Set([parentId]) },
+            condition: '#status = :pending AND NOT contains(#releasedBy, :parent)',
+            values: { ':pending': 'pending', ':parent': parentId },
+          }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      if ((response.Attributes?.remaining as number | undefined) === 0) ready.push(child);
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      // Released by this parent before (a redelivery): queue it if that release was the last.
+      const current = (await deps.runs.getSteps(run.id, [child.stepId], true))[0];
+      if (current?.status === 'pending' && current.remaining === 0) ready.push(current);
+    }
+  }
+  return mergeEffects(effects, await queueSteps(deps, run, ready, actor));
+}
+
+/** Completes the run when its last sink has completed (conditional: exactly one caller wins). */
+export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: string): Promise<Effects> {
+  const run = await deps.runs.getRun(runId, true);
+  if (!run || run.remainingSinks > 0 || !['running', 'blocked'].includes(run.status)) return noEffects();
+  const at = now(deps);
+  const tx = transaction(deps);
+  tx.update(keys.run(runId), {
+    set: { status: 'completed', finishedAt: at.toISOString() },
+    remove: ['reason'],
+    condition: '#status IN (:running, :blocked) AND #remainingSinks <= :zero',
+    values: { ':running': 'running', ':blocked': 'blocked', ':zero': 0 },
+  });
+  tx.event(...eventArgs(runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps }, at)));
+  try {
+    return { dispatches: [], events: await tx.commit() };
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return noEffects();
+    throw error;
+  }
+}
+
+const errorRecord = (error: StepError, attempt: number, at: Date): StepErrorRecord => ({
+  message: error.message,
+  retryable: error.retryable,
+  attempt,
+  at: at.toISOString(),
+  ...(error.details.code ? { code: error.details.code } : {}),
+  ...(error.details.status ? { status: error.details.status } : {}),
+  ...(error.details.url ? { url: error.details.url } : {}),
+});
+
+/** Puts a failed attempt back in the queue after its backoff. */
+export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepRecord, error: StepError, delaySeconds: number, actor: string): Promise<Effects> {
+  const at = now(deps);
+  const tx = transaction(deps);
+  tx.update(keys.step(run.id, step.stepId), {
+    set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at) },
+    remove: ['leaseUntil'],
+    condition: '#status = :running AND #attempt = :attempt',
+    values: { ':running': 'running', ':attempt': step.attempt },
+  });
+  tx.event(...eventArgs(runEvent(run, 'step.retrying', actor, { attempt: step.attempt, delaySeconds, error: error.message }, at, step.stepId)));
+  const events = await tx.commit();
+  return { events, dispatches: [{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt }, delaySeconds }] };
+}
+
+/** Parks a step that waits for someone (approval): `needs_qa` until approve or reject. */
+export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecord, reason: string, actor: string): Promise<Effects> {
+  const at = now(deps);
+  const tx = transaction(deps);
+  tx.update(keys.step(run.id, step.stepId), {
+    set: { status: 'needs_qa', waitingFor: reason },
+    remove: ['leaseUntil'],
+    condition: '#status = :running AND #attempt = :attempt',
+    values: { ':running': 'running', ':attempt': step.attempt },
+  });
+  tx.event(...eventArgs(runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason }, at, step.stepId)));
+  return { events: await tx.commit(), dispatches: [] };
+}
+
+/**
+ * Fails a step for good and blocks its run with the error as the reason. `from` lists the
+ * statuses the step may still be in (the worker's claim, an approval, a dead letter).
+ */
+export async function failStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  error: StepError,
+  { actor, from, usage }: { actor: string; from: ('running' | 'queued' | 'needs_qa')[]; usage?: unknown },
+): Promise<Effects> {
+  const at = now(deps);
+  const record = errorRecord(error, step.attempt, at);
+  const build = (blockRun: boolean) => {
+    const tx = transaction(deps);
+    tx.update(keys.step(run.id, step.stepId), {
+      set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}) },
+      remove: ['leaseUntil', 'timerPk', 'dueAt'],
+      condition: `#status IN (${from.map((_, index) => `:from${index}`).join(', ')}) AND #attempt = :attempt`,
+      values: { ...Object.fromEntries(from.map((status, index) => [`:from${index}`, status])), ':attempt': step.attempt },
+    });
+    tx.event(...eventArgs(runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record }, at, step.stepId)));
+    const reason = `step ${step.stepId} failed: ${error.message}`;
+    tx.update(keys.run(run.id), {
+      add: { failedSteps: new Set([step.stepId]) },
+      ...(blockRun
+        ? { set: { status: 'blocked', reason }, condition: '#status = :running', values: { ':running': 'running' } }
+        : {}),
+    });
+    if (blockRun) tx.event(...eventArgs(runEvent(run, 'run.blocked', actor, { stepId: step.stepId, reason }, at)));
+    return tx;
+  };
+  try {
+    return { dispatches: [], events: await build(true).commit() };
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+  }
+  // The run was not running (paused, already blocked, cancelled): record the failure alone.
+  try {
+    return { dispatches: [], events: await build(false).commit() };
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return noEffects();
+    throw error;
+  }
+}

@@ -1,0 +1,252 @@
+import { currentUsage } from '#shared/clients/usage-meter';
+import { decideRetry } from '#shared/domain/retry';
+import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
+import type { StepContext, StepOutcome } from '#shared/executors/types';
+import { keys } from '#shared/store/keys';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { StepMessage } from '#shared/schemas/messages';
+import { runEvent, transaction, type EngineDeps } from './context';
+import {
+  applyEffects,
+  completeStep,
+  failStep,
+  mergeEffects,
+  noEffects,
+  queueSteps,
+  releaseShared,
+  retryStep,
+  waitStep,
+  type Effects,
+} from './step-transitions';
+
+export type MessageResult = 'executed' | 'duplicate' | 'held' | 'cancelled' | 'rereleased' | 'ignored' | 'deferred';
+
+const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
+
+/**
+ * Handles one step message: claims the step (a conditional write on status and attempt, so a
+ * duplicate delivery loses and does nothing), runs its executor, and records the outcome.
+ * `remainingMs` is the Lambda time left: a step never runs past it.
+ */
+export async function processStepMessage(deps: EngineDeps, message: StepMessage, remainingMs: number): Promise<MessageResult> {
+  const { run, step } = await deps.runs.getRunAndStep(message.runId, message.stepId);
+  if (!run || !step) {
+    deps.logger.warn('step message for an unknown run or step', { ...message });
+    return 'ignored';
+  }
+  switch (step.status) {
+    case 'completed':
+      // A redelivery after the completion committed: make sure its dependents were released.
+      await applyEffects(deps, await rerelease(deps, run, step));
+      return 'rereleased';
+    case 'queued':
+      if (step.attempt !== message.attempt) return 'duplicate';
+      return startAttempt(deps, run, step, 'queued', remainingMs);
+    case 'running':
+      if (step.attempt !== message.attempt + 1) return 'duplicate';
+      if (step.leaseUntil && Date.parse(step.leaseUntil) > now(deps).getTime()) return watchLease(deps, step);
+      // The lease ran out: the worker that held it died mid-step. Take over (or give up).
+      return startAttempt(deps, run, step, 'running', remainingMs);
+    default:
+      return 'ignored';
+  }
+}
+
+/**
+ * A delivery while another worker holds a live lease: do not run it twice, but do not forget
+ * it either; look again just after the lease ends (the other worker may die).
+ */
+async function watchLease(deps: EngineDeps, step: StepRecord): Promise<MessageResult> {
+  const seconds = Math.max(1, (Date.parse(step.leaseUntil!) - now(deps).getTime()) / 1000 + 1);
+  await deps.dispatcher.send([{ message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt - 1 }, delaySeconds: seconds }]);
+  return 'duplicate';
+}
+
+async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', remainingMs: number): Promise<MessageResult> {
+  if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
+  if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step, from);
+  if (step.notBefore && Date.parse(step.notBefore) > now(deps).getTime()) {
+    await deps.dispatcher.send([{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt }, delaySeconds: (Date.parse(step.notBefore) - now(deps).getTime()) / 1000 }]);
+    return 'deferred';
+  }
+  if (from === 'running' && step.attempt >= step.allowedAttempts) {
+    const error = new NonRetryableStepError(`The worker stopped during attempt ${step.attempt} (it crashed or timed out) and no attempt is left`, { code: 'WORKER_LOST' });
+    await applyEffects(deps, await failStep(deps, run, step, error, { actor: 'worker', from: ['running'] }));
+    return 'executed';
+  }
+
+  const timeoutSeconds = Math.max(1, Math.min(step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds, Math.floor(remainingMs / 1000) - deps.leaseMarginSeconds - 1));
+  const claimed = await claim(deps, run, step, from, timeoutSeconds);
+  if (!claimed) return 'duplicate';
+  await applyEffects(deps, { dispatches: [], events: claimed.events });
+
+  const outcome = await execute(deps, run, claimed.step, timeoutSeconds);
+  const effects = await recordOutcome(deps, run, claimed.step, outcome);
+  await applyEffects(deps, effects);
+  return 'executed';
+}
+
+/** queued → running (or an expired lease taken over): the conditional write that makes a step run once per attempt. */
+async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', timeoutSeconds: number) {
+  const at = now(deps);
+  const attempt = step.attempt + 1;
+  const leaseUntil = new Date(at.getTime() + (timeoutSeconds + deps.leaseMarginSeconds) * 1000).toISOString();
+  const tx = transaction(deps);
+  tx.update(keys.step(run.id, step.stepId), {
+    set: { status: 'running', attempt, leaseUntil, startedAt: at.toISOString() },
+    remove: ['waitingFor'],
+    condition:
+      from === 'queued'
+        ? '#status = :queued AND #attempt = :attempt'
+        : '#status = :running AND #attempt = :attempt AND #leaseUntil < :now',
+    values: from === 'queued' ? { ':queued': 'queued', ':attempt': step.attempt } : { ':running': 'running', ':attempt': step.attempt, ':now': at.toISOString() },
+  });
+  const { key, event } = runEvent(run, 'step.started', 'worker', { attempt, ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
+  tx.event(key, event);
+  try {
+    const events = await tx.commit();
+    return { step: { ...step, status: 'running' as const, attempt, leaseUntil }, events };
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return undefined;
+    throw error;
+  }
+}
+
+async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeoutSeconds: number): Promise<StepOutcome | StepError> {
+  const executor = deps.executors.get(step.kind);
+  if (!executor) return new NonRetryableStepError(`No executor for step kind "${step.kind}"`, { code: 'UNKNOWN_KIND' });
+  const input = executor.input.safeParse(step.input);
+  if (!input.success) return new NonRetryableStepError(`Invalid input: ${input.error.issues[0]?.message ?? 'invalid'}`, { code: 'INVALID_INPUT' });
+
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      reject(new RetryableStepError(`Step timed out after ${timeoutSeconds}s`, { code: 'TIMEOUT' }));
+    }, timeoutSeconds * 1000);
+  });
+  try {
+    const context: StepContext = {
+      projectId: run.projectId,
+      runId: run.id,
+      stepId: step.stepId,
+      attempt: step.attempt,
+      idempotencyKey: `${run.id}:${step.stepId}:${step.attempt}`,
+      runInput: run.input,
+      dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
+      deadlineMs: timeoutSeconds * 1000,
+      allowPrivateTargets: deps.allowPrivateTargets,
+      signal: controller.signal,
+    };
+    return await Promise.race([executor.run(input.data, context), timedOut]);
+  } catch (error) {
+    return classify(error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function dependencyOutputs(deps: EngineDeps, runId: string, ids: string[]): Promise<Record<string, unknown>> {
+  if (ids.length === 0) return {};
+  const steps = await deps.runs.getSteps(runId, ids);
+  const entries = await Promise.all(
+    steps.map(async (step) => [step.stepId, step.outputRef ? await deps.artifacts.loadOutput(step.outputRef) : step.output] as const),
+  );
+  return Object.fromEntries(entries);
+}
+
+async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord, outcome: StepOutcome | StepError): Promise<Effects> {
+  const usage = currentUsage();
+  const snapshot = usage ? structuredClone(usage) : undefined;
+  try {
+    if (!(outcome instanceof Error)) {
+      if (outcome.status === 'waiting') return await waitStep(deps, run, step, outcome.reason, 'worker');
+      return await completeStep(deps, run, step, outcome, { actor: 'worker', from: 'running', usage: snapshot });
+    }
+    const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, outcome, deps.random);
+    if (decision.retry) return await retryStep(deps, run, step, outcome, decision.delaySeconds, 'worker');
+    return await failStep(deps, run, step, outcome, { actor: 'worker', from: ['running'], usage: snapshot });
+  } catch (error) {
+    // Our lease was taken over meanwhile (we ran too long): the other attempt's result stands.
+    if (error instanceof ConditionFailedError) {
+      deps.logger.warn('outcome not recorded: the step changed meanwhile', { runId: run.id, stepId: step.stepId, attempt: step.attempt });
+      return noEffects();
+    }
+    throw error;
+  }
+}
+
+/** Releases what a completed step should have released (idempotent; used on redelivery). */
+async function rerelease(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<Effects> {
+  const effects = noEffects();
+  if (step.dependents.length === 0) return effects;
+  const children = await deps.runs.getSteps(run.id, step.dependents, true);
+  const pending = children.filter((child) => child.status === 'pending');
+  mergeEffects(effects, await releaseShared(deps, run, step.stepId, pending.filter((child) => child.remaining > 0), 'worker'));
+  mergeEffects(effects, await queueSteps(deps, run, pending.filter((child) => child.remaining === 0), 'worker'));
+  // Queued but maybe never sent (a crash between commit and send): a duplicate message is harmless.
+  effects.dispatches.push(
+    ...children
+      .filter((child) => child.status === 'queued')
+      .map((child) => ({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt } })),
+  );
+  return effects;
+}
+
+/** The run is paused: keep the step queued and remember it for `resume`. */
+async function holdStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
+  try {
+    await deps.documents.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: keys.run(run.id),
+        ...updateExpression({ add: { heldSteps: new Set([step.stepId]) }, condition: '#status IN (:paused, :pending)', values: { ':paused': 'paused', ':pending': 'pending' } }),
+      }),
+    );
+    return 'held';
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    // Resumed meanwhile: try again now.
+    await deps.dispatcher.send([{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } }]);
+    return 'deferred';
+  }
+}
+
+/** The run ended (cancelled): the step will not run. */
+async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running'): Promise<MessageResult> {
+  const at = now(deps);
+  const tx = transaction(deps);
+  tx.update(keys.step(run.id, step.stepId), {
+    set: { status: 'cancelled', finishedAt: at.toISOString() },
+    remove: ['leaseUntil'],
+    condition: '#status = :from AND #attempt = :attempt',
+    values: { ':from': from, ':attempt': step.attempt },
+  });
+  const { key, event } = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
+  tx.event(key, event);
+  try {
+    await applyEffects(deps, { dispatches: [], events: await tx.commit() });
+  } catch (error) {
+    if (!(error instanceof ConditionFailedError)) throw error;
+  }
+  return 'cancelled';
+}
+
+/**
+ * A step message that kept failing (the worker crashed on it every time) reached the DLQ:
+ * fail the step with that reason and block the run, so `retry` can pick it up.
+ */
+export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number): Promise<'failed' | 'ignored'> {
+  const { run, step } = await deps.runs.getRunAndStep(message.runId, message.stepId);
+  if (!run || !step || !['queued', 'running'].includes(step.status)) return 'ignored';
+  const error = new NonRetryableStepError(
+    `The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`,
+    { code: 'DEAD_LETTERED' },
+  );
+  const effects = await failStep(deps, run, step, error, { actor: 'dlq-handler', from: [step.status as 'queued' | 'running'] });
+  await applyEffects(deps, mergeEffects(noEffects(), effects));
+  return effects.events.length ? 'failed' : 'ignored';
+}

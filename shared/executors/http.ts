@@ -1,0 +1,348 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { parseRetryAfter } from '#shared/domain/retry';
+import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
+import type { Executor, StepArtifact, StepContext, StepOutcome } from '#shared/executors/types';
+
+/**
+ * `http`: calls an agent endpoint with the step's input and turns its reply into a step outcome.
+ * Failures are classified for the retry policy (DESIGN §3.5): 429, 5xx, timeouts and network
+ * errors are retryable; other 4xx, refusals and malformed replies are not.
+ */
+
+// A Lambda invocation lasts at most 15 minutes: no call can usefully outlive it.
+const maxTimeoutSeconds = 900;
+
+const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const reservedHeaders: Record<string, string> = {
+  authorization: 'must not be set here: use bearerToken',
+  'x-idempotency-key': 'is set by Baton for every attempt',
+  'content-type': 'is always application/json',
+};
+
+const withoutCredentials = (value: string): boolean => {
+  try {
+    const url = new URL(value);
+    return url.username === '' && url.password === '';
+  } catch {
+    return true; // the URL check reports it
+  }
+};
+
+const extraHeaders = z
+  .record(
+    z.string().regex(headerName, 'must be a valid HTTP header name'),
+    z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'),
+  )
+  .superRefine((headers, context) => {
+    for (const name of Object.keys(headers)) {
+      const why = reservedHeaders[name.toLowerCase()];
+      if (why) context.addIssue({ code: 'custom', path: [name], message: `${name} ${why}` });
+    }
+  });
+
+/** What an `http` step's input must look like. */
+export const httpInput = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/ })
+    // Credentials in the URL would end up in events and error messages.
+    .refine(withoutCredentials, 'must not contain credentials: use bearerToken or headers'),
+  method: z.enum(['POST', 'PUT']).default('POST'),
+  body: z.unknown().optional(),
+  headers: extraHeaders.optional(),
+  bearerToken: z.string().min(1).max(4096).optional(),
+  timeoutSeconds: z.number().int().min(1).max(maxTimeoutSeconds).optional(),
+});
+export type HttpInput = z.infer<typeof httpInput>;
+
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const agentArtifact = z
+  .object({
+    // Artifact names become S3 key segments and download file names: no paths, no traversal.
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._ -]+$/, 'must be a plain file name (letters, digits, ".", "_", "-", spaces)')
+      .refine((name) => !name.includes('..'), 'must not contain ".."'),
+    contentType: z.string().min(1).max(255),
+    content: z.string(),
+    encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  })
+  .refine((artifact) => artifact.encoding !== 'base64' || base64.test(artifact.content), {
+    message: 'must be valid base64',
+    path: ['content'],
+  });
+
+const tokenCount = z.number().int().min(0);
+
+/** The JSON every agent answers with (extra keys are ignored so agents can evolve). */
+export const agentReply = z.object({
+  ok: z.boolean(),
+  data: z.unknown().optional(),
+  error: z.string().optional(),
+  code: z.string().optional(),
+  retryable: z.boolean().optional(),
+  artifacts: z.array(agentArtifact).max(100).optional(),
+  usage: z
+    .object({
+      tokens: z.object({ input: tokenCount.optional(), output: tokenCount.optional() }).optional(),
+      costUsd: z.number().min(0).optional(),
+    })
+    .optional(),
+});
+export type AgentReply = z.infer<typeof agentReply>;
+
+const blockedRanges: Array<[kind: string, ranges: Array<[network: string, prefix: number, family: 'ipv4' | 'ipv6']>]> = [
+  ['loopback', [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]],
+  ['unspecified', [['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']]],
+  ['private', [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['fc00::', 7, 'ipv6']]],
+  // 169.254.169.254 is the instance metadata service: the classic SSRF prize.
+  ['link-local', [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]],
+  ['carrier-grade NAT', [['100.64.0.0', 10, 'ipv4']]],
+];
+
+// node:net BlockList also matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against IPv4 ranges.
+const blockLists = blockedRanges.map(([kind, ranges]) => {
+  const list = new BlockList();
+  for (const [network, prefix, family] of ranges) list.addSubnet(network, prefix, family);
+  return { kind, list };
+});
+
+/** The kind of non-public range an IP address is in (`loopback`, `private`, `link-local`…), or undefined for a public one. */
+export const nonPublicAddressKind = (address: string): string | undefined => {
+  const version = isIP(address);
+  if (version === 0) return 'unrecognised';
+  const family = version === 4 ? 'ipv4' : 'ipv6';
+  return blockLists.find(({ list }) => list.check(address, family))?.kind;
+};
+
+export type ResolveHost = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
+
+/** Dependencies of the http executor; tests replace them. */
+export interface HttpExecutorDeps {
+  resolveHost?: ResolveHost;
+  fetch?: typeof fetch;
+  now?: () => Date;
+  /** Replies above this are refused rather than buffered into the worker's memory. */
+  maxReplyBytes?: number;
+}
+
+const defaultMaxReplyBytes = 10 * 1024 * 1024;
+const maxAgentTextLength = 500;
+
+const resolveWithDns: ResolveHost = (hostname) => dnsLookup(hostname, { all: true });
+
+/** Builds the http executor. */
+export const createHttpExecutor = ({
+  resolveHost = resolveWithDns,
+  fetch: fetchImpl = fetch,
+  now = () => new Date(),
+  maxReplyBytes = defaultMaxReplyBytes,
+}: HttpExecutorDeps = {}): Executor<HttpInput> => ({
+  kind: 'http',
+  input: httpInput,
+  async run(input, context) {
+    const target = new URL(input.url);
+    const call = describeCall(target, input.bearerToken);
+    if (!context.allowPrivateTargets) await assertPublicTarget(call, resolveHost);
+
+    const timeoutSeconds = Math.min(input.timeoutSeconds ?? maxTimeoutSeconds, maxTimeoutSeconds);
+    const timeoutMs = Math.max(0, Math.floor(Math.min(timeoutSeconds * 1000, context.deadlineMs)));
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = AbortSignal.any([context.signal, timeout]);
+    try {
+      const response = await fetchImpl(target, {
+        method: input.method,
+        headers: requestHeaders(input, context),
+        body: JSON.stringify(requestBody(input, context)),
+        signal,
+        // A redirect could point at a private address after the check above: never follow one.
+        redirect: 'manual',
+      });
+      const text = await readReply(response, maxReplyBytes, call);
+      return outcomeOf(response, text, call, now());
+    } catch (error) {
+      throw failureOf(error, call, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
+    }
+  },
+});
+
+/** The http executor with real DNS and fetch. */
+export const httpExecutor = createHttpExecutor();
+
+/** What error messages may say about the call, and how to keep the token out of them. */
+interface CallDescription {
+  host: string;
+  /** Origin and path only: query strings may carry secrets. */
+  url: string;
+  redact: (text: string) => string;
+}
+
+const describeCall = (target: URL, bearerToken: string | undefined): CallDescription => ({
+  host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
+  url: `${target.origin}${target.pathname}`,
+  redact: (text) => (bearerToken ? text.replaceAll(bearerToken, '[redacted]') : text),
+});
+
+const requestBody = (input: HttpInput, context: StepContext) => ({
+  runId: context.runId,
+  stepId: context.stepId,
+  attempt: context.attempt,
+  input: input.body ?? null,
+  dependencies: context.dependencyOutputs,
+  runInput: context.runInput ?? null,
+});
+
+const requestHeaders = (input: HttpInput, context: StepContext): Headers => {
+  const headers = new Headers(input.headers);
+  headers.set('content-type', 'application/json');
+  headers.set('accept', 'application/json');
+  headers.set('x-idempotency-key', context.idempotencyKey);
+  if (input.bearerToken) headers.set('authorization', `Bearer ${input.bearerToken}`);
+  return headers;
+};
+
+/** Refuses a host that is, or resolves to, a loopback, private, link-local, unspecified or CGNAT address. */
+const assertPublicTarget = async (call: CallDescription, resolveHost: ResolveHost): Promise<void> => {
+  let addresses: Array<{ address: string }>;
+  try {
+    addresses = await resolveHost(call.host);
+  } catch (error) {
+    // DNS failures are often transient (EAI_AGAIN, an agent whose record is being created).
+    throw new RetryableStepError(`could not resolve agent host ${call.host}: ${errorCode(error)}`, { url: call.url }, { cause: error });
+  }
+  for (const { address } of addresses) {
+    const kind = nonPublicAddressKind(address);
+    if (kind) {
+      const resolved = address === call.host ? '' : ` (resolves to ${address})`;
+      throw new NonRetryableStepError(
+        `refusing to call ${call.host}${resolved}: ${kind} addresses are not allowed for this project`,
+        { code: 'TARGET_NOT_ALLOWED', url: call.url },
+      );
+    }
+  }
+};
+
+const readReply = async (response: Response, maxBytes: number, call: CallDescription): Promise<string> => {
+  const tooLarge = () => new NonRetryableStepError(`agent at ${call.host} replied with more than ${maxBytes} bytes`, { status: response.status, url: call.url });
+  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return '';
+  // Node types the body as ReadableStream<any>; fetch bodies are byte streams.
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > maxBytes) {
+      // Stop downloading: an oversized reply is not read to its end.
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(next.value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date): StepOutcome => {
+  const { status } = response;
+  if (status >= 200 && status < 300) return completedOutcome(parseReply(text, status, call), status, call);
+  const said = agentErrorOf(text);
+  const because = said.error ? `: ${clip(call.redact(said.error))}` : '';
+  const details = { status, url: call.url, ...(said.code ? { code: said.code } : {}) };
+  if (status === 429 || status >= 500) {
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), now);
+    throw new RetryableStepError(`agent at ${call.host} answered ${status}${because}`, {
+      ...details,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
+  }
+  if (status >= 300 && status < 400) {
+    throw new NonRetryableStepError(`agent at ${call.host} answered ${status} (a redirect); redirects are not followed`, details);
+  }
+  throw new NonRetryableStepError(`agent at ${call.host} answered ${status}${because}`, details);
+};
+
+const parseReply = (text: string, status: number, call: CallDescription): AgentReply => {
+  const fail = (why: string, cause?: unknown) =>
+    new NonRetryableStepError(`agent reply is not the expected JSON: ${why}`, { status, url: call.url }, { cause });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw fail(text.trim() === '' ? 'the body is empty' : 'the body is not JSON', error);
+  }
+  const parsed = agentReply.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw fail(`${issue?.path.join('.') || 'reply'}: ${issue?.message ?? 'invalid'}`);
+};
+
+const completedOutcome = (reply: AgentReply, status: number, call: CallDescription): StepOutcome => {
+  if (!reply.ok) {
+    const message = clip(call.redact(reply.error ?? `agent at ${call.host} reported a failure without a reason`));
+    const details = { status, url: call.url, ...(reply.code ? { code: reply.code } : {}) };
+    throw reply.retryable ? new RetryableStepError(message, details) : new NonRetryableStepError(message, details);
+  }
+  return {
+    status: 'completed',
+    output: reply.data ?? null,
+    ...(reply.artifacts ? { artifacts: reply.artifacts.map(toStepArtifact) } : {}),
+    ...(reply.usage ? { usage: reply.usage } : {}),
+  };
+};
+
+const toStepArtifact = ({ name, contentType, content, encoding }: NonNullable<AgentReply['artifacts']>[number]): StepArtifact => ({
+  name,
+  contentType,
+  body: encoding === 'base64' ? new Uint8Array(Buffer.from(content, 'base64')) : content,
+});
+
+/** Error bodies of non-2xx replies are read leniently: any `error`/`code` strings help the user. */
+const agentErrorOf = (text: string): { error?: string; code?: string } => {
+  try {
+    const json: unknown = JSON.parse(text);
+    if (typeof json !== 'object' || json === null) return {};
+    const { error, code } = json as Record<string, unknown>;
+    return { ...(typeof error === 'string' ? { error } : {}), ...(typeof code === 'string' ? { code } : {}) };
+  } catch {
+    return text.trim() ? { error: text.trim() } : {};
+  }
+};
+
+/** Maps a thrown error (ours, a timeout, an abort or a network failure) to a classified StepError. */
+const failureOf = (
+  error: unknown,
+  call: CallDescription,
+  { timedOut, aborted, timeoutMs }: { timedOut: boolean; aborted: boolean; timeoutMs: number },
+): StepError => {
+  if (error instanceof StepError) return error;
+  if (timedOut) {
+    return new RetryableStepError(`agent at ${call.host} timed out after ${timeoutMs / 1000}s`, { code: 'TIMEOUT', url: call.url }, { cause: error });
+  }
+  if (aborted) {
+    return new RetryableStepError(`call to agent at ${call.host} was aborted`, { code: 'ABORTED', url: call.url }, { cause: error });
+  }
+  return new RetryableStepError(
+    `could not reach agent at ${call.host}: ${call.redact(errorCode(error))}`,
+    { code: 'NETWORK_ERROR', url: call.url },
+    { cause: error },
+  );
+};
+
+/** The most telling short description of a low-level error: its errno code when it has one. */
+const errorCode = (error: unknown): string => {
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (inner instanceof Error) {
+    const { code } = inner as Error & { code?: unknown };
+    return typeof code === 'string' ? code : inner.message;
+  }
+  return String(inner);
+};
+
+const clip = (text: string): string => (text.length > maxAgentTextLength ? `${text.slice(0, maxAgentTextLength)}…` : text);

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { runActions, runStatuses, stepActions } from '#shared/domain/states';
+import { stepIdPattern } from '#shared/domain/workflow';
+
+export const runIdParam = z.string().regex(/^run_[0-9a-z]{26}$/, 'must be a run id (run_…)');
+export const workflowIdParam = z.string().regex(/^wf_[0-9a-z]{26}$/, 'must be a workflow id (wf_…)');
+export const stepIdParam = z.string().regex(stepIdPattern, 'must be a step id');
+export const runActionParam = z.enum(runActions);
+export const stepActionParam = z.enum(stepActions);
+
+export const idempotencyKeyHeader = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, "_", ".", ":" or "-"')
+  .optional();
+
+export const createRunBody = z.strictObject({
+  workflowId: workflowIdParam,
+  version: z.number().int().min(1).optional(),
+  input: z.unknown().optional(),
+  /** Start at once (default), or leave the run pending until `actions/start`. */
+  start: z.boolean().default(true),
+});
+
+export const listRunsQuery = z.strictObject({
+  status: z.enum(runStatuses).optional(),
+  workflowId: workflowIdParam.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(2048).optional(),
+});
+
+export const listEventsQuery = z.strictObject({
+  order: z.enum(['asc', 'desc']).default('asc'),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(2048).optional(),
+});
+
+export const workflowQuery = z.strictObject({ version: z.coerce.number().int().min(1).optional() });
+
+export const importQuery = z.strictObject({
+  name: z.string().trim().min(1).max(100).optional(),
+  dateGating: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
+  kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).optional(),
+});
+
+export const runActionBody = z
+  .strictObject({
+    /** retry only: a new input for some of the failed steps, by step id. */
+    steps: z.record(z.string(), z.strictObject({ input: z.unknown() })).optional(),
+  })
+  .default({});
+
+export const stepActionBody = z
+  .strictObject({
+    /** approve: the step's output (default: who approved). */
+    output: z.unknown().optional(),
+    /** reject: why; becomes the step's error. */
+    reason: z.string().max(1000).optional(),
+  })
+  .default({});

@@ -1,0 +1,252 @@
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  GetCommand,
+  QueryCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { RunStatus, StepStatus } from '#shared/domain/states';
+import type { RetryPolicy } from '#shared/domain/workflow';
+import { keys, projectRunsIndex } from './keys';
+
+export interface StepErrorRecord {
+  message: string;
+  retryable: boolean;
+  code?: string;
+  status?: number;
+  url?: string;
+  attempt: number;
+  at: string;
+}
+
+export interface ArtifactRecord {
+  name: string;
+  key: string;
+  contentType: string;
+  size: number;
+}
+
+export interface RunRecord {
+  id: string;
+  projectId: string;
+  workflowId: string;
+  workflowName: string;
+  workflowVersion: number;
+  status: RunStatus;
+  input?: unknown;
+  totalSteps: number;
+  /** Sinks (steps nothing depends on) not yet completed: the run completes when it reaches 0. */
+  remainingSinks: number;
+  roots: string[];
+  heldSteps?: string[];
+  failedSteps?: string[];
+  reason?: string;
+  idempotencyKey?: string;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  usage?: unknown;
+}
+
+export interface StepRecord {
+  runId: string;
+  projectId: string;
+  stepId: string;
+  kind: string;
+  input?: unknown;
+  dependsOn: string[];
+  dependents: string[];
+  retry: RetryPolicy;
+  timeoutSeconds?: number;
+  notBefore?: string;
+  labels?: Record<string, string>;
+  status: StepStatus;
+  /** Attempts started so far (0 before the first). */
+  attempt: number;
+  /** The attempt number after which no retry is made (raised by the run's `retry` action). */
+  allowedAttempts: number;
+  /** Dependencies not yet completed. */
+  remaining: number;
+  releasedBy?: string[];
+  leaseUntil?: string;
+  output?: unknown;
+  outputRef?: string;
+  artifacts?: ArtifactRecord[];
+  error?: StepErrorRecord;
+  usage?: unknown;
+  queuedAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+const stripKeys = <T>(item: Record<string, unknown>): T => {
+  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, timerPk: _t1, dueAt: _t2, ...rest } = item;
+  return { ...rest, ...(rest.releasedBy instanceof Set ? { releasedBy: [...(rest.releasedBy as Set<string>)] } : {}) } as T;
+};
+
+export const toRun = (item: Record<string, unknown>): RunRecord => {
+  const run = stripKeys<RunRecord & { heldSteps?: unknown; failedSteps?: unknown }>(item);
+  return {
+    ...run,
+    heldSteps: run.heldSteps instanceof Set ? [...(run.heldSteps as Set<string>)] : (run.heldSteps),
+    failedSteps: run.failedSteps instanceof Set ? [...(run.failedSteps as Set<string>)] : (run.failedSteps),
+  };
+};
+export const toStep = (item: Record<string, unknown>): StepRecord => stripKeys<StepRecord>(item);
+
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+export const encodeCursor = (key: Record<string, unknown> | undefined): string | undefined =>
+  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+
+export const decodeCursor = (cursor: string | undefined): Record<string, unknown> | undefined => {
+  if (!cursor) return undefined;
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return undefined;
+};
+
+/** Reads of runs, steps and events; state changes go through the engine's transactions. */
+export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => ({
+  async getRun(runId: string, consistent = false): Promise<RunRecord | undefined> {
+    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.run(runId), ConsistentRead: consistent }));
+    return Item ? toRun(Item) : undefined;
+  },
+
+  async getStep(runId: string, stepId: string, consistent = false): Promise<StepRecord | undefined> {
+    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.step(runId, stepId), ConsistentRead: consistent }));
+    return Item ? toStep(Item) : undefined;
+  },
+
+  /** The run and one of its steps in one strongly consistent round trip. */
+  async getRunAndStep(runId: string, stepId: string): Promise<{ run?: RunRecord; step?: StepRecord }> {
+    const { Responses } = await documents.send(
+      new BatchGetCommand({ RequestItems: { [tableName]: { Keys: [keys.run(runId), keys.step(runId, stepId)], ConsistentRead: true } } }),
+    );
+    const items = Responses?.[tableName] ?? [];
+    const run = items.find((item) => item.sk === 'META');
+    const step = items.find((item) => item.sk !== 'META');
+    return { run: run ? toRun(run) : undefined, step: step ? toStep(step) : undefined };
+  },
+
+  /** Several steps of a run by id (order not kept). */
+  async getSteps(runId: string, stepIds: string[], consistent = false): Promise<StepRecord[]> {
+    const steps: StepRecord[] = [];
+    for (let start = 0; start < stepIds.length; start += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined = {
+        [tableName]: { Keys: stepIds.slice(start, start + 100).map((stepId) => keys.step(runId, stepId)), ConsistentRead: consistent },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const response = await documents.send(new BatchGetCommand({ RequestItems: request }));
+        steps.push(...(response.Responses?.[tableName] ?? []).map(toStep));
+        request = response.UnprocessedKeys as typeof request;
+      }
+    }
+    return steps;
+  },
+
+  async listSteps(runId: string): Promise<StepRecord[]> {
+    return (await queryAll(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
+  },
+
+  async listEvents(runId: string, options: { order: 'asc' | 'desc'; limit: number; cursor?: string }): Promise<Page<Record<string, unknown>>> {
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': 'EVENT#' },
+        ScanIndexForward: options.order === 'asc',
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(options.cursor),
+      }),
+    );
+    const items = (response.Items ?? []).map(({ pk: _pk, sk: _sk, outboxPk: _o, eventId: _e, ...event }) => event);
+    return { items, cursor: encodeCursor(response.LastEvaluatedKey) };
+  },
+
+  /** A project's runs, newest first, optionally filtered by status and workflow. */
+  async listRuns(projectId: string, options: { status?: RunStatus; workflowId?: string; limit: number; cursor?: string }): Promise<Page<RunRecord>> {
+    const filters: string[] = [];
+    const values: Record<string, unknown> = { ':pk': projectRunsIndex.value(projectId) };
+    const names: Record<string, string> = {};
+    if (options.status) {
+      filters.push('#status = :status');
+      values[':status'] = options.status;
+      names['#status'] = 'status';
+    }
+    if (options.workflowId) {
+      filters.push('workflowId = :workflowId');
+      values[':workflowId'] = options.workflowId;
+    }
+    const runs: RunRecord[] = [];
+    let start = decodeCursor(options.cursor);
+    // A filter applies after DynamoDB's Limit, so keep reading until the page is full.
+    do {
+      const response = await documents.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: projectRunsIndex.name,
+          KeyConditionExpression: `${projectRunsIndex.partitionKey} = :pk`,
+          ...(filters.length ? { FilterExpression: filters.join(' AND '), ExpressionAttributeNames: names } : {}),
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: options.limit - runs.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      runs.push(...(response.Items ?? []).map(toRun));
+      start = response.LastEvaluatedKey;
+    } while (start && runs.length < options.limit);
+    return { items: runs, cursor: encodeCursor(start) };
+  },
+
+  async findRunByIdempotencyKey(projectId: string, key: string): Promise<string | undefined> {
+    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.idempotency(projectId, key), ConsistentRead: true }));
+    return Item?.runId as string | undefined;
+  },
+
+  /** Writes new items in batches of 25 (run creation's steps, before the run commits). */
+  async putAll(items: Record<string, unknown>[]): Promise<void> {
+    for (let start = 0; start < items.length; start += 25) {
+      let request: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
+        [tableName]: items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } })),
+      };
+      let delay = 50;
+      while (request && (request[tableName]?.length ?? 0) > 0) {
+        const response = await documents.send(new BatchWriteCommand({ RequestItems: request }));
+        request = response.UnprocessedItems as typeof request;
+        if (request && (request[tableName]?.length ?? 0) > 0) {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 1000);
+        }
+      }
+    }
+  },
+});
+
+async function queryAll(documents: DynamoDBDocumentClient, tableName: string, pk: string, prefix: string) {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
+        ExclusiveStartKey: start,
+      }),
+    );
+    items.push(...(response.Items ?? []));
+    start = response.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+export type RunStore = ReturnType<typeof createRunStore>;

@@ -1,0 +1,101 @@
+import { TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { LifecycleEvent } from '#shared/domain/events';
+import { eventItem } from './event-outbox';
+
+type Key = { pk: string; sk: string };
+
+/** A conditional write lost: the item was not in the state the write expected. */
+export class ConditionFailedError extends Error {
+  override name = 'ConditionFailedError';
+}
+
+export interface UpdateSpec {
+  /** Attributes to set, by name. */
+  set?: Record<string, unknown>;
+  /** Numbers to add (negative to subtract) or string sets to extend, by name. */
+  add?: Record<string, unknown>;
+  /** String sets to shrink, by name. */
+  delete?: Record<string, unknown>;
+  remove?: string[];
+  /** Condition in DynamoDB syntax; refer to attributes as `#name` and to values as `:name`. */
+  condition?: string;
+  values?: Record<string, unknown>;
+}
+
+/** Builds an UpdateItem's expressions; every `#name` used anywhere maps to the attribute `name`. */
+export function updateExpression(spec: UpdateSpec) {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ...spec.values };
+  const name = (attribute: string) => {
+    names[`#${attribute}`] = attribute;
+    return `#${attribute}`;
+  };
+  const clauses: string[] = [];
+  const set = Object.entries(spec.set ?? {}).map(([attribute, value]) => {
+    values[`:set_${attribute}`] = value;
+    return `${name(attribute)} = :set_${attribute}`;
+  });
+  if (set.length) clauses.push(`SET ${set.join(', ')}`);
+  const add = Object.entries(spec.add ?? {}).map(([attribute, value]) => {
+    values[`:add_${attribute}`] = value;
+    return `${name(attribute)} :add_${attribute}`;
+  });
+  if (add.length) clauses.push(`ADD ${add.join(', ')}`);
+  const del = Object.entries(spec.delete ?? {}).map(([attribute, value]) => {
+    values[`:del_${attribute}`] = value;
+    return `${name(attribute)} :del_${attribute}`;
+  });
+  if (del.length) clauses.push(`DELETE ${del.join(', ')}`);
+  if (spec.remove?.length) clauses.push(`REMOVE ${spec.remove.map(name).join(', ')}`);
+  for (const match of (spec.condition ?? '').matchAll(/#(\w+)/g)) name(match[1]!);
+  return {
+    UpdateExpression: clauses.join(' '),
+    ...(spec.condition ? { ConditionExpression: spec.condition } : {}),
+    ExpressionAttributeNames: names,
+    ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
+  };
+}
+
+/**
+ * One DynamoDB transaction: state changes and the events that record them commit together or
+ * not at all (DESIGN invariant 4). A lost condition surfaces as ConditionFailedError.
+ */
+export function createTransaction(documents: DynamoDBDocumentClient, tableName: string) {
+  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
+  const events: { key: Key; event: LifecycleEvent }[] = [];
+  const tx = {
+    update(key: Key, spec: UpdateSpec) {
+      items.push({ Update: { TableName: tableName, Key: key, ...updateExpression(spec) } });
+      return tx;
+    },
+    put(item: Key & Record<string, unknown>, condition?: string) {
+      items.push({ Put: { TableName: tableName, Item: item, ...(condition ? { ConditionExpression: condition } : {}) } });
+      return tx;
+    },
+    event(key: Key, event: LifecycleEvent) {
+      items.push({ Put: { TableName: tableName, Item: eventItem(key, event) } });
+      events.push({ key, event });
+      return tx;
+    },
+    get size() {
+      return items.length;
+    },
+    /** Commits; returns the events written, for publishing after commit. */
+    async commit() {
+      if (items.length === 0) return events;
+      try {
+        await documents.send(new TransactWriteCommand({ TransactItems: items }));
+      } catch (error) {
+        const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+        if ((error as Error).name === 'TransactionCanceledException' && reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+          throw new ConditionFailedError('A conditional write lost: the item changed meanwhile', { cause: error });
+        }
+        throw error;
+      }
+      return events;
+    },
+  };
+  return tx;
+}
+
+export type Transaction = ReturnType<typeof createTransaction>;

@@ -1,0 +1,126 @@
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '#shared/domain/errors';
+import type { LifecycleEvent } from '#shared/domain/events';
+import { newEventId, newId } from '#shared/domain/ids';
+import type { StepSpec, WorkflowBody } from '#shared/domain/workflow';
+import { eventItem } from './event-outbox';
+import { keys, workflowVersionPrefix } from './keys';
+
+export interface Workflow {
+  id: string;
+  projectId: string;
+  name: string;
+  description?: string;
+  version: number;
+  steps: StepSpec[];
+  createdAt: string;
+}
+
+/** Steps are stored gzipped: a 365-step plan stays a few KB, far below the 400 KB item limit. */
+const packSteps = (steps: StepSpec[]): Uint8Array => gzipSync(JSON.stringify(steps));
+const unpackSteps = (value: Uint8Array): StepSpec[] => JSON.parse(gunzipSync(value).toString('utf8')) as StepSpec[];
+
+const toWorkflow = (item: Record<string, unknown>): Workflow => ({
+  id: item.workflowId as string,
+  projectId: item.projectId as string,
+  name: item.name as string,
+  ...(item.description ? { description: item.description as string } : {}),
+  version: item.version as number,
+  steps: unpackSteps(item.stepsGz as Uint8Array),
+  createdAt: item.createdAt as string,
+});
+
+export const createWorkflowStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => ({
+  /**
+   * Stores a workflow definition. A new name creates workflow version 1; an existing name adds
+   * the next version. The name's version counter moves with a conditional write, so two
+   * concurrent saves cannot both claim the same version.
+   */
+  async save(input: { projectId: string; body: WorkflowBody; actor: string; now?: Date }) {
+    const { projectId, body, actor } = input;
+    const now = (input.now ?? new Date()).toISOString();
+    const nameKey = keys.workflowName(projectId, body.name);
+    const { Item: current } = await documents.send(new GetCommand({ TableName: tableName, Key: nameKey, ConsistentRead: true }));
+    const workflowId = (current?.workflowId as string | undefined) ?? newId('wf');
+    const previous = (current?.latestVersion as number | undefined) ?? 0;
+    const version = previous + 1;
+    const event: LifecycleEvent = {
+      id: newEventId(),
+      type: 'workflow.saved',
+      projectId,
+      at: now,
+      actor,
+      detail: { workflowId, name: body.name, version, steps: body.steps.length },
+    };
+    const eventKey = keys.projectEvent(projectId, event.id);
+    try {
+      await documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: tableName,
+                Key: nameKey,
+                UpdateExpression: 'SET latestVersion = :version, workflowId = :workflowId, #type = :type',
+                ConditionExpression: previous === 0 ? 'attribute_not_exists(pk)' : 'latestVersion = :previous',
+                ExpressionAttributeNames: { '#type': 'type' },
+                ExpressionAttributeValues: {
+                  ':version': version,
+                  ':workflowId': workflowId,
+                  ':type': 'workflowName',
+                  ...(previous === 0 ? {} : { ':previous': previous }),
+                },
+              },
+            },
+            {
+              Put: {
+                TableName: tableName,
+                Item: {
+                  ...keys.workflowVersion(projectId, workflowId, version),
+                  type: 'workflow',
+                  workflowId,
+                  projectId,
+                  name: body.name,
+                  ...(body.description ? { description: body.description } : {}),
+                  version,
+                  stepCount: body.steps.length,
+                  stepsGz: packSteps(body.steps),
+                  createdAt: now,
+                },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            { Put: { TableName: tableName, Item: eventItem(eventKey, event) } },
+          ],
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'TransactionCanceledException') {
+        throw new ConflictError(`Workflow "${body.name}" was changed at the same time; try again`, 'body.name');
+      }
+      throw error;
+    }
+    return { workflow: { id: workflowId, projectId, name: body.name, version, steps: body.steps, createdAt: now }, events: [{ key: eventKey, event }] };
+  },
+
+  /** One version of a workflow, or its latest when no version is given. */
+  async get(projectId: string, workflowId: string, version?: number): Promise<Workflow | undefined> {
+    if (version !== undefined) {
+      const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.workflowVersion(projectId, workflowId, version) }));
+      return Item ? toWorkflow(Item) : undefined;
+    }
+    const { Items } = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': `PROJECT#${projectId}`, ':prefix': workflowVersionPrefix(workflowId) },
+        ScanIndexForward: false,
+        Limit: 1,
+      }),
+    );
+    return Items?.[0] ? toWorkflow(Items[0]) : undefined;
+  },
+});
+
+export type WorkflowStore = ReturnType<typeof createWorkflowStore>;

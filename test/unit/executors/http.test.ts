@@ -1,0 +1,272 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { StepError } from '#shared/domain/step-errors';
+import { createHttpExecutor, httpExecutor, httpInput, nonPublicAddressKind, type HttpInput } from '#shared/executors/http';
+import type { StepContext } from '#shared/executors/types';
+import { reportArtifact, startTestAgent, type TestAgent } from '#test/helpers/test-agent';
+
+let agent: TestAgent;
+beforeAll(async () => {
+  agent = await startTestAgent();
+});
+afterAll(async () => {
+  await agent.close();
+});
+beforeEach(() => {
+  agent.requests.length = 0;
+});
+
+const context = (overrides: Partial<StepContext> = {}): StepContext => ({
+  projectId: 'prj_1',
+  runId: 'run_1',
+  stepId: 'draft',
+  attempt: 1,
+  idempotencyKey: 'run_1:draft:1',
+  runInput: { topic: 'otters' },
+  dependencyOutputs: { research: { notes: 'they hold hands' } },
+  deadlineMs: 10_000,
+  allowPrivateTargets: true,
+  signal: new AbortController().signal,
+  ...overrides,
+});
+
+const input = (overrides: Partial<HttpInput> & { path: string }): HttpInput => {
+  const { path, ...rest } = overrides;
+  return httpInput.parse({ url: `${agent.url}${path}`, ...rest });
+};
+
+/** Runs the executor and returns what it threw (failing the test when it did not throw a StepError). */
+const failure = async (run: Promise<unknown>): Promise<StepError> => {
+  const error: unknown = await run.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!(error instanceof StepError)) throw new Error(`expected a StepError, got ${String(error)}`);
+  return error;
+};
+
+describe('http executor', () => {
+  it('completes with the agent data, sending the step, its dependencies and the run input', async () => {
+    const outcome = await httpExecutor.run(input({ path: '/ok', body: { draft: 'v1' } }), context());
+
+    expect(outcome).toEqual({ status: 'completed', output: { echo: { draft: 'v1' } } });
+    expect(agent.requests[0]).toMatchObject({
+      method: 'POST',
+      body: { runId: 'run_1', stepId: 'draft', attempt: 1, input: { draft: 'v1' }, dependencies: { research: { notes: 'they hold hands' } }, runInput: { topic: 'otters' } },
+    });
+  });
+
+  it('sends the idempotency key so the agent can recognise a repeated attempt', async () => {
+    await httpExecutor.run(input({ path: '/ok' }), context({ idempotencyKey: 'run_1:draft:2' }));
+    await httpExecutor.run(input({ path: '/ok' }), context({ idempotencyKey: 'run_1:draft:2' }));
+
+    expect(agent.keyCounts()).toEqual(new Map([['run_1:draft:2', 2]]));
+  });
+
+  it('sends the bearer token and custom headers, with PUT when asked', async () => {
+    await httpExecutor.run(input({ path: '/ok', method: 'PUT', bearerToken: 'sk-secret-123', headers: { 'x-team': 'blue' } }), context());
+
+    expect(agent.requests[0]).toMatchObject({ method: 'PUT', authorization: 'Bearer sk-secret-123' });
+  });
+
+  it('maps artifacts from the reply', async () => {
+    const outcome = await httpExecutor.run(input({ path: '/artifact' }), context());
+
+    expect(outcome).toMatchObject({
+      status: 'completed',
+      artifacts: [{ name: 'report.md', contentType: 'text/markdown', body: reportArtifact.content }],
+    });
+  });
+
+  it('maps usage and decodes base64 artifacts', async () => {
+    const reply = {
+      ok: true,
+      data: { summary: 'done' },
+      usage: { tokens: { input: 1200, output: 300 }, costUsd: 0.0123 },
+      artifacts: [{ name: 'chart.png', contentType: 'image/png', content: Buffer.from([137, 80, 78, 71]).toString('base64'), encoding: 'base64' }],
+    };
+    const executor = createHttpExecutor({ fetch: async () => Response.json(reply) });
+
+    const outcome = await executor.run(input({ path: '/ok' }), context());
+
+    expect(outcome).toEqual({
+      status: 'completed',
+      output: { summary: 'done' },
+      usage: { tokens: { input: 1200, output: 300 }, costUsd: 0.0123 },
+      artifacts: [{ name: 'chart.png', contentType: 'image/png', body: new Uint8Array([137, 80, 78, 71]) }],
+    });
+  });
+
+  it('makes a 503 retryable and honours its Retry-After', async () => {
+    const error = await failure(httpExecutor.run(input({ path: '/flaky/a503?failures=1&status=503&retryAfter=7' }), context()));
+
+    expect(error.retryable).toBe(true);
+    expect(error.details).toMatchObject({ status: 503, retryAfterSeconds: 7 });
+    expect(error.message).toContain('503');
+  });
+
+  it('succeeds once a flaky agent recovers', async () => {
+    await failure(httpExecutor.run(input({ path: '/flaky/recovers?failures=1' }), context()));
+
+    const outcome = await httpExecutor.run(input({ path: '/flaky/recovers?failures=1' }), context({ attempt: 2 }));
+
+    expect(outcome).toEqual({ status: 'completed', output: { attempts: 2 } });
+  });
+
+  it('makes a 429 retryable', async () => {
+    const error = await failure(httpExecutor.run(input({ path: '/status/429' }), context()));
+
+    expect(error.retryable).toBe(true);
+    expect(error.details.status).toBe(429);
+  });
+
+  it('fails a 400 for good, with the agent’s own explanation', async () => {
+    const error = await failure(httpExecutor.run(input({ path: '/validate', body: { valid: false } }), context()));
+
+    expect(error.retryable).toBe(false);
+    expect(error.details.status).toBe(400);
+    expect(error.message).toContain('input.valid must be true');
+  });
+
+  it('fails for good when the agent refuses with ok:false, keeping its code', async () => {
+    const error = await failure(httpExecutor.run(input({ path: '/refuse' }), context()));
+
+    expect(error.retryable).toBe(false);
+    expect(error.message).toBe('refused');
+    expect(error.details.code).toBe('BAD_INPUT');
+  });
+
+  it('refuses a reply that is not the agent JSON contract', async () => {
+    const html = createHttpExecutor({ fetch: async () => new Response('<html>hi</html>', { status: 200 }) });
+    const shapeless = createHttpExecutor({ fetch: async () => Response.json({ result: 'done' }) });
+
+    const errors = [await failure(html.run(input({ path: '/ok' }), context())), await failure(shapeless.run(input({ path: '/ok' }), context()))];
+
+    for (const error of errors) {
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/^agent reply is not the expected JSON/);
+    }
+  });
+
+  it('refuses an artifact whose name could escape its folder', async () => {
+    const reply = { ok: true, artifacts: [{ name: '../../etc/passwd', contentType: 'text/plain', content: 'x' }] };
+    const executor = createHttpExecutor({ fetch: async () => Response.json(reply) });
+
+    const error = await failure(executor.run(input({ path: '/ok' }), context()));
+
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('artifacts.0.name');
+  });
+
+  it('accepts a large reply but refuses one beyond the size limit', async () => {
+    const limited = createHttpExecutor({ maxReplyBytes: 64 * 1024 });
+
+    const large = await limited.run(input({ path: '/big?bytes=32000' }), context());
+    const error = await failure(limited.run(input({ path: '/big?bytes=100000' }), context()));
+
+    expect(large).toMatchObject({ status: 'completed', output: 'x'.repeat(32000) });
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('more than 65536 bytes');
+  });
+
+  it('times out within the step deadline, retryably', async () => {
+    const started = Date.now();
+
+    const error = await failure(httpExecutor.run(input({ path: '/slow?ms=5000', timeoutSeconds: 30 }), context({ deadlineMs: 200 })));
+
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('timed out after 0.2s');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('makes an unreachable agent retryable', async () => {
+    const closed = await startTestAgent();
+    await closed.close();
+
+    const error = await failure(httpExecutor.run(httpInput.parse({ url: `${closed.url}/ok` }), context()));
+
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('ECONNREFUSED');
+  });
+
+  it('never puts the bearer token in an error message, even when the agent echoes it', async () => {
+    const token = 'sk-very-secret-token';
+    const echoing = createHttpExecutor({ fetch: async () => Response.json({ ok: false, error: `token ${token} is not allowed` }, { status: 403 }) });
+
+    const errors = [
+      await failure(httpExecutor.run(input({ path: '/status/401', bearerToken: token }), context())),
+      await failure(httpExecutor.run(input({ path: '/slow?ms=5000', bearerToken: token }), context({ deadlineMs: 100 }))),
+      await failure(echoing.run(input({ path: '/ok', bearerToken: token }), context())),
+    ];
+
+    for (const error of errors) expect(`${error.message} ${JSON.stringify(error.details)}`).not.toContain(token);
+    expect(errors[2]?.message).toContain('[redacted]');
+  });
+});
+
+describe('http executor SSRF guard', () => {
+  const publicOnly = context({ allowPrivateTargets: false });
+
+  it.each(['http://127.0.0.1:9/ok', 'http://169.254.169.254/latest/meta-data/', 'http://[::1]/ok', 'http://10.1.2.3/ok'])(
+    'refuses %s when private targets are not allowed',
+    async (url) => {
+      const error = await failure(httpExecutor.run(httpInput.parse({ url }), publicOnly));
+
+      expect(error.retryable).toBe(false);
+      expect(error.message).toMatch(/^refusing to call /);
+      expect(error.message).toContain(new URL(url).hostname.replace(/[[\]]/g, ''));
+    },
+  );
+
+  it('refuses a name that resolves to a private address, naming the host', async () => {
+    const executor = createHttpExecutor({ resolveHost: async () => [{ address: '192.168.1.20', family: 4 }] });
+
+    const error = await failure(executor.run(httpInput.parse({ url: 'https://agent.internal.example/run' }), publicOnly));
+
+    expect(error.message).toContain('agent.internal.example');
+    expect(error.message).toContain('192.168.1.20');
+    expect(agent.requests).toHaveLength(0);
+  });
+
+  it('calls a public address', async () => {
+    const executor = createHttpExecutor({
+      resolveHost: async () => [{ address: '93.184.215.14', family: 4 }],
+      fetch: async () => Response.json({ ok: true, data: 'hi' }),
+    });
+
+    const outcome = await executor.run(httpInput.parse({ url: 'https://agent.example.com/run' }), publicOnly);
+
+    expect(outcome).toEqual({ status: 'completed', output: 'hi' });
+  });
+
+  it('classifies address ranges', () => {
+    expect(nonPublicAddressKind('127.0.0.1')).toBe('loopback');
+    expect(nonPublicAddressKind('::ffff:127.0.0.1')).toBe('loopback');
+    expect(nonPublicAddressKind('172.31.255.255')).toBe('private');
+    expect(nonPublicAddressKind('fd12::1')).toBe('private');
+    expect(nonPublicAddressKind('fe80::1')).toBe('link-local');
+    expect(nonPublicAddressKind('100.100.0.1')).toBe('carrier-grade NAT');
+    expect(nonPublicAddressKind('0.0.0.0')).toBe('unspecified');
+    expect(nonPublicAddressKind('172.32.0.1')).toBeUndefined();
+    expect(nonPublicAddressKind('2606:4700::1111')).toBeUndefined();
+  });
+});
+
+describe('http executor input', () => {
+  it.each([
+    [{ url: 'ftp://agent.example.com' }, 'url'],
+    [{ url: 'https://user:pw@agent.example.com' }, 'url'],
+    [{ url: 'https://agent.example.com', headers: { Authorization: 'Bearer x' } }, 'headers.Authorization'],
+    [{ url: 'https://agent.example.com', headers: { 'X-Idempotency-Key': 'k' } }, 'headers.X-Idempotency-Key'],
+    [{ url: 'https://agent.example.com', timeoutSeconds: 901 }, 'timeoutSeconds'],
+    [{ url: 'https://agent.example.com', method: 'GET' }, 'method'],
+  ])('refuses %j at %s', (value, path) => {
+    const result = httpInput.safeParse(value);
+
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.path.join('.')).toBe(path);
+  });
+
+  it('defaults to POST', () => {
+    expect(httpInput.parse({ url: 'https://agent.example.com' }).method).toBe('POST');
+  });
+});

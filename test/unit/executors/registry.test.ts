@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '#shared/domain/errors';
+import { stepSpec, type StepSpec } from '#shared/domain/workflow';
+import { createExecutorRegistry } from '#shared/executors/registry';
+import type { StepContext } from '#shared/executors/types';
+
+const step = (value: Record<string, unknown>): StepSpec => stepSpec.parse(value);
+
+/** The ValidationError validateInputs throws (failing the test when it throws nothing else). */
+const validationErrorOf = (validate: () => void): ValidationError => {
+  try {
+    validate();
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ValidationError');
+};
+
+const context: StepContext = {
+  projectId: 'prj_1',
+  runId: 'run_1',
+  stepId: 'gate',
+  attempt: 1,
+  idempotencyKey: 'run_1:gate:1',
+  runInput: null,
+  dependencyOutputs: {},
+  deadlineMs: 10_000,
+  allowPrivateTargets: false,
+  signal: new AbortController().signal,
+};
+
+describe('executor registry', () => {
+  it('offers the built-in kinds, and crash only when test kinds are asked for', () => {
+    expect(createExecutorRegistry().kinds()).toEqual(['approval', 'http', 'noop']);
+    expect(createExecutorRegistry().get('crash')).toBeUndefined();
+    expect(createExecutorRegistry({ includeTestKinds: true }).kinds()).toContain('crash');
+  });
+
+  it('accepts a workflow whose steps all have valid input', () => {
+    const registry = createExecutorRegistry();
+
+    expect(() =>
+      registry.validateInputs([
+        step({ id: 'a', kind: 'noop' }),
+        step({ id: 'b', kind: 'approval', input: { prompt: 'Ship it?' } }),
+        step({ id: 'c', kind: 'http', input: { url: 'https://agent.example.com/run' } }),
+      ]),
+    ).not.toThrow();
+  });
+
+  it('names the step and the known kinds when a kind is unknown', () => {
+    const error = validationErrorOf(() => createExecutorRegistry().validateInputs([step({ id: 'a', kind: 'noop' }), step({ id: 'b', kind: 'crash' })]));
+
+    expect(error.field).toBe('body.steps[1].kind');
+    expect(error.message).toBe('body.steps[1].kind: unknown step kind "crash"; known kinds: approval, http, noop');
+    expect(error.status).toBe(400);
+  });
+
+  it('names the step and the field its executor refuses', () => {
+    const steps = [
+      step({ id: 'a', kind: 'noop' }),
+      step({ id: 'b', kind: 'noop' }),
+      step({ id: 'c', kind: 'noop' }),
+      step({ id: 'd', kind: 'http', input: { url: 'not a url' } }),
+    ];
+
+    const error = validationErrorOf(() => createExecutorRegistry().validateInputs(steps));
+
+    expect(error.message).toBe('body.steps[3].input.url: Invalid URL');
+    expect(error.field).toBe('body.steps[3].input.url');
+  });
+
+  it('validates steps already marked done', () => {
+    const error = validationErrorOf(() =>
+      createExecutorRegistry().validateInputs([step({ id: 'a', kind: 'approval', done: true, input: { prompt: 'ok', extra: 1 } })]),
+    );
+
+    expect(error.field).toBe('body.steps[0].input');
+    expect(error.message).toContain('extra');
+  });
+
+  it('names a missing input of a kind that needs one', () => {
+    const error = validationErrorOf(() => createExecutorRegistry().validateInputs([step({ id: 'a', kind: 'http' })]));
+
+    expect(error.field).toBe('body.steps[0].input');
+  });
+
+  it('lets noop echo its input and approval wait with its prompt', async () => {
+    const registry = createExecutorRegistry();
+
+    await expect(registry.get('noop')?.run({ n: 1 }, context)).resolves.toEqual({ status: 'completed', output: { n: 1 } });
+    await expect(registry.get('noop')?.run(undefined, context)).resolves.toEqual({ status: 'completed', output: null });
+    await expect(registry.get('approval')?.run({ prompt: 'Ship it?' }, context)).resolves.toEqual({
+      status: 'waiting',
+      reason: 'awaiting approval: Ship it?',
+    });
+  });
+});
