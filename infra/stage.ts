@@ -24,7 +24,7 @@ export interface EngineTiming {
   leaseMarginSeconds: number;
 }
 
-const localTiming: EngineTiming = { workerTimeoutSeconds: 12, queueVisibilitySeconds: 12, defaultStepTimeoutSeconds: 8, leaseMarginSeconds: 2 };
+const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, leaseMarginSeconds: 2 };
 const cloudTiming: EngineTiming = { workerTimeoutSeconds: 300, queueVisibilitySeconds: 900, defaultStepTimeoutSeconds: 240, leaseMarginSeconds: 10 };
 
 const stageName = /^[a-z][a-z0-9-]{1,15}$/;

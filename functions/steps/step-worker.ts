@@ -20,7 +20,7 @@ export const handler = async (event: SQSEvent, context: Context): Promise<SQSBat
     event,
     async (record: SQSRecord) => {
       const message = stepMessage.parse(JSON.parse(record.body));
-      const { result, usage } = await meterUsage(() => processStepMessage(deps, message, context.getRemainingTimeInMillis()));
+      const { result, usage } = await meterUsage(() => processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis()));
       logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount, calls: usage.calls });
     },
     processor,

@@ -30,7 +30,7 @@ const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
  * duplicate delivery loses and does nothing), runs its executor, and records the outcome.
  * `remainingMs` is the Lambda time left: a step never runs past it.
  */
-export async function processStepMessage(deps: EngineDeps, message: StepMessage, remainingMs: number): Promise<MessageResult> {
+export async function processStepMessage(deps: EngineDeps, message: StepMessage, deadline: number, depth = 0): Promise<MessageResult> {
   const { run, step } = await deps.runs.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) {
     deps.logger.warn('step message for an unknown run or step', { ...message });
@@ -43,12 +43,18 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       return 'rereleased';
     case 'queued':
       if (step.attempt !== message.attempt) return 'duplicate';
-      return startAttempt(deps, run, step, 'queued', remainingMs);
+      if (depth > 0 && !hasTimeFor(deps, step, deadline)) {
+        await deps.dispatcher.send([{ message }]);
+        return 'deferred';
+      }
+      return startAttempt(deps, run, step, 'queued', deadline, depth);
     case 'running':
-      if (step.attempt !== message.attempt + 1) return 'duplicate';
+      // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
+      // raise the attempt while the crashed message keeps being redelivered unchanged.
+      if (message.attempt >= step.attempt) return 'duplicate';
       if (step.leaseUntil && Date.parse(step.leaseUntil) > now(deps).getTime()) return watchLease(deps, step);
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
-      return startAttempt(deps, run, step, 'running', remainingMs);
+      return startAttempt(deps, run, step, 'running', deadline, depth);
     default:
       return 'ignored';
   }
@@ -64,7 +70,15 @@ async function watchLease(deps: EngineDeps, step: StepRecord): Promise<MessageRe
   return 'duplicate';
 }
 
-async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', remainingMs: number): Promise<MessageResult> {
+/** Steps run one after another in one invocation at most this deep, so a crash's recovery walk stays short. */
+export const maxInlineDepth = 50;
+
+/** Whether the invocation still has the step's full timeout (and margin) left. */
+const hasTimeFor = (deps: EngineDeps, step: StepRecord, deadline: number): boolean =>
+  deadline - now(deps).getTime() >= ((step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds) + deps.leaseMarginSeconds + 1) * 1000;
+
+async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', deadline: number, depth: number): Promise<MessageResult> {
+  const remainingMs = deadline - now(deps).getTime();
   if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
   if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step, from);
   if (step.notBefore && Date.parse(step.notBefore) > now(deps).getTime()) {
@@ -84,7 +98,13 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
 
   const outcome = await execute(deps, run, claimed.step, timeoutSeconds);
   const effects = await recordOutcome(deps, run, claimed.step, outcome);
+  // Run one released dependent right here instead of through the queue: a chain costs no SQS
+  // round trip per step. Crash safety: this message stays undeleted until we return, and its
+  // redelivery walks the completed chain to whatever was left unfinished (rerelease).
+  const next = depth < maxInlineDepth ? effects.dispatches.findIndex((dispatch) => !dispatch.delaySeconds && dispatch.message.runId === run.id) : -1;
+  const [inline] = next >= 0 ? effects.dispatches.splice(next, 1) : [];
   await applyEffects(deps, effects);
+  if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1);
   return 'executed';
 }
 
@@ -179,20 +199,34 @@ async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord,
   }
 }
 
-/** Releases what a completed step should have released (idempotent; used on redelivery). */
+/**
+ * Releases what a completed step should have released, and follows completed dependents down
+ * to the unfinished frontier (steps run inline after it may have been cut short by a crash).
+ * Idempotent: used on redelivery; a duplicate message it sends is harmless.
+ */
 async function rerelease(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<Effects> {
   const effects = noEffects();
-  if (step.dependents.length === 0) return effects;
-  const children = await deps.runs.getSteps(run.id, step.dependents, true);
-  const pending = children.filter((child) => child.status === 'pending');
-  mergeEffects(effects, await releaseShared(deps, run, step.stepId, pending.filter((child) => child.remaining > 0), 'worker'));
-  mergeEffects(effects, await queueSteps(deps, run, pending.filter((child) => child.remaining === 0), 'worker'));
-  // Queued but maybe never sent (a crash between commit and send): a duplicate message is harmless.
-  effects.dispatches.push(
-    ...children
-      .filter((child) => child.status === 'queued')
-      .map((child) => ({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt } })),
-  );
+  const seen = new Set<string>([step.stepId]);
+  let frontier: StepRecord[] = [step];
+  while (frontier.length > 0) {
+    const parents = frontier;
+    frontier = [];
+    for (const parent of parents) {
+      const ids = parent.dependents.filter((id) => !seen.has(id));
+      ids.forEach((id) => seen.add(id));
+      if (ids.length === 0) continue;
+      const children = await deps.runs.getSteps(run.id, ids, true);
+      const pending = children.filter((child) => child.status === 'pending');
+      mergeEffects(effects, await releaseShared(deps, run, parent.stepId, pending.filter((child) => child.remaining > 0), 'worker'));
+      mergeEffects(effects, await queueSteps(deps, run, pending.filter((child) => child.remaining === 0), 'worker'));
+      for (const child of children) {
+        if (child.status === 'queued') effects.dispatches.push({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt } });
+        // A running child is checked against its lease (taken over if its worker died).
+        if (child.status === 'running') effects.dispatches.push({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt - 1 } });
+        if (child.status === 'completed') frontier.push(child);
+      }
+    }
+  }
   return effects;
 }
 

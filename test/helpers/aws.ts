@@ -6,7 +6,12 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { stack } from './stack';
 
-const config = { endpoint: stack.endpoint, region: stack.region };
+const config = {
+  endpoint: stack.endpoint,
+  region: stack.region,
+  // Emulators accept any credentials; take the environment's when set (npm test sets them).
+  credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'test', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'test' },
+};
 
 /** SDK clients pointed at the emulator the stack is deployed to. */
 export const aws = {

@@ -1,0 +1,121 @@
+import { expect } from 'vitest';
+import { api, createProject, type CreatedProject } from './api';
+import { eventually } from './poll';
+
+export interface RunEvent {
+  id: string;
+  type: string;
+  stepId?: string;
+  at: string;
+  actor: string;
+  detail: Record<string, unknown>;
+}
+
+export interface RunView {
+  id: string;
+  status: string;
+  reason?: string;
+  failedSteps?: string[];
+  heldSteps?: string[];
+  steps: { total: number; byStatus: Record<string, number> };
+  usage: Record<string, unknown> & { perExecutedStep?: Record<string, number> };
+  startedAt?: string;
+  finishedAt?: string;
+  createdAt: string;
+}
+
+export interface StepView {
+  id: string;
+  status: string;
+  attempt: number;
+  output?: unknown;
+  outputUrl?: string;
+  error?: { message: string; code?: string; retryable: boolean; status?: number };
+  artifacts: { name: string; url: string; contentType: string; size: number }[];
+}
+
+/** A project with a token, and shortcuts to the engine's routes with that token. */
+export async function engineClient(name = 'engine') {
+  const project: CreatedProject = await createProject(name);
+  const token = project.adminToken.token;
+  const client = {
+    project,
+    token,
+    async workflow(body: unknown): Promise<string> {
+      const response = await api<{ id: string }>('POST', `/v1/projects/${project.id}/workflows`, { token, body });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      return response.body.id;
+    },
+    async run(workflowId: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+      const response = await api<{ id: string; status: string }>('POST', `/v1/projects/${project.id}/runs`, { token, body: { workflowId, ...extra }, headers });
+      expect(response.status, JSON.stringify(response.body)).toBe(201);
+      return response.body;
+    },
+    async getRun(runId: string): Promise<RunView> {
+      const response = await api<RunView>('GET', `/v1/runs/${runId}`, { token });
+      expect(response.status).toBe(200);
+      return response.body;
+    },
+    async step(runId: string, stepId: string): Promise<StepView> {
+      const response = await api<StepView>('GET', `/v1/runs/${runId}/steps/${stepId}`, { token });
+      expect(response.status).toBe(200);
+      return response.body;
+    },
+    action(runId: string, action: string, body?: unknown) {
+      return api<RunView & { error?: { code: string; message: string } }>('POST', `/v1/runs/${runId}/actions/${action}`, { token, ...(body !== undefined ? { body } : {}) });
+    },
+    stepAction(runId: string, stepId: string, action: string, body?: unknown) {
+      return api<StepView & { error?: { code: string } }>('POST', `/v1/runs/${runId}/steps/${stepId}/actions/${action}`, { token, ...(body !== undefined ? { body } : {}) });
+    },
+    /** Polls the run until it reaches one of `statuses`. */
+    waitFor(runId: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
+      return eventually(
+        `run ${runId} to be ${statuses.join(' or ')}`,
+        async () => {
+          const run = await client.getRun(runId);
+          return statuses.includes(run.status) ? run : undefined;
+        },
+        { timeoutMs, intervalMs: 500 },
+      );
+    },
+    async waitForStep(runId: string, stepId: string, statuses: string[], timeoutMs = 60_000): Promise<StepView> {
+      return eventually(`step ${stepId} to be ${statuses.join(' or ')}`, async () => {
+        const step = await client.step(runId, stepId);
+        return statuses.includes(step.status) ? step : undefined;
+      }, { timeoutMs, intervalMs: 500 });
+    },
+    /** Every event of the run, oldest first, following the cursor. */
+    async events(runId: string): Promise<RunEvent[]> {
+      const events: RunEvent[] = [];
+      let cursor: string | undefined;
+      do {
+        const query = new URLSearchParams({ order: 'asc', limit: '200', ...(cursor ? { cursor } : {}) });
+        const response = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${runId}/events?${query}`, { token });
+        expect(response.status).toBe(200);
+        events.push(...response.body.items);
+        cursor = response.body.cursor;
+      } while (cursor);
+      return events;
+    },
+  };
+  return client;
+}
+
+export type EngineClient = Awaited<ReturnType<typeof engineClient>>;
+
+/** Asserts from the event history that no step started before all its dependencies completed. */
+export function expectDependencyOrder(events: RunEvent[], steps: { id: string; dependsOn?: string[] }[]): void {
+  const completedAt = new Map<string, number>();
+  const startedAt = new Map<string, number>();
+  for (const event of events) {
+    if (!event.stepId) continue;
+    if (event.type === 'step.completed') completedAt.set(event.stepId, Date.parse(event.at));
+    if (event.type === 'step.started' && !startedAt.has(event.stepId)) startedAt.set(event.stepId, Date.parse(event.at));
+  }
+  for (const step of steps) {
+    expect(startedAt.has(step.id), `step ${step.id} started`).toBe(true);
+    for (const dependency of step.dependsOn ?? []) {
+      expect(startedAt.get(step.id)!, `${step.id} started after ${dependency} completed`).toBeGreaterThanOrEqual(completedAt.get(dependency)!);
+    }
+  }
+}
