@@ -45,6 +45,23 @@ const addInto = (target: Usage, source: Usage): Usage => {
 /** The sum of two usages, leaving both untouched. */
 export const addUsage = (a: Usage, b: Usage): Usage => addInto(addInto(emptyUsage(), a), b);
 
+/** What `later` spent beyond `earlier` (both totals of one scope); never negative. */
+export const subtractUsage = (later: Usage, earlier: Usage): Usage => {
+  const calls: Record<string, number> = {};
+  for (const [name, count] of Object.entries(later.calls)) {
+    const rest = count - (earlier.calls[name] ?? 0);
+    if (rest > 0) calls[name] = rest;
+  }
+  const minus = (a: number, b: number) => Math.max(0, a - b);
+  return {
+    calls,
+    dynamodb: { readUnits: minus(later.dynamodb.readUnits, earlier.dynamodb.readUnits), writeUnits: minus(later.dynamodb.writeUnits, earlier.dynamodb.writeUnits) },
+    sqsBillableRequests: minus(later.sqsBillableRequests, earlier.sqsBillableRequests),
+    eventsPublished: minus(later.eventsPublished, earlier.eventsPublished),
+    ...(later.lambdaInvocations !== undefined ? { lambdaInvocations: minus(later.lambdaInvocations, earlier.lambdaInvocations ?? 0) } : {}),
+  };
+};
+
 const asRecord = (value: unknown): Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 
@@ -96,6 +113,22 @@ export const meterUsage = async <T>(fn: () => Promise<T>): Promise<{ result: T; 
 export const currentUsage = (): Usage | undefined => {
   const usage = scopes.getStore();
   return usage ? addUsage(emptyUsage(), usage) : undefined;
+};
+
+const checkpoints = new WeakMap<Usage, Usage>();
+
+/**
+ * What the active scope spent since the previous call (or since it began), then marks this
+ * point. Lets several records made in one scope (steps run one after another in one
+ * invocation) each carry their own share, with nothing counted twice.
+ */
+export const usageSinceCheckpoint = (): Usage | undefined => {
+  const live = scopes.getStore();
+  if (!live) return undefined;
+  const now = addUsage(emptyUsage(), live);
+  const since = subtractUsage(now, checkpoints.get(live) ?? emptyUsage());
+  checkpoints.set(live, now);
+  return since;
 };
 
 // --- What each service bills for ---------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { addUsage, usageFromItem, usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
@@ -75,8 +76,10 @@ export async function createRun(
     ...(idempotencyKey ? { idempotencyKey } : {}),
     createdAt: at.toISOString(),
   };
+  // What creating the run cost (its step batches, the reads before) rides on the run item.
+  const creationUsage = usageSinceCheckpoint();
   const tx = transaction(deps);
-  tx.put({ ...keys.run(runId), type: 'run', ...run, gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId }, 'attribute_not_exists(pk)');
+  tx.put({ ...keys.run(runId), type: 'run', ...run, ...(creationUsage ? { usage: creationUsage } : {}), gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId }, 'attribute_not_exists(pk)');
   if (idempotencyKey) {
     tx.put(
       { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
@@ -246,7 +249,7 @@ export async function stepAction(
   try {
     effects =
       action === 'approve'
-        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor } }, { actor, from: 'needs_qa' })
+        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor } }, { actor, from: 'needs_qa', usage: addStoredUsage(step.usage) })
         : await failStep(deps, run, step, new NonRetryableStepError(`rejected${body.reason ? `: ${body.reason}` : ''}`, { code: 'REJECTED' }), { actor, from: ['needs_qa'] });
   } catch (error) {
     if (error instanceof ConditionFailedError) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
@@ -256,4 +259,11 @@ export async function stepAction(
   const updated = await deps.runs.getStep(run.id, step.stepId, true);
   if (!updated) throw new NotFoundError('Step');
   return updated;
+}
+
+/** The usage a step already recorded plus what this request spent: a step's item holds its total. */
+function addStoredUsage(stored: unknown) {
+  const since = usageSinceCheckpoint();
+  if (!since) return stored;
+  return stored ? addUsage(usageFromItem(stored), since) : since;
 }

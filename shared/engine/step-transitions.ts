@@ -23,10 +23,13 @@ export const mergeEffects = (into: Effects, more: Effects): Effects => {
   return into;
 };
 
-/** Sends the messages, then publishes the events: both only after their state committed. */
-export async function applyEffects(deps: EngineDeps, effects: Effects): Promise<void> {
+/**
+ * Sends the messages, then publishes the events: both only after their state committed.
+ * `alsoMark`: events published earlier unmarked, marked now in the same write.
+ */
+export async function applyEffects(deps: EngineDeps, effects: Effects, alsoMark: CommittedEvent[] = []): Promise<void> {
   if (effects.dispatches.length) await deps.dispatcher.send(effects.dispatches);
-  if (effects.events.length) await deps.outbox.publish(effects.events);
+  if (effects.events.length || alsoMark.length) await deps.outbox.publish(effects.events, { alsoMark });
 }
 
 const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();

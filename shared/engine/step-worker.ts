@@ -1,4 +1,4 @@
-import { currentUsage } from '#shared/clients/usage-meter';
+import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { decideRetry } from '#shared/domain/retry';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
@@ -94,7 +94,9 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   const timeoutSeconds = Math.max(1, Math.min(step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds, Math.floor(remainingMs / 1000) - deps.leaseMarginSeconds - 1));
   const claimed = await claim(deps, run, step, from, timeoutSeconds);
   if (!claimed) return 'duplicate';
-  await applyEffects(deps, { dispatches: [], events: claimed.events });
+  // Subscribers hear of the start at once; the event is marked published with the outcome's
+  // events, in one write (if we die first, the sweeper republishes it: dedupe by id).
+  const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
 
   const outcome = await execute(deps, run, claimed.step, timeoutSeconds);
   const effects = await recordOutcome(deps, run, claimed.step, outcome);
@@ -103,7 +105,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   // redelivery walks the completed chain to whatever was left unfinished (rerelease).
   const next = depth < maxInlineDepth ? effects.dispatches.findIndex((dispatch) => !dispatch.delaySeconds && dispatch.message.runId === run.id) : -1;
   const [inline] = next >= 0 ? effects.dispatches.splice(next, 1) : [];
-  await applyEffects(deps, effects);
+  await applyEffects(deps, effects, startedEvents);
   if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1);
   return 'executed';
 }
@@ -179,8 +181,7 @@ async function dependencyOutputs(deps: EngineDeps, runId: string, ids: string[])
 }
 
 async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord, outcome: StepOutcome | StepError): Promise<Effects> {
-  const usage = currentUsage();
-  const snapshot = usage ? structuredClone(usage) : undefined;
+  const snapshot = usageSinceCheckpoint();
   try {
     if (!(outcome instanceof Error)) {
       if (outcome.status === 'waiting') return await waitStep(deps, run, step, outcome.reason, 'worker');

@@ -46,8 +46,12 @@ export const createEventOutbox = ({ documents, bus, tableName, busName }: EventO
   };
 
   return {
-    /** Publishes events (10 to a PutEvents call) and marks the accepted ones; returns their ids. */
-    async publish(events: CommittedEvent[]): Promise<string[]> {
+    /**
+     * Publishes events (10 to a PutEvents call) and marks the accepted ones, together with any
+     * `alsoMark` published earlier without marking; returns the accepted events.
+     * With `mark: false` the caller marks them later (one write for several publications).
+     */
+    async publish(events: CommittedEvent[], { mark = true, alsoMark = [] }: { mark?: boolean; alsoMark?: CommittedEvent[] } = {}): Promise<CommittedEvent[]> {
       const accepted: CommittedEvent[] = [];
       for (let start = 0; start < events.length; start += 10) {
         const batch = events.slice(start, start + 10);
@@ -64,8 +68,8 @@ export const createEventOutbox = ({ documents, bus, tableName, busName }: EventO
         );
         accepted.push(...batch.filter((_, index) => !result.Entries?.[index]?.ErrorCode));
       }
-      await markPublished(accepted);
-      return accepted.map(({ event }) => event.id);
+      if (mark) await markPublished([...alsoMark, ...accepted]);
+      return accepted;
     },
   };
 };

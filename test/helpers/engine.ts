@@ -90,7 +90,7 @@ export async function engineClient(name = 'engine') {
       let cursor: string | undefined;
       do {
         const query = new URLSearchParams({ order: 'asc', limit: '200', ...(cursor ? { cursor } : {}) });
-        const response = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${runId}/events?${query}`, { token });
+        const response = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${runId}/events?${query.toString()}`, { token });
         expect(response.status).toBe(200);
         events.push(...response.body.items);
         cursor = response.body.cursor;

@@ -36,7 +36,7 @@ export function fakeOutbox(): EventOutbox & { published: string[] } {
     published,
     async publish(events) {
       published.push(...events.map(({ event }) => event.type));
-      return events.map(({ event }) => event.id);
+      return events;
     },
   };
 }

@@ -73,7 +73,7 @@ describe('messaging stack', () => {
     prod.messaging.hasResourceProperties('AWS::SQS::Queue', {
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: stepMaxReceiveCount },
       SqsManagedSseEnabled: true,
-      VisibilityTimeout: 360,
+      VisibilityTimeout: prod.stacks.engine.worker.timeout!.toSeconds() * 3,
     });
   });
 
@@ -131,27 +131,91 @@ describe('api stack', () => {
     expect(Object.keys(prod.api.toJSON().Outputs ?? {})).not.toContain('AdminToken');
   });
 
-  it('grants the API function exactly what it uses, with no wildcard but X-Ray', () => {
-    const statements = policyStatementsOf(prod.api, 'ApiFunction');
-    expect(statements).toEqual([
-      { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ApiFunctionLogs/), 'Arn'] } },
-      { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
-      {
-        Effect: 'Allow',
-        Action: [
-          'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable',
-          'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem',
-        ],
-        Resource: [
-          { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*TableCD117FA1Arn/) },
-          ...tableIndexNames.map((index) => ({ 'Fn::Join': ['', [{ 'Fn::ImportValue': expect.stringMatching(/TableCD117FA1Arn/) }, `/index/${index}`]] })),
-        ],
-      },
-      { Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Messaging:.*Bus.*Arn/) } },
-      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: expect.stringMatching(/^AdminToken/) } },
-    ]);
+  it('grants the API function exactly what the engine uses, with no wildcard but X-Ray', () => {
+    expect(policyStatementsOf(prod.api, 'ApiFunction')).toEqual(engineStatements('ApiFunction', [secretStatement]));
+    expect(managedPoliciesOf(prod.api, 'ApiFunction')).toEqual([{ 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*ArtifactsAccess/) }]);
   });
 });
+
+describe('engine stack', () => {
+  it('feeds the step worker from the step queue in batches, reporting partial failures', () => {
+    prod.engine.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('StepQueue') },
+      FunctionName: { Ref: Match.stringLikeRegexp('^StepWorkerFunction') },
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 50 },
+    });
+    prod.engine.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::ImportValue': Match.stringLikeRegexp('StepDlq') },
+      FunctionName: { Ref: Match.stringLikeRegexp('^DlqHandlerFunction') },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+
+  it.each(['local', 'prod'])('keeps the worker timeout within the queue visibility timeout (%s)', (stage) => {
+    const { stacks } = stage === 'local' ? local : prod;
+    const worker = stacks.engine.worker.timeout!.toSeconds();
+    const visibility = Object.values(
+      (stage === 'local' ? local : prod).messaging.findResources('AWS::SQS::Queue', { Properties: { RedrivePolicy: Match.anyValue() } }),
+    )[0] as { Properties: { VisibilityTimeout: number } };
+
+    expect(worker).toBeLessThanOrEqual(visibility.Properties.VisibilityTimeout);
+  });
+
+  it('allows loopback agents and the test-only crash kind on the local stage only', () => {
+    const envOf = (template: Synthesized['engine']) =>
+      (Object.values(template.findResources('AWS::Lambda::Function'))[0] as { Properties: { Environment: { Variables: Record<string, unknown> } } }).Properties.Environment.Variables;
+
+    expect(envOf(local.engine)).toMatchObject({ ALLOW_PRIVATE_TARGETS: 'true', TEST_EXECUTORS: 'true' });
+    expect(envOf(prod.engine)).toMatchObject({ ALLOW_PRIVATE_TARGETS: 'false', TEST_EXECUTORS: 'false' });
+  });
+
+  it('grants the worker and the DLQ handler the engine and their own queue only', () => {
+    const consume = (queue: string) => ({
+      Effect: 'Allow',
+      Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+      Resource: { 'Fn::ImportValue': expect.stringMatching(new RegExp(`Baton-prod-Messaging:.*${queue}.*Arn`)) },
+    });
+
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [consume('StepQueue')]));
+    expect(policyStatementsOf(prod.engine, 'DlqHandlerFunction')).toEqual(engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
+  });
+});
+
+const secretStatement = { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: expect.stringMatching(/^AdminToken/) } };
+
+/** The statements every engine function has (logs, X-Ray, table, queue send, bus), then its own. */
+function engineStatements(functionId: string, extra: unknown[]): unknown[] {
+  return [
+    { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${functionId}Logs`)), 'Arn'] } },
+    { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+    {
+      Effect: 'Allow',
+      Action: [
+        'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable',
+        'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem',
+      ],
+      Resource: [
+        { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*TableCD117FA1Arn/) },
+        ...tableIndexNames.map((index) => ({ 'Fn::Join': ['', [{ 'Fn::ImportValue': expect.stringMatching(/TableCD117FA1Arn/) }, `/index/${index}`]] })),
+      ],
+    },
+    {
+      Effect: 'Allow',
+      Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+      Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Messaging:.*StepQueue.*Arn/) },
+    },
+    { Effect: 'Allow', Action: 'events:PutEvents', Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Messaging:.*Bus.*Arn/) } },
+    ...extra,
+  ];
+}
+
+function managedPoliciesOf(template: Synthesized['api'], functionId: string): unknown[] {
+  const roles = template.findResources('AWS::IAM::Role');
+  const entry = Object.entries(roles).find(([logicalId]) => logicalId.startsWith(`${functionId}Role`));
+  return (entry?.[1] as { Properties: { ManagedPolicyArns?: unknown[] } }).Properties.ManagedPolicyArns ?? [];
+}
 
 /** The statements of the default policy attached to a function's role, by the function's construct id. */
 function policyStatementsOf(template: Synthesized['api'], functionId: string): unknown[] {

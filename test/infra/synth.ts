@@ -19,6 +19,7 @@ export function synthesize(stageName: string) {
     stacks,
     data: Template.fromStack(stacks.data),
     messaging: Template.fromStack(stacks.messaging),
+    engine: Template.fromStack(stacks.engine),
     api: Template.fromStack(stacks.api),
   };
 }

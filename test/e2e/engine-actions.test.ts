@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { engineClient, type EngineClient } from '../helpers/engine';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { startTestAgent, type TestAgent } from '../helpers/test-agent';
+
+let agent: TestAgent;
+beforeAll(async () => {
+  agent = await startTestAgent();
+});
+afterAll(async () => {
+  await agent.close();
+});
+beforeEach(resetData);
+
+/** first (slow agent call) → second → third */
+async function slowChain(client: EngineClient) {
+  return client.workflow({
+    name: 'slow-chain',
+    steps: [
+      { id: 'first', kind: 'http', input: { url: `${agent.url}/slow?ms=2500` } },
+      { id: 'second', kind: 'noop', dependsOn: ['first'] },
+      { id: 'third', kind: 'noop', dependsOn: ['second'] },
+    ],
+  });
+}
+
+describe('run actions on the deployed engine', () => {
+  it('pause lets the running step finish, holds what it released, and resume carries on', async () => {
+    const client = await engineClient();
+    const { id } = await client.run(await slowChain(client));
+    await client.waitForStep(id, 'first', ['running']);
+
+    const paused = await client.action(id, 'pause');
+    await client.waitForStep(id, 'first', ['completed']);
+    const held = await eventually('second to be held', async () => {
+      const run = await client.getRun(id);
+      return run.heldSteps?.includes('second') ? run : undefined;
+    });
+    const secondWhilePaused = await client.step(id, 'second');
+    const resumed = await client.action(id, 'resume');
+    const done = await client.waitFor(id, ['completed', 'blocked']);
+
+    expect(paused.status).toBe(200);
+    expect(paused.body.status).toBe('paused');
+    expect(held.status).toBe('paused');
+    expect(secondWhilePaused.status).toBe('queued');
+    expect(resumed.body.status).toBe('running');
+    expect(done.status).toBe('completed');
+  });
+
+  it('cancel ends the run: nothing released afterwards runs', async () => {
+    const client = await engineClient();
+    const { id } = await client.run(await slowChain(client));
+    await client.waitForStep(id, 'first', ['running']);
+
+    const cancelled = await client.action(id, 'cancel');
+    await client.waitForStep(id, 'first', ['completed']);
+    const second = await client.waitForStep(id, 'second', ['cancelled', 'completed']);
+    const events = await client.events(id);
+
+    expect(cancelled.body.status).toBe('cancelled');
+    expect(second.status).toBe('cancelled');
+    expect(events.some((event) => event.type === 'step.started' && event.stepId !== 'first')).toBe(false);
+    expect((await client.getRun(id)).status).toBe('cancelled');
+  });
+
+  it('answers 409 to an action the run status does not allow', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'quick', steps: [{ id: 'only', kind: 'noop' }] });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed']);
+
+    const resume = await client.action(id, 'resume');
+    const start = await client.action(id, 'start');
+    const unknown = await client.action(id, 'explode');
+
+    expect(resume.status).toBe(409);
+    expect(resume.body.error).toMatchObject({ code: 'conflict', message: expect.stringContaining('completed') });
+    expect(start.status).toBe(409);
+    expect(unknown.status).toBe(400);
+  });
+
+  it('waits at an approval step until approved, then completes; a rejection blocks the run', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({
+      name: 'gate',
+      steps: [
+        { id: 'draft', kind: 'noop', input: { text: 'v1' } },
+        { id: 'review', kind: 'approval', input: { prompt: 'ship it?' }, dependsOn: ['draft'] },
+        { id: 'publish', kind: 'noop', dependsOn: ['review'] },
+      ],
+    });
+
+    const approved = await client.run(workflowId);
+    const rejected = await client.run(workflowId);
+    await client.waitForStep(approved.id, 'review', ['needs_qa']);
+    await client.waitForStep(rejected.id, 'review', ['needs_qa']);
+    const publishWhileWaiting = await client.step(approved.id, 'publish');
+    const approve = await client.stepAction(approved.id, 'review', 'approve', { output: { verdict: 'ship' } });
+    const reject = await client.stepAction(rejected.id, 'review', 'reject', { reason: 'needs work' });
+    const approveAgain = await client.stepAction(approved.id, 'review', 'approve');
+
+    expect(publishWhileWaiting.status).toBe('pending');
+    expect(approve.status).toBe(200);
+    expect(approve.body).toMatchObject({ status: 'completed', output: { verdict: 'ship' } });
+    expect((await client.waitFor(approved.id, ['completed', 'blocked'])).status).toBe('completed');
+    expect(reject.body).toMatchObject({ status: 'failed', error: { code: 'REJECTED', message: 'rejected: needs work' } });
+    expect((await client.waitFor(rejected.id, ['blocked', 'completed'])).status).toBe('blocked');
+    expect(approveAgain.status).toBe(409);
+  });
+
+  it('creates one run per Idempotency-Key, however often the request is repeated', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'once', steps: [{ id: 'only', kind: 'noop' }] });
+    const key = `create-${Date.now()}`;
+
+    const first = await client.run(workflowId, {}, { 'idempotency-key': key });
+    const again = await Promise.all([1, 2, 3].map(() => client.run(workflowId, {}, { 'idempotency-key': key })));
+    const other = await client.run(workflowId, {}, { 'idempotency-key': `${key}-other` });
+
+    expect(again.map((run) => run.id)).toEqual([first.id, first.id, first.id]);
+    expect(other.id).not.toBe(first.id);
+  });
+});
