@@ -2,26 +2,13 @@ import { CfnOutput, RemovalPolicy, Stack, Validations, type StackProps } from 'a
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { IEventBus } from 'aws-cdk-lib/aws-events';
-import type { IManagedPolicy } from 'aws-cdk-lib/aws-iam';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { BatonFunction } from '../constructs/baton-function';
+import { BatonFunction, type EngineResources } from '../constructs/baton-function';
 import { pinApiId } from '../emulator-gaps';
-import type { Stage } from '../stage';
 
-export interface ApiStackProps extends StackProps {
-  stage: Stage;
-  table: ITable;
-  bucket: IBucket;
-  bucketAccess: IManagedPolicy;
-  bus: IEventBus;
-  stepQueue: IQueue;
-}
+export interface ApiStackProps extends StackProps, EngineResources {}
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
 export class ApiStack extends Stack {

@@ -1,21 +1,10 @@
 import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type { IManagedPolicy } from 'aws-cdk-lib/aws-iam';
-import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { BatonFunction } from '../constructs/baton-function';
-import type { Stage } from '../stage';
+import { BatonFunction, type EngineResources } from '../constructs/baton-function';
 
-export interface EngineStackProps extends StackProps {
-  stage: Stage;
-  table: ITable;
-  bucket: IBucket;
-  bucketAccess: IManagedPolicy;
-  bus: IEventBus;
-  stepQueue: IQueue;
+export interface EngineStackProps extends StackProps, EngineResources {
   stepDlq: IQueue;
 }
 

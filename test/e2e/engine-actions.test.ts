@@ -2,15 +2,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
-import { startTestAgent, type TestAgent } from '../helpers/test-agent';
+import { useTestAgent } from '../helpers/test-agent';
 
-let agent: TestAgent;
-beforeAll(async () => {
-  agent = await startTestAgent();
-});
-afterAll(async () => {
-  await agent.close();
-});
+const testAgent = useTestAgent({ beforeAll, afterAll });
 beforeEach(resetData);
 
 /** first (slow agent call) → second → third */
@@ -18,7 +12,7 @@ async function slowChain(client: EngineClient) {
   return client.workflow({
     name: 'slow-chain',
     steps: [
-      { id: 'first', kind: 'http', input: { url: `${agent.url}/slow?ms=2500` } },
+      { id: 'first', kind: 'http', input: { url: `${testAgent().url}/slow?ms=2500` } },
       { id: 'second', kind: 'noop', dependsOn: ['first'] },
       { id: 'third', kind: 'noop', dependsOn: ['second'] },
     ],

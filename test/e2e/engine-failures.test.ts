@@ -4,15 +4,9 @@ import { aws } from '../helpers/aws';
 import { engineClient } from '../helpers/engine';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
-import { startTestAgent, type TestAgent } from '../helpers/test-agent';
+import { useTestAgent } from '../helpers/test-agent';
 
-let agent: TestAgent;
-beforeAll(async () => {
-  agent = await startTestAgent();
-});
-afterAll(async () => {
-  await agent.close();
-});
+const testAgent = useTestAgent({ beforeAll, afterAll });
 beforeEach(resetData);
 
 const noBackoffJitter = { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 10, jitter: 'none' as const };
@@ -23,13 +17,13 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const name = `flaky-${Date.now()}`;
     const workflowId = await client.workflow({
       name: 'flaky',
-      steps: [{ id: 'call', kind: 'http', input: { url: `${agent.url}/flaky/${name}?failures=2&status=503`, bearerToken: 'agent-secret-token' }, retry: noBackoffJitter }],
+      steps: [{ id: 'call', kind: 'http', input: { url: `${testAgent().url}/flaky/${name}?failures=2&status=503`, bearerToken: 'agent-secret-token' }, retry: noBackoffJitter }],
     });
 
     const { id } = await client.run(workflowId);
     const run = await client.waitFor(id, ['completed', 'blocked'], 60_000);
     const step = await client.step(id, 'call');
-    const calls = agent.requests.filter((request) => request.path.includes(name));
+    const calls = testAgent().requests.filter((request) => request.path.includes(name));
 
     expect(run.status).toBe('completed');
     expect(step.attempt).toBe(3);
@@ -46,7 +40,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const workflowId = await client.workflow({
       name: 'validate',
       steps: [
-        { id: 'check', kind: 'http', input: { url: `${agent.url}/validate`, body: { valid: false } }, retry: noBackoffJitter },
+        { id: 'check', kind: 'http', input: { url: `${testAgent().url}/validate`, body: { valid: false } }, retry: noBackoffJitter },
         { id: 'after', kind: 'noop', dependsOn: ['check'] },
       ],
     });
@@ -54,7 +48,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const { id } = await client.run(workflowId);
     const blocked = await client.waitFor(id, ['blocked', 'completed']);
     const failed = await client.step(id, 'check');
-    const retried = await client.action(id, 'retry', { steps: { check: { input: { url: `${agent.url}/validate`, body: { valid: true } } } } });
+    const retried = await client.action(id, 'retry', { steps: { check: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } });
     const completed = await client.waitFor(id, ['completed', 'blocked']);
 
     expect(blocked.status).toBe('blocked');
@@ -67,7 +61,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
 
   it('refuses a retry input for a step that did not fail, naming it', async () => {
     const client = await engineClient();
-    const workflowId = await client.workflow({ name: 'one', steps: [{ id: 'only', kind: 'http', input: { url: `${agent.url}/status/404` } }] });
+    const workflowId = await client.workflow({ name: 'one', steps: [{ id: 'only', kind: 'http', input: { url: `${testAgent().url}/status/404` } }] });
     const { id } = await client.run(workflowId);
     await client.waitFor(id, ['blocked']);
 
@@ -112,7 +106,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
 
   it('never runs an attempt twice when the same step message is delivered several times', async () => {
     const client = await engineClient();
-    const workflowId = await client.workflow({ name: 'dup', steps: [{ id: 'slow', kind: 'http', input: { url: `${agent.url}/slow?ms=1500` } }] });
+    const workflowId = await client.workflow({ name: 'dup', steps: [{ id: 'slow', kind: 'http', input: { url: `${testAgent().url}/slow?ms=1500` } }] });
     const { id } = await client.run(workflowId, { start: false });
 
     // Three copies of the first attempt's message, sent straight to the queue, plus the real one.
@@ -123,7 +117,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     // Let any straggling duplicate be processed before counting.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
 
-    const keys = [...agent.keyCounts()].filter(([key]) => key.startsWith(id));
+    const keys = [...testAgent().keyCounts()].filter(([key]) => key.startsWith(id));
     expect(run.status).toBe('completed');
     expect(keys).toEqual([[`${id}:slow:1`, 1]]);
   });

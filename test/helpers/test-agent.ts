@@ -165,3 +165,21 @@ function send(response: ServerResponse, { status, json, headers = {} }: Reply): 
   response.writeHead(status, { 'content-type': 'application/json', ...headers });
   response.end(JSON.stringify(json));
 }
+
+/**
+ * Starts one agent for a test file (beforeAll) and closes it after (afterAll); the returned
+ * function gives the running agent inside tests.
+ */
+export function useTestAgent(hooks: { beforeAll: (fn: () => Promise<void>) => void; afterAll: (fn: () => Promise<void>) => void }): () => TestAgent {
+  let agent: TestAgent | undefined;
+  hooks.beforeAll(async () => {
+    agent = await startTestAgent();
+  });
+  hooks.afterAll(async () => {
+    await agent?.close();
+  });
+  return () => {
+    if (!agent) throw new Error('the test agent is not running (use it inside tests)');
+    return agent;
+  };
+}

@@ -1,0 +1,98 @@
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { api } from '../helpers/api';
+import { aws } from '../helpers/aws';
+import { engineClient, type RunEvent } from '../helpers/engine';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+import { reportArtifact, startTestAgent, type TestAgent } from '../helpers/test-agent';
+
+let agent: TestAgent;
+const ruleName = `e2e-lifecycle-${Date.now()}`;
+let queueUrl = '';
+
+beforeAll(async () => {
+  agent = await startTestAgent();
+  queueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }))).QueueUrl!;
+  const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+  await aws.events.send(
+    new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'], 'detail-type': ['run.completed', 'step.failed'] }) }),
+  );
+  await aws.events.send(new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }));
+});
+afterAll(async () => {
+  await agent.close();
+  await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
+  await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
+  await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+});
+beforeEach(resetData);
+
+describe('outputs, artifacts, history and lifecycle events', () => {
+  it('keeps a large output and the artifacts in S3 and serves them through signed URLs', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({
+      name: 'outputs',
+      steps: [
+        { id: 'big', kind: 'http', input: { url: `${agent.url}/big?bytes=20000` } },
+        { id: 'report', kind: 'http', input: { url: `${agent.url}/artifact` } },
+      ],
+    });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed', 'blocked']);
+
+    const big = await client.step(id, 'big');
+    const report = await client.step(id, 'report');
+    const output = await fetch(big.outputUrl!);
+    const artifact = await fetch(report.artifacts[0]!.url);
+
+    expect(big.output).toBeUndefined();
+    expect(output.status).toBe(200);
+    expect(((await output.json()) as string).length).toBe(20000);
+    expect(report.artifacts[0]).toMatchObject({ name: reportArtifact.name, contentType: reportArtifact.contentType });
+    expect(await artifact.text()).toBe(reportArtifact.content);
+    expect(new URL(big.outputUrl!).searchParams.get('X-Amz-Expires')).toBe('900');
+  });
+
+  it('publishes run.completed and step.failed on the bus for subscribers', async () => {
+    const client = await engineClient();
+    const ok = await client.workflow({ name: 'ok', steps: [{ id: 'a', kind: 'noop' }] });
+    const bad = await client.workflow({ name: 'bad', steps: [{ id: 'b', kind: 'http', input: { url: `${agent.url}/status/422` } }] });
+
+    const completed = await client.run(ok);
+    const failed = await client.run(bad);
+    const seen: { 'detail-type': string; detail: { runId: string } }[] = [];
+    await eventually('run.completed and step.failed on the subscriber queue', async () => {
+      const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      seen.push(...(Messages ?? []).map((message) => JSON.parse(message.Body ?? '{}') as (typeof seen)[number]));
+      const types = new Set(seen.map((event) => `${event['detail-type']}:${event.detail.runId}`));
+      return types.has(`run.completed:${completed.id}`) && types.has(`step.failed:${failed.id}`) ? true : undefined;
+    }, { timeoutMs: 30_000 });
+
+    expect(seen.every((event) => ['run.completed', 'step.failed'].includes(event['detail-type']))).toBe(true);
+  });
+
+  it("pages the event history in either order and lists a project's runs by status", async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'three', steps: ['a', 'b', 'c'].map((id, index) => ({ id, kind: 'noop', dependsOn: index ? [['a', 'b', 'c'][index - 1]] : [] })) });
+    const { id } = await client.run(workflowId);
+    const pending = await client.run(workflowId, { start: false });
+    await client.waitFor(id, ['completed']);
+
+    const all = await client.events(id);
+    const firstDesc = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${id}/events?order=desc&limit=2`, { token: client.token });
+    const nextDesc = await api<{ items: RunEvent[] }>('GET', `/v1/runs/${id}/events?order=desc&limit=2&cursor=${firstDesc.body.cursor}`, { token: client.token });
+    const completedRuns = await api<{ items: { id: string }[] }>('GET', `/v1/projects/${client.project.id}/runs?status=completed`, { token: client.token });
+    const pendingRuns = await api<{ items: { id: string }[] }>('GET', `/v1/projects/${client.project.id}/runs?status=pending&workflowId=${workflowId}`, { token: client.token });
+    const badQuery = await api('GET', `/v1/projects/${client.project.id}/runs?status=sleeping`, { token: client.token });
+
+    expect(all[0]?.type).toBe('run.created');
+    expect(all.at(-1)?.type).toBe('run.completed');
+    expect([...firstDesc.body.items, ...nextDesc.body.items].map((event) => event.id)).toEqual(all.slice(-4).reverse().map((event) => event.id));
+    expect(completedRuns.body.items.map((run) => run.id)).toEqual([id]);
+    expect(pendingRuns.body.items.map((run) => run.id)).toEqual([pending.id]);
+    expect(badQuery.status).toBe(400);
+  });
+});
