@@ -22,10 +22,13 @@ export interface EngineTiming {
   queueVisibilitySeconds: number;
   defaultStepTimeoutSeconds: number;
   leaseMarginSeconds: number;
+  /** How often the sweeper runs, and how old an unpublished event must be before it republishes it. */
+  sweepEveryMinutes: number;
+  sweepEventGraceSeconds: number;
 }
 
-const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, leaseMarginSeconds: 2 };
-const cloudTiming: EngineTiming = { workerTimeoutSeconds: 300, queueVisibilitySeconds: 900, defaultStepTimeoutSeconds: 240, leaseMarginSeconds: 10 };
+const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, leaseMarginSeconds: 2, sweepEveryMinutes: 1, sweepEventGraceSeconds: 5 };
+const cloudTiming: EngineTiming = { workerTimeoutSeconds: 300, queueVisibilitySeconds: 900, defaultStepTimeoutSeconds: 240, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60 };
 
 const stageName = /^[a-z][a-z0-9-]{1,15}$/;
 

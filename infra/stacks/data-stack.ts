@@ -4,7 +4,7 @@ import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { artifactPrefix } from '#shared/store/artifacts';
-import { outboxIndex } from '#shared/store/keys';
+import { outboxIndex, timersIndex } from '#shared/store/keys';
 import type { Stage } from '../stage';
 
 export interface DataStackProps extends StackProps {
@@ -37,7 +37,7 @@ export class DataStack extends Stack {
         // Sparse: events committed but not yet published to the bus.
         { indexName: outboxIndex.name, partitionKey: { name: outboxIndex.partitionKey, type: AttributeType.STRING }, sortKey: { name: outboxIndex.sortKey, type: AttributeType.STRING } },
         // Sparse: due timers (step deadlines, not-before times, lease expiries) for the sweeper.
-        { indexName: 'timers', partitionKey: { name: 'timerPk', type: AttributeType.STRING }, sortKey: { name: 'dueAt', type: AttributeType.STRING } },
+        { indexName: timersIndex.name, partitionKey: { name: timersIndex.partitionKey, type: AttributeType.STRING }, sortKey: { name: timersIndex.sortKey, type: AttributeType.STRING } },
       ],
     });
 

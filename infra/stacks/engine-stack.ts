@@ -1,4 +1,6 @@
-import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
@@ -12,6 +14,7 @@ export interface EngineStackProps extends StackProps, EngineResources {
 export class EngineStack extends Stack {
   readonly worker: BatonFunction;
   readonly dlqHandler: BatonFunction;
+  readonly sweeper: BatonFunction;
 
   constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, ...props }: EngineStackProps) {
     super(scope, id, props);
@@ -33,6 +36,31 @@ export class EngineStack extends Stack {
       description: 'Baton step DLQ handler: fails dead-lettered steps and blocks their runs',
     }).useEngine(engine);
     this.dlqHandler.addEventSource(new SqsEventSource(stepDlq, { batchSize: 10, reportBatchItemFailures: true }));
+
+    this.sweeper = new BatonFunction(this, 'SweeperFunction', {
+      entry: 'functions/schedules/sweeper.ts',
+      stage,
+      description: 'Baton sweeper: republishes missed events, re-dispatches steps whose lease expired',
+      timeout: Duration.seconds(60),
+      environment: {
+        SWEEP_EVENT_GRACE_SECONDS: String(stage.timing.sweepEventGraceSeconds),
+        SWEEP_LIMIT: '500',
+      },
+    }).useEngine(engine);
+    const schedule = new Rule(this, 'SweepSchedule', {
+      description: 'Runs the Baton sweeper',
+      schedule: Schedule.rate(Duration.minutes(stage.timing.sweepEveryMinutes)),
+      targets: [new LambdaFunction(this.sweeper, { retryAttempts: 2 })],
+    });
+    Validations.of(schedule).acknowledge({
+      id: 'Serverless-EventBusDLQ',
+      reason: 'A schedule tick carries no data: a lost one is replaced by the next, one period later.',
+    });
+    Validations.of(this.sweeper).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'A missed sweep changes nothing: the next scheduled run does the same work (it is idempotent).',
+    });
+    new CfnOutput(this, 'SweeperFunctionName', { value: this.sweeper.functionName });
 
     for (const fn of [this.worker, this.dlqHandler]) {
       Validations.of(fn).acknowledge({

@@ -96,6 +96,7 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
     stepDlqUrl: output(names.messaging, 'StepDlqUrl'),
     busName: output(names.messaging, 'BusName'),
     adminTokenSecret: output(names.api, 'AdminTokenSecretArn'),
+    sweeperFunction: output(names.engine, 'SweeperFunctionName'),
   };
   writeStackInfo(info);
   return info;

@@ -15,6 +15,7 @@ export interface StackInfo {
   stepDlqUrl: string;
   busName: string;
   adminTokenSecret: string;
+  sweeperFunction: string;
 }
 
 export const stackInfoPath = (): string => statePath('stack.json');

@@ -219,7 +219,7 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
     set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at) },
-    remove: ['leaseUntil'],
+    remove: ['leaseUntil', 'timerPk', 'dueAt'],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });
@@ -234,7 +234,7 @@ export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecor
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
     set: { status: 'needs_qa', waitingFor: reason },
-    remove: ['leaseUntil'],
+    remove: ['leaseUntil', 'timerPk', 'dueAt'],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });

@@ -2,7 +2,7 @@ import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { decideRetry } from '#shared/domain/retry';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
-import { keys } from '#shared/store/keys';
+import { keys, timersIndex } from '#shared/store/keys';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -117,7 +117,7 @@ async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: '
   const leaseUntil = new Date(at.getTime() + (timeoutSeconds + deps.leaseMarginSeconds) * 1000).toISOString();
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
-    set: { status: 'running', attempt, leaseUntil, startedAt: at.toISOString() },
+    set: { status: 'running', attempt, leaseUntil, startedAt: at.toISOString(), timerPk: timersIndex.lease, dueAt: leaseUntil },
     remove: ['waitingFor'],
     condition:
       from === 'queued'
@@ -256,7 +256,7 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord, fr
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
     set: { status: 'cancelled', finishedAt: at.toISOString() },
-    remove: ['leaseUntil'],
+    remove: ['leaseUntil', 'timerPk', 'dueAt'],
     condition: '#status = :from AND #attempt = :attempt',
     values: { ':from': from, ':attempt': step.attempt },
   });

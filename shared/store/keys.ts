@@ -26,5 +26,12 @@ export const projectRunsIndex = { name: 'gsi1', partitionKey: 'gsi1pk', sortKey:
 /** Sparse GSI holding events not yet published to the bus; the sweeper republishes from it. */
 export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 'eventId', pending: 'PENDING' } as const;
 
+/**
+ * Sparse GSI of due times the sweeper acts on. A claimed step carries its lease expiry here
+ * (set in the claim's own write, removed by the write that records its outcome), so a step
+ * whose worker vanished is found without scanning.
+ */
+export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE' } as const;
+
 /** Every GSI of the table; infra grants access to exactly these. */
-export const tableIndexNames = ['gsi1', outboxIndex.name, 'timers'] as const;
+export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name] as const;

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -20,4 +21,5 @@ export const aws = {
   sqs: new SQSClient(config),
   events: new EventBridgeClient(config),
   secrets: new SecretsManagerClient(config),
+  lambda: new LambdaClient(config),
 };

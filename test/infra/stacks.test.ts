@@ -171,6 +171,15 @@ describe('engine stack', () => {
     expect(envOf(prod.engine)).toMatchObject({ ALLOW_PRIVATE_TARGETS: 'false', TEST_EXECUTORS: 'false' });
   });
 
+  it('runs the sweeper on a schedule with the engine grants and nothing more', () => {
+    prod.engine.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SweeperFunction'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } })],
+    });
+    expect(policyStatementsOf(prod.engine, 'SweeperFunction')).toEqual(engineStatements('SweeperFunction', []));
+  });
+
   it('grants the worker and the DLQ handler the engine and their own queue only', () => {
     const consume = (queue: string) => ({
       Effect: 'Allow',

@@ -1,0 +1,23 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { readConfig } from '#shared/config/env';
+import { createEngine } from '#shared/engine/create-engine';
+import { sweep, type SweepReport } from '#shared/engine/sweeper';
+
+const config = readConfig({
+  SWEEP_EVENT_GRACE_SECONDS: z.coerce.number().int().min(0),
+  SWEEP_LIMIT: z.coerce.number().int().min(1).max(10_000),
+});
+const logger = new Logger();
+const { deps } = createEngine(logger);
+
+/** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
+export const handler = middy<unknown, SweepReport>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler(async () => {
+    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT });
+    logger.info('sweep done', { ...report });
+    return report;
+  });

@@ -1,0 +1,101 @@
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { aws } from '../helpers/aws';
+import { engineClient } from '../helpers/engine';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+/** Runs the deployed sweeper now, as its schedule would. */
+async function runSweeper(): Promise<{ republished: number; leasesExpired: number }> {
+  const response = await aws.lambda.send(new InvokeCommand({ FunctionName: stack.sweeperFunction, Payload: new TextEncoder().encode('{}') }));
+  expect(response.FunctionError).toBeUndefined();
+  return JSON.parse(new TextDecoder().decode(response.Payload)) as { republished: number; leasesExpired: number };
+}
+
+describe('the sweeper on the deployed stack', () => {
+  it('recovers a step whose worker died without reporting, once its lease has expired', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'orphan', steps: [{ id: 'lost', kind: 'noop', input: { ok: true } }] });
+    const { id } = await client.run(workflowId, { start: false });
+    // What a worker leaves behind when it dies after its claim and its message is gone:
+    // the run running, the step running with a lease that has run out, and nothing in the queue.
+    const expired = new Date(Date.now() - 1_000).toISOString();
+    await aws.documents.send(new UpdateCommand({ TableName: stack.tableName, Key: { pk: `RUN#${id}`, sk: 'META' }, UpdateExpression: 'SET #s = :running', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':running': 'running' } }));
+    await aws.documents.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { pk: `RUN#${id}`, sk: 'STEP#lost' },
+        UpdateExpression: 'SET #s = :running, attempt = :one, leaseUntil = :expired, timerPk = :lease, dueAt = :expired',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':running': 'running', ':one': 1, ':expired': expired, ':lease': 'LEASE' },
+      }),
+    );
+
+    const report = await runSweeper();
+    const run = await client.waitFor(id, ['completed', 'blocked']);
+    const started = (await client.events(id)).filter((event) => event.type === 'step.started');
+
+    expect(report.leasesExpired).toBeGreaterThanOrEqual(1);
+    expect(run.status).toBe('completed');
+    expect(await client.step(id, 'lost')).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
+    expect(started.map((event) => event.detail)).toEqual([{ attempt: 2, takeover: true }]);
+  });
+
+  describe('with a subscriber on the bus', () => {
+    const ruleName = `e2e-sweeper-${Date.now()}`;
+    let queueUrl = '';
+    beforeAll(async () => {
+      queueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }))).QueueUrl!;
+      const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
+      await aws.events.send(new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'], 'detail-type': ['step.completed'] }) }));
+      await aws.events.send(new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }));
+    });
+    afterAll(async () => {
+      await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
+      await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
+      await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+    });
+
+    it('republishes an event whose publication failed, and marks it published', async () => {
+      // A committed event whose PutEvents never happened (the writer died, or the bus refused it).
+      const eventId = `01SWEEPTEST${Date.now()}`.slice(0, 26).padEnd(26, '0');
+      const key = { pk: 'RUN#run_sweeper_test', sk: `EVENT#${eventId}` };
+      await aws.documents.send(
+        new PutCommand({
+          TableName: stack.tableName,
+          Item: {
+            ...key,
+            id: eventId,
+            eventId,
+            outboxPk: 'PENDING',
+            type: 'step.completed',
+            projectId: 'prj_sweeper',
+            runId: 'run_sweeper_test',
+            stepId: 'lost-event',
+            at: new Date(Date.now() - 60_000).toISOString(),
+            actor: 'worker',
+            detail: { attempt: 1 },
+          },
+        }),
+      );
+
+      const report = await runSweeper();
+      const delivered = await eventually('the republished event on the subscriber queue', async () => {
+        const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        return (Messages ?? []).map((message) => JSON.parse(message.Body ?? '{}') as { detail: { id: string } }).find((event) => event.detail.id === eventId);
+      });
+      const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: key }));
+
+      expect(report.republished).toBeGreaterThanOrEqual(1);
+      expect(delivered.detail).toMatchObject({ id: eventId, stepId: 'lost-event' });
+      expect(Item?.outboxPk).toBeUndefined();
+      expect(Item?.publishedAt).toEqual(expect.any(String));
+    });
+  });
+});
