@@ -1,12 +1,13 @@
 import type { StepError } from '#shared/domain/step-errors';
 import type { StepOutcome } from '#shared/executors/types';
+import { waitNotBefore } from '#shared/executors/wait';
 import type { CommittedEvent } from '#shared/store/event-outbox';
-import { keys } from '#shared/store/keys';
+import { keys, timersIndex } from '#shared/store/keys';
 import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { runEvent, transaction, type EngineDeps } from './context';
-import type { Dispatch } from './dispatcher';
+import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
 
 /** Single-parent children released inside the completion transaction (2 items each, 100 max). */
 const childrenPerCompletion = 45;
@@ -40,6 +41,33 @@ const delayUntil = (deps: EngineDeps, notBefore: string | undefined): number | u
   return seconds > 0 ? seconds : undefined;
 };
 
+/** The not-before time a step gets when released: a `wait` step's is computed from now. */
+const gateOf = (step: StepRecord, releasedAt: Date): string | undefined =>
+  step.kind === 'wait' ? (waitNotBefore(step.input, releasedAt) ?? step.notBefore) : step.notBefore;
+
+/** Further ahead than an SQS delay reaches: parked in the timers index for the sweeper instead of sent. */
+const isParked = (notBefore: string | undefined, at: Date): boolean =>
+  notBefore !== undefined && Date.parse(notBefore) - at.getTime() > maxQueueDelaySeconds * 1000;
+
+/** A released step's update: queued, gated when it has a not-before time, parked when that is far. */
+const releaseSet = (step: StepRecord, at: Date) => {
+  const notBefore = gateOf(step, at);
+  return {
+    status: 'queued',
+    remaining: 0,
+    queuedAt: at.toISOString(),
+    ...(notBefore ? { notBefore } : {}),
+    ...(isParked(notBefore, at) ? { timerPk: timersIndex.notBefore, dueAt: notBefore } : {}),
+  };
+};
+
+/** Messages for released steps, except those parked until a time beyond SQS's reach. */
+const dispatchesOf = (deps: EngineDeps, steps: StepRecord[], at: Date): Dispatch[] =>
+  steps
+    .map((step) => ({ ...step, notBefore: gateOf(step, at) }))
+    .filter((step) => !isParked(step.notBefore, at))
+    .map((step) => dispatchOf(deps, step));
+
 const dispatchOf = (deps: EngineDeps, step: Pick<StepRecord, 'runId' | 'stepId' | 'attempt' | 'notBefore'>): Dispatch => ({
   message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt },
   delaySeconds: delayUntil(deps, step.notBefore),
@@ -56,7 +84,7 @@ export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRe
     const chunk = steps.slice(start, start + childrenPerCompletion);
     try {
       effects.events.push(...(await queueTransaction(deps, run, chunk, actor).commit()));
-      effects.dispatches.push(...chunk.map((step) => dispatchOf(deps, step)));
+      effects.dispatches.push(...dispatchesOf(deps, chunk, now(deps)));
     } catch (error) {
       if (!(error instanceof ConditionFailedError) || chunk.length === 1) {
         if (error instanceof ConditionFailedError) continue;
@@ -74,11 +102,12 @@ function queueTransaction(deps: EngineDeps, run: RunRecord, steps: StepRecord[],
   const tx = transaction(deps);
   for (const step of steps) {
     tx.update(keys.step(run.id, step.stepId), {
-      set: { status: 'queued', remaining: 0, queuedAt: at.toISOString() },
+      set: releaseSet(step, at),
       condition: '#status = :pending',
       values: { ':pending': 'pending' },
     });
-    tx.event(...eventArgs(runEvent(run, 'step.queued', actor, { attempt: step.attempt + 1 }, at, step.stepId)));
+    const notBefore = gateOf(step, at);
+    tx.event(...eventArgs(runEvent(run, 'step.queued', actor, { attempt: step.attempt + 1, ...(notBefore ? { notBefore } : {}) }, at, step.stepId)));
   }
   return tx;
 }
@@ -131,7 +160,7 @@ export async function completeStep(
   );
   for (const child of inline) {
     tx.update(keys.step(run.id, child.stepId), {
-      set: { status: 'queued', remaining: 0, queuedAt: at.toISOString() },
+      set: releaseSet(child, at),
       add: { releasedBy: new Set([step.stepId]) },
       condition: '#status = :pending',
       values: { ':pending': 'pending' },
@@ -142,7 +171,7 @@ export async function completeStep(
 
   const effects = noEffects();
   effects.events.push(...(await tx.commit()));
-  effects.dispatches.push(...inline.map((child) => dispatchOf(deps, child)));
+  effects.dispatches.push(...dispatchesOf(deps, inline, at));
   mergeEffects(effects, await queueSteps(deps, run, single.slice(childrenPerCompletion), actor));
   mergeEffects(effects, await releaseShared(deps, run, step.stepId, shared, actor));
   if (isSink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));

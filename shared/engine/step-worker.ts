@@ -3,6 +3,7 @@ import { decideRetry } from '#shared/domain/retry';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
 import { keys, timersIndex } from '#shared/store/keys';
+import { maxQueueDelaySeconds } from './dispatcher';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -81,10 +82,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   const remainingMs = deadline - now(deps).getTime();
   if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
   if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step, from);
-  if (step.notBefore && Date.parse(step.notBefore) > now(deps).getTime()) {
-    await deps.dispatcher.send([{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt }, delaySeconds: (Date.parse(step.notBefore) - now(deps).getTime()) / 1000 }]);
-    return 'deferred';
-  }
+  if (step.notBefore && Date.parse(step.notBefore) > now(deps).getTime()) return defer(deps, step);
   if (from === 'running' && step.attempt >= step.allowedAttempts) {
     const error = new NonRetryableStepError(`The worker stopped during attempt ${step.attempt} (it crashed or timed out) and no attempt is left`, { code: 'WORKER_LOST' });
     await applyEffects(deps, await failStep(deps, run, step, error, { actor: 'worker', from: ['running'] }));
@@ -108,6 +106,35 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   await applyEffects(deps, effects, startedEvents);
   if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1);
   return 'executed';
+}
+
+/**
+ * A step whose time has not come: back to the queue with a delay when it is due within SQS's
+ * 15 minutes, otherwise parked in the timers index for the sweeper (no message, no Lambda
+ * waiting: a plan step dated next month costs nothing until then).
+ */
+async function defer(deps: EngineDeps, step: StepRecord): Promise<MessageResult> {
+  const seconds = (Date.parse(step.notBefore!) - now(deps).getTime()) / 1000;
+  if (seconds <= maxQueueDelaySeconds) {
+    await deps.dispatcher.send([{ message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt }, delaySeconds: seconds }]);
+    return 'deferred';
+  }
+  try {
+    await deps.documents.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: keys.step(step.runId, step.stepId),
+        ...updateExpression({
+          set: { timerPk: timersIndex.notBefore, dueAt: step.notBefore },
+          condition: '#status = :queued AND #attempt = :attempt',
+          values: { ':queued': 'queued', ':attempt': step.attempt },
+        }),
+      }),
+    );
+  } catch (error) {
+    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+  }
+  return 'deferred';
 }
 
 /** queued → running (or an expired lease taken over): the conditional write that makes a step run once per attempt. */

@@ -1,9 +1,9 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { outboxIndex, timersIndex } from '#shared/store/keys';
 import type { EngineDeps } from './context';
-import type { Dispatch } from './dispatcher';
+import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
 
 export interface SweepOptions {
   /** Events younger than this are still being published by their writer: leave them. */
@@ -15,6 +15,7 @@ export interface SweepOptions {
 export interface SweepReport {
   republished: number;
   leasesExpired: number;
+  timersDue: number;
 }
 
 /**
@@ -25,8 +26,12 @@ export interface SweepReport {
  */
 export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const [republished, leasesExpired] = await Promise.all([republish(deps, now, options), recoverLeases(deps, now, options)]);
-  return { republished, leasesExpired };
+  const [republished, leasesExpired, timersDue] = await Promise.all([
+    republish(deps, now, options),
+    recoverLeases(deps, now, options),
+    dispatchDueTimers(deps, now, options),
+  ]);
+  return { republished, leasesExpired, timersDue };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {
@@ -59,6 +64,48 @@ async function recoverLeases(deps: EngineDeps, now: Date, { limit }: SweepOption
     deps.logger.warn('re-dispatched steps whose lease expired', { count: dispatches.length });
   }
   return dispatches.length;
+}
+
+/**
+ * Steps parked until a time more than 15 minutes ahead: once within reach of an SQS delay,
+ * send them with the delay that remains and take them off the timers index.
+ */
+async function dispatchDueTimers(deps: EngineDeps, now: Date, { limit }: SweepOptions): Promise<number> {
+  const horizon = new Date(now.getTime() + (maxQueueDelaySeconds - 60) * 1000).toISOString();
+  const items = await queryIndex(
+    deps,
+    timersIndex.name,
+    `${timersIndex.partitionKey} = :timer AND ${timersIndex.sortKey} <= :horizon`,
+    { ':timer': timersIndex.notBefore, ':horizon': horizon },
+    limit,
+  );
+  const due = items.filter((item) => item.status === 'queued');
+  if (due.length === 0) return 0;
+  await deps.dispatcher.send(
+    due.map((item) => ({
+      message: { runId: item.runId as string, stepId: item.stepId as string, attempt: item.attempt as number },
+      delaySeconds: Math.max(0, (Date.parse(item.dueAt as string) - now.getTime()) / 1000),
+    })),
+  );
+  // Sent: clear the timer (a second sweep before this lands would only send a harmless duplicate).
+  await Promise.all(
+    due.map((item) =>
+      deps.documents
+        .send(
+          new UpdateCommand({
+            TableName: deps.tableName,
+            Key: { pk: item.pk as string, sk: item.sk as string },
+            UpdateExpression: 'REMOVE timerPk, dueAt',
+            ConditionExpression: 'timerPk = :timer',
+            ExpressionAttributeValues: { ':timer': timersIndex.notBefore },
+          }),
+        )
+        .catch((error: unknown) => {
+          if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+        }),
+    ),
+  );
+  return due.length;
 }
 
 async function queryIndex(deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

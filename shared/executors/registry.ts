@@ -5,6 +5,7 @@ import { approvalExecutor } from '#shared/executors/approval';
 import { crashExecutor } from '#shared/executors/crash';
 import { httpExecutor } from '#shared/executors/http';
 import { noopExecutor } from '#shared/executors/noop';
+import { waitExecutor } from '#shared/executors/wait';
 import type { Executor } from '#shared/executors/types';
 
 /** The step kinds a deployment can run, and the check that a workflow uses them correctly. */
@@ -27,7 +28,7 @@ export interface ExecutorRegistryOptions {
   executors?: Executor[];
 }
 
-const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor];
+const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor];
 const testKinds: Executor[] = [crashExecutor];
 
 /** Builds the registry of executors by kind. */

@@ -31,7 +31,7 @@ export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 
  * (set in the claim's own write, removed by the write that records its outcome), so a step
  * whose worker vanished is found without scanning.
  */
-export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE' } as const;
+export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE', notBefore: 'NOT_BEFORE' } as const;
 
 /** Every GSI of the table; infra grants access to exactly these. */
 export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name] as const;

@@ -12,10 +12,10 @@ import { stack } from '../helpers/stack';
 beforeEach(resetData);
 
 /** Runs the deployed sweeper now, as its schedule would. */
-async function runSweeper(): Promise<{ republished: number; leasesExpired: number }> {
+async function runSweeper(): Promise<{ republished: number; leasesExpired: number; timersDue: number }> {
   const response = await aws.lambda.send(new InvokeCommand({ FunctionName: stack.sweeperFunction, Payload: new TextEncoder().encode('{}') }));
   expect(response.FunctionError).toBeUndefined();
-  return JSON.parse(new TextDecoder().decode(response.Payload)) as { republished: number; leasesExpired: number };
+  return JSON.parse(new TextDecoder().decode(response.Payload)) as { republished: number; leasesExpired: number; timersDue: number };
 }
 
 describe('the sweeper on the deployed stack', () => {
@@ -45,6 +45,30 @@ describe('the sweeper on the deployed stack', () => {
     expect(run.status).toBe('completed');
     expect(await client.step(id, 'lost')).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
     expect(started.map((event) => event.detail)).toEqual([{ attempt: 2, takeover: true }]);
+  });
+
+  it('dispatches a step parked until a far time once that time is near', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'far', steps: [{ id: 'later', kind: 'noop', notBefore: new Date(Date.now() + 30 * 86_400_000).toISOString() }] });
+    const { id } = await client.run(workflowId);
+    await client.waitForStep(id, 'later', ['queued']);
+    // Time passes (the test moves the due time instead of waiting a month).
+    const due = new Date(Date.now() - 1_000).toISOString();
+    await aws.documents.send(
+      new UpdateCommand({
+        TableName: stack.tableName,
+        Key: { pk: `RUN#${id}`, sk: 'STEP#later' },
+        UpdateExpression: 'SET notBefore = :due, dueAt = :due',
+        ConditionExpression: 'timerPk = :parked',
+        ExpressionAttributeValues: { ':due': due, ':parked': 'NOT_BEFORE' },
+      }),
+    );
+
+    const report = await runSweeper();
+    const run = await client.waitFor(id, ['completed', 'blocked']);
+
+    expect(report.timersDue).toBeGreaterThanOrEqual(1);
+    expect(run.status).toBe('completed');
   });
 
   describe('with a subscriber on the bus', () => {
