@@ -6,11 +6,13 @@ import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { createProjectStore } from '#shared/store/projects';
+import { createWebhookSecretStore } from '#shared/store/webhook-secrets';
 import { createApiHandler } from './routes';
 
 const config = readConfig({
   ...baseEnv,
   ADMIN_TOKEN_SECRET_ARN: z.string().min(1),
+  WEBHOOK_KEY_SECRET_ARN: z.string().min(1),
   CORS_ORIGINS: z.string().transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
 });
 
@@ -26,6 +28,11 @@ export const handler = createApiHandler(
     outbox: engine.deps.outbox,
     workflows: engine.workflows,
     engine: engine.deps,
+    webhookSecrets: createWebhookSecretStore({
+      documents: engine.documents,
+      tableName: engine.deps.tableName,
+      keySource: { keyMaterial: async () => String(await secrets.get(config.WEBHOOK_KEY_SECRET_ARN, { maxAge: 300 })) },
+    }),
     authenticate: createAuthenticator({
       findActiveToken: (token) => projects.findActiveToken(token),
       installationToken: async () => {

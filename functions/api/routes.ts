@@ -8,7 +8,7 @@ import type { EngineDeps } from '#shared/engine/context';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
 import { httpStack, json, parseWith, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
 import { requireInstallationAdmin, requireProjectAccess, type Principal } from '#shared/middleware/principal';
-import { createProjectBody, projectIdParam } from '#shared/schemas/projects';
+import { createProjectBody, projectIdParam, webhookSecretBody } from '#shared/schemas/projects';
 import {
   createRunBody,
   idempotencyKeyHeader,
@@ -27,6 +27,9 @@ import {
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { ProjectStore } from '#shared/store/projects';
 import type { WorkflowStore } from '#shared/store/workflows';
+import { generateWebhookSecret, type WebhookSecretStore } from '#shared/store/webhook-secrets';
+import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { z } from 'zod';
 import { runView, stepDetail, stepSummary } from './views';
 
 export interface ApiDeps {
@@ -36,6 +39,7 @@ export interface ApiDeps {
   authenticate: (authorization: string | undefined) => Promise<Principal>;
   workflows: WorkflowStore;
   engine: EngineDeps;
+  webhookSecrets: WebhookSecretStore;
 }
 
 type RouteHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
@@ -55,7 +59,7 @@ const textBody = (event: HttpEvent): string => {
 
 /** The HTTP routes of the API Lambda; each authenticated route resolves its principal first. */
 export const createRoutes = (deps: ApiDeps): Route[] => {
-  const { stage, projects, outbox, authenticate, workflows, engine } = deps;
+  const { stage, projects, outbox, authenticate, workflows, engine, webhookSecrets } = deps;
   const authenticated =
     (handler: (event: HttpEvent, principal: Principal) => Promise<HttpResult>): RouteHandler =>
     async (event) => handler(event, await authenticate(event.headers.authorization));
@@ -112,6 +116,21 @@ export const createRoutes = (deps: ApiDeps): Route[] => {
         const project = await projects.get(projectId);
         if (!project) throw new NotFoundError('Project');
         return json(200, project);
+      }),
+    },
+    {
+      method: 'PUT',
+      path: '/v1/projects/{projectId}/webhook-secrets/{provider}',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'admin');
+        const provider = parseWith(z.enum(webhookProviders), param(event, 'provider'), 'path.provider');
+        const body = parseWith(webhookSecretBody, event.body ?? {});
+        if (!(await projects.get(projectId))) throw new NotFoundError('Project');
+        const secret = body.secret ?? generateWebhookSecret();
+        const rotated = await webhookSecrets.rotate(projectId, provider, secret);
+        // Shown this once; afterwards it is only ever read sealed, by the webhook receiver.
+        return json(200, { provider, secret, ...rotated });
       }),
     },
     {

@@ -1,6 +1,6 @@
 import { CfnOutput, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -15,6 +15,8 @@ export class ApiStack extends Stack {
   readonly api: HttpApi;
   readonly apiFunction: BatonFunction;
   readonly adminToken: Secret;
+  readonly webhookKey: Secret;
+  readonly webhookFunction: BatonFunction;
 
   constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, ...props }: ApiStackProps) {
     super(scope, id, props);
@@ -31,6 +33,17 @@ export class ApiStack extends Stack {
       reason: 'A bearer token, not a database credential: no rotation Lambda applies. Operators rotate it by putting a new value (docs/ARCHITECTURE.md, "Installation admin token").',
     });
 
+    // Seals project webhook secrets in the table (AES-256-GCM): key and data live apart.
+    this.webhookKey = new Secret(this, 'WebhookSecretsKey', {
+      description: `Baton ${stage.name}: key material that seals project webhook secrets`,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.webhookKey).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Key material for sealing stored webhook secrets; rotating it would need re-sealing every stored secret (planned with a key version).',
+    });
+
     this.apiFunction = new BatonFunction(this, 'ApiFunction', {
       entry: 'functions/api/http-api.ts',
       stage,
@@ -38,7 +51,20 @@ export class ApiStack extends Stack {
       environment: { CORS_ORIGINS: stage.corsOrigins.join(',') },
     })
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
-      .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN');
+      .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN')
+      .useSecret(this.webhookKey, 'WEBHOOK_KEY_SECRET_ARN');
+
+    this.webhookFunction = new BatonFunction(this, 'WebhookFunction', {
+      entry: 'functions/webhooks/receive.ts',
+      stage,
+      description: 'Baton webhooks: verifies, deduplicates, records and routes deliveries',
+    })
+      .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
+      .useSecret(this.webhookKey, 'WEBHOOK_KEY_SECRET_ARN');
+    Validations.of(this.webhookFunction).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Invoked synchronously by API Gateway only; the sender retries a failed delivery.',
+    });
     Validations.of(this.apiFunction).acknowledge({
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked synchronously by API Gateway only; a Lambda DLQ applies to asynchronous invocations.',
@@ -52,6 +78,12 @@ export class ApiStack extends Stack {
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason: 'Every route but /health checks a bearer token inside the API Lambda (hashed tokens in DynamoDB, project-scoped); an API Gateway authorizer would add a second invocation per request.',
+    });
+    // Webhooks authenticate by signature, not bearer token: their own function and route.
+    this.api.addRoutes({
+      path: '/v1/webhooks/{provider}/{projectId}',
+      methods: [HttpMethod.POST],
+      integration: new HttpLambdaIntegration('WebhookIntegration', this.webhookFunction),
     });
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: stage.isLocal ? RetentionDays.ONE_DAY : RetentionDays.THREE_MONTHS,

@@ -60,3 +60,30 @@ export function verifySignedDelivery(
   });
   return matches ? { ok: true } : { ok: false, reason: 'mismatch' };
 }
+
+/**
+ * Baton's generic form, for any other sender: `X-Baton-Signature: t=<unix seconds>,v1=<hex
+ * HMAC-SHA256 of "t.body">`, with the same replay window as the signed GitLab form.
+ */
+export function verifyGenericSignature(
+  rawBody: string | Buffer,
+  header: string | undefined,
+  secrets: string[],
+  { now = new Date(), toleranceSeconds = 300 }: { now?: Date; toleranceSeconds?: number } = {},
+): SignedCheck {
+  const parts = Object.fromEntries((header ?? '').split(',').map((part) => part.trim().split('=', 2) as [string, string]));
+  const timestamp = parts.t;
+  const given = parts.v1;
+  if (!timestamp || !/^\d{1,12}$/.test(timestamp) || !given || !/^[0-9a-f]{64}$/i.test(given)) return { ok: false, reason: 'missing' };
+  if (Math.abs(now.getTime() / 1000 - Number(timestamp)) > toleranceSeconds) return { ok: false, reason: 'stale' };
+  const payload = Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody, 'utf8')]);
+  const expectedFor = (secret: string) => createHmac('sha256', secret).update(payload).digest();
+  const candidate = Buffer.from(given, 'hex');
+  return secrets.some((secret) => safeEqual(expectedFor(secret), candidate)) ? { ok: true } : { ok: false, reason: 'mismatch' };
+}
+
+/** Builds the generic signature header (for senders written in TypeScript, and for tests). */
+export const signGeneric = (rawBody: string, secret: string, at = new Date()): string => {
+  const timestamp = Math.floor(at.getTime() / 1000);
+  return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+};

@@ -1,6 +1,7 @@
 import type { StepError } from '#shared/domain/step-errors';
 import type { StepOutcome } from '#shared/executors/types';
 import { waitNotBefore } from '#shared/executors/wait';
+import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { keys, timersIndex } from '#shared/store/keys';
 import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
@@ -268,6 +269,10 @@ export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecor
     values: { ':running': 'running', ':attempt': step.attempt },
   });
   tx.event(...eventArgs(runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason }, at, step.stepId)));
+  const correlation = step.kind === 'webhook' ? webhookInput.safeParse(step.input) : undefined;
+  if (correlation?.success) {
+    tx.put({ ...keys.webhookWait(run.projectId, webhookCorrelationKey(correlation.data), run.id, step.stepId), type: 'webhookWait', runId: run.id, stepId: step.stepId, since: at.toISOString() });
+  }
   return { events: await tx.commit(), dispatches: [] };
 }
 

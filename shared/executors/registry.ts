@@ -6,6 +6,7 @@ import { crashExecutor } from '#shared/executors/crash';
 import { httpExecutor } from '#shared/executors/http';
 import { noopExecutor } from '#shared/executors/noop';
 import { waitExecutor } from '#shared/executors/wait';
+import { webhookExecutor } from '#shared/executors/webhook';
 import type { Executor } from '#shared/executors/types';
 
 /** The step kinds a deployment can run, and the check that a workflow uses them correctly. */
@@ -28,7 +29,7 @@ export interface ExecutorRegistryOptions {
   executors?: Executor[];
 }
 
-const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor];
+const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor, webhookExecutor];
 const testKinds: Executor[] = [crashExecutor];
 
 /** Builds the registry of executors by kind. */

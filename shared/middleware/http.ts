@@ -80,6 +80,8 @@ const requestIdHeader = (): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> =>
 export interface HttpStackOptions {
   logger: Logger;
   corsOrigins: string[];
+  /** Parse JSON bodies (default). Off where the raw bytes matter, e.g. signed webhooks. */
+  parseJson?: boolean;
 }
 
 /**
@@ -89,14 +91,14 @@ export interface HttpStackOptions {
  */
 export const httpStack = (
   handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
-  { logger, corsOrigins }: HttpStackOptions,
-) =>
-  middy<APIGatewayProxyEventV2, HttpResult>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(httpHeaderNormalizer())
-    .use(httpJsonBodyParser({ disableContentTypeError: true }))
+  { logger, corsOrigins, parseJson = true }: HttpStackOptions,
+) => {
+  const stack = middy<APIGatewayProxyEventV2, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true })).use(httpHeaderNormalizer());
+  if (parseJson) stack.use(httpJsonBodyParser({ disableContentTypeError: true }));
+  return stack
     .use(httpSecurityHeaders())
     .use(httpCors({ origins: corsOrigins, credentials: false }))
     .use(requestIdHeader())
     .use(jsonErrors(logger))
     .handler(handler);
+};

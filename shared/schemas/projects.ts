@@ -6,3 +6,8 @@ export const createProjectBody = z.strictObject({
 export type CreateProjectBody = z.infer<typeof createProjectBody>;
 
 export const projectIdParam = z.string().regex(/^prj_[0-9a-z]{26}$/, 'must be a project id (prj_…)');
+
+export const webhookSecretBody = z.strictObject({
+  /** Your own secret (16-256 characters); Baton generates one when absent. */
+  secret: z.string().min(16, 'must be at least 16 characters').max(256).optional(),
+});

@@ -16,7 +16,16 @@ export const keys = {
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'META' }),
   step: (runId: string, stepId: string) => ({ pk: `RUN#${runId}`, sk: `STEP#${stepId}` }),
   runEvent: (runId: string, eventId: string) => ({ pk: `RUN#${runId}`, sk: `EVENT#${eventId}` }),
+  webhookSecret: (projectId: string, provider: string) => ({ pk: `PROJECT#${projectId}`, sk: `WEBHOOKSECRET#${provider}` }),
+  delivery: (projectId: string, provider: string, deliveryId: string) => ({ pk: `PROJECT#${projectId}`, sk: `DELIVERY#${provider}#${deliveryId}` }),
+  /** A webhook step waiting for a delivery, filed under its correlation key. */
+  webhookWait: (projectId: string, correlationKey: string, runId: string, stepId: string) => ({
+    pk: `PROJECT#${projectId}`,
+    sk: `${webhookWaitPrefix(correlationKey)}${runId}#${stepId}`,
+  }),
 };
+
+export const webhookWaitPrefix = (correlationKey: string) => `WAIT#${correlationKey}#`;
 
 export const workflowVersionPrefix = (workflowId: string) => `WORKFLOW#${workflowId}#V#`;
 

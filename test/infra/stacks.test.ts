@@ -132,8 +132,15 @@ describe('api stack', () => {
   });
 
   it('grants the API function exactly what the engine uses, with no wildcard but X-Ray', () => {
-    expect(policyStatementsOf(prod.api, 'ApiFunction')).toEqual(engineStatements('ApiFunction', [secretStatement]));
+    expect(policyStatementsOf(prod.api, 'ApiFunction')).toEqual(engineStatements('ApiFunction', [secretStatement('AdminToken'), secretStatement('WebhookSecretsKey')]));
     expect(managedPoliciesOf(prod.api, 'ApiFunction')).toEqual([{ 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*ArtifactsAccess/) }]);
+  });
+});
+
+describe('webhooks', () => {
+  it('take their own route and function, which reads the sealing key but not the admin token', () => {
+    prod.api.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/webhooks/{provider}/{projectId}' });
+    expect(policyStatementsOf(prod.api, 'WebhookFunction')).toEqual(engineStatements('WebhookFunction', [secretStatement('WebhookSecretsKey')]));
   });
 });
 
@@ -192,7 +199,11 @@ describe('engine stack', () => {
   });
 });
 
-const secretStatement = { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], Resource: { Ref: expect.stringMatching(/^AdminToken/) } };
+const secretStatement = (secret: string) => ({
+  Effect: 'Allow',
+  Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+  Resource: { Ref: expect.stringMatching(new RegExp(`^${secret}`)) },
+});
 
 /** The statements every engine function has (logs, X-Ray, table, queue send, bus), then its own. */
 function engineStatements(functionId: string, extra: unknown[]): unknown[] {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '#functions/api/routes';
 import type { EngineDeps } from '#shared/engine/context';
 import type { WorkflowStore } from '#shared/store/workflows';
+import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
@@ -19,6 +20,7 @@ function buildApi() {
       // The project routes under test never reach the engine or the workflow store.
       engine: {} as EngineDeps,
       workflows: {} as WorkflowStore,
+      webhookSecrets: {} as WebhookSecretStore,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
     },
     { logger: silentLogger(), corsOrigins: ['*'] },

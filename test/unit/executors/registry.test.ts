@@ -32,7 +32,7 @@ const context: StepContext = {
 
 describe('executor registry', () => {
   it('offers the built-in kinds, and crash only when test kinds are asked for', () => {
-    expect(createExecutorRegistry().kinds()).toEqual(['approval', 'http', 'noop', 'wait']);
+    expect(createExecutorRegistry().kinds()).toEqual(['approval', 'http', 'noop', 'wait', 'webhook']);
     expect(createExecutorRegistry().get('crash')).toBeUndefined();
     expect(createExecutorRegistry({ includeTestKinds: true }).kinds()).toContain('crash');
   });
@@ -53,7 +53,7 @@ describe('executor registry', () => {
     const error = validationErrorOf(() => createExecutorRegistry().validateInputs([step({ id: 'a', kind: 'noop' }), step({ id: 'b', kind: 'crash' })]));
 
     expect(error.field).toBe('body.steps[1].kind');
-    expect(error.message).toBe('body.steps[1].kind: unknown step kind "crash"; known kinds: approval, http, noop, wait');
+    expect(error.message).toBe('body.steps[1].kind: unknown step kind "crash"; known kinds: approval, http, noop, wait, webhook');
     expect(error.status).toBe(400);
   });
 

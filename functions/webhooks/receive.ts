@@ -1,0 +1,29 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { z } from 'zod';
+import { createSecretsClient } from '#shared/clients/aws';
+import { readConfig } from '#shared/config/env';
+import { createEngine } from '#shared/engine/create-engine';
+import { createProjectStore } from '#shared/store/projects';
+import { createWebhookSecretStore } from '#shared/store/webhook-secrets';
+import { httpStack } from '#shared/middleware/http';
+import { createWebhookReceiver } from './receiver';
+
+const config = readConfig({ WEBHOOK_KEY_SECRET_ARN: z.string().min(1) });
+const logger = new Logger();
+const engine = createEngine(logger);
+const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
+
+export const handler = httpStack(
+  createWebhookReceiver({
+    engine: engine.deps,
+    projects: createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName }),
+    secrets: createWebhookSecretStore({
+      documents: engine.documents,
+      tableName: engine.deps.tableName,
+      keySource: { keyMaterial: async () => String(await secrets.get(config.WEBHOOK_KEY_SECRET_ARN, { maxAge: 300 })) },
+    }),
+    logger,
+  }),
+  { logger, corsOrigins: [], parseJson: false },
+);
