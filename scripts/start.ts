@@ -40,6 +40,11 @@ Try it:
   curl -s ${info.apiUrl}/health
   curl -s -H 'Authorization: Bearer ${demo.token}' ${info.apiUrl}/v1/whoami
 
+Run the demo workflow (a four-step diamond), then look at it:
+  curl -s -X POST -H 'Authorization: Bearer ${demo.token}' -H 'content-type: application/json' \\
+    -d '{"workflowId":"${demo.workflowId}"}' ${info.apiUrl}/v1/projects/${demo.projectId}/runs
+  curl -s -H 'Authorization: Bearer ${demo.token}' ${info.apiUrl}/v1/runs/<run id from above>
+
 Stack details for tools: .baton/stack.json${emulator.external ? '' : `   Emulator log: ${logFile()}`}`);
 } catch (error) {
   console.error(`\n${error instanceof Error ? error.message : String(error)}`);
