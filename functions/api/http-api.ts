@@ -6,7 +6,7 @@ import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { createProjectStore } from '#shared/store/projects';
-import { createWebhookSecretStore } from '#shared/store/webhook-secrets';
+import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { createApiHandler } from './routes';
 
 const config = readConfig({
@@ -31,7 +31,7 @@ export const handler = createApiHandler(
     webhookSecrets: createWebhookSecretStore({
       documents: engine.documents,
       tableName: engine.deps.tableName,
-      keySource: { keyMaterial: async () => String(await secrets.get(config.WEBHOOK_KEY_SECRET_ARN, { maxAge: 300 })) },
+      keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
     authenticate: createAuthenticator({
       findActiveToken: (token) => projects.findActiveToken(token),

@@ -5,7 +5,7 @@ import { createSecretsClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createProjectStore } from '#shared/store/projects';
-import { createWebhookSecretStore } from '#shared/store/webhook-secrets';
+import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { httpStack } from '#shared/middleware/http';
 import { createWebhookReceiver } from './receiver';
 
@@ -21,7 +21,7 @@ export const handler = httpStack(
     secrets: createWebhookSecretStore({
       documents: engine.documents,
       tableName: engine.deps.tableName,
-      keySource: { keyMaterial: async () => String(await secrets.get(config.WEBHOOK_KEY_SECRET_ARN, { maxAge: 300 })) },
+      keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
     logger,
   }),

@@ -13,6 +13,15 @@ export interface SecretKeySource {
   keyMaterial: () => Promise<string>;
 }
 
+/** Key material read from Secrets Manager (cached 5 minutes by Powertools Parameters). */
+export const keyFromSecretsManager = (secrets: { get: (name: string, options: { maxAge: number }) => Promise<unknown> }, secretId: string): SecretKeySource => ({
+  keyMaterial: async () => {
+    const value = await secrets.get(secretId, { maxAge: 300 });
+    if (typeof value !== 'string' || !value) throw new Error('The webhook sealing key secret is empty');
+    return value;
+  },
+});
+
 const seal = (key: Buffer, plain: string): string => {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);

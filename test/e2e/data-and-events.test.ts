@@ -1,9 +1,8 @@
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createProject } from '../helpers/api';
 import { aws } from '../helpers/aws';
+import { subscribeToBus, type BusSubscription } from '../helpers/bus';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
@@ -26,36 +25,20 @@ describe('project creation through the deployed stack', () => {
   });
 
   describe('with a subscriber rule on the Baton bus', () => {
-    const ruleName = `e2e-subscriber-${Date.now()}`;
-    let queueUrl = '';
-
+    let subscriber: BusSubscription;
     beforeAll(async () => {
-      const queue = await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }));
-      queueUrl = queue.QueueUrl!;
-      const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-      await aws.events.send(
-        new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'] }) }),
-      );
-      await aws.events.send(
-        new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }),
-      );
+      subscriber = await subscribeToBus(`e2e-subscriber-${Date.now()}`, { source: ['baton'] });
     });
-
     afterAll(async () => {
-      await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
-      await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
-      await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+      await subscriber.remove();
     });
 
     it('publishes project.created on the bus and marks the event record published', async () => {
       const project = await createProject('evented');
 
-      const delivered = await eventually('project.created on the subscriber queue', async () => {
-        const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-        return (Messages ?? [])
-          .map((message) => JSON.parse(message.Body ?? '{}') as { source: string; 'detail-type': string; detail: { projectId: string; id: string } })
-          .find((event) => event.detail.projectId === project.id);
-      });
+      const delivered = await eventually('project.created on the subscriber queue', async () =>
+        (await subscriber.receive()).find((event) => event.detail.projectId === project.id),
+      );
       const records = await aws.documents.send(
         new QueryCommand({
           TableName: stack.tableName,

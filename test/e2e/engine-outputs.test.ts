@@ -1,32 +1,18 @@
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { api } from '../helpers/api';
-import { aws } from '../helpers/aws';
+import { subscribeToBus, type BusEvent, type BusSubscription } from '../helpers/bus';
 import { engineClient, type RunEvent } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
-import { stack } from '../helpers/stack';
-import { reportArtifact, startTestAgent, type TestAgent } from '../helpers/test-agent';
+import { reportArtifact, useTestAgent } from '../helpers/test-agent';
 
-let agent: TestAgent;
-const ruleName = `e2e-lifecycle-${Date.now()}`;
-let queueUrl = '';
-
+const testAgent = useTestAgent({ beforeAll, afterAll });
+let subscriber: BusSubscription;
 beforeAll(async () => {
-  agent = await startTestAgent();
-  queueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }))).QueueUrl!;
-  const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-  await aws.events.send(
-    new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'], 'detail-type': ['run.completed', 'step.failed'] }) }),
-  );
-  await aws.events.send(new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }));
+  subscriber = await subscribeToBus(`e2e-lifecycle-${Date.now()}`, { source: ['baton'], 'detail-type': ['run.completed', 'step.failed'] });
 });
 afterAll(async () => {
-  await agent.close();
-  await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
-  await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
-  await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+  await subscriber.remove();
 });
 beforeEach(resetData);
 
@@ -36,8 +22,8 @@ describe('outputs, artifacts, history and lifecycle events', () => {
     const workflowId = await client.workflow({
       name: 'outputs',
       steps: [
-        { id: 'big', kind: 'http', input: { url: `${agent.url}/big?bytes=20000` } },
-        { id: 'report', kind: 'http', input: { url: `${agent.url}/artifact` } },
+        { id: 'big', kind: 'http', input: { url: `${testAgent().url}/big?bytes=20000` } },
+        { id: 'report', kind: 'http', input: { url: `${testAgent().url}/artifact` } },
       ],
     });
     const { id } = await client.run(workflowId);
@@ -59,14 +45,13 @@ describe('outputs, artifacts, history and lifecycle events', () => {
   it('publishes run.completed and step.failed on the bus for subscribers', async () => {
     const client = await engineClient();
     const ok = await client.workflow({ name: 'ok', steps: [{ id: 'a', kind: 'noop' }] });
-    const bad = await client.workflow({ name: 'bad', steps: [{ id: 'b', kind: 'http', input: { url: `${agent.url}/status/422` } }] });
+    const bad = await client.workflow({ name: 'bad', steps: [{ id: 'b', kind: 'http', input: { url: `${testAgent().url}/status/422` } }] });
 
     const completed = await client.run(ok);
     const failed = await client.run(bad);
-    const seen: { 'detail-type': string; detail: { runId: string } }[] = [];
+    const seen: BusEvent[] = [];
     await eventually('run.completed and step.failed on the subscriber queue', async () => {
-      const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-      seen.push(...(Messages ?? []).map((message) => JSON.parse(message.Body ?? '{}') as (typeof seen)[number]));
+      seen.push(...(await subscriber.receive()));
       const types = new Set(seen.map((event) => `${event['detail-type']}:${event.detail.runId}`));
       return types.has(`run.completed:${completed.id}`) && types.has(`step.failed:${failed.id}`) ? true : undefined;
     }, { timeoutMs: 30_000 });

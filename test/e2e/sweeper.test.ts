@@ -1,9 +1,8 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { DeleteRuleCommand, PutRuleCommand, PutTargetsCommand, RemoveTargetsCommand } from '@aws-sdk/client-eventbridge';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { aws } from '../helpers/aws';
+import { subscribeToBus, type BusSubscription } from '../helpers/bus';
 import { engineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
@@ -72,18 +71,12 @@ describe('the sweeper on the deployed stack', () => {
   });
 
   describe('with a subscriber on the bus', () => {
-    const ruleName = `e2e-sweeper-${Date.now()}`;
-    let queueUrl = '';
+    let subscriber: BusSubscription;
     beforeAll(async () => {
-      queueUrl = (await aws.sqs.send(new CreateQueueCommand({ QueueName: ruleName }))).QueueUrl!;
-      const { Attributes } = await aws.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
-      await aws.events.send(new PutRuleCommand({ Name: ruleName, EventBusName: stack.busName, EventPattern: JSON.stringify({ source: ['baton'], 'detail-type': ['step.completed'] }) }));
-      await aws.events.send(new PutTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Targets: [{ Id: 'queue', Arn: Attributes!.QueueArn! }] }));
+      subscriber = await subscribeToBus(`e2e-sweeper-${Date.now()}`, { source: ['baton'], 'detail-type': ['step.completed'] });
     });
     afterAll(async () => {
-      await aws.events.send(new RemoveTargetsCommand({ Rule: ruleName, EventBusName: stack.busName, Ids: ['queue'] }));
-      await aws.events.send(new DeleteRuleCommand({ Name: ruleName, EventBusName: stack.busName }));
-      await aws.sqs.send(new DeleteQueueCommand({ QueueUrl: queueUrl }));
+      await subscriber.remove();
     });
 
     it('republishes an event whose publication failed, and marks it published', async () => {
@@ -110,10 +103,9 @@ describe('the sweeper on the deployed stack', () => {
       );
 
       const report = await runSweeper();
-      const delivered = await eventually('the republished event on the subscriber queue', async () => {
-        const { Messages } = await aws.sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-        return (Messages ?? []).map((message) => JSON.parse(message.Body ?? '{}') as { detail: { id: string } }).find((event) => event.detail.id === eventId);
-      });
+      const delivered = await eventually('the republished event on the subscriber queue', async () =>
+        (await subscriber.receive()).find((event) => event.detail.id === eventId),
+      );
       const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: key }));
 
       expect(report.republished).toBeGreaterThanOrEqual(1);
