@@ -21,7 +21,10 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
   const shared = { stage, env, table: data.table, bucket: data.artifacts, bucketAccess: data.artifactsAccess, bus: messaging.bus, stepQueue: messaging.stepQueue };
   const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq });
-  const api = new ApiStack(app, `${prefix}-Api`, shared);
+  const api = new ApiStack(app, `${prefix}-Api`, {
+    ...shared,
+    schedules: { group: engine.scheduleGroupName, target: engine.scheduledStart, role: engine.schedulerRole },
+  });
   Tags.of(app).add('baton:stage', stage.name);
   return { data, messaging, engine, api };
 }

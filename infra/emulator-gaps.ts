@@ -1,10 +1,8 @@
-import { Tags } from 'aws-cdk-lib';
-import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-
 /**
  * Where the local emulator differs from AWS, and what Baton does about it. Every workaround
  * lives here, says which behaviour it works around, and goes when the pinned emulator no
- * longer needs it (pinned version: scripts/lib/emulator.ts).
+ * longer needs it (pinned version: scripts/lib/emulator.ts). It imports nothing, so both the
+ * CDK app and Lambda bundles can use it.
  */
 
 /**
@@ -14,10 +12,7 @@ import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
  */
 export const localApiId = 'ba7017a1';
 
-export function pinApiId(api: HttpApi): void {
-  Tags.of(api).add('ms-custom-id', localApiId);
-  Tags.of(api).add('_custom_id_', localApiId);
-}
+export const pinnedApiIdTags: Record<string, string> = { 'ms-custom-id': localApiId, _custom_id_: localApiId };
 
 /**
  * The API's base URL on an emulator. `{apiId}.execute-api.localhost` does not resolve on every
@@ -37,3 +32,11 @@ export const localApiUrl = (endpoint: string, apiId: string): string =>
  * - Fixed by 1.5.33, no workaround kept: the queue RedrivePolicy that earlier releases dropped
  *   (an e2e test checks it), and `cdklocal destroy`, which used to delete nothing.
  */
+
+/**
+ * EventBridge Scheduler replaces `<aws.scheduler.scheduled-time>` in a target's input with the
+ * fire time; MiniStack 1.5.33 passes the placeholder through unchanged. The scheduled-start
+ * function then uses the current time truncated to the minute (schedules fire at most once a
+ * minute), which keeps a repeated fire idempotent.
+ */
+export const localFireTime = (now: Date): string => new Date(Math.floor(now.getTime() / 60_000) * 60_000).toISOString();

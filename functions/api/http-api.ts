@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
-import { createSecretsClient } from '#shared/clients/aws';
+import { createSchedulerClient, createSecretsClient } from '#shared/clients/aws';
+import { createSchedules } from '#shared/engine/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
@@ -13,6 +14,9 @@ const config = readConfig({
   ...baseEnv,
   ADMIN_TOKEN_SECRET_ARN: z.string().min(1),
   WEBHOOK_KEY_SECRET_ARN: z.string().min(1),
+  SCHEDULE_GROUP: z.string().min(1),
+  SCHEDULE_TARGET_ARN: z.string().min(1),
+  SCHEDULE_ROLE_ARN: z.string().min(1),
   CORS_ORIGINS: z.string().transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
 });
 
@@ -28,6 +32,14 @@ export const handler = createApiHandler(
     outbox: engine.deps.outbox,
     workflows: engine.workflows,
     engine: engine.deps,
+    schedules: createSchedules({
+      documents: engine.documents,
+      tableName: engine.deps.tableName,
+      scheduler: createSchedulerClient(),
+      group: config.SCHEDULE_GROUP,
+      targetArn: config.SCHEDULE_TARGET_ARN,
+      roleArn: config.SCHEDULE_ROLE_ARN,
+    }),
     webhookSecrets: createWebhookSecretStore({
       documents: engine.documents,
       tableName: engine.deps.tableName,

@@ -27,6 +27,8 @@ import {
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { ProjectStore } from '#shared/store/projects';
 import type { WorkflowStore } from '#shared/store/workflows';
+import type { Schedules } from '#shared/engine/schedules';
+import { createScheduleBody, scheduleActionParam, scheduleIdParam } from '#shared/schemas/schedules';
 import { generateWebhookSecret, type WebhookSecretStore } from '#shared/store/webhook-secrets';
 import { webhookProviders } from '#shared/domain/webhook-deliveries';
 import { z } from 'zod';
@@ -40,6 +42,7 @@ export interface ApiDeps {
   workflows: WorkflowStore;
   engine: EngineDeps;
   webhookSecrets: WebhookSecretStore;
+  schedules: Schedules;
 }
 
 type RouteHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
@@ -59,7 +62,7 @@ const textBody = (event: HttpEvent): string => {
 
 /** The HTTP routes of the API Lambda; each authenticated route resolves its principal first. */
 export const createRoutes = (deps: ApiDeps): Route[] => {
-  const { stage, projects, outbox, authenticate, workflows, engine, webhookSecrets } = deps;
+  const { stage, projects, outbox, authenticate, workflows, engine, webhookSecrets, schedules } = deps;
   const authenticated =
     (handler: (event: HttpEvent, principal: Principal) => Promise<HttpResult>): RouteHandler =>
     async (event) => handler(event, await authenticate(event.headers.authorization));
@@ -202,6 +205,51 @@ export const createRoutes = (deps: ApiDeps): Route[] => {
         const query = parseWith(listRunsQuery, event.queryStringParameters ?? {}, 'query');
         const page = await engine.runs.listRuns(projectId, query);
         return json(200, { items: page.items.map((run) => runView(run, undefined)), ...(page.cursor ? { cursor: page.cursor } : {}) });
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/projects/{projectId}/schedules',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'editor');
+        const body = parseWith(createScheduleBody, event.body ?? {});
+        if (!(await workflows.get(projectId, body.workflowId, body.version))) throw new NotFoundError('Workflow');
+        return json(201, await schedules.create(projectId, body));
+      }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/projects/{projectId}/schedules',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'viewer');
+        return json(200, { items: await schedules.list(projectId) });
+      }),
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/projects/{projectId}/schedules/{scheduleId}',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'editor');
+        const scheduleId = parseWith(scheduleIdParam, param(event, 'scheduleId'), 'path.scheduleId');
+        if (!(await schedules.get(projectId, scheduleId))) throw new NotFoundError('Schedule');
+        await schedules.delete(projectId, scheduleId);
+        return { statusCode: 204 };
+      }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/projects/{projectId}/schedules/{scheduleId}/actions/{action}',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'editor');
+        const scheduleId = parseWith(scheduleIdParam, param(event, 'scheduleId'), 'path.scheduleId');
+        const action = parseWith(scheduleActionParam, param(event, 'action'), 'path.action');
+        const schedule = await schedules.get(projectId, scheduleId);
+        if (!schedule) throw new NotFoundError('Schedule');
+        return json(200, await schedules.setState(schedule, action === 'pause' ? 'DISABLED' : 'ENABLED'));
       }),
     },
     {

@@ -1,14 +1,19 @@
-import { CfnOutput, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
-import { pinApiId } from '../emulator-gaps';
+import { pinnedApiIdTags } from '../emulator-gaps';
 
-export interface ApiStackProps extends StackProps, EngineResources {}
+export interface ApiStackProps extends StackProps, EngineResources {
+  /** Where schedules go and what they invoke (from the engine stack). */
+  schedules: { group: string; target: IFunction; role: IRole };
+}
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
 export class ApiStack extends Stack {
@@ -18,7 +23,7 @@ export class ApiStack extends Stack {
   readonly webhookKey: Secret;
   readonly webhookFunction: BatonFunction;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, ...props }: ApiStackProps) {
     super(scope, id, props);
 
     // Created at deploy, never placed in an environment variable or an output: operators read
@@ -53,6 +58,26 @@ export class ApiStack extends Stack {
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
       .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN')
       .useSecret(this.webhookKey, 'WEBHOOK_KEY_SECRET_ARN');
+    this.apiFunction.addEnvironment('SCHEDULE_GROUP', schedules.group);
+    this.apiFunction.addEnvironment('SCHEDULE_TARGET_ARN', schedules.target.functionArn);
+    this.apiFunction.addEnvironment('SCHEDULE_ROLE_ARN', schedules.role.roleArn);
+    this.apiFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
+        resources: [`arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule/${schedules.group}/*`],
+      }),
+    );
+    this.apiFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [schedules.role.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      }),
+    );
+    Validations.of(this.apiFunction.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${schedules.group}/*]`,
+      reason: 'Schedules are created at run time, one per user schedule; the grant is limited to the stage\'s own schedule group.',
+    });
 
     this.webhookFunction = new BatonFunction(this, 'WebhookFunction', {
       entry: 'functions/webhooks/receive.ts',
@@ -95,7 +120,7 @@ export class ApiStack extends Stack {
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: AccessLogFormat.jsonWithStandardFields() },
       throttle: { rateLimit: 200, burstLimit: 400 },
     });
-    if (stage.isLocal) pinApiId(this.api);
+    if (stage.isLocal) for (const [key, value] of Object.entries(pinnedApiIdTags)) Tags.of(this.api).add(key, value);
 
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });

@@ -1,5 +1,7 @@
 import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -15,6 +17,10 @@ export class EngineStack extends Stack {
   readonly worker: BatonFunction;
   readonly dlqHandler: BatonFunction;
   readonly sweeper: BatonFunction;
+  readonly scheduledStart: BatonFunction;
+  /** The role EventBridge Scheduler invokes scheduled-start with. */
+  readonly schedulerRole: Role;
+  readonly scheduleGroupName: string;
 
   constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, ...props }: EngineStackProps) {
     super(scope, id, props);
@@ -61,6 +67,26 @@ export class EngineStack extends Stack {
       reason: 'A missed sweep changes nothing: the next scheduled run does the same work (it is idempotent).',
     });
     new CfnOutput(this, 'SweeperFunctionName', { value: this.sweeper.functionName });
+
+    // Timed starts: every schedule of the stage lives in one group and invokes scheduled-start.
+    this.scheduleGroupName = `baton-${stage.name}`;
+    new CfnScheduleGroup(this, 'ScheduleGroup', { name: this.scheduleGroupName });
+    this.scheduledStart = new BatonFunction(this, 'ScheduledStartFunction', {
+      entry: 'functions/schedules/scheduled-start.ts',
+      stage,
+      description: 'Baton scheduled starts: a schedule fired, start a run (idempotent per fire time)',
+      environment: { SCHEDULE_GROUP: this.scheduleGroupName },
+    }).useEngine(engine);
+    this.schedulerRole = new Role(this, 'SchedulerRole', {
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com'),
+      description: 'EventBridge Scheduler: invoke Baton scheduled-start',
+    });
+    // The function itself only (grantInvoke would add every version and alias, `:*`).
+    this.schedulerRole.addToPolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.scheduledStart.functionArn] }));
+    Validations.of(this.scheduledStart).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Invoked by EventBridge Scheduler, which retries (3 attempts per schedule target); a missed fire of a rate schedule is replaced by the next.',
+    });
 
     for (const fn of [this.worker, this.dlqHandler]) {
       Validations.of(fn).acknowledge({

@@ -4,6 +4,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { attachUsageMeter } from '#shared/clients/usage-meter';
 
 /**
@@ -30,3 +31,5 @@ export const createSqsClient = (): SQSClient => attachUsageMeter(new SQSClient(c
 export const createEventBridgeClient = (): EventBridgeClient => attachUsageMeter(new EventBridgeClient(common()));
 
 export const createSecretsClient = (): SecretsManagerClient => attachUsageMeter(new SecretsManagerClient(common()));
+
+export const createSchedulerClient = (): SchedulerClient => attachUsageMeter(new SchedulerClient(common()));

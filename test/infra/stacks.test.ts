@@ -132,7 +132,23 @@ describe('api stack', () => {
   });
 
   it('grants the API function exactly what the engine uses, with no wildcard but X-Ray', () => {
-    expect(policyStatementsOf(prod.api, 'ApiFunction')).toEqual(engineStatements('ApiFunction', [secretStatement('AdminToken'), secretStatement('WebhookSecretsKey')]));
+    expect(policyStatementsOf(prod.api, 'ApiFunction')).toEqual(
+      engineStatements('ApiFunction', [
+        secretStatement('AdminToken'),
+        secretStatement('WebhookSecretsKey'),
+        {
+          Effect: 'Allow',
+          Action: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
+          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/baton-prod/*']] },
+        },
+        {
+          Effect: 'Allow',
+          Action: 'iam:PassRole',
+          Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Engine:.*SchedulerRole.*Arn/) },
+          Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        },
+      ]),
+    );
     expect(managedPoliciesOf(prod.api, 'ApiFunction')).toEqual([{ 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*ArtifactsAccess/) }]);
   });
 });
@@ -185,6 +201,18 @@ describe('engine stack', () => {
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SweeperFunction'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } })],
     });
     expect(policyStatementsOf(prod.engine, 'SweeperFunction')).toEqual(engineStatements('SweeperFunction', []));
+  });
+
+  it('lets EventBridge Scheduler invoke scheduled-start and nothing else', () => {
+    prod.engine.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: 'baton-prod' });
+    const roles = prod.engine.findResources('AWS::IAM::Role', { Properties: { AssumeRolePolicyDocument: { Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' } })] } } });
+    const [roleId] = Object.keys(roles);
+    const policies = Object.values(prod.engine.findResources('AWS::IAM::Policy')).filter((policy) => JSON.stringify(policy).includes(`"${roleId}"`));
+
+    expect(policies.map((policy) => (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement)).toEqual([
+      [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ScheduledStartFunction/), 'Arn'] } }],
+    ]);
+    expect(policyStatementsOf(prod.engine, 'ScheduledStartFunction')).toEqual(engineStatements('ScheduledStartFunction', []));
   });
 
   it('grants the worker and the DLQ handler the engine and their own queue only', () => {

@@ -3,6 +3,7 @@ import { createApiHandler } from '#functions/api/routes';
 import type { EngineDeps } from '#shared/engine/context';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
+import type { Schedules } from '#shared/engine/schedules';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
@@ -21,6 +22,7 @@ function buildApi() {
       engine: {} as EngineDeps,
       workflows: {} as WorkflowStore,
       webhookSecrets: {} as WebhookSecretStore,
+      schedules: {} as Schedules,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
     },
     { logger: silentLogger(), corsOrigins: ['*'] },

@@ -1,0 +1,52 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { createSchedulerClient } from '#shared/clients/aws';
+import { readConfig } from '#shared/config/env';
+import { createEngine } from '#shared/engine/create-engine';
+import { createRun } from '#shared/engine/run-actions';
+import { createSchedules } from '#shared/engine/schedules';
+import { localFireTime } from '#infra/emulator-gaps';
+
+const config = readConfig({ SCHEDULE_GROUP: z.string().min(1), SCHEDULE_TARGET_ARN: z.string().default('self'), SCHEDULE_ROLE_ARN: z.string().default('none') });
+const logger = new Logger();
+const engine = createEngine(logger);
+const schedules = createSchedules({
+  documents: engine.documents,
+  tableName: engine.deps.tableName,
+  scheduler: createSchedulerClient(),
+  group: config.SCHEDULE_GROUP,
+  targetArn: config.SCHEDULE_TARGET_ARN,
+  roleArn: config.SCHEDULE_ROLE_ARN,
+});
+
+const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min(1), scheduledTime: z.string() });
+
+/**
+ * Invoked by EventBridge Scheduler on each fire: starts a run of the schedule's workflow, with
+ * `schedule:<id>:<fire time>` as its idempotency key, so a repeated fire makes no second run.
+ */
+export const handler = middy<unknown, { runId?: string; skipped?: string }>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler(async (event) => {
+    const { projectId, scheduleId, scheduledTime } = fire.parse(event);
+    const schedule = await schedules.get(projectId, scheduleId);
+    if (!schedule || schedule.state !== 'ENABLED') return { skipped: schedule ? 'paused' : 'deleted' };
+    const workflow = await engine.workflows.get(projectId, schedule.workflowId, schedule.version);
+    if (!workflow) {
+      logger.error('scheduled workflow is gone', { projectId, scheduleId, workflowId: schedule.workflowId });
+      return { skipped: 'workflow not found' };
+    }
+    const fireTime = Number.isNaN(Date.parse(scheduledTime)) ? localFireTime(new Date()) : new Date(scheduledTime).toISOString();
+    const { run, created } = await createRun(engine.deps, {
+      projectId,
+      workflow,
+      ...(schedule.input !== undefined ? { input: schedule.input } : {}),
+      idempotencyKey: `schedule:${scheduleId}:${fireTime}`,
+      actor: `schedule:${scheduleId}`,
+      start: true,
+    });
+    logger.info('scheduled run', { scheduleId, fireTime, runId: run.id, created });
+    return { runId: run.id };
+  });
