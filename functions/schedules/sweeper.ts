@@ -9,6 +9,7 @@ import { sweep, type SweepReport } from '#shared/engine/sweeper';
 const config = readConfig({
   SWEEP_EVENT_GRACE_SECONDS: z.coerce.number().int().min(0),
   SWEEP_LIMIT: z.coerce.number().int().min(1).max(10_000),
+  SWEEP_LEASE_GRACE_SECONDS: z.coerce.number().int().min(0),
 });
 const logger = new Logger();
 const { deps } = createEngine(logger);
@@ -17,7 +18,7 @@ const { deps } = createEngine(logger);
 export const handler = middy<unknown, SweepReport>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async () => {
-    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT });
+    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT, leaseGraceSeconds: config.SWEEP_LEASE_GRACE_SECONDS });
     logger.info('sweep done', { ...report });
     return report;
   });

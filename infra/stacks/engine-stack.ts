@@ -51,6 +51,7 @@ export class EngineStack extends Stack {
       environment: {
         SWEEP_EVENT_GRACE_SECONDS: String(stage.timing.sweepEventGraceSeconds),
         SWEEP_LIMIT: '500',
+        SWEEP_LEASE_GRACE_SECONDS: String(stage.timing.queueVisibilitySeconds + 5),
       },
     }).useEngine(engine);
     const schedule = new Rule(this, 'SweepSchedule', {

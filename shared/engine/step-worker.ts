@@ -303,7 +303,14 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord, fr
  */
 export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number): Promise<'failed' | 'ignored'> {
   const { run, step } = await deps.runs.getRunAndStep(message.runId, message.stepId);
-  if (!run || !step || !['queued', 'running'].includes(step.status)) return 'ignored';
+  if (!run || !step) return 'ignored';
+  // Only when this message's attempt is still the step's fate: queued for exactly this attempt,
+  // or running with nobody alive behind the lease. A stale copy (the step was retried since, or
+  // another delivery took over and is running) must not fail the step's current attempt.
+  const now = (deps.now ?? (() => new Date()))().getTime();
+  const stillQueued = step.status === 'queued' && step.attempt === message.attempt;
+  const abandoned = step.status === 'running' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < now;
+  if (!stillQueued && !abandoned) return 'ignored';
   const error = new NonRetryableStepError(
     `The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`,
     { code: 'DEAD_LETTERED' },

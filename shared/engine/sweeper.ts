@@ -10,6 +10,11 @@ export interface SweepOptions {
   eventGraceSeconds: number;
   /** At most this many items of each kind per sweep (the next sweep takes the rest). */
   limit: number;
+  /**
+   * How long a lease must have been expired before the sweeper steps in: at least the queue's
+   * visibility timeout, so a step whose message still exists is left to its redelivery.
+   */
+  leaseGraceSeconds: number;
 }
 
 export interface SweepReport {
@@ -48,12 +53,13 @@ async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit
   return accepted.length;
 }
 
-async function recoverLeases(deps: EngineDeps, now: Date, { limit }: SweepOptions): Promise<number> {
+async function recoverLeases(deps: EngineDeps, now: Date, { limit, leaseGraceSeconds }: SweepOptions): Promise<number> {
+  const expiredBefore = new Date(now.getTime() - leaseGraceSeconds * 1000).toISOString();
   const items = await queryIndex(
     deps,
     timersIndex.name,
-    `${timersIndex.partitionKey} = :lease AND ${timersIndex.sortKey} < :now`,
-    { ':lease': timersIndex.lease, ':now': now.toISOString() },
+    `${timersIndex.partitionKey} = :lease AND ${timersIndex.sortKey} < :before`,
+    { ':lease': timersIndex.lease, ':before': expiredBefore },
     limit,
   );
   const dispatches: Dispatch[] = items

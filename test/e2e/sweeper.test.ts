@@ -24,7 +24,8 @@ describe('the sweeper on the deployed stack', () => {
     const { id } = await client.run(workflowId, { start: false });
     // What a worker leaves behind when it dies after its claim and its message is gone:
     // the run running, the step running with a lease that has run out, and nothing in the queue.
-    const expired = new Date(Date.now() - 1_000).toISOString();
+    // Expired well beyond the queue's visibility timeout: no redelivery is coming.
+    const expired = new Date(Date.now() - 10 * 60_000).toISOString();
     await aws.documents.send(new UpdateCommand({ TableName: stack.tableName, Key: { pk: `RUN#${id}`, sk: 'META' }, UpdateExpression: 'SET #s = :running', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':running': 'running' } }));
     await aws.documents.send(
       new UpdateCommand({
