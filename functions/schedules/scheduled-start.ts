@@ -2,24 +2,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { createSchedulerClient } from '#shared/clients/aws';
-import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createRun } from '#shared/engine/run-actions';
-import { createSchedules } from '#shared/engine/schedules';
+import { readSchedule } from '#shared/engine/schedules';
 import { localFireTime } from '#infra/emulator-gaps';
 
-const config = readConfig({ SCHEDULE_GROUP: z.string().min(1), SCHEDULE_TARGET_ARN: z.string().default('self'), SCHEDULE_ROLE_ARN: z.string().default('none') });
 const logger = new Logger();
 const engine = createEngine(logger);
-const schedules = createSchedules({
-  documents: engine.documents,
-  tableName: engine.deps.tableName,
-  scheduler: createSchedulerClient(),
-  group: config.SCHEDULE_GROUP,
-  targetArn: config.SCHEDULE_TARGET_ARN,
-  roleArn: config.SCHEDULE_ROLE_ARN,
-});
 
 const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min(1), scheduledTime: z.string() });
 
@@ -31,7 +20,7 @@ export const handler = middy<unknown, { runId?: string; skipped?: string }>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) => {
     const { projectId, scheduleId, scheduledTime } = fire.parse(event);
-    const schedule = await schedules.get(projectId, scheduleId);
+    const schedule = await readSchedule(engine.documents, engine.deps.tableName, projectId, scheduleId);
     if (!schedule || schedule.state !== 'ENABLED') return { skipped: schedule ? 'paused' : 'deleted' };
     const workflow = await engine.workflows.get(projectId, schedule.workflowId, schedule.version);
     if (!workflow) {

@@ -76,7 +76,6 @@ export class EngineStack extends Stack {
       entry: 'functions/schedules/scheduled-start.ts',
       stage,
       description: 'Baton scheduled starts: a schedule fired, start a run (idempotent per fire time)',
-      environment: { SCHEDULE_GROUP: this.scheduleGroupName },
     }).useEngine(engine);
     this.schedulerRole = new Role(this, 'SchedulerRole', {
       assumedBy: new ServicePrincipal('scheduler.amazonaws.com'),

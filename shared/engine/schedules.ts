@@ -27,6 +27,12 @@ export interface ScheduleDeps {
   roleArn: string;
 }
 
+/** A schedule's record: all a fire needs, so the firing side reads it without a Scheduler client. */
+export async function readSchedule(documents: DynamoDBDocumentClient, tableName: string, projectId: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
+  const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: key(projectId, scheduleId) }));
+  return Item ? strip(Item) : undefined;
+}
+
 const key = (projectId: string, scheduleId: string) => ({ pk: `PROJECT#${projectId}`, sk: `SCHEDULE#${scheduleId}` });
 const strip = ({ pk: _pk, sk: _sk, type: _type, ...record }: Record<string, unknown>) => record as unknown as ScheduleRecord;
 
@@ -76,10 +82,7 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
     return record;
   },
 
-  async get(projectId: string, scheduleId: string): Promise<ScheduleRecord | undefined> {
-    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: key(projectId, scheduleId) }));
-    return Item ? strip(Item) : undefined;
-  },
+  get: (projectId: string, scheduleId: string) => readSchedule(documents, tableName, projectId, scheduleId),
 
   async list(projectId: string): Promise<ScheduleRecord[]> {
     const { Items } = await documents.send(
