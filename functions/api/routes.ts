@@ -8,7 +8,7 @@ import type { EngineDeps } from '#shared/engine/context';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
 import { httpStack, json, parseWith, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
 import { requireInstallationAdmin, requireProjectAccess, type Principal } from '#shared/middleware/principal';
-import { createProjectBody, projectIdParam, webhookSecretBody } from '#shared/schemas/projects';
+import { createProjectBody, projectIdParam, projectSettingsPatch, webhookSecretBody } from '#shared/schemas/projects';
 import {
   createRunBody,
   idempotencyKeyHeader,
@@ -122,6 +122,18 @@ export const createRoutes = (deps: ApiDeps): Route[] => {
       }),
     },
     {
+      method: 'PATCH',
+      path: '/v1/projects/{projectId}/settings',
+      handler: authenticated(async (event, principal) => {
+        const projectId = projectOf(event);
+        requireProjectAccess(principal, projectId, 'admin');
+        const patch = parseWith(projectSettingsPatch, event.body ?? {});
+        const settings = await projects.updateSettings(projectId, patch);
+        if (!settings) throw new NotFoundError('Project');
+        return json(200, settings);
+      }),
+    },
+    {
       method: 'PUT',
       path: '/v1/projects/{projectId}/webhook-secrets/{provider}',
       handler: authenticated(async (event, principal) => {
@@ -188,6 +200,7 @@ export const createRoutes = (deps: ApiDeps): Route[] => {
           projectId,
           workflow,
           ...(body.input !== undefined ? { input: body.input } : {}),
+          ...(body.git ? { git: body.git } : {}),
           ...(idempotencyKey ? { idempotencyKey } : {}),
           actor: principal.actor,
           start: body.start,

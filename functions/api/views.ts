@@ -15,6 +15,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     status: run.status,
     ...(run.reason ? { reason: run.reason } : {}),
     ...(run.input !== undefined ? { input: run.input } : {}),
+    ...(run.git ? { git: run.git } : {}),
     createdAt: run.createdAt,
     ...(run.startedAt ? { startedAt: run.startedAt } : {}),
     ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),

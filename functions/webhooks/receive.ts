@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 import { createSecretsClient } from '#shared/clients/aws';
@@ -11,6 +12,7 @@ import { createWebhookReceiver } from './receiver';
 
 const config = readConfig({ WEBHOOK_KEY_SECRET_ARN: z.string().min(1) });
 const logger = new Logger();
+const metrics = new Metrics({ namespace: 'Baton', serviceName: 'webhooks' });
 const engine = createEngine(logger);
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 
@@ -24,6 +26,7 @@ export const handler = httpStack(
       keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
     logger,
+    metrics,
   }),
   { logger, corsOrigins: [], parseJson: false },
 );

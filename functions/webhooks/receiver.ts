@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { ApiError, NotFoundError, ValidationError } from '#shared/domain/errors';
@@ -21,25 +22,39 @@ class SignatureError extends ApiError {
 const deliveryIdOf = (provider: WebhookProvider, headers: Record<string, string | undefined>): string | undefined =>
   provider === 'github' ? headers['x-github-delivery'] : provider === 'gitlab' ? (headers['webhook-id'] ?? headers['x-gitlab-event-uuid']) : headers['x-baton-delivery'];
 
+/** The metric every refused delivery counts in (namespace Baton, dimensions service and provider). */
+export const webhookRefusedMetric = 'WebhookRefused';
+
 /**
  * `POST /v1/webhooks/{provider}/{projectId}`: verify the signature on the raw body (nothing is
- * read or written before it passes), deduplicate by delivery id, normalize, record, publish and
- * route. A bad signature is a 401 that changes nothing, logged as a security event.
+ * written before it passes), deduplicate by delivery id, normalize, record and publish; the
+ * reactions run from the published event. A bad signature (401) or an unknown project (404)
+ * changes nothing and is a security event: logged, and counted in `WebhookRefused`.
  */
 export const createWebhookReceiver =
-  ({ engine, projects, secrets, logger }: { engine: EngineDeps; projects: ProjectStore; secrets: WebhookSecretStore; logger: Logger }) =>
+  ({ engine, projects, secrets, logger, metrics }: { engine: EngineDeps; projects: ProjectStore; secrets: WebhookSecretStore; logger: Logger; metrics: Metrics }) =>
   async (event: APIGatewayProxyEventV2): Promise<HttpResult> => {
     const [, , , fromPathProvider, fromPathProject] = event.rawPath.split('/');
     const provider = event.pathParameters?.provider ?? fromPathProvider;
     const projectId = event.pathParameters?.projectId ?? fromPathProject;
     const parsedProvider = parseWith(z.enum(webhookProviders), provider, 'path.provider');
     const parsedProject = parseWith(projectIdParam, projectId, 'path.projectId');
-    if (!(await projects.get(parsedProject))) throw new NotFoundError('Project');
+    const securityEvent = (kind: 'webhook_unknown_project' | 'webhook_signature_refused', reason: string) => {
+      logger.warn('security: webhook refused', { securityEvent: kind, provider: parsedProvider, projectId: parsedProject, reason, sourceIp: event.requestContext.http.sourceIp });
+      const metric = metrics.singleMetric();
+      metric.addDimension('provider', parsedProvider);
+      metric.addDimension('reason', kind);
+      metric.addMetric(webhookRefusedMetric, MetricUnit.Count, 1);
+    };
+    if (!(await projects.get(parsedProject))) {
+      securityEvent('webhook_unknown_project', 'no such project');
+      throw new NotFoundError('Project');
+    }
     const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64') : Buffer.from(event.body ?? '', 'utf8');
     const headers = event.headers;
     const valid = await secrets.valid(parsedProject, parsedProvider);
     const refuse = (reason: string) => {
-      logger.warn('security: webhook refused', { securityEvent: 'webhook_signature_refused', provider: parsedProvider, projectId: parsedProject, reason, sourceIp: event.requestContext.http.sourceIp });
+      securityEvent('webhook_signature_refused', reason);
       return new SignatureError(reason);
     };
     if (valid.length === 0) throw refuse('no webhook secret is configured for this provider');
@@ -60,9 +75,9 @@ export const createWebhookReceiver =
         : parsedProvider === 'gitlab'
           ? normalizeGitlab(deliveryId, payload)
           : normalizeGeneric(deliveryId, payload);
-    const accepted = await acceptDelivery(engine, parsedProject, delivery, payload);
+    const accepted = await acceptDelivery(engine, parsedProject, delivery, raw);
     if (!accepted) return json(200, { deliveryId, duplicate: true });
-    return json(202, { deliveryId, event: delivery.event, completedSteps: accepted.completedSteps });
+    return json(202, { deliveryId, event: delivery.event, eventId: accepted.eventId });
   };
 
 /** 'ok', or why the delivery's signature does not hold. */

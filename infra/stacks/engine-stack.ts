@@ -1,11 +1,14 @@
-import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { eventSource } from '#shared/domain/events';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
 
 export interface EngineStackProps extends StackProps, EngineResources {
@@ -21,6 +24,9 @@ export class EngineStack extends Stack {
   /** The role EventBridge Scheduler invokes scheduled-start with. */
   readonly schedulerRole: Role;
   readonly scheduleGroupName: string;
+  readonly reactions: BatonFunction;
+  /** Where `webhook.received` events the reactions could not handle are parked (after retries). */
+  readonly reactionsDlq: Queue;
 
   constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, ...props }: EngineStackProps) {
     super(scope, id, props);
@@ -87,6 +93,41 @@ export class EngineStack extends Stack {
       id: 'Serverless-LambdaDLQ',
       reason: 'Invoked by EventBridge Scheduler, which retries (3 attempts per schedule target); a missed fire of a rate schedule is replaced by the next.',
     });
+
+    // Webhook reactions: the bus rule on `webhook.received` invokes them asynchronously. A failed
+    // invocation is retried by Lambda (2 more times), then parked with its event in the DLQ, as is
+    // an event EventBridge could not deliver within a day.
+    this.reactionsDlq = new Queue(this, 'ReactionsDlq', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    for (const id of ['Serverless-SQSRedrivePolicy', 'AwsSolutions-SQS3']) {
+      Validations.of(this.reactionsDlq).acknowledge({
+        id,
+        reason: 'This is a dead-letter queue (the reactions function\'s on-failure destination and the rule target\'s DLQ): events parked here are inspected and redriven by hand; their reactions are idempotent.',
+      });
+    }
+    this.reactions = new BatonFunction(this, 'WebhookReactionsFunction', {
+      entry: 'functions/webhooks/react.ts',
+      stage,
+      description: 'Baton webhook reactions: completes correlated webhook steps, CI gates and merged runs',
+      // An on-failure destination rather than a Lambda DLQ: it keeps the error with the event.
+      onFailure: new SqsDestination(this.reactionsDlq),
+      retryAttempts: 2,
+    }).useEngine(engine);
+    Validations.of(this.reactions).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Failed asynchronous invocations go to an on-failure destination (ReactionsDlq), which keeps the error with the event; a DLQ would duplicate it.',
+    });
+    new Rule(this, 'WebhookReceivedRule', {
+      description: 'Routes accepted webhook deliveries to the Baton webhook reactions',
+      eventBus: bus,
+      eventPattern: { source: [eventSource], detailType: ['webhook.received'] },
+      targets: [new LambdaFunction(this.reactions, { deadLetterQueue: this.reactionsDlq, maxEventAge: Duration.hours(24), retryAttempts: 185 })],
+    });
+    new CfnOutput(this, 'ReactionsDlqUrl', { value: this.reactionsDlq.queueUrl });
 
     for (const fn of [this.worker, this.dlqHandler]) {
       Validations.of(fn).acknowledge({

@@ -16,20 +16,40 @@ export const retryPolicy = z.strictObject({
 export type RetryPolicy = z.infer<typeof retryPolicy>;
 export const defaultRetryPolicy: RetryPolicy = retryPolicy.parse({});
 
-export const stepSpec = z.strictObject({
+/**
+ * Kinds whose step waits in needs_qa for someone or something: their `timeoutSeconds` is how
+ * long they may wait (a deadline the sweeper enforces), not how long they may run.
+ */
+export const waitingKinds: readonly string[] = ['approval', 'webhook'];
+/** The longest a running attempt can take: a Lambda invocation's limit. */
+export const maxRunSeconds = 900;
+const maxWaitSeconds = 30 * 24 * 3600;
+
+export const stepSpec = z
+  .strictObject({
   id: z.string().regex(stepIdPattern, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit'),
   kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be an executor kind such as noop, http or approval'),
   input: z.unknown().optional(),
   dependsOn: z.array(z.string()).max(100).default([]),
   retry: retryPolicy.optional(),
-  timeoutSeconds: z.number().int().min(1).max(900).optional(),
+  /** Running kinds: at most 900 s per attempt. Waiting kinds: how long the wait may last (up to 30 days). */
+  timeoutSeconds: z.number().int().min(1).max(maxWaitSeconds).optional(),
   /** ISO-8601 instant before which the step is not dispatched (plan CSV date gating). */
   notBefore: z.iso.datetime({ offset: true }).optional(),
   /** Already done when the run is created (plan CSV status `Done`): recorded completed, never run. */
   done: z.boolean().optional(),
   /** Free-form labels carried from imports (plan CSV theme, deliverable…); shown, never interpreted. */
   labels: z.record(z.string(), z.string()).optional(),
-});
+  })
+  .superRefine((step, context) => {
+    if (step.timeoutSeconds !== undefined && step.timeoutSeconds > maxRunSeconds && !waitingKinds.includes(step.kind)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['timeoutSeconds'],
+        message: `must be at most ${maxRunSeconds} for a ${step.kind} step (an attempt runs in one Lambda invocation); only ${waitingKinds.join(' and ')} steps may wait longer`,
+      });
+    }
+  });
 export type StepSpec = z.infer<typeof stepSpec>;
 
 export const maxStepsPerWorkflow = 1000;

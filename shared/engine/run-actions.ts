@@ -2,17 +2,21 @@ import { addUsage, usageFromItem, usageSinceCheckpoint } from '#shared/clients/u
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { illegalRunAction, runActionRules, type RunAction } from '#shared/domain/states';
+import { illegalRunAction, runActionRules, type RunAction, type RunStatus } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
 import { keys, projectRunsIndex } from '#shared/store/keys';
+import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { Workflow } from '#shared/store/workflows';
+import type { GitRef } from '#shared/schemas/runs';
 import { runEvent, transaction, type EngineDeps } from './context';
 import { applyEffects, completeRunIfDone, completeStep, failStep, mergeEffects, queueSteps, type Effects } from './step-transitions';
 
 const idempotencyTtlSeconds = 24 * 3600;
+/** How long a run stays reachable by CI deliveries for its branch (a finished run's mapping is dropped sooner). */
+const branchMappingTtlSeconds = 90 * 24 * 3600;
 const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
 
 /**
@@ -23,7 +27,7 @@ const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
  */
 export async function createRun(
   deps: EngineDeps,
-  input: { projectId: string; workflow: Workflow; input?: unknown; idempotencyKey?: string; actor: string; start: boolean },
+  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; idempotencyKey?: string; actor: string; start: boolean },
 ): Promise<{ run: RunRecord; created: boolean }> {
   const { projectId, workflow, idempotencyKey, actor } = input;
   if (idempotencyKey) {
@@ -70,6 +74,7 @@ export async function createRun(
     workflowVersion: workflow.version,
     status: 'pending',
     ...(input.input !== undefined ? { input: input.input } : {}),
+    ...(input.git ? { git: input.git } : {}),
     totalSteps: workflow.steps.length,
     remainingSinks,
     roots,
@@ -85,6 +90,10 @@ export async function createRun(
       { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
       'attribute_not_exists(pk)',
     );
+  }
+  if (input.git) {
+    const { repository, branch } = input.git;
+    tx.put({ ...keys.branchRun(projectId, repository, branch, runId), type: 'branchRun', runId, expiresAt: Math.floor(at.getTime() / 1000) + branchMappingTtlSeconds });
   }
   const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size }, at);
   tx.event(created.key, created.event);
@@ -266,4 +275,58 @@ function addStoredUsage(stored: unknown) {
   const since = usageSinceCheckpoint();
   if (!since) return stored;
   return stored ? addUsage(usageFromItem(stored), since) : since;
+}
+
+/** Steps a run completed early skips: everything not yet running or finished. */
+const skippableStatuses = ['pending', 'queued', 'needs_qa', 'blocked'] as const;
+const stepsPerSkipTransaction = 45;
+const openRunStatuses: RunStatus[] = ['pending', 'running', 'paused', 'blocked'];
+
+/**
+ * Completes a run before its steps are done (its branch was merged): every step not yet
+ * running or finished is skipped, each with its event, and then the run completes. A step
+ * already running finishes on its own; what it would release is skipped, so nothing new starts.
+ * Steps go first, so an interruption leaves a run that is still open and a retry finishes the
+ * job. Returns false when the run was already final (nothing to do).
+ */
+export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: string, { reason, detail }: { reason: string; detail: Record<string, unknown> }): Promise<boolean> {
+  const at = now(deps);
+  const open = (await deps.runs.listSteps(run.id)).filter((step) => (skippableStatuses as readonly string[]).includes(step.status));
+  const events: CommittedEvent[] = [];
+  try {
+    for (let start = 0; start < open.length; start += stepsPerSkipTransaction) {
+      const tx = transaction(deps);
+      for (const step of open.slice(start, start + stepsPerSkipTransaction)) {
+        tx.update(keys.step(run.id, step.stepId), {
+          set: { status: 'skipped', finishedAt: at.toISOString() },
+          // Off the timers index too: a skipped step has no deadline and no time to wait for.
+          remove: ['leaseUntil', 'timerPk', 'dueAt'],
+          condition: '#status = :was',
+          values: { ':was': step.status },
+        });
+        const { key, event } = runEvent(run, 'step.skipped', actor, { from: step.status, reason }, at, step.stepId);
+        tx.event(key, event);
+      }
+      // A step that moved meanwhile (started, approved) fails the whole chunk: the caller's
+      // retry lists the steps again and goes on from where they are.
+      events.push(...(await tx.commit()));
+    }
+    const tx = transaction(deps);
+    tx.update(keys.run(run.id), {
+      set: { status: 'completed', finishedAt: at.toISOString(), reason },
+      condition: `#status IN (${openRunStatuses.map((_, index) => `:open${index}`).join(', ')})`,
+      values: Object.fromEntries(openRunStatuses.map((status, index) => [`:open${index}`, status])),
+    });
+    const completed = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, skipped: open.length, ...detail }, at);
+    tx.event(completed.key, completed.event);
+    try {
+      events.push(...(await tx.commit()));
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return false;
+      throw error;
+    }
+    return true;
+  } finally {
+    await applyEffects(deps, { dispatches: [], events });
+  }
 }

@@ -258,17 +258,22 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   return { events, dispatches: [{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt }, delaySeconds }] };
 }
 
-/** Parks a step that waits for someone (approval): `needs_qa` until approve or reject. */
+/**
+ * Parks a step that waits for someone or something (approval, webhook): `needs_qa` until it is
+ * approved, rejected or its delivery arrives, or its deadline passes (the sweeper fails it).
+ */
 export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecord, reason: string, actor: string): Promise<Effects> {
   const at = now(deps);
   const tx = transaction(deps);
+  // Only an explicit timeoutSeconds bounds a wait: by default a gate waits as long as it takes.
+  const deadline = step.timeoutSeconds ? new Date(at.getTime() + step.timeoutSeconds * 1000).toISOString() : undefined;
   tx.update(keys.step(run.id, step.stepId), {
-    set: { status: 'needs_qa', waitingFor: reason },
-    remove: ['leaseUntil', 'timerPk', 'dueAt'],
+    set: { status: 'needs_qa', waitingFor: reason, ...(deadline ? { timerPk: timersIndex.deadline, dueAt: deadline } : {}) },
+    remove: deadline ? ['leaseUntil'] : ['leaseUntil', 'timerPk', 'dueAt'],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });
-  tx.event(...eventArgs(runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason }, at, step.stepId)));
+  tx.event(...eventArgs(runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason, ...(deadline ? { deadline } : {}) }, at, step.stepId)));
   const correlation = step.kind === 'webhook' ? webhookInput.safeParse(step.input) : undefined;
   if (correlation?.success) {
     tx.put({ ...keys.webhookWait(run.projectId, webhookCorrelationKey(correlation.data), run.id, step.stepId), type: 'webhookWait', runId: run.id, stepId: step.stepId, since: at.toISOString() });

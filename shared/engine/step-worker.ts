@@ -1,6 +1,7 @@
 import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { decideRetry } from '#shared/domain/retry';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
+import { maxRunSeconds, waitingKinds } from '#shared/domain/workflow';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
 import { keys, timersIndex } from '#shared/store/keys';
 import { maxQueueDelaySeconds } from './dispatcher';
@@ -76,7 +77,11 @@ export const maxInlineDepth = 50;
 
 /** Whether the invocation still has the step's full timeout (and margin) left. */
 const hasTimeFor = (deps: EngineDeps, step: StepRecord, deadline: number): boolean =>
-  deadline - now(deps).getTime() >= ((step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds) + deps.leaseMarginSeconds + 1) * 1000;
+  deadline - now(deps).getTime() >= (runTimeoutOf(deps, step) + deps.leaseMarginSeconds + 1) * 1000;
+
+/** How long an attempt may run: a waiting kind's timeoutSeconds bounds its wait instead (see waitStep). */
+const runTimeoutOf = (deps: EngineDeps, step: StepRecord): number =>
+  waitingKinds.includes(step.kind) ? Math.min(deps.defaultStepTimeoutSeconds, maxRunSeconds) : (step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds);
 
 async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', deadline: number, depth: number): Promise<MessageResult> {
   const remainingMs = deadline - now(deps).getTime();
@@ -89,7 +94,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
     return 'executed';
   }
 
-  const timeoutSeconds = Math.max(1, Math.min(step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds, Math.floor(remainingMs / 1000) - deps.leaseMarginSeconds - 1));
+  const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor(remainingMs / 1000) - deps.leaseMarginSeconds - 1));
   const claimed = await claim(deps, run, step, from, timeoutSeconds);
   if (!claimed) return 'duplicate';
   // Subscribers hear of the start at once; the event is marked published with the outcome's

@@ -2,8 +2,11 @@ import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { outboxIndex, timersIndex } from '#shared/store/keys';
+import { NonRetryableStepError } from '#shared/domain/step-errors';
+import { ConditionFailedError } from '#shared/store/transaction';
 import type { EngineDeps } from './context';
 import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
+import { applyEffects, failStep } from './step-transitions';
 
 export interface SweepOptions {
   /** Events younger than this are still being published by their writer: leave them. */
@@ -21,6 +24,8 @@ export interface SweepReport {
   republished: number;
   leasesExpired: number;
   timersDue: number;
+  /** Steps that waited in needs_qa past their deadline, now failed. */
+  deadlinesPassed: number;
 }
 
 /**
@@ -31,12 +36,13 @@ export interface SweepReport {
  */
 export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const [republished, leasesExpired, timersDue] = await Promise.all([
+  const [republished, leasesExpired, timersDue, deadlinesPassed] = await Promise.all([
     republish(deps, now, options),
     recoverLeases(deps, now, options),
     dispatchDueTimers(deps, now, options),
+    failPastDeadlines(deps, now, options),
   ]);
-  return { republished, leasesExpired, timersDue };
+  return { republished, leasesExpired, timersDue, deadlinesPassed };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {
@@ -112,6 +118,37 @@ async function dispatchDueTimers(deps: EngineDeps, now: Date, { limit }: SweepOp
     ),
   );
   return due.length;
+}
+
+/**
+ * Steps waiting in needs_qa (approval, webhook) past their `timeoutSeconds`: failed with
+ * DEADLINE_EXCEEDED, which blocks the run (`retry` waits again). Not retried automatically: a
+ * new attempt would only wait for the same person or delivery again.
+ */
+async function failPastDeadlines(deps: EngineDeps, now: Date, { limit }: SweepOptions): Promise<number> {
+  const items = await queryIndex(
+    deps,
+    timersIndex.name,
+    `${timersIndex.partitionKey} = :deadline AND ${timersIndex.sortKey} <= :now`,
+    { ':deadline': timersIndex.deadline, ':now': now.toISOString() },
+    limit,
+  );
+  let failed = 0;
+  for (const item of items.filter((candidate) => candidate.status === 'needs_qa')) {
+    const { run, step } = await deps.runs.getRunAndStep(item.runId as string, item.stepId as string);
+    if (!run || step?.status !== 'needs_qa') continue;
+    const waited = step.timeoutSeconds ?? 0;
+    const error = new NonRetryableStepError(`Waited ${waited}s in needs_qa (${(item.waitingFor as string | undefined) ?? 'waiting'}) without a decision`, { code: 'DEADLINE_EXCEEDED' });
+    try {
+      await applyEffects(deps, await failStep(deps, run, step, error, { actor: 'sweeper', from: ['needs_qa'] }));
+      failed += 1;
+    } catch (caught) {
+      // Decided meanwhile: the decision stands.
+      if (!(caught instanceof ConditionFailedError)) throw caught;
+    }
+  }
+  if (failed > 0) deps.logger.warn('failed steps past their deadline', { count: failed });
+  return failed;
 }
 
 async function queryIndex(deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

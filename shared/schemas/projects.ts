@@ -11,3 +11,17 @@ export const webhookSecretBody = z.strictObject({
   /** Your own secret (16-256 characters); Baton generates one when absent. */
   secret: z.string().min(16, 'must be at least 16 characters').max(256).optional(),
 });
+
+/** What a project lets CI deliveries do to the runs mapped to a branch (see docs/ARCHITECTURE.md, "CI reactions"). */
+export const projectSettings = z.strictObject({
+  /** CI success on a run's branch approves its waiting approval gates; CI failure fails them with the CI's URL. */
+  autoQaOnCi: z.boolean(),
+  /** A merged PR/MR of a run's branch completes the run (steps not yet done are skipped). */
+  completeRunOnMerge: z.boolean(),
+});
+export type ProjectSettings = z.infer<typeof projectSettings>;
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false };
+
+export const projectSettingsPatch = projectSettings
+  .partial()
+  .refine((patch) => Object.keys(patch).length > 0, { message: `give at least one of ${Object.keys(projectSettings.shape).join(', ')}` });

@@ -13,10 +13,26 @@ export const idempotencyKeyHeader = z
   .regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'must be 1-128 letters, digits, "_", ".", ":" or "-"')
   .optional();
 
+export const gitRef = z.strictObject({
+  /** `owner/name` on GitHub, `group/subgroup/project` on GitLab. */
+  repository: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'must be owner/name (or group/…/project)').max(200),
+  branch: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^(?!refs\/)[^\s~^:?*[\\\p{Cc}]+$/u, 'must be a branch name (no spaces, ~ ^ : ? * [ \\ or control characters; without refs/heads/)'),
+});
+export type GitRef = z.infer<typeof gitRef>;
+
 export const createRunBody = z.strictObject({
   workflowId: workflowIdParam,
   version: z.number().int().min(1).optional(),
   input: z.unknown().optional(),
+  /**
+   * The branch this run works on: CI deliveries for it reach the run (auto-QA on CI, complete
+   * on merge; see the project's settings).
+   */
+  git: gitRef.optional(),
   /** Start at once (default), or leave the run pending until `actions/start`. */
   start: z.boolean().default(true),
 });

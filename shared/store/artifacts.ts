@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { StepArtifact } from '#shared/executors/types';
@@ -45,6 +46,18 @@ export const createArtifactStore = ({ s3, bucket }: { s3: S3Client; bucket: stri
         return { name: artifact.name, key, contentType: artifact.contentType, size: body.byteLength };
       }),
     );
+  },
+
+  /**
+   * Keeps a verified webhook body for the reactions that run after it is accepted. The key
+   * includes the body's hash, so a second body sent under the same delivery id (which is then
+   * refused as a duplicate) cannot replace the first one.
+   */
+  async storeDeliveryPayload(projectId: string, provider: string, deliveryId: string, raw: Buffer): Promise<string> {
+    const hash = createHash('sha256').update(raw).digest('hex').slice(0, 16);
+    const key = `${artifactPrefix}${projectId}/deliveries/${provider}/${encodeURIComponent(deliveryId)}-${hash}.json`;
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: raw, ContentType: 'application/json' }));
+    return key;
   },
 
   /** A short-lived GET URL for an object Baton stored. */

@@ -23,7 +23,16 @@ export const keys = {
     pk: `PROJECT#${projectId}`,
     sk: `${webhookWaitPrefix(correlationKey)}${runId}#${stepId}`,
   }),
+  /** A run mapped to a branch, for the CI reactions (see branchRunsPrefix). */
+  branchRun: (projectId: string, repository: string, branch: string, runId: string) => ({
+    pk: `PROJECT#${projectId}`,
+    sk: `${branchRunsPrefix(repository, branch)}${runId}`,
+  }),
 };
+
+/** Repository names compare case-insensitively (as GitHub and GitLab do); branches exactly. */
+export const branchRunsPrefix = (repository: string, branch: string) =>
+  `BRANCH#${encodeURIComponent(repository.toLowerCase())}#${encodeURIComponent(branch)}#`;
 
 export const webhookWaitPrefix = (correlationKey: string) => `WAIT#${correlationKey}#`;
 
@@ -38,9 +47,10 @@ export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 
 /**
  * Sparse GSI of due times the sweeper acts on. A claimed step carries its lease expiry here
  * (set in the claim's own write, removed by the write that records its outcome), so a step
- * whose worker vanished is found without scanning.
+ * whose worker vanished is found without scanning. A step waiting in needs_qa with a
+ * `timeoutSeconds` carries its deadline the same way; a queued step gated far ahead, its time.
  */
-export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE', notBefore: 'NOT_BEFORE' } as const;
+export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE', notBefore: 'NOT_BEFORE', deadline: 'DEADLINE' } as const;
 
 /** Every GSI of the table; infra grants access to exactly these. */
 export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name] as const;

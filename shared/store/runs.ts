@@ -34,6 +34,8 @@ export interface RunRecord {
   workflowVersion: number;
   status: RunStatus;
   input?: unknown;
+  /** The branch the run works on (CI deliveries for it reach the run). */
+  git?: { repository: string; branch: string };
   totalSteps: number;
   /** Sinks (steps nothing depends on) not yet completed: the run completes when it reaches 0. */
   remainingSinks: number;

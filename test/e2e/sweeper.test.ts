@@ -1,6 +1,7 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { api } from '../helpers/api';
 import { aws } from '../helpers/aws';
 import { subscribeToBus, type BusSubscription } from '../helpers/bus';
 import { engineClient } from '../helpers/engine';
@@ -11,10 +12,16 @@ import { stack } from '../helpers/stack';
 beforeEach(resetData);
 
 /** Runs the deployed sweeper now, as its schedule would. */
-async function runSweeper(): Promise<{ republished: number; leasesExpired: number; timersDue: number }> {
+interface SweepReport {
+  republished: number;
+  leasesExpired: number;
+  timersDue: number;
+  deadlinesPassed: number;
+}
+async function runSweeper(): Promise<SweepReport> {
   const response = await aws.lambda.send(new InvokeCommand({ FunctionName: stack.sweeperFunction, Payload: new TextEncoder().encode('{}') }));
   expect(response.FunctionError).toBeUndefined();
-  return JSON.parse(new TextDecoder().decode(response.Payload)) as { republished: number; leasesExpired: number; timersDue: number };
+  return JSON.parse(new TextDecoder().decode(response.Payload)) as SweepReport;
 }
 
 describe('the sweeper on the deployed stack', () => {
@@ -69,6 +76,53 @@ describe('the sweeper on the deployed stack', () => {
 
     expect(report.timersDue).toBeGreaterThanOrEqual(1);
     expect(run.status).toBe('completed');
+  });
+
+  it('fails a step that waited in needs_qa past its timeoutSeconds, and leaves one without a deadline waiting', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({
+      name: 'deadline',
+      steps: [
+        { id: 'bounded', kind: 'approval', timeoutSeconds: 2 },
+        { id: 'unbounded', kind: 'approval' },
+      ],
+    });
+    const { id } = await client.run(workflowId);
+    await client.waitForStep(id, 'bounded', ['needs_qa']);
+    await client.waitForStep(id, 'unbounded', ['needs_qa']);
+
+    // Sweep (as the schedule would) until the deadline has passed and the step is failed.
+    let deadlinesPassed = 0;
+    const bounded = await eventually('the bounded gate to fail', async () => {
+      deadlinesPassed += (await runSweeper()).deadlinesPassed;
+      const step = await client.step(id, 'bounded');
+      return step.status === 'failed' ? step : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const run = await client.waitFor(id, ['blocked']);
+
+    expect(bounded.error).toMatchObject({ code: 'DEADLINE_EXCEEDED', retryable: false });
+    expect(run.status).toBe('blocked');
+    // The schedule's own sweep may have been the one that failed it; at most one did.
+    expect(deadlinesPassed).toBeLessThanOrEqual(1);
+    expect((await client.step(id, 'unbounded')).status).toBe('needs_qa');
+    expect((await client.events(id)).filter((event) => event.type === 'step.failed' && event.stepId === 'bounded')).toHaveLength(1);
+  });
+
+  it('refuses a timeoutSeconds beyond one invocation for a running kind, and accepts a day for a gate', async () => {
+    const client = await engineClient();
+
+    const tooLong = await api<{ error: { field: string } }>('POST', `/v1/projects/${client.project.id}/workflows`, {
+      token: client.token,
+      body: { name: 'too-long', steps: [{ id: 'slow', kind: 'noop', timeoutSeconds: 3600 }] },
+    });
+    const gate = await api('POST', `/v1/projects/${client.project.id}/workflows`, {
+      token: client.token,
+      body: { name: 'day-gate', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 86_400 }] },
+    });
+
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.field).toBe('body.steps[0].timeoutSeconds');
+    expect(gate.status).toBe(201);
   });
 
   describe('with a subscriber on the bus', () => {

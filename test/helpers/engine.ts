@@ -1,6 +1,9 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { api, createProject, type CreatedProject } from './api';
+import { aws } from './aws';
 import { eventually } from './poll';
+import { stack } from './stack';
 
 export interface RunEvent {
   id: string;
@@ -32,6 +35,13 @@ export interface StepView {
   outputUrl?: string;
   error?: { message: string; code?: string; retryable: boolean; status?: number };
   artifacts: { name: string; url: string; contentType: string; size: number }[];
+}
+
+export interface DeliveryReactions {
+  completedSteps: string[];
+  approvedGates: string[];
+  failedGates: string[];
+  completedRuns: string[];
 }
 
 /** A project with a token, and shortcuts to the engine's routes with that token. */
@@ -83,6 +93,18 @@ export async function engineClient(name = 'engine') {
         const step = await client.step(runId, stepId);
         return statuses.includes(step.status) ? step : undefined;
       }, { timeoutMs, intervalMs: 500 });
+    },
+    /** Polls until the webhook reactions have handled a delivery (its record says so); returns what it did. */
+    async waitForDeliveryHandled(provider: string, deliveryId: string, timeoutMs = 30_000): Promise<DeliveryReactions> {
+      return eventually(`delivery ${provider}/${deliveryId} to be handled`, async () => {
+        const record = await client.deliveryRecord(provider, deliveryId);
+        return record?.handledAt ? (record.reactions as DeliveryReactions) : undefined;
+      }, { timeoutMs, intervalMs: 300 });
+    },
+    /** The dedupe record of a delivery, as stored (undefined when it was never accepted). */
+    async deliveryRecord(provider: string, deliveryId: string): Promise<Record<string, unknown> | undefined> {
+      const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: { pk: `PROJECT#${project.id}`, sk: `DELIVERY#${provider}#${deliveryId}` }, ConsistentRead: true }));
+      return Item;
     },
     /** Every event of the run, oldest first, following the cursor. */
     async events(runId: string): Promise<RunEvent[]> {

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { newId } from '#shared/domain/ids';
 import { generateToken, hashToken } from '#shared/domain/tokens';
+import { defaultProjectSettings } from '#shared/schemas/projects';
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { Project, ProjectStore, TokenRecord } from '#shared/store/projects';
 
@@ -13,7 +14,7 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
     tokens,
     async create({ name, actor }) {
       const now = new Date().toISOString();
-      const project = { id: newId('prj'), name, createdAt: now };
+      const project: Project = { id: newId('prj'), name, createdAt: now, settings: { ...defaultProjectSettings } };
       const token = generateToken();
       const tokenRecord: TokenRecord = { tokenId: newId('tok'), projectId: project.id, role: 'admin', name: 'initial admin token', createdAt: now };
       projects.set(project.id, project);
@@ -26,6 +27,12 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
     },
     async findActiveToken(token) {
       return tokens.get(hashToken(token));
+    },
+    async updateSettings(projectId, patch) {
+      const project = projects.get(projectId);
+      if (!project) return undefined;
+      project.settings = { ...project.settings, ...patch };
+      return project.settings;
     },
   };
 }

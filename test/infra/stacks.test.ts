@@ -215,6 +215,30 @@ describe('engine stack', () => {
     expect(policyStatementsOf(prod.engine, 'ScheduledStartFunction')).toEqual(engineStatements('ScheduledStartFunction', []));
   });
 
+  it('routes webhook.received from the bus to the reactions, parking what fails in their DLQ', () => {
+    const dlq = { 'Fn::GetAtt': [expect.stringMatching(/^ReactionsDlq/), 'Arn'] };
+    prod.engine.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { 'Fn::ImportValue': Match.stringLikeRegexp('Baton-prod-Messaging:.*Bus') },
+      EventPattern: { source: ['baton'], 'detail-type': ['webhook.received'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^WebhookReactionsFunction'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReactionsDlq'), 'Arn'] } },
+        }),
+      ],
+    });
+    prod.engine.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReactionsDlq'), 'Arn'] } } },
+    });
+    prod.engine.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    // The on-failure destination's grant comes right after logs and X-Ray in CDK's order.
+    const expected = engineStatements('WebhookReactionsFunction', []);
+    expected.splice(2, 0, { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: dlq });
+    expect(policyStatementsOf(prod.engine, 'WebhookReactionsFunction')).toEqual(expected);
+  });
+
   it('grants the worker and the DLQ handler the engine and their own queue only', () => {
     const consume = (queue: string) => ({
       Effect: 'Allow',

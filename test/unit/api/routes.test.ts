@@ -96,6 +96,26 @@ describe('API routes', () => {
     expect(response.json).toMatchObject({ error: { field: 'path.projectId' } });
   });
 
+  it('changes project settings for an admin only, refusing unknown or empty settings', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'ci' } })).json;
+    const admin = bearer(project.adminToken.token);
+
+    const changed = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { autoQaOnCi: true } });
+    const unknown = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { autoQa: true } });
+    const empty = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: {} });
+    const wrongType = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { completeRunOnMerge: 'yes' } });
+    const read = await call('GET', `/v1/projects/${project.id}`, { headers: admin });
+
+    expect(changed.statusCode).toBe(200);
+    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
+    expect(empty.statusCode).toBe(400);
+    expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
+    expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
+  });
+
   it('turns an unexpected failure into a bare 500 that leaks nothing', async () => {
     const { call, projects } = buildApi();
     projects.get = async () => { throw new Error('secret internal detail'); };

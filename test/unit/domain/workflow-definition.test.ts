@@ -79,6 +79,16 @@ describe('parseWorkflowDefinition', () => {
     expect(error.message).toBe('body.steps[2].kind must be an executor kind such as noop, http or approval');
   });
 
+  it('lets only waiting kinds have a timeoutSeconds longer than one invocation', () => {
+    const error = refusal({ name: 'x', steps: [{ id: 'slow', kind: 'http', timeoutSeconds: 901 }] });
+    const gate = parseWorkflowDefinition({ name: 'x', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 7 * 86_400 }, { id: 'ci', kind: 'webhook', timeoutSeconds: 3600 }] }, undefined);
+
+    expect(error.field).toBe('body.steps[0].timeoutSeconds');
+    expect(error.message).toContain('at most 900 for a http step');
+    expect(gate.steps.map((step) => step.timeoutSeconds)).toEqual([7 * 86_400, 3600]);
+    expect(refusal({ name: 'x', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 31 * 86_400 }] }).field).toBe('body.steps[0].timeoutSeconds');
+  });
+
   it('says plainly that a required field is missing, and lists several problems', () => {
     const error = refusal({ steps: [{ kind: 'noop' }] });
 

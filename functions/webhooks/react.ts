@@ -1,0 +1,44 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { EventBridgeEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { createEngine } from '#shared/engine/create-engine';
+import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
+import { createProjectStore } from '#shared/store/projects';
+
+const logger = new Logger();
+const engine = createEngine(logger);
+const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
+
+/** The part of a `webhook.received` event the reactions rely on; anything else is refused loudly. */
+const deliveryEvent = z.looseObject({
+  id: z.string(),
+  type: z.literal('webhook.received'),
+  projectId: z.string(),
+  at: z.string(),
+  actor: z.string(),
+  detail: z.looseObject({ provider: z.enum(webhookProviders), deliveryId: z.string(), event: z.string(), payloadRef: z.string() }),
+});
+
+/**
+ * Reached by the bus rule on `webhook.received` (asynchronous invocation: retried, then parked
+ * in the reactions DLQ). See shared/engine/webhook-reactions.ts for what a delivery does.
+ */
+export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, ReactionReport>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .handler(async (event) => {
+    const parsed = deliveryEvent.safeParse(event.detail);
+    if (!parsed.success) {
+      // Retrying cannot fix a malformed event: log it whole, change nothing.
+      logger.error('not a webhook.received event', { event, issues: parsed.error.issues });
+      return { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [] };
+    }
+    const report = await reactToDelivery(
+      { engine: engine.deps, settingsOf: async (projectId) => (await projects.get(projectId))?.settings },
+      parsed.data,
+    );
+    logger.info('delivery handled', { eventId: parsed.data.id, deliveryId: parsed.data.detail.deliveryId, ...report });
+    return report;
+  });
