@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { emulatorEnv, resolveTarget, startEmulator } from '../../../scripts/lib/emulator';
 
@@ -36,13 +36,17 @@ describe('emulator target', () => {
 
 describe('starting the emulator on a busy port', () => {
   let blocker: Server;
+  let sockets: Socket[];
 
   beforeEach(async () => {
     delete process.env.AWS_ENDPOINT_URL;
-    blocker = createServer();
+    sockets = [];
+    blocker = createServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   });
   afterEach(async () => {
+    // close() waits for open connections (the port probe's): end them first.
+    for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => blocker.close(resolve));
   });
 
