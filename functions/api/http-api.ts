@@ -7,6 +7,7 @@ import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { createProjectStore } from '#shared/store/projects';
+import { createRateLimiter } from '#shared/store/rate-limiter';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { createApiHandler } from './routes';
 
@@ -18,6 +19,9 @@ const config = readConfig({
   SCHEDULE_TARGET_ARN: z.string().min(1),
   SCHEDULE_ROLE_ARN: z.string().min(1),
   CORS_ORIGINS: z.string().transform((value) => value.split(',').map((origin) => origin.trim()).filter(Boolean)),
+  RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1),
+  CHECK_RESPONSES: z.enum(['true', 'false']).transform((value) => value === 'true'),
 });
 
 const logger = new Logger();
@@ -45,6 +49,9 @@ export const handler = createApiHandler(
       tableName: engine.deps.tableName,
       keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
+    rateLimiter: createRateLimiter({ documents: engine.documents, tableName: engine.deps.tableName }),
+    defaultRateLimit: { perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
+    checkResponses: config.CHECK_RESPONSES,
     authenticate: createAuthenticator({
       findActiveToken: (token) => projects.findActiveToken(token),
       installationToken: async () => {

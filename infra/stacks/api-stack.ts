@@ -53,7 +53,14 @@ export class ApiStack extends Stack {
       entry: 'functions/api/http-api.ts',
       stage,
       description: 'Baton HTTP API: projects, workflows, runs, steps, events',
-      environment: { CORS_ORIGINS: stage.corsOrigins.join(',') },
+      environment: {
+        CORS_ORIGINS: stage.corsOrigins.join(','),
+        // The request rate of a token created without its own (GCRA bucket in the table).
+        RATE_LIMIT_PER_SECOND: '20',
+        RATE_LIMIT_BURST: '40',
+        // Locally every response is checked against its declared schema (a mismatch is a 500).
+        CHECK_RESPONSES: String(stage.isLocal),
+      },
     })
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
       .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN')

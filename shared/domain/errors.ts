@@ -50,3 +50,19 @@ export class ConflictError extends ApiError {
     super(409, 'conflict', message, field);
   }
 }
+
+/** Over the token's request rate: try again after `retryAfterSeconds` (sent as Retry-After). */
+export class RateLimitedError extends ApiError {
+  override name = 'RateLimitedError';
+  constructor(readonly retryAfterSeconds: number) {
+    super(429, 'rate_limited', `Too many requests for this token; retry after ${retryAfterSeconds}s`);
+  }
+}
+
+/** A request body larger than the API accepts. */
+export class PayloadTooLargeError extends ApiError {
+  override name = 'PayloadTooLargeError';
+  constructor(limitBytes: number) {
+    super(413, 'payload_too_large', `The request body is larger than ${limitBytes} bytes`, 'body');
+  }
+}

@@ -7,7 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { z } from 'zod';
-import { ApiError, ValidationError } from '#shared/domain/errors';
+import { ApiError, PayloadTooLargeError, RateLimitedError, ValidationError } from '#shared/domain/errors';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { body: unknown };
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -60,6 +60,7 @@ const jsonErrors = (logger: Logger): MiddlewareObj<APIGatewayProxyEventV2, HttpR
     if (status >= 500) logger.error('request failed', { error });
     else logger.info('request refused', { status, code: body.code, field: body.field });
     request.response = json(status, { error: body } satisfies ErrorBody);
+    if (error instanceof RateLimitedError) request.response.headers = { ...request.response.headers, 'retry-after': String(error.retryAfterSeconds) };
   },
 });
 
@@ -77,9 +78,23 @@ const requestIdHeader = (): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> =>
   return { after: async (request) => stamp(request), onError: async (request) => stamp(request) };
 };
 
+/** The largest request body accepted (a 1,000-step workflow or a plan CSV of years fits easily). */
+export const defaultMaxBodyBytes = 512 * 1024;
+
+/** Refuses an oversized body with 413 before anything parses it. */
+const bodySizeLimit = (maxBytes: number): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> => ({
+  before: async ({ event }) => {
+    if (!event.body) return;
+    const bytes = event.isBase64Encoded ? Math.floor((event.body.length * 3) / 4) : Buffer.byteLength(event.body, 'utf8');
+    if (bytes > maxBytes) throw new PayloadTooLargeError(maxBytes);
+  },
+});
+
 export interface HttpStackOptions {
   logger: Logger;
   corsOrigins: string[];
+  /** Bodies above this many bytes are refused with 413 (default defaultMaxBodyBytes). */
+  maxBodyBytes?: number;
   /** Parse JSON bodies (default). Off where the raw bytes matter, e.g. signed webhooks. */
   parseJson?: boolean;
 }
@@ -91,14 +106,18 @@ export interface HttpStackOptions {
  */
 export const httpStack = (
   handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
-  { logger, corsOrigins, parseJson = true }: HttpStackOptions,
+  { logger, corsOrigins, parseJson = true, maxBodyBytes = defaultMaxBodyBytes }: HttpStackOptions,
 ) => {
-  const stack = middy<APIGatewayProxyEventV2, HttpResult>().use(injectLambdaContext(logger, { resetKeys: true })).use(httpHeaderNormalizer());
-  if (parseJson) stack.use(httpJsonBodyParser({ disableContentTypeError: true }));
-  return stack
+  // Response decorators first: on error, middy runs onError from the last attached backwards, so
+  // jsonErrors (last) builds the response and these still add their headers to it.
+  const stack = middy<APIGatewayProxyEventV2, HttpResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpSecurityHeaders())
     .use(httpCors({ origins: corsOrigins, credentials: false }))
     .use(requestIdHeader())
     .use(jsonErrors(logger))
-    .handler(handler);
+    .use(httpHeaderNormalizer())
+    .use(bodySizeLimit(maxBodyBytes));
+  if (parseJson) stack.use(httpJsonBodyParser({ disableContentTypeError: true }));
+  return stack.handler(handler);
 };

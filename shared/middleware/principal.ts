@@ -1,11 +1,12 @@
 import { ForbiddenError, NotFoundError, UnauthorizedError } from '#shared/domain/errors';
 import { bearerToken, roleAllows, tokensEqual, type Role } from '#shared/domain/tokens';
 import type { TokenRecord } from '#shared/store/projects';
+import type { RateLimit } from '#shared/store/rate-limiter';
 
 /** Who is calling: the installation admin (created at deploy) or a project-scoped token. */
 export type Principal =
   | { kind: 'installation'; actor: 'installation' }
-  | { kind: 'project'; actor: string; projectId: string; role: Role; tokenId: string };
+  | { kind: 'project'; actor: string; projectId: string; role: Role; tokenId: string; rateLimit?: RateLimit };
 
 export interface AuthenticatorDeps {
   /** The installation admin token; fetched (and cached) from Secrets Manager by the caller. */
@@ -19,7 +20,7 @@ export const createAuthenticator = ({ installationToken, findActiveToken }: Auth
     if (!token) throw new UnauthorizedError();
     const record = await findActiveToken(token);
     if (record) {
-      return { kind: 'project', actor: record.tokenId, projectId: record.projectId, role: record.role, tokenId: record.tokenId };
+      return { kind: 'project', actor: record.tokenId, projectId: record.projectId, role: record.role, tokenId: record.tokenId, ...(record.rateLimit ? { rateLimit: record.rateLimit } : {}) };
     }
     if (tokensEqual(token, await installationToken())) return { kind: 'installation', actor: 'installation' };
     throw new UnauthorizedError();

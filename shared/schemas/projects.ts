@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { roles } from '#shared/domain/tokens';
 
 export const createProjectBody = z.strictObject({
   name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
@@ -25,3 +26,18 @@ export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, comp
 export const projectSettingsPatch = projectSettings
   .partial()
   .refine((patch) => Object.keys(patch).length > 0, { message: `give at least one of ${Object.keys(projectSettings.shape).join(', ')}` });
+
+/** A token's request rate: a bucket of `burst` requests refilled at `perSecond`. */
+export const rateLimit = z.strictObject({
+  perSecond: z.number().int().min(1).max(1000),
+  burst: z.number().int().min(1).max(10_000),
+});
+
+export const createTokenBody = z.strictObject({
+  name: z.string().trim().min(1, 'must not be empty').max(100),
+  role: z.enum(roles),
+  /** Its own request rate; the installation's default when absent. */
+  rateLimit: rateLimit.optional(),
+});
+
+export const tokenIdParam = z.string().regex(/^tok_[0-9a-z]{26}$/, 'must be a token id (tok_…)');

@@ -16,11 +16,14 @@ export const idempotencyKeyHeader = z
 export const gitRef = z.strictObject({
   /** `owner/name` on GitHub, `group/subgroup/project` on GitLab. */
   repository: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'must be owner/name (or group/…/project)').max(200),
+  /** Given as it appears in CI deliveries (`main`, `feat/x`); a leading `refs/heads/` is dropped. */
   branch: z
     .string()
     .min(1)
     .max(200)
-    .regex(/^(?!refs\/)[^\s~^:?*[\\\p{Cc}]+$/u, 'must be a branch name (no spaces, ~ ^ : ? * [ \\ or control characters; without refs/heads/)'),
+    // eslint-disable-next-line no-control-regex -- git refuses control characters in branch names, and so does Baton
+    .regex(/^[^\s~^:?*[\\\x00-\x1f\x7f]+$/, 'must be a branch name (no spaces, ~ ^ : ? * [ \\ or control characters)')
+    .transform((branch) => branch.replace(/^refs\/heads\/(?=.)/, '')),
 });
 export type GitRef = z.infer<typeof gitRef>;
 

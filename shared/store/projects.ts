@@ -1,10 +1,11 @@
-import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
-import { eventItem } from './event-outbox';
+import { eventItem, type CommittedEvent } from './event-outbox';
 import { keys } from './keys';
+import type { RateLimit } from './rate-limiter';
 
 export interface Project {
   id: string;
@@ -20,6 +21,8 @@ export interface TokenRecord {
   name: string;
   createdAt: string;
   revokedAt?: string;
+  /** Its own request rate (the installation default applies when absent). */
+  rateLimit?: RateLimit;
 }
 
 export interface ProjectStoreDeps {
@@ -72,7 +75,7 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
           {
             Put: {
               TableName: tableName,
-              Item: { ...keys.projectToken(project.id, tokenRecord.tokenId), type: 'tokenRef', ...tokenRecord },
+              Item: { ...keys.projectToken(project.id, tokenRecord.tokenId), type: 'tokenRef', ...tokenRecord, tokenHash: hashToken(token) },
             },
           },
           { Put: { TableName: tableName, Item: eventItem(eventKey, event) } },
@@ -119,20 +122,108 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
     }
   },
 
+  /**
+   * Creates a project token: its lookup item (by hash), its listing item and `token.created`
+   * in one transaction. The plain token is returned once and never stored.
+   */
+  async createToken(input: { projectId: string; name: string; role: Role; rateLimit?: RateLimit; actor: string; now?: Date }) {
+    const at = (input.now ?? new Date()).toISOString();
+    const token = generateToken();
+    const tokenHash = hashToken(token);
+    const record: TokenRecord = { tokenId: newId('tok'), projectId: input.projectId, role: input.role, name: input.name, createdAt: at, ...(input.rateLimit ? { rateLimit: input.rateLimit } : {}) };
+    const event: LifecycleEvent = { id: newEventId(), type: 'token.created', projectId: input.projectId, at, actor: input.actor, detail: { tokenId: record.tokenId, role: record.role, name: record.name } };
+    const eventKey = keys.projectEvent(input.projectId, event.id);
+    await documents.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          { ConditionCheck: { TableName: tableName, Key: keys.project(input.projectId), ConditionExpression: 'attribute_exists(pk)' } },
+          { Put: { TableName: tableName, Item: { ...keys.token(tokenHash), type: 'token', ...record }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          { Put: { TableName: tableName, Item: { ...keys.projectToken(input.projectId, record.tokenId), type: 'tokenRef', ...record, tokenHash } } },
+          { Put: { TableName: tableName, Item: eventItem(eventKey, event) } },
+        ],
+      }),
+    );
+    return { token, record, events: [{ key: eventKey, event }] };
+  },
+
+  /** A project's tokens, active and revoked, oldest first; never the token or its hash. */
+  async listTokens(projectId: string): Promise<TokenRecord[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await documents.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': `PROJECT#${projectId}`, ':prefix': 'TOKEN#' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items.map(toTokenRecord).sort((a, b) => a.tokenId.localeCompare(b.tokenId));
+  },
+
+  /**
+   * Revokes a token at once: both its items get `revokedAt` (the lookup item is what every
+   * request reads, so the next request with it is refused) with `token.revoked`, in one
+   * transaction. Returns undefined for an unknown token, the record unchanged when it was
+   * already revoked.
+   */
+  async revokeToken(input: { projectId: string; tokenId: string; actor: string; now?: Date }): Promise<{ record: TokenRecord; events: CommittedEvent[] } | undefined> {
+    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.projectToken(input.projectId, input.tokenId), ConsistentRead: true }));
+    if (!Item) return undefined;
+    const current = toTokenRecord(Item);
+    if (current.revokedAt) return { record: current, events: [] };
+    const at = (input.now ?? new Date()).toISOString();
+    const event: LifecycleEvent = { id: newEventId(), type: 'token.revoked', projectId: input.projectId, at, actor: input.actor, detail: { tokenId: input.tokenId } };
+    const eventKey = keys.projectEvent(input.projectId, event.id);
+    const revoke = (key: { pk: string; sk: string }) => ({
+      Update: {
+        TableName: tableName,
+        Key: key,
+        UpdateExpression: 'SET revokedAt = :at',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(revokedAt)',
+        ExpressionAttributeValues: { ':at': at },
+      },
+    });
+    try {
+      await documents.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            revoke(keys.projectToken(input.projectId, input.tokenId)),
+            revoke(keys.token(Item.tokenHash as string)),
+            { Put: { TableName: tableName, Item: eventItem(eventKey, event) } },
+          ],
+        }),
+      );
+    } catch (error) {
+      // Revoked by a concurrent request: the outcome is the same.
+      if ((error as Error).name === 'TransactionCanceledException') return { record: { ...current, revokedAt: at }, events: [] };
+      throw error;
+    }
+    return { record: { ...current, revokedAt: at }, events: [{ key: eventKey, event }] };
+  },
+
   /** The token record behind a plain token, or undefined when unknown or revoked. */
   async findActiveToken(token: string): Promise<TokenRecord | undefined> {
     const { Item } = await documents.send(
       new GetCommand({ TableName: tableName, Key: keys.token(hashToken(token)) }),
     );
     if (!Item || Item.revokedAt) return undefined;
-    return {
-      tokenId: Item.tokenId as string,
-      projectId: Item.projectId as string,
-      role: Item.role as Role,
-      name: Item.name as string,
-      createdAt: Item.createdAt as string,
-    };
+    return toTokenRecord(Item);
   },
+});
+
+const toTokenRecord = (item: Record<string, unknown>): TokenRecord => ({
+  tokenId: item.tokenId as string,
+  projectId: item.projectId as string,
+  role: item.role as Role,
+  name: item.name as string,
+  createdAt: item.createdAt as string,
+  ...(item.revokedAt ? { revokedAt: item.revokedAt as string } : {}),
+  ...(item.rateLimit ? { rateLimit: item.rateLimit as RateLimit } : {}),
 });
 
 export type ProjectStore = ReturnType<typeof createProjectStore>;

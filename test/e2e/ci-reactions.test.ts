@@ -115,7 +115,7 @@ describe('CI reactions on runs mapped to a branch', () => {
 
     const response = await api<{ error: { field: string } }>('POST', `/v1/projects/${client.project.id}/runs`, {
       token: client.token,
-      body: { workflowId, git: { repository: 'acme/app', branch: 'refs/heads/main' } },
+      body: { workflowId, git: { repository: 'acme/app', branch: 'has space' } },
     });
 
     expect(response.status).toBe(400);

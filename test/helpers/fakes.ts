@@ -26,7 +26,28 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
       return projects.get(projectId);
     },
     async findActiveToken(token) {
-      return tokens.get(hashToken(token));
+      const record = tokens.get(hashToken(token));
+      return record?.revokedAt ? undefined : record;
+    },
+    async createToken({ projectId, name, role, rateLimit, actor }) {
+      if (!projects.has(projectId)) throw new Error('no such project');
+      const now = new Date().toISOString();
+      const token = generateToken();
+      const record: TokenRecord = { tokenId: newId('tok'), projectId, role, name, createdAt: now, ...(rateLimit ? { rateLimit } : {}) };
+      tokens.set(hashToken(token), record);
+      const event = { id: newId('evt'), type: 'token.created', projectId, at: now, actor, detail: { tokenId: record.tokenId } };
+      return { token, record: { ...record }, events: [{ key: { pk: `PROJECT#${projectId}`, sk: `EVENT#${event.id}` }, event }] };
+    },
+    async listTokens(projectId) {
+      return [...tokens.values()].filter((record) => record.projectId === projectId).map((record) => ({ ...record }));
+    },
+    async revokeToken({ projectId, tokenId, actor }) {
+      const record = [...tokens.values()].find((candidate) => candidate.projectId === projectId && candidate.tokenId === tokenId);
+      if (!record) return undefined;
+      if (record.revokedAt) return { record: { ...record }, events: [] };
+      record.revokedAt = new Date().toISOString();
+      const event = { id: newId('evt'), type: 'token.revoked', projectId, at: record.revokedAt, actor, detail: { tokenId } };
+      return { record: { ...record }, events: [{ key: { pk: `PROJECT#${projectId}`, sk: `EVENT#${event.id}` }, event }] };
     },
     async updateSettings(projectId, patch) {
       const project = projects.get(projectId);

@@ -4,13 +4,29 @@ import type { EngineDeps } from '#shared/engine/context';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { Schedules } from '#shared/engine/schedules';
+import { RateLimitedError } from '#shared/domain/errors';
 import { createAuthenticator } from '#shared/middleware/principal';
+import type { RateLimiter } from '#shared/store/rate-limiter';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
 
 const installation = 'installation-token-for-unit-tests-0123456789';
 
-function buildApi() {
+/** An in-memory stand-in for the DynamoDB bucket: the same GCRA arithmetic on a Map. */
+function memoryRateLimiter(now: () => number): RateLimiter {
+  const tats = new Map<string, number>();
+  return {
+    async take(key, { perSecond, burst }) {
+      const at = now();
+      const interval = 1000 / perSecond;
+      const tat = Math.max(tats.get(key) ?? 0, at);
+      if (tat + interval - at > burst * interval) throw new RateLimitedError(Math.max(1, Math.ceil((tat + interval - burst * interval - at) / 1000)));
+      tats.set(key, tat + interval);
+    },
+  };
+}
+
+function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
   const projects = fakeProjectStore();
   const outbox = fakeOutbox();
   const handler = createApiHandler(
@@ -24,6 +40,9 @@ function buildApi() {
       webhookSecrets: {} as WebhookSecretStore,
       schedules: {} as Schedules,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
+      defaultRateLimit: { perSecond: 100, burst: 100 },
+      ...(rateLimited ? { rateLimiter: memoryRateLimiter(() => 1_000_000) } : {}),
+      checkResponses: true,
     },
     { logger: silentLogger(), corsOrigins: ['*'] },
   );
@@ -114,6 +133,75 @@ describe('API routes', () => {
     expect(empty.statusCode).toBe(400);
     expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
     expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
+  });
+
+  it('creates, lists and revokes tokens; a revoked token is refused at once; the secret is shown only once', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'tokens' } })).json;
+    const admin = bearer(project.adminToken.token);
+
+    const created = await call('POST', `/v1/projects/${project.id}/tokens`, { headers: admin, body: { name: 'ci bot', role: 'editor', rateLimit: { perSecond: 2, burst: 5 } } });
+    const botToken = created.json.token as string;
+    const whoBefore = await call('GET', '/v1/whoami', { headers: bearer(botToken) });
+    const listed = await call('GET', `/v1/projects/${project.id}/tokens`, { headers: admin });
+    const revoked = await call('DELETE', `/v1/projects/${project.id}/tokens/${created.json.id}`, { headers: admin });
+    const whoAfter = await call('GET', '/v1/whoami', { headers: bearer(botToken) });
+
+    expect(created.statusCode).toBe(201);
+    expect(created.json).toMatchObject({ name: 'ci bot', role: 'editor', rateLimit: { perSecond: 2, burst: 5 }, token: expect.stringMatching(/^btn_/) });
+    expect(whoBefore.json).toMatchObject({ kind: 'project', role: 'editor' });
+    expect(listed.statusCode).toBe(200);
+    expect(JSON.stringify(listed.json)).not.toContain(botToken);
+    expect((listed.json.items as { name: string }[]).map((token) => token.name)).toEqual(['initial admin token', 'ci bot']);
+    expect(revoked.json).toMatchObject({ id: created.json.id, revokedAt: expect.any(String) });
+    expect(whoAfter.statusCode).toBe(401);
+  });
+
+  it('lets only admins manage tokens, and refuses a bad role or an unknown field naming it', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'roles' } })).json;
+    const admin = bearer(project.adminToken.token);
+    const editor = (await call('POST', `/v1/projects/${project.id}/tokens`, { headers: admin, body: { name: 'e', role: 'editor' } })).json.token as string;
+
+    const byEditor = await call('POST', `/v1/projects/${project.id}/tokens`, { headers: bearer(editor), body: { name: 'x', role: 'viewer' } });
+    const listByEditor = await call('GET', `/v1/projects/${project.id}/tokens`, { headers: bearer(editor) });
+    const badRole = await call('POST', `/v1/projects/${project.id}/tokens`, { headers: admin, body: { name: 'x', role: 'owner' } });
+    const extra = await call('POST', `/v1/projects/${project.id}/tokens`, { headers: admin, body: { name: 'x', role: 'viewer', scopes: [] } });
+
+    expect(byEditor.statusCode).toBe(403);
+    expect(listByEditor.statusCode).toBe(403);
+    expect(badRole.json).toMatchObject({ error: { code: 'validation_error', field: 'body.role' } });
+    expect(extra.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
+  });
+
+  it('refuses a body over the size limit with 413, and a body where none is taken with 400', async () => {
+    const { call } = buildApi();
+
+    const large = await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'x'.repeat(600 * 1024) } });
+    const bodyOnGet = await call('GET', '/v1/whoami', { headers: bearer(installation), body: { surprise: true } });
+
+    expect(large.statusCode).toBe(413);
+    expect(large.json).toMatchObject({ error: { code: 'payload_too_large', field: 'body' } });
+    expect(bodyOnGet.statusCode).toBe(400);
+  });
+
+  it('answers 429 with Retry-After once a token has used its burst', async () => {
+    const { call, projects } = buildApi({ rateLimited: true });
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'rate' } })).json;
+    const slow = await projects.createToken({ projectId: project.id, name: 'slow', role: 'viewer', rateLimit: { perSecond: 1, burst: 2 }, actor: 'test' });
+
+    const statuses = [];
+    let limited;
+    for (let index = 0; index < 4; index += 1) {
+      const response = await call('GET', '/v1/whoami', { headers: bearer(slow.token) });
+      statuses.push(response.statusCode);
+      if (response.statusCode === 429) limited = response;
+    }
+
+    expect(statuses.slice(0, 2)).toEqual([200, 200]);
+    expect(statuses).toContain(429);
+    expect(limited?.headers?.['retry-after']).toMatch(/^[1-9]\d*$/);
+    expect(limited?.json).toMatchObject({ error: { code: 'rate_limited' } });
   });
 
   it('turns an unexpected failure into a bare 500 that leaks nothing', async () => {

@@ -12,7 +12,6 @@ describe('a run mapped to a branch', () => {
 
   it.each([
     [{ repository: 'app', branch: 'main' }, 'repository'],
-    [{ repository: 'acme/app', branch: 'refs/heads/main' }, 'branch'],
     [{ repository: 'acme/app', branch: 'has space' }, 'branch'],
     [{ repository: 'acme/app', branch: 'a\u0007bell' }, 'branch'],
     [{ repository: 'acme/app', branch: '' }, 'branch'],
@@ -21,6 +20,10 @@ describe('a run mapped to a branch', () => {
     const result = gitOf(git);
     expect(result.success).toBe(false);
     expect(result.error?.issues[0]?.path.join('.')).toBe(['git', field].filter(Boolean).join('.'));
+  });
+
+  it('drops a leading refs/heads/, as CI deliveries name branches without it', () => {
+    expect(gitOf({ repository: 'acme/app', branch: 'refs/heads/feat/x' }).data?.git).toEqual({ repository: 'acme/app', branch: 'feat/x' });
   });
 
   it('files runs under the repository case-insensitively and the branch exactly, with separators escaped', () => {

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+import { NotFoundError } from '#shared/domain/errors';
+import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { createProjectBody, projectIdParam, projectSettingsPatch, webhookSecretBody } from '#shared/schemas/projects';
+import { createdProjectResponse, projectResponse, projectSettingsResponse, webhookSecretResponse } from '#shared/schemas/responses';
+import { generateWebhookSecret } from '#shared/store/webhook-secrets';
+import { operation, type Operation } from '../operation';
+import type { ApiDeps } from './deps';
+
+export const projectPath = z.strictObject({ projectId: projectIdParam });
+
+/** Projects, their settings and their webhook secrets. */
+export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps): Operation[] => [
+  operation({
+    operationId: 'createProject',
+    method: 'POST',
+    path: '/v1/projects',
+    summary: 'Create a project and its first admin token (installation admin only)',
+    tag: 'projects',
+    access: 'installation',
+    body: { schema: createProjectBody, required: true },
+    responses: { 201: { description: 'Created; the admin token is shown this once', schema: createdProjectResponse } },
+    handler: async ({ body, principal }) => {
+      const created = await projects.create({ name: body.name, actor: principal.actor });
+      await outbox.publish(created.events);
+      return { status: 201, body: { ...created.project, adminToken: { id: created.tokenRecord.tokenId, role: 'admin', token: created.token } } };
+    },
+  }),
+  operation({
+    operationId: 'getProject',
+    method: 'GET',
+    path: '/v1/projects/{projectId}',
+    summary: 'A project with its settings',
+    tag: 'projects',
+    access: { project: 'viewer' },
+    params: projectPath,
+    responses: { 200: { description: 'The project', schema: projectResponse } },
+    handler: async ({ params }) => {
+      const project = await projects.get(params.projectId);
+      if (!project) throw new NotFoundError('Project');
+      return { status: 200, body: project };
+    },
+  }),
+  operation({
+    operationId: 'updateProjectSettings',
+    method: 'PATCH',
+    path: '/v1/projects/{projectId}/settings',
+    summary: 'Change some of the project settings (auto-QA on CI, complete on merge)',
+    tag: 'projects',
+    access: { project: 'admin' },
+    params: projectPath,
+    body: { schema: projectSettingsPatch, required: true },
+    responses: { 200: { description: 'All settings, after the change', schema: projectSettingsResponse } },
+    handler: async ({ params, body }) => {
+      const settings = await projects.updateSettings(params.projectId, body);
+      if (!settings) throw new NotFoundError('Project');
+      return { status: 200, body: settings };
+    },
+  }),
+  operation({
+    operationId: 'setWebhookSecret',
+    method: 'PUT',
+    path: '/v1/projects/{projectId}/webhook-secrets/{provider}',
+    summary: "Set (or generate) a provider's webhook secret; the previous one stays valid until the next rotation",
+    tag: 'webhooks',
+    access: { project: 'admin' },
+    params: projectPath.extend({ provider: z.enum(webhookProviders) }),
+    body: { schema: webhookSecretBody.default({}), required: false },
+    responses: { 200: { description: 'The secret, shown this once', schema: webhookSecretResponse } },
+    handler: async ({ params, body }) => {
+      if (!(await projects.get(params.projectId))) throw new NotFoundError('Project');
+      const secret = body.secret ?? generateWebhookSecret();
+      const rotated = await webhookSecrets.rotate(params.projectId, params.provider, secret);
+      // Shown this once; afterwards it is only ever read sealed, by the webhook receiver.
+      return { status: 200, body: { provider: params.provider, secret, ...rotated } };
+    },
+  }),
+];

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { NotFoundError } from '#shared/domain/errors';
+import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
+import {
+  createRunBody,
+  idempotencyKeyHeader,
+  listEventsQuery,
+  listRunsQuery,
+  runActionBody,
+  runActionParam,
+  runIdParam,
+  stepActionBody,
+  stepActionParam,
+  stepIdParam,
+} from '#shared/schemas/runs';
+import { eventPageResponse, runDetailResponse, runPageResponse, runResponse, stepDetailResponse, stepListResponse } from '#shared/schemas/responses';
+import { operation, type Operation } from '../operation';
+import { runView, stepDetail, stepSummary } from '../views';
+import type { ApiDeps } from './deps';
+import { projectPath } from './projects';
+
+const runPath = z.strictObject({ runId: runIdParam });
+const stepPath = runPath.extend({ stepId: stepIdParam });
+const conflict = { 409: { description: "The run's or step's status does not allow this action" } };
+
+/** Runs, their steps and their history. */
+export const runOperations = ({ workflows, engine }: ApiDeps): Operation[] => [
+  operation({
+    operationId: 'createRun',
+    method: 'POST',
+    path: '/v1/projects/{projectId}/runs',
+    summary: 'Start a run of a workflow version (idempotent with an Idempotency-Key)',
+    tag: 'runs',
+    access: { project: 'editor' },
+    params: projectPath,
+    headers: z.looseObject({ 'idempotency-key': idempotencyKeyHeader }),
+    body: { schema: createRunBody, required: true },
+    responses: {
+      201: { description: 'Created (or, with a known Idempotency-Key, the run created the first time, marked Idempotent-Replayed: true)', schema: runResponse },
+    },
+    handler: async ({ params, headers, body, principal }) => {
+      const workflow = await workflows.get(params.projectId, body.workflowId, body.version);
+      if (!workflow) throw new NotFoundError(body.version ? `Workflow ${body.workflowId} version ${body.version}` : 'Workflow');
+      const idempotencyKey = headers['idempotency-key'];
+      const { run, created } = await createRun(engine, {
+        projectId: params.projectId,
+        workflow,
+        ...(body.input !== undefined ? { input: body.input } : {}),
+        ...(body.git ? { git: body.git } : {}),
+        ...(idempotencyKey ? { idempotencyKey } : {}),
+        actor: principal.actor,
+        start: body.start,
+      });
+      return { status: 201, body: runView(run, undefined), ...(created ? {} : { headers: { 'idempotent-replayed': 'true' } }) };
+    },
+  }),
+  operation({
+    operationId: 'listRuns',
+    method: 'GET',
+    path: '/v1/projects/{projectId}/runs',
+    summary: "The project's runs, newest first, by status or workflow",
+    tag: 'runs',
+    access: { project: 'viewer' },
+    params: projectPath,
+    query: listRunsQuery,
+    responses: { 200: { description: 'A page of runs', schema: runPageResponse } },
+    handler: async ({ params, query }) => {
+      const page = await engine.runs.listRuns(params.projectId, query);
+      return { status: 200, body: { items: page.items.map((run) => runView(run, undefined)), ...(page.cursor ? { cursor: page.cursor } : {}) } };
+    },
+  }),
+  operation({
+    operationId: 'getRun',
+    method: 'GET',
+    path: '/v1/runs/{runId}',
+    summary: 'A run: status, reason, step counts, usage and estimated cost',
+    tag: 'runs',
+    access: { run: 'viewer' },
+    params: runPath,
+    responses: { 200: { description: 'The run', schema: runDetailResponse } },
+    handler: async ({ run }) => ({ status: 200, body: runView(run, await engine.runs.listSteps(run.id)) }),
+  }),
+  operation({
+    operationId: 'runAction',
+    method: 'POST',
+    path: '/v1/runs/{runId}/actions/{action}',
+    summary: 'start, pause, resume, cancel or retry a run',
+    tag: 'runs',
+    access: { run: 'editor' },
+    params: runPath.extend({ action: runActionParam }),
+    body: { schema: runActionBody, required: false },
+    responses: { 200: { description: 'The run after the action', schema: runResponse }, ...conflict },
+    handler: async ({ run, params, body, principal }) => ({ status: 200, body: runView(await runAction(engine, run, params.action, principal.actor, body), undefined) }),
+  }),
+  operation({
+    operationId: 'listSteps',
+    method: 'GET',
+    path: '/v1/runs/{runId}/steps',
+    summary: "The run's steps with status, attempt and error",
+    tag: 'runs',
+    access: { run: 'viewer' },
+    params: runPath,
+    responses: { 200: { description: 'Steps', schema: stepListResponse } },
+    handler: async ({ run }) => ({ status: 200, body: { items: (await engine.runs.listSteps(run.id)).map(stepSummary) } }),
+  }),
+  operation({
+    operationId: 'getStep',
+    method: 'GET',
+    path: '/v1/runs/{runId}/steps/{stepId}',
+    summary: 'A step: input, output (inline or by signed URL), artifacts, error, usage',
+    tag: 'runs',
+    access: { run: 'viewer' },
+    params: stepPath,
+    responses: { 200: { description: 'The step', schema: stepDetailResponse } },
+    handler: async ({ run, params }) => {
+      const step = await engine.runs.getStep(run.id, params.stepId, true);
+      if (!step) throw new NotFoundError('Step');
+      return { status: 200, body: await stepDetail(step, engine.artifacts) };
+    },
+  }),
+  operation({
+    operationId: 'stepAction',
+    method: 'POST',
+    path: '/v1/runs/{runId}/steps/{stepId}/actions/{action}',
+    summary: 'approve or reject a step waiting in needs_qa',
+    tag: 'runs',
+    access: { run: 'editor' },
+    params: stepPath.extend({ action: stepActionParam }),
+    body: { schema: stepActionBody, required: false },
+    responses: { 200: { description: 'The step after the action', schema: stepDetailResponse }, ...conflict },
+    handler: async ({ run, params, body, principal }) => {
+      const step = await engine.runs.getStep(run.id, params.stepId, true);
+      if (!step) throw new NotFoundError('Step');
+      const updated = await stepAction(engine, run, step, params.action, principal.actor, body);
+      return { status: 200, body: await stepDetail(updated, engine.artifacts) };
+    },
+  }),
+  operation({
+    operationId: 'listRunEvents',
+    method: 'GET',
+    path: '/v1/runs/{runId}/events',
+    summary: "The run's event history, paged, in either order",
+    tag: 'runs',
+    access: { run: 'viewer' },
+    params: runPath,
+    query: listEventsQuery,
+    responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
+    handler: async ({ run, query }) => {
+      const page = await engine.runs.listEvents(run.id, query);
+      return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
+    },
+  }),
+];

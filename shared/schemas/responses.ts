@@ -1,0 +1,157 @@
+import { z } from 'zod';
+import { roles } from '#shared/domain/tokens';
+import { runStatuses, stepStatuses } from '#shared/domain/states';
+import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { retryPolicy, stepSpec } from '#shared/domain/workflow';
+import { projectSettings, rateLimit } from './projects';
+import { gitRef } from './runs';
+
+/**
+ * What the API answers, one schema per response. The handlers' responses are checked against
+ * them on the local stage (a mismatch is a 500 there, so tests and schemathesis catch drift),
+ * and the OpenAPI document is generated from them. Objects are open (extra fields allowed) so
+ * that adding a field is not a breaking change for clients.
+ */
+const timestamp = z.iso.datetime({ offset: true });
+
+export const errorResponse = z.object({
+  error: z.object({
+    code: z.string().meta({ example: 'validation_error' }),
+    message: z.string(),
+    field: z.string().optional().meta({ description: 'Where the problem is: body.…, query.…, path.… or header.…' }),
+    requestId: z.string(),
+  }),
+}).meta({ id: 'Error' });
+
+export const healthResponse = z.object({ status: z.literal('ok'), stage: z.string() }).meta({ id: 'Health' });
+
+export const whoamiResponse = z
+  .union([
+    z.object({ kind: z.literal('installation'), role: z.literal('admin') }),
+    z.object({ kind: z.literal('project'), projectId: z.string(), role: z.enum(roles), tokenId: z.string() }),
+  ])
+  .meta({ id: 'WhoAmI' });
+
+export const projectSettingsResponse = projectSettings.meta({ id: 'ProjectSettings' });
+
+export const projectResponse = z.object({ id: z.string(), name: z.string(), createdAt: timestamp, settings: projectSettings }).meta({ id: 'Project' });
+
+export const tokenResponse = z
+  .object({ id: z.string(), name: z.string(), role: z.enum(roles), createdAt: timestamp, rateLimit: rateLimit.optional(), revokedAt: timestamp.optional() })
+  .meta({ id: 'Token' });
+export const createdTokenResponse = tokenResponse.extend({ token: z.string().meta({ description: 'The token itself: shown this once, stored only as a hash.' }) }).meta({ id: 'CreatedToken' });
+export const tokenListResponse = z.object({ items: z.array(tokenResponse) }).meta({ id: 'TokenList' });
+
+export const createdProjectResponse = projectResponse
+  .extend({ adminToken: z.object({ id: z.string(), role: z.literal('admin'), token: z.string() }) })
+  .meta({ id: 'CreatedProject' });
+
+export const webhookSecretResponse = z
+  .object({ provider: z.enum(webhookProviders), secret: z.string(), previousStillValid: z.boolean() })
+  .meta({ id: 'WebhookSecret' });
+
+export const savedWorkflowResponse = z.object({ id: z.string(), name: z.string(), version: z.number().int(), steps: z.number().int() }).meta({ id: 'SavedWorkflow' });
+
+export const workflowResponse = z
+  .object({ id: z.string(), projectId: z.string(), name: z.string(), description: z.string().optional(), version: z.number().int(), steps: z.array(stepSpec), createdAt: timestamp })
+  .meta({ id: 'Workflow' });
+
+const stepError = z.object({
+  message: z.string(),
+  retryable: z.boolean(),
+  code: z.string().optional(),
+  status: z.number().int().optional(),
+  url: z.string().optional(),
+  attempt: z.number().int(),
+  at: timestamp,
+});
+
+const usage = z.looseObject({}).meta({ description: 'AWS calls, DynamoDB units, SQS requests and EventBridge events spent' });
+
+export const runResponse = z
+  .object({
+    id: z.string(),
+    projectId: z.string(),
+    workflowId: z.string(),
+    workflowName: z.string(),
+    workflowVersion: z.number().int(),
+    status: z.enum(runStatuses),
+    reason: z.string().optional(),
+    input: z.unknown().optional(),
+    git: gitRef.optional(),
+    createdAt: timestamp,
+    startedAt: timestamp.optional(),
+    finishedAt: timestamp.optional(),
+    failedSteps: z.array(z.string()).optional(),
+    heldSteps: z.array(z.string()).optional(),
+  })
+  .meta({ id: 'Run' });
+
+export const runDetailResponse = runResponse
+  .extend({
+    steps: z.object({ total: z.number().int(), byStatus: z.record(z.enum(stepStatuses), z.number().int()) }),
+    usage: z.looseObject({ cost: z.looseObject({}), agentUsage: z.looseObject({}) }),
+  })
+  .meta({ id: 'RunDetail' });
+
+export const runPageResponse = z.object({ items: z.array(runResponse), cursor: z.string().optional() }).meta({ id: 'RunPage' });
+
+export const stepSummaryResponse = z
+  .object({
+    id: z.string(),
+    kind: z.string(),
+    status: z.enum(stepStatuses),
+    attempt: z.number().int(),
+    dependsOn: z.array(z.string()),
+    notBefore: timestamp.optional(),
+    queuedAt: timestamp.optional(),
+    startedAt: timestamp.optional(),
+    finishedAt: timestamp.optional(),
+    error: stepError.optional(),
+  })
+  .meta({ id: 'StepSummary' });
+
+export const stepListResponse = z.object({ items: z.array(stepSummaryResponse) }).meta({ id: 'StepList' });
+
+export const stepDetailResponse = stepSummaryResponse
+  .extend({
+    allowedAttempts: z.number().int(),
+    dependents: z.array(z.string()),
+    retry: retryPolicy,
+    timeoutSeconds: z.number().int().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    input: z.unknown().optional(),
+    output: z.unknown().optional(),
+    outputUrl: z.string().optional().meta({ description: 'A 15-minute signed URL, when the output is kept in S3' }),
+    artifacts: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() })),
+    usage: usage.optional(),
+  })
+  .meta({ id: 'StepDetail' });
+
+export const eventResponse = z
+  .looseObject({
+    id: z.string(),
+    type: z.string(),
+    projectId: z.string(),
+    runId: z.string().optional(),
+    stepId: z.string().optional(),
+    at: timestamp,
+    actor: z.string(),
+    detail: z.looseObject({}),
+  })
+  .meta({ id: 'Event' });
+
+export const eventPageResponse = z.object({ items: z.array(eventResponse), cursor: z.string().optional() }).meta({ id: 'EventPage' });
+
+export const scheduleResponse = z
+  .looseObject({
+    id: z.string(),
+    projectId: z.string(),
+    workflowId: z.string(),
+    expression: z.string(),
+    timezone: z.string(),
+    state: z.enum(['ENABLED', 'DISABLED']),
+  })
+  .meta({ id: 'Schedule' });
+
+export const scheduleListResponse = z.object({ items: z.array(scheduleResponse) }).meta({ id: 'ScheduleList' });
