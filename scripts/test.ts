@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploy } from './lib/deploy';
 import { emulatorEnv, logFile, startEmulator, stopEmulator } from './lib/emulator';
+import { runSchemathesis } from './lib/schemathesis';
 import { root, statePath } from './lib/paths';
 
 interface Tally {
@@ -70,9 +71,19 @@ try {
     const emulator = await startEmulator();
     emulatorStarted = emulator.started;
     const began = Date.now();
-    await deploy(emulator.endpoint);
+    const info = await deploy(emulator.endpoint);
     console.log(`Deployed in ${((Date.now() - began) / 1000).toFixed(1)}s; running the e2e suite against ${emulator.endpoint}`);
     if (!(await vitest(['e2e'], emulatorEnv(emulator.endpoint)))) exitCode = 1;
+    // The API contract, fuzzed: bounded here (npm run fuzz runs it long).
+    console.log('\n▶ schemathesis (docs/openapi.json against the deployed API, all checks)');
+    const fuzz = await runSchemathesis(info, { maxExamples: Number(process.env.BATON_FUZZ_EXAMPLES ?? 25) });
+    const cases = Object.values(fuzz.casesPerOperation).reduce((sum, count) => sum + count, 0);
+    console.log(`schemathesis: ${cases} cases over ${Object.keys(fuzz.casesPerOperation).length} operations, ${fuzz.ok ? 'no failure' : 'FAILED'}`);
+    if (fuzz.ok) total.passed += 1;
+    else {
+      total.failed += 1;
+      exitCode = 1;
+    }
   }
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));

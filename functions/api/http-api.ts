@@ -22,6 +22,7 @@ const config = readConfig({
   RATE_LIMIT_PER_SECOND: z.coerce.number().int().min(1),
   RATE_LIMIT_BURST: z.coerce.number().int().min(1),
   CHECK_RESPONSES: z.enum(['true', 'false']).transform((value) => value === 'true'),
+  MAX_SCHEDULES_PER_PROJECT: z.coerce.number().int().min(1),
 });
 
 const logger = new Logger();
@@ -43,6 +44,7 @@ export const handler = createApiHandler(
       group: config.SCHEDULE_GROUP,
       targetArn: config.SCHEDULE_TARGET_ARN,
       roleArn: config.SCHEDULE_ROLE_ARN,
+      maxPerProject: config.MAX_SCHEDULES_PER_PROJECT,
     }),
     webhookSecrets: createWebhookSecretStore({
       documents: engine.documents,

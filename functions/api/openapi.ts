@@ -43,7 +43,9 @@ export function buildOpenApiDocument(operations: Operation[], { serverUrl }: { s
         required: op.body.required,
         content: {
           ...(op.body.schema instanceof z.ZodString ? {} : { 'application/json': { schema: op.body.schema } }),
-          ...Object.fromEntries((op.body.text ?? []).map(({ contentType, description }) => [contentType, { schema: z.string().meta({ description }) }])),
+          ...Object.fromEntries(
+            (op.body.text ?? []).map(({ contentType, description, structured }) => [contentType, { schema: structured ? op.body!.schema : z.string().min(1).meta({ description }) }]),
+          ),
         },
       };
     }

@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { ApiError, NotFoundError, ValidationError } from '#shared/domain/errors';
+import { illFormedPath } from '#shared/domain/json-limits';
 import type { Role } from '#shared/domain/tokens';
 import { json, parseWith, type HttpEvent, type HttpResult } from '#shared/middleware/http';
 import { requireInstallationAdmin, requireProjectAccess, type Principal } from '#shared/middleware/principal';
@@ -60,7 +61,8 @@ export interface Operation<P extends Shape = Shape, Q extends Shape = Shape, H e
   body?: {
     schema: B;
     required: boolean;
-    text?: { contentType: string; description: string }[];
+    /** Other content types; `structured` ones (YAML) carry the same document as the JSON schema describes. */
+    text?: { contentType: string; description: string; structured?: boolean }[];
     /** Parses the body itself (with its own error messages) instead of `schema`, which then only documents it. */
     parse?: (raw: unknown, event: HttpEvent) => z.infer<B>;
   };
@@ -97,6 +99,10 @@ export function operationHandler(op: Operation, deps: OperationDeps) {
       if (!run) throw new NotFoundError('Run');
       requireProjectAccess(principal, run.projectId, op.access.run);
     }
+    for (const [where, value] of [['query', event.queryStringParameters], ['body', event.body]] as const) {
+      const bad = illFormedPath(value, where);
+      if (bad) throw new ValidationError(`${bad}: not well-formed Unicode (a lone surrogate)`, bad);
+    }
     const headers = op.headers ? parseWith(op.headers, event.headers, 'header') : {};
     const query = parseWith(op.query ?? emptyObject, event.queryStringParameters ?? {}, 'query');
     const body = op.body ? parseBody(op, event) : parseWith(z.undefined({ error: 'this operation takes no body' }), event.body ?? undefined, 'body');
@@ -110,7 +116,8 @@ export function operationHandler(op: Operation, deps: OperationDeps) {
 
 function parseBody(op: Operation, event: HttpEvent): unknown {
   const spec = op.body!;
-  const empty = event.body === undefined || event.body === null || event.body === '';
+  // JSON `null` is a body (and invalid for every operation), not an absent one.
+  const empty = event.body === undefined || event.body === '';
   if (empty) {
     if (spec.required) throw new ValidationError('body: required', 'body');
     return parseWith(spec.schema, undefined, 'body');

@@ -1,7 +1,7 @@
 import httpRouterHandler from '@middy/http-router';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { meterUsage } from '#shared/clients/usage-meter';
-import { NotFoundError } from '#shared/domain/errors';
+import { MethodNotAllowedError, NotFoundError } from '#shared/domain/errors';
 import { httpStack, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
 import type { Principal } from '#shared/middleware/principal';
 import { buildOpenApiDocument } from './openapi';
@@ -30,6 +30,9 @@ export function apiOperations(deps: ApiDeps): Operation[] {
   return operations;
 }
 
+/** `/v1/runs/{runId}` → a regex matching that path with any one segment per parameter. */
+const pathPattern = (path: string) => new RegExp(`^${path.replace(/\{\w+\}/g, '[^/]+')}$`);
+
 /** The API Lambda's handler: the operations behind middy's router, inside the HTTP middleware stack. */
 export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
   const { rateLimiter, defaultRateLimit } = deps;
@@ -39,16 +42,35 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
     return principal;
   };
   const operationDeps = { authenticate, getRun: (runId: string) => deps.engine.runs.getRun(runId, true), checkResponses: deps.checkResponses };
+  const operations = apiOperations(deps);
   const router = httpRouterHandler<APIGatewayProxyEventV2, HttpResult>({
-    routes: apiOperations(deps).map((op) => ({
+    routes: operations.map((op) => ({
       method: op.method,
       path: op.path,
       handler: operationHandler(op, operationDeps) as unknown as (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
     })),
     notFoundResponse: ({ method, path }) => {
+      const allowed = operations.filter((op) => pathPattern(op.path).test(path)).map((op) => op.method);
+      if (allowed.length > 0) throw new MethodNotAllowedError(method, path, allowed);
       throw new NotFoundError(`Route ${method} ${path}`);
     },
   });
+  const patterns = operations.map((op) => ({ op, pattern: pathPattern(op.path), parameters: (op.path.match(/\{/g) ?? []).length }));
+  /**
+   * The most specific paths matching a request win (`/workflows/import` over `/workflows/{id}`):
+   * a method none of them takes is a 405 naming the ones they do, even if a less specific path
+   * would take it.
+   */
+  const checkMethod = (method: string, path: string) => {
+    const matching = patterns.filter(({ pattern }) => pattern.test(path));
+    if (matching.length === 0) return;
+    const fewest = Math.min(...matching.map(({ parameters }) => parameters));
+    const allowed = matching.filter(({ parameters }) => parameters === fewest).map(({ op }) => op.method);
+    if (!allowed.includes(method as Operation['method'])) throw new MethodNotAllowedError(method, path, allowed);
+  };
   // Every request is metered so writes made anyway (run creation) can carry what it cost.
-  return httpStack(async (event, context) => (await meterUsage(async () => router(event as HttpEvent, context))).result, options);
+  return httpStack(async (event, context) => {
+    checkMethod(event.requestContext.http.method, event.rawPath);
+    return (await meterUsage(async () => router(event as HttpEvent, context))).result;
+  }, options);
 };

@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createEngine } from '#shared/engine/create-engine';
 import { createRun } from '#shared/engine/run-actions';
-import { readSchedule } from '#shared/engine/schedules';
+import { forgetSchedule, readSchedule } from '#shared/engine/schedules';
 import { localFireTime } from '#infra/emulator-gaps';
 
 const logger = new Logger();
@@ -37,5 +37,7 @@ export const handler = middy<unknown, { runId?: string; skipped?: string }>()
       start: true,
     });
     logger.info('scheduled run', { scheduleId, fireTime, runId: run.id, created });
+    // A one-time schedule has done its work (Scheduler deletes its side after completion).
+    if (schedule.expression.startsWith('at(')) await forgetSchedule(engine.documents, engine.deps.tableName, projectId, scheduleId);
     return { runId: run.id };
   });

@@ -60,6 +60,8 @@ export class ApiStack extends Stack {
         RATE_LIMIT_BURST: '40',
         // Locally every response is checked against its declared schema (a mismatch is a 500).
         CHECK_RESPONSES: String(stage.isLocal),
+        // Each schedule fires a Lambda on its own; locally they all share one machine.
+        MAX_SCHEDULES_PER_PROJECT: stage.isLocal ? '10' : '100',
       },
     })
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })

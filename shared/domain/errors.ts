@@ -5,6 +5,8 @@
  */
 export class ApiError extends Error {
   override name = 'ApiError';
+  /** Response headers the error needs (Retry-After, Allow). */
+  headers: Record<string, string> = {};
   constructor(
     readonly status: number,
     readonly code: string,
@@ -56,6 +58,7 @@ export class RateLimitedError extends ApiError {
   override name = 'RateLimitedError';
   constructor(readonly retryAfterSeconds: number) {
     super(429, 'rate_limited', `Too many requests for this token; retry after ${retryAfterSeconds}s`);
+    this.headers = { 'retry-after': String(retryAfterSeconds) };
   }
 }
 
@@ -64,5 +67,14 @@ export class PayloadTooLargeError extends ApiError {
   override name = 'PayloadTooLargeError';
   constructor(limitBytes: number) {
     super(413, 'payload_too_large', `The request body is larger than ${limitBytes} bytes`, 'body');
+  }
+}
+
+/** A known path asked with a method it does not take. */
+export class MethodNotAllowedError extends ApiError {
+  override name = 'MethodNotAllowedError';
+  constructor(method: string, path: string, allowed: string[]) {
+    super(405, 'method_not_allowed', `${path} does not take ${method}; it takes ${allowed.join(', ')}`);
+    this.headers = { allow: allowed.join(', ') };
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { boundedJson } from './json-limits';
 
 /**
  * Workflow definitions: the StepSpec every step is declared with, and the workflow body the API
@@ -29,7 +30,8 @@ export const stepSpec = z
   .strictObject({
   id: z.string().regex(stepIdPattern, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit'),
   kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be an executor kind such as noop, http or approval'),
-  input: z.unknown().optional(),
+  /** At most 32 KB of JSON: larger data belongs in an artifact or the run's input. */
+  input: boundedJson(32 * 1024).optional(),
   dependsOn: z.array(z.string()).max(100).default([]),
   retry: retryPolicy.optional(),
   /** Running kinds: at most 900 s per attempt. Waiting kinds: how long the wait may last (up to 30 days). */

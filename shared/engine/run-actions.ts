@@ -7,6 +7,7 @@ import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
 import { keys, projectRunsIndex } from '#shared/store/keys';
 import type { CommittedEvent } from '#shared/store/event-outbox';
+import { jsonField } from '#shared/store/json-attribute';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { Workflow } from '#shared/store/workflows';
@@ -48,7 +49,7 @@ export async function createRun(
       projectId,
       stepId: spec.id,
       kind: spec.kind,
-      ...(spec.input !== undefined ? { input: spec.input } : {}),
+      ...jsonField('input', spec.input),
       dependsOn: spec.dependsOn,
       dependents: (dag.dependents[spec.id] ?? []).filter((child) => !done.has(child)),
       retry: spec.retry ?? defaultRetryPolicy,
@@ -59,7 +60,7 @@ export async function createRun(
       attempt: 0,
       allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
       remaining,
-      ...(isDone ? { finishedAt: at.toISOString(), output: null, doneAtImport: true } : {}),
+      ...(isDone ? { finishedAt: at.toISOString(), ...jsonField('output', null), doneAtImport: true } : {}),
     };
   });
   const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
@@ -84,7 +85,11 @@ export async function createRun(
   // What creating the run cost (its step batches, the reads before) rides on the run item.
   const creationUsage = usageSinceCheckpoint();
   const tx = transaction(deps);
-  tx.put({ ...keys.run(runId), type: 'run', ...run, ...(creationUsage ? { usage: creationUsage } : {}), gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId }, 'attribute_not_exists(pk)');
+  const { input: runInput, ...runAttributes } = run;
+  tx.put(
+    { ...keys.run(runId), type: 'run', ...runAttributes, ...jsonField('input', runInput), ...(creationUsage ? { usage: creationUsage } : {}), gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId },
+    'attribute_not_exists(pk)',
+  );
   if (idempotencyKey) {
     tx.put(
       { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
@@ -224,7 +229,7 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
         status: 'queued',
         queuedAt: at.toISOString(),
         allowedAttempts: step.attempt + step.retry.maxAttempts,
-        ...(replacement && 'input' in replacement ? { input: replacement.input } : {}),
+        ...(replacement && 'input' in replacement ? jsonField('input', replacement.input) : {}),
       },
       remove: ['finishedAt'],
       condition: '#status = :failed',

@@ -1,7 +1,9 @@
 import { CreateScheduleCommand, DeleteScheduleCommand, UpdateScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import type { CreateScheduleBody } from '#shared/schemas/schedules';
+import { jsonAttribute, jsonField } from '#shared/store/json-attribute';
 
 export interface ScheduleRecord {
   id: string;
@@ -25,6 +27,16 @@ export interface ScheduleDeps {
   /** The function that starts a run when a schedule fires, and the role Scheduler invokes it with. */
   targetArn: string;
   roleArn: string;
+  /** At most this many schedules per project (a quota: each one fires a Lambda on its own). */
+  maxPerProject: number;
+}
+
+/** Beyond the project's schedule quota. */
+export class ScheduleQuotaError extends ConflictError {
+  override name = 'ScheduleQuotaError';
+  constructor(max: number) {
+    super(`A project has at most ${max} schedules; delete one first`);
+  }
 }
 
 /** A schedule's record: all a fire needs, so the firing side reads it without a Scheduler client. */
@@ -33,15 +45,50 @@ export async function readSchedule(documents: DynamoDBDocumentClient, tableName:
   return Item ? strip(Item) : undefined;
 }
 
+/**
+ * Removes a schedule's record and gives its place in the quota back (conditional on the record
+ * existing, so a repeat gives nothing back twice). Also used after a one-time schedule fired.
+ */
+export async function forgetSchedule(documents: DynamoDBDocumentClient, tableName: string, projectId: string, scheduleId: string): Promise<void> {
+  try {
+    await documents.send(countedWrite(tableName, projectId, { Delete: { TableName: tableName, Key: key(projectId, scheduleId), ConditionExpression: 'attribute_exists(pk)' } }, -1, 0));
+  } catch (error) {
+    if ((error as Error).name !== 'TransactionCanceledException') throw error;
+  }
+}
+
 const key = (projectId: string, scheduleId: string) => ({ pk: `PROJECT#${projectId}`, sk: `SCHEDULE#${scheduleId}` });
-const strip = ({ pk: _pk, sk: _sk, type: _type, ...record }: Record<string, unknown>) => record as unknown as ScheduleRecord;
+const strip = ({ pk: _pk, sk: _sk, type: _type, inputJson, ...record }: Record<string, unknown>) =>
+  ({ ...record, ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}) }) as unknown as ScheduleRecord;
 
 /**
  * Timed starts of a workflow through EventBridge Scheduler. Each fire invokes the
  * scheduled-start function with the fire time, which becomes the run's idempotency key, so a
  * schedule that fires twice for the same time makes one run.
  */
-export const createSchedules = ({ documents, tableName, scheduler, group, targetArn, roleArn }: ScheduleDeps) => ({
+/**
+ * The record and the project's schedule count change together: a put (or delete) of the record
+ * and an increment (or decrement) of `scheduleCount` on the project, in one transaction, the
+ * increment conditional on the quota.
+ */
+const countedWrite = (tableName: string, projectId: string, record: NonNullable<TransactWriteCommandInput['TransactItems']>[number], delta: 1 | -1, max: number) =>
+  new TransactWriteCommand({
+    TransactItems: [
+      record,
+      {
+        Update: {
+          TableName: tableName,
+          Key: { pk: `PROJECT#${projectId}`, sk: 'META' },
+          UpdateExpression: 'ADD scheduleCount :delta',
+          ...(delta > 0
+            ? { ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(scheduleCount) OR scheduleCount < :max)', ExpressionAttributeValues: { ':delta': delta, ':max': max } }
+            : { ExpressionAttributeValues: { ':delta': delta } }),
+        },
+      },
+    ],
+  });
+
+export const createSchedules = ({ documents, tableName, scheduler, group, targetArn, roleArn, maxPerProject }: ScheduleDeps) => ({
   async create(projectId: string, body: CreateScheduleBody): Promise<ScheduleRecord> {
     const record: ScheduleRecord = {
       id: newId('sch'),
@@ -55,7 +102,21 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
       state: 'ENABLED',
       createdAt: new Date().toISOString(),
     };
-    await documents.send(new PutCommand({ TableName: tableName, Item: { ...key(projectId, record.id), type: 'schedule', ...record }, ConditionExpression: 'attribute_not_exists(pk)' }));
+    const { input, ...attributes } = record;
+    try {
+      await documents.send(
+        countedWrite(
+          tableName,
+          projectId,
+          { Put: { TableName: tableName, Item: { ...key(projectId, record.id), type: 'schedule', ...attributes, ...jsonField('input', input) }, ConditionExpression: 'attribute_not_exists(pk)' } },
+          1,
+          maxPerProject,
+        ),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'TransactionCanceledException') throw new ScheduleQuotaError(maxPerProject);
+      throw error;
+    }
     try {
       await scheduler.send(
         new CreateScheduleCommand({
@@ -76,7 +137,7 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
       );
     } catch (error) {
       // Nothing half-written: without its schedule the record goes too.
-      await documents.send(new DeleteCommand({ TableName: tableName, Key: key(projectId, record.id) }));
+      await documents.send(countedWrite(tableName, projectId, { Delete: { TableName: tableName, Key: key(projectId, record.id) } }, -1, maxPerProject));
       throw error;
     }
     return record;
@@ -98,7 +159,7 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
     } catch (error) {
       if ((error as Error).name !== 'ResourceNotFoundException') throw error;
     }
-    await documents.send(new DeleteCommand({ TableName: tableName, Key: key(projectId, scheduleId) }));
+    await forgetSchedule(documents, tableName, projectId, scheduleId);
   },
 
   async setState(record: ScheduleRecord, state: 'ENABLED' | 'DISABLED'): Promise<ScheduleRecord> {

@@ -3,6 +3,7 @@ import type { StepOutcome } from '#shared/executors/types';
 import { waitNotBefore } from '#shared/executors/wait';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import type { CommittedEvent } from '#shared/store/event-outbox';
+import { jsonField } from '#shared/store/json-attribute';
 import { keys, timersIndex } from '#shared/store/keys';
 import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
@@ -145,7 +146,7 @@ export async function completeStep(
     set: {
       status: 'completed',
       finishedAt: at.toISOString(),
-      ...(stored.outputRef ? { outputRef: stored.outputRef } : { output: stored.output }),
+      ...(stored.outputRef ? { outputRef: stored.outputRef } : jsonField('output', stored.output)),
       ...(artifacts ? { artifacts } : {}),
       ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
       ...(usage ? { usage } : {}),

@@ -7,7 +7,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { z } from 'zod';
-import { ApiError, PayloadTooLargeError, RateLimitedError, ValidationError } from '#shared/domain/errors';
+import { ApiError, PayloadTooLargeError, ValidationError } from '#shared/domain/errors';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { body: unknown };
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -60,7 +60,7 @@ const jsonErrors = (logger: Logger): MiddlewareObj<APIGatewayProxyEventV2, HttpR
     if (status >= 500) logger.error('request failed', { error });
     else logger.info('request refused', { status, code: body.code, field: body.field });
     request.response = json(status, { error: body } satisfies ErrorBody);
-    if (error instanceof RateLimitedError) request.response.headers = { ...request.response.headers, 'retry-after': String(error.retryAfterSeconds) };
+    if (error instanceof ApiError) request.response.headers = { ...request.response.headers, ...error.headers };
   },
 });
 

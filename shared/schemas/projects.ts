@@ -23,9 +23,8 @@ export const projectSettings = z.strictObject({
 export type ProjectSettings = z.infer<typeof projectSettings>;
 export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false };
 
-export const projectSettingsPatch = projectSettings
-  .partial()
-  .refine((patch) => Object.keys(patch).length > 0, { message: `give at least one of ${Object.keys(projectSettings.shape).join(', ')}` });
+/** Any of the settings; an empty patch changes nothing (and answers the current settings). */
+export const projectSettingsPatch = projectSettings.partial();
 
 /** A token's request rate: a bucket of `burst` requests refilled at `perSecond`. */
 export const rateLimit = z.strictObject({

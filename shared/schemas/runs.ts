@@ -1,11 +1,16 @@
 import { z } from 'zod';
 import { runActions, runStatuses, stepActions } from '#shared/domain/states';
+import { boundedJson } from '#shared/domain/json-limits';
 import { stepIdPattern } from '#shared/domain/workflow';
+
+/** Versions count up from 1; no workflow gets anywhere near this many. */
+export const maxWorkflowVersion = 1_000_000;
 
 export const runIdParam = z.string().regex(/^run_[0-9a-z]{26}$/, 'must be a run id (run_…)');
 export const workflowIdParam = z.string().regex(/^wf_[0-9a-z]{26}$/, 'must be a workflow id (wf_…)');
 export const stepIdParam = z.string().regex(stepIdPattern, 'must be a step id');
-export const runActionParam = z.enum(runActions);
+/** The run actions that take no body; `retry` has its own operation (it takes step inputs). */
+export const runActionParam = z.enum(runActions.filter((action) => action !== 'retry') as ['start', 'pause', 'resume', 'cancel']);
 export const stepActionParam = z.enum(stepActions);
 
 export const idempotencyKeyHeader = z
@@ -29,8 +34,9 @@ export type GitRef = z.infer<typeof gitRef>;
 
 export const createRunBody = z.strictObject({
   workflowId: workflowIdParam,
-  version: z.number().int().min(1).optional(),
-  input: z.unknown().optional(),
+  version: z.number().int().min(1).max(maxWorkflowVersion).optional(),
+  /** The run's input (at most 64 KB of JSON), given to every step. */
+  input: boundedJson(64 * 1024).optional(),
   /**
    * The branch this run works on: CI deliveries for it reach the run (auto-QA on CI, complete
    * on merge; see the project's settings).
@@ -53,7 +59,7 @@ export const listEventsQuery = z.strictObject({
   cursor: z.string().max(2048).optional(),
 });
 
-export const workflowQuery = z.strictObject({ version: z.coerce.number().int().min(1).optional() });
+export const workflowQuery = z.strictObject({ version: z.coerce.number().int().min(1).max(maxWorkflowVersion).optional() });
 
 export const importQuery = z.strictObject({
   name: z.string().trim().min(1).max(100).optional(),
@@ -61,17 +67,17 @@ export const importQuery = z.strictObject({
   kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).optional(),
 });
 
-export const runActionBody = z
+export const retryBody = z
   .strictObject({
-    /** retry only: a new input for some of the failed steps, by step id. */
-    steps: z.record(z.string(), z.strictObject({ input: z.unknown() })).optional(),
+    /** A new input for some of the failed steps, by step id. */
+    steps: z.record(z.string(), z.strictObject({ input: boundedJson(32 * 1024) })).optional(),
   })
   .default({});
 
 export const stepActionBody = z
   .strictObject({
     /** approve: the step's output (default: who approved). */
-    output: z.unknown().optional(),
+    output: boundedJson(64 * 1024).optional(),
     /** reject: why; becomes the step's error. */
     reason: z.string().max(1000).optional(),
   })

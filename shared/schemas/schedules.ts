@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { workflowIdParam } from './runs';
+import { boundedJson } from '#shared/domain/json-limits';
+import { maxWorkflowVersion, workflowIdParam } from './runs';
 
 export const scheduleIdParam = z.string().regex(/^sch_[0-9a-z]{26}$/, 'must be a schedule id (sch_…)');
 export const scheduleActionParam = z.enum(['pause', 'resume']);
@@ -15,8 +16,8 @@ export const scheduleExpression = z
 export const createScheduleBody = z.strictObject({
   name: z.string().trim().min(1).max(100).optional(),
   workflowId: workflowIdParam,
-  version: z.number().int().min(1).optional(),
-  input: z.unknown().optional(),
+  version: z.number().int().min(1).max(maxWorkflowVersion).optional(),
+  input: boundedJson(64 * 1024).optional(),
   expression: scheduleExpression,
   /** IANA time zone the expression is read in. */
   timezone: z.string().min(1).max(64).default('UTC'),

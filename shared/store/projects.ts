@@ -103,6 +103,7 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
    */
   async updateSettings(projectId: string, patch: Partial<ProjectSettings>): Promise<ProjectSettings | undefined> {
     const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
+    if (entries.length === 0) return (await this.get(projectId))?.settings;
     try {
       const { Attributes: updated } = await documents.send(
         new UpdateCommand({

@@ -7,6 +7,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { RunStatus, StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
+import { ValidationError } from '#shared/domain/errors';
+import { jsonAttribute } from './json-attribute';
 import { keys, projectRunsIndex } from './keys';
 
 export interface StepErrorRecord {
@@ -82,8 +84,13 @@ export interface StepRecord {
 }
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {
-  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, timerPk: _t1, dueAt: _t2, ...rest } = item;
-  return { ...rest, ...(rest.releasedBy instanceof Set ? { releasedBy: [...(rest.releasedBy as Set<string>)] } : {}) } as T;
+  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, timerPk: _t1, dueAt: _t2, inputJson, outputJson, ...rest } = item;
+  return {
+    ...rest,
+    ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}),
+    ...(outputJson !== undefined ? { output: jsonAttribute.decode(outputJson) } : {}),
+    ...(rest.releasedBy instanceof Set ? { releasedBy: [...(rest.releasedBy as Set<string>)] } : {}),
+  } as T;
 };
 
 export const toRun = (item: Record<string, unknown>): RunRecord => {
@@ -104,15 +111,24 @@ export interface Page<T> {
 export const encodeCursor = (key: Record<string, unknown> | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 
-export const decodeCursor = (cursor: string | undefined): Record<string, unknown> | undefined => {
+/**
+ * The start key a cursor carries, checked against the listing it must come from (`belongs`):
+ * a cursor from another listing, another run or project, or one made up, is a 400 rather than
+ * a DynamoDB error (or a peek into another partition).
+ */
+export const decodeCursor = (cursor: string | undefined, belongs: (key: Record<string, unknown>) => boolean): Record<string, unknown> | undefined => {
   if (!cursor) return undefined;
+  let value: unknown;
   try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
   } catch {
-    // fall through
+    value = undefined;
   }
-  return undefined;
+  const key = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  if (!key || !Object.values(key).every((part) => typeof part === 'string') || !belongs(key)) {
+    throw new ValidationError('query.cursor: not a cursor of this listing (pass back the cursor it returned, unchanged)', 'query.cursor');
+  }
+  return key;
 };
 
 /** Reads of runs, steps and events; state changes go through the engine's transactions. */
@@ -166,7 +182,10 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
         ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': 'EVENT#' },
         ScanIndexForward: options.order === 'asc',
         Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(options.cursor),
+        ExclusiveStartKey: decodeCursor(
+          options.cursor,
+          (key) => Object.keys(key).length === 2 && key.pk === `RUN#${runId}` && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
+        ),
       }),
     );
     const items = (response.Items ?? []).map(({ pk: _pk, sk: _sk, outboxPk: _o, eventId: _e, ...event }) => event);
@@ -188,7 +207,13 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       values[':workflowId'] = options.workflowId;
     }
     const runs: RunRecord[] = [];
-    let start = decodeCursor(options.cursor);
+    let start = decodeCursor(
+      options.cursor,
+      (key) =>
+        Object.keys(key).length === 4 &&
+        key[projectRunsIndex.partitionKey] === projectRunsIndex.value(projectId) &&
+        typeof key.pk === 'string' && key.pk.startsWith('RUN#') && key.sk === 'META' && key[projectRunsIndex.sortKey] === key.pk.slice('RUN#'.length),
+    );
     // A filter applies after DynamoDB's Limit, so keep reading until the page is full.
     do {
       const response = await documents.send(

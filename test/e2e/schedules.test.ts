@@ -32,10 +32,32 @@ describe('schedules on the deployed stack', () => {
     // Past its moment a one-time schedule never fires again (checked over two scheduler ticks).
     await new Promise((resolve) => setTimeout(resolve, 25_000));
 
+    const listed = await api<{ items: Schedule[] }>('GET', `/v1/projects/${client.project.id}/schedules`, { token: client.token });
+
     expect(created.status).toBe(201);
     expect(completed.status).toBe('completed');
     expect(await runsOf(client, workflowId)).toHaveLength(1);
+    // Done: it no longer counts against the project's schedules.
+    expect(listed.body.items).toEqual([]);
   }, 120_000);
+
+  it('holds a project to its schedule quota (10 locally), and gives a place back when one is deleted', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'far-away', steps: [{ id: 'a', kind: 'noop' }] });
+    const create = () => api<Schedule & { error?: { code: string; message: string } }>('POST', `/v1/projects/${client.project.id}/schedules`, { token: client.token, body: { workflowId, expression: 'at(2099-01-01T00:00:00)' } });
+
+    const first = [];
+    for (let index = 0; index < 10; index += 1) first.push(await create());
+    const over = await create();
+    const removed = await api('DELETE', `/v1/projects/${client.project.id}/schedules/${first[0]!.body.id}`, { token: client.token });
+    const again = await create();
+
+    expect(first.map((response) => response.status)).toEqual(Array(10).fill(201));
+    expect(over.status).toBe(409);
+    expect(over.body.error?.message).toMatch(/at most 10 schedules/);
+    expect(removed.status).toBe(204);
+    expect(again.status).toBe(201);
+  });
 
   it('starts runs on a rate schedule; pausing and deleting it stops them', async () => {
     const client = await engineClient();

@@ -18,7 +18,7 @@ export const scheduleOperations = ({ workflows, schedules }: ApiDeps): Operation
     access: { project: 'editor' },
     params: projectPath,
     body: { schema: createScheduleBody, required: true },
-    responses: { 201: { description: 'Created', schema: scheduleResponse } },
+    responses: { 201: { description: 'Created', schema: scheduleResponse }, 409: { description: "Over the project's schedule quota (delete one first)" } },
     handler: async ({ params, body }) => {
       if (!(await workflows.get(params.projectId, body.workflowId, body.version))) throw new NotFoundError('Workflow');
       return { status: 201, body: await schedules.create(params.projectId, body) };

@@ -31,7 +31,7 @@ export const workflowOperations = ({ workflows, outbox, engine }: ApiDeps): Oper
       body: {
         schema: workflowBody,
         required: true,
-        text: [{ contentType: 'application/yaml', description: 'The same definition in YAML' }],
+        text: [{ contentType: 'application/yaml', description: 'The same definition in YAML', structured: true }],
         parse: (raw, event) => parseWorkflowDefinition(raw as string | object, event.headers['content-type']),
       },
       responses: { 201: { description: 'Saved', schema: savedWorkflowResponse } },

@@ -115,7 +115,7 @@ describe('API routes', () => {
     expect(response.json).toMatchObject({ error: { field: 'path.projectId' } });
   });
 
-  it('changes project settings for an admin only, refusing unknown or empty settings', async () => {
+  it('changes project settings for an admin only, refusing unknown settings; an empty patch changes nothing', async () => {
     const { call } = buildApi();
     const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'ci' } })).json;
     const admin = bearer(project.adminToken.token);
@@ -130,7 +130,8 @@ describe('API routes', () => {
     expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
-    expect(empty.statusCode).toBe(400);
+    expect(empty.statusCode).toBe(200);
+    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false });
     expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
     expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
   });
@@ -202,6 +203,28 @@ describe('API routes', () => {
     expect(statuses).toContain(429);
     expect(limited?.headers?.['retry-after']).toMatch(/^[1-9]\d*$/);
     expect(limited?.json).toMatchObject({ error: { code: 'rate_limited' } });
+  });
+
+  it('answers 405 with Allow for a known path and another method, 404 for an unknown path', async () => {
+    const { call } = buildApi();
+
+    const wrongMethod = await call('PUT', '/v1/projects', { headers: bearer(installation), body: {} });
+    const unknown = await call('GET', '/v1/nothing-here', { headers: bearer(installation) });
+
+    expect(wrongMethod.statusCode).toBe(405);
+    expect(wrongMethod.headers?.allow).toBe('POST');
+    expect(wrongMethod.json).toMatchObject({ error: { code: 'method_not_allowed' } });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('prefers the most specific path: GET on /workflows/import is a 405, not a lookup of workflow "import"', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'paths' } })).json;
+
+    const response = await call('GET', `/v1/projects/${project.id}/workflows/import`, { headers: bearer(project.adminToken.token) });
+
+    expect(response.statusCode).toBe(405);
+    expect(response.headers?.allow).toBe('POST');
   });
 
   it('turns an unexpected failure into a bare 500 that leaks nothing', async () => {
