@@ -70,6 +70,8 @@ describe('authentication and tenancy on the deployed API', () => {
       ] as const) {
         const response = await api<{ error?: { code: string } }>(op.method, pathOf(op.path), { headers, ...bodyFor(op.method) });
         if (response.status !== 401 || response.body.error?.code !== 'unauthorized') refusals.push(`${op.operationId} with a ${label} token: ${response.status}`);
+        // Refusals carry the same security headers and request id as any answer.
+        if (response.headers.get('x-content-type-options') !== 'nosniff' || !response.headers.get('x-request-id')) refusals.push(`${op.operationId}: headers missing on the 401`);
       }
     }
     expect(refusals).toEqual([]);

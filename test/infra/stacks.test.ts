@@ -77,11 +77,17 @@ describe('messaging stack', () => {
     });
   });
 
-  it('encrypts both queues and refuses non-TLS access to them', () => {
-    prod.messaging.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
-    prod.messaging.allResourcesProperties('AWS::SQS::QueuePolicy', {
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
-    });
+  it('encrypts every queue of every stack and refuses non-TLS access to each', () => {
+    for (const template of [prod.messaging, prod.engine]) {
+      const queues = Object.keys(template.findResources('AWS::SQS::Queue'));
+      expect(queues.length).toBeGreaterThan(0);
+      template.allResourcesProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+      const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy')) as { Properties: { Queues: unknown[]; PolicyDocument: { Statement: { Effect: string; Condition?: unknown }[] } } }[];
+      for (const queue of queues) {
+        const policy = policies.find((candidate) => JSON.stringify(candidate.Properties.Queues).includes(`"${queue}"`));
+        expect(policy?.Properties.PolicyDocument.Statement, queue).toEqual(expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]));
+      }
+    }
   });
 
   it('names the bus after the stage', () => {
