@@ -1,7 +1,8 @@
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { outboxIndex, timersIndex } from '#shared/store/keys';
+import { queryAll } from '#shared/store/query';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { EngineDeps } from './context';
@@ -151,22 +152,5 @@ async function failPastDeadlines(deps: EngineDeps, now: Date, { limit }: SweepOp
   return failed;
 }
 
-async function queryIndex(deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await deps.documents.send(
-      new QueryCommand({
-        TableName: deps.tableName,
-        IndexName: indexName,
-        KeyConditionExpression: condition,
-        ExpressionAttributeValues: values,
-        Limit: limit - items.length,
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start && items.length < limit);
-  return items;
-}
+const queryIndex = (deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) =>
+  queryAll(deps.documents, { TableName: deps.tableName, IndexName: indexName, KeyConditionExpression: condition, ExpressionAttributeValues: values }, limit);

@@ -1,10 +1,11 @@
-import { DeleteCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { finalRunStatuses } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { correlationKeys, type NormalizedDelivery } from '#shared/domain/webhook-deliveries';
 import type { ProjectSettings } from '#shared/schemas/projects';
 import { branchRunsPrefix, keys, webhookWaitPrefix } from '#shared/store/keys';
+import { queryPrefix } from '#shared/store/query';
 import type { RunRecord } from '#shared/store/runs';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { EngineDeps } from './context';
@@ -156,23 +157,7 @@ async function completeWaitingSteps(deps: EngineDeps, projectId: string, deliver
   }
 }
 
-async function queryProject(deps: EngineDeps, projectId: string, prefix: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await deps.documents.send(
-      new QueryCommand({
-        TableName: deps.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': `PROJECT#${projectId}`, ':prefix': prefix },
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items;
-}
+const queryProject = (deps: EngineDeps, projectId: string, prefix: string) => queryPrefix(deps.documents, deps.tableName, `PROJECT#${projectId}`, prefix);
 
 const deleteItem = (deps: EngineDeps, item: Record<string, unknown>) =>
   deps.documents.send(new DeleteCommand({ TableName: deps.tableName, Key: { pk: item.pk as string, sk: item.sk as string } }));

@@ -1,10 +1,11 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import { eventItem, type CommittedEvent } from './event-outbox';
 import { keys } from './keys';
+import { queryPrefix } from './query';
 import type { RateLimit } from './rate-limiter';
 
 export interface Project {
@@ -149,20 +150,7 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
 
   /** A project's tokens, active and revoked, oldest first; never the token or its hash. */
   async listTokens(projectId: string): Promise<TokenRecord[]> {
-    const items: Record<string, unknown>[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await documents.send(
-        new QueryCommand({
-          TableName: tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': `PROJECT#${projectId}`, ':prefix': 'TOKEN#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const items = await queryPrefix(documents, tableName, `PROJECT#${projectId}`, 'TOKEN#');
     return items.map(toTokenRecord).sort((a, b) => a.tokenId.localeCompare(b.tokenId));
   },
 

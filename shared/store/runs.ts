@@ -10,6 +10,7 @@ import type { RetryPolicy } from '#shared/domain/workflow';
 import { ValidationError } from '#shared/domain/errors';
 import { jsonAttribute } from './json-attribute';
 import { keys, projectRunsIndex } from './keys';
+import { queryPrefix } from './query';
 
 export interface StepErrorRecord {
   message: string;
@@ -171,7 +172,7 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
   },
 
   async listSteps(runId: string): Promise<StepRecord[]> {
-    return (await queryAll(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
+    return (await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
   },
 
   async listEvents(runId: string, options: { order: 'asc' | 'desc'; limit: number; cursor?: string }): Promise<Page<Record<string, unknown>>> {
@@ -257,23 +258,5 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     }
   },
 });
-
-async function queryAll(documents: DynamoDBDocumentClient, tableName: string, pk: string, prefix: string) {
-  const items: Record<string, unknown>[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const response = await documents.send(
-      new QueryCommand({
-        TableName: tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': pk, ':prefix': prefix },
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...(response.Items ?? []));
-    start = response.LastEvaluatedKey;
-  } while (start);
-  return items;
-}
 
 export type RunStore = ReturnType<typeof createRunStore>;
