@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boundedJson } from './json-limits';
+import { text } from './text';
 
 /**
  * Workflow definitions: the StepSpec every step is declared with, and the workflow body the API
@@ -57,8 +58,8 @@ export type StepSpec = z.infer<typeof stepSpec>;
 export const maxStepsPerWorkflow = 1000;
 
 export const workflowBody = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(100),
-  description: z.string().max(1000).optional(),
+  name: text(1, 100),
+  description: text(0, 1000).optional(),
   steps: z.array(stepSpec).min(1, 'must have at least one step').max(maxStepsPerWorkflow),
 });
 export type WorkflowBody = z.infer<typeof workflowBody>;

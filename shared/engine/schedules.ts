@@ -1,6 +1,6 @@
 import { CreateScheduleCommand, DeleteScheduleCommand, UpdateScheduleCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { ConflictError } from '#shared/domain/errors';
+import { ConflictError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import type { CreateScheduleBody } from '#shared/schemas/schedules';
 import { jsonAttribute, jsonField } from '#shared/store/json-attribute';
@@ -138,6 +138,8 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
     } catch (error) {
       // Nothing half-written: without its schedule the record goes too.
       await documents.send(countedWrite(tableName, projectId, { Delete: { TableName: tableName, Key: key(projectId, record.id) } }, -1, maxPerProject));
+      // Scheduler has the last word on expressions and time zones: its refusal is the caller's 400.
+      if ((error as Error).name === 'ValidationException') throw new ValidationError(`body: EventBridge Scheduler refused the schedule: ${(error as Error).message}`, 'body');
       throw error;
     }
     return record;

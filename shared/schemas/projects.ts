@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
 
 export const createProjectBody = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+  name: text(1, 100),
 });
 export type CreateProjectBody = z.infer<typeof createProjectBody>;
 
@@ -10,7 +11,7 @@ export const projectIdParam = z.string().regex(/^prj_[0-9a-z]{26}$/, 'must be a 
 
 export const webhookSecretBody = z.strictObject({
   /** Your own secret (16-256 characters); Baton generates one when absent. */
-  secret: z.string().min(16, 'must be at least 16 characters').max(256).optional(),
+  secret: text(16, 256).optional(),
 });
 
 /** What a project lets CI deliveries do to the runs mapped to a branch (see docs/ARCHITECTURE.md, "CI reactions"). */
@@ -33,7 +34,7 @@ export const rateLimit = z.strictObject({
 });
 
 export const createTokenBody = z.strictObject({
-  name: z.string().trim().min(1, 'must not be empty').max(100),
+  name: text(1, 100),
   role: z.enum(roles),
   /** Its own request rate; the installation's default when absent. */
   rateLimit: rateLimit.optional(),

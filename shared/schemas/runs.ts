@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { runActions, runStatuses, stepActions } from '#shared/domain/states';
 import { boundedJson } from '#shared/domain/json-limits';
+import { text } from '#shared/domain/text';
 import { stepIdPattern } from '#shared/domain/workflow';
 
 /** Versions count up from 1; no workflow gets anywhere near this many. */
@@ -22,12 +23,11 @@ export const gitRef = z.strictObject({
   /** `owner/name` on GitHub, `group/subgroup/project` on GitLab. */
   repository: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'must be owner/name (or group/…/project)').max(200),
   /** Given as it appears in CI deliveries (`main`, `feat/x`); a leading `refs/heads/` is dropped. */
-  branch: z
-    .string()
-    .min(1)
-    .max(200)
+  branch: text(1, 200)
+    // Spaces spelled out rather than \s, whose meaning differs between regex engines (and so
+    // between this check and the published pattern as other tools read it).
     // eslint-disable-next-line no-control-regex -- git refuses control characters in branch names, and so does Baton
-    .regex(/^[^\s~^:?*[\\\x00-\x1f\x7f]+$/, 'must be a branch name (no spaces, ~ ^ : ? * [ \\ or control characters)')
+    .regex(/^[^ ~^:?*[\\\x00-\x1f\x7f]+$/, 'must be a branch name (no spaces, ~ ^ : ? * [ \\ or control characters)')
     .transform((branch) => branch.replace(/^refs\/heads\/(?=.)/, '')),
 });
 export type GitRef = z.infer<typeof gitRef>;
@@ -62,7 +62,7 @@ export const listEventsQuery = z.strictObject({
 export const workflowQuery = z.strictObject({ version: z.coerce.number().int().min(1).max(maxWorkflowVersion).optional() });
 
 export const importQuery = z.strictObject({
-  name: z.string().trim().min(1).max(100).optional(),
+  name: text(1, 100).optional(),
   dateGating: z.enum(['true', 'false']).transform((value) => value === 'true').optional(),
   kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).optional(),
 });
@@ -79,6 +79,6 @@ export const stepActionBody = z
     /** approve: the step's output (default: who approved). */
     output: boundedJson(64 * 1024).optional(),
     /** reject: why; becomes the step's error. */
-    reason: z.string().max(1000).optional(),
+    reason: text(0, 1000).optional(),
   })
   .default({});

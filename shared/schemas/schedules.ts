@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boundedJson } from '#shared/domain/json-limits';
+import { text } from '#shared/domain/text';
 import { maxWorkflowVersion, workflowIdParam } from './runs';
 
 export const scheduleIdParam = z.string().regex(/^sch_[0-9a-z]{26}$/, 'must be a schedule id (sch_…)');
@@ -14,12 +15,17 @@ export const scheduleExpression = z
   );
 
 export const createScheduleBody = z.strictObject({
-  name: z.string().trim().min(1).max(100).optional(),
+  name: text(1, 100).optional(),
   workflowId: workflowIdParam,
   version: z.number().int().min(1).max(maxWorkflowVersion).optional(),
   input: boundedJson(64 * 1024).optional(),
   expression: scheduleExpression,
   /** IANA time zone the expression is read in. */
-  timezone: z.string().min(1).max(64).default('UTC'),
+  /** IANA time zone the expression is read in; EventBridge Scheduler has the last word on which exist (400 otherwise). */
+  timezone: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/, 'must be an IANA time zone such as UTC or Europe/Paris')
+    .default('UTC'),
 });
 export type CreateScheduleBody = z.infer<typeof createScheduleBody>;
