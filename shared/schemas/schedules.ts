@@ -10,7 +10,8 @@ export const scheduleActionParam = z.enum(['pause', 'resume']);
 export const scheduleExpression = z
   .string()
   .regex(
-    /^(rate\(\d{1,4} (minute|minutes|hour|hours|day|days)\)|cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\))$/,
+    // ASCII classes spelled out: \d and \S mean more in other regex engines than in JavaScript.
+    /^(rate\([0-9]{1,4} (minute|minutes|hour|hours|day|days)\)|cron\([!-~]+ [!-~]+ [!-~]+ [!-~]+ [!-~]+ [!-~]+\)|at\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\))$/,
     'must be rate(<n> minutes|hours|days), cron(<6 fields>) or at(yyyy-mm-ddThh:mm:ss)',
   );
 
