@@ -14,7 +14,7 @@ import type { RunRecord } from '#shared/store/runs';
  * document is generated from the same declarations (functions/api/openapi.ts).
  */
 export type Access =
-  /** No token (health, the OpenAPI document). */
+  /** No token (only /health). */
   | 'public'
   /** Any valid token. */
   | 'token'

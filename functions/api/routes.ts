@@ -49,9 +49,8 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
       path: op.path,
       handler: operationHandler(op, operationDeps) as unknown as (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
     })),
+    // A path some operation matches never gets here: checkMethod has let it through or answered 405.
     notFoundResponse: ({ method, path }) => {
-      const allowed = operations.filter((op) => pathPattern(op.path).test(path)).map((op) => op.method);
-      if (allowed.length > 0) throw new MethodNotAllowedError(method, path, allowed);
       throw new NotFoundError(`Route ${method} ${path}`);
     },
   });
