@@ -62,11 +62,6 @@ const strip = ({ pk: _pk, sk: _sk, type: _type, inputJson, ...record }: Record<s
   ({ ...record, ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}) }) as unknown as ScheduleRecord;
 
 /**
- * Timed starts of a workflow through EventBridge Scheduler. Each fire invokes the
- * scheduled-start function with the fire time, which becomes the run's idempotency key, so a
- * schedule that fires twice for the same time makes one run.
- */
-/**
  * The record and the project's schedule count change together: a put (or delete) of the record
  * and an increment (or decrement) of `scheduleCount` on the project, in one transaction, the
  * increment conditional on the quota.
@@ -88,6 +83,11 @@ const countedWrite = (tableName: string, projectId: string, record: NonNullable<
     ],
   });
 
+/**
+ * Timed starts of a workflow through EventBridge Scheduler. Each fire invokes the
+ * scheduled-start function with the fire time, which becomes the run's idempotency key, so a
+ * schedule that fires twice for the same time makes one run.
+ */
 export const createSchedules = ({ documents, tableName, scheduler, group, targetArn, roleArn, maxPerProject }: ScheduleDeps) => ({
   async create(projectId: string, body: CreateScheduleBody): Promise<ScheduleRecord> {
     const record: ScheduleRecord = {
@@ -137,7 +137,7 @@ export const createSchedules = ({ documents, tableName, scheduler, group, target
       );
     } catch (error) {
       // Nothing half-written: without its schedule the record goes too.
-      await documents.send(countedWrite(tableName, projectId, { Delete: { TableName: tableName, Key: key(projectId, record.id) } }, -1, maxPerProject));
+      await forgetSchedule(documents, tableName, projectId, record.id);
       // Scheduler has the last word on expressions and time zones: its refusal is the caller's 400.
       if ((error as Error).name === 'ValidationException') throw new ValidationError(`body: EventBridge Scheduler refused the schedule: ${(error as Error).message}`, 'body');
       throw error;
