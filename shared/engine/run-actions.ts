@@ -2,7 +2,7 @@ import { addUsage, usageFromItem, usageSinceCheckpoint } from '#shared/clients/u
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { illegalRunAction, runActionRules, type RunAction, type RunStatus } from '#shared/domain/states';
+import { finalRunStatuses, illegalRunAction, runActionRules, runStatuses, type RunAction, type RunStatus } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
 import { keys, projectRunsIndex } from '#shared/store/keys';
@@ -285,7 +285,7 @@ function addStoredUsage(stored: unknown) {
 /** Steps a run completed early skips: everything not yet running or finished. */
 const skippableStatuses = ['pending', 'queued', 'needs_qa', 'blocked'] as const;
 const stepsPerSkipTransaction = 45;
-const openRunStatuses: RunStatus[] = ['pending', 'running', 'paused', 'blocked'];
+const openRunStatuses: RunStatus[] = runStatuses.filter((status) => !finalRunStatuses.includes(status));
 
 /**
  * Completes a run before its steps are done (its branch was merged): every step not yet
