@@ -1,3 +1,11 @@
+/** What a step error says beyond its message (all safe to show: never a credential). */
+export interface StepErrorDetails {
+  code?: string;
+  status?: number;
+  retryAfterSeconds?: number;
+  url?: string;
+}
+
 /**
  * How a step attempt failed, which decides what happens next: a retryable failure is tried
  * again with backoff while attempts remain; a non-retryable one fails the step at once.
@@ -7,7 +15,7 @@ export class StepError extends Error {
   constructor(
     message: string,
     readonly retryable: boolean,
-    readonly details: { code?: string; status?: number; retryAfterSeconds?: number; url?: string } = {},
+    readonly details: StepErrorDetails = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

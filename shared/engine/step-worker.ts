@@ -188,11 +188,13 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
       runId: run.id,
       stepId: step.stepId,
       attempt: step.attempt,
+      generation: 1,
       idempotencyKey: `${run.id}:${step.stepId}:${step.attempt}`,
       runInput: run.input,
       dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
       deadlineMs: timeoutSeconds * 1000,
       allowPrivateTargets: deps.allowPrivateTargets,
+      resolveSecret: () => Promise.reject(new NonRetryableStepError('project secrets are not available in this deployment', { code: 'SECRETS_UNAVAILABLE' })),
       signal: controller.signal,
     };
     return await Promise.race([executor.run(input.data, context), timedOut]);
@@ -217,6 +219,10 @@ async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord,
   try {
     if (!(outcome instanceof Error)) {
       if (outcome.status === 'waiting') return await waitStep(deps, run, step, outcome.reason, 'worker');
+      if (outcome.status === 'pending') {
+        const error = new NonRetryableStepError('the agent answered "pending", but this step kind takes no callback', { code: 'CALLBACK_UNSUPPORTED' });
+        return await failStep(deps, run, step, error, { actor: 'worker', from: ['running'], usage: snapshot });
+      }
       return await completeStep(deps, run, step, outcome, { actor: 'worker', from: 'running', usage: snapshot });
     }
     const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, outcome, deps.random);

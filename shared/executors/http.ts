@@ -3,7 +3,8 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { parseRetryAfter } from '#shared/domain/retry';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
-import type { Executor, StepArtifact, StepContext, StepOutcome } from '#shared/executors/types';
+import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
+import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 
 /**
  * `http`: calls an agent endpoint with the step's input and turns its reply into a step outcome.
@@ -56,45 +57,6 @@ export const httpInput = z.strictObject({
 });
 export type HttpInput = z.infer<typeof httpInput>;
 
-const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-const agentArtifact = z
-  .object({
-    // Artifact names become S3 key segments and download file names: no paths, no traversal.
-    name: z
-      .string()
-      .min(1)
-      .max(128)
-      .regex(/^[A-Za-z0-9._ -]+$/, 'must be a plain file name (letters, digits, ".", "_", "-", spaces)')
-      .refine((name) => !name.includes('..'), 'must not contain ".."'),
-    contentType: z.string().min(1).max(255),
-    content: z.string(),
-    encoding: z.enum(['utf8', 'base64']).default('utf8'),
-  })
-  .refine((artifact) => artifact.encoding !== 'base64' || base64.test(artifact.content), {
-    message: 'must be valid base64',
-    path: ['content'],
-  });
-
-const tokenCount = z.number().int().min(0);
-
-/** The JSON every agent answers with (extra keys are ignored so agents can evolve). */
-export const agentReply = z.object({
-  ok: z.boolean(),
-  data: z.unknown().optional(),
-  error: z.string().optional(),
-  code: z.string().optional(),
-  retryable: z.boolean().optional(),
-  artifacts: z.array(agentArtifact).max(100).optional(),
-  usage: z
-    .object({
-      tokens: z.object({ input: tokenCount.optional(), output: tokenCount.optional() }).optional(),
-      costUsd: z.number().min(0).optional(),
-    })
-    .optional(),
-});
-export type AgentReply = z.infer<typeof agentReply>;
-
 const blockedRanges: Array<[kind: string, ranges: Array<[network: string, prefix: number, family: 'ipv4' | 'ipv6']>]> = [
   ['loopback', [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]],
   ['unspecified', [['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']]],
@@ -131,7 +93,6 @@ export interface HttpExecutorDeps {
 }
 
 const defaultMaxReplyBytes = 10 * 1024 * 1024;
-const maxAgentTextLength = 500;
 
 const resolveWithDns: ResolveHost = (hostname) => dnsLookup(hostname, { all: true });
 
@@ -251,7 +212,10 @@ const readReply = async (response: Response, maxBytes: number, call: CallDescrip
 
 const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date): StepOutcome => {
   const { status } = response;
-  if (status >= 200 && status < 300) return completedOutcome(parseReply(text, status, call), status, call);
+  if (status >= 200 && status < 300) {
+    const details = { status, url: call.url };
+    return agentReplyOutcome(parseAgentReplyText(text, details), { who: `agent at ${call.host}`, details, redact: call.redact });
+  }
   const said = agentErrorOf(text);
   const because = said.error ? `: ${clip(call.redact(said.error))}` : '';
   const details = { status, url: call.url, ...(said.code ? { code: said.code } : {}) };
@@ -267,41 +231,6 @@ const outcomeOf = (response: Response, text: string, call: CallDescription, now:
   }
   throw new NonRetryableStepError(`agent at ${call.host} answered ${status}${because}`, details);
 };
-
-const parseReply = (text: string, status: number, call: CallDescription): AgentReply => {
-  const fail = (why: string, cause?: unknown) =>
-    new NonRetryableStepError(`agent reply is not the expected JSON: ${why}`, { status, url: call.url }, { cause });
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw fail(text.trim() === '' ? 'the body is empty' : 'the body is not JSON', error);
-  }
-  const parsed = agentReply.safeParse(json);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw fail(`${issue?.path.join('.') || 'reply'}: ${issue?.message ?? 'invalid'}`);
-};
-
-const completedOutcome = (reply: AgentReply, status: number, call: CallDescription): StepOutcome => {
-  if (!reply.ok) {
-    const message = clip(call.redact(reply.error ?? `agent at ${call.host} reported a failure without a reason`));
-    const details = { status, url: call.url, ...(reply.code ? { code: reply.code } : {}) };
-    throw reply.retryable ? new RetryableStepError(message, details) : new NonRetryableStepError(message, details);
-  }
-  return {
-    status: 'completed',
-    output: reply.data ?? null,
-    ...(reply.artifacts ? { artifacts: reply.artifacts.map(toStepArtifact) } : {}),
-    ...(reply.usage ? { usage: reply.usage } : {}),
-  };
-};
-
-const toStepArtifact = ({ name, contentType, content, encoding }: NonNullable<AgentReply['artifacts']>[number]): StepArtifact => ({
-  name,
-  contentType,
-  body: encoding === 'base64' ? new Uint8Array(Buffer.from(content, 'base64')) : content,
-});
 
 /** Error bodies of non-2xx replies are read leniently: any `error`/`code` strings help the user. */
 const agentErrorOf = (text: string): { error?: string; code?: string } => {
@@ -344,5 +273,3 @@ const errorCode = (error: unknown): string => {
   }
   return String(inner);
 };
-
-const clip = (text: string): string => (text.length > maxAgentTextLength ? `${text.slice(0, maxAgentTextLength)}…` : text);

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { SecretRef } from '#shared/domain/secrets';
 
 /** What an executor is told about the step attempt it performs. */
 export interface StepContext {
@@ -6,7 +7,15 @@ export interface StepContext {
   runId: string;
   stepId: string;
   attempt: number;
-  /** `runId:stepId:attempt`: send it with every side effect so a repeat can be recognised. */
+  /**
+   * Executions of this step so far (1 for the first); only a person's retry with a new input
+   * (or a re-run) raises it. Every attempt of one execution shares it.
+   */
+  generation: number;
+  /**
+   * `runId:stepId:generation`: the same for every attempt of one execution (DESIGN §3.2), so an
+   * agent that did the work but lost its reply recognises the retry. Send it with every side effect.
+   */
   idempotencyKey: string;
   /** The run's input, as given at run creation. */
   runInput: unknown;
@@ -16,6 +25,13 @@ export interface StepContext {
   deadlineMs: number;
   /** True on the local stage: loopback and private targets are allowed (test agents live there). */
   allowPrivateTargets: boolean;
+  /**
+   * The value of a project secret, resolved inside the worker at the moment of the call. Never
+   * log it, put it in an output, an event or an error message.
+   */
+  resolveSecret(ref: SecretRef): Promise<string>;
+  /** Where an agent that answers "pending" reports later (kinds that can wait for a callback only). */
+  callback?: { url: string; heartbeatUrl: string };
   signal: AbortSignal;
 }
 
@@ -25,21 +41,39 @@ export interface StepArtifact {
   body: string | Uint8Array;
 }
 
+/** One model call, as the crew seed's LLM sidecar recorded it. */
+export interface LlmUsageRecord {
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  latencyMs: number;
+  costUsd: number;
+  startedAt: string;
+  endedAt: string;
+}
+
 export interface StepUsage {
   tokens?: { input?: number; output?: number };
   costUsd?: number;
+  /** One record per model call (llm steps, agents that report their calls). */
+  llm?: LlmUsageRecord[];
 }
 
 /**
  * What an executor may return:
  * - `completed`: the step is done, with its output (and optional artifacts and usage);
  * - `waiting`: the step waits for something outside (an approval, a webhook); it is completed
- *   or failed later by an action, not by the worker.
+ *   or failed later by an action, not by the worker;
+ * - `pending`: an agent accepted the work and will report through `context.callback`; the step
+ *   holds no Lambda meanwhile.
  * Failures are thrown as StepError (shared/domain/step-errors.ts).
  */
 export type StepOutcome =
   | { status: 'completed'; output: unknown; artifacts?: StepArtifact[]; usage?: StepUsage }
-  | { status: 'waiting'; reason: string };
+  | { status: 'waiting'; reason: string }
+  | { status: 'pending'; usage?: StepUsage };
 
 /** One step kind: a plugin. Its input schema is checked when a workflow is created. */
 export interface Executor<Input = unknown> {

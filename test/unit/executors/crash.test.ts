@@ -2,19 +2,9 @@ import { describe, expect, it, vi } from 'vitest';
 import { RetryableStepError } from '#shared/domain/step-errors';
 import { createCrashExecutor } from '#shared/executors/crash';
 import type { StepContext } from '#shared/executors/types';
+import { stepContext } from '#test/fixtures/step-context';
 
-const context = (attempt: number): StepContext => ({
-  projectId: 'prj_1',
-  runId: 'run_1',
-  stepId: 'fragile',
-  attempt,
-  idempotencyKey: `run_1:fragile:${attempt}`,
-  runInput: null,
-  dependencyOutputs: {},
-  deadlineMs: 10_000,
-  allowPrivateTargets: true,
-  signal: new AbortController().signal,
-});
+const context = (attempt: number): StepContext => stepContext({ stepId: 'fragile', attempt, idempotencyKey: 'run_1:fragile:1' });
 
 describe('crash executor', () => {
   it('kills its worker on attempts before crashUntilAttempt, never completing them', async () => {

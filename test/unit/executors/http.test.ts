@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StepError } from '#shared/domain/step-errors';
 import { createHttpExecutor, httpExecutor, httpInput, nonPublicAddressKind, type HttpInput } from '#shared/executors/http';
 import type { StepContext } from '#shared/executors/types';
+import { stepContext } from '#test/fixtures/step-context';
 import { reportArtifact, startTestAgent, type TestAgent } from '#test/helpers/test-agent';
 
 let agent: TestAgent;
@@ -15,19 +16,14 @@ beforeEach(() => {
   agent.requests.length = 0;
 });
 
-const context = (overrides: Partial<StepContext> = {}): StepContext => ({
-  projectId: 'prj_1',
-  runId: 'run_1',
-  stepId: 'draft',
-  attempt: 1,
-  idempotencyKey: 'run_1:draft:1',
-  runInput: { topic: 'otters' },
-  dependencyOutputs: { research: { notes: 'they hold hands' } },
-  deadlineMs: 10_000,
-  allowPrivateTargets: true,
-  signal: new AbortController().signal,
-  ...overrides,
-});
+const context = (overrides: Partial<StepContext> = {}): StepContext =>
+  stepContext({
+    stepId: 'draft',
+    idempotencyKey: 'run_1:draft:1',
+    runInput: { topic: 'otters' },
+    dependencyOutputs: { research: { notes: 'they hold hands' } },
+    ...overrides,
+  });
 
 const input = (overrides: Partial<HttpInput> & { path: string }): HttpInput => {
   const { path, ...rest } = overrides;

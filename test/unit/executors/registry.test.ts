@@ -3,6 +3,7 @@ import { ValidationError } from '#shared/domain/errors';
 import { stepSpec, type StepSpec } from '#shared/domain/workflow';
 import { createExecutorRegistry } from '#shared/executors/registry';
 import type { StepContext } from '#shared/executors/types';
+import { stepContext } from '#test/fixtures/step-context';
 
 const step = (value: Record<string, unknown>): StepSpec => stepSpec.parse(value);
 
@@ -17,18 +18,7 @@ const validationErrorOf = (validate: () => void): ValidationError => {
   throw new Error('expected a ValidationError');
 };
 
-const context: StepContext = {
-  projectId: 'prj_1',
-  runId: 'run_1',
-  stepId: 'gate',
-  attempt: 1,
-  idempotencyKey: 'run_1:gate:1',
-  runInput: null,
-  dependencyOutputs: {},
-  deadlineMs: 10_000,
-  allowPrivateTargets: false,
-  signal: new AbortController().signal,
-};
+const context: StepContext = stepContext({ stepId: 'gate', idempotencyKey: 'run_1:gate:1', allowPrivateTargets: false });
 
 describe('executor registry', () => {
   it('offers the built-in kinds, and crash only when test kinds are asked for', () => {

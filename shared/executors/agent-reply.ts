@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import { NonRetryableStepError, RetryableStepError, type StepErrorDetails } from '#shared/domain/step-errors';
+import type { StepArtifact, StepOutcome } from '#shared/executors/types';
+
+/**
+ * The agent reply `{ok, data, error, code, retryable?, artifacts?, usage?}`, read the same way
+ * whichever transport brought it (`http`, `lambda`, a callback).
+ */
+
+const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const agentArtifact = z
+  .object({
+    // Artifact names become S3 key segments and download file names: no paths, no traversal.
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9._ -]+$/, 'must be a plain file name (letters, digits, ".", "_", "-", spaces)')
+      .refine((name) => !name.includes('..'), 'must not contain ".."'),
+    contentType: z.string().min(1).max(255),
+    content: z.string(),
+    encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  })
+  .refine((artifact) => artifact.encoding !== 'base64' || base64.test(artifact.content), {
+    message: 'must be valid base64',
+    path: ['content'],
+  });
+
+const tokenCount = z.number().int().min(0);
+
+/** The JSON every agent answers with (extra keys are ignored so agents can evolve). */
+export const agentReply = z.object({
+  ok: z.boolean(),
+  data: z.unknown().optional(),
+  error: z.string().optional(),
+  code: z.string().optional(),
+  retryable: z.boolean().optional(),
+  artifacts: z.array(agentArtifact).max(100).optional(),
+  usage: z
+    .object({
+      tokens: z.object({ input: tokenCount.optional(), output: tokenCount.optional() }).optional(),
+      costUsd: z.number().min(0).optional(),
+    })
+    .optional(),
+});
+export type AgentReply = z.infer<typeof agentReply>;
+
+
+const maxAgentTextLength = 500;
+
+/** Agent-supplied text in messages is cut short: an error is a summary, not a log. */
+export const clip = (text: string): string => (text.length > maxAgentTextLength ? `${text.slice(0, maxAgentTextLength)}…` : text);
+
+/** Parses a reply body (text) into an AgentReply; a body that is not one fails the attempt for good. */
+export const parseAgentReplyText = (text: string, details: StepErrorDetails): AgentReply => {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new NonRetryableStepError(`agent reply is not the expected JSON: ${text.trim() === '' ? 'the body is empty' : 'the body is not JSON'}`, details, { cause: error });
+  }
+  return parseAgentReply(json, details);
+};
+
+/** Checks parsed JSON against the agent reply shape. */
+export const parseAgentReply = (json: unknown, details: StepErrorDetails): AgentReply => {
+  const parsed = agentReply.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new NonRetryableStepError(`agent reply is not the expected JSON: ${issue?.path.join('.') || 'reply'}: ${issue?.message ?? 'invalid'}`, details);
+};
+
+/**
+ * The outcome an agent reply stands for: `ok: true` completes the step with `data` (and its
+ * artifacts and usage); `ok: false` fails the attempt, retryable only when the agent says so.
+ * `who` names the agent in messages; `redact` keeps credentials out of them.
+ */
+export const agentReplyOutcome = (
+  reply: AgentReply,
+  { who, details, redact = (text) => text }: { who: string; details: StepErrorDetails; redact?: (text: string) => string },
+): StepOutcome => {
+  if (!reply.ok) {
+    const message = clip(redact(reply.error ?? `${who} reported a failure without a reason`));
+    const withCode = { ...details, ...(reply.code ? { code: reply.code } : {}) };
+    throw reply.retryable ? new RetryableStepError(message, withCode) : new NonRetryableStepError(message, withCode);
+  }
+  return {
+    status: 'completed',
+    output: reply.data ?? null,
+    ...(reply.artifacts ? { artifacts: reply.artifacts.map(toStepArtifact) } : {}),
+    ...(reply.usage ? { usage: reply.usage } : {}),
+  };
+};
+
+const toStepArtifact = ({ name, contentType, content, encoding }: NonNullable<AgentReply['artifacts']>[number]): StepArtifact => ({
+  name,
+  contentType,
+  body: encoding === 'base64' ? new Uint8Array(Buffer.from(content, 'base64')) : content,
+});
