@@ -21,14 +21,36 @@ export interface EngineTiming {
   workerTimeoutSeconds: number;
   queueVisibilitySeconds: number;
   defaultStepTimeoutSeconds: number;
+  /**
+   * The longest `timeoutSeconds` a running kind may ask for: what one worker invocation can
+   * honour after its lease margin and the time it takes to start (cold start, the claim's reads
+   * and writes). StepSpec refuses more (the api function reads it as MAX_STEP_TIMEOUT_SECONDS).
+   */
+  maxStepTimeoutSeconds: number;
   leaseMarginSeconds: number;
   /** How often the sweeper runs, and how old an unpublished event must be before it republishes it. */
   sweepEveryMinutes: number;
   sweepEventGraceSeconds: number;
 }
 
-const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, leaseMarginSeconds: 2, sweepEveryMinutes: 1, sweepEventGraceSeconds: 5 };
-const cloudTiming: EngineTiming = { workerTimeoutSeconds: 300, queueVisibilitySeconds: 900, defaultStepTimeoutSeconds: 240, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60 };
+const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, maxStepTimeoutSeconds: 15, leaseMarginSeconds: 2, sweepEveryMinutes: 1, sweepEventGraceSeconds: 5 };
+// The worker gets Lambda's whole 15 minutes so an attempt may take up to 870 s (900 - 10 s
+// lease margin - 20 s to start); the visibility timeout is twice that, so a throttled or
+// slow-to-start invocation never sees its message come back while it still runs. The price:
+// a crashed worker's step is taken over after up to 30 minutes (docs/ARCHITECTURE.md, Timing).
+const cloudTiming: EngineTiming = { workerTimeoutSeconds: 900, queueVisibilitySeconds: 1800, defaultStepTimeoutSeconds: 240, maxStepTimeoutSeconds: 870, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60 };
+
+/** Problems with a timing, if any (the invariants the engine relies on); empty when sound. */
+export function timingProblems(timing: EngineTiming): string[] {
+  const problems: string[] = [];
+  if (timing.maxStepTimeoutSeconds + timing.leaseMarginSeconds >= timing.workerTimeoutSeconds) {
+    problems.push('maxStepTimeoutSeconds + leaseMarginSeconds must stay below workerTimeoutSeconds');
+  }
+  if (timing.workerTimeoutSeconds > timing.queueVisibilitySeconds) problems.push('workerTimeoutSeconds must not exceed queueVisibilitySeconds');
+  if (timing.defaultStepTimeoutSeconds > timing.maxStepTimeoutSeconds) problems.push('defaultStepTimeoutSeconds must not exceed maxStepTimeoutSeconds');
+  if (timing.workerTimeoutSeconds > 900) problems.push('workerTimeoutSeconds must not exceed 900 (Lambda\'s limit)');
+  return problems;
+}
 
 const stageName = /^[a-z][a-z0-9-]{1,15}$/;
 
@@ -45,5 +67,8 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown }): Stag
     typeof raw.corsOrigins === 'string' && raw.corsOrigins.trim()
       ? raw.corsOrigins.split(',').map((origin) => origin.trim())
       : isLocal ? ['*'] : [];
-  return { name, isLocal, corsOrigins, timing: isLocal ? localTiming : cloudTiming };
+  const timing = isLocal ? localTiming : cloudTiming;
+  const problems = timingProblems(timing);
+  if (problems.length) throw new Error(`Engine timing of stage "${name}" is unsound: ${problems.join('; ')}`);
+  return { name, isLocal, corsOrigins, timing };
 }

@@ -132,6 +132,7 @@ export class BatonFunction extends NodejsFunction {
     this.addEnvironment('ALLOW_PRIVATE_TARGETS', String(stage.isLocal));
     this.addEnvironment('TEST_EXECUTORS', String(stage.isLocal));
     this.addEnvironment('DEFAULT_STEP_TIMEOUT_SECONDS', String(stage.timing.defaultStepTimeoutSeconds));
+    this.addEnvironment('MAX_STEP_TIMEOUT_SECONDS', String(stage.timing.maxStepTimeoutSeconds));
     this.addEnvironment('LEASE_MARGIN_SECONDS', String(stage.timing.leaseMarginSeconds));
     return this;
   }

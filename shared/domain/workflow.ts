@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
 import { text } from './text';
 
@@ -23,19 +24,21 @@ export const defaultRetryPolicy: RetryPolicy = retryPolicy.parse({});
  * long they may wait (a deadline the sweeper enforces), not how long they may run.
  */
 export const waitingKinds: readonly string[] = ['approval', 'webhook'];
-/** The longest a running attempt can take: a Lambda invocation's limit. */
-export const maxRunSeconds = 900;
-const maxWaitSeconds = 30 * 24 * 3600;
+/** The longest a waiting kind may wait. */
+export const maxWaitSeconds = 30 * 24 * 3600;
 
-export const stepSpec = z
-  .strictObject({
+export const stepSpec = z.strictObject({
   id: z.string().regex(stepIdPattern, 'must be 1-64 letters, digits, "_", "." or "-", starting with a letter or digit'),
   kind: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, 'must be an executor kind such as noop, http or approval'),
   /** At most 32 KB of JSON: larger data belongs in an artifact or the run's input. */
   input: boundedJson(32 * 1024).optional(),
   dependsOn: z.array(z.string()).max(100).default([]),
   retry: retryPolicy.optional(),
-  /** Running kinds: at most 900 s per attempt. Waiting kinds: how long the wait may last (up to 30 days). */
+  /**
+   * Running kinds: seconds per attempt, at most what one worker invocation of the deployed stage
+   * can honour (checked against the stage: assertStepTimeouts). Waiting kinds: how long the wait
+   * may last (up to 30 days).
+   */
   timeoutSeconds: z.number().int().min(1).max(maxWaitSeconds).optional(),
   /** ISO-8601 instant before which the step is not dispatched (plan CSV date gating). */
   notBefore: z.iso.datetime({ offset: true }).optional(),
@@ -43,17 +46,23 @@ export const stepSpec = z
   done: z.boolean().optional(),
   /** Free-form labels carried from imports (plan CSV theme, deliverable…); shown, never interpreted. */
   labels: z.record(z.string(), z.string()).optional(),
-  })
-  .superRefine((step, context) => {
-    if (step.timeoutSeconds !== undefined && step.timeoutSeconds > maxRunSeconds && !waitingKinds.includes(step.kind)) {
-      context.addIssue({
-        code: 'custom',
-        path: ['timeoutSeconds'],
-        message: `must be at most ${maxRunSeconds} for a ${step.kind} step (an attempt runs in one Lambda invocation); only ${waitingKinds.join(' and ')} steps may wait longer`,
-      });
-    }
-  });
+});
 export type StepSpec = z.infer<typeof stepSpec>;
+
+/**
+ * Refuses a running kind's `timeoutSeconds` beyond `maxRunSeconds`, the stage's limit (one worker
+ * invocation, less its lease margin and start-up): 400 naming `<where>[i].timeoutSeconds`.
+ */
+export function assertStepTimeouts(steps: readonly Pick<StepSpec, 'kind' | 'timeoutSeconds'>[], maxRunSeconds: number, where = 'body.steps'): void {
+  steps.forEach((step, index) => {
+    if (step.timeoutSeconds === undefined || step.timeoutSeconds <= maxRunSeconds || waitingKinds.includes(step.kind)) return;
+    const field = `${where}[${index}].timeoutSeconds`;
+    throw new ValidationError(
+      `${field} must be at most ${maxRunSeconds} for a ${step.kind} step on this deployment (an attempt runs within one worker invocation); only ${waitingKinds.join(' and ')} steps may wait longer (up to ${maxWaitSeconds} s)`,
+      field,
+    );
+  });
+}
 
 export const maxStepsPerWorkflow = 1000;
 

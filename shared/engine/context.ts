@@ -24,6 +24,8 @@ export interface EngineDeps {
   allowPrivateTargets: boolean;
   /** Step timeout when the step gives none, in seconds. */
   defaultStepTimeoutSeconds: number;
+  /** The longest timeoutSeconds a running kind may have on this stage (one worker invocation's worth). */
+  maxStepTimeoutSeconds: number;
   /** Added to the step timeout to get its lease; must keep the lease below the queue's visibility timeout. */
   leaseMarginSeconds: number;
   now?: () => Date;

@@ -21,6 +21,7 @@ export const engineEnv = {
   ALLOW_PRIVATE_TARGETS: flag,
   TEST_EXECUTORS: flag,
   DEFAULT_STEP_TIMEOUT_SECONDS: z.coerce.number().int().min(1),
+  MAX_STEP_TIMEOUT_SECONDS: z.coerce.number().int().min(1),
   LEASE_MARGIN_SECONDS: z.coerce.number().int().min(0),
 };
 
@@ -40,6 +41,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     logger,
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
     defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
+    maxStepTimeoutSeconds: config.MAX_STEP_TIMEOUT_SECONDS,
     leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
   };
   return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };

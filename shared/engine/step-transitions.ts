@@ -254,7 +254,7 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });
-  tx.event(...eventArgs(runEvent(run, 'step.retrying', actor, { attempt: step.attempt, delaySeconds, error: error.message }, at, step.stepId)));
+  tx.event(...eventArgs(runEvent(run, 'step.retrying', actor, { attempt: step.attempt, delaySeconds, error: error.message, ...(error.details.code ? { code: error.details.code } : {}) }, at, step.stepId)));
   const events = await tx.commit();
   return { events, dispatches: [{ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt }, delaySeconds }] };
 }

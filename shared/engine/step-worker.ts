@@ -1,7 +1,7 @@
 import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { decideRetry } from '#shared/domain/retry';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
-import { maxRunSeconds, waitingKinds } from '#shared/domain/workflow';
+import { waitingKinds } from '#shared/domain/workflow';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
 import { keys, timersIndex } from '#shared/store/keys';
 import { maxQueueDelaySeconds } from './dispatcher';
@@ -79,9 +79,13 @@ export const maxInlineDepth = 50;
 const hasTimeFor = (deps: EngineDeps, step: StepRecord, deadline: number): boolean =>
   deadline - now(deps).getTime() >= (runTimeoutOf(deps, step) + deps.leaseMarginSeconds + 1) * 1000;
 
-/** How long an attempt may run: a waiting kind's timeoutSeconds bounds its wait instead (see waitStep). */
+/**
+ * How long an attempt may run: its timeoutSeconds, never more than the stage allows (a workflow
+ * saved under a larger limit included); a waiting kind's timeoutSeconds bounds its wait instead
+ * (see waitStep).
+ */
 const runTimeoutOf = (deps: EngineDeps, step: StepRecord): number =>
-  waitingKinds.includes(step.kind) ? Math.min(deps.defaultStepTimeoutSeconds, maxRunSeconds) : (step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds);
+  Math.min(waitingKinds.includes(step.kind) ? deps.defaultStepTimeoutSeconds : (step.timeoutSeconds ?? deps.defaultStepTimeoutSeconds), deps.maxStepTimeoutSeconds);
 
 async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', deadline: number, depth: number): Promise<MessageResult> {
   const remainingMs = deadline - now(deps).getTime();

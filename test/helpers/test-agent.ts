@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
  * - `/status/<code>` → always `<code>` with `{ ok: false, error: 'status <code>' }`
  * - `/refuse` → 200 `{ ok: false, error: 'refused', code: 'BAD_INPUT' }`
  * - `/slow?ms=N` → waits N ms, then ok
+ * - `/hang/<name>?times=N&ms=M` → the first N requests for `<name>` (default 1) hang for M ms
+ *   (default 60 s, or until the client gives up), later ones answer ok at once
  * - `/artifact` → ok with one text artifact `report.md`
  * - `/big?bytes=N` → ok with `data` a string of N bytes
  * - `/validate` → ok only when `input.valid === true`, otherwise 400 (retry with corrected input)
@@ -119,6 +121,13 @@ async function script(url: URL, body: unknown, flakyCounts: Map<string, number>,
       const ms = number('ms', 1000);
       const finished = await delay(ms, response);
       return finished ? ok({ waitedMs: ms }) : undefined;
+    }
+    case 'hang': {
+      const seen = (flakyCounts.get(`hang:${arg}`) ?? 0) + 1;
+      flakyCounts.set(`hang:${arg}`, seen);
+      if (seen > number('times', 1)) return ok({ attempts: seen });
+      const finished = await delay(number('ms', 60_000), response);
+      return finished ? ok({ attempts: seen, hung: true }) : undefined;
     }
     case 'artifact':
       return { status: 200, json: { ok: true, data: { report: reportArtifact.name }, artifacts: [reportArtifact] } };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
 import { localApiId } from '#infra/emulator-gaps';
+import { readStage, timingProblems } from '#infra/stage';
 import { tableIndexNames } from '#shared/store/keys';
 import { synthesize } from './synth';
 
@@ -73,7 +74,8 @@ describe('messaging stack', () => {
     prod.messaging.hasResourceProperties('AWS::SQS::Queue', {
       RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] }, maxReceiveCount: stepMaxReceiveCount },
       SqsManagedSseEnabled: true,
-      VisibilityTimeout: prod.stacks.engine.worker.timeout!.toSeconds() * 3,
+      // Twice the worker's 900 s (docs/ARCHITECTURE.md, Timing).
+      VisibilityTimeout: 1800,
     });
   });
 
@@ -190,6 +192,26 @@ describe('engine stack', () => {
     )[0] as { Properties: { VisibilityTimeout: number } };
 
     expect(worker).toBeLessThanOrEqual(visibility.Properties.VisibilityTimeout);
+  });
+
+  it.each(['local', 'prod'])('lets no step ask for more time than one worker invocation honours (%s)', (stage) => {
+    const { stacks, engine, api } = stage === 'local' ? local : prod;
+    const { timing } = readStage({ stage });
+    const envOf = (template: Synthesized['engine'], name: RegExp) =>
+      (Object.values(template.findResources('AWS::Lambda::Function')).find((resource) => name.test(JSON.stringify(resource))) as { Properties: { Environment: { Variables: Record<string, string> } } }).Properties.Environment.Variables;
+
+    const limit = Number(envOf(api, /baton-api"/).MAX_STEP_TIMEOUT_SECONDS);
+
+    expect(limit).toBe(timing.maxStepTimeoutSeconds);
+    expect(Number(envOf(engine, /baton-stepworker"/).MAX_STEP_TIMEOUT_SECONDS)).toBe(limit);
+    expect(limit + timing.leaseMarginSeconds).toBeLessThan(stacks.engine.worker.timeout!.toSeconds());
+    expect(timingProblems(timing)).toEqual([]);
+    expect(timingProblems({ ...timing, maxStepTimeoutSeconds: timing.workerTimeoutSeconds })).toHaveLength(1);
+  });
+
+  it('gives the cloud worker Lambda\'s whole 15 minutes and running steps up to 870 s', () => {
+    expect(prod.stacks.engine.worker.timeout!.toSeconds()).toBe(900);
+    expect(readStage({ stage: 'prod' }).timing.maxStepTimeoutSeconds).toBe(870);
   });
 
   it('allows loopback agents and the test-only crash kind on the local stage only', () => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '#shared/domain/errors';
 import { parsePlanCsv } from '#shared/domain/plan-csv';
-import { workflowBody } from '#shared/domain/workflow';
+import { assertStepTimeouts, workflowBody } from '#shared/domain/workflow';
 import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 import type { Principal } from '#shared/middleware/principal';
 import { importQuery, workflowIdParam, workflowQuery } from '#shared/schemas/runs';
@@ -15,6 +15,7 @@ import { projectPath } from './projects';
 export const workflowOperations = ({ workflows, outbox, engine }: ApiDeps): Operation[] => {
   const save = async (projectId: string, principal: Principal, body: Parameters<WorkflowStore['save']>[0]['body']) => {
     engine.executors.validateInputs(body.steps);
+    assertStepTimeouts(body.steps, engine.maxStepTimeoutSeconds);
     const saved = await workflows.save({ projectId, body, actor: principal.actor });
     await outbox.publish(saved.events);
     return saved.workflow;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#shared/domain/errors';
+import { assertStepTimeouts } from '#shared/domain/workflow';
 import { formatIssuePath, parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 
 const yamlDefinition = `
@@ -29,15 +30,17 @@ const jsonDefinition = {
 };
 
 /** The ValidationError parseWorkflowDefinition throws (fails the test when it accepts the body). */
-const refusal = (body: string | object, contentType?: string): ValidationError => {
+const thrown = (act: () => unknown): ValidationError => {
   try {
-    parseWorkflowDefinition(body, contentType);
+    act();
   } catch (error) {
     if (error instanceof ValidationError) return error;
     throw error;
   }
   throw new Error('expected the definition to be refused');
 };
+
+const refusal = (body: string | object, contentType?: string): ValidationError => thrown(() => parseWorkflowDefinition(body, contentType));
 
 describe('parseWorkflowDefinition', () => {
   it('reads a YAML definition and fills in the defaults', () => {
@@ -79,12 +82,16 @@ describe('parseWorkflowDefinition', () => {
     expect(error.message).toBe('body.steps[2].kind must be an executor kind such as noop, http or approval');
   });
 
-  it('lets only waiting kinds have a timeoutSeconds longer than one invocation', () => {
-    const error = refusal({ name: 'x', steps: [{ id: 'slow', kind: 'http', timeoutSeconds: 901 }] });
+  it('lets only waiting kinds have a timeoutSeconds beyond the stage\'s limit, naming the field and the limit', () => {
+    const definition = parseWorkflowDefinition({ name: 'x', steps: [{ id: 'fits', kind: 'http', timeoutSeconds: 870 }, { id: 'slow', kind: 'http', timeoutSeconds: 871 }] }, undefined);
     const gate = parseWorkflowDefinition({ name: 'x', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 7 * 86_400 }, { id: 'ci', kind: 'webhook', timeoutSeconds: 3600 }] }, undefined);
 
-    expect(error.field).toBe('body.steps[0].timeoutSeconds');
-    expect(error.message).toContain('at most 900 for a http step');
+    const error = thrown(() => assertStepTimeouts(definition.steps, 870));
+
+    expect(error).toMatchObject({ status: 400, field: 'body.steps[1].timeoutSeconds' });
+    expect(error.message).toContain('at most 870 for a http step');
+    expect(() => assertStepTimeouts(definition.steps.slice(0, 1), 870)).not.toThrow();
+    expect(() => assertStepTimeouts(gate.steps, 15)).not.toThrow();
     expect(gate.steps.map((step) => step.timeoutSeconds)).toEqual([7 * 86_400, 3600]);
     expect(refusal({ name: 'x', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 31 * 86_400 }] }).field).toBe('body.steps[0].timeoutSeconds');
   });
