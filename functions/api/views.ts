@@ -2,7 +2,7 @@ import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients
 import { estimateCostUsd } from '#shared/domain/cost';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
-import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 
 /** A run as the API shows it: status, step counts by status, usage and its estimated cost. */
 export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
@@ -80,6 +80,7 @@ export function stepSummary(step: StepRecord) {
     kind: step.kind,
     status: step.status,
     attempt: step.attempt,
+    generation: generationOf(step),
     dependsOn: step.dependsOn,
     ...(step.notBefore ? { notBefore: step.notBefore } : {}),
     ...(step.queuedAt ? { queuedAt: step.queuedAt } : {}),

@@ -8,7 +8,7 @@ import { defaultRetryPolicy } from '#shared/domain/workflow';
 import { keys, projectRunsIndex } from '#shared/store/keys';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { jsonField } from '#shared/store/json-attribute';
-import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
@@ -58,6 +58,7 @@ export async function createRun(
       ...(spec.labels ? { labels: spec.labels } : {}),
       status: isDone ? 'completed' : 'pending',
       attempt: 0,
+      generation: 1,
       allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
       remaining,
       ...(isDone ? { finishedAt: at.toISOString(), ...jsonField('output', null), doneAtImport: true } : {}),
@@ -223,19 +224,23 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
   const at = now(deps);
   for (const step of steps.filter((candidate) => candidate.status === 'failed')) {
     const replacement = inputs[step.stepId];
+    const newInput = Boolean(replacement && 'input' in replacement);
+    // New input, new execution: agents must not take it for a retry of the work they already did.
+    const generation = generationOf(step) + (newInput ? 1 : 0);
     const tx = transaction(deps);
     tx.update(keys.step(run.id, step.stepId), {
       set: {
         status: 'queued',
         queuedAt: at.toISOString(),
         allowedAttempts: step.attempt + step.retry.maxAttempts,
+        generation,
         ...(replacement && 'input' in replacement ? jsonField('input', replacement.input) : {}),
       },
       remove: ['finishedAt'],
       condition: '#status = :failed',
       values: { ':failed': 'failed' },
     });
-    const { key, event } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, newInput: Boolean(replacement && 'input' in replacement) }, at, step.stepId);
+    const { key, event } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, generation, newInput }, at, step.stepId);
     tx.event(key, event);
     try {
       effects.events.push(...(await tx.commit()));

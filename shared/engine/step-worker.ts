@@ -5,7 +5,7 @@ import { waitingKinds } from '#shared/domain/workflow';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
 import { keys, timersIndex } from '#shared/store/keys';
 import { maxQueueDelaySeconds } from './dispatcher';
-import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { StepMessage } from '#shared/schemas/messages';
@@ -161,7 +161,7 @@ async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: '
         : '#status = :running AND #attempt = :attempt AND #leaseUntil < :now',
     values: from === 'queued' ? { ':queued': 'queued', ':attempt': step.attempt } : { ':running': 'running', ':attempt': step.attempt, ':now': at.toISOString() },
   });
-  const { key, event } = runEvent(run, 'step.started', 'worker', { attempt, ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
+  const { key, event } = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
   tx.event(key, event);
   try {
     const events = await tx.commit();
@@ -192,8 +192,9 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
       runId: run.id,
       stepId: step.stepId,
       attempt: step.attempt,
-      generation: 1,
-      idempotencyKey: `${run.id}:${step.stepId}:${step.attempt}`,
+      generation: generationOf(step),
+      // The same for every attempt of this execution (automatic retries, takeovers): DESIGN §3.2.
+      idempotencyKey: `${run.id}:${step.stepId}:${generationOf(step)}`,
       runInput: run.input,
       dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
       deadlineMs: timeoutSeconds * 1000,

@@ -28,7 +28,8 @@ export const createCrashExecutor = (kill: () => void = killOwnProcess): Executor
       // Reached only when the kill was replaced (unit tests): the attempt must still not complete.
       throw new RetryableStepError(`crash executor killed its worker on attempt ${context.attempt}`);
     }
-    return { status: 'completed', output: { survivedAttempt: context.attempt } };
+    // The key shows that a takeover after a crash is the same execution (DESIGN §3.2).
+    return { status: 'completed', output: { survivedAttempt: context.attempt, idempotencyKey: context.idempotencyKey } };
   },
 });
 

@@ -18,7 +18,8 @@ const maxTimeoutSeconds = 900;
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const reservedHeaders: Record<string, string> = {
   authorization: 'must not be set here: use bearerToken',
-  'x-idempotency-key': 'is set by Baton for every attempt',
+  'x-idempotency-key': 'is set by Baton: the same for every attempt of one execution',
+  'x-baton-attempt': 'is set by Baton for every attempt',
   'content-type': 'is always application/json',
 };
 
@@ -152,6 +153,7 @@ const requestBody = (input: HttpInput, context: StepContext) => ({
   runId: context.runId,
   stepId: context.stepId,
   attempt: context.attempt,
+  idempotencyKey: context.idempotencyKey,
   input: input.body ?? null,
   dependencies: context.dependencyOutputs,
   runInput: context.runInput ?? null,
@@ -161,7 +163,9 @@ const requestHeaders = (input: HttpInput, context: StepContext): Headers => {
   const headers = new Headers(input.headers);
   headers.set('content-type', 'application/json');
   headers.set('accept', 'application/json');
+  // One key for every attempt of an execution, so an agent recognises a retry of work it did.
   headers.set('x-idempotency-key', context.idempotencyKey);
+  headers.set('x-baton-attempt', String(context.attempt));
   if (input.bearerToken) headers.set('authorization', `Bearer ${input.bearerToken}`);
   return headers;
 };

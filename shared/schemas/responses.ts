@@ -102,6 +102,7 @@ export const stepSummaryResponse = z
     kind: z.string(),
     status: z.enum(stepStatuses),
     attempt: z.number().int(),
+    generation: z.number().int().meta({ description: 'Execution of the step (1 at first; a retry with a new input raises it). Agents see runId:stepId:<generation> as the idempotency key of every attempt of it.' }),
     dependsOn: z.array(z.string()),
     notBefore: timestamp.optional(),
     queuedAt: timestamp.optional(),

@@ -68,6 +68,11 @@ export interface StepRecord {
   status: StepStatus;
   /** Attempts started so far (0 before the first). */
   attempt: number;
+  /**
+   * Executions of the step (1 at run creation; items written before it existed read as 1). Only
+   * a person's retry with a new input raises it; the idempotency key agents see is built from it.
+   */
+  generation?: number;
   /** The attempt number after which no retry is made (raised by the run's `retry` action). */
   allowedAttempts: number;
   /** Dependencies not yet completed. */
@@ -103,6 +108,9 @@ export const toRun = (item: Record<string, unknown>): RunRecord => {
   };
 };
 export const toStep = (item: Record<string, unknown>): StepRecord => stripKeys<StepRecord>(item);
+
+/** A step's execution number; steps written before generations existed are in their first. */
+export const generationOf = (step: Pick<StepRecord, 'generation'>): number => step.generation ?? 1;
 
 export interface Page<T> {
   items: T[];

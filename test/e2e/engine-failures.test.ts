@@ -28,7 +28,9 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     expect(run.status).toBe('completed');
     expect(step.attempt).toBe(3);
     expect(step.output).toEqual({ attempts: 3 });
-    expect(calls.map((call) => call.idempotencyKey)).toEqual([`${id}:call:1`, `${id}:call:2`, `${id}:call:3`]);
+    // One execution: every attempt carries the same key, the attempt travels beside it.
+    expect(calls.map((call) => [call.idempotencyKey, call.attempt])).toEqual([[`${id}:call:1`, 1], [`${id}:call:1`, 2], [`${id}:call:1`, 3]]);
+    expect(step.generation).toBe(1);
     expect(calls.every((call) => call.authorization === 'Bearer agent-secret-token')).toBe(true);
     // Backoff 1 s then 2 s (no jitter): the agent saw the attempts at least that far apart.
     expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(1_000);
@@ -56,7 +58,10 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: { retryable: false, status: 400 } });
     expect(retried.status).toBe(200);
     expect(completed.status).toBe('completed');
-    expect((await client.step(id, 'check')).attempt).toBe(2);
+    expect(await client.step(id, 'check')).toMatchObject({ attempt: 2, generation: 2 });
+    // A new input is a new execution: the agent must not take it for a retry of the refused call.
+    const calls = testAgent().requests.filter((request) => request.idempotencyKey?.startsWith(`${id}:check:`));
+    expect(calls.map((call) => [call.idempotencyKey, call.attempt])).toEqual([[`${id}:check:1`, 1], [`${id}:check:2`, 2]]);
   });
 
   it('refuses a retry input for a step that did not fail, naming it', async () => {
@@ -81,8 +86,9 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const started = (await client.events(id)).filter((event) => event.type === 'step.started');
 
     expect(run.status).toBe('completed');
-    expect(step).toMatchObject({ attempt: 2, output: { survivedAttempt: 2 } });
-    expect(started.map((event) => event.detail)).toEqual([{ attempt: 1 }, { attempt: 2, takeover: true }]);
+    // The takeover is the same execution: same generation, same idempotency key.
+    expect(step).toMatchObject({ attempt: 2, generation: 1, output: { survivedAttempt: 2, idempotencyKey: `${id}:fragile:1` } });
+    expect(started.map((event) => event.detail)).toEqual([{ attempt: 1, generation: 1 }, { attempt: 2, generation: 1, takeover: true }]);
   });
 
   it('dead-letters a step whose worker dies on every delivery, blocks the run with the reason, and retry completes it', async () => {

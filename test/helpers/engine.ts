@@ -31,6 +31,7 @@ export interface StepView {
   id: string;
   status: string;
   attempt: number;
+  generation: number;
   output?: unknown;
   outputUrl?: string;
   error?: { message: string; code?: string; retryable: boolean; status?: number };

@@ -32,6 +32,8 @@ export interface AgentRequest {
   /** Path and query string, as sent. */
   path: string;
   idempotencyKey: string | undefined;
+  /** The `X-Baton-Attempt` header, as a number. */
+  attempt: number | undefined;
   authorization: string | undefined;
   /** Date.now() when the request arrived (to measure backoff between attempts). */
   at: number;
@@ -64,6 +66,7 @@ export async function startTestAgent({ host = '127.0.0.1', port = 0 } = {}): Pro
       method: request.method ?? 'GET',
       path: request.url ?? '/',
       idempotencyKey: request.headers['x-idempotency-key'] as string | undefined,
+      attempt: request.headers['x-baton-attempt'] === undefined ? undefined : Number(request.headers['x-baton-attempt']),
       authorization: request.headers.authorization,
       at: Date.now(),
       body,

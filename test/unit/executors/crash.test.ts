@@ -23,7 +23,7 @@ describe('crash executor', () => {
 
     const outcome = await executor.run({ crashUntilAttempt: 3 }, context(3));
 
-    expect(outcome).toEqual({ status: 'completed', output: { survivedAttempt: 3 } });
+    expect(outcome).toEqual({ status: 'completed', output: { survivedAttempt: 3, idempotencyKey: 'run_1:fragile:1' } });
     expect(kill).not.toHaveBeenCalled();
   });
 

@@ -47,15 +47,19 @@ describe('http executor', () => {
     expect(outcome).toEqual({ status: 'completed', output: { echo: { draft: 'v1' } } });
     expect(agent.requests[0]).toMatchObject({
       method: 'POST',
-      body: { runId: 'run_1', stepId: 'draft', attempt: 1, input: { draft: 'v1' }, dependencies: { research: { notes: 'they hold hands' } }, runInput: { topic: 'otters' } },
+      body: { runId: 'run_1', stepId: 'draft', attempt: 1, idempotencyKey: 'run_1:draft:1', input: { draft: 'v1' }, dependencies: { research: { notes: 'they hold hands' } }, runInput: { topic: 'otters' } },
     });
   });
 
-  it('sends the idempotency key so the agent can recognise a repeated attempt', async () => {
-    await httpExecutor.run(input({ path: '/ok' }), context({ idempotencyKey: 'run_1:draft:2' }));
-    await httpExecutor.run(input({ path: '/ok' }), context({ idempotencyKey: 'run_1:draft:2' }));
+  it("sends the execution's idempotency key with the attempt beside it, so the agent recognises a retry", async () => {
+    await httpExecutor.run(input({ path: '/ok' }), context({ attempt: 1, idempotencyKey: 'run_1:draft:1' }));
+    await httpExecutor.run(input({ path: '/ok' }), context({ attempt: 2, idempotencyKey: 'run_1:draft:1' }));
 
-    expect(agent.keyCounts()).toEqual(new Map([['run_1:draft:2', 2]]));
+    expect(agent.keyCounts()).toEqual(new Map([['run_1:draft:1', 2]]));
+    expect(agent.requests.map(({ attempt, body }) => [attempt, (body as { attempt: number; idempotencyKey: string })])).toEqual([
+      [1, expect.objectContaining({ attempt: 1, idempotencyKey: 'run_1:draft:1' })],
+      [2, expect.objectContaining({ attempt: 2, idempotencyKey: 'run_1:draft:1' })],
+    ]);
   });
 
   it('sends the bearer token and custom headers, with PUT when asked', async () => {
@@ -253,6 +257,7 @@ describe('http executor input', () => {
     [{ url: 'https://user:pw@agent.example.com' }, 'url'],
     [{ url: 'https://agent.example.com', headers: { Authorization: 'Bearer x' } }, 'headers.Authorization'],
     [{ url: 'https://agent.example.com', headers: { 'X-Idempotency-Key': 'k' } }, 'headers.X-Idempotency-Key'],
+    [{ url: 'https://agent.example.com', headers: { 'x-baton-attempt': '1' } }, 'headers.x-baton-attempt'],
     [{ url: 'https://agent.example.com', timeoutSeconds: 901 }, 'timeoutSeconds'],
     [{ url: 'https://agent.example.com', method: 'GET' }, 'method'],
   ])('refuses %j at %s', (value, path) => {
