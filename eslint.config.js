@@ -27,6 +27,13 @@ export default tseslint.config(
     },
   },
   {
+    // The SDK runs in browsers too (the console bundles it): no Node modules, nothing of the server.
+    files: ['sdk/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', '#shared/*', '#functions/*', '@aws-sdk/*'], message: 'The SDK runs in Node and in browsers: web APIs only, nothing of the server.' }] }],
+    },
+  },
+  {
     // Vitest's asymmetric matchers (expect.any, expect.stringMatching) are typed `any`.
     files: ['test/**/*.ts'],
     rules: {

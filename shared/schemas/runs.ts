@@ -53,11 +53,18 @@ export const listRunsQuery = z.strictObject({
   cursor: z.string().max(2048).optional(),
 });
 
-export const listEventsQuery = z.strictObject({
-  order: z.enum(['asc', 'desc']).default('asc'),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(2048).optional(),
-});
+/** Event ids are bare ULIDs. */
+export const eventIdParam = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an event id (a ULID)');
+
+export const listEventsQuery = z
+  .strictObject({
+    order: z.enum(['asc', 'desc']).default('asc'),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+    cursor: z.string().max(2048).optional(),
+    /** Start after this event id in the listing's order (following a run: the last event seen). */
+    after: eventIdParam.optional(),
+  })
+  .refine((query) => !(query.cursor && query.after), { message: 'give either cursor or after, not both', path: ['after'] });
 
 export const workflowQuery = z.strictObject({ version: z.coerce.number().int().min(1).max(maxWorkflowVersion).optional() });
 

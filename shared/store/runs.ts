@@ -183,7 +183,7 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return (await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
   },
 
-  async listEvents(runId: string, options: { order: 'asc' | 'desc'; limit: number; cursor?: string }): Promise<Page<Record<string, unknown>>> {
+  async listEvents(runId: string, options: { order: 'asc' | 'desc'; limit: number; cursor?: string; after?: string }): Promise<Page<Record<string, unknown>>> {
     const response = await documents.send(
       new QueryCommand({
         TableName: tableName,
@@ -191,10 +191,13 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
         ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': 'EVENT#' },
         ScanIndexForward: options.order === 'asc',
         Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(
-          options.cursor,
-          (key) => Object.keys(key).length === 2 && key.pk === `RUN#${runId}` && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
-        ),
+        // `after` needs no event of that id: an exclusive start key is only a position.
+        ExclusiveStartKey: options.after
+          ? keys.runEvent(runId, options.after)
+          : decodeCursor(
+            options.cursor,
+            (key) => Object.keys(key).length === 2 && key.pk === `RUN#${runId}` && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
+          ),
       }),
     );
     const items = (response.Items ?? []).map(({ pk: _pk, sk: _sk, outboxPk: _o, eventId: _e, ...event }) => event);

@@ -1,0 +1,77 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { BatonApiError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun } from '#sdk';
+import { createProject } from '../helpers/api';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+async function projectClient() {
+  const project = await createProject('sdk');
+  return { projectId: project.id, baton: createClient({ baseUrl: stack.apiUrl, token: project.adminToken.token }) };
+}
+
+describe('the SDK against the deployed API', () => {
+  it('saves a workflow, runs it to the end and reads its history, following it while it runs', async () => {
+    const { projectId, baton } = await projectClient();
+    const saved = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId } },
+        body: { name: 'sdk-chain', steps: [{ id: 'a', kind: 'noop', input: { n: 1 } }, { id: 'b', kind: 'noop', dependsOn: ['a'] }, { id: 'c', kind: 'noop', dependsOn: ['b'] }] },
+      }),
+    );
+
+    const created = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: saved.id } }));
+    const followed = await collect(runEvents(baton, created.id, { follow: true, pollIntervalMs: 300, signal: AbortSignal.timeout(45_000) }));
+    const run = await waitForRun(baton, created.id, { timeoutMs: 10_000 });
+    const history = await collect(runEvents(baton, created.id, { pageSize: 2 }));
+    const newestFirst = await collect(runEvents(baton, created.id, { order: 'desc', pageSize: 3 }));
+
+    expect(run.status).toBe('completed');
+    expect(run.steps.byStatus.completed).toBe(3);
+    expect(followed.map((event) => event.id)).toEqual(history.map((event) => event.id));
+    expect(history.at(-1)?.type).toBe('run.completed');
+    expect(history.filter((event) => event.type === 'step.completed').map((event) => event.stepId)).toEqual(['a', 'b', 'c']);
+    expect(newestFirst.map((event) => event.id)).toEqual(history.map((event) => event.id).reverse());
+  });
+
+  it('creates a run and waits until it waits for a person; reading after an event id gives only later ones', async () => {
+    const { projectId, baton } = await projectClient();
+    const saved = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId } },
+        body: { name: 'sdk-gate', steps: [{ id: 'work', kind: 'noop' }, { id: 'gate', kind: 'approval', dependsOn: ['work'], input: { prompt: 'ok?' } }] },
+      }),
+    );
+
+    const waiting = await createRunAndWait(baton, { projectId, workflowId: saved.id, idempotencyKey: 'sdk-gate-1' }, { timeoutMs: 45_000 });
+    const again = await createRunAndWait(baton, { projectId, workflowId: saved.id, idempotencyKey: 'sdk-gate-1' }, { timeoutMs: 45_000 });
+    const all = await collect(runEvents(baton, waiting.id));
+    const later = await collect(runEvents(baton, waiting.id, { after: all[1]!.id }));
+    const earlier = await collect(runEvents(baton, waiting.id, { order: 'desc', after: all[2]!.id }));
+
+    expect(waiting.status).toBe('running');
+    expect(waiting.steps.byStatus.needs_qa).toBe(1);
+    expect(again.id).toBe(waiting.id);
+    expect(later.map((event) => event.id)).toEqual(all.slice(2).map((event) => event.id));
+    expect(earlier.map((event) => event.id)).toEqual([all[1]!.id, all[0]!.id]);
+  });
+
+  it("pages through a listing and throws the API's errors with their code, field and request id", async () => {
+    const { projectId, baton } = await projectClient();
+    const saved = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'sdk-many', steps: [{ id: 'a', kind: 'noop' }] } }));
+    const ids: string[] = [];
+    for (let index = 0; index < 5; index += 1) ids.push((await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: saved.id, start: false } }))).id);
+
+    const listed = await collect(paginate((cursor) => unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query: { limit: 2, ...(cursor ? { cursor } : {}) } } }))));
+    const invalid = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: 'wf_nope' } })).catch((error: unknown) => error);
+    const both = await unwrap(baton.GET('/v1/runs/{runId}/events', { params: { path: { runId: ids[0]! }, query: { cursor: 'x', after: '01JDTEST000000000000000000' } } })).catch((error: unknown) => error);
+    const unknown = await unwrap(createClient({ baseUrl: stack.apiUrl, token: 'btn_unknown' }).GET('/v1/whoami')).catch((error: unknown) => error);
+
+    expect(listed.map((run) => run.id)).toEqual([...ids].reverse());
+    expect(invalid).toBeInstanceOf(BatonApiError);
+    expect(invalid).toMatchObject({ status: 400, code: 'validation_error', field: 'body.workflowId', requestId: expect.any(String) });
+    expect(both).toMatchObject({ status: 400, field: 'query.after' });
+    expect(unknown).toMatchObject({ status: 401 });
+  });
+});
