@@ -40,6 +40,7 @@ if (isEntryPoint) {
   const stage = readStage({
     stage: app.node.tryGetContext('stage') ?? process.env.BATON_STAGE,
     corsOrigins: app.node.tryGetContext('corsOrigins') ?? process.env.BATON_CORS_ORIGINS,
+    agentFunctions: app.node.tryGetContext('agentFunctions') ?? process.env.BATON_AGENT_FUNCTIONS,
   });
   buildBaton(app, stage);
   addNagChecks(app);

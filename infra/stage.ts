@@ -8,6 +8,11 @@ export interface Stage {
   isLocal: boolean;
   /** Origins allowed by CORS; `*` only on the local stage unless configured. */
   corsOrigins: string[];
+  /**
+   * Lambda functions the worker may invoke as `lambda` steps besides `baton-agent-*` in its own
+   * account and region (`-c agentFunctions=<arn,…>`): ARNs, optionally with `*` wildcards.
+   */
+  agentFunctions: string[];
   timing: EngineTiming;
 }
 
@@ -54,7 +59,22 @@ export function timingProblems(timing: EngineTiming): string[] {
 
 const stageName = /^[a-z][a-z0-9-]{1,15}$/;
 
-export function readStage(raw: { stage?: unknown; corsOrigins?: unknown }): Stage {
+/** A Lambda function ARN, or a pattern of them (`*`, `?`), optionally with a version or alias. */
+const agentFunctionArn = /^arn:aws[a-z-]*:lambda:[a-z0-9*?-]+:(\d{12}|[*?]+):function:[A-Za-z0-9_*?-]+(:[A-Za-z0-9_$*?-]+)?$/;
+
+/** `-c agentFunctions=arn1,arn2` (or a list in cdk.json) → the ARNs, each checked. */
+const readAgentFunctions = (raw: unknown): string[] => {
+  const list = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(',') : [];
+  const arns = list.map((arn) => arn.trim()).filter(Boolean);
+  for (const arn of arns) {
+    if (!agentFunctionArn.test(arn)) {
+      throw new Error(`Invalid agentFunctions entry "${arn}": give Lambda function ARNs (arn:aws:lambda:<region>:<account>:function:<name>[:<alias>]), "*" allowed, separated by commas.`);
+    }
+  }
+  return arns;
+};
+
+export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFunctions?: unknown }): Stage {
   const name = typeof raw.stage === 'string' ? raw.stage : undefined;
   if (!name) {
     throw new Error('No stage given: pass -c stage=<name> or set BATON_STAGE (e.g. "local", "dev", "prod").');
@@ -70,5 +90,5 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown }): Stag
   const timing = isLocal ? localTiming : cloudTiming;
   const problems = timingProblems(timing);
   if (problems.length) throw new Error(`Engine timing of stage "${name}" is unsound: ${problems.join('; ')}`);
-  return { name, isLocal, corsOrigins, timing };
+  return { name, isLocal, corsOrigins, agentFunctions: readAgentFunctions(raw.agentFunctions), timing };
 }

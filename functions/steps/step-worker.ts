@@ -2,12 +2,16 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { meterUsage } from '#shared/clients/usage-meter';
-import { createEngine } from '#shared/engine/create-engine';
+import { readConfig } from '#shared/config/env';
+import { agentEnv, createEngine } from '#shared/engine/create-engine';
 import { processStepMessage } from '#shared/engine/step-worker';
 import { stepMessage } from '#shared/schemas/messages';
 
 const logger = new Logger();
-const { deps } = createEngine(logger);
+const agents = readConfig(agentEnv);
+const { deps } = createEngine(logger, process.env, {
+  agents: { allowedFunctions: agents.AGENT_FUNCTIONS, functionArnPrefix: agents.AGENT_FUNCTION_ARN_PREFIX },
+});
 const processor = new BatchProcessor(EventType.SQS);
 
 /**

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, Role, ServicePrincipal, type IManagedPolicy } from 'aws-cdk-lib/aws-iam';
@@ -10,6 +10,7 @@ import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
+import { defaultAgentFunctions } from '#shared/executors/lambda';
 import { tableIndexNames } from '#shared/store/keys';
 import type { Stage } from '../stage';
 
@@ -134,6 +135,34 @@ export class BatonFunction extends NodejsFunction {
     this.addEnvironment('DEFAULT_STEP_TIMEOUT_SECONDS', String(stage.timing.defaultStepTimeoutSeconds));
     this.addEnvironment('MAX_STEP_TIMEOUT_SECONDS', String(stage.timing.maxStepTimeoutSeconds));
     this.addEnvironment('LEASE_MARGIN_SECONDS', String(stage.timing.leaseMarginSeconds));
+    return this;
+  }
+
+  /**
+   * `lambda` steps: may invoke exactly the allowed agent functions (`baton-agent-*` in its own
+   * account and region, plus the stage's `agentFunctions`), each with its versions and aliases,
+   * and is told the same list, which the executor checks before it calls (a clear step error
+   * instead of Lambda's AccessDenied).
+   */
+  useAgentFunctions(stage: Stage): this {
+    const arnPrefix = `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:`;
+    const patterns = [`${arnPrefix}${defaultAgentFunctions}`, ...stage.agentFunctions];
+    // A qualified invocation is authorised against `<arn>:<qualifier>`; a trailing `*` covers both already.
+    const isQualified = (arn: string) => arn.split(':').length > 7;
+    const resources = patterns.flatMap((pattern) => (pattern.endsWith('*') || isQualified(pattern) ? [pattern] : [pattern, `${pattern}:*`]));
+    this.addToRolePolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources }));
+    this.addEnvironment('AGENT_FUNCTIONS', patterns.join(','));
+    this.addEnvironment('AGENT_FUNCTION_ARN_PREFIX', arnPrefix);
+    Validations.of(this.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:function:${defaultAgentFunctions}]`,
+      reason: 'Agent functions are the user\'s, created after Baton is deployed: the worker may invoke those named baton-agent-* in its own account and region (the documented convention), with their versions and aliases, and checks each ARN before invoking.',
+    });
+    for (const resource of resources.filter((arn) => arn.includes('*') && stage.agentFunctions.some((pattern) => arn.startsWith(pattern)))) {
+      Validations.of(this.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${resource}]`,
+        reason: 'Listed by the operator at deploy (-c agentFunctions) as agent functions the worker may invoke, with their versions and aliases.',
+      });
+    }
     return this;
   }
 

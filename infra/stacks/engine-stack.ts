@@ -37,7 +37,9 @@ export class EngineStack extends Stack {
       stage,
       description: 'Baton step worker: claims, executes and records steps from the step queue',
       timeout: Duration.seconds(stage.timing.workerTimeoutSeconds),
-    }).useEngine(engine);
+    })
+      .useEngine(engine)
+      .useAgentFunctions(stage);
     this.worker.addEventSource(
       new SqsEventSource(stepQueue, { batchSize: 10, reportBatchItemFailures: true, ...(stage.isLocal ? {} : { maxConcurrency: 50 }) }),
     );

@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -33,3 +34,10 @@ export const createEventBridgeClient = (): EventBridgeClient => attachUsageMeter
 export const createSecretsClient = (): SecretsManagerClient => attachUsageMeter(new SecretsManagerClient(common()));
 
 export const createSchedulerClient = (): SchedulerClient => attachUsageMeter(new SchedulerClient(common()));
+
+/**
+ * Agent invocations (`lambda` steps). No SDK retries: an invocation that failed after the
+ * function ran must not silently run it again within one attempt; Baton's retry policy decides
+ * (backoff, Retry-After, a recorded attempt each time).
+ */
+export const createLambdaClient = (): LambdaClient => attachUsageMeter(new LambdaClient({ maxAttempts: 1 }));

@@ -1,7 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { createDocumentClient, createEventBridgeClient, createS3Client, createSqsClient } from '#shared/clients/aws';
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { createDocumentClient, createEventBridgeClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
+import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
 import { createExecutorRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
@@ -25,9 +27,29 @@ export const engineEnv = {
   LEASE_MARGIN_SECONDS: z.coerce.number().int().min(0),
 };
 
+/** What only the step worker is given (BatonFunction.useAgentFunctions): the agent functions it may invoke. */
+export const agentEnv = {
+  AGENT_FUNCTIONS: z.string().min(1).transform((value) => value.split(',').filter(Boolean)),
+  AGENT_FUNCTION_ARN_PREFIX: z.string().regex(/^arn:[a-z-]+:lambda:[a-z0-9-]+:\d{12}:function:$/),
+};
+
+export interface EngineOptions {
+  /** The step worker's agent settings; without them `lambda` steps are only validated, never invoked. */
+  agents?: { allowedFunctions: string[]; functionArnPrefix: string };
+}
+
+/** Lambda Invoke (RequestResponse) through the metered client, cancelled by the attempt's signal. */
+const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFunction => (request, signal) =>
+  lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
+
 /** Builds the engine with real clients, once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
+  const lambda = createLambdaExecutor({
+    invoke: invokeWith(createLambdaClient()),
+    allowedFunctions: agents?.allowedFunctions ?? [],
+    functionArnPrefix: agents?.functionArnPrefix ?? '',
+  });
   const documents = createDocumentClient();
   const runs = createRunStore({ documents, tableName: config.TABLE_NAME });
   const deps: EngineDeps = {
@@ -37,7 +59,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL }),
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
-    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS }),
+    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda] }),
     logger,
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
     defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
