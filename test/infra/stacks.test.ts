@@ -274,8 +274,50 @@ describe('engine stack', () => {
       Resource: { 'Fn::ImportValue': expect.stringMatching(new RegExp(`Baton-prod-Messaging:.*${queue}.*Arn`)) },
     });
 
-    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [consume('StepQueue')]));
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), consume('StepQueue')]));
     expect(policyStatementsOf(prod.engine, 'DlqHandlerFunction')).toEqual(engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
+  });
+});
+
+const agentPattern = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:baton-agent-*']] };
+const invokeAgents = (resources: unknown) => ({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: resources });
+
+describe('lambda agents', () => {
+  let widened: Synthesized;
+  const listed = 'arn:aws:lambda:eu-west-1:444455556666:function:reviewer';
+  const alias = 'arn:aws:lambda:eu-west-1:444455556666:function:triage:live';
+  beforeAll(() => {
+    widened = synthesize('prod', { agentFunctions: `${listed}, ${alias}` });
+  });
+
+  it('lets the worker invoke baton-agent-* of its own account and region only, and tells it so', () => {
+    const worker = Object.values(prod.engine.findResources('AWS::Lambda::Function', { Properties: { Handler: Match.anyValue(), Description: Match.stringLikeRegexp('step worker') } }))[0] as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+
+    expect(worker.Properties.Environment.Variables).toMatchObject({ AGENT_FUNCTIONS: agentPattern, AGENT_FUNCTION_ARN_PREFIX: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:']] } });
+    for (const functionId of ['DlqHandlerFunction', 'SweeperFunction', 'ScheduledStartFunction', 'WebhookReactionsFunction']) {
+      expect(JSON.stringify(policyStatementsOf(prod.engine, functionId))).not.toContain('lambda:InvokeFunction');
+    }
+    expect(JSON.stringify(policyStatementsOf(prod.api, 'ApiFunction'))).not.toContain('lambda:InvokeFunction');
+  });
+
+  it('widens the grant with -c agentFunctions: exactly the listed ARNs, with their versions and aliases', () => {
+    const statements = policyStatementsOf(widened.engine, 'StepWorkerFunction');
+
+    expect(statements.filter((statement) => JSON.stringify(statement).includes('lambda:InvokeFunction'))).toEqual([invokeAgents([agentPattern, listed, `${listed}:*`, alias])]);
+    expect(JSON.stringify(widened.engine.toJSON())).toContain(`:function:baton-agent-*,${listed},${alias}`);
+  });
+
+  it('refuses an agentFunctions entry that is not a Lambda function ARN', () => {
+    expect(() => synthesize('prod', { agentFunctions: 'arn:aws:s3:::bucket' })).toThrow(/Invalid agentFunctions entry "arn:aws:s3:::bucket"/);
+  });
+
+  it('passes cdk-nag with the widened grant (each wildcard acknowledged with its reason)', () => {
+    const report = JSON.parse(readFileSync(join(widened.outdir, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { violations: { ruleName: string; severity: string }[] }[];
+    };
+    expect(report.pluginReports.flatMap((plugin) => plugin.violations.filter((violation) => violation.severity === 'error'))).toEqual([]);
   });
 });
 

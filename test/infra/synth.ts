@@ -7,10 +7,10 @@ import { addNagChecks, buildBaton } from '#infra/app';
 import { readStage } from '#infra/stage';
 
 /** Synthesizes every Baton stack for a stage, with cdk-nag, into a fresh directory. */
-export function synthesize(stageName: string) {
+export function synthesize(stageName: string, context: { agentFunctions?: string } = {}) {
   const outdir = mkdtempSync(join(tmpdir(), `baton-synth-${stageName}-`));
   const app = new App({ outdir, context: { '@aws-cdk/core:defaultCrossStackReferences': 'strong' } });
-  const stacks = buildBaton(app, readStage({ stage: stageName }));
+  const stacks = buildBaton(app, readStage({ stage: stageName, ...context }));
   addNagChecks(app);
   const assembly = app.synth();
   return {

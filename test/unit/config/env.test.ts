@@ -33,4 +33,12 @@ describe('readStage', () => {
       'https://b.example',
     ]);
   });
+
+  it('reads extra agent functions as a comma-separated list (or a cdk.json list) of Lambda ARNs', () => {
+    const arn = 'arn:aws:lambda:eu-west-1:444455556666:function:reviewer';
+    expect(readStage({ stage: 'prod' }).agentFunctions).toEqual([]);
+    expect(readStage({ stage: 'prod', agentFunctions: ` ${arn}, ${arn}:live ,` }).agentFunctions).toEqual([arn, `${arn}:live`]);
+    expect(readStage({ stage: 'prod', agentFunctions: [`${arn.replace('reviewer', 'team-*')}`] }).agentFunctions).toHaveLength(1);
+    expect(() => readStage({ stage: 'prod', agentFunctions: 'reviewer' })).toThrow(/Invalid agentFunctions entry "reviewer"/);
+  });
 });
