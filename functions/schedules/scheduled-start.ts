@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
+import { requestHash } from '#shared/domain/canonical-json';
 import { createEngine } from '#shared/engine/create-engine';
 import { createRun } from '#shared/engine/run-actions';
 import { forgetSchedule, readSchedule } from '#shared/engine/schedules';
@@ -33,6 +34,9 @@ export const handler = middy<unknown, { runId?: string; skipped?: string }>()
       workflow,
       ...(schedule.input !== undefined ? { input: schedule.input } : {}),
       idempotencyKey: `schedule:${scheduleId}:${fireTime}`,
+      // A schedule never changes what it starts, so every fire of one time is the same request
+      // (and an API call that borrows the key is not).
+      requestHash: requestHash({ scheduleId, workflowId: schedule.workflowId, version: schedule.version, input: schedule.input }),
       actor: `schedule:${scheduleId}`,
       start: true,
     });

@@ -1975,7 +1975,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created (or, with a known Idempotency-Key, the run created the first time, marked Idempotent-Replayed: true) */
+            /** @description Created (or, with a known Idempotency-Key and the same body, the run created the first time, marked Idempotent-Replayed: true) */
             201: {
                 headers: {
                     /** @description The request id, also in every error body */
@@ -2032,6 +2032,17 @@ export interface operations {
             };
             /** @description Body too large */
             413: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The Idempotency-Key was already used with a different body (`error.field`: `header.idempotency-key`, `error.code`: `idempotency_key_reused`) */
+            422: {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;

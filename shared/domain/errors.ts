@@ -53,6 +53,22 @@ export class ConflictError extends ApiError {
   }
 }
 
+/**
+ * An Idempotency-Key already used for a different request: answering with the first request's
+ * result would silently drop this one, and guessing which the caller meant would be worse.
+ */
+export class IdempotencyKeyReusedError extends ApiError {
+  override name = 'IdempotencyKeyReusedError';
+  constructor(key: string, firstResult: string) {
+    super(
+      422,
+      'idempotency_key_reused',
+      `Idempotency-Key "${key}" was already used in the last 24 hours with a different request body (it created ${firstResult}); repeat that exact body to get the same result, or send a new key for a new request`,
+      'header.idempotency-key',
+    );
+  }
+}
+
 /** Over the token's request rate: try again after `retryAfterSeconds` (sent as Retry-After). */
 export class RateLimitedError extends ApiError {
   override name = 'RateLimitedError';

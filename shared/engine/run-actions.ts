@@ -1,6 +1,6 @@
 import { addUsage, usageFromItem, usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { analyzeDag } from '#shared/domain/dag';
-import { ConflictError, NotFoundError, ValidationError } from '#shared/domain/errors';
+import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import { finalRunStatuses, illegalRunAction, runActionRules, runStatuses, type RunAction, type RunStatus } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
@@ -24,16 +24,17 @@ const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
  * Creates a run of a workflow version. Its steps are written first (in batches) and the run
  * item last, in one transaction with the idempotency record and the event: until that commit
  * nothing refers to the steps, so a failure half-way leaves no visible run. The same
- * Idempotency-Key returns the run it created the first time.
+ * Idempotency-Key with the same request (`requestHash`, see shared/domain/canonical-json.ts)
+ * returns the run it created the first time; with another request it is refused (422).
  */
 export async function createRun(
   deps: EngineDeps,
-  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; idempotencyKey?: string; actor: string; start: boolean },
+  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
 ): Promise<{ run: RunRecord; created: boolean }> {
-  const { projectId, workflow, idempotencyKey, actor } = input;
+  const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
   if (idempotencyKey) {
-    const existing = await deps.runs.findRunByIdempotencyKey(projectId, idempotencyKey);
-    if (existing) return { run: (await deps.runs.getRun(existing, true))!, created: false };
+    const existing = await replayOf(deps, projectId, idempotencyKey, requestHash);
+    if (existing) return existing;
   }
   const dag = analyzeDag(workflow.steps);
   const done = new Set(workflow.steps.filter((spec) => spec.done).map((spec) => spec.id));
@@ -93,7 +94,7 @@ export async function createRun(
   );
   if (idempotencyKey) {
     tx.put(
-      { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
+      { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, ...(requestHash ? { requestHash } : {}), expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
       'attribute_not_exists(pk)',
     );
   }
@@ -108,15 +109,27 @@ export async function createRun(
     events = await tx.commit();
   } catch (error) {
     if (error instanceof ConditionFailedError && idempotencyKey) {
-      // Another request with the same key won the race: answer with its run.
-      const winner = await deps.runs.findRunByIdempotencyKey(projectId, idempotencyKey);
-      if (winner) return { run: (await deps.runs.getRun(winner, true))!, created: false };
+      // Another request with the same key won the race: answer with its run (if it was the same request).
+      const winner = await replayOf(deps, projectId, idempotencyKey, requestHash);
+      if (winner) return winner;
     }
     throw error;
   }
   await applyEffects(deps, { dispatches: [], events });
   if (input.start) return { run: await startRun(deps, run, actor), created: true };
   return { run, created: true };
+}
+
+/**
+ * The run an Idempotency-Key already created, when the request is the same one again; a
+ * different request under the same key is refused. Records written before requests were hashed
+ * (and callers that give no hash) match any request, as before.
+ */
+async function replayOf(deps: EngineDeps, projectId: string, key: string, requestHash: string | undefined): Promise<{ run: RunRecord; created: false } | undefined> {
+  const record = await deps.runs.findIdempotencyRecord(projectId, key);
+  if (!record) return undefined;
+  if (requestHash && record.requestHash && record.requestHash !== requestHash) throw new IdempotencyKeyReusedError(key, `run ${record.runId}`);
+  return { run: (await deps.runs.getRun(record.runId, true))!, created: false };
 }
 
 /** Moves the run's status for an action, conditional on the statuses the action allows. */

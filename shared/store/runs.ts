@@ -246,9 +246,11 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return { items: runs, cursor: encodeCursor(start) };
   },
 
-  async findRunByIdempotencyKey(projectId: string, key: string): Promise<string | undefined> {
+  /** The run an Idempotency-Key created, and the hash of the request that created it (absent on records older than the hash). */
+  async findIdempotencyRecord(projectId: string, key: string): Promise<{ runId: string; requestHash?: string } | undefined> {
     const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.idempotency(projectId, key), ConsistentRead: true }));
-    return Item?.runId as string | undefined;
+    if (!Item) return undefined;
+    return { runId: Item.runId as string, ...(typeof Item.requestHash === 'string' ? { requestHash: Item.requestHash } : {}) };
   },
 
   /** Writes new items in batches of 25 (run creation's steps, before the run commits). */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { api } from '../helpers/api';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
@@ -115,5 +116,42 @@ describe('run actions on the deployed engine', () => {
 
     expect(again.map((run) => run.id)).toEqual([first.id, first.id, first.id]);
     expect(other.id).not.toBe(first.id);
+  });
+
+  it('refuses an Idempotency-Key reused with a different body (422 naming the header); the same body in another spelling replays', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'once', steps: [{ id: 'only', kind: 'noop' }] });
+    const key = `reuse-${Date.now()}`;
+    const create = (body: string, idempotencyKey = key) =>
+      api<{ id: string; error?: { code: string; field?: string; message: string } }>('POST', `/v1/projects/${client.project.id}/runs`, {
+        token: client.token,
+        body,
+        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+      });
+
+    const first = await create(JSON.stringify({ workflowId, input: { topic: 'otters', depth: 2 } }));
+    // Same request: keys in another order, the default `start` spelled out.
+    const same = await create(JSON.stringify({ start: true, input: { depth: 2, topic: 'otters' }, workflowId }));
+    const different = await create(JSON.stringify({ workflowId, input: { topic: 'beavers', depth: 2 } }));
+    const later = await Promise.all([3, 4, 5].map((depth) => create(JSON.stringify({ workflowId, input: { topic: 'otters', depth } }))));
+    // A fresh key raced by two bodies at once: whichever commits first wins, its twins replay it,
+    // the other body is refused (the lost-race path compares too).
+    const raced = await Promise.all(['a', 'b', 'a', 'b'].map((variant) => create(JSON.stringify({ workflowId, input: { variant } }), `${key}-race`)));
+    const runs = await api<{ items: { id: string }[] }>('GET', `/v1/projects/${client.project.id}/runs`, { token: client.token });
+    const winner = raced.find((response) => response.status === 201)!;
+    const winnerVariant = raced.indexOf(winner) % 2;
+
+    expect(first.status).toBe(201);
+    expect(same.status).toBe(201);
+    expect(same.body.id).toBe(first.body.id);
+    expect(same.headers.get('idempotent-replayed')).toBe('true');
+    expect(different.status).toBe(422);
+    expect(different.body.error).toMatchObject({ code: 'idempotency_key_reused', field: 'header.idempotency-key' });
+    expect(different.body.error?.message).toContain(key);
+    expect(later.map((response) => response.status)).toEqual([422, 422, 422]);
+    expect(raced.map((response) => [response.status, response.body.id])).toEqual(
+      raced.map((_, index) => (index % 2 === winnerVariant ? [201, winner.body.id] : [422, undefined])),
+    );
+    expect(runs.body.items.map((run) => run.id).sort()).toEqual([first.body.id, winner.body.id].sort());
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { requestHash } from '#shared/domain/canonical-json';
 import { NotFoundError } from '#shared/domain/errors';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
 import {
@@ -36,7 +37,8 @@ export const runOperations = ({ workflows, engine }: ApiDeps): Operation[] => [
     headers: z.looseObject({ 'idempotency-key': idempotencyKeyHeader }),
     body: { schema: createRunBody, required: true },
     responses: {
-      201: { description: 'Created (or, with a known Idempotency-Key, the run created the first time, marked Idempotent-Replayed: true)', schema: runResponse },
+      201: { description: 'Created (or, with a known Idempotency-Key and the same body, the run created the first time, marked Idempotent-Replayed: true)', schema: runResponse },
+      422: { description: 'The Idempotency-Key was already used with a different body (`error.field`: `header.idempotency-key`, `error.code`: `idempotency_key_reused`)' },
     },
     handler: async ({ params, headers, body, principal }) => {
       const workflow = await workflows.get(params.projectId, body.workflowId, body.version);
@@ -47,7 +49,8 @@ export const runOperations = ({ workflows, engine }: ApiDeps): Operation[] => [
         workflow,
         ...(body.input !== undefined ? { input: body.input } : {}),
         ...(body.git ? { git: body.git } : {}),
-        ...(idempotencyKey ? { idempotencyKey } : {}),
+        // The parsed body with its keys sorted: the same request however its JSON was spelled.
+        ...(idempotencyKey ? { idempotencyKey, requestHash: requestHash(body) } : {}),
         actor: principal.actor,
         start: body.start,
       });
