@@ -1,10 +1,10 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
-import { AttributeType, Billing, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, Billing, ProjectionType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { artifactPrefix } from '#shared/store/artifacts';
-import { outboxIndex, timersIndex } from '#shared/store/keys';
+import { listingsIndex, outboxIndex, timersIndex } from '#shared/store/keys';
 import type { Stage } from '../stage';
 
 export interface DataStackProps extends StackProps {
@@ -38,6 +38,14 @@ export class DataStack extends Stack {
         { indexName: outboxIndex.name, partitionKey: { name: outboxIndex.partitionKey, type: AttributeType.STRING }, sortKey: { name: outboxIndex.sortKey, type: AttributeType.STRING } },
         // Sparse: due timers (step deadlines, not-before times, lease expiries) for the sweeper.
         { indexName: timersIndex.name, partitionKey: { name: timersIndex.partitionKey, type: AttributeType.STRING }, sortKey: { name: timersIndex.sortKey, type: AttributeType.STRING } },
+        // Sparse, keys only, overloaded: the projects, each project's approval inbox and event feed
+        // (shared/store/keys.ts says why keys only).
+        {
+          indexName: listingsIndex.name,
+          partitionKey: { name: listingsIndex.partitionKey, type: AttributeType.STRING },
+          sortKey: { name: listingsIndex.sortKey, type: AttributeType.STRING },
+          projectionType: ProjectionType.KEYS_ONLY,
+        },
       ],
     });
 

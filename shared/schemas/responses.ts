@@ -36,6 +36,8 @@ export const projectSettingsResponse = projectSettings.meta({ id: 'ProjectSettin
 
 export const projectResponse = z.object({ id: z.string(), name: z.string(), createdAt: timestamp, settings: projectSettings }).meta({ id: 'Project' });
 
+export const projectPageResponse = z.object({ items: z.array(projectResponse), cursor: z.string().optional() }).meta({ id: 'ProjectPage' });
+
 export const tokenResponse = z
   .object({ id: z.string(), name: z.string(), role: z.enum(roles), createdAt: timestamp, rateLimit: rateLimit.optional(), revokedAt: timestamp.optional() })
   .meta({ id: 'Token' });
@@ -55,6 +57,19 @@ export const savedWorkflowResponse = z.object({ id: z.string(), name: z.string()
 export const workflowResponse = z
   .object({ id: z.string(), projectId: z.string(), name: z.string(), description: z.string().optional(), version: z.number().int(), steps: z.array(stepSpec), createdAt: timestamp })
   .meta({ id: 'Workflow' });
+
+export const workflowSummaryResponse = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string().optional(),
+    version: z.number().int().meta({ description: 'The latest version' }),
+    steps: z.number().int().meta({ description: "The latest version's number of steps" }),
+    updatedAt: timestamp.meta({ description: 'When the latest version was saved' }),
+  })
+  .meta({ id: 'WorkflowSummary' });
+
+export const workflowPageResponse = z.object({ items: z.array(workflowSummaryResponse), cursor: z.string().optional() }).meta({ id: 'WorkflowPage' });
 
 const stepError = z.object({
   message: z.string(),

@@ -46,6 +46,13 @@ export const createRunBody = z.strictObject({
   start: z.boolean().default(true),
 });
 
+/** `limit` and `cursor` of a paged listing (the cursor is opaque: pass back the one returned). */
+export const pageQuery = (maxLimit = 100, defaultLimit = 20) =>
+  z.strictObject({
+    limit: z.coerce.number().int().min(1).max(maxLimit).default(defaultLimit),
+    cursor: z.string().max(2048).optional(),
+  });
+
 export const listRunsQuery = z.strictObject({
   status: z.enum(runStatuses).optional(),
   workflowId: workflowIdParam.optional(),

@@ -52,5 +52,28 @@ export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 
  */
 export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE', notBefore: 'NOT_BEFORE', deadline: 'DEADLINE' } as const;
 
+/**
+ * gsi2: sparse, keys only, overloaded with one partition per listing that has no home in the
+ * table's own keys. Keys only, because every entry is a write: a listing reads the keys here
+ * and then the items themselves (one BatchGetItem per page), which keeps each entry under 1 KB
+ * whatever the item holds. CloudFormation adds one GSI per update: a new listing gets a new
+ * partition value here, not a new index.
+ * - `PROJECTS`: every project's META item, by project id (creation time).
+ * - `PROJECT#p#INBOX`: the project's steps waiting in needs_qa, by `<since>#<run>#<step>`
+ *   (set by the write that parks the step, removed by every write that moves it on).
+ * - `PROJECT#p#EVENTS`: every event of the project (its own, its runs' and steps'), by event id.
+ */
+export const listingsIndex = {
+  name: 'gsi2',
+  partitionKey: 'gsi2pk',
+  sortKey: 'gsi2sk',
+  projects: 'PROJECTS',
+  inbox: (projectId: string) => `PROJECT#${projectId}#INBOX`,
+  feed: (projectId: string) => `PROJECT#${projectId}#EVENTS`,
+} as const;
+
+/** The attributes a step leaves the inbox (and the timers index) by: removed by every write that moves it out of needs_qa. */
+export const waitingStepIndexAttributes = ['leaseUntil', timersIndex.partitionKey, timersIndex.sortKey, listingsIndex.partitionKey, listingsIndex.sortKey] as const;
+
 /** Every GSI of the table; infra grants access to exactly these. */
-export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name] as const;
+export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name, listingsIndex.name] as const;

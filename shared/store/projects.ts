@@ -1,11 +1,12 @@
-import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import { eventItem, type CommittedEvent } from './event-outbox';
-import { keys } from './keys';
-import { queryPrefix } from './query';
+import { keys, listingsIndex } from './keys';
+import { getInOrder, queryPrefix } from './query';
+import { decodeCursor, encodeCursor, type Page } from './runs';
 import type { RateLimit } from './rate-limiter';
 
 export interface Project {
@@ -62,7 +63,8 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
           {
             Put: {
               TableName: tableName,
-              Item: { ...keys.project(project.id), type: 'project', ...project },
+              // Filed in the listings index, so the installation's projects are listed without a scan.
+              Item: { ...keys.project(project.id), type: 'project', ...project, [listingsIndex.partitionKey]: listingsIndex.projects, [listingsIndex.sortKey]: project.id },
               ConditionExpression: 'attribute_not_exists(pk)',
             },
           },
@@ -88,13 +90,29 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
 
   async get(projectId: string): Promise<Project | undefined> {
     const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.project(projectId) }));
-    if (!Item) return undefined;
-    return {
-      id: Item.id as string,
-      name: Item.name as string,
-      createdAt: Item.createdAt as string,
-      settings: { ...defaultProjectSettings, ...(Item.settings as Partial<ProjectSettings> | undefined) },
-    };
+    return Item ? toProject(Item) : undefined;
+  },
+
+  /** The installation's projects, oldest first: keys from the listings index, then the items. */
+  async list(options: { limit: number; cursor?: string }): Promise<Page<Project>> {
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: listingsIndex.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
+        ExpressionAttributeValues: { ':pk': listingsIndex.projects },
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(
+          options.cursor,
+          (key) =>
+            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === listingsIndex.projects && key.sk === 'META' &&
+            key.pk === `PROJECT#${key[listingsIndex.sortKey] as string}`,
+        ),
+      }),
+    );
+    const items = await getInOrder(documents, tableName, (response.Items ?? []) as { pk: string; sk: string }[]);
+    return { items: items.map(toProject), cursor: encodeCursor(response.LastEvaluatedKey) };
   },
 
   /**
@@ -203,6 +221,13 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
     if (!Item || Item.revokedAt) return undefined;
     return toTokenRecord(Item);
   },
+});
+
+const toProject = (item: Record<string, unknown>): Project => ({
+  id: item.id as string,
+  name: item.name as string,
+  createdAt: item.createdAt as string,
+  settings: { ...defaultProjectSettings, ...(item.settings as Partial<ProjectSettings> | undefined) },
 });
 
 const toTokenRecord = (item: Record<string, unknown>): TokenRecord => ({

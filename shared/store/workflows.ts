@@ -6,6 +6,8 @@ import { newEventId, newId } from '#shared/domain/ids';
 import type { StepSpec, WorkflowBody } from '#shared/domain/workflow';
 import { eventItem } from './event-outbox';
 import { keys, workflowVersionPrefix } from './keys';
+import { getInOrder } from './query';
+import { decodeCursor, encodeCursor, type Page } from './runs';
 
 export interface Workflow {
   id: string;
@@ -62,13 +64,19 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
               Update: {
                 TableName: tableName,
                 Key: nameKey,
-                UpdateExpression: 'SET latestVersion = :version, workflowId = :workflowId, #type = :type',
+                // The latest version's summary rides on the name item: the listing reads nothing else.
+                UpdateExpression:
+                  'SET latestVersion = :version, workflowId = :workflowId, #type = :type, stepCount = :stepCount, updatedAt = :now' +
+                  (body.description ? ', description = :description' : ' REMOVE description'),
                 ConditionExpression: previous === 0 ? 'attribute_not_exists(pk)' : 'latestVersion = :previous',
                 ExpressionAttributeNames: { '#type': 'type' },
                 ExpressionAttributeValues: {
                   ':version': version,
                   ':workflowId': workflowId,
                   ':type': 'workflowName',
+                  ':stepCount': body.steps.length,
+                  ':now': now,
+                  ...(body.description ? { ':description': body.description } : {}),
                   ...(previous === 0 ? {} : { ':previous': previous }),
                 },
               },
@@ -121,6 +129,48 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
     );
     return Items?.[0] ? toWorkflow(Items[0]) : undefined;
   },
+
+  /** A project's workflows by name, each with its latest version and that version's step count. */
+  async list(projectId: string, options: { limit: number; cursor?: string }): Promise<Page<WorkflowSummary>> {
+    const pk = `PROJECT#${projectId}`;
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': pk, ':prefix': 'WFNAME#' },
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(options.cursor, (key) => Object.keys(key).length === 2 && key.pk === pk && typeof key.sk === 'string' && key.sk.startsWith('WFNAME#')),
+      }),
+    );
+    const names = response.Items ?? [];
+    // Names saved before the summary rode on them: their latest version item has it.
+    const older = names.filter((item) => item.stepCount === undefined);
+    const versions = await getInOrder(documents, tableName, older.map((item) => keys.workflowVersion(projectId, item.workflowId as string, item.latestVersion as number)));
+    const versionOf = new Map(versions.map((item) => [item.workflowId as string, item]));
+    const items = names.map((item): WorkflowSummary => {
+      const summary = item.stepCount === undefined ? versionOf.get(item.workflowId as string) : item;
+      const description = summary?.description as string | undefined;
+      return {
+        id: item.workflowId as string,
+        name: (item.sk as string).slice('WFNAME#'.length),
+        ...(description ? { description } : {}),
+        version: item.latestVersion as number,
+        steps: (summary?.stepCount as number | undefined) ?? 0,
+        updatedAt: ((summary?.updatedAt ?? summary?.createdAt) as string | undefined) ?? '1970-01-01T00:00:00.000Z',
+      };
+    });
+    return { items, cursor: encodeCursor(response.LastEvaluatedKey) };
+  },
 });
+
+/** A workflow as listed: its latest version's summary. */
+export interface WorkflowSummary {
+  id: string;
+  name: string;
+  description?: string;
+  version: number;
+  steps: number;
+  updatedAt: string;
+}
 
 export type WorkflowStore = ReturnType<typeof createWorkflowStore>;

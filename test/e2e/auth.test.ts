@@ -80,11 +80,12 @@ describe('authentication and tenancy on the deployed API', () => {
 
   it("answers 404 to another project's token on every project and run route, and 403 on installation routes", async () => {
     const leaks: string[] = [];
-    const scoped = protectedOps.filter((op) => op.operationId === 'createProject' || /\{(projectId|runId)\}/.test(op.path));
+    const installationOnly = ['createProject', 'listProjects'];
+    const scoped = protectedOps.filter((op) => installationOnly.includes(op.operationId) || /\{(projectId|runId)\}/.test(op.path));
     expect(scoped.length).toBeGreaterThanOrEqual(protectedOps.length - 2);
     for (const op of scoped) {
       const response = await api(op.method, pathOf(op.path), { token: b.token, ...bodyFor(op.method) });
-      const expected = op.operationId === 'createProject' ? 403 : 404;
+      const expected = installationOnly.includes(op.operationId) ? 403 : 404;
       if (response.status !== expected) leaks.push(`${op.operationId}: ${response.status} (expected ${expected})`);
     }
     expect(leaks).toEqual([]);

@@ -25,6 +25,9 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
     async get(projectId) {
       return projects.get(projectId);
     },
+    async list({ limit }) {
+      return { items: [...projects.values()].slice(0, limit) };
+    },
     async findActiveToken(token) {
       const record = tokens.get(hashToken(token));
       return record?.revokedAt ? undefined : record;

@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
 import { localApiId } from '#infra/emulator-gaps';
 import { readStage, timingProblems } from '#infra/stage';
-import { tableIndexNames } from '#shared/store/keys';
+import { listingsIndex, tableIndexNames } from '#shared/store/keys';
 import { synthesize } from './synth';
 
 type Synthesized = ReturnType<typeof synthesize>;
@@ -41,6 +41,21 @@ describe('data stack', () => {
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       Replicas: [Match.objectLike({ PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true }, DeletionProtectionEnabled: true })],
       GlobalSecondaryIndexes: tableIndexNames.map((IndexName) => Match.objectLike({ IndexName })),
+    });
+  });
+
+  it('projects only keys into the overloaded listings index (each entry one write unit, whatever the item holds)', () => {
+    prod.data.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        Match.objectLike({
+          IndexName: listingsIndex.name,
+          KeySchema: [
+            { AttributeName: listingsIndex.partitionKey, KeyType: 'HASH' },
+            { AttributeName: listingsIndex.sortKey, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        }),
+      ]),
     });
   });
 

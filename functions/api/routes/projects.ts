@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { NotFoundError } from '#shared/domain/errors';
 import { webhookProviders } from '#shared/domain/webhook-deliveries';
 import { createProjectBody, projectIdParam, projectSettingsPatch, webhookSecretBody } from '#shared/schemas/projects';
-import { createdProjectResponse, projectResponse, projectSettingsResponse, webhookSecretResponse } from '#shared/schemas/responses';
+import { createdProjectResponse, projectPageResponse, projectResponse, projectSettingsResponse, webhookSecretResponse } from '#shared/schemas/responses';
+import { pageQuery } from '#shared/schemas/runs';
 import { generateWebhookSecret } from '#shared/store/webhook-secrets';
 import { operation, type Operation } from '../operation';
 import type { ApiDeps } from './deps';
@@ -24,6 +25,20 @@ export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps)
       const created = await projects.create({ name: body.name, actor: principal.actor });
       await outbox.publish(created.events);
       return { status: 201, body: { ...created.project, adminToken: { id: created.tokenRecord.tokenId, role: 'admin', token: created.token } } };
+    },
+  }),
+  operation({
+    operationId: 'listProjects',
+    method: 'GET',
+    path: '/v1/projects',
+    summary: "The installation's projects, oldest first (installation admin only)",
+    tag: 'projects',
+    access: 'installation',
+    query: pageQuery(),
+    responses: { 200: { description: 'A page of projects', schema: projectPageResponse } },
+    handler: async ({ query }) => {
+      const page = await projects.list(query);
+      return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
   operation({

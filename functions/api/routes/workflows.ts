@@ -4,8 +4,8 @@ import { parsePlanCsv } from '#shared/domain/plan-csv';
 import { assertStepTimeouts, workflowBody } from '#shared/domain/workflow';
 import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 import type { Principal } from '#shared/middleware/principal';
-import { importQuery, workflowIdParam, workflowQuery } from '#shared/schemas/runs';
-import { savedWorkflowResponse, workflowResponse } from '#shared/schemas/responses';
+import { importQuery, pageQuery, workflowIdParam, workflowQuery } from '#shared/schemas/runs';
+import { savedWorkflowResponse, workflowPageResponse, workflowResponse } from '#shared/schemas/responses';
 import type { WorkflowStore } from '#shared/store/workflows';
 import { operation, type Operation } from '../operation';
 import type { ApiDeps } from './deps';
@@ -39,6 +39,21 @@ export const workflowOperations = ({ workflows, outbox, engine }: ApiDeps): Oper
       handler: async ({ params, body, principal }) => {
         const workflow = await save(params.projectId, principal, body);
         return { status: 201, body: { id: workflow.id, name: workflow.name, version: workflow.version, steps: workflow.steps.length } };
+      },
+    }),
+    operation({
+      operationId: 'listWorkflows',
+      method: 'GET',
+      path: '/v1/projects/{projectId}/workflows',
+      summary: "The project's workflows by name, each with its latest version and step count",
+      tag: 'workflows',
+      access: { project: 'viewer' },
+      params: projectPath,
+      query: pageQuery(),
+      responses: { 200: { description: 'A page of workflows', schema: workflowPageResponse } },
+      handler: async ({ params, query }) => {
+        const page = await workflows.list(params.projectId, query);
+        return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
       },
     }),
     operation({

@@ -212,7 +212,7 @@ describe('API routes', () => {
     const unknown = await call('GET', '/v1/nothing-here', { headers: bearer(installation) });
 
     expect(wrongMethod.statusCode).toBe(405);
-    expect(wrongMethod.headers?.allow).toBe('POST');
+    expect(wrongMethod.headers?.allow).toBe('POST, GET');
     expect(wrongMethod.json).toMatchObject({ error: { code: 'method_not_allowed' } });
     expect(unknown.statusCode).toBe(404);
   });
