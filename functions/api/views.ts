@@ -20,6 +20,8 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     ...(run.startedAt ? { startedAt: run.startedAt } : {}),
     ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),
     ...(run.failedSteps?.length ? { failedSteps: run.failedSteps } : {}),
+    ...(run.failedOptionalSteps?.length ? { failedOptionalSteps: run.failedOptionalSteps } : {}),
+    ...(run.degraded ? { degraded: true } : {}),
     ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
   };
   if (!steps) return view;
@@ -98,6 +100,7 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
     dependents: step.dependents,
     retry: step.retry,
     ...(step.timeoutSeconds ? { timeoutSeconds: step.timeoutSeconds } : {}),
+    ...(step.onFailure ? { onFailure: step.onFailure } : {}),
     ...(step.labels ? { labels: step.labels } : {}),
     ...(step.input !== undefined ? { input: step.input } : {}),
     ...(step.output !== undefined ? { output: step.output } : {}),

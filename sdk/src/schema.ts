@@ -556,6 +556,8 @@ export interface components {
                     jitter: "full" | "none";
                 };
                 timeoutSeconds?: number;
+                /** @enum {string} */
+                onFailure?: "fail" | "continue";
                 /** Format: date-time */
                 notBefore?: string;
                 done?: boolean;
@@ -586,7 +588,15 @@ export interface components {
             startedAt?: string;
             /** Format: date-time */
             finishedAt?: string;
+            /** @description Steps that failed for good and block the run (retry runs them again) */
             failedSteps?: string[];
+            /** @description Steps with onFailure "continue" that failed for good: their dependents ran anyway */
+            failedOptionalSteps?: string[];
+            /**
+             * @description The run completed although some optional steps failed (failedOptionalSteps)
+             * @enum {boolean}
+             */
+            degraded?: true;
             heldSteps?: string[];
         };
         RunPage: {
@@ -613,7 +623,15 @@ export interface components {
             startedAt?: string;
             /** Format: date-time */
             finishedAt?: string;
+            /** @description Steps that failed for good and block the run (retry runs them again) */
             failedSteps?: string[];
+            /** @description Steps with onFailure "continue" that failed for good: their dependents ran anyway */
+            failedOptionalSteps?: string[];
+            /**
+             * @description The run completed although some optional steps failed (failedOptionalSteps)
+             * @enum {boolean}
+             */
+            degraded?: true;
             heldSteps?: string[];
             steps: {
                 total: number;
@@ -714,6 +732,8 @@ export interface components {
                 jitter: "full" | "none";
             };
             timeoutSeconds?: number;
+            /** @enum {string} */
+            onFailure?: "continue";
             labels?: {
                 [key: string]: string;
             };
@@ -1734,6 +1754,8 @@ export interface operations {
                             jitter?: "full" | "none";
                         };
                         timeoutSeconds?: number;
+                        /** @enum {string} */
+                        onFailure?: "fail" | "continue";
                         /** Format: date-time */
                         notBefore?: string;
                         done?: boolean;
@@ -1765,6 +1787,8 @@ export interface operations {
                             jitter?: "full" | "none";
                         };
                         timeoutSeconds?: number;
+                        /** @enum {string} */
+                        onFailure?: "fail" | "continue";
                         /** Format: date-time */
                         notBefore?: string;
                         done?: boolean;

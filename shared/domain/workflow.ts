@@ -40,6 +40,12 @@ export const stepSpec = z.strictObject({
    * may last (up to 30 days).
    */
   timeoutSeconds: z.number().int().min(1).max(maxWaitSeconds).optional(),
+  /**
+   * What a failure for good (the last attempt, a rejection, a dead letter) does: `fail` (the
+   * default) blocks the run; `continue` makes the step optional: it ends failed, its dependents
+   * run with `dependencies.<id> = {failed: true, error}`, and the run completes `degraded`.
+   */
+  onFailure: z.enum(['fail', 'continue']).optional(),
   /** ISO-8601 instant before which the step is not dispatched (plan CSV date gating). */
   notBefore: z.iso.datetime({ offset: true }).optional(),
   /** Already done when the run is created (plan CSV status `Done`): recorded completed, never run. */

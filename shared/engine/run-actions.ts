@@ -55,6 +55,7 @@ export async function createRun(
       dependents: (dag.dependents[spec.id] ?? []).filter((child) => !done.has(child)),
       retry: spec.retry ?? defaultRetryPolicy,
       ...(spec.timeoutSeconds ? { timeoutSeconds: spec.timeoutSeconds } : {}),
+      ...(spec.onFailure === 'continue' ? { onFailure: 'continue' } : {}),
       ...(spec.notBefore ? { notBefore: spec.notBefore } : {}),
       ...(spec.labels ? { labels: spec.labels } : {}),
       status: isDone ? 'completed' : 'pending',

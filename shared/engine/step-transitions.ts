@@ -133,6 +133,43 @@ export async function completeStep(
   const stored = await deps.artifacts.storeOutput(address, outcome.output);
   const artifacts = outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
 
+  return finishStep(deps, run, step, { actor, at }, (tx) => {
+    tx.update(keys.step(run.id, step.stepId), {
+      set: {
+        status: 'completed',
+        finishedAt: at.toISOString(),
+        ...(stored.outputRef ? { outputRef: stored.outputRef } : jsonField('output', stored.output)),
+        ...(artifacts ? { artifacts } : {}),
+        ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
+        ...(usage ? { usage } : {}),
+      },
+      remove: ['leaseUntil', 'timerPk', 'dueAt'],
+      condition: from === 'running' ? '#status = :from AND #attempt = :attempt' : '#status = :from',
+      values: { ':from': from, ...(from === 'running' ? { ':attempt': step.attempt } : {}) },
+    });
+    tx.event(
+      ...eventArgs(
+        runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0 }, at, step.stepId),
+      ),
+    );
+  });
+}
+
+/**
+ * The bookkeeping of a step that is done with, whether it completed or failed with
+ * `onFailure: "continue"`: `record` writes the step's own outcome, and in the same transaction
+ * the dependents whose last dependency this step was are queued and a sink decrements the run's
+ * `remainingSinks` (`runAdd` adds more to the run's item in that one update). Dependents with
+ * other dependencies left are released one decrement each afterwards; the run completes when its
+ * last sink is done.
+ */
+async function finishStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  { actor, at, runAdd = {} }: { actor: string; at: Date; runAdd?: Record<string, unknown> },
+  record: (tx: ReturnType<typeof transaction>) => void,
+): Promise<Effects> {
   const children = step.dependents.length ? await deps.runs.getSteps(run.id, step.dependents, true) : [];
   const waiting = children.filter((child) => child.status === 'pending');
   // This step is the only dependency such a child still waits for: nobody else touches it.
@@ -142,24 +179,7 @@ export async function completeStep(
   const isSink = step.dependents.length === 0;
 
   const tx = transaction(deps);
-  tx.update(keys.step(run.id, step.stepId), {
-    set: {
-      status: 'completed',
-      finishedAt: at.toISOString(),
-      ...(stored.outputRef ? { outputRef: stored.outputRef } : jsonField('output', stored.output)),
-      ...(artifacts ? { artifacts } : {}),
-      ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
-      ...(usage ? { usage } : {}),
-    },
-    remove: ['leaseUntil', 'timerPk', 'dueAt'],
-    condition: from === 'running' ? '#status = :from AND #attempt = :attempt' : '#status = :from',
-    values: { ':from': from, ...(from === 'running' ? { ':attempt': step.attempt } : {}) },
-  });
-  tx.event(
-    ...eventArgs(
-      runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0 }, at, step.stepId),
-    ),
-  );
+  record(tx);
   for (const child of inline) {
     tx.update(keys.step(run.id, child.stepId), {
       set: releaseSet(child, at),
@@ -169,7 +189,8 @@ export async function completeStep(
     });
     tx.event(...eventArgs(runEvent(run, 'step.queued', actor, { attempt: child.attempt + 1, releasedBy: step.stepId }, at, child.stepId)));
   }
-  if (isSink) tx.update(keys.run(run.id), { add: { remainingSinks: -1 } });
+  const add = { ...runAdd, ...(isSink ? { remainingSinks: -1 } : {}) };
+  if (Object.keys(add).length) tx.update(keys.run(run.id), { add });
 
   const effects = noEffects();
   effects.events.push(...(await tx.commit()));
@@ -213,19 +234,26 @@ export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: 
   return mergeEffects(effects, await queueSteps(deps, run, ready, actor));
 }
 
-/** Completes the run when its last sink has completed (conditional: exactly one caller wins). */
+/**
+ * Completes the run when its last sink is done (conditional: exactly one caller wins). A run
+ * some of whose optional steps (`onFailure: "continue"`) failed completes `degraded`, naming them.
+ * Those failures were all recorded before: a step's failure commits before any of its
+ * descendants can run, and a sink's failure decrements `remainingSinks` in the same write.
+ */
 export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: string): Promise<Effects> {
   const run = await deps.runs.getRun(runId, true);
   if (!run || run.remainingSinks > 0 || !['running', 'blocked'].includes(run.status)) return noEffects();
   const at = now(deps);
+  const failedOptionalSteps = run.failedOptionalSteps ?? [];
+  const degraded = failedOptionalSteps.length > 0;
   const tx = transaction(deps);
   tx.update(keys.run(runId), {
-    set: { status: 'completed', finishedAt: at.toISOString() },
+    set: { status: 'completed', finishedAt: at.toISOString(), ...(degraded ? { degraded: true } : {}) },
     remove: ['reason'],
     condition: '#status IN (:running, :blocked) AND #remainingSinks <= :zero',
     values: { ':running': 'running', ':blocked': 'blocked', ':zero': 0 },
   });
-  tx.event(...eventArgs(runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps }, at)));
+  tx.event(...eventArgs(runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, ...(degraded ? { degraded, failedOptionalSteps } : {}) }, at)));
   try {
     return { dispatches: [], events: await tx.commit() };
   } catch (error) {
@@ -284,7 +312,9 @@ export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecor
 
 /**
  * Fails a step for good and blocks its run with the error as the reason. `from` lists the
- * statuses the step may still be in (the worker's claim, an approval, a dead letter).
+ * statuses the step may still be in (the worker's claim, an approval, a dead letter). An
+ * optional step (`onFailure: "continue"`) blocks nothing: it is recorded in the run's
+ * `failedOptionalSteps` (not `failedSteps`, which `retry` runs again) and releases its dependents.
  */
 export async function failStep(
   deps: EngineDeps,
@@ -295,15 +325,27 @@ export async function failStep(
 ): Promise<Effects> {
   const at = now(deps);
   const record = errorRecord(error, step.attempt, at);
-  const build = (blockRun: boolean) => {
-    const tx = transaction(deps);
+  const failStepItem = (tx: ReturnType<typeof transaction>, detail: Record<string, unknown> = {}) => {
     tx.update(keys.step(run.id, step.stepId), {
       set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}) },
       remove: ['leaseUntil', 'timerPk', 'dueAt'],
       condition: `#status IN (${from.map((_, index) => `:from${index}`).join(', ')}) AND #attempt = :attempt`,
       values: { ...Object.fromEntries(from.map((status, index) => [`:from${index}`, status])), ':attempt': step.attempt },
     });
-    tx.event(...eventArgs(runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record }, at, step.stepId)));
+    tx.event(...eventArgs(runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...detail }, at, step.stepId)));
+  };
+  if (step.onFailure === 'continue') {
+    // Optional: its dependents go on (they see it failed) and the run is not blocked.
+    try {
+      return await finishStep(deps, run, step, { actor, at, runAdd: { failedOptionalSteps: new Set([step.stepId]) } }, (tx) => failStepItem(tx, { onFailure: 'continue' }));
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return noEffects();
+      throw error;
+    }
+  }
+  const build = (blockRun: boolean) => {
+    const tx = transaction(deps);
+    failStepItem(tx);
     const reason = `step ${step.stepId} failed: ${error.message}`;
     tx.update(keys.run(run.id), {
       add: { failedSteps: new Set([step.stepId]) },

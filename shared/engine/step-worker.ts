@@ -43,6 +43,11 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       // A redelivery after the completion committed: make sure its dependents were released.
       await applyEffects(deps, await rerelease(deps, run, step));
       return 'rereleased';
+    case 'failed':
+      // An optional step's failure releases its dependents like a completion does.
+      if (step.onFailure !== 'continue') return 'ignored';
+      await applyEffects(deps, await rerelease(deps, run, step));
+      return 'rereleased';
     case 'queued':
       if (step.attempt !== message.attempt) return 'duplicate';
       if (depth > 0 && !hasTimeFor(deps, step, deadline)) {
@@ -210,14 +215,24 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
   }
 }
 
+/**
+ * The outputs of a step's dependencies, by id; an optional dependency that failed for good
+ * (`onFailure: "continue"`) stands as `{failed: true, error}` so the step can do without it.
+ */
 async function dependencyOutputs(deps: EngineDeps, runId: string, ids: string[]): Promise<Record<string, unknown>> {
   if (ids.length === 0) return {};
   const steps = await deps.runs.getSteps(runId, ids);
   const entries = await Promise.all(
-    steps.map(async (step) => [step.stepId, step.outputRef ? await deps.artifacts.loadOutput(step.outputRef) : step.output] as const),
+    steps.map(async (step) => {
+      if (step.status === 'failed') return [step.stepId, { failed: true, error: step.error ?? null }] as const;
+      return [step.stepId, step.outputRef ? await deps.artifacts.loadOutput(step.outputRef) : step.output] as const;
+    }),
   );
   return Object.fromEntries(entries);
 }
+
+/** Done with as far as its dependents are concerned: completed, or failed but optional. */
+const isFinished = (step: StepRecord): boolean => step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue');
 
 async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord, outcome: StepOutcome | StepError): Promise<Effects> {
   const snapshot = usageSinceCheckpoint();
@@ -244,7 +259,8 @@ async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord,
 }
 
 /**
- * Releases what a completed step should have released, and follows completed dependents down
+ * Releases what a finished step (completed, or failed but optional) should have released, and
+ * follows finished dependents down
  * to the unfinished frontier (steps run inline after it may have been cut short by a crash).
  * Idempotent: used on redelivery; a duplicate message it sends is harmless.
  */
@@ -267,7 +283,7 @@ async function rerelease(deps: EngineDeps, run: RunRecord, step: StepRecord): Pr
         if (child.status === 'queued') effects.dispatches.push({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt } });
         // A running child is checked against its lease (taken over if its worker died).
         if (child.status === 'running') effects.dispatches.push({ message: { runId: run.id, stepId: child.stepId, attempt: child.attempt - 1 } });
-        if (child.status === 'completed') frontier.push(child);
+        if (isFinished(child)) frontier.push(child);
       }
     }
   }

@@ -97,7 +97,9 @@ export const runResponse = z
     createdAt: timestamp,
     startedAt: timestamp.optional(),
     finishedAt: timestamp.optional(),
-    failedSteps: z.array(z.string()).optional(),
+    failedSteps: z.array(z.string()).optional().meta({ description: 'Steps that failed for good and block the run (retry runs them again)' }),
+    failedOptionalSteps: z.array(z.string()).optional().meta({ description: 'Steps with onFailure "continue" that failed for good: their dependents ran anyway' }),
+    degraded: z.literal(true).optional().meta({ description: 'The run completed although some optional steps failed (failedOptionalSteps)' }),
     heldSteps: z.array(z.string()).optional(),
   })
   .meta({ id: 'Run' });
@@ -135,6 +137,7 @@ export const stepDetailResponse = stepSummaryResponse
     dependents: z.array(z.string()),
     retry: retryPolicy,
     timeoutSeconds: z.number().int().optional(),
+    onFailure: z.literal('continue').optional(),
     labels: z.record(z.string(), z.string()).optional(),
     input: z.unknown().optional(),
     output: z.unknown().optional(),

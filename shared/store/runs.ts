@@ -45,6 +45,10 @@ export interface RunRecord {
   roots: string[];
   heldSteps?: string[];
   failedSteps?: string[];
+  /** Steps with `onFailure: "continue"` that failed for good: their dependents ran anyway. */
+  failedOptionalSteps?: string[];
+  /** Completed although some optional steps failed (listed in failedOptionalSteps). */
+  degraded?: boolean;
   reason?: string;
   idempotencyKey?: string;
   createdAt: string;
@@ -63,6 +67,8 @@ export interface StepRecord {
   dependents: string[];
   retry: RetryPolicy;
   timeoutSeconds?: number;
+  /** `continue`: a failure for good does not block the run (absent: `fail`). */
+  onFailure?: 'continue';
   notBefore?: string;
   labels?: Record<string, string>;
   status: StepStatus;
@@ -100,11 +106,13 @@ const stripKeys = <T>(item: Record<string, unknown>): T => {
 };
 
 export const toRun = (item: Record<string, unknown>): RunRecord => {
-  const run = stripKeys<RunRecord & { heldSteps?: unknown; failedSteps?: unknown }>(item);
+  const run = stripKeys<RunRecord & { heldSteps?: unknown; failedSteps?: unknown; failedOptionalSteps?: unknown }>(item);
+  const list = (value: unknown) => (value instanceof Set ? [...(value as Set<string>)] : (value as string[] | undefined));
   return {
     ...run,
-    heldSteps: run.heldSteps instanceof Set ? [...(run.heldSteps as Set<string>)] : (run.heldSteps),
-    failedSteps: run.failedSteps instanceof Set ? [...(run.failedSteps as Set<string>)] : (run.failedSteps),
+    heldSteps: list(run.heldSteps),
+    failedSteps: list(run.failedSteps),
+    failedOptionalSteps: list(run.failedOptionalSteps),
   };
 };
 export const toStep = (item: Record<string, unknown>): StepRecord => stripKeys<StepRecord>(item);
