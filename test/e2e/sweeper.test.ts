@@ -51,7 +51,7 @@ describe('the sweeper on the deployed stack', () => {
     expect(report.leasesExpired).toBeGreaterThanOrEqual(1);
     expect(run.status).toBe('completed');
     expect(await client.step(id, 'lost')).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
-    expect(started.map((event) => event.detail)).toEqual([{ attempt: 2, takeover: true }]);
+    expect(started.map((event) => event.detail)).toEqual([{ attempt: 2, generation: 1, takeover: true }]);
   });
 
   it('dispatches a step parked until a far time once that time is near', async () => {
