@@ -1,5 +1,6 @@
 import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
 import { estimateCostUsd } from '#shared/domain/cost';
+import { sumLlmUsage } from '#shared/domain/llm-usage';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
@@ -37,6 +38,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
       cost: estimateCostUsd(usage),
       perExecutedStep: executed ? perStep(usage, executed) : undefined,
       agentUsage: agentUsage(steps),
+      llm: sumLlmUsage(steps.flatMap((step) => step.llmUsage ?? [])),
     },
   };
 }
@@ -67,7 +69,7 @@ function agentUsage(steps: StepRecord[]) {
   let output = 0;
   let costUsd = 0;
   for (const step of steps) {
-    const usage = (step as StepRecord & { agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number } }).agentUsage;
+    const usage = step.agentUsage;
     input += usage?.tokens?.input ?? 0;
     output += usage?.tokens?.output ?? 0;
     costUsd += usage?.costUsd ?? 0;
@@ -114,5 +116,6 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
       })),
     ),
     ...(step.usage ? { usage: usageFromItem(step.usage) } : {}),
+    llmUsage: step.llmUsage ?? [],
   };
 }

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -40,6 +40,26 @@ export class EngineStack extends Stack {
     })
       .useEngine(engine)
       .useAgentFunctions(stage);
+    // llm steps call Bedrock's Converse (bedrock:InvokeModel) on foundation models and on
+    // inference profiles; a cross-region profile routes to the model in other regions, hence `*`.
+    this.worker.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['bedrock:InvokeModel'],
+        resources: [
+          // Pseudo parameters rather than the stack's env, so the statement (and its cdk-nag
+          // acknowledgement below) reads the same whether or not the stack is bound to an account.
+          `arn:${Aws.PARTITION}:bedrock:*::foundation-model/*`,
+          `arn:${Aws.PARTITION}:bedrock:${Aws.REGION}:${Aws.ACCOUNT_ID}:inference-profile/*`,
+        ],
+      }),
+    );
+    for (const resource of ['arn:<AWS::Partition>:bedrock:*::foundation-model/*', 'arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:inference-profile/*']) {
+      // On the role: its default policy holds the statement.
+      Validations.of(this.worker.role!).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${resource}]`,
+        reason: 'The models an llm step calls are named in workflows created at run time; the grant is InvokeModel only, on models and inference profiles.',
+      });
+    }
     this.worker.addEventSource(
       new SqsEventSource(stepQueue, { batchSize: 10, reportBatchItemFailures: true, ...(stage.isLocal ? {} : { maxConcurrency: 50 }) }),
     );

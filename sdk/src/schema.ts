@@ -441,6 +441,12 @@ export interface components {
             settings: {
                 autoQaOnCi: boolean;
                 completeRunOnMerge: boolean;
+                llmPrices: {
+                    [key: string]: {
+                        inputPerMillion: number;
+                        outputPerMillion: number;
+                    };
+                };
             };
             adminToken: {
                 id: string;
@@ -461,11 +467,23 @@ export interface components {
             settings: {
                 autoQaOnCi: boolean;
                 completeRunOnMerge: boolean;
+                llmPrices: {
+                    [key: string]: {
+                        inputPerMillion: number;
+                        outputPerMillion: number;
+                    };
+                };
             };
         };
         ProjectSettings: {
             autoQaOnCi: boolean;
             completeRunOnMerge: boolean;
+            llmPrices: {
+                [key: string]: {
+                    inputPerMillion: number;
+                    outputPerMillion: number;
+                };
+            };
         };
         WebhookSecret: {
             /** @enum {string} */
@@ -654,9 +672,23 @@ export interface components {
                 agentUsage: {
                     [key: string]: unknown;
                 };
+                /** @description Model calls of every step (failed attempts included), summed by model id */
+                llm: {
+                    [key: string]: components["schemas"]["LlmModelUsage"];
+                };
             } & {
                 [key: string]: unknown;
             };
+        };
+        LlmModelUsage: {
+            provider: string;
+            calls: number;
+            inputTokens: number;
+            outputTokens: number;
+            totalTokens: number;
+            costUsd: number;
+            /** @description Total time spent waiting for this model */
+            latencyMs: number;
         };
         StepList: {
             items: components["schemas"]["StepSummary"][];
@@ -751,6 +783,21 @@ export interface components {
             usage?: {
                 [key: string]: unknown;
             };
+            /** @description One record per model call, failed attempts included */
+            llmUsage: components["schemas"]["LlmUsageRecord"][];
+        };
+        LlmUsageRecord: {
+            provider: string;
+            model: string;
+            inputTokens: number;
+            outputTokens: number;
+            totalTokens: number;
+            latencyMs: number;
+            costUsd: number;
+            /** Format: date-time */
+            startedAt: string;
+            /** Format: date-time */
+            endedAt: string;
         };
         EventPage: {
             items: components["schemas"]["Event"][];
@@ -1185,6 +1232,12 @@ export interface operations {
                 "application/json": {
                     autoQaOnCi?: boolean;
                     completeRunOnMerge?: boolean;
+                    llmPrices?: {
+                        [key: string]: {
+                            inputPerMillion: number;
+                            outputPerMillion: number;
+                        };
+                    };
                 };
             };
         };

@@ -1,3 +1,4 @@
+import { BedrockRuntimeClient } from '@aws-sdk/client-bedrock-runtime';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -41,3 +42,5 @@ export const createSchedulerClient = (): SchedulerClient => attachUsageMeter(new
  * (backoff, Retry-After, a recorded attempt each time).
  */
 export const createLambdaClient = (): LambdaClient => attachUsageMeter(new LambdaClient({ maxAttempts: 1 }));
+
+export const createBedrockRuntimeClient = (): BedrockRuntimeClient => attachUsageMeter(new BedrockRuntimeClient(common()));

@@ -1,3 +1,5 @@
+import type { LlmUsageRecord } from './llm-usage';
+
 /** What a step error says beyond its message (all safe to show: never a credential). */
 export interface StepErrorDetails {
   code?: string;
@@ -12,20 +14,28 @@ export interface StepErrorDetails {
  */
 export class StepError extends Error {
   override name = 'StepError';
+  /** Model calls the failed attempt made anyway (they were paid for): recorded with the failure. */
+  readonly llmUsage: LlmUsageRecord[];
   constructor(
     message: string,
     readonly retryable: boolean,
     readonly details: StepErrorDetails = {},
-    options?: { cause?: unknown },
+    options?: StepErrorOptions,
   ) {
     super(message, options);
+    this.llmUsage = options?.llmUsage ?? [];
   }
+}
+
+export interface StepErrorOptions {
+  cause?: unknown;
+  llmUsage?: LlmUsageRecord[];
 }
 
 /** Throttles, 5xx, timeouts, network errors: try again later. */
 export class RetryableStepError extends StepError {
   override name = 'RetryableStepError';
-  constructor(message: string, details: StepError['details'] = {}, options?: { cause?: unknown }) {
+  constructor(message: string, details: StepError['details'] = {}, options?: StepErrorOptions) {
     super(message, true, details, options);
   }
 }
@@ -33,7 +43,7 @@ export class RetryableStepError extends StepError {
 /** Validation errors, 4xx, explicit refusals: retrying cannot help. */
 export class NonRetryableStepError extends StepError {
   override name = 'NonRetryableStepError';
-  constructor(message: string, details: StepError['details'] = {}, options?: { cause?: unknown }) {
+  constructor(message: string, details: StepError['details'] = {}, options?: StepErrorOptions) {
     super(message, false, details, options);
   }
 }

@@ -9,6 +9,7 @@ import { keys } from '#shared/store/keys';
 import type { RunStore } from '#shared/store/runs';
 import { createTransaction } from '#shared/store/transaction';
 import type { Dispatcher } from './dispatcher';
+import type { ProjectSettingsReader } from './project-settings';
 
 /** Everything the engine talks to; handlers pass real clients, tests pass others. */
 export interface EngineDeps {
@@ -22,6 +23,8 @@ export interface EngineDeps {
   logger: Logger;
   /** Loopback and private targets allowed (local stage only). */
   allowPrivateTargets: boolean;
+  /** A project's settings for the executors (cached briefly per worker instance). */
+  projectSettings: ProjectSettingsReader;
   /** Step timeout when the step gives none, in seconds. */
   defaultStepTimeoutSeconds: number;
   /** The longest timeoutSeconds a running kind may have on this stage (one worker invocation's worth). */

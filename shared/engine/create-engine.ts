@@ -1,16 +1,20 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
+import { ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { createDocumentClient, createEventBridgeClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
+import { createBedrockRuntimeClient, createDocumentClient, createEventBridgeClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
 import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
+import { createLlmExecutor, type Converse } from '#shared/executors/llm';
 import { createExecutorRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
+import { createProjectStore } from '#shared/store/projects';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
 import { createDispatcher } from './dispatcher';
+import { cachedProjectSettings } from './project-settings';
 
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
@@ -52,6 +56,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   });
   const documents = createDocumentClient();
   const runs = createRunStore({ documents, tableName: config.TABLE_NAME });
+  const projects = createProjectStore({ documents, tableName: config.TABLE_NAME });
   const deps: EngineDeps = {
     documents,
     tableName: config.TABLE_NAME,
@@ -59,12 +64,19 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL }),
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
-    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda] }),
+    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() })] }),
     logger,
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
+    projectSettings: cachedProjectSettings(async (projectId) => (await projects.get(projectId))?.settings),
     defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
     maxStepTimeoutSeconds: config.MAX_STEP_TIMEOUT_SECONDS,
     leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
   };
   return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };
+}
+
+/** Converse through the SDK client, created at the first call (most functions never make one). */
+function bedrockConverse(): Converse {
+  let client: ReturnType<typeof createBedrockRuntimeClient> | undefined;
+  return (request, { abortSignal }) => (client ??= createBedrockRuntimeClient()).send(new ConverseCommand(request), { abortSignal });
 }

@@ -143,6 +143,7 @@ export async function completeStep(
         ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
         ...(usage ? { usage } : {}),
       },
+      append: { llmUsage: outcome.usage?.llm ?? [] },
       remove: ['leaseUntil', 'timerPk', 'dueAt'],
       condition: from === 'running' ? '#status = :from AND #attempt = :attempt' : '#status = :from',
       values: { ':from': from, ...(from === 'running' ? { ':attempt': step.attempt } : {}) },
@@ -278,6 +279,8 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
     set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at) },
+    // The failed attempt's model calls were paid for: they count.
+    append: { llmUsage: error.llmUsage },
     remove: ['leaseUntil', 'timerPk', 'dueAt'],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
@@ -328,6 +331,7 @@ export async function failStep(
   const failStepItem = (tx: ReturnType<typeof transaction>, detail: Record<string, unknown> = {}) => {
     tx.update(keys.step(run.id, step.stepId), {
       set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}) },
+      append: { llmUsage: error.llmUsage },
       remove: ['leaseUntil', 'timerPk', 'dueAt'],
       condition: `#status IN (${from.map((_, index) => `:from${index}`).join(', ')}) AND #attempt = :attempt`,
       values: { ...Object.fromEntries(from.map((status, index) => [`:from${index}`, status])), ':attempt': step.attempt },

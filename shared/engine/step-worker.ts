@@ -204,6 +204,7 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
       dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
       deadlineMs: timeoutSeconds * 1000,
       allowPrivateTargets: deps.allowPrivateTargets,
+      projectSettings: await deps.projectSettings(run.projectId),
       resolveSecret: () => Promise.reject(new NonRetryableStepError('project secrets are not available in this deployment', { code: 'SECRETS_UNAVAILABLE' })),
       signal: controller.signal,
     };

@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import type { LlmPrices } from '#shared/domain/llm-prices';
+import { completeLlmRecord, llmTotals } from '#shared/domain/llm-usage';
 import { NonRetryableStepError, RetryableStepError, type StepErrorDetails } from '#shared/domain/step-errors';
-import type { StepArtifact, StepOutcome } from '#shared/executors/types';
+import type { StepArtifact, StepOutcome, StepUsage } from '#shared/executors/types';
 
 /**
  * The agent reply `{ok, data, error, code, retryable?, artifacts?, usage?}`, read the same way
@@ -29,6 +31,19 @@ const agentArtifact = z
 
 const tokenCount = z.number().int().min(0);
 
+/** One model call an agent made; what it leaves out is completed (cost from the price table). */
+const reportedLlmCall = z.object({
+  provider: z.string().min(1).max(64),
+  model: z.string().min(1).max(256),
+  inputTokens: tokenCount,
+  outputTokens: tokenCount,
+  totalTokens: tokenCount.optional(),
+  latencyMs: z.number().min(0).optional(),
+  costUsd: z.number().min(0).optional(),
+  startedAt: z.iso.datetime({ offset: true }).optional(),
+  endedAt: z.iso.datetime({ offset: true }).optional(),
+});
+
 /** The JSON every agent answers with (extra keys are ignored so agents can evolve). */
 export const agentReply = z.object({
   ok: z.boolean(),
@@ -41,6 +56,7 @@ export const agentReply = z.object({
     .object({
       tokens: z.object({ input: tokenCount.optional(), output: tokenCount.optional() }).optional(),
       costUsd: z.number().min(0).optional(),
+      llm: z.array(reportedLlmCall).max(1000).optional(),
     })
     .optional(),
 });
@@ -74,11 +90,18 @@ export const parseAgentReply = (json: unknown, details: StepErrorDetails): Agent
 /**
  * The outcome an agent reply stands for: `ok: true` completes the step with `data` (and its
  * artifacts and usage); `ok: false` fails the attempt, retryable only when the agent says so.
- * `who` names the agent in messages; `redact` keeps credentials out of them.
+ * `who` names the agent in messages; `redact` keeps credentials out of them; `prices` (the
+ * project's `llmPrices`) price reported model calls that carry no cost.
  */
 export const agentReplyOutcome = (
   reply: AgentReply,
-  { who, details, redact = (text) => text }: { who: string; details: StepErrorDetails; redact?: (text: string) => string },
+  {
+    who,
+    details,
+    redact = (text) => text,
+    prices,
+    now = new Date(),
+  }: { who: string; details: StepErrorDetails; redact?: (text: string) => string; prices?: LlmPrices; now?: Date },
 ): StepOutcome => {
   if (!reply.ok) {
     const message = clip(redact(reply.error ?? `${who} reported a failure without a reason`));
@@ -89,8 +112,16 @@ export const agentReplyOutcome = (
     status: 'completed',
     output: reply.data ?? null,
     ...(reply.artifacts ? { artifacts: reply.artifacts.map(toStepArtifact) } : {}),
-    ...(reply.usage ? { usage: reply.usage } : {}),
+    ...(reply.usage ? { usage: stepUsageOf(reply.usage, prices, now) } : {}),
   };
+};
+
+/** The reply's usage with its calls completed; token and cost totals from the calls when the agent gave none. */
+const stepUsageOf = ({ llm, ...totals }: NonNullable<AgentReply['usage']>, prices: LlmPrices | undefined, now: Date): StepUsage => {
+  if (!llm) return totals;
+  const records = llm.map((call) => completeLlmRecord(call, prices, now));
+  const summed = llmTotals(records);
+  return { tokens: totals.tokens ?? summed.tokens, costUsd: totals.costUsd ?? summed.costUsd, llm: records };
 };
 
 const toStepArtifact = ({ name, contentType, content, encoding }: NonNullable<AgentReply['artifacts']>[number]): StepArtifact => ({

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
+import type { LlmPrices } from '#shared/domain/llm-prices';
 import { parseRetryAfter } from '#shared/domain/retry';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
@@ -125,7 +126,7 @@ export const createHttpExecutor = ({
         redirect: 'manual',
       });
       const text = await readReply(response, maxReplyBytes, call);
-      return outcomeOf(response, text, call, now());
+      return outcomeOf(response, text, call, now(), context.projectSettings.llmPrices);
     } catch (error) {
       throw failureOf(error, call, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
     }
@@ -214,11 +215,11 @@ const readReply = async (response: Response, maxBytes: number, call: CallDescrip
   return Buffer.concat(chunks).toString('utf8');
 };
 
-const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date): StepOutcome => {
+const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date, prices: LlmPrices): StepOutcome => {
   const { status } = response;
   if (status >= 200 && status < 300) {
     const details = { status, url: call.url };
-    return agentReplyOutcome(parseAgentReplyText(text, details), { who: `agent at ${call.host}`, details, redact: call.redact });
+    return agentReplyOutcome(parseAgentReplyText(text, details), { who: `agent at ${call.host}`, details, redact: call.redact, prices, now });
   }
   const said = agentErrorOf(text);
   const because = said.error ? `: ${clip(call.redact(said.error))}` : '';

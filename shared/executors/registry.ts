@@ -48,20 +48,20 @@ export const createExecutorRegistry = ({ includeTestKinds = false, executors = [
         if (!executor) {
           throw new ValidationError(`${at}.kind: unknown step kind "${step.kind}"; known kinds: ${kinds().join(', ')}`, `${at}.kind`);
         }
-        assertInput(executor, step.input, `${at}.input`);
+        assertInput(executor, step, `${at}.input`);
       });
     },
   };
 };
 
-const assertInput = (executor: Executor, input: unknown, at: string): void => {
-  const result = executor.input.safeParse(input);
-  if (result.success) return;
-  const issue = result.error.issues[0];
+const assertInput = (executor: Executor, step: StepSpec, at: string): void => {
+  const result = executor.input.safeParse(step.input);
+  const issue = result.success ? executor.checkStep?.(result.data, { dependsOn: step.dependsOn ?? [] }) : result.error.issues[0];
+  if (!issue && result.success) return;
   const field = at + formatPath(issue?.path ?? []);
   throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);
 };
 
 /** `['headers', 'X-Key']` → `.headers.X-Key`; array indices in brackets, as in `steps[3]`. */
-const formatPath = (path: z.core.$ZodIssue['path']): string =>
+const formatPath = (path: z.core.$ZodIssue['path'] | Array<string | number>): string =>
   path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${String(segment)}`)).join('');

@@ -1,5 +1,7 @@
 import type { z } from 'zod';
+import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { SecretRef } from '#shared/domain/secrets';
+import type { ProjectSettings } from '#shared/schemas/projects';
 
 /** What an executor is told about the step attempt it performs. */
 export interface StepContext {
@@ -25,6 +27,8 @@ export interface StepContext {
   deadlineMs: number;
   /** True on the local stage: loopback and private targets are allowed (test agents live there). */
   allowPrivateTargets: boolean;
+  /** The project's settings, read by the worker (cached for about 30 s, so a change applies within that). */
+  projectSettings: ProjectSettings;
   /**
    * The value of a project secret, resolved inside the worker at the moment of the call. Never
    * log it, put it in an output, an event or an error message.
@@ -41,18 +45,8 @@ export interface StepArtifact {
   body: string | Uint8Array;
 }
 
-/** One model call, as the crew seed's LLM sidecar recorded it. */
-export interface LlmUsageRecord {
-  provider: string;
-  model: string;
-  inputTokens: number;
-  outputTokens: number;
-  totalTokens: number;
-  latencyMs: number;
-  costUsd: number;
-  startedAt: string;
-  endedAt: string;
-}
+/** One model call (defined with the rules that price and sum it). */
+export type { LlmUsageRecord } from '#shared/domain/llm-usage';
 
 export interface StepUsage {
   tokens?: { input?: number; output?: number };
@@ -80,4 +74,9 @@ export interface Executor<Input = unknown> {
   kind: string;
   input: z.ZodType<Input>;
   run(input: Input, context: StepContext): Promise<StepOutcome>;
+  /**
+   * Checks what the input schema alone cannot, against the rest of the step (e.g. that a template
+   * refers only to the step's dependencies); returns the first problem with its path in the input.
+   */
+  checkStep?(input: Input, step: { dependsOn: string[] }): { path: Array<string | number>; message: string } | undefined;
 }

@@ -14,15 +14,30 @@ export const webhookSecretBody = z.strictObject({
   secret: text(16, 256).optional(),
 });
 
-/** What a project lets CI deliveries do to the runs mapped to a branch (see docs/ARCHITECTURE.md, "CI reactions"). */
+/** A model's price in USD per million tokens (shared/domain/llm-prices.ts has the list prices). */
+export const llmPrice = z.strictObject({
+  inputPerMillion: z.number().min(0).max(1_000_000),
+  outputPerMillion: z.number().min(0).max(1_000_000),
+});
+
+const maxPricedModels = 200;
+
+/** Model ids as Bedrock and OpenAI-compatible servers spell them (ids, inference profiles, ARNs). */
+const modelId = z.string().regex(/^[A-Za-z0-9][!-~]{0,255}$/, 'must be a model id: 1-256 printable ASCII characters without spaces');
+
+/** The project's settings (see docs/ARCHITECTURE.md: "CI reactions", "LLM usage"). */
 export const projectSettings = z.strictObject({
   /** CI success on a run's branch approves its waiting approval gates; CI failure fails them with the CI's URL. */
   autoQaOnCi: z.boolean(),
   /** A merged PR/MR of a run's branch completes the run (steps not yet done are skipped). */
   completeRunOnMerge: z.boolean(),
+  /** Prices per model id that replace the list prices in usage records (a patch replaces the whole table). */
+  llmPrices: z
+    .record(modelId, llmPrice)
+    .refine((prices) => Object.keys(prices).length <= maxPricedModels, `at most ${maxPricedModels} models`),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
-export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false };
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {} };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
 export const projectSettingsPatch = projectSettings.partial();

@@ -83,6 +83,34 @@ const stepError = z.object({
 
 const usage = z.looseObject({}).meta({ description: 'AWS calls, DynamoDB units, SQS requests and EventBridge events spent' });
 
+/** One model call (an `llm` step's, or one an agent reported). */
+export const llmUsageRecordResponse = z
+  .object({
+    provider: z.string(),
+    model: z.string(),
+    inputTokens: z.number().int(),
+    outputTokens: z.number().int(),
+    totalTokens: z.number().int(),
+    latencyMs: z.number(),
+    costUsd: z.number(),
+    startedAt: timestamp,
+    endedAt: timestamp,
+  })
+  .meta({ id: 'LlmUsageRecord' });
+
+/** A model's calls in a run, summed. */
+const llmModelUsage = z
+  .object({
+    provider: z.string(),
+    calls: z.number().int(),
+    inputTokens: z.number().int(),
+    outputTokens: z.number().int(),
+    totalTokens: z.number().int(),
+    costUsd: z.number(),
+    latencyMs: z.number().meta({ description: 'Total time spent waiting for this model' }),
+  })
+  .meta({ id: 'LlmModelUsage' });
+
 export const runResponse = z
   .object({
     id: z.string(),
@@ -107,7 +135,11 @@ export const runResponse = z
 export const runDetailResponse = runResponse
   .extend({
     steps: z.object({ total: z.number().int(), byStatus: z.record(z.enum(stepStatuses), z.number().int()) }),
-    usage: z.looseObject({ cost: z.looseObject({}), agentUsage: z.looseObject({}) }),
+    usage: z.looseObject({
+      cost: z.looseObject({}),
+      agentUsage: z.looseObject({}),
+      llm: z.record(z.string(), llmModelUsage).meta({ description: 'Model calls of every step (failed attempts included), summed by model id' }),
+    }),
   })
   .meta({ id: 'RunDetail' });
 
@@ -144,6 +176,7 @@ export const stepDetailResponse = stepSummaryResponse
     outputUrl: z.string().optional().meta({ description: 'A 15-minute signed URL, when the output is kept in S3' }),
     artifacts: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() })),
     usage: usage.optional(),
+    llmUsage: z.array(llmUsageRecordResponse).meta({ description: 'One record per model call, failed attempts included' }),
   })
   .meta({ id: 'StepDetail' });
 

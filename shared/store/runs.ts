@@ -5,6 +5,7 @@ import {
   QueryCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { RunStatus, StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
 import { ValidationError } from '#shared/domain/errors';
@@ -90,6 +91,10 @@ export interface StepRecord {
   artifacts?: ArtifactRecord[];
   error?: StepErrorRecord;
   usage?: unknown;
+  /** What the agent reported with its completion (tokens, USD, calls). */
+  agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number };
+  /** Every model call of every attempt, failed attempts included (they were paid for). */
+  llmUsage?: LlmUsageRecord[];
   queuedAt?: string;
   startedAt?: string;
   finishedAt?: string;

@@ -12,6 +12,8 @@ export class ConditionFailedError extends Error {
 export interface UpdateSpec {
   /** Attributes to set, by name. */
   set?: Record<string, unknown>;
+  /** Items to append to lists (created when missing), by name. */
+  append?: Record<string, unknown[]>;
   /** Numbers to add (negative to subtract) or string sets to extend, by name. */
   add?: Record<string, unknown>;
   /** String sets to shrink, by name. */
@@ -35,6 +37,12 @@ export function updateExpression(spec: UpdateSpec) {
     values[`:set_${attribute}`] = value;
     return `${name(attribute)} = :set_${attribute}`;
   });
+  for (const [attribute, items] of Object.entries(spec.append ?? {})) {
+    if (items.length === 0) continue;
+    values[`:app_${attribute}`] = items;
+    values[':app_empty'] = [];
+    set.push(`${name(attribute)} = list_append(if_not_exists(${name(attribute)}, :app_empty), :app_${attribute})`);
+  }
   if (set.length) clauses.push(`SET ${set.join(', ')}`);
   const add = Object.entries(spec.add ?? {}).map(([attribute, value]) => {
     values[`:add_${attribute}`] = value;

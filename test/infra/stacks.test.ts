@@ -282,14 +282,24 @@ describe('engine stack', () => {
     expect(policyStatementsOf(prod.engine, 'WebhookReactionsFunction')).toEqual(expected);
   });
 
-  it('grants the worker and the DLQ handler the engine and their own queue only', () => {
+  it('grants the worker and the DLQ handler the engine and their own queue only, and the worker Bedrock model calls', () => {
     const consume = (queue: string) => ({
       Effect: 'Allow',
       Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
       Resource: { 'Fn::ImportValue': expect.stringMatching(new RegExp(`Baton-prod-Messaging:.*${queue}.*Arn`)) },
     });
 
-    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), consume('StepQueue')]));
+    // llm steps: Converse on foundation models (any region: cross-region profiles) and the account's inference profiles.
+    const bedrock = {
+      Effect: 'Allow',
+      Action: 'bedrock:InvokeModel',
+      Resource: [
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:*::foundation-model/*']] },
+        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':bedrock:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':inference-profile/*']] },
+      ],
+    };
+
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), bedrock, consume('StepQueue')]));
     expect(policyStatementsOf(prod.engine, 'DlqHandlerFunction')).toEqual(engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
   });
 });

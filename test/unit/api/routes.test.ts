@@ -127,13 +127,29 @@ describe('API routes', () => {
     const read = await call('GET', `/v1/projects/${project.id}`, { headers: admin });
 
     expect(changed.statusCode).toBe(200);
-    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false });
+    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {} });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
     expect(empty.statusCode).toBe(200);
-    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false });
+    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {} });
     expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
     expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
+  });
+
+  it('sets a project\'s own LLM prices (the patch replaces the table), refusing a bad price by its field', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'prices' } })).json;
+    const admin = bearer(project.adminToken.token);
+    const prices = { 'gpt-4o-mini': { inputPerMillion: 1000, outputPerMillion: 2000 } };
+
+    const set = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: prices } });
+    const negative = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: { m: { inputPerMillion: -1, outputPerMillion: 0 } } } });
+    const cleared = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: {} } });
+
+    expect(set.json).toEqual({ autoQaOnCi: false, completeRunOnMerge: false, llmPrices: prices });
+    expect(negative.statusCode).toBe(400);
+    expect(negative.json).toMatchObject({ error: { field: 'body.llmPrices.m.inputPerMillion' } });
+    expect(cleared.json).toMatchObject({ llmPrices: {} });
   });
 
   it('creates, lists and revokes tokens; a revoked token is refused at once; the secret is shown only once', async () => {

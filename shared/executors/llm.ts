@@ -1,0 +1,455 @@
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { z } from 'zod';
+import { llmCostUsd } from '#shared/domain/llm-prices';
+import { llmTotals, type LlmUsageRecord } from '#shared/domain/llm-usage';
+import { parseRetryAfter } from '#shared/domain/retry';
+import { secretRef } from '#shared/domain/secrets';
+import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
+import { MissingTemplateValueError, renderTemplate, templateProblem } from '#shared/domain/templates';
+import { clip } from '#shared/executors/agent-reply';
+import { nonPublicAddressKind, type ResolveHost } from '#shared/executors/http';
+import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
+
+/**
+ * `llm`: one model call, on Bedrock (Converse) or on any OpenAI-compatible server
+ * (`POST {baseUrl}/v1/chat/completions`: OpenAI, Ollama, vLLM, LiteLLM). The prompt may refer to
+ * the run input and the dependencies' outputs (shared/domain/templates.ts). Every call leaves a
+ * usage record (provider, model, tokens, latency, cost), also when its reply is then refused.
+ *
+ * With `json`, the reply must be JSON (and match the schema when one is given, checked with Ajv);
+ * one that is not is retryable (models answer differently the next time), and after the last
+ * attempt the step fails with LLM_INVALID_JSON or LLM_SCHEMA_MISMATCH.
+ */
+
+const maxTemplateLength = 100_000;
+
+/** One Ajv for every schema: compiled validators are cached by schema text. */
+const ajv = new Ajv({ strict: false, allErrors: false, logger: false });
+const validators = new Map<string, ValidateFunction>();
+const maxCachedValidators = 100;
+
+/** The compiled validator of a JSON Schema (throws when it is not one Ajv accepts). */
+const validatorOf = (schema: Record<string, unknown>): ValidateFunction => {
+  const key = JSON.stringify(schema);
+  let validate = validators.get(key);
+  if (!validate) {
+    // A schema's $id would be registered globally and clash with the next compile of it.
+    const { $id: _id, ...withoutId } = schema;
+    validate = ajv.compile(withoutId);
+    if (validators.size >= maxCachedValidators) validators.delete(validators.keys().next().value!);
+    validators.set(key, validate);
+  }
+  return validate;
+};
+
+const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, context) => {
+  try {
+    validatorOf(schema);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: `is not a usable JSON Schema: ${(error as Error).message}` });
+  }
+});
+
+const template = z.string().min(1).max(maxTemplateLength);
+
+const withoutCredentials = (value: string): boolean => {
+  try {
+    const url = new URL(value);
+    return url.username === '' && url.password === '';
+  } catch {
+    return true; // the URL check reports it
+  }
+};
+
+/** What an `llm` step's input must look like. */
+export const llmInput = z
+  .strictObject({
+    provider: z.enum(['bedrock', 'openai']),
+    model: z.string().min(1).max(256),
+    system: template.optional(),
+    prompt: template.optional(),
+    messages: z.array(z.strictObject({ role: z.enum(['user', 'assistant']), content: template })).min(1).max(100).optional(),
+    maxTokens: z.number().int().min(1).max(200_000),
+    temperature: z.number().min(0).max(2).optional(),
+    json: z.union([z.literal(true), jsonSchema]).optional(),
+    apiKey: secretRef.optional(),
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine(withoutCredentials, 'must not contain credentials: use apiKey')
+      .optional(),
+  })
+  .superRefine((input, context) => {
+    if ((input.prompt === undefined) === (input.messages === undefined)) {
+      context.addIssue({ code: 'custom', path: [input.prompt === undefined ? 'prompt' : 'messages'], message: 'give exactly one of prompt and messages' });
+    }
+    if (input.provider === 'bedrock') {
+      for (const field of ['apiKey', 'baseUrl'] as const) {
+        if (input[field] !== undefined) context.addIssue({ code: 'custom', path: [field], message: 'applies to provider "openai" only (Bedrock calls use the worker\'s IAM role)' });
+      }
+    }
+  });
+export type LlmInput = z.infer<typeof llmInput>;
+
+/** The call as both providers take it, templates rendered. */
+interface ChatRequest {
+  model: string;
+  system?: string;
+  messages: Array<{ role: 'user' | 'assistant'; content: string }>;
+  maxTokens: number;
+  temperature?: number;
+}
+
+/** What a provider answered: the text, why it stopped, and the token counts. */
+interface ChatReply {
+  text: string;
+  stopReason: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** The slice of Bedrock's Converse the executor uses (the engine passes the SDK client's). */
+export type Converse = (
+  request: {
+    modelId: string;
+    messages: Array<{ role: 'user' | 'assistant'; content: Array<{ text: string }> }>;
+    system?: Array<{ text: string }>;
+    inferenceConfig: { maxTokens: number; temperature?: number };
+  },
+  options: { abortSignal: AbortSignal },
+) => Promise<{
+  output?: { message?: { content?: Array<{ text?: string }> } };
+  stopReason?: string;
+  usage?: { inputTokens?: number; outputTokens?: number };
+}>;
+
+/** Dependencies of the llm executor; the engine passes real ones, tests fakes. */
+export interface LlmExecutorDeps {
+  converse: Converse;
+  fetch?: typeof fetch;
+  resolveHost?: ResolveHost;
+  now?: () => Date;
+  /** Replies above this are refused rather than buffered into the worker's memory. */
+  maxReplyBytes?: number;
+}
+
+export const defaultOpenAiBaseUrl = 'https://api.openai.com';
+
+/** Builds the llm executor. */
+export const createLlmExecutor = ({
+  converse,
+  fetch: fetchImpl = fetch,
+  resolveHost = (hostname) => dnsLookup(hostname, { all: true }),
+  now = () => new Date(),
+  maxReplyBytes = 10 * 1024 * 1024,
+}: LlmExecutorDeps): Executor<LlmInput> => ({
+  kind: 'llm',
+  input: llmInput,
+  checkStep(input, { dependsOn }) {
+    const templates: Array<[Array<string | number>, string | undefined]> = [
+      [['system'], input.system],
+      [['prompt'], input.prompt],
+      ...(input.messages ?? []).map((message, index): [Array<string | number>, string] => [['messages', index, 'content'], message.content]),
+    ];
+    for (const [path, text] of templates) {
+      const problem = text === undefined ? undefined : templateProblem(text, dependsOn);
+      if (problem) return { path, message: problem };
+    }
+    return undefined;
+  },
+  async run(input, context) {
+    const request = renderRequest(input, context);
+    const prices = context.projectSettings.llmPrices;
+    const signal = AbortSignal.any([context.signal, AbortSignal.timeout(Math.max(1, Math.floor(context.deadlineMs)))]);
+    const startedAt = now();
+    const reply =
+      input.provider === 'bedrock'
+        ? await callBedrock(converse, request, signal)
+        : await callOpenAi({ input, request, context, signal, fetchImpl, resolveHost, now, maxReplyBytes });
+    const endedAt = now();
+    const record: LlmUsageRecord = {
+      provider: input.provider,
+      model: input.model,
+      inputTokens: reply.inputTokens,
+      outputTokens: reply.outputTokens,
+      totalTokens: reply.inputTokens + reply.outputTokens,
+      latencyMs: endedAt.getTime() - startedAt.getTime(),
+      costUsd: llmCostUsd({ model: input.model, inputTokens: reply.inputTokens, outputTokens: reply.outputTokens }, prices),
+      startedAt: startedAt.toISOString(),
+      endedAt: endedAt.toISOString(),
+    };
+    const output = input.json === undefined ? { text: reply.text, stopReason: reply.stopReason } : { text: reply.text, json: parseJsonReply(reply, input.json, record), stopReason: reply.stopReason };
+    return { status: 'completed', output, usage: { ...llmTotals([record]), llm: [record] } } satisfies StepOutcome;
+  },
+});
+
+/** Renders the templates; a reference without a value fails the step for good (retrying finds the same values). */
+const renderRequest = (input: LlmInput, context: StepContext): ChatRequest => {
+  const values = { runInput: context.runInput, dependencies: context.dependencyOutputs };
+  const render = (field: string, text: string) => {
+    try {
+      return renderTemplate(text, values);
+    } catch (error) {
+      if (error instanceof MissingTemplateValueError) throw new NonRetryableStepError(`${field}: ${error.message}`, { code: 'TEMPLATE_MISSING_VALUE' });
+      throw error;
+    }
+  };
+  const instruction = jsonInstruction(input.json);
+  const system = [input.system === undefined ? undefined : render('system', input.system), instruction].filter((part) => part !== undefined).join('\n\n');
+  return {
+    model: input.model,
+    ...(system ? { system } : {}),
+    messages: input.prompt !== undefined
+      ? [{ role: 'user', content: render('prompt', input.prompt) }]
+      : input.messages!.map((message, index) => ({ role: message.role, content: render(`messages[${index}].content`, message.content) })),
+    maxTokens: input.maxTokens,
+    ...(input.temperature !== undefined ? { temperature: input.temperature } : {}),
+  };
+};
+
+/**
+ * Told in the system prompt for both providers: Converse has no JSON mode, and OpenAI's JSON mode
+ * refuses a conversation that does not mention JSON.
+ */
+const jsonInstruction = (json: LlmInput['json']): string | undefined => {
+  if (json === undefined) return undefined;
+  const base = 'Answer with one JSON value only: no prose, no Markdown code fences.';
+  return json === true ? base : `${base} It must match this JSON Schema:\n${JSON.stringify(json)}`;
+};
+
+/** Models often fence JSON in Markdown despite being told not to: take what is inside one fence. */
+const fenced = /^```[A-Za-z]*\s*\n([\s\S]*?)\n?```$/;
+
+/** Parses (and checks) a JSON reply; a refusal carries the call's record, which was paid for. */
+export const parseJsonReply = (reply: Pick<ChatReply, 'text' | 'stopReason'>, json: true | Record<string, unknown>, record?: LlmUsageRecord): unknown => {
+  const trimmed = reply.text.trim();
+  const body = fenced.exec(trimmed)?.[1] ?? trimmed;
+  const llmUsage = record ? [record] : [];
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (error) {
+    const cut = reply.stopReason === 'max_tokens' || reply.stopReason === 'length' ? ' (the reply was cut at maxTokens)' : '';
+    throw new RetryableStepError(`the model's reply is not JSON${cut}: ${clip(body) || 'empty reply'}`, { code: 'LLM_INVALID_JSON' }, { cause: error, llmUsage });
+  }
+  if (json !== true) {
+    const validate = validatorOf(json);
+    if (!validate(value)) {
+      const issue = validate.errors?.[0];
+      const where = issue?.instancePath ? issue.instancePath : 'the reply';
+      throw new RetryableStepError(`the model's JSON does not match the schema: ${where} ${issue?.message ?? 'is invalid'}`, { code: 'LLM_SCHEMA_MISMATCH' }, { llmUsage });
+    }
+  }
+  return value;
+};
+
+// --- Bedrock ---------------------------------------------------------------------------------
+
+/** Bedrock errors that are worth another attempt (besides any 5xx, 429 and 408). */
+const retryableBedrockErrors = new Set([
+  'ThrottlingException',
+  'ServiceUnavailableException',
+  'InternalServerException',
+  'ModelTimeoutException',
+  'ModelNotReadyException',
+  'ModelErrorException',
+]);
+
+const callBedrock = async (converse: Converse, request: ChatRequest, signal: AbortSignal): Promise<ChatReply> => {
+  try {
+    const response = await converse(
+      {
+        modelId: request.model,
+        messages: request.messages.map((message) => ({ role: message.role, content: [{ text: message.content }] })),
+        ...(request.system ? { system: [{ text: request.system }] } : {}),
+        inferenceConfig: { maxTokens: request.maxTokens, ...(request.temperature !== undefined ? { temperature: request.temperature } : {}) },
+      },
+      { abortSignal: signal },
+    );
+    return {
+      text: (response.output?.message?.content ?? []).map((block) => block.text ?? '').join(''),
+      stopReason: response.stopReason ?? 'unknown',
+      inputTokens: response.usage?.inputTokens ?? 0,
+      outputTokens: response.usage?.outputTokens ?? 0,
+    };
+  } catch (error) {
+    throw bedrockFailure(error, request.model, signal);
+  }
+};
+
+/** Classifies an error of the Converse call: throttles, 5xx and timeouts are retryable, other 4xx not. */
+export const bedrockFailure = (error: unknown, model: string, signal?: AbortSignal): StepError => {
+  if (error instanceof StepError) return error;
+  const { name = 'Error', message = String(error), $metadata } = (error ?? {}) as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+  const status = $metadata?.httpStatusCode;
+  const details: StepErrorDetails = { code: name === 'Error' ? 'BEDROCK_ERROR' : name, ...(status ? { status } : {}) };
+  const text = `Bedrock ${model}: ${name}: ${clip(message)}`;
+  if (signal?.aborted || name === 'TimeoutError' || name === 'AbortError') {
+    return new RetryableStepError(`Bedrock ${model} did not answer in time`, { code: 'TIMEOUT' }, { cause: error });
+  }
+  if (retryableBedrockErrors.has(name) || status === undefined || status === 408 || status === 429 || status >= 500) {
+    // No status at all: the request never got an answer (network): worth another attempt.
+    return new RetryableStepError(text, details, { cause: error });
+  }
+  return new NonRetryableStepError(text, details, { cause: error });
+};
+
+// --- OpenAI-compatible -------------------------------------------------------------------------
+
+const openAiReply = z.object({
+  choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }), finish_reason: z.string().nullable().optional() })).min(1),
+  usage: z.object({ prompt_tokens: z.number().int().min(0).optional(), completion_tokens: z.number().int().min(0).optional() }).nullable().optional(),
+});
+
+interface OpenAiCall {
+  input: LlmInput;
+  request: ChatRequest;
+  context: StepContext;
+  signal: AbortSignal;
+  fetchImpl: typeof fetch;
+  resolveHost: ResolveHost;
+  now: () => Date;
+  maxReplyBytes: number;
+}
+
+const callOpenAi = async ({ input, request, context, signal, fetchImpl, resolveHost, now, maxReplyBytes }: OpenAiCall): Promise<ChatReply> => {
+  const base = new URL(input.baseUrl ?? defaultOpenAiBaseUrl);
+  const target = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/chat/completions`, base);
+  const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
+  const where = `${target.origin}${target.pathname}`;
+  if (!context.allowPrivateTargets) await assertPublicHost(host, where, resolveHost);
+  // Resolved only now, at the call; kept out of every message below.
+  const apiKey = input.apiKey ? await context.resolveSecret(input.apiKey) : undefined;
+  const redact = (text: string) => (apiKey ? text.replaceAll(apiKey, '[redacted]') : text);
+
+  const body = {
+    model: request.model,
+    messages: [...(request.system ? [{ role: 'system', content: request.system }] : []), ...request.messages],
+    // OpenAI's newer models take only max_completion_tokens; compatible servers mostly know max_tokens.
+    ...(target.hostname === 'api.openai.com' ? { max_completion_tokens: request.maxTokens } : { max_tokens: request.maxTokens }),
+    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+    ...responseFormat(input.json),
+  };
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetchImpl(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
+      body: JSON.stringify(body),
+      signal,
+      // A redirect could lead to a private address after the check above: never follow one.
+      redirect: 'manual',
+    });
+    text = await readBounded(response, maxReplyBytes, host, where);
+  } catch (error) {
+    if (error instanceof StepError) throw error;
+    if (signal.aborted) throw new RetryableStepError(`model server at ${host} did not answer in time`, { code: 'TIMEOUT', url: where }, { cause: error });
+    throw new RetryableStepError(`could not reach model server at ${host}: ${redact(errorCode(error))}`, { code: 'NETWORK_ERROR', url: where }, { cause: error });
+  }
+  if (response.status < 200 || response.status >= 300) throw openAiFailure(response, text, { host, url: where, redact, now: now() });
+
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = openAiReply.safeParse(json);
+  if (!parsed.success) {
+    // A server that answers 200 with something else is misconfigured (wrong baseUrl?): no retry helps.
+    throw new NonRetryableStepError(`model server at ${host} did not answer with a chat completion (is baseUrl right?)`, { code: 'LLM_BAD_REPLY', status: response.status, url: where });
+  }
+  const [choice] = parsed.data.choices;
+  return {
+    text: choice!.message.content ?? '',
+    stopReason: choice!.finish_reason ?? 'unknown',
+    inputTokens: parsed.data.usage?.prompt_tokens ?? 0,
+    outputTokens: parsed.data.usage?.completion_tokens ?? 0,
+  };
+};
+
+const responseFormat = (json: LlmInput['json']) => {
+  if (json === undefined) return {};
+  if (json === true) return { response_format: { type: 'json_object' } };
+  return { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: json } } };
+};
+
+/** Classifies a non-2xx answer: 408, 429 and 5xx retryable (Retry-After honoured), other statuses not. */
+export const openAiFailure = (
+  response: Pick<Response, 'status' | 'headers'>,
+  text: string,
+  { host, url, redact = (value) => value, now = new Date() }: { host: string; url: string; redact?: (text: string) => string; now?: Date },
+): StepError => {
+  const { status } = response;
+  const said = errorMessageOf(text);
+  const because = said ? `: ${clip(redact(said))}` : '';
+  const details: StepErrorDetails = { status, url, code: `LLM_HTTP_${status}` };
+  if (status === 408 || status === 429 || status >= 500) {
+    const retryAfterSeconds = parseRetryAfter(response.headers.get('retry-after'), now);
+    return new RetryableStepError(`model server at ${host} answered ${status}${because}`, { ...details, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+  }
+  if (status >= 300 && status < 400) return new NonRetryableStepError(`model server at ${host} answered ${status} (a redirect); redirects are not followed`, details);
+  return new NonRetryableStepError(`model server at ${host} answered ${status}${because}`, details);
+};
+
+/** OpenAI-style errors are `{error: {message}}`; others send `{error: "…"}` or plain text. */
+const errorMessageOf = (text: string): string | undefined => {
+  try {
+    const json = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof json.error === 'string') return json.error;
+    if (json.error && typeof json.error === 'object' && typeof (json.error as { message?: unknown }).message === 'string') return (json.error as { message: string }).message;
+    if (typeof json.message === 'string') return json.message;
+    return undefined;
+  } catch {
+    return text.trim() || undefined;
+  }
+};
+
+/** Refuses a host that is, or resolves to, a loopback, private, link-local or unspecified address. */
+const assertPublicHost = async (host: string, url: string, resolveHost: ResolveHost): Promise<void> => {
+  let addresses: Array<{ address: string }>;
+  try {
+    addresses = await resolveHost(host);
+  } catch (error) {
+    throw new RetryableStepError(`could not resolve model server host ${host}: ${errorCode(error)}`, { url }, { cause: error });
+  }
+  for (const { address } of addresses) {
+    const kind = nonPublicAddressKind(address);
+    if (kind) {
+      const resolved = address === host ? '' : ` (resolves to ${address})`;
+      throw new NonRetryableStepError(`refusing to call ${host}${resolved}: ${kind} addresses are not allowed for this project`, { code: 'TARGET_NOT_ALLOWED', url });
+    }
+  }
+};
+
+const readBounded = async (response: Response, maxBytes: number, host: string, url: string): Promise<string> => {
+  const tooLarge = () => new NonRetryableStepError(`model server at ${host} replied with more than ${maxBytes} bytes`, { status: response.status, url });
+  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
+    await response.body?.cancel();
+    throw tooLarge();
+  }
+  if (!response.body) return '';
+  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+    size += next.value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(next.value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+const errorCode = (error: unknown): string => {
+  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  if (inner instanceof Error) {
+    const { code } = inner as Error & { code?: unknown };
+    return typeof code === 'string' ? code : inner.message;
+  }
+  return String(inner);
+};
+
