@@ -35,6 +35,7 @@ Baton is up (stage ${info.stage}, ready in ${seconds}s).
   API base URL:   ${info.apiUrl}
   Demo project:   ${demo.projectId}
   Demo token:     ${demo.token}
+  CLI login:      npx baton login --url ${info.apiUrl} --token ${demo.token}
 
 Try it:
   curl -s ${info.apiUrl}/health
@@ -44,6 +45,8 @@ Run the demo workflow (a four-step diamond), then look at it:
   curl -s -X POST -H 'Authorization: Bearer ${demo.token}' -H 'content-type: application/json' \\
     -d '{"workflowId":"${demo.workflowId}"}' ${info.apiUrl}/v1/projects/${demo.projectId}/runs
   curl -s -H 'Authorization: Bearer ${demo.token}' ${info.apiUrl}/v1/runs/<run id from above>
+or, once logged in with the CLI line above, watch it run:
+  npx baton run start ${demo.workflowId} --watch
 
 Stack details for tools: .baton/stack.json${emulator.external ? '' : `   Emulator log: ${logFile()}`}`);
 } catch (error) {

@@ -1,0 +1,47 @@
+import { unwrap } from '#sdk';
+import type { Command } from 'commander';
+import { exitCodes } from '../errors';
+import type { Act } from '../program';
+
+/** `approve` and `reject` a step waiting in needs_qa. */
+export function registerSteps(program: Command, act: Act): void {
+  program
+    .command('approve')
+    .description('approve a step waiting for approval: it completes and the run goes on')
+    .argument('<run>', 'the run id (run_…)')
+    .argument('<step>', 'the step id')
+    .option('--comment <text>', 'a note kept as the step\'s output ({"comment": …})')
+    .action(
+      act(async (session, runId: string, stepId: string, options: { comment?: string }) => {
+        const client = await session.client();
+        const step = await unwrap(
+          client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
+            params: { path: { runId, stepId, action: 'approve' } },
+            body: options.comment === undefined ? {} : { output: { comment: options.comment } },
+          }),
+        );
+        session.output.result(step, `Approved ${step.id} of run ${runId}: ${step.status}`);
+        return exitCodes.ok;
+      }),
+    );
+
+  program
+    .command('reject')
+    .description('reject a step waiting for approval: it fails and the run blocks (retry asks again)')
+    .argument('<run>', 'the run id (run_…)')
+    .argument('<step>', 'the step id')
+    .option('--comment <text>', "why: it becomes the step's error")
+    .action(
+      act(async (session, runId: string, stepId: string, options: { comment?: string }) => {
+        const client = await session.client();
+        const step = await unwrap(
+          client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
+            params: { path: { runId, stepId, action: 'reject' } },
+            body: options.comment === undefined ? {} : { reason: options.comment },
+          }),
+        );
+        session.output.result(step, `Rejected ${step.id} of run ${runId}: ${step.status}${step.error ? ` (${step.error.message})` : ''}`);
+        return exitCodes.ok;
+      }),
+    );
+}

@@ -1,0 +1,33 @@
+import { unwrap } from '#sdk';
+import type { Command } from 'commander';
+import { exitCodes } from '../errors';
+import { formatOf, readText } from '../files';
+import type { Act } from '../program';
+
+/** `workflows apply`: save a definition (a new version when the name exists). */
+export function registerWorkflows(program: Command, act: Act): void {
+  const workflows = program.command('workflows').description('save workflow definitions');
+  workflows
+    .command('apply')
+    .description('save a workflow from a YAML or JSON file; the same name adds a version')
+    .argument('<file>', 'the definition: name, description?, steps (.yaml, .yml or .json; "-" reads standard input)')
+    .action(
+      act(async (session, file: string) => {
+        const text = await readText(file, 'file', session.deps.stdin);
+        const contentType = formatOf(file, text) === 'json' ? 'application/json' : 'application/yaml';
+        const client = await session.client();
+        const projectId = await session.projectId();
+        // Sent as written: the API parses YAML itself, so its errors name the field as in the file.
+        const saved = await unwrap(
+          client.POST('/v1/projects/{projectId}/workflows', {
+            params: { path: { projectId } },
+            body: text as never,
+            bodySerializer: (body: unknown) => body as string,
+            headers: { 'content-type': contentType },
+          }),
+        );
+        session.output.result(saved, `Saved workflow ${saved.name} (${saved.id}) version ${saved.version}: ${saved.steps} step${saved.steps === 1 ? '' : 's'}`);
+        return exitCodes.ok;
+      }),
+    );
+}

@@ -1,0 +1,191 @@
+import type { Event, RunDetail, StepSummary } from '#sdk';
+
+/**
+ * Pure formatting of what the CLI shows: a run's progress as a model (`progressOf`), then as
+ * lines for a terminal, a CI log or JSON. No I/O here: the unit tests read these directly.
+ */
+
+/** Why a step that is not running waits. */
+export interface WaitingStep {
+  step: string;
+  on: 'approval' | 'webhook' | 'timer' | 'not_before' | 'callback';
+  /** When it is due (timers and not-before dates), ISO. */
+  until?: string;
+}
+
+export interface FailedStep {
+  step: string;
+  status: string;
+  message: string;
+  code?: string;
+  attempt?: number;
+}
+
+export interface RunProgress {
+  runId: string;
+  workflow: string;
+  version: number;
+  status: RunDetail['status'];
+  reason?: string;
+  total: number;
+  /** completed + skipped: the steps that will not run again. */
+  done: number;
+  byStatus: Record<string, number>;
+  running: string[];
+  waiting: WaitingStep[];
+  failed: FailedStep[];
+  elapsedMs: number;
+  cost: RunCost;
+}
+
+export interface RunCost {
+  /** Baton's estimated AWS cost of the run (DynamoDB, SQS, EventBridge, S3, Lambda requests). */
+  awsUsd: number;
+  /** What the run's agents reported (LLM tokens and their price). */
+  agentUsd: number;
+  tokensIn: number;
+  tokensOut: number;
+}
+
+const waitingKinds: Record<string, WaitingStep['on']> = { approval: 'approval', webhook: 'webhook', wait: 'timer' };
+
+/** The progress model of a run and its steps at `now`. */
+export function progressOf(run: RunDetail, steps: StepSummary[], now: number): RunProgress {
+  const byStatus = Object.fromEntries(Object.entries(run.steps.byStatus).filter(([, count]) => (count ?? 0) > 0)) as Record<string, number>;
+  const running: string[] = [];
+  const waiting: WaitingStep[] = [];
+  const failed: FailedStep[] = [];
+  for (const step of [...steps].sort(byStart)) {
+    if (step.status === 'needs_qa') waiting.push({ step: step.id, on: 'approval' });
+    else if ((step.status === 'running' || step.status === 'queued') && waitingKinds[step.kind]) waiting.push({ step: step.id, on: waitingKinds[step.kind]! });
+    else if (step.status === 'running' || step.status === 'queued') running.push(step.attempt > 1 ? `${step.id} (attempt ${step.attempt})` : step.id);
+    else if (step.status === 'pending' && step.notBefore && Date.parse(step.notBefore) > now && dependenciesMet(step, steps)) {
+      waiting.push({ step: step.id, on: 'not_before', until: step.notBefore });
+    } else if ((step.status === 'failed' || step.status === 'blocked') && step.error) {
+      failed.push({ step: step.id, status: step.status, message: step.error.message, ...(step.error.code ? { code: step.error.code } : {}), attempt: step.error.attempt });
+    }
+  }
+  const started = Date.parse(run.startedAt ?? run.createdAt);
+  const ended = run.finishedAt ? Date.parse(run.finishedAt) : now;
+  return {
+    runId: run.id,
+    workflow: run.workflowName,
+    version: run.workflowVersion,
+    status: run.status,
+    ...(run.reason ? { reason: run.reason } : {}),
+    total: run.steps.total,
+    done: (byStatus.completed ?? 0) + (byStatus.skipped ?? 0),
+    byStatus,
+    running,
+    waiting,
+    failed,
+    elapsedMs: Math.max(0, ended - started),
+    cost: costOf(run),
+  };
+}
+
+// By when each was queued (kept once it starts), so a line does not change only because a step started.
+const byStart = (a: StepSummary, b: StepSummary) => (a.queuedAt ?? a.startedAt ?? '').localeCompare(b.queuedAt ?? b.startedAt ?? '') || a.id.localeCompare(b.id);
+
+const dependenciesMet = (step: StepSummary, steps: StepSummary[]) =>
+  step.dependsOn.every((id) => {
+    const parent = steps.find((candidate) => candidate.id === id);
+    return parent?.status === 'completed' || parent?.status === 'skipped';
+  });
+
+export function costOf(run: RunDetail): RunCost {
+  const cost = run.usage.cost as { totalUsd?: unknown };
+  const agents = run.usage.agentUsage as { costUsd?: unknown; tokens?: { input?: unknown; output?: unknown } };
+  const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+  return { awsUsd: number(cost.totalUsd), agentUsd: number(agents.costUsd), tokensIn: number(agents.tokens?.input), tokensOut: number(agents.tokens?.output) };
+}
+
+/** `42s`, `3m 07s`, `2h 05m`. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`;
+  return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** `$0.00`, `$1.25`, and small amounts with two significant digits: `$0.000031`. */
+export function formatUsd(usd: number): string {
+  if (usd === 0) return '$0.00';
+  if (usd >= 1) return `$${usd.toFixed(2)}`;
+  const decimals = Math.min(12, Math.max(2, Math.ceil(-Math.log10(usd)) + 1));
+  return `$${usd.toFixed(decimals)}`;
+}
+
+export function formatCost(cost: RunCost): string {
+  const aws = `${formatUsd(cost.awsUsd)} AWS (estimated)`;
+  if (cost.agentUsd === 0 && cost.tokensIn === 0 && cost.tokensOut === 0) return aws;
+  return `${aws} + ${formatUsd(cost.agentUsd)} agents (${cost.tokensIn.toLocaleString('en-US')} tokens in, ${cost.tokensOut.toLocaleString('en-US')} out)`;
+}
+
+/** `review (approval)`, `deploy (not before 2026-12-01 09:00Z)`. */
+export function describeWaiting({ step, on, until }: WaitingStep): string {
+  if (on === 'not_before' && until) return `${step} (not before ${shortTime(until)})`;
+  return `${step} (${on})`;
+}
+
+const shortTime = (iso: string) => iso.replace('T', ' ').replace(/:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/, '$2').replace(/Z$/, 'Z');
+
+/** `a, b, c (+4 more)`: at most `max` names. */
+export function listNames(names: string[], max = 3): string {
+  if (names.length === 0) return 'none';
+  return names.length <= max ? names.join(', ') : `${names.slice(0, max).join(', ')} (+${names.length - max} more)`;
+}
+
+/** The counts that are not `done`, in the order a reader scans them: `1 failed, 2 pending`. */
+export function otherCounts(progress: RunProgress): string {
+  const order = ['running', 'queued', 'needs_qa', 'pending', 'blocked', 'failed', 'cancelled'];
+  return order
+    .filter((status) => (progress.byStatus[status] ?? 0) > 0)
+    .map((status) => `${progress.byStatus[status]} ${status === 'needs_qa' ? 'awaiting approval' : status}`)
+    .join(', ');
+}
+
+/** One line of progress for a log that is not a terminal (CI): no colour, no redraw. */
+export function progressLine(progress: RunProgress): string {
+  const parts = [`${progress.status}`, `${progress.done}/${progress.total} done`];
+  if (progress.running.length) parts.push(`running: ${listNames(progress.running)}`);
+  if (progress.waiting.length) parts.push(`waiting: ${listNames(progress.waiting.map(describeWaiting), 2)}`);
+  if (progress.failed.length) parts.push(`failed: ${listNames(progress.failed.map((failure) => failure.step))}`);
+  return `[${formatDuration(progress.elapsedMs)}] ${parts.join(' · ')}`;
+}
+
+/** The command that lets the first step waiting for approval go on, or undefined when none waits. */
+export function approvalHint(progress: RunProgress, command = 'npx baton'): { step: string; command: string } | undefined {
+  const step = progress.waiting.find((waiting) => waiting.on === 'approval')?.step;
+  return step ? { step, command: `${command} approve ${progress.runId} ${step}` } : undefined;
+}
+
+/** What `run watch` prints when the run stops moving. */
+export function summaryLines(progress: RunProgress, { command = 'npx baton' }: { command?: string } = {}): string[] {
+  const verb = progress.status === 'completed' ? 'completed in' : `${progress.status} after`;
+  const lines = [`Run ${progress.runId} (${progress.workflow} v${progress.version}) ${verb} ${formatDuration(progress.elapsedMs)}${progress.reason && progress.status !== 'completed' ? `: ${progress.reason}` : ''}`];
+  const others = otherCounts(progress);
+  lines.push(`  Steps:  ${progress.done}/${progress.total} done${others ? `; ${others}` : ''}`);
+  for (const failure of progress.failed) {
+    lines.push(`  Failed: ${failure.step}: ${failure.message}${failure.code ? ` (${failure.code}` : ''}${failure.attempt ? `${failure.code ? ', ' : ' ('}attempt ${failure.attempt})` : failure.code ? ')' : ''}`);
+  }
+  for (const waiting of progress.waiting) lines.push(`  Waits:  ${describeWaiting(waiting)}`);
+  lines.push(`  Cost:   ${formatCost(progress.cost)}`);
+  if (progress.status === 'blocked') {
+    const step = progress.failed[0]?.step;
+    lines.push(`  Retry:  ${command} run retry ${progress.runId}${step ? ` [--step ${step} --input <file>]` : ''}`);
+  }
+  return lines;
+}
+
+/** One event as a log line: `09:14:03.120  step.completed  fetch  by system`. */
+export function eventLine(event: Event): string {
+  const time = event.at.slice(11, 23);
+  const detail = Object.keys(event.detail).length ? `  ${truncate(JSON.stringify(event.detail), 160)}` : '';
+  return `${time}  ${event.type.padEnd(16)}  ${(event.stepId ?? '-').padEnd(12)}${detail}  (by ${event.actor})`;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}

@@ -1,0 +1,114 @@
+import type { RunDetail, StepSummary } from '#sdk';
+import { describe, expect, it } from 'vitest';
+import { approvalHint, eventLine, formatCost, formatDuration, formatUsd, progressLine, progressOf, summaryLines } from '#cli/format';
+
+const now = Date.parse('2026-11-30T09:00:30Z');
+
+const run = (overrides: Partial<RunDetail> = {}): RunDetail => ({
+  id: 'run_01m8nr9vsag79msy2kv4hbxs92',
+  projectId: 'prj_1',
+  workflowId: 'wf_1',
+  workflowName: 'release',
+  workflowVersion: 3,
+  status: 'running',
+  createdAt: '2026-11-30T09:00:00.000Z',
+  startedAt: '2026-11-30T09:00:00.000Z',
+  steps: { total: 6, byStatus: { completed: 2, running: 1, needs_qa: 1, pending: 2, failed: 0 } },
+  usage: { cost: { totalUsd: 0.0000312, breakdown: {} }, agentUsage: { tokens: { input: 1200, output: 340 }, costUsd: 0.0123 } },
+  ...overrides,
+});
+
+const step = (id: string, status: StepSummary['status'], overrides: Partial<StepSummary> = {}): StepSummary => ({ id, kind: 'noop', status, attempt: 1, generation: 1, dependsOn: [], ...overrides });
+
+const steps: StepSummary[] = [
+  step('fetch', 'completed'),
+  step('lint', 'completed'),
+  step('build', 'running', { kind: 'http', startedAt: '2026-11-30T09:00:10.000Z' }),
+  step('review', 'needs_qa', { kind: 'approval' }),
+  step('publish', 'pending', { dependsOn: ['review'] }),
+  step('announce', 'pending', { dependsOn: ['fetch'], notBefore: '2026-12-01T09:00:00.000Z' }),
+];
+
+describe('progressOf', () => {
+  it('tells what runs, what waits and why, and what is done', () => {
+    const progress = progressOf(run(), steps, now);
+
+    expect(progress).toMatchObject({ total: 6, done: 2, running: ['build'], elapsedMs: 30_000, status: 'running' });
+    expect(progress.waiting).toEqual([
+      { step: 'announce', on: 'not_before', until: '2026-12-01T09:00:00.000Z' },
+      { step: 'review', on: 'approval' },
+    ]);
+    expect(progress.cost).toEqual({ awsUsd: 0.0000312, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340 });
+  });
+
+  it('counts a wait or webhook step that is running as waiting, not running', () => {
+    const progress = progressOf(run(), [step('pause', 'running', { kind: 'wait' }), step('hook', 'running', { kind: 'webhook' })], now);
+    expect(progress.running).toEqual([]);
+    expect(progress.waiting).toEqual([{ step: 'hook', on: 'webhook' }, { step: 'pause', on: 'timer' }]);
+  });
+
+  it('lists failures with their error, and stops the clock at finishedAt', () => {
+    const failed = step('validate', 'failed', { kind: 'http', error: { message: 'agent answered 400', retryable: false, code: 'HTTP_400', attempt: 2, at: '2026-11-30T09:00:05.000Z' } });
+    const progress = progressOf(run({ status: 'blocked', finishedAt: '2026-11-30T09:00:05.000Z' }), [failed], now);
+    expect(progress.failed).toEqual([{ step: 'validate', status: 'failed', message: 'agent answered 400', code: 'HTTP_400', attempt: 2 }]);
+    expect(progress.elapsedMs).toBe(5_000);
+  });
+});
+
+describe('numbers as people read them', () => {
+  it('durations', () => {
+    expect(formatDuration(999)).toBe('0s');
+    expect(formatDuration(42_000)).toBe('42s');
+    expect(formatDuration(187_000)).toBe('3m 07s');
+    expect(formatDuration(7_500_000)).toBe('2h 05m');
+  });
+
+  it('dollars, small amounts with two significant digits', () => {
+    expect(formatUsd(0)).toBe('$0.00');
+    expect(formatUsd(1.254)).toBe('$1.25');
+    expect(formatUsd(0.0000312)).toBe('$0.000031');
+    expect(formatUsd(0.004)).toBe('$0.0040');
+  });
+
+  it('cost: AWS alone, or with the agents and their tokens', () => {
+    expect(formatCost({ awsUsd: 0.00002, agentUsd: 0, tokensIn: 0, tokensOut: 0 })).toBe('$0.000020 AWS (estimated)');
+    expect(formatCost({ awsUsd: 0.00002, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340 })).toBe('$0.000020 AWS (estimated) + $0.012 agents (1,200 tokens in, 340 out)');
+  });
+});
+
+describe('lines', () => {
+  it('a plain progress line for CI logs: no escape codes', () => {
+    const line = progressLine(progressOf(run(), steps, now));
+    expect(line).toBe('[30s] running · 2/6 done · running: build · waiting: announce (not before 2026-12-01 09:00Z), review (approval)');
+    expect(line).not.toContain('\u001b');
+  });
+
+  it('a hint naming the command that lets an approval go on', () => {
+    expect(approvalHint(progressOf(run(), steps, now))).toEqual({ step: 'review', command: 'npx baton approve run_01m8nr9vsag79msy2kv4hbxs92 review' });
+    expect(approvalHint(progressOf(run(), [step('a', 'running')], now))).toBeUndefined();
+  });
+
+  it('a completed summary: duration, counts and cost', () => {
+    const done = run({ status: 'completed', finishedAt: '2026-11-30T09:01:12.000Z', steps: { total: 2, byStatus: { completed: 1, skipped: 1 } } });
+    expect(summaryLines(progressOf(done, [step('a', 'completed'), step('b', 'skipped')], now))).toEqual([
+      'Run run_01m8nr9vsag79msy2kv4hbxs92 (release v3) completed in 1m 12s',
+      '  Steps:  2/2 done',
+      '  Cost:   $0.000031 AWS (estimated) + $0.012 agents (1,200 tokens in, 340 out)',
+    ]);
+  });
+
+  it('a blocked summary says what failed and how to retry', () => {
+    const blocked = run({ status: 'blocked', reason: 'step validate failed', steps: { total: 3, byStatus: { completed: 1, failed: 1, pending: 1 } } });
+    const failed = step('validate', 'failed', { error: { message: 'agent answered 400', retryable: false, code: 'HTTP_400', attempt: 1, at: '2026-11-30T09:00:05.000Z' } });
+    const lines = summaryLines(progressOf(blocked, [step('a', 'completed'), failed, step('c', 'pending', { dependsOn: ['validate'] })], now));
+    expect(lines[0]).toBe('Run run_01m8nr9vsag79msy2kv4hbxs92 (release v3) blocked after 30s: step validate failed');
+    expect(lines).toContain('  Steps:  1/3 done; 1 pending, 1 failed');
+    expect(lines).toContain('  Failed: validate: agent answered 400 (HTTP_400, attempt 1)');
+    expect(lines.at(-1)).toBe('  Retry:  npx baton run retry run_01m8nr9vsag79msy2kv4hbxs92 [--step validate --input <file>]');
+  });
+
+  it('an event line: time, type, step, detail and who', () => {
+    const line = eventLine({ id: '01', type: 'step.completed', projectId: 'p', runId: 'r', stepId: 'fetch', at: '2026-11-30T09:14:03.120Z', actor: 'worker', detail: { attempt: 1 } });
+    expect(line).toBe('09:14:03.120  step.completed    fetch         {"attempt":1}  (by worker)');
+  });
+});
