@@ -1,4 +1,4 @@
-import { runEvents, unwrap, type BatonClient, type CreateRunBody, type Run, type RunStatus } from '#sdk';
+import { paginate, runEvents, unwrap, type BatonClient, type CreateRunBody, type Run, type RunStatus } from '#sdk';
 import { InvalidArgumentError, type Command } from 'commander';
 import { exitCodes, UsageError, type ExitCode } from '../errors';
 import { readValue } from '../files';
@@ -192,11 +192,14 @@ async function watch(session: Session, client: BatonClient, runId: string): Prom
 
 export const exitCodeOf = (status: RunStatus): ExitCode => (status === 'completed' ? exitCodes.ok : ['blocked', 'failed', 'cancelled'].includes(status) ? exitCodes.runNotCompleted : exitCodes.ok);
 
-/** A workflow id as given, or the id of the workflow of that name. */
-async function resolveWorkflow(_session: Session, workflow: string): Promise<string> {
+/** A workflow id as given, or the id of the workflow of that name (through the workflows listing). */
+async function resolveWorkflow(session: Session, workflow: string): Promise<string> {
   if (workflowId.test(workflow)) return workflow;
-  // GET /v1/projects/{projectId}/workflows (the listing) is not in the API yet: names need it.
-  throw new UsageError(`"${workflow}" is not a workflow id (wf_…); this API has no workflow listing yet to find it by name: pass the id that workflows apply printed`, 'workflow');
+  const client = await session.client();
+  const projectId = await session.projectId();
+  const pages = paginate((cursor) => unwrap(client.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId }, query: { limit: 100, ...(cursor ? { cursor } : {}) } } })));
+  for await (const summary of pages) if (summary.name === workflow) return summary.id;
+  throw new UsageError(`No workflow named "${workflow}" in project ${projectId}: \`baton workflows list\` shows them`, 'workflow');
 }
 
 function runLine(run: Run, now: number): string {

@@ -1,12 +1,12 @@
-import { unwrap } from '#sdk';
+import { paginate, unwrap, type components } from '#sdk';
 import type { Command } from 'commander';
 import { exitCodes } from '../errors';
 import { formatOf, readText } from '../files';
 import type { Act } from '../program';
 
-/** `workflows apply`: save a definition (a new version when the name exists). */
+/** `workflows apply` (save a definition; a new version when the name exists) and `workflows list`. */
 export function registerWorkflows(program: Command, act: Act): void {
-  const workflows = program.command('workflows').description('save workflow definitions');
+  const workflows = program.command('workflows').description('save and list workflow definitions');
   workflows
     .command('apply')
     .description('save a workflow from a YAML or JSON file; the same name adds a version')
@@ -27,6 +27,26 @@ export function registerWorkflows(program: Command, act: Act): void {
           }),
         );
         session.output.result(saved, `Saved workflow ${saved.name} (${saved.id}) version ${saved.version}: ${saved.steps} step${saved.steps === 1 ? '' : 's'}`);
+        return exitCodes.ok;
+      }),
+    );
+
+  workflows
+    .command('list')
+    .description("the project's workflows by name, with their latest version and step count")
+    .action(
+      act(async (session) => {
+        const client = await session.client();
+        const projectId = await session.projectId();
+        const items: components['schemas']['WorkflowSummary'][] = [];
+        for await (const summary of paginate((cursor) => unwrap(client.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId }, query: { limit: 100, ...(cursor ? { cursor } : {}) } } })))) {
+          items.push(summary);
+        }
+        const width = Math.max(4, ...items.map((item) => item.name.length));
+        session.output.result(
+          { items },
+          items.length ? items.map((item) => `${item.id}  ${item.name.padEnd(width)}  v${item.version}  ${item.steps} step${item.steps === 1 ? '' : 's'}  ${item.updatedAt.slice(0, 16).replace('T', ' ')}`) : 'No workflows yet: baton workflows apply <file.yaml>',
+        );
         return exitCodes.ok;
       }),
     );

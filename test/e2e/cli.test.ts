@@ -92,20 +92,22 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
 
     const first = await baton(['workflows', 'apply', path, '--json']);
     const second = await baton(['workflows', 'apply', path]);
+    const listed = await baton(['workflows', 'list', '--json']);
 
     expect(first.code, first.stderr).toBe(0);
     expect(json(first)).toMatchObject({ name: 'hello', version: 1, steps: 2 });
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(/^Saved workflow hello \(wf_[0-9a-z]{26}\) version 2: 2 steps$/m);
+    expect(json<{ items: unknown[] }>(listed).items).toEqual([expect.objectContaining({ name: 'hello', version: 2, steps: 2 })]);
   });
 
-  it('imports the sample plan with date gating; without it, `run start --watch` runs it to completion (exit 0)', async () => {
+  it('imports the sample plan with date gating; without it, `run start <name> --watch` runs it to completion (exit 0)', async () => {
     const gated = await baton(['plan', 'import', planCsv, '--date-gating', '--name', 'gated-plan', '--json']);
     const plain = await baton(['plan', 'import', planCsv, '--json']);
-    const plainId = json<{ id: string }>(plain).id;
     const gatedWorkflow = await unwrap(sdk.GET('/v1/projects/{projectId}/workflows/{workflowId}', { params: { path: { projectId: project.id, workflowId: json<{ id: string }>(gated).id } } }));
 
-    const watched = await baton(['run', 'start', plainId, '--watch']);
+    // By name: the CLI finds its id through the workflows listing.
+    const watched = await baton(['run', 'start', 'plan-sample', '--watch']);
 
     expect(gated.code, gated.stderr).toBe(0);
     expect(json(gated)).toMatchObject({ name: 'gated-plan', steps: 8 });

@@ -18,6 +18,7 @@ const workflowId = 'wf_01m8nr5602ecghew9sj3zd72wm';
 interface Seen {
   method: string;
   path: string;
+  query: URLSearchParams;
   body: string;
   headers: Headers;
 }
@@ -30,8 +31,8 @@ interface Scripted {
 function fakeApi(routes: Record<string, Scripted | ((seen: Seen) => Scripted)>) {
   const seen: Seen[] = [];
   const fetch = async (request: Request) => {
-    const path = new URL(request.url).pathname;
-    const entry = { method: request.method, path, body: await request.text(), headers: request.headers };
+    const { pathname: path, searchParams: query } = new URL(request.url);
+    const entry = { method: request.method, path, query, body: await request.text(), headers: request.headers };
     seen.push(entry);
     const route = routes[`${request.method} ${path}`];
     const reply = typeof route === 'function' ? route(entry) : (route ?? { status: 404, json: { error: { code: 'not_found', message: `${path} was not found`, requestId: 'req-1' } } });
@@ -207,6 +208,25 @@ describe('run start --watch', () => {
     const post = api.seen.find((seen) => seen.method === 'POST')!;
     expect(JSON.parse(post.body)).toEqual({ workflowId, input: { topic: 'release', items: [1, 2] }, tags: { team: 'data', env: 'ci' } });
     expect(post.headers.get('idempotency-key')).toBe('ci-42');
+  });
+
+  it('finds a workflow named on the command line through the workflows listing, page by page', async () => {
+    const api = fakeApi({
+      ...whoami,
+      'GET /v1/projects/prj_1/workflows': (seen) => ({
+        json: seen.query.get('cursor') === 'page-2'
+          ? { items: [{ id: workflowId, name: 'hello', version: 2, steps: 2, updatedAt: '2026-11-30T09:00:00.000Z' }] }
+          : { items: [{ id: 'wf_01m8nr5602ecghew9sj3zd72aa', name: 'other', version: 1, steps: 1, updatedAt: '2026-11-30T09:00:00.000Z' }], cursor: 'page-2' },
+      }),
+      'POST /v1/projects/prj_1/runs': created,
+    });
+    const { code } = await cli(['run', 'start', 'hello'], api);
+    const missing = await cli(['run', 'start', 'nope'], api);
+
+    expect(code).toBe(0);
+    expect(JSON.parse(api.seen.find((seen) => seen.method === 'POST')!.body)).toEqual({ workflowId });
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/No workflow named "nope" in project prj_1/);
   });
 
   it("shows the API's error with its field and exits 1", async () => {
