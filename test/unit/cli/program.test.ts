@@ -54,7 +54,7 @@ function runDetail(status: RunDetail['status'], byStatus: Record<string, number>
     createdAt: '2026-11-30T09:00:00.000Z',
     startedAt: '2026-11-30T09:00:00.000Z',
     steps: { total: 2, byStatus },
-    usage: { cost: { totalUsd: 0.00002 }, agentUsage: { tokens: { input: 0, output: 0 }, costUsd: 0 } },
+    usage: { cost: { totalUsd: 0.00002 }, agentUsage: { tokens: { input: 0, output: 0 }, costUsd: 0 }, llm: {} },
     ...extra,
   };
 }
