@@ -20,10 +20,11 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const data = new DataStack(app, `${prefix}-Data`, { stage, env });
   const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
   const shared = { stage, env, table: data.table, bucket: data.artifacts, bucketAccess: data.artifactsAccess, bus: messaging.bus, stepQueue: messaging.stepQueue };
-  const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq });
+  const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq, secretsKey: data.secretsKey });
   const api = new ApiStack(app, `${prefix}-Api`, {
     ...shared,
     schedules: { group: engine.scheduleGroupName, target: engine.scheduledStart, role: engine.schedulerRole },
+    secretsKey: data.secretsKey,
   });
   Tags.of(app).add('baton:stage', stage.name);
   return { data, messaging, engine, api };

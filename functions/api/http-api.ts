@@ -1,11 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
-import { createSchedulerClient, createSecretsClient } from '#shared/clients/aws';
+import { createKmsClient, createSchedulerClient, createSecretsClient } from '#shared/clients/aws';
 import { createSchedules } from '#shared/engine/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { createAuthenticator } from '#shared/middleware/principal';
+import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
 import { createProjectStore } from '#shared/store/projects';
 import { createRateLimiter } from '#shared/store/rate-limiter';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
@@ -15,6 +16,7 @@ const config = readConfig({
   ...baseEnv,
   ADMIN_TOKEN_SECRET_ARN: z.string().min(1),
   WEBHOOK_KEY_SECRET_ARN: z.string().min(1),
+  SECRETS_KEY_ARN: z.string().min(1),
   SCHEDULE_GROUP: z.string().min(1),
   SCHEDULE_TARGET_ARN: z.string().min(1),
   SCHEDULE_ROLE_ARN: z.string().min(1),
@@ -51,6 +53,7 @@ export const handler = createApiHandler(
       tableName: engine.deps.tableName,
       keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
+    secrets: createProjectSecretStore({ documents: engine.documents, tableName: engine.deps.tableName, cipher: kmsSecretCipher(createKmsClient(), config.SECRETS_KEY_ARN) }),
     rateLimiter: createRateLimiter({ documents: engine.documents, tableName: engine.deps.tableName }),
     defaultRateLimit: { perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
     checkResponses: config.CHECK_RESPONSES,

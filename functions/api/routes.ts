@@ -10,6 +10,7 @@ import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { runOperations } from './routes/runs';
 import { scheduleOperations } from './routes/schedules';
+import { secretOperations } from './routes/secrets';
 import { systemOperations } from './routes/system';
 import { tokenOperations } from './routes/tokens';
 import { workflowOperations } from './routes/workflows';
@@ -23,6 +24,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...systemOperations(deps, () => (document ??= buildOpenApiDocument(operations))),
     ...projectOperations(deps),
     ...tokenOperations(deps),
+    ...secretOperations(deps),
     ...workflowOperations(deps),
     ...runOperations(deps),
     ...scheduleOperations(deps),

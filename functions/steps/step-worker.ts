@@ -3,14 +3,16 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { meterUsage } from '#shared/clients/usage-meter';
 import { readConfig } from '#shared/config/env';
-import { agentEnv, createEngine } from '#shared/engine/create-engine';
+import { agentEnv, createEngine, secretsEnv } from '#shared/engine/create-engine';
 import { processStepMessage } from '#shared/engine/step-worker';
 import { stepMessage } from '#shared/schemas/messages';
 
 const logger = new Logger();
 const agents = readConfig(agentEnv);
+const secrets = readConfig(secretsEnv);
 const { deps } = createEngine(logger, process.env, {
   agents: { allowedFunctions: agents.AGENT_FUNCTIONS, functionArnPrefix: agents.AGENT_FUNCTION_ARN_PREFIX },
+  secretsKeyArn: secrets.SECRETS_KEY_ARN,
 });
 const processor = new BatchProcessor(EventType.SQS);
 

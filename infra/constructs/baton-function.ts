@@ -5,6 +5,7 @@ import { PolicyStatement, Role, ServicePrincipal, type IManagedPolicy } from 'aw
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -163,6 +164,17 @@ export class BatonFunction extends NodejsFunction {
         reason: 'Listed by the operator at deploy (-c agentFunctions) as agent functions the worker may invoke, with their versions and aliases.',
       });
     }
+    return this;
+  }
+
+  /**
+   * The project secrets key, for one direction only: the API encrypts (`kms:Encrypt`), the step
+   * worker decrypts (`kms:Decrypt`). Written out rather than `grantEncrypt`, which also grants
+   * ReEncrypt and GenerateDataKey.
+   */
+  useSecretsKey(key: IKey, access: 'encrypt' | 'decrypt'): this {
+    this.addToRolePolicy(new PolicyStatement({ actions: [access === 'encrypt' ? 'kms:Encrypt' : 'kms:Decrypt'], resources: [key.keyArn] }));
+    this.addEnvironment('SECRETS_KEY_ARN', key.keyArn);
     return this;
   }
 

@@ -3,6 +3,7 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -13,6 +14,8 @@ import { pinnedApiIdTags } from '../emulator-gaps';
 export interface ApiStackProps extends StackProps, EngineResources {
   /** Where schedules go and what they invoke (from the engine stack). */
   schedules: { group: string; target: IFunction; role: IRole };
+  /** Project secrets: the API encrypts them (and never decrypts). */
+  secretsKey: IKey;
 }
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
@@ -23,7 +26,7 @@ export class ApiStack extends Stack {
   readonly webhookKey: Secret;
   readonly webhookFunction: BatonFunction;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, secretsKey, ...props }: ApiStackProps) {
     super(scope, id, props);
 
     // Created at deploy, never placed in an environment variable or an output: operators read
@@ -66,7 +69,8 @@ export class ApiStack extends Stack {
     })
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
       .useSecret(this.adminToken, 'ADMIN_TOKEN_SECRET_ARN')
-      .useSecret(this.webhookKey, 'WEBHOOK_KEY_SECRET_ARN');
+      .useSecret(this.webhookKey, 'WEBHOOK_KEY_SECRET_ARN')
+      .useSecretsKey(secretsKey, 'encrypt');
     this.apiFunction.addEnvironment('SCHEDULE_GROUP', schedules.group);
     this.apiFunction.addEnvironment('SCHEDULE_TARGET_ARN', schedules.target.functionArn);
     this.apiFunction.addEnvironment('SCHEDULE_ROLE_ARN', schedules.role.roleArn);

@@ -1,6 +1,7 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { AttributeType, Billing, ProjectionType, TableEncryptionV2, TableV2 } from 'aws-cdk-lib/aws-dynamodb';
 import { ManagedPolicy, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { artifactPrefix } from '#shared/store/artifacts';
@@ -17,6 +18,8 @@ export class DataStack extends Stack {
   readonly artifacts: Bucket;
   /** Read and write of Baton's objects (under `projects/`) in the artifacts bucket, and nothing else. */
   readonly artifactsAccess: ManagedPolicy;
+  /** Encrypts project secrets: the API function may only encrypt with it, the step worker only decrypt. */
+  readonly secretsKey: Key;
 
   constructor(scope: Construct, id: string, { stage, ...props }: DataStackProps) {
     super(scope, id, props);
@@ -80,6 +83,15 @@ export class DataStack extends Stack {
     Validations.of(this.artifactsAccess).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${artifactPrefix}*]`,
       reason: 'Object keys are created per project/run/step/attempt at run time; the grant is limited to that prefix and to get/put.',
+    });
+
+    // With the data it protects: a ciphertext in the table is worthless without its key. The key
+    // policy is the account default (IAM decides); the grants are per function (infra/stacks).
+    this.secretsKey = new Key(this, 'SecretsKey', {
+      description: `Baton ${stage.name}: encrypts project secrets`,
+      enableKeyRotation: true,
+      removalPolicy,
+      ...(stage.isLocal ? { pendingWindow: Duration.days(7) } : {}),
     });
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName });

@@ -6,6 +6,7 @@ import { CfnScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { eventSource } from '#shared/domain/events';
@@ -13,6 +14,8 @@ import { BatonFunction, type EngineResources } from '../constructs/baton-functio
 
 export interface EngineStackProps extends StackProps, EngineResources {
   stepDlq: IQueue;
+  /** Project secrets: the worker decrypts them at the moment of a call. */
+  secretsKey: IKey;
 }
 
 /** The workflow engine's consumers: the step worker on the step queue and the DLQ handler on its DLQ. */
@@ -28,7 +31,7 @@ export class EngineStack extends Stack {
   /** Where `webhook.received` events the reactions could not handle are parked (after retries). */
   readonly reactionsDlq: Queue;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, ...props }: EngineStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, secretsKey, ...props }: EngineStackProps) {
     super(scope, id, props);
     const engine = { table, bucket, bucketAccess, stepQueue, bus, stage };
 
@@ -39,7 +42,8 @@ export class EngineStack extends Stack {
       timeout: Duration.seconds(stage.timing.workerTimeoutSeconds),
     })
       .useEngine(engine)
-      .useAgentFunctions(stage);
+      .useAgentFunctions(stage)
+      .useSecretsKey(secretsKey, 'decrypt');
     // llm steps call Bedrock's Converse (bedrock:InvokeModel) on foundation models and on
     // inference profiles; a cross-region profile routes to the model in other regions, hence `*`.
     this.worker.addToRolePolicy(

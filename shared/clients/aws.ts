@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -44,3 +45,5 @@ export const createSchedulerClient = (): SchedulerClient => attachUsageMeter(new
 export const createLambdaClient = (): LambdaClient => attachUsageMeter(new LambdaClient({ maxAttempts: 1 }));
 
 export const createBedrockRuntimeClient = (): BedrockRuntimeClient => attachUsageMeter(new BedrockRuntimeClient(common()));
+
+export const createKmsClient = (): KMSClient => attachUsageMeter(new KMSClient(common()));

@@ -13,6 +13,7 @@ export interface Prices {
   s3ReadRequest: number;
   lambdaRequest: number;
   secretsManagerCall: number;
+  kmsRequest: number;
 }
 
 /**
@@ -37,6 +38,8 @@ export const defaultPrices: Readonly<Prices> = Object.freeze({
   lambdaRequest: 0.2 / 1_000_000,
   // Secrets Manager: $0.05 per 10,000 API calls (the monthly per-secret fee is not per run).
   secretsManagerCall: 0.05 / 10_000,
+  // KMS: $0.03 per 10,000 symmetric requests (project secrets: Encrypt on set, Decrypt in the worker).
+  kmsRequest: 0.03 / 10_000,
 });
 
 /** How S3 bills an operation: the PUT/LIST tier, the GET tier, or free (DELETE and CANCEL). */
@@ -67,6 +70,7 @@ export const estimateCostUsd = (usage: Usage, prices: Prices = defaultPrices): {
     s3ReadRequests: callsTo(usage, 'S3', (operation) => s3Tier(operation) === 'read') * prices.s3ReadRequest,
     lambdaRequests: (usage.lambdaInvocations ?? 0) * prices.lambdaRequest,
     secretsManagerCalls: callsTo(usage, 'SecretsManager') * prices.secretsManagerCall,
+    kmsRequests: callsTo(usage, 'KMS') * prices.kmsRequest,
   };
   const totalUsd = Object.values(breakdown).reduce((sum, usd) => sum + usd, 0);
   return { totalUsd, breakdown };

@@ -4,6 +4,7 @@ import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry } from '#shared/executors/registry';
 import type { ArtifactStore } from '#shared/store/artifacts';
+import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { CommittedEvent, EventOutbox } from '#shared/store/event-outbox';
 import { keys } from '#shared/store/keys';
 import type { RunStore } from '#shared/store/runs';
@@ -20,6 +21,8 @@ export interface EngineDeps {
   outbox: EventOutbox;
   artifacts: ArtifactStore;
   executors: ExecutorRegistry;
+  /** Project secrets, decrypted for a step at the moment of its call: the step worker only. */
+  secrets?: Pick<ProjectSecretStore, 'reveal'>;
   logger: Logger;
   /** Loopback and private targets allowed (local stage only). */
   allowPrivateTargets: boolean;

@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { createBedrockRuntimeClient, createDocumentClient, createEventBridgeClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
+import { createBedrockRuntimeClient, createDocumentClient, createEventBridgeClient, createKmsClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
 import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
 import { createLlmExecutor, type Converse } from '#shared/executors/llm';
@@ -10,6 +10,7 @@ import { createExecutorRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
+import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
@@ -37,9 +38,16 @@ export const agentEnv = {
   AGENT_FUNCTION_ARN_PREFIX: z.string().regex(/^arn:[a-z-]+:lambda:[a-z0-9-]+:\d{12}:function:$/),
 };
 
+/** What only the step worker is given (BatonFunction.useSecretsKey 'decrypt'): the key project secrets are encrypted with. */
+export const secretsEnv = {
+  SECRETS_KEY_ARN: z.string().min(1),
+};
+
 export interface EngineOptions {
   /** The step worker's agent settings; without them `lambda` steps are only validated, never invoked. */
   agents?: { allowedFunctions: string[]; functionArnPrefix: string };
+  /** The step worker's project secrets key (it may decrypt); without it a step that references a secret fails with SECRETS_UNAVAILABLE. */
+  secretsKeyArn?: string;
 }
 
 /** Lambda Invoke (RequestResponse) through the metered client, cancelled by the attempt's signal. */
@@ -47,7 +55,7 @@ const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFuncti
   lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
 
 /** Builds the engine with real clients, once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const lambda = createLambdaExecutor({
     invoke: invokeWith(createLambdaClient()),
@@ -65,6 +73,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
     executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() })] }),
+    ...(secretsKeyArn ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: kmsSecretCipher(createKmsClient(), secretsKeyArn) }) } : {}),
     logger,
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
     projectSettings: cachedProjectSettings(async (projectId) => (await projects.get(projectId))?.settings),

@@ -1,5 +1,6 @@
 import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
 import { decideRetry } from '#shared/domain/retry';
+import type { SecretRef } from '#shared/domain/secrets';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
 import { waitingKinds } from '#shared/domain/workflow';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
@@ -205,7 +206,7 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
       deadlineMs: timeoutSeconds * 1000,
       allowPrivateTargets: deps.allowPrivateTargets,
       projectSettings: await deps.projectSettings(run.projectId),
-      resolveSecret: () => Promise.reject(new NonRetryableStepError('project secrets are not available in this deployment', { code: 'SECRETS_UNAVAILABLE' })),
+      resolveSecret: secretResolver(deps, run.projectId),
       signal: controller.signal,
     };
     return await Promise.race([executor.run(input.data, context), timedOut]);
@@ -214,6 +215,36 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Resolves project secrets for one attempt: each name is read and decrypted once, and the values
+ * live only in this closure, which ends with the attempt (never cached across invocations, so a
+ * secret replaced or deleted counts from the next attempt on).
+ */
+function secretResolver(deps: EngineDeps, projectId: string): (ref: SecretRef) => Promise<string> {
+  const values = new Map<string, Promise<string>>();
+  return (ref) => {
+    let value = values.get(ref.$secret);
+    if (!value) {
+      value = revealSecret(deps, projectId, ref.$secret);
+      values.set(ref.$secret, value);
+    }
+    return value;
+  };
+}
+
+async function revealSecret(deps: EngineDeps, projectId: string, name: string): Promise<string> {
+  if (!deps.secrets) throw new NonRetryableStepError('project secrets are not available to this function', { code: 'SECRETS_UNAVAILABLE' });
+  const value = await deps.secrets.reveal(projectId, name);
+  if (value === undefined) {
+    // Checked when the workflow was saved: it has been deleted since. Retrying cannot bring it back.
+    throw new NonRetryableStepError(
+      `the project has no secret "${name}" (deleted since the workflow was saved?): set it with PUT /v1/projects/${projectId}/secrets/${name} and retry the run`,
+      { code: 'SECRET_NOT_FOUND' },
+    );
+  }
+  return value;
 }
 
 /**

@@ -3,6 +3,7 @@ import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import type { LlmPrices } from '#shared/domain/llm-prices';
 import { parseRetryAfter } from '#shared/domain/retry';
+import { secretName, secretRef, type SecretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
@@ -33,10 +34,22 @@ const withoutCredentials = (value: string): boolean => {
   }
 };
 
+/**
+ * A credential is only ever a reference to a project secret: a literal would be stored in the
+ * workflow and shown to every viewer of it and of its steps.
+ */
+const credentialRef = z.strictObject(
+  { $secret: secretName },
+  { error: 'must be a secret reference {"$secret": "<name>"}: store the token with PUT /v1/projects/{projectId}/secrets/{name}' },
+);
+
+const headerValue = z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks');
+
 const extraHeaders = z
   .record(
     z.string().regex(headerName, 'must be a valid HTTP header name'),
-    z.string().max(8192).regex(/^[^\r\n\0]*$/, 'must not contain line breaks'),
+    // A secret reference (`{"$secret": "<name>"}`) for an API key header, or a plain value.
+    z.union([headerValue, secretRef], { error: 'must be a string or a secret reference {"$secret": "<name>"}' }),
   )
   .superRefine((headers, context) => {
     for (const name of Object.keys(headers)) {
@@ -54,7 +67,7 @@ export const httpInput = z.strictObject({
   method: z.enum(['POST', 'PUT']).default('POST'),
   body: z.unknown().optional(),
   headers: extraHeaders.optional(),
-  bearerToken: z.string().min(1).max(4096).optional(),
+  bearerToken: credentialRef.optional(),
   timeoutSeconds: z.number().int().min(1).max(maxTimeoutSeconds).optional(),
 });
 export type HttpInput = z.infer<typeof httpInput>;
@@ -109,7 +122,9 @@ export const createHttpExecutor = ({
   input: httpInput,
   async run(input, context) {
     const target = new URL(input.url);
-    const call = describeCall(target, input.bearerToken);
+    // Resolved here, at the moment of the call, and kept out of every message that follows.
+    const credentials = await resolveCredentials(input, context);
+    const call = describeCall(target, credentials.values);
     if (!context.allowPrivateTargets) await assertPublicTarget(call, resolveHost);
 
     const timeoutSeconds = Math.min(input.timeoutSeconds ?? maxTimeoutSeconds, maxTimeoutSeconds);
@@ -119,7 +134,7 @@ export const createHttpExecutor = ({
     try {
       const response = await fetchImpl(target, {
         method: input.method,
-        headers: requestHeaders(input, context),
+        headers: requestHeaders(credentials, context),
         body: JSON.stringify(requestBody(input, context)),
         signal,
         // A redirect could point at a private address after the check above: never follow one.
@@ -136,19 +151,55 @@ export const createHttpExecutor = ({
 /** The http executor with real DNS and fetch. */
 export const httpExecutor = createHttpExecutor();
 
-/** What error messages may say about the call, and how to keep the token out of them. */
+/** What error messages may say about the call, and how to keep the credentials out of them. */
 interface CallDescription {
   host: string;
   /** Origin and path only: query strings may carry secrets. */
   url: string;
   redact: (text: string) => string;
+  /** The same for JSON text, where a value appears with JSON's escapes. */
+  redactJson: (text: string) => string;
 }
 
-const describeCall = (target: URL, bearerToken: string | undefined): CallDescription => ({
-  host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
-  url: `${target.origin}${target.pathname}`,
-  redact: (text) => (bearerToken ? text.replaceAll(bearerToken, '[redacted]') : text),
-});
+const describeCall = (target: URL, secrets: string[]): CallDescription => {
+  // Longest first, so a secret that contains another is replaced whole.
+  const values = [...new Set(secrets)].filter(Boolean).sort((a, b) => b.length - a.length);
+  const replaceAll = (text: string, forms: string[]) => forms.reduce((redacted, form) => redacted.replaceAll(form, '[redacted]'), text);
+  const jsonForms = values.map((value) => JSON.stringify(value).slice(1, -1));
+  return {
+    host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
+    url: `${target.origin}${target.pathname}`,
+    redact: (text) => replaceAll(text, values),
+    redactJson: (text) => replaceAll(text, jsonForms),
+  };
+};
+
+/** The request's headers with every secret reference resolved, and the values resolved (to redact). */
+interface ResolvedCredentials {
+  headers: Record<string, string>;
+  bearerToken?: string;
+  values: string[];
+}
+
+const resolveCredentials = async (input: HttpInput, context: StepContext): Promise<ResolvedCredentials> => {
+  const values: string[] = [];
+  const resolve = async (ref: SecretRef) => {
+    const value = await context.resolveSecret(ref);
+    values.push(value);
+    return value;
+  };
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(input.headers ?? {})) headers[name] = typeof value === 'string' ? value : await resolve(value);
+  const bearerToken = input.bearerToken ? await resolve(input.bearerToken) : undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    // A secret is stored as given: one with a line break cannot be a header value.
+    if (/[\r\n\0]/.test(value)) throw new NonRetryableStepError(`header ${name}: its secret holds a line break, which no header value may`, { code: 'INVALID_INPUT' });
+  }
+  if (bearerToken !== undefined && /[\r\n\0]/.test(bearerToken)) {
+    throw new NonRetryableStepError('bearerToken: its secret holds a line break, which no header value may', { code: 'INVALID_INPUT' });
+  }
+  return { headers, ...(bearerToken === undefined ? {} : { bearerToken }), values };
+};
 
 const requestBody = (input: HttpInput, context: StepContext) => ({
   runId: context.runId,
@@ -160,14 +211,14 @@ const requestBody = (input: HttpInput, context: StepContext) => ({
   runInput: context.runInput ?? null,
 });
 
-const requestHeaders = (input: HttpInput, context: StepContext): Headers => {
-  const headers = new Headers(input.headers);
+const requestHeaders = (credentials: ResolvedCredentials, context: StepContext): Headers => {
+  const headers = new Headers(credentials.headers);
   headers.set('content-type', 'application/json');
   headers.set('accept', 'application/json');
   // One key for every attempt of an execution, so an agent recognises a retry of work it did.
   headers.set('x-idempotency-key', context.idempotencyKey);
   headers.set('x-baton-attempt', String(context.attempt));
-  if (input.bearerToken) headers.set('authorization', `Bearer ${input.bearerToken}`);
+  if (credentials.bearerToken) headers.set('authorization', `Bearer ${credentials.bearerToken}`);
   return headers;
 };
 
@@ -219,7 +270,8 @@ const outcomeOf = (response: Response, text: string, call: CallDescription, now:
   const { status } = response;
   if (status >= 200 && status < 300) {
     const details = { status, url: call.url };
-    return agentReplyOutcome(parseAgentReplyText(text, details), { who: `agent at ${call.host}`, details, redact: call.redact, prices, now });
+    // An agent that echoes its credentials must not put them in the step's output for viewers to read.
+    return agentReplyOutcome(parseAgentReplyText(call.redactJson(text), details), { who: `agent at ${call.host}`, details, redact: call.redact, prices, now });
   }
   const said = agentErrorOf(text);
   const because = said.error ? `: ${clip(call.redact(said.error))}` : '';

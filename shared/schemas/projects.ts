@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
 
@@ -56,3 +57,10 @@ export const createTokenBody = z.strictObject({
 });
 
 export const tokenIdParam = z.string().regex(/^tok_[0-9a-z]{26}$/, 'must be a token id (tok_…)');
+
+/** A project secret's value: stored encrypted, never shown again. */
+export const putSecretBody = z.strictObject({
+  value: text(1, 8192).meta({ description: 'The secret value (1-8192 characters); write-only: no response ever contains it.' }),
+});
+
+export const secretNameParam = secretName;

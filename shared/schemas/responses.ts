@@ -52,6 +52,11 @@ export const webhookSecretResponse = z
   .object({ provider: z.enum(webhookProviders), secret: z.string(), previousStillValid: z.boolean() })
   .meta({ id: 'WebhookSecret' });
 
+export const secretResponse = z
+  .object({ name: z.string(), createdAt: timestamp, updatedAt: timestamp })
+  .meta({ id: 'Secret', description: 'A project secret as the API shows it: never its value.' });
+export const secretListResponse = z.object({ items: z.array(secretResponse) }).meta({ id: 'SecretList' });
+
 export const savedWorkflowResponse = z.object({ id: z.string(), name: z.string(), version: z.number().int(), steps: z.number().int() }).meta({ id: 'SavedWorkflow' });
 
 export const workflowResponse = z

@@ -17,6 +17,8 @@ export const keys = {
   step: (runId: string, stepId: string) => ({ pk: `RUN#${runId}`, sk: `STEP#${stepId}` }),
   runEvent: (runId: string, eventId: string) => ({ pk: `RUN#${runId}`, sk: `EVENT#${eventId}` }),
   webhookSecret: (projectId: string, provider: string) => ({ pk: `PROJECT#${projectId}`, sk: `WEBHOOKSECRET#${provider}` }),
+  /** A project secret: its KMS ciphertext and timestamps (never the value). */
+  projectSecret: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `${projectSecretPrefix}${name}` }),
   delivery: (projectId: string, provider: string, deliveryId: string) => ({ pk: `PROJECT#${projectId}`, sk: `DELIVERY#${provider}#${deliveryId}` }),
   /** A webhook step waiting for a delivery, filed under its correlation key. */
   webhookWait: (projectId: string, correlationKey: string, runId: string, stepId: string) => ({
@@ -33,6 +35,8 @@ export const keys = {
 /** Repository names compare case-insensitively (as GitHub and GitLab do); branches exactly. */
 export const branchRunsPrefix = (repository: string, branch: string) =>
   `BRANCH#${encodeURIComponent(repository.toLowerCase())}#${encodeURIComponent(branch)}#`;
+
+export const projectSecretPrefix = 'SECRET#';
 
 export const webhookWaitPrefix = (correlationKey: string) => `WAIT#${correlationKey}#`;
 

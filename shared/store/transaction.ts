@@ -76,8 +76,12 @@ export function createTransaction(documents: DynamoDBDocumentClient, tableName: 
       items.push({ Update: { TableName: tableName, Key: key, ...updateExpression(spec) } });
       return tx;
     },
-    put(item: Key & Record<string, unknown>, condition?: string) {
-      items.push({ Put: { TableName: tableName, Item: item, ...(condition ? { ConditionExpression: condition } : {}) } });
+    put(item: Key & Record<string, unknown>, condition?: string, values?: Record<string, unknown>) {
+      items.push({ Put: { TableName: tableName, Item: item, ...(condition ? { ConditionExpression: condition } : {}), ...(values ? { ExpressionAttributeValues: values } : {}) } });
+      return tx;
+    },
+    delete(key: Key, condition?: string) {
+      items.push({ Delete: { TableName: tableName, Key: key, ...(condition ? { ConditionExpression: condition } : {}) } });
       return tx;
     },
     event(key: Key, event: LifecycleEvent) {

@@ -1,5 +1,6 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { api } from '../helpers/api';
 import { aws } from '../helpers/aws';
 import { engineClient } from '../helpers/engine';
 import { resetData } from '../helpers/reset';
@@ -15,9 +16,11 @@ describe('failures, retries and dead letters on the deployed engine', () => {
   it('retries an agent that answers 503 twice with backoff, and completes on attempt 3', async () => {
     const client = await engineClient();
     const name = `flaky-${Date.now()}`;
+    const secret = await api('PUT', `/v1/projects/${client.project.id}/secrets/agent-token`, { token: client.token, body: { value: 'agent-secret-token' } });
+    expect(secret.status).toBe(201);
     const workflowId = await client.workflow({
       name: 'flaky',
-      steps: [{ id: 'call', kind: 'http', input: { url: `${testAgent().url}/flaky/${name}?failures=2&status=503`, bearerToken: 'agent-secret-token' }, retry: noBackoffJitter }],
+      steps: [{ id: 'call', kind: 'http', input: { url: `${testAgent().url}/flaky/${name}?failures=2&status=503`, bearerToken: { $secret: 'agent-token' } }, retry: noBackoffJitter }],
     });
 
     const { id } = await client.run(workflowId);

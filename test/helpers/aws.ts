@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -22,4 +23,5 @@ export const aws = {
   events: new EventBridgeClient(config),
   secrets: new SecretsManagerClient(config),
   lambda: new LambdaClient(config),
+  kms: new KMSClient(config),
 };

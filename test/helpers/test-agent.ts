@@ -35,6 +35,8 @@ export interface AgentRequest {
   /** The `X-Baton-Attempt` header, as a number. */
   attempt: number | undefined;
   authorization: string | undefined;
+  /** Every header as received (names in lower case). */
+  headers: Record<string, string | string[] | undefined>;
   /** Date.now() when the request arrived (to measure backoff between attempts). */
   at: number;
   /** The parsed JSON body (the raw text when it is not JSON). */
@@ -68,6 +70,7 @@ export async function startTestAgent({ host = '127.0.0.1', port = 0 } = {}): Pro
       idempotencyKey: request.headers['x-idempotency-key'] as string | undefined,
       attempt: request.headers['x-baton-attempt'] === undefined ? undefined : Number(request.headers['x-baton-attempt']),
       authorization: request.headers.authorization,
+      headers: { ...request.headers },
       at: Date.now(),
       body,
     });

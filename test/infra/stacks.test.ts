@@ -80,6 +80,27 @@ describe('data stack', () => {
   });
 });
 
+describe('project secrets key', () => {
+  it('is a symmetric KMS key with rotation on, kept outside the local stage', () => {
+    prod.data.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Retain', Properties: Match.objectLike({ EnableKeyRotation: true }) });
+    local.data.hasResource('AWS::KMS::Key', { DeletionPolicy: 'Delete' });
+    expect(prod.data.findResources('AWS::KMS::Key', { Properties: { KeySpec: Match.anyValue() } })).toEqual({});
+  });
+
+  it('may be used by the API (encrypt) and the step worker (decrypt) and by no other function', () => {
+    const users = [prod.api, prod.engine].flatMap((template) =>
+      Object.entries(template.findResources('AWS::IAM::Policy'))
+        .filter(([, policy]) => JSON.stringify(policy).includes('"kms:'))
+        .map(([logicalId]) => logicalId.replace(/RoleDefaultPolicy.*$/, '')),
+    );
+
+    expect(users.sort()).toEqual(['ApiFunction', 'StepWorkerFunction']);
+    expect(policyStatementsOf(prod.api, 'ApiFunction')).toContainEqual(secretsKeyStatement('kms:Encrypt'));
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toContainEqual(secretsKeyStatement('kms:Decrypt'));
+    expect(JSON.stringify(prod.data.findResources('AWS::IAM::Policy'))).not.toContain('kms:');
+  });
+});
+
 describe('messaging stack', () => {
   it(`dead-letters a step message after ${stepMaxReceiveCount} receives`, () => {
     const dlq = prod.messaging.findResources('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 24 * 3600 } });
@@ -159,6 +180,7 @@ describe('api stack', () => {
       engineStatements('ApiFunction', [
         secretStatement('AdminToken'),
         secretStatement('WebhookSecretsKey'),
+        secretsKeyStatement('kms:Encrypt'),
         {
           Effect: 'Allow',
           Action: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
@@ -299,7 +321,7 @@ describe('engine stack', () => {
       ],
     };
 
-    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), bedrock, consume('StepQueue')]));
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), secretsKeyStatement('kms:Decrypt'), bedrock, consume('StepQueue')]));
     expect(policyStatementsOf(prod.engine, 'DlqHandlerFunction')).toEqual(engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
   });
 });
@@ -344,6 +366,13 @@ describe('lambda agents', () => {
     };
     expect(report.pluginReports.flatMap((plugin) => plugin.violations.filter((violation) => violation.severity === 'error'))).toEqual([]);
   });
+});
+
+/** The project secrets key, for one action: the API encrypts, the worker decrypts. */
+const secretsKeyStatement = (action: 'kms:Encrypt' | 'kms:Decrypt') => ({
+  Effect: 'Allow',
+  Action: action,
+  Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*SecretsKey.*Arn/) },
 });
 
 const secretStatement = (secret: string) => ({

@@ -2,6 +2,7 @@ import type { EngineDeps } from '#shared/engine/context';
 import type { Schedules } from '#shared/engine/schedules';
 import type { Principal } from '#shared/middleware/principal';
 import type { EventOutbox } from '#shared/store/event-outbox';
+import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { ProjectStore } from '#shared/store/projects';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { WorkflowStore } from '#shared/store/workflows';
@@ -16,6 +17,8 @@ export interface ApiDeps {
   workflows: WorkflowStore;
   engine: EngineDeps;
   webhookSecrets: WebhookSecretStore;
+  /** Project secrets: the API encrypts and lists them, never decrypts. */
+  secrets: ProjectSecretStore;
   schedules: Schedules;
   /** Per-token request rates; absent in tests that do not exercise them. */
   rateLimiter?: RateLimiter;

@@ -19,13 +19,14 @@ import { operation, type Operation } from '../operation';
 import { runView, stepDetail, stepSummary } from '../views';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
+import { assertSecretsExist, secretReferences } from './secrets';
 
 const runPath = z.strictObject({ runId: runIdParam });
 const stepPath = runPath.extend({ stepId: stepIdParam });
 const conflict = { 409: { description: "The run's or step's status does not allow this action" } };
 
 /** Runs, their steps and their history. */
-export const runOperations = ({ workflows, engine }: ApiDeps): Operation[] => [
+export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operation[] => [
   operation({
     operationId: 'createRun',
     method: 'POST',
@@ -94,7 +95,12 @@ export const runOperations = ({ workflows, engine }: ApiDeps): Operation[] => [
     params: runPath,
     body: { schema: retryBody, required: false },
     responses: { 200: { description: 'The run, running again', schema: runResponse }, ...conflict },
-    handler: async ({ run, body, principal }) => ({ status: 200, body: runView(await runAction(engine, run, 'retry', principal.actor, body), undefined) }),
+    handler: async ({ run, body, principal }) => {
+      // New inputs may reference secrets too: checked as at workflow creation.
+      const inputs = Object.entries(body?.steps ?? {}).filter(([, replacement]) => 'input' in replacement).map(([stepId, replacement]) => [stepId, replacement.input] as [string, unknown]);
+      await assertSecretsExist(secrets, run.projectId, secretReferences(inputs, (stepId, path) => ['body', 'steps', stepId, 'input', ...path].join('.')));
+      return { status: 200, body: runView(await runAction(engine, run, 'retry', principal.actor, body), undefined) };
+    },
   }),
   operation({
     operationId: 'runAction',

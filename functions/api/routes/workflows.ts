@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '#shared/domain/errors';
 import { parsePlanCsv } from '#shared/domain/plan-csv';
 import { assertStepTimeouts, workflowBody } from '#shared/domain/workflow';
-import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
+import { formatIssuePath, parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 import type { Principal } from '#shared/middleware/principal';
 import { importQuery, pageQuery, workflowIdParam, workflowQuery } from '#shared/schemas/runs';
 import { savedWorkflowResponse, workflowPageResponse, workflowResponse } from '#shared/schemas/responses';
@@ -10,12 +10,15 @@ import type { WorkflowStore } from '#shared/store/workflows';
 import { operation, type Operation } from '../operation';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
+import { assertSecretsExist, secretReferences } from './secrets';
 
 /** Workflows: versions saved from JSON or YAML, or imported from a plan CSV. */
-export const workflowOperations = ({ workflows, outbox, engine }: ApiDeps): Operation[] => {
+export const workflowOperations = ({ workflows, outbox, engine, secrets }: ApiDeps): Operation[] => {
   const save = async (projectId: string, principal: Principal, body: Parameters<WorkflowStore['save']>[0]['body']) => {
     engine.executors.validateInputs(body.steps);
     assertStepTimeouts(body.steps, engine.maxStepTimeoutSeconds);
+    const references = secretReferences(body.steps.map((step, index) => [index, step.input]), (index, path) => formatIssuePath(['steps', index, 'input', ...path]));
+    await assertSecretsExist(secrets, projectId, references);
     const saved = await workflows.save({ projectId, body, actor: principal.actor });
     await outbox.publish(saved.events);
     return saved.workflow;

@@ -3,6 +3,7 @@ import { createApiHandler } from '#functions/api/routes';
 import type { EngineDeps } from '#shared/engine/context';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
+import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { Schedules } from '#shared/engine/schedules';
 import { RateLimitedError } from '#shared/domain/errors';
 import { createAuthenticator } from '#shared/middleware/principal';
@@ -38,6 +39,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       engine: {} as EngineDeps,
       workflows: {} as WorkflowStore,
       webhookSecrets: {} as WebhookSecretStore,
+      secrets: {} as ProjectSecretStore,
       schedules: {} as Schedules,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
       defaultRateLimit: { perSecond: 100, burst: 100 },

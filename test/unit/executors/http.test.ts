@@ -16,14 +16,17 @@ beforeEach(() => {
   agent.requests.length = 0;
 });
 
-const context = (overrides: Partial<StepContext> = {}): StepContext =>
-  stepContext({
-    stepId: 'draft',
-    idempotencyKey: 'run_1:draft:1',
-    runInput: { topic: 'otters' },
-    dependencyOutputs: { research: { notes: 'they hold hands' } },
-    ...overrides,
-  });
+const context = (overrides: Partial<StepContext> = {}, secrets: Record<string, string> = {}): StepContext =>
+  stepContext(
+    {
+      stepId: 'draft',
+      idempotencyKey: 'run_1:draft:1',
+      runInput: { topic: 'otters' },
+      dependencyOutputs: { research: { notes: 'they hold hands' } },
+      ...overrides,
+    },
+    secrets,
+  );
 
 const input = (overrides: Partial<HttpInput> & { path: string }): HttpInput => {
   const { path, ...rest } = overrides;
@@ -62,10 +65,29 @@ describe('http executor', () => {
     ]);
   });
 
-  it('sends the bearer token and custom headers, with PUT when asked', async () => {
-    await httpExecutor.run(input({ path: '/ok', method: 'PUT', bearerToken: 'sk-secret-123', headers: { 'x-team': 'blue' } }), context());
+  it('sends the bearer token and custom headers resolved from project secrets, with PUT when asked', async () => {
+    const secrets = { 'agent-token': 'sk-secret-123', 'team-key': 'key-456' };
+    const headers = { 'x-team': 'blue', 'x-api-key': { $secret: 'team-key' } };
 
-    expect(agent.requests[0]).toMatchObject({ method: 'PUT', authorization: 'Bearer sk-secret-123' });
+    await httpExecutor.run(input({ path: '/ok', method: 'PUT', bearerToken: { $secret: 'agent-token' }, headers }), context({}, secrets));
+
+    expect(agent.requests[0]).toMatchObject({ method: 'PUT', authorization: 'Bearer sk-secret-123', headers: { 'x-team': 'blue', 'x-api-key': 'key-456' } });
+  });
+
+  it('takes a credential only as a secret reference, and says where to store a literal one', () => {
+    const literal = httpInput.safeParse({ url: `${agent.url}/ok`, bearerToken: 'sk-literal' });
+    const badHeader = httpInput.safeParse({ url: `${agent.url}/ok`, headers: { 'x-api-key': { $secret: 'no spaces allowed' } } });
+
+    expect(literal.success).toBe(false);
+    expect(literal.error?.issues[0]).toMatchObject({ path: ['bearerToken'], message: expect.stringContaining('must be a secret reference {"$secret": "<name>"}') });
+    expect(literal.error?.issues[0]?.message).toContain('PUT /v1/projects/{projectId}/secrets/{name}');
+    expect(badHeader.error?.issues[0]?.path).toEqual(['headers', 'x-api-key', '$secret']);
+  });
+
+  it('fails without calling the agent when a referenced secret cannot be resolved', async () => {
+    await expect(httpExecutor.run(input({ path: '/ok', bearerToken: { $secret: 'gone' } }), context())).rejects.toThrow('unknown secret gone');
+
+    expect(agent.requests).toHaveLength(0);
   });
 
   it('maps artifacts from the reply', async () => {
@@ -188,18 +210,25 @@ describe('http executor', () => {
     expect(error.message).toContain('ECONNREFUSED');
   });
 
-  it('never puts the bearer token in an error message, even when the agent echoes it', async () => {
+  it('never puts a resolved secret in an error message or the output, even when the agent echoes it', async () => {
     const token = 'sk-very-secret-token';
-    const echoing = createHttpExecutor({ fetch: async () => Response.json({ ok: false, error: `token ${token} is not allowed` }, { status: 403 }) });
+    const apiKey = 'header-secret-value';
+    const secrets = { token, key: apiKey };
+    const credentials = { bearerToken: { $secret: 'token' }, headers: { 'x-api-key': { $secret: 'key' } } };
+    const echo = (status: number, body: unknown) => createHttpExecutor({ fetch: async () => Response.json(body, { status }) });
 
     const errors = [
-      await failure(httpExecutor.run(input({ path: '/status/401', bearerToken: token }), context())),
-      await failure(httpExecutor.run(input({ path: '/slow?ms=5000', bearerToken: token }), context({ deadlineMs: 100 }))),
-      await failure(echoing.run(input({ path: '/ok', bearerToken: token }), context())),
+      await failure(httpExecutor.run(input({ path: '/status/401', ...credentials }), context({}, secrets))),
+      await failure(httpExecutor.run(input({ path: '/slow?ms=5000', ...credentials }), context({ deadlineMs: 100 }, secrets))),
+      await failure(echo(403, { ok: false, error: `token ${token} is not allowed` }).run(input({ path: '/ok', ...credentials }), context({}, secrets))),
+      await failure(echo(200, { ok: false, error: `key ${apiKey} is not allowed` }).run(input({ path: '/ok', ...credentials }), context({}, secrets))),
     ];
+    const completed = await echo(200, { ok: true, data: { saw: `Bearer ${token}`, headers: [apiKey] } }).run(input({ path: '/ok', ...credentials }), context({}, secrets));
 
-    for (const error of errors) expect(`${error.message} ${JSON.stringify(error.details)}`).not.toContain(token);
+    for (const error of errors) expect(`${error.message} ${JSON.stringify(error.details)}`).not.toMatch(/sk-very-secret-token|header-secret-value/);
     expect(errors[2]?.message).toContain('[redacted]');
+    expect(errors[3]?.message).toContain('[redacted]');
+    expect(completed).toEqual({ status: 'completed', output: { saw: 'Bearer [redacted]', headers: ['[redacted]'] } });
   });
 });
 

@@ -1,0 +1,227 @@
+import { DecryptCommand } from '@aws-sdk/client-kms';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { logFile } from '../../scripts/lib/emulator';
+import { api } from '../helpers/api';
+import { aws } from '../helpers/aws';
+import { engineClient, type EngineClient } from '../helpers/engine';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+import { useTestAgent } from '../helpers/test-agent';
+
+const testAgent = useTestAgent({ beforeAll, afterAll });
+beforeEach(resetData);
+
+interface SecretView {
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface ErrorView {
+  error: { code: string; message: string; field?: string };
+}
+
+const createToken = async (client: EngineClient, role: 'viewer' | 'editor') => {
+  const response = await api<{ token: string }>('POST', `/v1/projects/${client.project.id}/tokens`, { token: client.token, body: { name: role, role } });
+  expect(response.status, JSON.stringify(response.body)).toBe(201);
+  return response.body.token;
+};
+
+const secretsPath = (client: EngineClient, name?: string) => `/v1/projects/${client.project.id}/secrets${name === undefined ? '' : `/${name}`}`;
+
+const putSecret = (client: EngineClient, name: string, value: string, token = client.token) =>
+  api<SecretView & ErrorView>('PUT', secretsPath(client, name), { token, body: { value } });
+
+const listSecrets = async (client: EngineClient, token = client.token) => {
+  const response = await api<{ items: SecretView[] }>('GET', secretsPath(client), { token });
+  expect(response.status).toBe(200);
+  return response.body.items;
+};
+
+const saveWorkflow = (client: EngineClient, steps: unknown[], name = 'secrets') =>
+  api<{ id: string } & ErrorView>('POST', `/v1/projects/${client.project.id}/workflows`, { token: client.token, body: { name, steps } });
+
+/** A value nobody could guess, so finding it anywhere means it leaked from this test. */
+const canaryValue = () => `canary-${randomBytes(18).toString('base64url')}`;
+
+describe('project secrets on the deployed stack', () => {
+  it('sets, replaces, lists and deletes a secret without ever answering its value; only admins change them', async () => {
+    const client = await engineClient('secrets');
+    const viewer = await createToken(client, 'viewer');
+    const editor = await createToken(client, 'editor');
+    const value = canaryValue();
+
+    const created = await putSecret(client, 'agent-token', value);
+    const replaced = await putSecret(client, 'agent-token', `${value}-2`);
+    const byViewer = await putSecret(client, 'agent-token', 'x', viewer);
+    const byEditor = await putSecret(client, 'other', 'x', editor);
+    const tooLong = await putSecret(client, 'long', 'x'.repeat(8193));
+    const empty = await putSecret(client, 'empty', '');
+    const listedByViewer = await listSecrets(client, viewer);
+    const viewerDeletes = await api('DELETE', secretsPath(client, 'agent-token'), { token: viewer });
+
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ name: 'agent-token', createdAt: expect.any(String), updatedAt: created.body.createdAt });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body).toEqual({ name: 'agent-token', createdAt: created.body.createdAt, updatedAt: expect.any(String) });
+    expect(Date.parse(replaced.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.createdAt));
+    expect([byViewer.status, byEditor.status, viewerDeletes.status]).toEqual([403, 403, 403]);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ field: 'body.value', message: expect.stringContaining('8192') });
+    expect(empty.status).toBe(400);
+    expect(listedByViewer).toEqual([replaced.body]);
+    expect(JSON.stringify([created.body, replaced.body, listedByViewer])).not.toContain(value);
+
+    const deleted = await api('DELETE', secretsPath(client, 'agent-token'), { token: client.token });
+    const again = await api<ErrorView>('DELETE', secretsPath(client, 'agent-token'), { token: client.token });
+
+    expect(deleted.status).toBe(204);
+    expect(deleted.body).toBeUndefined();
+    expect(again.status).toBe(404);
+    expect(again.body.error.code).toBe('not_found');
+    expect(await listSecrets(client)).toEqual([]);
+  });
+
+  it('stores only a KMS ciphertext bound to its project and name, and records events without the value', async () => {
+    const client = await engineClient('sealed');
+    const value = canaryValue();
+
+    expect((await putSecret(client, 'api-key', value)).status).toBe(201);
+    expect((await api('DELETE', secretsPath(client, 'api-key'), { token: client.token })).status).toBe(204);
+    expect((await putSecret(client, 'api-key', value)).status).toBe(201);
+    const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: { pk: `PROJECT#${client.project.id}`, sk: 'SECRET#api-key' } }));
+    const ciphertext = Buffer.from(Item?.ciphertext as string, 'base64');
+    const decrypt = (projectId: string, secretName: string) =>
+      aws.kms.send(new DecryptCommand({ CiphertextBlob: ciphertext, EncryptionContext: { projectId, secretName } })).then(
+        ({ Plaintext }) => Buffer.from(Plaintext!).toString('utf8'),
+        (error: Error) => error.name,
+      );
+    const { Items: events = [] } = await aws.documents.send(
+      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': `PROJECT#${client.project.id}`, ':events': 'EVENT#' } }),
+    );
+
+    expect(JSON.stringify(Item)).not.toContain(value);
+    expect(await decrypt(client.project.id, 'api-key')).toBe(value);
+    // Moved to another project, or to another name, the ciphertext does not decrypt.
+    expect(await decrypt('prj_00000000000000000000000000', 'api-key')).toBe('InvalidCiphertextException');
+    expect(await decrypt(client.project.id, 'other-key')).toBe('InvalidCiphertextException');
+    expect(events.map((event) => [event.type as string, event.detail as unknown])).toEqual([
+      ['project.created', expect.anything()],
+      ['secret.set', { name: 'api-key', created: true }],
+      ['secret.deleted', { name: 'api-key' }],
+      ['secret.set', { name: 'api-key', created: true }],
+    ]);
+    expect(JSON.stringify(events)).not.toContain(value);
+  });
+
+  it('refuses a literal bearerToken, and a reference to a secret the project does not have, naming the field', async () => {
+    const client = await engineClient('references');
+    expect((await putSecret(client, 'known', 'v')).status).toBe(201);
+    const url = `${testAgent().url}/ok`;
+
+    const literal = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: 'sk-literal-token' } }]);
+    const unknownToken = await saveWorkflow(client, [
+      { id: 'a', kind: 'noop' },
+      { id: 'b', kind: 'noop' },
+      { id: 'call', kind: 'http', input: { url, bearerToken: { $secret: 'missing' } } },
+    ]);
+    const unknownHeader = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: { $secret: 'known' }, headers: { 'X-Api-Key': { $secret: 'nope' } } } }]);
+    // Anywhere in any kind's input: the check walks the input, not one kind's schema.
+    const nested = await saveWorkflow(client, [{ id: 'note', kind: 'noop', input: { deep: [{ ref: { $secret: 'absent' } }] } }]);
+    const yaml = await api<ErrorView>('POST', `/v1/projects/${client.project.id}/workflows`, {
+      token: client.token,
+      headers: { 'content-type': 'application/yaml' },
+      body: `name: yaml\nsteps:\n  - id: call\n    kind: http\n    input:\n      url: ${url}\n      bearerToken:\n        $secret: ghost\n`,
+    });
+    const known = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: { $secret: 'known' }, headers: { 'X-Team': 'blue' } } }]);
+
+    expect(literal.status).toBe(400);
+    expect(literal.body.error).toMatchObject({ code: 'validation_error', field: 'body.steps[0].input.bearerToken' });
+    expect(literal.body.error.message).toBe(
+      'body.steps[0].input.bearerToken: must be a secret reference {"$secret": "<name>"}: store the token with PUT /v1/projects/{projectId}/secrets/{name}',
+    );
+    expect(JSON.stringify(literal.body)).not.toContain('sk-literal-token');
+    expect(unknownToken.status).toBe(400);
+    expect(unknownToken.body.error).toMatchObject({ field: 'body.steps[2].input.bearerToken', message: expect.stringContaining('"missing"') });
+    expect(unknownHeader.status).toBe(400);
+    expect(unknownHeader.body.error.field).toBe('body.steps[0].input.headers["X-Api-Key"]');
+    expect(nested.status).toBe(400);
+    expect(nested.body.error.field).toBe('body.steps[0].input.deep[0].ref');
+    expect(yaml.status).toBe(400);
+    expect(yaml.body.error.field).toBe('body.steps[0].input.bearerToken');
+    expect(known.status).toBe(201);
+  });
+
+  it('resolves the secret only in the worker: the agent gets it, a viewer and the emulator log never see it', async () => {
+    const client = await engineClient('canary');
+    const viewer = await createToken(client, 'viewer');
+    const canary = canaryValue();
+    const headerCanary = canaryValue();
+    expect((await putSecret(client, 'agent-token', canary)).status).toBe(201);
+    expect((await putSecret(client, 'agent-key', headerCanary)).status).toBe(201);
+    const saved = await saveWorkflow(client, [
+      {
+        id: 'call',
+        kind: 'http',
+        input: { url: `${testAgent().url}/ok`, body: { task: 'summarise' }, bearerToken: { $secret: 'agent-token' }, headers: { 'X-Api-Key': { $secret: 'agent-key' } } },
+      },
+      { id: 'after', kind: 'noop', dependsOn: ['call'] },
+    ]);
+    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+
+    const { id: runId } = await client.run(saved.body.id);
+    const run = await client.waitFor(runId, ['completed', 'blocked']);
+    const received = testAgent().requests.filter((request) => request.idempotencyKey?.startsWith(`${runId}:call:`));
+    const read = (path: string) => api('GET', path, { token: viewer }).then((response) => ({ path, status: response.status, text: JSON.stringify(response.body) }));
+    const responses = await Promise.all([
+      read(`/v1/projects/${client.project.id}/workflows/${saved.body.id}`),
+      read(`/v1/runs/${runId}`),
+      read(`/v1/runs/${runId}/steps`),
+      read(`/v1/runs/${runId}/steps/call`),
+      read(`/v1/runs/${runId}/steps/after`),
+      read(`/v1/runs/${runId}/events?order=asc&limit=200`),
+      read(`/v1/projects/${client.project.id}/secrets`),
+    ]);
+
+    expect(run.status).toBe('completed');
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ authorization: `Bearer ${canary}`, headers: { 'x-api-key': headerCanary } });
+    expect(responses.map(({ path, status }) => [path, status])).toEqual(responses.map(({ path }) => [path, 200]));
+    // The viewer sees the references, never the values.
+    expect(responses[0].text).toContain('{"$secret":"agent-token"}');
+    for (const { path, text } of responses) {
+      expect(text, path).not.toContain(canary);
+      expect(text, path).not.toContain(headerCanary);
+    }
+    // Everything the emulator and the Lambdas wrote (requests, invocations, function logs), after the run.
+    expect(existsSync(logFile()) || Boolean(process.env.AWS_ENDPOINT_URL), `${logFile()} is missing`).toBe(true);
+    if (existsSync(logFile())) {
+      const log = readFileSync(logFile(), 'utf8');
+      expect(log).toContain(runId);
+      expect(log.includes(canary), 'the canary is in the emulator log').toBe(false);
+      expect(log.includes(headerCanary), 'the header canary is in the emulator log').toBe(false);
+    }
+  });
+
+  it('fails a step whose secret was deleted since the workflow was saved with SECRET_NOT_FOUND, at once and without calling the agent', async () => {
+    const client = await engineClient('deleted');
+    expect((await putSecret(client, 'short-lived', canaryValue())).status).toBe(201);
+    const saved = await saveWorkflow(client, [
+      { id: 'call', kind: 'http', input: { url: `${testAgent().url}/ok`, bearerToken: { $secret: 'short-lived' } }, retry: { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' } },
+    ]);
+    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+    expect((await api('DELETE', secretsPath(client, 'short-lived'), { token: client.token })).status).toBe(204);
+
+    const { id: runId } = await client.run(saved.body.id);
+    const run = await client.waitFor(runId, ['completed', 'blocked']);
+    const step = await client.step(runId, 'call');
+
+    expect(run.status).toBe('blocked');
+    expect(step).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'SECRET_NOT_FOUND', retryable: false } });
+    expect(step.error?.message).toContain('"short-lived"');
+    expect(testAgent().requests.filter((request) => request.idempotencyKey?.startsWith(`${runId}:`))).toEqual([]);
+  });
+});
