@@ -7,11 +7,19 @@ import { logFile } from '../../scripts/lib/emulator';
 import { api } from '../helpers/api';
 import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient } from '../helpers/engine';
+import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 import { useTestAgent } from '../helpers/test-agent';
 
 const testAgent = useTestAgent({ beforeAll, afterAll });
+let modelServer: OpenAiServer;
+beforeAll(async () => {
+  modelServer = await startOpenAiServer();
+});
+afterAll(async () => {
+  await modelServer.close();
+});
 beforeEach(resetData);
 
 interface SecretView {
@@ -155,20 +163,28 @@ describe('project secrets on the deployed stack', () => {
     expect(known.status).toBe(201);
   });
 
-  it('resolves the secret only in the worker: the agent gets it, a viewer and the emulator log never see it', async () => {
+  it('resolves secrets only in the worker: the agent and the model server get them, a viewer and the emulator log never see them', async () => {
     const client = await engineClient('canary');
     const viewer = await createToken(client, 'viewer');
     const canary = canaryValue();
     const headerCanary = canaryValue();
+    const modelCanary = canaryValue();
     expect((await putSecret(client, 'agent-token', canary)).status).toBe(201);
     expect((await putSecret(client, 'agent-key', headerCanary)).status).toBe(201);
+    expect((await putSecret(client, 'model-key', modelCanary)).status).toBe(201);
     const saved = await saveWorkflow(client, [
       {
         id: 'call',
         kind: 'http',
         input: { url: `${testAgent().url}/ok`, body: { task: 'summarise' }, bearerToken: { $secret: 'agent-token' }, headers: { 'X-Api-Key': { $secret: 'agent-key' } } },
       },
-      { id: 'after', kind: 'noop', dependsOn: ['call'] },
+      {
+        id: 'ask',
+        kind: 'llm',
+        dependsOn: ['call'],
+        input: { provider: 'openai', baseUrl: modelServer.url, model: 'gpt-4o-mini', prompt: 'Say hello', maxTokens: 20, apiKey: { $secret: 'model-key' } },
+      },
+      { id: 'after', kind: 'noop', dependsOn: ['ask'] },
     ]);
     expect(saved.status, JSON.stringify(saved.body)).toBe(201);
 
@@ -181,6 +197,7 @@ describe('project secrets on the deployed stack', () => {
       read(`/v1/runs/${runId}`),
       read(`/v1/runs/${runId}/steps`),
       read(`/v1/runs/${runId}/steps/call`),
+      read(`/v1/runs/${runId}/steps/ask`),
       read(`/v1/runs/${runId}/steps/after`),
       read(`/v1/runs/${runId}/events?order=asc&limit=200`),
       read(`/v1/projects/${client.project.id}/secrets`),
@@ -189,12 +206,12 @@ describe('project secrets on the deployed stack', () => {
     expect(run.status).toBe('completed');
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ authorization: `Bearer ${canary}`, headers: { 'x-api-key': headerCanary } });
+    expect(modelServer.requests.map((request) => request.authorization)).toEqual([`Bearer ${modelCanary}`]);
     expect(responses.map(({ path, status }) => [path, status])).toEqual(responses.map(({ path }) => [path, 200]));
     // The viewer sees the references, never the values.
     expect(responses[0].text).toContain('{"$secret":"agent-token"}');
     for (const { path, text } of responses) {
-      expect(text, path).not.toContain(canary);
-      expect(text, path).not.toContain(headerCanary);
+      for (const value of [canary, headerCanary, modelCanary]) expect(text, path).not.toContain(value);
     }
     // Everything the emulator and the Lambdas wrote (requests, invocations, function logs), after the run.
     expect(existsSync(logFile()) || Boolean(process.env.AWS_ENDPOINT_URL), `${logFile()} is missing`).toBe(true);
@@ -203,6 +220,7 @@ describe('project secrets on the deployed stack', () => {
       expect(log).toContain(runId);
       expect(log.includes(canary), 'the canary is in the emulator log').toBe(false);
       expect(log.includes(headerCanary), 'the header canary is in the emulator log').toBe(false);
+      expect(log.includes(modelCanary), 'the model key canary is in the emulator log').toBe(false);
     }
   });
 
