@@ -17,6 +17,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     ...(run.reason ? { reason: run.reason } : {}),
     ...(run.input !== undefined ? { input: run.input } : {}),
     ...(run.git ? { git: run.git } : {}),
+    ...(run.tags ? { tags: run.tags } : {}),
     createdAt: run.createdAt,
     ...(run.startedAt ? { startedAt: run.startedAt } : {}),
     ...(run.finishedAt ? { finishedAt: run.finishedAt } : {}),

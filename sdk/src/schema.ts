@@ -254,7 +254,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's runs, newest first, by status or workflow */
+        /** The project's runs, newest first, by status, workflow, creation time (from, to) or tag (key:value) */
         get: operations["listRuns"];
         put?: never;
         /** Start a run of a workflow version (idempotent with an Idempotency-Key) */
@@ -646,6 +646,9 @@ export interface components {
                 repository: string;
                 branch: string;
             };
+            tags?: {
+                [key: string]: string;
+            };
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -680,6 +683,9 @@ export interface components {
             git?: {
                 repository: string;
                 branch: string;
+            };
+            tags?: {
+                [key: string]: string;
             };
             /** Format: date-time */
             createdAt: string;
@@ -2441,6 +2447,9 @@ export interface operations {
             query?: {
                 status?: "pending" | "running" | "paused" | "blocked" | "failed" | "cancelled" | "completed";
                 workflowId?: string;
+                from?: string;
+                to?: string;
+                tag?: string;
                 limit?: number;
                 cursor?: string;
             };
@@ -2542,6 +2551,10 @@ export interface operations {
                     git?: {
                         repository: string;
                         branch: string;
+                    };
+                    /** @description Labels to find the run by (`tag=key:value` in the runs listing) */
+                    tags?: {
+                        [key: string]: string;
                     };
                     /** @default true */
                     start?: boolean;

@@ -29,7 +29,7 @@ const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
  */
 export async function createRun(
   deps: EngineDeps,
-  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
+  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; tags?: Record<string, string>; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
 ): Promise<{ run: RunRecord; created: boolean }> {
   const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
   if (idempotencyKey) {
@@ -39,7 +39,8 @@ export async function createRun(
   const dag = analyzeDag(workflow.steps);
   const done = new Set(workflow.steps.filter((spec) => spec.done).map((spec) => spec.id));
   const at = now(deps);
-  const runId = newId('run');
+  // Its id starts with its creation time: a search by time range is a key range on run ids.
+  const runId = newId('run', at.getTime());
   const stepItems = workflow.steps.map((spec) => {
     const remaining = spec.dependsOn.filter((dependency) => !done.has(dependency)).length;
     const isDone = done.has(spec.id);
@@ -79,6 +80,7 @@ export async function createRun(
     status: 'pending',
     ...(input.input !== undefined ? { input: input.input } : {}),
     ...(input.git ? { git: input.git } : {}),
+    ...(input.tags && Object.keys(input.tags).length ? { tags: input.tags } : {}),
     totalSteps: workflow.steps.length,
     remainingSinks,
     roots,

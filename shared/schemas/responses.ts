@@ -127,6 +127,7 @@ export const runResponse = z
     reason: z.string().optional(),
     input: z.unknown().optional(),
     git: gitRef.optional(),
+    tags: z.record(z.string(), z.string()).optional(),
     createdAt: timestamp,
     startedAt: timestamp.optional(),
     finishedAt: timestamp.optional(),

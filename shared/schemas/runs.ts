@@ -32,6 +32,18 @@ export const gitRef = z.strictObject({
 });
 export type GitRef = z.infer<typeof gitRef>;
 
+/** A run's tags: at most 10, keys without `:` (a search names a tag as `key:value`). */
+export const maxRunTags = 10;
+const runTagKeyPattern = /^[A-Za-z0-9_./-]{1,64}$/;
+export const runTags = z
+  .record(z.string().regex(runTagKeyPattern, 'must be 1-64 letters, digits, "_", ".", "/" or "-"'), text(1, 256))
+  .refine((tags) => Object.keys(tags).length <= maxRunTags, `at most ${maxRunTags} tags`)
+  .meta({
+    maxProperties: maxRunTags,
+    propertyNames: { type: 'string', pattern: runTagKeyPattern.source },
+    description: 'Labels to find the run by (`tag=key:value` in the runs listing)',
+  });
+
 export const createRunBody = z.strictObject({
   workflowId: workflowIdParam,
   version: z.number().int().min(1).max(maxWorkflowVersion).optional(),
@@ -42,6 +54,7 @@ export const createRunBody = z.strictObject({
    * on merge; see the project's settings).
    */
   git: gitRef.optional(),
+  tags: runTags.optional(),
   /** Start at once (default), or leave the run pending until `actions/start`. */
   start: z.boolean().default(true),
 });
@@ -53,12 +66,25 @@ export const pageQuery = (maxLimit = 100, defaultLimit = 20) =>
     cursor: z.string().max(2048).optional(),
   });
 
-export const listRunsQuery = z.strictObject({
-  status: z.enum(runStatuses).optional(),
-  workflowId: workflowIdParam.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().max(2048).optional(),
-});
+const instant = z.iso.datetime({ offset: true });
+
+export const listRunsQuery = z
+  .strictObject({
+    status: z.enum(runStatuses).optional(),
+    workflowId: workflowIdParam.optional(),
+    /** Runs created at or after this instant. */
+    from: instant.optional(),
+    /** Runs created at or before this instant. */
+    to: instant.optional(),
+    /** Runs with this tag: `key:value`. */
+    tag: text(3, 321)
+      .regex(/^[A-Za-z0-9_./-]{1,64}:./, 'must be key:value')
+      .transform((tag) => ({ key: tag.slice(0, tag.indexOf(':')), value: tag.slice(tag.indexOf(':') + 1) }))
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(2048).optional(),
+  })
+  .refine((query) => !(query.from && query.to && Date.parse(query.from) > Date.parse(query.to)), { message: 'must not be before from', path: ['to'] });
 
 /** Event ids are bare ULIDs. */
 export const eventIdParam = z.string().regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an event id (a ULID)');

@@ -9,6 +9,7 @@ import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { RunStatus, StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
 import { ValidationError } from '#shared/domain/errors';
+import { idRange } from '#shared/domain/ids';
 import { jsonAttribute } from './json-attribute';
 import { keys, projectRunsIndex } from './keys';
 import { queryPrefix } from './query';
@@ -40,6 +41,8 @@ export interface RunRecord {
   input?: unknown;
   /** The branch the run works on (CI deliveries for it reach the run). */
   git?: { repository: string; branch: string };
+  /** Labels given at creation, to find the run by. */
+  tags?: Record<string, string>;
   totalSteps: number;
   /** Sinks (steps nothing depends on) not yet completed: the run completes when it reaches 0. */
   remainingSinks: number;
@@ -130,6 +133,9 @@ export interface Page<T> {
   cursor?: string;
 }
 
+/** How many index pages (of 100 runs) one filtered listing call reads at most. */
+const filteredReadsPerPage = 10;
+
 export const encodeCursor = (key: Record<string, unknown> | undefined): string | undefined =>
   key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
 
@@ -217,11 +223,31 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return { items, cursor: encodeCursor(response.LastEvaluatedKey) };
   },
 
-  /** A project's runs, newest first, optionally filtered by status and workflow. */
-  async listRuns(projectId: string, options: { status?: RunStatus; workflowId?: string; limit: number; cursor?: string }): Promise<Page<RunRecord>> {
+  /**
+   * A project's runs, newest first: a creation time range is a key range (run ids are ULIDs);
+   * status, workflow and tag are filters, read at most `filteredReadsPerPage` index pages deep
+   * per call (a short page with a cursor means: more may follow).
+   */
+  async listRuns(
+    projectId: string,
+    options: { status?: RunStatus; workflowId?: string; from?: string; to?: string; tag?: { key: string; value: string }; limit: number; cursor?: string },
+  ): Promise<Page<RunRecord>> {
     const filters: string[] = [];
     const values: Record<string, unknown> = { ':pk': projectRunsIndex.value(projectId) };
     const names: Record<string, string> = {};
+    const { low, high } = idRange('run', options.from ? Date.parse(options.from) : undefined, options.to ? Date.parse(options.to) : undefined);
+    let keyCondition = `${projectRunsIndex.partitionKey} = :pk`;
+    if (low) values[':low'] = low;
+    if (high) values[':high'] = high;
+    if (low && high) keyCondition += ` AND ${projectRunsIndex.sortKey} BETWEEN :low AND :high`;
+    else if (low) keyCondition += ` AND ${projectRunsIndex.sortKey} >= :low`;
+    else if (high) keyCondition += ` AND ${projectRunsIndex.sortKey} <= :high`;
+    if (options.tag) {
+      filters.push('#tags.#tagKey = :tagValue');
+      names['#tags'] = 'tags';
+      names['#tagKey'] = options.tag.key;
+      values[':tagValue'] = options.tag.value;
+    }
     if (options.status) {
       filters.push('#status = :status');
       values[':status'] = options.status;
@@ -239,23 +265,37 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
         key[projectRunsIndex.partitionKey] === projectRunsIndex.value(projectId) &&
         typeof key.pk === 'string' && key.pk.startsWith('RUN#') && key.sk === 'META' && key[projectRunsIndex.sortKey] === key.pk.slice('RUN#'.length),
     );
-    // A filter applies after DynamoDB's Limit, so keep reading until the page is full.
+    // A filter applies after DynamoDB's Limit: read index pages of 100 until the page is full,
+    // at most a few deep, and when a read matches more than the page holds, the cursor is the
+    // last run taken.
+    const filtered = filters.length > 0;
+    let reads = 0;
     do {
       const response = await documents.send(
         new QueryCommand({
           TableName: tableName,
           IndexName: projectRunsIndex.name,
-          KeyConditionExpression: `${projectRunsIndex.partitionKey} = :pk`,
-          ...(filters.length ? { FilterExpression: filters.join(' AND '), ExpressionAttributeNames: names } : {}),
+          KeyConditionExpression: keyCondition,
+          ...(filtered ? { FilterExpression: filters.join(' AND ') } : {}),
+          ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
           ScanIndexForward: false,
-          Limit: options.limit - runs.length,
+          Limit: filtered ? 100 : options.limit - runs.length,
           ExclusiveStartKey: start,
         }),
       );
-      runs.push(...(response.Items ?? []).map(toRun));
+      const items = response.Items ?? [];
+      const room = options.limit - runs.length;
+      reads += 1;
+      if (items.length > room) {
+        const last = items[room - 1] as Record<string, unknown>;
+        runs.push(...items.slice(0, room).map(toRun));
+        start = { pk: last.pk, sk: last.sk, [projectRunsIndex.partitionKey]: last[projectRunsIndex.partitionKey], [projectRunsIndex.sortKey]: last[projectRunsIndex.sortKey] };
+        break;
+      }
+      runs.push(...items.map(toRun));
       start = response.LastEvaluatedKey;
-    } while (start && runs.length < options.limit);
+    } while (start && runs.length < options.limit && reads < filteredReadsPerPage);
     return { items: runs, cursor: encodeCursor(start) };
   },
 

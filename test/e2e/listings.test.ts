@@ -58,3 +58,62 @@ describe('listings for the console and the CLI', () => {
     expect(badCursor).toMatchObject({ status: 400, field: 'query.cursor' });
   });
 });
+
+describe('run search', () => {
+  it('keeps the tags a run was created with and finds runs by tag and by creation time', async () => {
+    const { projectId, baton } = await projectClient('search');
+    const { id: workflowId } = await saveWorkflow(baton, projectId, { name: 'tagged', steps: [{ id: 'a', kind: 'noop' }] });
+    const create = (tags?: Record<string, string>) =>
+      unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId, start: false, ...(tags ? { tags } : {}) } }));
+    const first = await create({ team: 'ops', env: 'prod' });
+    const second = await create({ team: 'ops' });
+    const third = await create({ team: 'dev', 'ticket/id': 'BAT-1:2' });
+    const list = (query: { tag?: string; from?: string; to?: string; status?: 'pending' | 'running'; limit?: number; cursor?: string }) =>
+      unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query } }));
+    const ids = (page: { items: { id: string }[] }) => page.items.map((run) => run.id);
+
+    const read = await unwrap(baton.GET('/v1/runs/{runId}', { params: { path: { runId: first.id } } }));
+    const ops = await list({ tag: 'team:ops' });
+    const prod = await list({ tag: 'env:prod', status: 'pending' });
+    const colonInValue = await list({ tag: 'ticket/id:BAT-1:2' });
+    const none = await list({ tag: 'team:nobody' });
+    const fromSecond = await list({ from: second.createdAt });
+    const toFirst = await list({ to: first.createdAt });
+    const between = await list({ from: second.createdAt, to: second.createdAt });
+    const opsPaged = await collect(paginate((cursor) => list({ tag: 'team:ops', limit: 1, ...(cursor ? { cursor } : {}) })));
+
+    expect(first.tags).toEqual({ team: 'ops', env: 'prod' });
+    expect(read.tags).toEqual({ team: 'ops', env: 'prod' });
+    expect(ids(ops)).toEqual([second.id, first.id]);
+    expect(ids(prod)).toEqual([first.id]);
+    expect(ids(colonInValue)).toEqual([third.id]);
+    expect(none.items).toEqual([]);
+    expect(ids(fromSecond)).toEqual([third.id, second.id]);
+    expect(ids(toFirst)).toEqual([first.id]);
+    expect(ids(between)).toEqual([second.id]);
+    expect(opsPaged.map((run) => run.id)).toEqual([second.id, first.id]);
+  });
+
+  it('refuses bad tags and bad searches, naming the field', async () => {
+    const { projectId, baton } = await projectClient('search-errors');
+    const { id: workflowId } = await saveWorkflow(baton, projectId, { name: 'tagged', steps: [{ id: 'a', kind: 'noop' }] });
+    const tooMany = Object.fromEntries(Array.from({ length: 11 }, (_, index) => [`k${index}`, 'v']));
+    const refused = (call: Promise<unknown>) => call.catch((error: unknown) => error);
+
+    const manyTags = await refused(unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId, tags: tooMany } })));
+    const badKey = await refused(unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId, tags: { 'a:b': 'c' } } })));
+    const emptyValue = await refused(unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId, tags: { a: '' } } })));
+    const noColon = await refused(unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query: { tag: 'team' } } })));
+    const backwards = await refused(unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query: { from: '2026-11-30T10:00:00Z', to: '2026-11-30T09:00:00Z' } } })));
+    const notATime = await refused(unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query: { from: 'yesterday' } } })));
+    const listed = await unwrap(baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId } } }));
+
+    expect(manyTags).toMatchObject({ status: 400, field: 'body.tags' });
+    expect(badKey).toMatchObject({ status: 400, field: expect.stringMatching(/^body\.tags/) });
+    expect(emptyValue).toMatchObject({ status: 400, field: 'body.tags.a' });
+    expect(noColon).toMatchObject({ status: 400, field: 'query.tag' });
+    expect(backwards).toMatchObject({ status: 400, field: 'query.to' });
+    expect(notATime).toMatchObject({ status: 400, field: 'query.from' });
+    expect(listed.items).toEqual([]);
+  });
+});

@@ -50,6 +50,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
         workflow,
         ...(body.input !== undefined ? { input: body.input } : {}),
         ...(body.git ? { git: body.git } : {}),
+        ...(body.tags ? { tags: body.tags } : {}),
         // The parsed body with its keys sorted: the same request however its JSON was spelled.
         ...(idempotencyKey ? { idempotencyKey, requestHash: requestHash(body) } : {}),
         actor: principal.actor,
@@ -62,7 +63,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     operationId: 'listRuns',
     method: 'GET',
     path: '/v1/projects/{projectId}/runs',
-    summary: "The project's runs, newest first, by status or workflow",
+    summary: "The project's runs, newest first, by status, workflow, creation time (from, to) or tag (key:value)",
     tag: 'runs',
     access: { project: 'viewer' },
     params: projectPath,
