@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { LlmPrices } from '#shared/domain/llm-prices';
 import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
 import { agentReplyOutcome, clip, parseAgentReply } from '#shared/executors/agent-reply';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
@@ -110,7 +111,7 @@ export const createLambdaExecutor = ({ invoke, functionArnPrefix, allowedFunctio
     } catch (error) {
       throw failureOf(error, who, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
     }
-    return outcomeOf(response, who);
+    return outcomeOf(response, who, context.projectSettings.llmPrices);
   },
 });
 
@@ -129,7 +130,7 @@ const agentRequest = (input: LambdaInput, context: StepContext) => ({
 const isAgentShaped = (json: unknown): boolean =>
   typeof json === 'object' && json !== null && !Array.isArray(json) && typeof (json as { ok?: unknown }).ok === 'boolean';
 
-const outcomeOf = (response: Awaited<ReturnType<InvokeFunction>>, who: string): StepOutcome => {
+const outcomeOf = (response: Awaited<ReturnType<InvokeFunction>>, who: string, prices: LlmPrices): StepOutcome => {
   const text = response.Payload ? new TextDecoder().decode(response.Payload) : '';
   const json = parseJson(text);
   if (response.FunctionError) throw functionErrorOf(response.FunctionError, json, who);
@@ -138,7 +139,7 @@ const outcomeOf = (response: Awaited<ReturnType<InvokeFunction>>, who: string): 
   }
   const details: StepErrorDetails = {};
   // Agent-shaped replies (a boolean `ok`) are read exactly as for http; any other JSON is the output.
-  if (isAgentShaped(json)) return agentReplyOutcome(parseAgentReply(json, details), { who, details });
+  if (isAgentShaped(json)) return agentReplyOutcome(parseAgentReply(json, details), { who, details, prices });
   return { status: 'completed', output: json };
 };
 

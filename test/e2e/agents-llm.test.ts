@@ -5,12 +5,14 @@ import { api } from '../helpers/api';
 import { engineClient } from '../helpers/engine';
 import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server';
 import { resetData } from '../helpers/reset';
+import { useTestAgent } from '../helpers/test-agent';
 
 /**
  * `llm` steps on the deployed stack: one on Bedrock (the emulator's Converse, deterministic
  * replies with token counts) and others on an OpenAI-compatible server this test runs on loopback.
  */
 
+const testAgent = useTestAgent({ beforeAll, afterAll });
 let server: OpenAiServer;
 beforeAll(async () => {
   server = await startOpenAiServer();
@@ -146,6 +148,37 @@ describe('llm steps', () => {
     expect(ask.llmUsage).toEqual([expect.objectContaining({ inputTokens: 5, outputTokens: 11, costUsd: expect.closeTo(expected, 9) })]);
     expect((run.usage as { llm: Record<string, { costUsd: number }> }).llm['gpt-4o-mini']!.costUsd).toBeCloseTo(expected, 9);
     expect(expected).not.toBeCloseTo(listCost('gpt-4o-mini', 5, 11), 6);
+  });
+
+  it('records the model calls an agent reports, pricing those without a cost, next to the llm steps\' on the run', async () => {
+    const client = await engineClient('llm-agents');
+    const calls = [
+      { provider: 'openai', model: 'gpt-4o-mini', inputTokens: 1000, outputTokens: 200, latencyMs: 800 },
+      { provider: 'anthropic', model: 'claude-direct', inputTokens: 10, outputTokens: 10, costUsd: 0.5 },
+    ];
+    const workflowId = await client.workflow({
+      name: 'agent-usage',
+      steps: [
+        { id: 'agent', kind: 'http', input: { url: `${testAgent().url}/usage`, body: { llm: calls } } },
+        { id: 'ask', kind: 'llm', dependsOn: ['agent'], input: { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', prompt: 'Hi', maxTokens: 5 } },
+      ],
+    });
+
+    const { id } = await client.run(workflowId);
+    const run = await client.waitFor(id, ['completed', 'blocked']);
+    const agent = (await client.step(id, 'agent')) as unknown as LlmStepView;
+    const ask = (await client.step(id, 'ask')) as unknown as LlmStepView;
+
+    expect(run.status).toBe('completed');
+    expect(agent.llmUsage).toEqual([
+      expect.objectContaining({ ...calls[0], totalTokens: 1200, costUsd: expect.closeTo(listCost('gpt-4o-mini', 1000, 200), 9) }),
+      expect.objectContaining({ ...calls[1], totalTokens: 20, latencyMs: 0 }),
+    ]);
+    const llm = (run.usage as { llm: Record<string, { calls: number; inputTokens: number; costUsd: number }> }).llm;
+    expect(llm['gpt-4o-mini']).toMatchObject({ calls: 2, inputTokens: 1000 + ask.llmUsage[0]!.inputTokens });
+    expect(llm['claude-direct']).toMatchObject({ calls: 1, costUsd: 0.5 });
+    // The older summary still adds up what agents and llm steps reported.
+    expect((run.usage as { agentUsage: { tokens: { input: number } } }).agentUsage.tokens.input).toBe(1010 + ask.llmUsage[0]!.inputTokens);
   });
 
   it('refuses a template that refers to a step that is not a dependency, and fails a step whose reference has no value', async () => {

@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
  * - `/artifact` → ok with one text artifact `report.md`
  * - `/big?bytes=N` → ok with `data` a string of N bytes
  * - `/validate` → ok only when `input.valid === true`, otherwise 400 (retry with corrected input)
+ * - `/usage` → ok, reporting the model calls given as `input.llm` as its own (`usage.llm`)
  */
 export interface TestAgent {
   /** Base URL, e.g. `http://127.0.0.1:41234` (append a path above). */
@@ -135,6 +136,8 @@ async function script(url: URL, body: unknown, flakyCounts: Map<string, number>,
       const finished = await delay(number('ms', 60_000), response);
       return finished ? ok({ attempts: seen, hung: true }) : undefined;
     }
+    case 'usage':
+      return { status: 200, json: { ok: true, data: 'reported', usage: { llm: (inputOf(body) as { llm?: unknown } | null)?.llm ?? [] } } };
     case 'artifact':
       return { status: 200, json: { ok: true, data: { report: reportArtifact.name }, artifacts: [reportArtifact] } };
     case 'big':
