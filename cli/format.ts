@@ -41,17 +41,31 @@ export interface RunProgress {
 export interface RunCost {
   /** Baton's estimated AWS cost of the run (DynamoDB, SQS, EventBridge, S3, Lambda requests). */
   awsUsd: number;
-  /** What the run's agents reported (LLM tokens and their price). */
+  /** What the run's agents reported (tokens and their price). */
   agentUsd: number;
   tokensIn: number;
   tokensOut: number;
+  /** Model calls of llm steps (and agents that reported them), by model id. */
+  models: ModelCost[];
+}
+
+export interface ModelCost {
+  model: string;
+  provider: string;
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
 }
 
 const waitingKinds: Record<string, WaitingStep['on']> = { approval: 'approval', webhook: 'webhook', wait: 'timer' };
 
 /** The progress model of a run and its steps at `now`. */
 export function progressOf(run: RunDetail, steps: StepSummary[], now: number): RunProgress {
-  const byStatus = Object.fromEntries(Object.entries(run.steps.byStatus).filter(([, count]) => (count ?? 0) > 0)) as Record<string, number>;
+  // Counted from the same list as the names, so one line never disagrees with itself (the run
+  // and its steps are two reads, and steps move in between).
+  const byStatus: Record<string, number> = {};
+  for (const step of steps) byStatus[step.status] = (byStatus[step.status] ?? 0) + 1;
   const running: string[] = [];
   const waiting: WaitingStep[] = [];
   const failed: FailedStep[] = [];
@@ -97,11 +111,20 @@ export function costOf(run: RunDetail): RunCost {
   const cost = run.usage.cost as { totalUsd?: unknown };
   const agents = run.usage.agentUsage as { costUsd?: unknown; tokens?: { input?: unknown; output?: unknown } };
   const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
-  return { awsUsd: number(cost.totalUsd), agentUsd: number(agents.costUsd), tokensIn: number(agents.tokens?.input), tokensOut: number(agents.tokens?.output) };
+  const models = Object.entries(run.usage.llm ?? {}).map(([model, usage]) => ({
+    model,
+    provider: usage.provider,
+    calls: usage.calls,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
+    costUsd: usage.costUsd,
+  }));
+  return { awsUsd: number(cost.totalUsd), agentUsd: number(agents.costUsd), tokensIn: number(agents.tokens?.input), tokensOut: number(agents.tokens?.output), models };
 }
 
-/** `42s`, `3m 07s`, `2h 05m`. */
+/** `0.8s`, `42s`, `3m 07s`, `2h 05m`. */
 export function formatDuration(ms: number): string {
+  if (ms < 10_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
   const seconds = Math.floor(ms / 1000);
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.floor(seconds / 60);
@@ -117,11 +140,26 @@ export function formatUsd(usd: number): string {
   return `$${usd.toFixed(decimals)}`;
 }
 
+/**
+ * `$0.000021 AWS (estimated) · $0.000029 agents and models (7 tokens in, 22 out)`. Not summed:
+ * a step's agent usage already holds its model calls, while the per-model records also count
+ * failed attempts, so neither adds to the other.
+ */
 export function formatCost(cost: RunCost): string {
   const aws = `${formatUsd(cost.awsUsd)} AWS (estimated)`;
-  if (cost.agentUsd === 0 && cost.tokensIn === 0 && cost.tokensOut === 0) return aws;
-  return `${aws} + ${formatUsd(cost.agentUsd)} agents (${cost.tokensIn.toLocaleString('en-US')} tokens in, ${cost.tokensOut.toLocaleString('en-US')} out)`;
+  if (cost.agentUsd || cost.tokensIn || cost.tokensOut) return `${aws} · ${formatUsd(cost.agentUsd)} agents and models (${count(cost.tokensIn)} tokens in, ${count(cost.tokensOut)} out)`;
+  if (cost.models.length) return `${aws} · ${formatUsd(cost.models.reduce((sum, model) => sum + model.costUsd, 0))} models`;
+  return aws;
 }
+
+/** One line per model: `bedrock anthropic.claude-3-haiku: 2 calls, 1,200 tokens in, 340 out, $0.0042`. */
+export function modelLines(cost: RunCost): string[] {
+  return cost.models.map(
+    (model) => `${model.provider} ${model.model}: ${count(model.calls)} call${model.calls === 1 ? '' : 's'}, ${count(model.inputTokens)} tokens in, ${count(model.outputTokens)} out, ${formatUsd(model.costUsd)}`,
+  );
+}
+
+const count = (value: number) => value.toLocaleString('en-US');
 
 /** `review (approval)`, `deploy (not before 2026-12-01 09:00Z)`. */
 export function describeWaiting({ step, on, until }: WaitingStep): string {
@@ -163,8 +201,14 @@ export function approvalHint(progress: RunProgress, command = 'npx baton'): { st
 
 /** What `run watch` prints when the run stops moving. */
 export function summaryLines(progress: RunProgress, { command = 'npx baton' }: { command?: string } = {}): string[] {
-  const verb = progress.status === 'completed' ? 'completed in' : `${progress.status} after`;
-  const lines = [`Run ${progress.runId} (${progress.workflow} v${progress.version}) ${verb} ${formatDuration(progress.elapsedMs)}${progress.reason && progress.status !== 'completed' ? `: ${progress.reason}` : ''}`];
+  const elapsed = formatDuration(progress.elapsedMs);
+  const state =
+    progress.status === 'completed'
+      ? `completed in ${elapsed}`
+      : (['blocked', 'failed', 'cancelled'] as string[]).includes(progress.status)
+        ? `${progress.status} after ${elapsed}`
+        : `${progress.status}, ${elapsed} so far`;
+  const lines = [`Run ${progress.runId} (${progress.workflow} v${progress.version}) ${state}${progress.reason && progress.status !== 'completed' ? `: ${progress.reason}` : ''}`];
   const others = otherCounts(progress);
   lines.push(`  Steps:  ${progress.done}/${progress.total} done${others ? `; ${others}` : ''}`);
   for (const failure of progress.failed) {
@@ -172,6 +216,7 @@ export function summaryLines(progress: RunProgress, { command = 'npx baton' }: {
   }
   for (const waiting of progress.waiting) lines.push(`  Waits:  ${describeWaiting(waiting)}`);
   lines.push(`  Cost:   ${formatCost(progress.cost)}`);
+  for (const line of modelLines(progress.cost)) lines.push(`  Model:  ${line}`);
   if (progress.status === 'blocked') {
     const step = progress.failed[0]?.step;
     lines.push(`  Retry:  ${command} run retry ${progress.runId}${step ? ` [--step ${step} --input <file>]` : ''}`);

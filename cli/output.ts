@@ -47,7 +47,10 @@ export function createOutput(terminal: Terminal, { json, color = true }: { json:
     error: (error) => {
       const described = describeError(error);
       if (json) write(terminal.stderr, JSON.stringify({ error: described }));
-      else write(terminal.stderr, `Error: ${described.message}${described.field ? ` (field ${described.field})` : ''}${described.status ? ` [HTTP ${described.status} ${described.code}${described.requestId ? `, request ${described.requestId}` : ''}]` : ''}`);
+      else {
+        write(terminal.stderr, `Error: ${described.message}${described.field ? ` (field ${described.field})` : ''}${described.status ? ` [HTTP ${described.status} ${described.code}${described.requestId ? `, request ${described.requestId}` : ''}]` : ''}`);
+        if (described.status === 401) write(terminal.stderr, 'The token was refused: log in again with `baton login --url <api url> --token <token>`, or check BATON_TOKEN.');
+      }
     },
   };
 }

@@ -41,6 +41,11 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<ExitCode> {
       // --help and --version end here too, with exit code 0.
       return error.exitCode === 0 ? exitCodes.ok : exitCodes.error;
     }
+    if (deps.signal?.aborted) {
+      // Ctrl-C during a watch or a follow: only the CLI stops (main.ts exits 130).
+      deps.terminal.stderr.write('Stopped watching; the run goes on.\n');
+      return exitCodes.error;
+    }
     errorOutput.error(error);
     return exitCodes.error;
   }

@@ -181,6 +181,19 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(testAgent().requests.filter((request) => request.path === '/validate').map((request) => (request.body as { input: unknown }).input)).toEqual([{ valid: false }, { valid: true }]);
   });
 
+  it("the summary gives the run's cost: Baton's AWS estimate and each model's calls and tokens", async () => {
+    const workflowId = await apply(
+      'name: facts\nsteps:\n  - id: research\n    kind: llm\n    input: { provider: bedrock, model: "anthropic.claude-3-haiku-20240307-v1:0", prompt: "Three facts about {{runInput.topic}}.", maxTokens: 200 }\n',
+    );
+    const input = await file('topic.json', '{"topic": "otters"}');
+
+    const watched = await baton(['run', 'start', workflowId, '--input', input, '--watch']);
+
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(/Cost: {3}\$[0-9.]+ AWS \(estimated\) · \$[0-9.]+ agents and models \([1-9][0-9]* tokens in, [1-9][0-9]* out\)/);
+    expect(watched.stdout).toMatch(/Model: {2}bedrock anthropic\.claude-3-haiku-20240307-v1:0: 1 call, [1-9][0-9]* tokens in, [1-9][0-9]* out, \$[0-9.]+/);
+  });
+
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);
     const missingJson = await baton(['run', 'start', '--json']);

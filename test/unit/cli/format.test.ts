@@ -1,6 +1,6 @@
 import type { RunDetail, StepSummary } from '#sdk';
 import { describe, expect, it } from 'vitest';
-import { approvalHint, eventLine, formatCost, formatDuration, formatUsd, progressLine, progressOf, summaryLines } from '#cli/format';
+import { approvalHint, costOf, eventLine, formatCost, modelLines, formatDuration, formatUsd, progressLine, progressOf, summaryLines } from '#cli/format';
 
 const now = Date.parse('2026-11-30T09:00:30Z');
 
@@ -38,7 +38,7 @@ describe('progressOf', () => {
       { step: 'announce', on: 'not_before', until: '2026-12-01T09:00:00.000Z' },
       { step: 'review', on: 'approval' },
     ]);
-    expect(progress.cost).toEqual({ awsUsd: 0.0000312, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340 });
+    expect(progress.cost).toEqual({ awsUsd: 0.0000312, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340, models: [] });
   });
 
   it('counts a wait or webhook step that is running as waiting, not running', () => {
@@ -57,7 +57,8 @@ describe('progressOf', () => {
 
 describe('numbers as people read them', () => {
   it('durations', () => {
-    expect(formatDuration(999)).toBe('0s');
+    expect(formatDuration(850)).toBe('0.8s');
+    expect(formatDuration(9_999)).toBe('9.9s');
     expect(formatDuration(42_000)).toBe('42s');
     expect(formatDuration(187_000)).toBe('3m 07s');
     expect(formatDuration(7_500_000)).toBe('2h 05m');
@@ -70,9 +71,20 @@ describe('numbers as people read them', () => {
     expect(formatUsd(0.004)).toBe('$0.0040');
   });
 
-  it('cost: AWS alone, or with the agents and their tokens', () => {
-    expect(formatCost({ awsUsd: 0.00002, agentUsd: 0, tokensIn: 0, tokensOut: 0 })).toBe('$0.000020 AWS (estimated)');
-    expect(formatCost({ awsUsd: 0.00002, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340 })).toBe('$0.000020 AWS (estimated) + $0.012 agents (1,200 tokens in, 340 out)');
+  it('cost: AWS alone, or beside what agents and models reported', () => {
+    const aws = { awsUsd: 0.00002, agentUsd: 0, tokensIn: 0, tokensOut: 0, models: [] };
+    const haiku = { model: 'anthropic.claude-3-haiku', provider: 'bedrock', calls: 2, inputTokens: 1200, outputTokens: 340, costUsd: 0.0042 };
+    expect(formatCost(aws)).toBe('$0.000020 AWS (estimated)');
+    expect(formatCost({ ...aws, agentUsd: 0.0123, tokensIn: 1200, tokensOut: 340, models: [haiku] })).toBe('$0.000020 AWS (estimated) · $0.012 agents and models (1,200 tokens in, 340 out)');
+    expect(formatCost({ ...aws, models: [haiku] })).toBe('$0.000020 AWS (estimated) · $0.0042 models');
+    expect(modelLines({ ...aws, models: [haiku] })).toEqual(['bedrock anthropic.claude-3-haiku: 2 calls, 1,200 tokens in, 340 out, $0.0042']);
+  });
+
+  it('reads model usage from the run', () => {
+    const llm = { 'anthropic.claude-3-haiku': { provider: 'bedrock', calls: 1, inputTokens: 10, outputTokens: 5, totalTokens: 15, costUsd: 0.00001, latencyMs: 120 } };
+    expect(costOf(run({ usage: { cost: { totalUsd: 0 }, agentUsage: {}, llm } })).models).toEqual([
+      { model: 'anthropic.claude-3-haiku', provider: 'bedrock', calls: 1, inputTokens: 10, outputTokens: 5, costUsd: 0.00001 },
+    ]);
   });
 });
 
@@ -93,7 +105,7 @@ describe('lines', () => {
     expect(summaryLines(progressOf(done, [step('a', 'completed'), step('b', 'skipped')], now))).toEqual([
       'Run run_01m8nr9vsag79msy2kv4hbxs92 (release v3) completed in 1m 12s',
       '  Steps:  2/2 done',
-      '  Cost:   $0.000031 AWS (estimated) + $0.012 agents (1,200 tokens in, 340 out)',
+      '  Cost:   $0.000031 AWS (estimated) · $0.012 agents and models (1,200 tokens in, 340 out)',
     ]);
   });
 
@@ -105,6 +117,12 @@ describe('lines', () => {
     expect(lines).toContain('  Steps:  1/3 done; 1 pending, 1 failed');
     expect(lines).toContain('  Failed: validate: agent answered 400 (HTTP_400, attempt 1)');
     expect(lines.at(-1)).toBe('  Retry:  npx baton run retry run_01m8nr9vsag79msy2kv4hbxs92 [--step validate --input <file>]');
+  });
+
+  it('a run still moving (run show) says how long so far and what waits', () => {
+    const lines = summaryLines(progressOf(run(), steps, now));
+    expect(lines[0]).toBe('Run run_01m8nr9vsag79msy2kv4hbxs92 (release v3) running, 30s so far');
+    expect(lines).toContain('  Waits:  review (approval)');
   });
 
   it('an event line: time, type, step, detail and who', () => {

@@ -155,7 +155,7 @@ describe('login', () => {
     const api = fakeApi({ 'GET /v1/whoami': { status: 401, json: { error: { code: 'unauthorized', message: 'A valid bearer token is required', requestId: 'req-9' } } } });
     const { code, err } = await cli(['login', '--url', url, '--token', 'btn_bad'], api, { env: {} });
     expect(code).toBe(1);
-    expect(err).toBe('Error: A valid bearer token is required [HTTP 401 unauthorized, request req-9]\n');
+    expect(err).toMatch(/^Error: A valid bearer token is required \[HTTP 401 unauthorized, request req-9\]\nThe token was refused: log in again/);
     await expect(stat(join(dir, 'baton', 'config.json'))).rejects.toThrow(/ENOENT/);
   });
 
