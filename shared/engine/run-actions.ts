@@ -229,8 +229,9 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
     if (replacement && 'input' in replacement) {
       const executor = deps.executors.get(step.kind);
       const parsed = executor?.input.safeParse(replacement.input);
-      if (parsed && !parsed.success) {
-        const issue = parsed.error.issues[0];
+      // What the schema cannot say is checked too (e.g. an llm template naming a non-dependency).
+      const issue = parsed && (parsed.success ? executor?.checkStep?.(parsed.data, { dependsOn: step.dependsOn }) : parsed.error.issues[0]);
+      if (parsed && (issue || !parsed.success)) {
         const field = ['body', 'steps', step.stepId, 'input', ...(issue?.path ?? []).map(String)].join('.');
         throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);
       }

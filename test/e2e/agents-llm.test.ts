@@ -181,7 +181,7 @@ describe('llm steps', () => {
     expect((run.usage as { agentUsage: { tokens: { input: number } } }).agentUsage.tokens.input).toBe(1010 + ask.llmUsage[0]!.inputTokens);
   });
 
-  it('refuses a template that refers to a step that is not a dependency, and fails a step whose reference has no value', async () => {
+  it('refuses a template that refers to a step that is not a dependency (at creation and in a retry input), and fails a step whose reference has no value', async () => {
     const client = await engineClient('llm-templates');
     const refused = await api<{ error: { field: string; message: string } }>('POST', `/v1/projects/${client.project.id}/workflows`, {
       token: client.token,
@@ -210,5 +210,14 @@ describe('llm steps', () => {
     expect(run.status).toBe('blocked');
     expect(b).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'TEMPLATE_MISSING_VALUE', message: 'prompt: {{dependencies.a.details}}: there is no "details" in that output' } });
     expect(server.requests).toHaveLength(0);
+
+    // A retry with a new input is checked the same way, and a corrected one completes.
+    const input = { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', maxTokens: 5 };
+    const wrongRetry = await client.action(id, 'retry', { steps: { b: { input: { ...input, prompt: 'Use {{dependencies.z.summary}}' } } } });
+    expect(wrongRetry.status).toBe(400);
+    expect(wrongRetry.body.error).toMatchObject({ field: 'body.steps.b.input.prompt' });
+    expect((await client.action(id, 'retry', { steps: { b: { input: { ...input, prompt: 'Use {{dependencies.a.summary}}' } } } })).status).toBe(200);
+    expect((await client.waitFor(id, ['completed', 'blocked'])).status).toBe('completed');
+    expect(server.requests.map((request) => request.body.messages)).toEqual([[{ role: 'user', content: 'Use short' }]]);
   });
 });
