@@ -104,7 +104,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change some of the project settings (auto-QA on CI, complete on merge) */
+        /** Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges) */
         patch: operations["updateProjectSettings"];
         trace?: never;
     };
@@ -482,6 +482,8 @@ export interface components {
                         outputPerMillion: number;
                     };
                 };
+                /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
+                allowPrivateAgents: string[];
             };
             adminToken: {
                 id: string;
@@ -508,6 +510,8 @@ export interface components {
                         outputPerMillion: number;
                     };
                 };
+                /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
+                allowPrivateAgents: string[];
             };
         };
         ProjectSettings: {
@@ -519,6 +523,8 @@ export interface components {
                     outputPerMillion: number;
                 };
             };
+            /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
+            allowPrivateAgents: string[];
         };
         WebhookSecret: {
             /** @enum {string} */
@@ -1290,6 +1296,8 @@ export interface operations {
                             outputPerMillion: number;
                         };
                     };
+                    /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
+                    allowPrivateAgents?: string[];
                 };
             };
         };

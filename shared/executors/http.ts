@@ -1,6 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { z } from 'zod';
+import { createAddressPolicy } from '#shared/domain/addresses';
 import type { LlmPrices } from '#shared/domain/llm-prices';
 import { parseRetryAfter } from '#shared/domain/retry';
 import { secretName, secretRef, type SecretRef } from '#shared/domain/secrets';
@@ -72,36 +74,19 @@ export const httpInput = z.strictObject({
 });
 export type HttpInput = z.infer<typeof httpInput>;
 
-const blockedRanges: Array<[kind: string, ranges: Array<[network: string, prefix: number, family: 'ipv4' | 'ipv6']>]> = [
-  ['loopback', [['127.0.0.0', 8, 'ipv4'], ['::1', 128, 'ipv6']]],
-  ['unspecified', [['0.0.0.0', 8, 'ipv4'], ['::', 128, 'ipv6']]],
-  ['private', [['10.0.0.0', 8, 'ipv4'], ['172.16.0.0', 12, 'ipv4'], ['192.168.0.0', 16, 'ipv4'], ['fc00::', 7, 'ipv6']]],
-  // 169.254.169.254 is the instance metadata service: the classic SSRF prize.
-  ['link-local', [['169.254.0.0', 16, 'ipv4'], ['fe80::', 10, 'ipv6']]],
-  ['carrier-grade NAT', [['100.64.0.0', 10, 'ipv4']]],
-];
-
-// node:net BlockList also matches IPv4-mapped IPv6 addresses (::ffff:127.0.0.1) against IPv4 ranges.
-const blockLists = blockedRanges.map(([kind, ranges]) => {
-  const list = new BlockList();
-  for (const [network, prefix, family] of ranges) list.addSubnet(network, prefix, family);
-  return { kind, list };
-});
-
-/** The kind of non-public range an IP address is in (`loopback`, `private`, `link-local`…), or undefined for a public one. */
-export const nonPublicAddressKind = (address: string): string | undefined => {
-  const version = isIP(address);
-  if (version === 0) return 'unrecognised';
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  return blockLists.find(({ list }) => list.check(address, family))?.kind;
-};
+/** Re-exported for callers that classify addresses (the ranges live in shared/domain/addresses.ts). */
+export { nonPublicAddressKind } from '#shared/domain/addresses';
 
 export type ResolveHost = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
 
+/** What the executor calls `fetch` with: undici's, so its own dispatcher (and lookup) opens the socket. */
+export type HttpFetch = (url: URL, init: NonNullable<Parameters<typeof undiciFetch>[1]>) => Promise<Response>;
+
 /** Dependencies of the http executor; tests replace them. */
 export interface HttpExecutorDeps {
+  /** The DNS lookup the connection uses (and the only one: the address checked is the address connected to). */
   resolveHost?: ResolveHost;
-  fetch?: typeof fetch;
+  fetch?: HttpFetch;
   now?: () => Date;
   /** Replies above this are refused rather than buffered into the worker's memory. */
   maxReplyBytes?: number;
@@ -114,39 +99,108 @@ const resolveWithDns: ResolveHost = (hostname) => dnsLookup(hostname, { all: tru
 /** Builds the http executor. */
 export const createHttpExecutor = ({
   resolveHost = resolveWithDns,
-  fetch: fetchImpl = fetch,
+  fetch: fetchImpl = undiciFetch,
   now = () => new Date(),
   maxReplyBytes = defaultMaxReplyBytes,
-}: HttpExecutorDeps = {}): Executor<HttpInput> => ({
-  kind: 'http',
-  input: httpInput,
-  async run(input, context) {
-    const target = new URL(input.url);
-    // Resolved here, at the moment of the call, and kept out of every message that follows.
-    const credentials = await resolveCredentials(input, context);
-    const call = describeCall(target, credentials.values);
-    if (!context.allowPrivateTargets) await assertPublicTarget(call, resolveHost);
+}: HttpExecutorDeps = {}): Executor<HttpInput> => {
+  const dispatchers = createDispatchers(resolveHost);
+  return {
+    kind: 'http',
+    input: httpInput,
+    async run(input, context) {
+      const target = new URL(input.url);
+      // Resolved here, at the moment of the call, and kept out of every message that follows.
+      const credentials = await resolveCredentials(input, context);
+      const call = describeCall(target, credentials.values);
+      const guard = context.allowPrivateTargets ? undefined : context.projectSettings.allowPrivateAgents;
+      // A literal address is connected to as it is (no lookup runs): check it here.
+      if (guard && isIP(call.host)) assertAllowed(call.host, call.host, createAddressPolicy(guard), call.url);
 
-    const timeoutSeconds = Math.min(input.timeoutSeconds ?? maxTimeoutSeconds, maxTimeoutSeconds);
-    const timeoutMs = Math.max(0, Math.floor(Math.min(timeoutSeconds * 1000, context.deadlineMs)));
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = AbortSignal.any([context.signal, timeout]);
-    try {
-      const response = await fetchImpl(target, {
-        method: input.method,
-        headers: requestHeaders(credentials, context),
-        body: JSON.stringify(requestBody(input, context)),
-        signal,
-        // A redirect could point at a private address after the check above: never follow one.
-        redirect: 'manual',
-      });
-      const text = await readReply(response, maxReplyBytes, call);
-      return outcomeOf(response, text, call, now(), context.projectSettings.llmPrices);
-    } catch (error) {
-      throw failureOf(error, call, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
-    }
-  },
-});
+      const timeoutSeconds = Math.min(input.timeoutSeconds ?? maxTimeoutSeconds, maxTimeoutSeconds);
+      const timeoutMs = Math.max(0, Math.floor(Math.min(timeoutSeconds * 1000, context.deadlineMs)));
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = AbortSignal.any([context.signal, timeout]);
+      try {
+        const response = await fetchImpl(target, {
+          method: input.method,
+          headers: Object.fromEntries(requestHeaders(credentials, context)),
+          body: JSON.stringify(requestBody(input, context)),
+          signal,
+          // A redirect could point anywhere: never follow one.
+          redirect: 'manual',
+          dispatcher: dispatchers.get(guard),
+        });
+        const text = await readReply(response, maxReplyBytes, call);
+        return outcomeOf(response, text, call, now(), context.projectSettings.llmPrices);
+      } catch (error) {
+        throw failureOf(error, call, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
+      }
+    },
+  };
+};
+
+/**
+ * The dispatchers calls go through. Unguarded (local stage): undici's defaults. Guarded: an
+ * undici Agent whose connections resolve names with a lookup that refuses any address the
+ * project's policy refuses, at connect time, on the very answer the socket then uses: no second
+ * DNS query a rebinding server could answer differently. One Agent per allow-list (kept, so
+ * warm invocations reuse connections; a kept connection stays on the address it was checked for).
+ */
+const createDispatchers = (resolveHost: ResolveHost) => {
+  const agents = new Map<string, Agent>();
+  const unguarded = new Agent();
+  return {
+    get(allowed: readonly string[] | undefined): Agent {
+      if (!allowed) return unguarded;
+      const key = JSON.stringify(allowed);
+      let agent = agents.get(key);
+      if (!agent) {
+        if (agents.size >= 50) agents.clear();
+        agent = new Agent({ connect: { lookup: guardedLookup(resolveHost, createAddressPolicy(allowed)) } });
+        agents.set(key, agent);
+      }
+      return agent;
+    },
+  };
+};
+
+/** A `net.connect` lookup that resolves once and refuses when any address fails the policy. */
+const guardedLookup = (resolveHost: ResolveHost, refusedKind: (address: string) => string | undefined): LookupFunction =>
+  (hostname, options, callback) => {
+    const host = hostname.replace(/^\[(.*)\]$/, '$1');
+    resolveHost(host).then(
+      (addresses) => {
+        try {
+          for (const { address } of addresses) assertAllowed(host, address, refusedKind);
+        } catch (error) {
+          callback(error as Error, '', 0);
+          return;
+        }
+        const [first] = addresses;
+        if (!first) {
+          callback(new RetryableStepError(`could not resolve agent host ${host}: no address`), '', 0);
+          return;
+        }
+        if (options.all) callback(null, addresses);
+        else callback(null, first.address, first.family);
+      },
+      (error: unknown) => {
+        // DNS failures are often transient (EAI_AGAIN, an agent whose record is being created).
+        callback(new RetryableStepError(`could not resolve agent host ${host}: ${errorCode(error)}`, {}, { cause: error }), '', 0);
+      },
+    );
+  };
+
+/** Refuses an address the project's policy does not allow: not retryable, naming host and address. */
+const assertAllowed = (host: string, address: string, refusedKind: (address: string) => string | undefined, url?: string): void => {
+  const kind = refusedKind(address);
+  if (!kind) return;
+  const resolved = address === host ? '' : ` (resolves to ${address})`;
+  throw new NonRetryableStepError(
+    `refusing to call ${host}${resolved}: ${kind} addresses are not allowed for this project (settings.allowPrivateAgents)`,
+    { code: 'TARGET_NOT_ALLOWED', ...(url ? { url } : {}) },
+  );
+};
 
 /** The http executor with real DNS and fetch. */
 export const httpExecutor = createHttpExecutor();
@@ -222,27 +276,6 @@ const requestHeaders = (credentials: ResolvedCredentials, context: StepContext):
   return headers;
 };
 
-/** Refuses a host that is, or resolves to, a loopback, private, link-local, unspecified or CGNAT address. */
-const assertPublicTarget = async (call: CallDescription, resolveHost: ResolveHost): Promise<void> => {
-  let addresses: Array<{ address: string }>;
-  try {
-    addresses = await resolveHost(call.host);
-  } catch (error) {
-    // DNS failures are often transient (EAI_AGAIN, an agent whose record is being created).
-    throw new RetryableStepError(`could not resolve agent host ${call.host}: ${errorCode(error)}`, { url: call.url }, { cause: error });
-  }
-  for (const { address } of addresses) {
-    const kind = nonPublicAddressKind(address);
-    if (kind) {
-      const resolved = address === call.host ? '' : ` (resolves to ${address})`;
-      throw new NonRetryableStepError(
-        `refusing to call ${call.host}${resolved}: ${kind} addresses are not allowed for this project`,
-        { code: 'TARGET_NOT_ALLOWED', url: call.url },
-      );
-    }
-  }
-};
-
 const readReply = async (response: Response, maxBytes: number, call: CallDescription): Promise<string> => {
   const tooLarge = () => new NonRetryableStepError(`agent at ${call.host} replied with more than ${maxBytes} bytes`, { status: response.status, url: call.url });
   if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
@@ -308,6 +341,12 @@ const failureOf = (
   { timedOut, aborted, timeoutMs }: { timedOut: boolean; aborted: boolean; timeoutMs: number },
 ): StepError => {
   if (error instanceof StepError) return error;
+  // Refusals and DNS failures of the guarded lookup arrive as the cause of fetch's TypeError.
+  const refusal = causeChain(error).find((cause): cause is StepError => cause instanceof StepError);
+  if (refusal) {
+    const Kind = refusal.retryable ? RetryableStepError : NonRetryableStepError;
+    return new Kind(refusal.message, { ...refusal.details, url: call.url }, { cause: refusal });
+  }
   if (timedOut) {
     return new RetryableStepError(`agent at ${call.host} timed out after ${timeoutMs / 1000}s`, { code: 'TIMEOUT', url: call.url }, { cause: error });
   }
@@ -319,6 +358,13 @@ const failureOf = (
     { code: 'NETWORK_ERROR', url: call.url },
     { cause: error },
   );
+};
+
+/** An error and its causes, outermost first (bounded: causes can form a cycle). */
+const causeChain = (error: unknown): unknown[] => {
+  const chain: unknown[] = [];
+  for (let current = error; current !== undefined && chain.length < 10; current = current instanceof Error ? current.cause : undefined) chain.push(current);
+  return chain;
 };
 
 /** The most telling short description of a low-level error: its errno code when it has one. */

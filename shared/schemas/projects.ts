@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '#shared/domain/addresses';
 import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
@@ -26,7 +27,16 @@ const maxPricedModels = 200;
 /** Model ids as Bedrock and OpenAI-compatible servers spell them (ids, inference profiles, ARNs). */
 const modelId = z.string().regex(/^[A-Za-z0-9][!-~]{0,255}$/, 'must be a model id: 1-256 printable ASCII characters without spaces');
 
-/** The project's settings (see docs/ARCHITECTURE.md: "CI reactions", "LLM usage"). */
+/** An IPv4 or IPv6 CIDR, by zod's patterns: the contract states the same pattern that validates. */
+const cidrPattern = new RegExp(`(?:${z.regexes.cidrv4.source})|(?:${z.regexes.cidrv6.source})`);
+const cidr = z
+  .string()
+  .max(64)
+  .regex(cidrPattern, 'must be a CIDR such as 10.0.0.0/8 or fd00::/8')
+  .refine((value) => parseCidr(value) !== undefined, 'must be a CIDR such as 10.0.0.0/8 or fd00::/8')
+  .meta({ example: '10.0.0.0/8' });
+
+/** The project's settings (see docs/ARCHITECTURE.md: "CI reactions", "LLM usage", "Where http agents may connect"). */
 export const projectSettings = z.strictObject({
   /** CI success on a run's branch approves its waiting approval gates; CI failure fails them with the CI's URL. */
   autoQaOnCi: z.boolean(),
@@ -36,9 +46,16 @@ export const projectSettings = z.strictObject({
   llmPrices: z
     .record(modelId, llmPrice)
     .refine((prices) => Object.keys(prices).length <= maxPricedModels, `at most ${maxPricedModels} models`),
+  /**
+   * Private ranges `http` agents may be called in (the project's own VPC). Loopback and
+   * link-local addresses stay refused unless a CIDR inside those ranges is listed.
+   */
+  allowPrivateAgents: z.array(cidr).max(50).meta({
+    description: 'CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them',
+  }),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
-export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {} };
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [] };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
 export const projectSettingsPatch = projectSettings.partial();

@@ -60,7 +60,7 @@ export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps)
     operationId: 'updateProjectSettings',
     method: 'PATCH',
     path: '/v1/projects/{projectId}/settings',
-    summary: 'Change some of the project settings (auto-QA on CI, complete on merge)',
+    summary: 'Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges)',
     tag: 'projects',
     access: { project: 'admin' },
     params: projectPath,

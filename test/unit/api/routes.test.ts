@@ -129,11 +129,11 @@ describe('API routes', () => {
     const read = await call('GET', `/v1/projects/${project.id}`, { headers: admin });
 
     expect(changed.statusCode).toBe(200);
-    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {} });
+    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [] });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
     expect(empty.statusCode).toBe(200);
-    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {} });
+    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [] });
     expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
     expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
   });
@@ -148,10 +148,29 @@ describe('API routes', () => {
     const negative = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: { m: { inputPerMillion: -1, outputPerMillion: 0 } } } });
     const cleared = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: {} } });
 
-    expect(set.json).toEqual({ autoQaOnCi: false, completeRunOnMerge: false, llmPrices: prices });
+    expect(set.json).toEqual({ autoQaOnCi: false, completeRunOnMerge: false, llmPrices: prices, allowPrivateAgents: [] });
     expect(negative.statusCode).toBe(400);
     expect(negative.json).toMatchObject({ error: { field: 'body.llmPrices.m.inputPerMillion' } });
     expect(cleared.json).toMatchObject({ llmPrices: {} });
+  });
+
+  it('lets an admin (only) allow private agent ranges, as valid CIDRs', async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'vpc' } })).json;
+    const admin = bearer(project.adminToken.token);
+    const editor = bearer((await call('POST', `/v1/projects/${project.id}/tokens`, { headers: admin, body: { name: 'dev', role: 'editor' } })).json.token as string);
+
+    const allowed = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { allowPrivateAgents: ['10.0.0.0/8', 'fd00::/8'] } });
+    const notCidr = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { allowPrivateAgents: ['10.0.0.0/8', '10.0.0.0'] } });
+    const byEditor = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: editor, body: { allowPrivateAgents: ['0.0.0.0/0'] } });
+    const read = await call('GET', `/v1/projects/${project.id}`, { headers: admin });
+
+    expect(allowed.statusCode).toBe(200);
+    expect(allowed.json).toMatchObject({ allowPrivateAgents: ['10.0.0.0/8', 'fd00::/8'] });
+    expect(notCidr.statusCode).toBe(400);
+    expect(notCidr.json).toMatchObject({ error: { field: 'body.allowPrivateAgents.1', message: expect.stringContaining('CIDR') } });
+    expect(byEditor.statusCode).toBe(403);
+    expect(read.json).toMatchObject({ settings: { allowPrivateAgents: ['10.0.0.0/8', 'fd00::/8'] } });
   });
 
   it('creates, lists and revokes tokens; a revoked token is refused at once; the secret is shown only once', async () => {

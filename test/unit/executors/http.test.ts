@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StepError } from '#shared/domain/step-errors';
 import { createHttpExecutor, httpExecutor, httpInput, nonPublicAddressKind, type HttpInput } from '#shared/executors/http';
 import type { StepContext } from '#shared/executors/types';
+import { defaultProjectSettings } from '#shared/schemas/projects';
 import { stepContext } from '#test/fixtures/step-context';
 import { reportArtifact, startTestAgent, type TestAgent } from '#test/helpers/test-agent';
 
@@ -246,25 +247,75 @@ describe('http executor SSRF guard', () => {
     },
   );
 
-  it('refuses a name that resolves to a private address, naming the host', async () => {
+  it('refuses a name that resolves to a private address at connect time, naming the host and the address', async () => {
     const executor = createHttpExecutor({ resolveHost: async () => [{ address: '192.168.1.20', family: 4 }] });
 
     const error = await failure(executor.run(httpInput.parse({ url: 'https://agent.internal.example/run' }), publicOnly));
 
+    expect(error).toMatchObject({ retryable: false, details: { code: 'TARGET_NOT_ALLOWED', url: 'https://agent.internal.example/run' } });
     expect(error.message).toContain('agent.internal.example');
     expect(error.message).toContain('192.168.1.20');
     expect(agent.requests).toHaveLength(0);
   });
 
-  it('calls a public address', async () => {
-    const executor = createHttpExecutor({
-      resolveHost: async () => [{ address: '93.184.215.14', family: 4 }],
-      fetch: async () => Response.json({ ok: true, data: 'hi' }),
-    });
+  it('checks the answer the socket uses: a rebinding DNS that says public first and loopback on the connect is refused', async () => {
+    const answers = ['93.184.215.14', '127.0.0.1'];
+    const lookups: string[] = [];
+    const rebinding = async (hostname: string) => {
+      lookups.push(hostname);
+      return [{ address: answers.shift() ?? '127.0.0.1', family: 4 }];
+    };
+    // What a check-then-fetch guard would have seen (and passed): the public first answer.
+    const checked = await rebinding('rebind.example');
+    lookups.length = 0;
+    const executor = createHttpExecutor({ resolveHost: rebinding });
 
-    const outcome = await executor.run(httpInput.parse({ url: 'https://agent.example.com/run' }), publicOnly);
+    const error = await failure(executor.run(httpInput.parse({ url: `http://rebind.example:${new URL(agent.url).port}/ok` }), publicOnly));
 
-    expect(outcome).toEqual({ status: 'completed', output: 'hi' });
+    expect(checked[0]?.address).toBe('93.184.215.14');
+    expect(error.details.code).toBe('TARGET_NOT_ALLOWED');
+    expect(error.message).toContain('refusing to call rebind.example (resolves to 127.0.0.1): loopback');
+    // One lookup, made by the connection itself: nothing else could have been asked.
+    expect(lookups).toEqual(['rebind.example']);
+    expect(agent.requests).toHaveLength(0);
+  });
+
+  it('connects to a private range the project allows, through the checked address only', async () => {
+    const executor = createHttpExecutor({ resolveHost: async () => [{ address: '127.0.0.1', family: 4 }] });
+    // The name exists nowhere but in the injected lookup: reaching the agent proves the socket used its answer.
+    const url = `http://agent.vpc.internal:${new URL(agent.url).port}/ok`;
+
+    const allowed = await executor.run(httpInput.parse({ url, body: { via: 'vpc' } }), context({ allowPrivateTargets: false, projectSettings: { ...defaultProjectSettings, allowPrivateAgents: ['10.0.0.0/8', '127.0.0.0/8'] } }));
+    const broad = await failure(executor.run(httpInput.parse({ url }), context({ allowPrivateTargets: false, projectSettings: { ...defaultProjectSettings, allowPrivateAgents: ['0.0.0.0/0'] } })));
+
+    expect(allowed).toEqual({ status: 'completed', output: { echo: { via: 'vpc' } } });
+    expect(agent.requests).toHaveLength(1);
+    // Loopback opens only for a CIDR inside it, never for a broad one that happens to cover it.
+    expect(broad.details.code).toBe('TARGET_NOT_ALLOWED');
+  });
+
+  it.each([
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::ffff:169.254.169.254', 'link-local'],
+    ['::ffff:10.1.2.3', 'private'],
+  ])('refuses the IPv4-mapped IPv6 address %s as %s, resolved or literal', async (address, kind) => {
+    const executor = createHttpExecutor({ resolveHost: async () => [{ address, family: 6 }] });
+
+    const resolved = await failure(executor.run(httpInput.parse({ url: 'https://mapped.example/run' }), publicOnly));
+    const literal = await failure(executor.run(httpInput.parse({ url: `http://[${address}]/run` }), publicOnly));
+
+    expect(resolved.message).toContain(`(resolves to ${address}): ${kind}`);
+    expect(literal.details.code).toBe('TARGET_NOT_ALLOWED');
+    expect(literal.message).toContain(kind);
+  });
+
+  it('makes a failed lookup retryable', async () => {
+    const executor = createHttpExecutor({ resolveHost: async () => Promise.reject(Object.assign(new Error('getaddrinfo EAI_AGAIN'), { code: 'EAI_AGAIN' })) });
+
+    const error = await failure(executor.run(httpInput.parse({ url: 'https://flaky-dns.example/run' }), publicOnly));
+
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('could not resolve agent host flaky-dns.example: EAI_AGAIN');
   });
 
   it('classifies address ranges', () => {
