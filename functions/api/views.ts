@@ -120,3 +120,21 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
     llmUsage: step.llmUsage ?? [],
   };
 }
+
+/** A step waiting in needs_qa as the inbox shows it. */
+export function inboxItem({ step, run }: { step: StepRecord; run: RunRecord }) {
+  const since = step.waitingSince ?? step.startedAt ?? run.createdAt;
+  const prompt = step.kind === 'approval' && step.input && typeof step.input === 'object' ? (step.input as { prompt?: unknown }).prompt : undefined;
+  return {
+    runId: run.id,
+    stepId: step.stepId,
+    kind: step.kind,
+    waitingFor: step.waitingFor ?? 'waiting',
+    since,
+    ...(step.timeoutSeconds ? { deadline: new Date(Date.parse(since) + step.timeoutSeconds * 1000).toISOString() } : {}),
+    workflowId: run.workflowId,
+    workflowName: run.workflowName,
+    runStatus: run.status,
+    ...(typeof prompt === 'string' ? { prompt } : {}),
+  };
+}

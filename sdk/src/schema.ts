@@ -265,6 +265,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/projects/{projectId}/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The project's approval inbox: steps waiting in needs_qa across its runs, oldest first */
+        get: operations["listInbox"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}": {
         parameters: {
             query?: never;
@@ -675,6 +692,33 @@ export interface components {
         RunPage: {
             items: components["schemas"]["Run"][];
             cursor?: string;
+        };
+        InboxPage: {
+            items: components["schemas"]["InboxItem"][];
+            cursor?: string;
+        };
+        InboxItem: {
+            runId: string;
+            stepId: string;
+            kind: string;
+            /** @description What the step waits for (e.g. "awaiting approval: …", a webhook) */
+            waitingFor: string;
+            /**
+             * Format: date-time
+             * @description When it started waiting
+             */
+            since: string;
+            /**
+             * Format: date-time
+             * @description When it fails with DEADLINE_EXCEEDED unless decided (its timeoutSeconds)
+             */
+            deadline?: string;
+            workflowId: string;
+            workflowName: string;
+            /** @enum {string} */
+            runStatus: "pending" | "running" | "paused" | "blocked" | "failed" | "cancelled" | "completed";
+            /** @description An approval step's prompt */
+            prompt?: string;
         };
         RunDetail: {
             id: string;
@@ -2638,6 +2682,90 @@ export interface operations {
             };
             /** @description The Idempotency-Key was already used with a different body (`error.field`: `header.idempotency-key`, `error.code`: `idempotency_key_reused`) */
             422: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listInbox: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                projectId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of waiting steps */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboxPage"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;

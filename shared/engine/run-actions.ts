@@ -5,7 +5,7 @@ import { newId } from '#shared/domain/ids';
 import { finalRunStatuses, illegalRunAction, runActionRules, runStatuses, type RunAction, type RunStatus } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
-import { keys, projectRunsIndex } from '#shared/store/keys';
+import { keys, projectRunsIndex, waitingStepIndexAttributes } from '#shared/store/keys';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { jsonField } from '#shared/store/json-attribute';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
@@ -185,9 +185,13 @@ export async function runAction(
     case 'start':
       return startRun(deps, run, actor);
     case 'pause':
-    case 'cancel':
       await applyEffects(deps, { dispatches: [], events: await transitionRun(deps, run, action, actor) });
       break;
+    case 'cancel': {
+      const events = await transitionRun(deps, run, action, actor);
+      await applyEffects(deps, { dispatches: [], events: [...events, ...(await cancelWaitingSteps(deps, run, actor))] });
+      break;
+    }
     case 'resume':
       await resume(deps, run, actor);
       break;
@@ -196,6 +200,34 @@ export async function runAction(
       break;
   }
   return (await deps.runs.getRun(run.id, true))!;
+}
+
+/**
+ * A cancelled run's steps waiting in needs_qa are cancelled too: nobody is to approve them any
+ * more, and they leave the project's inbox (and their deadlines) with the same write. Reads the
+ * run's steps once; a step that moved meanwhile (approved a moment earlier) is left as it is.
+ */
+async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: string): Promise<CommittedEvent[]> {
+  const waiting = (await deps.runs.listSteps(run.id)).filter((step) => step.status === 'needs_qa');
+  const at = now(deps);
+  const events: CommittedEvent[] = [];
+  for (const step of waiting) {
+    const tx = transaction(deps);
+    tx.update(keys.step(run.id, step.stepId), {
+      set: { status: 'cancelled', finishedAt: at.toISOString() },
+      remove: [...waitingStepIndexAttributes],
+      condition: '#status = :waiting',
+      values: { ':waiting': 'needs_qa' },
+    });
+    const { key, event } = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
+    tx.event(key, event);
+    try {
+      events.push(...(await tx.commit()));
+    } catch (error) {
+      if (!(error instanceof ConditionFailedError)) throw error;
+    }
+  }
+  return events;
 }
 
 /** Back to running, and the steps released while paused go to the queue. */
@@ -327,7 +359,7 @@ export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: 
         tx.update(keys.step(run.id, step.stepId), {
           set: { status: 'skipped', finishedAt: at.toISOString() },
           // Off the timers index too: a skipped step has no deadline and no time to wait for.
-          remove: ['leaseUntil', 'timerPk', 'dueAt'],
+          remove: [...waitingStepIndexAttributes],
           condition: '#status = :was',
           values: { ':was': step.status },
         });

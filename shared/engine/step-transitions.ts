@@ -4,7 +4,7 @@ import { waitNotBefore } from '#shared/executors/wait';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { jsonField } from '#shared/store/json-attribute';
-import { keys, timersIndex } from '#shared/store/keys';
+import { keys, listingsIndex, timersIndex, waitingStepIndexAttributes } from '#shared/store/keys';
 import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -144,7 +144,7 @@ export async function completeStep(
         ...(usage ? { usage } : {}),
       },
       append: { llmUsage: outcome.usage?.llm ?? [] },
-      remove: ['leaseUntil', 'timerPk', 'dueAt'],
+      remove: [...waitingStepIndexAttributes],
       condition: from === 'running' ? '#status = :from AND #attempt = :attempt' : '#status = :from',
       values: { ':from': from, ...(from === 'running' ? { ':attempt': step.attempt } : {}) },
     });
@@ -281,7 +281,7 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
     set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at) },
     // The failed attempt's model calls were paid for: they count.
     append: { llmUsage: error.llmUsage },
-    remove: ['leaseUntil', 'timerPk', 'dueAt'],
+    remove: [...waitingStepIndexAttributes],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });
@@ -300,8 +300,16 @@ export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecor
   // Only an explicit timeoutSeconds bounds a wait: by default a gate waits as long as it takes.
   const deadline = step.timeoutSeconds ? new Date(at.getTime() + step.timeoutSeconds * 1000).toISOString() : undefined;
   tx.update(keys.step(run.id, step.stepId), {
-    set: { status: 'needs_qa', waitingFor: reason, ...(deadline ? { timerPk: timersIndex.deadline, dueAt: deadline } : {}) },
-    remove: deadline ? ['leaseUntil'] : ['leaseUntil', 'timerPk', 'dueAt'],
+    set: {
+      status: 'needs_qa',
+      waitingFor: reason,
+      waitingSince: at.toISOString(),
+      // Into the project's inbox, oldest first; every write that moves the step on takes it out.
+      [listingsIndex.partitionKey]: listingsIndex.inbox(run.projectId),
+      [listingsIndex.sortKey]: `${at.toISOString()}#${run.id}#${step.stepId}`,
+      ...(deadline ? { timerPk: timersIndex.deadline, dueAt: deadline } : {}),
+    },
+    remove: deadline ? ['leaseUntil'] : ['leaseUntil', timersIndex.partitionKey, timersIndex.sortKey],
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });
@@ -332,7 +340,7 @@ export async function failStep(
     tx.update(keys.step(run.id, step.stepId), {
       set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}) },
       append: { llmUsage: error.llmUsage },
-      remove: ['leaseUntil', 'timerPk', 'dueAt'],
+      remove: [...waitingStepIndexAttributes],
       condition: `#status IN (${from.map((_, index) => `:from${index}`).join(', ')}) AND #attempt = :attempt`,
       values: { ...Object.fromEntries(from.map((status, index) => [`:from${index}`, status])), ':attempt': step.attempt },
     });

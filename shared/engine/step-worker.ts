@@ -4,7 +4,7 @@ import type { SecretRef } from '#shared/domain/secrets';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
 import { waitingKinds } from '#shared/domain/workflow';
 import type { StepContext, StepOutcome } from '#shared/executors/types';
-import { keys, timersIndex } from '#shared/store/keys';
+import { keys, timersIndex, waitingStepIndexAttributes } from '#shared/store/keys';
 import { maxQueueDelaySeconds } from './dispatcher';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
@@ -347,7 +347,7 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord, fr
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
     set: { status: 'cancelled', finishedAt: at.toISOString() },
-    remove: ['leaseUntil', 'timerPk', 'dueAt'],
+    remove: [...waitingStepIndexAttributes],
     condition: '#status = :from AND #attempt = :attempt',
     values: { ':from': from, ':attempt': step.attempt },
   });

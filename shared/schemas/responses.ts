@@ -151,6 +151,23 @@ export const runDetailResponse = runResponse
 
 export const runPageResponse = z.object({ items: z.array(runResponse), cursor: z.string().optional() }).meta({ id: 'RunPage' });
 
+export const inboxItemResponse = z
+  .object({
+    runId: z.string(),
+    stepId: z.string(),
+    kind: z.string(),
+    waitingFor: z.string().meta({ description: 'What the step waits for (e.g. "awaiting approval: …", a webhook)' }),
+    since: timestamp.meta({ description: 'When it started waiting' }),
+    deadline: timestamp.optional().meta({ description: 'When it fails with DEADLINE_EXCEEDED unless decided (its timeoutSeconds)' }),
+    workflowId: z.string(),
+    workflowName: z.string(),
+    runStatus: z.enum(runStatuses),
+    prompt: z.string().optional().meta({ description: "An approval step's prompt" }),
+  })
+  .meta({ id: 'InboxItem' });
+
+export const inboxPageResponse = z.object({ items: z.array(inboxItemResponse), cursor: z.string().optional() }).meta({ id: 'InboxPage' });
+
 export const stepSummaryResponse = z
   .object({
     id: z.string(),

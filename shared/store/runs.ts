@@ -6,13 +6,13 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
-import type { RunStatus, StepStatus } from '#shared/domain/states';
+import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
 import { ValidationError } from '#shared/domain/errors';
 import { idRange } from '#shared/domain/ids';
 import { jsonAttribute } from './json-attribute';
-import { keys, projectRunsIndex } from './keys';
-import { queryPrefix } from './query';
+import { keys, listingsIndex, projectRunsIndex } from './keys';
+import { getInOrder, queryPrefix } from './query';
 
 export interface StepErrorRecord {
   message: string;
@@ -89,6 +89,9 @@ export interface StepRecord {
   remaining: number;
   releasedBy?: string[];
   leaseUntil?: string;
+  /** What a step in needs_qa waits for, and since when. */
+  waitingFor?: string;
+  waitingSince?: string;
   output?: unknown;
   outputRef?: string;
   artifacts?: ArtifactRecord[];
@@ -104,7 +107,7 @@ export interface StepRecord {
 }
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {
-  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, timerPk: _t1, dueAt: _t2, inputJson, outputJson, ...rest } = item;
+  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, inputJson, outputJson, ...rest } = item;
   return {
     ...rest,
     ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}),
@@ -297,6 +300,41 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       start = response.LastEvaluatedKey;
     } while (start && runs.length < options.limit && reads < filteredReadsPerPage);
     return { items: runs, cursor: encodeCursor(start) };
+  },
+
+  /**
+   * A project's steps waiting in needs_qa, oldest first, with their runs: keys from the inbox
+   * partition of the listings index, then steps and runs in one BatchGetItem. The index is
+   * eventually consistent, so a step that moved on a moment ago, or whose run has ended, is
+   * left out by what the items say.
+   */
+  async listInbox(projectId: string, options: { limit: number; cursor?: string }): Promise<Page<{ step: StepRecord; run: RunRecord }>> {
+    const partition = listingsIndex.inbox(projectId);
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: listingsIndex.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
+        ExpressionAttributeValues: { ':pk': partition },
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(
+          options.cursor,
+          (key) =>
+            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === partition && typeof key[listingsIndex.sortKey] === 'string' &&
+            typeof key.pk === 'string' && key.pk.startsWith('RUN#') && typeof key.sk === 'string' && key.sk.startsWith('STEP#'),
+        ),
+      }),
+    );
+    const stepKeys = (response.Items ?? []) as { pk: string; sk: string }[];
+    const runKeys = [...new Set(stepKeys.map((key) => key.pk))].map((pk) => ({ pk, sk: 'META' }));
+    const items = await getInOrder(documents, tableName, [...stepKeys, ...runKeys]);
+    const runs = new Map(items.filter((item) => item.sk === 'META').map((item) => [item.pk as string, toRun(item)]));
+    const waiting = items
+      .filter((item) => item.sk !== 'META')
+      .map((item) => ({ step: toStep(item), run: runs.get(item.pk as string) }))
+      .filter((entry): entry is { step: StepRecord; run: RunRecord } => entry.step.status === 'needs_qa' && !!entry.run && !finalRunStatuses.includes(entry.run.status));
+    return { items: waiting, cursor: encodeCursor(response.LastEvaluatedKey) };
   },
 
   /** The run an Idempotency-Key created, and the hash of the request that created it (absent on records older than the hash). */

@@ -7,6 +7,7 @@ import {
   idempotencyKeyHeader,
   listEventsQuery,
   listRunsQuery,
+  pageQuery,
   retryBody,
   runActionParam,
   runIdParam,
@@ -14,9 +15,9 @@ import {
   stepActionParam,
   stepIdParam,
 } from '#shared/schemas/runs';
-import { eventPageResponse, runDetailResponse, runPageResponse, runResponse, stepDetailResponse, stepListResponse } from '#shared/schemas/responses';
+import { eventPageResponse, inboxPageResponse, runDetailResponse, runPageResponse, runResponse, stepDetailResponse, stepListResponse } from '#shared/schemas/responses';
 import { operation, type Operation } from '../operation';
-import { runView, stepDetail, stepSummary } from '../views';
+import { inboxItem, runView, stepDetail, stepSummary } from '../views';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
 import { assertSecretsExist, secretReferences } from './secrets';
@@ -72,6 +73,21 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     handler: async ({ params, query }) => {
       const page = await engine.runs.listRuns(params.projectId, query);
       return { status: 200, body: { items: page.items.map((run) => runView(run, undefined)), ...(page.cursor ? { cursor: page.cursor } : {}) } };
+    },
+  }),
+  operation({
+    operationId: 'listInbox',
+    method: 'GET',
+    path: '/v1/projects/{projectId}/inbox',
+    summary: "The project's approval inbox: steps waiting in needs_qa across its runs, oldest first",
+    tag: 'runs',
+    access: { project: 'viewer' },
+    params: projectPath,
+    query: pageQuery(),
+    responses: { 200: { description: 'A page of waiting steps', schema: inboxPageResponse } },
+    handler: async ({ params, query }) => {
+      const page = await engine.runs.listInbox(params.projectId, query);
+      return { status: 200, body: { items: page.items.map(inboxItem), ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
   operation({

@@ -1,0 +1,122 @@
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { collect, createClient, paginate, unwrap, waitForRun, type BatonClient } from '#sdk';
+import { createProject } from '../helpers/api';
+import { aws } from '../helpers/aws';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { listingsIndex } from '#shared/store/keys';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+async function projectClient(name: string) {
+  const project = await createProject(name);
+  return { projectId: project.id, baton: createClient({ baseUrl: stack.apiUrl, token: project.adminToken.token }) };
+}
+
+const inbox = (baton: BatonClient, projectId: string) => collect(paginate((cursor) => unwrap(baton.GET('/v1/projects/{projectId}/inbox', { params: { path: { projectId }, query: { limit: 2, ...(cursor ? { cursor } : {}) } } }))));
+/** The inbox entries in the index itself (the listing also skips what moved on meanwhile, so this is what proves the index is kept). */
+async function indexEntries(projectId: string): Promise<number> {
+  const { Count } = await aws.documents.send(
+    new QueryCommand({
+      TableName: stack.tableName,
+      IndexName: listingsIndex.name,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
+      ExpressionAttributeValues: { ':pk': listingsIndex.inbox(projectId) },
+      Select: 'COUNT',
+    }),
+  );
+  return Count ?? 0;
+}
+
+const stepsWaiting = (run: { steps: { byStatus: Record<string, number> } }) => (run.steps.byStatus.needs_qa ?? 0) > 0;
+
+describe("a project's approval inbox", () => {
+  it('lists the steps waiting in needs_qa across runs, oldest first, and drops each as it is approved, rejected or its run cancelled', async () => {
+    const { projectId, baton } = await projectClient('inbox');
+    const other = await projectClient('inbox-other');
+    const { id: workflowId } = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId } },
+        body: { name: 'gated', steps: [{ id: 'build', kind: 'noop' }, { id: 'review', kind: 'approval', dependsOn: ['build'], input: { prompt: 'Ship it?' }, timeoutSeconds: 3600 }] },
+      }),
+    );
+    const { id: otherWorkflow } = await unwrap(other.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: other.projectId } }, body: { name: 'elsewhere', steps: [{ id: 'gate', kind: 'approval' }] } }));
+    const runs = [];
+    for (let index = 0; index < 3; index += 1) {
+      const run = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+      runs.push(await waitForRun(baton, run.id, { until: stepsWaiting, timeoutMs: 30_000 }));
+    }
+    const otherRun = await unwrap(other.baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: other.projectId } }, body: { workflowId: otherWorkflow } }));
+    await waitForRun(other.baton, otherRun.id, { until: stepsWaiting, timeoutMs: 30_000 });
+
+    const waiting = await inbox(baton, projectId);
+    expect(await indexEntries(projectId)).toBe(3);
+    expect(waiting.map((item) => item.runId)).toEqual(runs.map((run) => run.id));
+    expect(waiting[0]).toEqual({
+      runId: runs[0]!.id,
+      stepId: 'review',
+      kind: 'approval',
+      waitingFor: 'awaiting approval: Ship it?',
+      since: expect.any(String),
+      deadline: expect.any(String),
+      workflowId,
+      workflowName: 'gated',
+      runStatus: 'running',
+      prompt: 'Ship it?',
+    });
+    expect(Date.parse(waiting[0]!.deadline!) - Date.parse(waiting[0]!.since)).toBe(3_600_000);
+    expect(Date.parse(waiting[0]!.since)).toBeLessThanOrEqual(Date.parse(waiting[1]!.since));
+
+    const path = (runId: string, action: 'approve' | 'reject') => ({ params: { path: { runId, stepId: 'review', action } } });
+    await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', path(runs[0]!.id, 'approve')));
+    await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { ...path(runs[1]!.id, 'reject'), body: { reason: 'not yet' } }));
+    await unwrap(baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: runs[2]!.id, action: 'cancel' } } }));
+
+    const emptied = await eventually('the inbox to empty', async () => {
+      const items = await inbox(baton, projectId);
+      return items.length === 0 ? items : undefined;
+    });
+    const cancelled = await unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId: runs[2]!.id, stepId: 'review' } } }));
+    const approvedRun = await waitForRun(baton, runs[0]!.id, { timeoutMs: 30_000 });
+    const othersInbox = await inbox(other.baton, other.projectId);
+
+    expect(emptied).toEqual([]);
+    expect(await indexEntries(projectId)).toBe(0);
+    expect(cancelled.status).toBe('cancelled');
+    expect(approvedRun.status).toBe('completed');
+    expect(othersInbox.map((item) => item.runId)).toEqual([otherRun.id]);
+  });
+
+  it('drops a step whose deadline passed, and takes it back when the run is retried', async () => {
+    const { projectId, baton } = await projectClient('inbox-deadline');
+    const { id: workflowId } = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'hurry', steps: [{ id: 'gate', kind: 'approval', timeoutSeconds: 2 }] } }));
+    const run = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+    await waitForRun(baton, run.id, { until: stepsWaiting, timeoutMs: 30_000 });
+    const before = await inbox(baton, projectId);
+
+    const blocked = await eventually('the deadline to fail the gate', async () => {
+      const swept = await aws.lambda.send(new InvokeCommand({ FunctionName: stack.sweeperFunction, Payload: new TextEncoder().encode('{}') }));
+      expect(swept.FunctionError).toBeUndefined();
+      const current = await unwrap(baton.GET('/v1/runs/{runId}', { params: { path: { runId: run.id } } }));
+      return current.status === 'blocked' ? current : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const afterDeadline = await inbox(baton, projectId);
+    const entriesAfterDeadline = await indexEntries(projectId);
+    await unwrap(baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: run.id } } }));
+    const again = await eventually('the retried gate back in the inbox', async () => {
+      const items = await inbox(baton, projectId);
+      return items.length === 1 ? items : undefined;
+    });
+
+    expect(before.map((item) => item.stepId)).toEqual(['gate']);
+    expect(blocked.reason).toContain('gate');
+    expect(afterDeadline).toEqual([]);
+    expect(entriesAfterDeadline).toBe(0);
+    expect(again[0]).toMatchObject({ runId: run.id, stepId: 'gate', waitingFor: 'awaiting approval' });
+    expect(again[0]!.prompt).toBeUndefined();
+  });
+});
