@@ -10,8 +10,10 @@ export interface Terminal {
 export interface Output {
   /** `--json`: one JSON document per command (JSON lines for watch and follow). */
   readonly json: boolean;
-  /** Colour and redrawn lines only on an interactive terminal, and never in JSON mode. */
+  /** Redrawn lines only on an interactive terminal, and never in JSON mode. */
   readonly interactive: boolean;
+  /** Colour too, unless NO_COLOR is set. */
+  readonly color: boolean;
   /** The terminal's width, for lines that must not wrap (80 when unknown). */
   readonly columns: number;
   /** Human lines on stdout (nothing in JSON mode). */
@@ -28,10 +30,11 @@ export interface Output {
 
 export function createOutput(terminal: Terminal, { json, color = true }: { json: boolean; color?: boolean }): Output {
   const write = (stream: NodeJS.WritableStream, text: string) => stream.write(text.endsWith('\n') ? text : `${text}\n`);
-  const interactive = !json && color && terminal.stdout.isTTY === true;
+  const interactive = !json && terminal.stdout.isTTY === true;
   return {
     json,
     interactive,
+    color: interactive && color,
     columns: terminal.stdout.columns && terminal.stdout.columns > 20 ? terminal.stdout.columns : 80,
     say: (...lines) => {
       if (!json) for (const line of lines) write(terminal.stdout, line);

@@ -28,7 +28,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<ExitCode> {
     <Args extends unknown[]>(action: Action<Args>) =>
     async (...args: unknown[]) => {
       const command = args.at(-1) as Command;
-      const session = new Session(deps, createOutput(deps.terminal, { json: command.optsWithGlobals<{ json?: boolean }>().json === true }));
+      const session = new Session(deps, createOutput(deps.terminal, { json: command.optsWithGlobals<{ json?: boolean }>().json === true, color: !deps.env.NO_COLOR }));
       // commander passes the arguments, then the options object, then the command.
       exitCode = await action(session, ...(args.slice(0, -1) as Args));
     };

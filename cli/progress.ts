@@ -112,7 +112,8 @@ function barDisplay(output: Output, terminal: Terminal): ProgressDisplay {
     },
     finish(progress) {
       multibar.stop();
-      output.say(...summaryLines(progress));
+      const [headline = '', ...rest] = summaryLines(progress);
+      output.say(output.color ? paint(progress.status, headline) : headline, ...rest);
     },
     abort: () => multibar.stop(),
   };
@@ -126,4 +127,10 @@ function fit(label: string, items: string[], columns: number): string {
     if (line.length <= columns - 2) return line;
   }
   return `${label} ${listNames(items, 1)}`;
+}
+
+/** The summary's first line in the colour of how the run ended: green, yellow (cancelled) or red. */
+function paint(status: RunProgress['status'], text: string): string {
+  const colour = status === 'completed' ? 32 : status === 'cancelled' ? 33 : 31;
+  return `\u001b[${colour}m${text}\u001b[39m`;
 }

@@ -76,8 +76,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function cli(argv: string[], api: { fetch: CliDeps['fetch'] } = fakeApi({}), { env = { BATON_URL: url, BATON_TOKEN: 'btn_x' }, stdin = '' }: { env?: Record<string, string>; stdin?: string } = {}) {
-  const stdout = new PassThrough();
+async function cli(
+  argv: string[],
+  api: { fetch: CliDeps['fetch'] } = fakeApi({}),
+  { env = { BATON_URL: url, BATON_TOKEN: 'btn_x' }, stdin = '', tty = false }: { env?: Record<string, string>; stdin?: string; tty?: boolean } = {},
+) {
+  const stdout = Object.assign(new PassThrough(), tty ? { isTTY: true, columns: 100 } : {});
   const stderr = new PassThrough();
   let out = '';
   let err = '';
@@ -182,6 +186,24 @@ describe('run start --watch', () => {
     expect(out).toMatch(/completed in 12s/);
     expect(out).toMatch(/Cost: {3}\$0\.000020 AWS/);
     expect(out).not.toContain('\u001b');
+  });
+
+  it('on a terminal: a redrawn bar, then the summary in colour (none with NO_COLOR)', async () => {
+    const routes = () =>
+      fakeApi({
+        ...whoami,
+        'POST /v1/projects/prj_1/runs': created,
+        [`GET /v1/runs/${runId}`]: runStates(runDetail('completed', { completed: 2 }, { finishedAt: '2026-11-30T09:00:12.000Z' })),
+        [`GET /v1/runs/${runId}/steps`]: stepsOf(step('a', 'completed'), step('b', 'completed')),
+      });
+    const coloured = await cli(['run', 'start', workflowId, '--watch'], routes(), { tty: true });
+    const plain = await cli(['run', 'start', workflowId, '--watch'], routes(), { tty: true, env: { BATON_URL: url, BATON_TOKEN: 'btn_x', NO_COLOR: '1' } });
+
+    expect(coloured.code).toBe(0);
+    expect(coloured.out).toContain('Ctrl-C stops watching; the run goes on.');
+    expect(coloured.out).toContain(`\u001b[32mRun ${runId} (hello v2) completed in 12s\u001b[39m`);
+    expect(plain.out).toContain(`Run ${runId} (hello v2) completed in 12s\n`);
+    expect(plain.out).not.toContain('\u001b[32m');
   });
 
   it('exits 2 when the run blocks; --json gives JSON lines ending with the summary', async () => {
