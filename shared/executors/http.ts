@@ -146,7 +146,7 @@ export const createHttpExecutor = ({
  * DNS query a rebinding server could answer differently. One Agent per allow-list (kept, so
  * warm invocations reuse connections; a kept connection stays on the address it was checked for).
  */
-const createDispatchers = (resolveHost: ResolveHost) => {
+export const createDispatchers = (resolveHost: ResolveHost) => {
   const agents = new Map<string, Agent>();
   const unguarded = new Agent();
   return {
@@ -192,7 +192,7 @@ const guardedLookup = (resolveHost: ResolveHost, refusedKind: (address: string) 
   };
 
 /** Refuses an address the project's policy does not allow: not retryable, naming host and address. */
-const assertAllowed = (host: string, address: string, refusedKind: (address: string) => string | undefined, url?: string): void => {
+export const assertAllowed = (host: string, address: string, refusedKind: (address: string) => string | undefined, url?: string): void => {
   const kind = refusedKind(address);
   if (!kind) return;
   const resolved = address === host ? '' : ` (resolves to ${address})`;
@@ -361,7 +361,7 @@ const failureOf = (
 };
 
 /** An error and its causes, outermost first (bounded: causes can form a cycle). */
-const causeChain = (error: unknown): unknown[] => {
+export const causeChain = (error: unknown): unknown[] => {
   const chain: unknown[] = [];
   for (let current = error; current !== undefined && chain.length < 10; current = current instanceof Error ? current.cause : undefined) chain.push(current);
   return chain;

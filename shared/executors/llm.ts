@@ -1,6 +1,9 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { fetch as undiciFetch } from 'undici';
 import { z } from 'zod';
+import { createAddressPolicy } from '#shared/domain/addresses';
 import { llmCostUsd } from '#shared/domain/llm-prices';
 import { llmTotals, type LlmUsageRecord } from '#shared/domain/llm-usage';
 import { parseRetryAfter } from '#shared/domain/retry';
@@ -8,7 +11,7 @@ import { secretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
 import { MissingTemplateValueError, renderTemplate, templateProblem } from '#shared/domain/templates';
 import { clip } from '#shared/executors/agent-reply';
-import { nonPublicAddressKind, type ResolveHost } from '#shared/executors/http';
+import { assertAllowed, causeChain, createDispatchers, type HttpFetch, type ResolveHost } from '#shared/executors/http';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 
 /**
@@ -126,7 +129,8 @@ export type Converse = (
 /** Dependencies of the llm executor; the engine passes real ones, tests fakes. */
 export interface LlmExecutorDeps {
   converse: Converse;
-  fetch?: typeof fetch;
+  /** undici's fetch: its dispatcher's lookup is where the address is checked. */
+  fetch?: HttpFetch;
   resolveHost?: ResolveHost;
   now?: () => Date;
   /** Replies above this are refused rather than buffered into the worker's memory. */
@@ -138,50 +142,54 @@ export const defaultOpenAiBaseUrl = 'https://api.openai.com';
 /** Builds the llm executor. */
 export const createLlmExecutor = ({
   converse,
-  fetch: fetchImpl = fetch,
+  fetch: fetchImpl = undiciFetch,
   resolveHost = (hostname) => dnsLookup(hostname, { all: true }),
   now = () => new Date(),
   maxReplyBytes = 10 * 1024 * 1024,
-}: LlmExecutorDeps): Executor<LlmInput> => ({
-  kind: 'llm',
-  input: llmInput,
-  checkStep(input, { dependsOn }) {
-    const templates: Array<[Array<string | number>, string | undefined]> = [
-      [['system'], input.system],
-      [['prompt'], input.prompt],
-      ...(input.messages ?? []).map((message, index): [Array<string | number>, string] => [['messages', index, 'content'], message.content]),
-    ];
-    for (const [path, text] of templates) {
-      const problem = text === undefined ? undefined : templateProblem(text, dependsOn);
-      if (problem) return { path, message: problem };
-    }
-    return undefined;
-  },
-  async run(input, context) {
-    const request = renderRequest(input, context);
-    const prices = context.projectSettings.llmPrices;
-    const signal = AbortSignal.any([context.signal, AbortSignal.timeout(Math.max(1, Math.floor(context.deadlineMs)))]);
-    const startedAt = now();
-    const reply =
-      input.provider === 'bedrock'
-        ? await callBedrock(converse, request, signal)
-        : await callOpenAi({ input, request, context, signal, fetchImpl, resolveHost, now, maxReplyBytes });
-    const endedAt = now();
-    const record: LlmUsageRecord = {
-      provider: input.provider,
-      model: input.model,
-      inputTokens: reply.inputTokens,
-      outputTokens: reply.outputTokens,
-      totalTokens: reply.inputTokens + reply.outputTokens,
-      latencyMs: endedAt.getTime() - startedAt.getTime(),
-      costUsd: llmCostUsd({ model: input.model, inputTokens: reply.inputTokens, outputTokens: reply.outputTokens }, prices),
-      startedAt: startedAt.toISOString(),
-      endedAt: endedAt.toISOString(),
-    };
-    const output = input.json === undefined ? { text: reply.text, stopReason: reply.stopReason } : { text: reply.text, json: parseJsonReply(reply, input.json, record), stopReason: reply.stopReason };
-    return { status: 'completed', output, usage: { ...llmTotals([record]), llm: [record] } } satisfies StepOutcome;
-  },
-});
+}: LlmExecutorDeps): Executor<LlmInput> => {
+  // The http executor's guarded connections: the address checked is the address connected to.
+  const dispatchers = createDispatchers(resolveHost);
+  return {
+    kind: 'llm',
+    input: llmInput,
+    checkStep(input, { dependsOn }) {
+      const templates: Array<[Array<string | number>, string | undefined]> = [
+        [['system'], input.system],
+        [['prompt'], input.prompt],
+        ...(input.messages ?? []).map((message, index): [Array<string | number>, string] => [['messages', index, 'content'], message.content]),
+      ];
+      for (const [path, text] of templates) {
+        const problem = text === undefined ? undefined : templateProblem(text, dependsOn);
+        if (problem) return { path, message: problem };
+      }
+      return undefined;
+    },
+    async run(input, context) {
+      const request = renderRequest(input, context);
+      const prices = context.projectSettings.llmPrices;
+      const signal = AbortSignal.any([context.signal, AbortSignal.timeout(Math.max(1, Math.floor(context.deadlineMs)))]);
+      const startedAt = now();
+      const reply =
+        input.provider === 'bedrock'
+          ? await callBedrock(converse, request, signal)
+          : await callOpenAi({ input, request, context, signal, fetchImpl, dispatchers, now, maxReplyBytes });
+      const endedAt = now();
+      const record: LlmUsageRecord = {
+        provider: input.provider,
+        model: input.model,
+        inputTokens: reply.inputTokens,
+        outputTokens: reply.outputTokens,
+        totalTokens: reply.inputTokens + reply.outputTokens,
+        latencyMs: endedAt.getTime() - startedAt.getTime(),
+        costUsd: llmCostUsd({ model: input.model, inputTokens: reply.inputTokens, outputTokens: reply.outputTokens }, prices),
+        startedAt: startedAt.toISOString(),
+        endedAt: endedAt.toISOString(),
+      };
+      const output = input.json === undefined ? { text: reply.text, stopReason: reply.stopReason } : { text: reply.text, json: parseJsonReply(reply, input.json, record), stopReason: reply.stopReason };
+      return { status: 'completed', output, usage: { ...llmTotals([record]), llm: [record] } } satisfies StepOutcome;
+    },
+  };
+};
 
 /** Renders the templates; a reference without a value fails the step for good (retrying finds the same values). */
 const renderRequest = (input: LlmInput, context: StepContext): ChatRequest => {
@@ -306,18 +314,21 @@ interface OpenAiCall {
   request: ChatRequest;
   context: StepContext;
   signal: AbortSignal;
-  fetchImpl: typeof fetch;
-  resolveHost: ResolveHost;
+  fetchImpl: HttpFetch;
+  dispatchers: ReturnType<typeof createDispatchers>;
   now: () => Date;
   maxReplyBytes: number;
 }
 
-const callOpenAi = async ({ input, request, context, signal, fetchImpl, resolveHost, now, maxReplyBytes }: OpenAiCall): Promise<ChatReply> => {
+const callOpenAi = async ({ input, request, context, signal, fetchImpl, dispatchers, now, maxReplyBytes }: OpenAiCall): Promise<ChatReply> => {
   const base = new URL(input.baseUrl ?? defaultOpenAiBaseUrl);
   const target = new URL(`${base.pathname.replace(/\/+$/, '')}/v1/chat/completions`, base);
   const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
   const where = `${target.origin}${target.pathname}`;
-  if (!context.allowPrivateTargets) await assertPublicHost(host, where, resolveHost);
+  // As for http agents: private ranges only when the project allows them (settings.allowPrivateAgents).
+  const guard = context.allowPrivateTargets ? undefined : context.projectSettings.allowPrivateAgents;
+  // A literal address is connected to as it is (no lookup runs): check it here.
+  if (guard && isIP(host)) assertAllowed(host, host, createAddressPolicy(guard), where);
   // Resolved only now, at the call; kept out of every message below.
   const apiKey = input.apiKey ? await context.resolveSecret(input.apiKey) : undefined;
   const redact = (text: string) => (apiKey ? text.replaceAll(apiKey, '[redacted]') : text);
@@ -338,12 +349,19 @@ const callOpenAi = async ({ input, request, context, signal, fetchImpl, resolveH
       headers: { 'content-type': 'application/json', accept: 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
       body: JSON.stringify(body),
       signal,
-      // A redirect could lead to a private address after the check above: never follow one.
+      // A redirect could lead anywhere: never follow one.
       redirect: 'manual',
+      dispatcher: dispatchers.get(guard),
     });
     text = await readBounded(response, maxReplyBytes, host, where);
   } catch (error) {
     if (error instanceof StepError) throw error;
+    // Refusals and DNS failures of the guarded lookup arrive as the cause of fetch's TypeError.
+    const refusal = causeChain(error).find((cause): cause is StepError => cause instanceof StepError);
+    if (refusal) {
+      const Kind = refusal.retryable ? RetryableStepError : NonRetryableStepError;
+      throw new Kind(refusal.message, { ...refusal.details, url: where }, { cause: refusal });
+    }
     if (signal.aborted) throw new RetryableStepError(`model server at ${host} did not answer in time`, { code: 'TIMEOUT', url: where }, { cause: error });
     throw new RetryableStepError(`could not reach model server at ${host}: ${redact(errorCode(error))}`, { code: 'NETWORK_ERROR', url: where }, { cause: error });
   }
@@ -403,23 +421,6 @@ const errorMessageOf = (text: string): string | undefined => {
     return undefined;
   } catch {
     return text.trim() || undefined;
-  }
-};
-
-/** Refuses a host that is, or resolves to, a loopback, private, link-local or unspecified address. */
-const assertPublicHost = async (host: string, url: string, resolveHost: ResolveHost): Promise<void> => {
-  let addresses: Array<{ address: string }>;
-  try {
-    addresses = await resolveHost(host);
-  } catch (error) {
-    throw new RetryableStepError(`could not resolve model server host ${host}: ${errorCode(error)}`, { url }, { cause: error });
-  }
-  for (const { address } of addresses) {
-    const kind = nonPublicAddressKind(address);
-    if (kind) {
-      const resolved = address === host ? '' : ` (resolves to ${address})`;
-      throw new NonRetryableStepError(`refusing to call ${host}${resolved}: ${kind} addresses are not allowed for this project`, { code: 'TARGET_NOT_ALLOWED', url });
-    }
   }
 };
 

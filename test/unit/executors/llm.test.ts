@@ -157,11 +157,18 @@ describe('llm executor on an OpenAI-compatible server', () => {
     expect(error.message).toBe('model server at 127.0.0.1 answered 401: bad key [redacted]');
   });
 
-  it('refuses a private server unless the project allows private targets', async () => {
-    const error = await failure(executor.run(openai(), context({ allowPrivateTargets: false })));
-
-    expect(error).toMatchObject({ retryable: false, details: { code: 'TARGET_NOT_ALLOWED' } });
+  it('refuses a private server unless the project allows its range, checking the address the connection uses', async () => {
+    const literal = await failure(executor.run(openai(), context({ allowPrivateTargets: false })));
+    // By name: the guarded lookup of the connection refuses what it resolved.
+    const byName = await failure(executor.run(openai({ baseUrl: server.url.replace('127.0.0.1', 'localhost') }), context({ allowPrivateTargets: false })));
+    expect(literal).toMatchObject({ retryable: false, details: { code: 'TARGET_NOT_ALLOWED' } });
+    expect(byName).toMatchObject({ retryable: false, details: { code: 'TARGET_NOT_ALLOWED' } });
+    expect(byName.message).toMatch(/refusing to call localhost \(resolves to (127\.0\.0\.1|::1)\): loopback/);
     expect(server.requests).toHaveLength(0);
+
+    const allowed = { ...defaultProjectSettings, allowPrivateAgents: ['127.0.0.1/32', '::1/128'] };
+    const outcome = await executor.run(openai({ baseUrl: server.url.replace('127.0.0.1', 'localhost') }), context({ allowPrivateTargets: false, projectSettings: allowed }));
+    expect(outcome.status).toBe('completed');
   });
 
   it('retries throttles and 5xx (honouring Retry-After), not other 4xx', () => {
