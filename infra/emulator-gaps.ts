@@ -40,3 +40,15 @@ export const localApiUrl = (endpoint: string, apiId: string): string =>
  * minute), which keeps a repeated fire idempotent.
  */
 export const localFireTime = (now: Date): string => new Date(Math.floor(now.getTime() / 60_000) * 60_000).toISOString();
+
+/**
+ * The API's base URL as the worker reads it (the HTTP API's `ApiEndpoint`, published in SSM by
+ * the API stack), for callback URLs. Emulators answer `http://<id>.execute-api.<host>:<port>`,
+ * which does not resolve on every machine: there the path form on the emulator's endpoint is
+ * used instead. On AWS (no AWS_ENDPOINT_URL) the endpoint is used as it is.
+ */
+export const reachableApiUrl = (apiEndpoint: string, emulatorEndpoint: string | undefined): string => {
+  const id = /^https?:\/\/([a-z0-9]+)\.execute-api\./.exec(apiEndpoint)?.[1];
+  if (!emulatorEndpoint || !id || /\.amazonaws\.com(\.cn)?(:\d+)?\/?$/.test(apiEndpoint)) return apiEndpoint;
+  return localApiUrl(emulatorEndpoint, id);
+};

@@ -92,3 +92,9 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFu
   if (problems.length) throw new Error(`Engine timing of stage "${name}" is unsound: ${problems.join('; ')}`);
   return { name, isLocal, corsOrigins, agentFunctions: readAgentFunctions(raw.agentFunctions), timing };
 }
+
+/**
+ * The SSM parameter holding the API's base URL: written by the API stack, read by the step
+ * worker for callback URLs (the engine stack is built first, so it cannot take the URL itself).
+ */
+export const apiUrlParameterName = (stage: Stage): string => `/baton/${stage.name}/api-url`;

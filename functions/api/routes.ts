@@ -6,6 +6,7 @@ import { httpStack, type HttpEvent, type HttpResult, type HttpStackOptions } fro
 import type { Principal } from '#shared/middleware/principal';
 import { buildOpenApiDocument } from './openapi';
 import { operationHandler, type Operation } from './operation';
+import { callbackOperations } from './routes/callbacks';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { runOperations } from './routes/runs';
@@ -28,6 +29,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...workflowOperations(deps),
     ...runOperations(deps),
     ...scheduleOperations(deps),
+    ...callbackOperations(deps),
   ];
   return operations;
 }

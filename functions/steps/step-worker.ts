@@ -2,17 +2,21 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { meterUsage } from '#shared/clients/usage-meter';
+import { z } from 'zod';
+import { createSsmClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
+import { apiUrlFromParameter } from '#shared/engine/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/engine/create-engine';
 import { processStepMessage } from '#shared/engine/step-worker';
 import { stepMessage } from '#shared/schemas/messages';
 
 const logger = new Logger();
-const agents = readConfig(agentEnv);
+const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
 const { deps } = createEngine(logger, process.env, {
-  agents: { allowedFunctions: agents.AGENT_FUNCTIONS, functionArnPrefix: agents.AGENT_FUNCTION_ARN_PREFIX },
+  agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX },
   secretsKeyArn: secrets.SECRETS_KEY_ARN,
+  callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
 });
 const processor = new BatchProcessor(EventType.SQS);
 

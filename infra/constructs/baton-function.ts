@@ -13,7 +13,7 @@ import type { Construct } from 'constructs';
 import { fileURLToPath } from 'node:url';
 import { defaultAgentFunctions } from '#shared/executors/lambda';
 import { tableIndexNames } from '#shared/store/keys';
-import type { Stage } from '../stage';
+import { apiUrlParameterName, type Stage } from '../stage';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -175,6 +175,17 @@ export class BatonFunction extends NodejsFunction {
   useSecretsKey(key: IKey, access: 'encrypt' | 'decrypt'): this {
     this.addToRolePolicy(new PolicyStatement({ actions: [access === 'encrypt' ? 'kms:Encrypt' : 'kms:Decrypt'], resources: [key.keyArn] }));
     this.addEnvironment('SECRETS_KEY_ARN', key.keyArn);
+    return this;
+  }
+
+  /**
+   * Reads the API's base URL from its SSM parameter (the API stack writes it; see
+   * apiUrlParameterName), for the callback URLs agents are given: exactly that parameter.
+   */
+  useApiUrlParameter(stage: Stage): this {
+    const name = apiUrlParameterName(stage);
+    this.addToRolePolicy(new PolicyStatement({ actions: ['ssm:GetParameter'], resources: [`arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:parameter${name}`] }));
+    this.addEnvironment('API_URL_PARAMETER', name);
     return this;
   }
 

@@ -7,9 +7,11 @@ import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
 import { pinnedApiIdTags } from '../emulator-gaps';
+import { apiUrlParameterName } from '../stage';
 
 export interface ApiStackProps extends StackProps, EngineResources {
   /** Where schedules go and what they invoke (from the engine stack). */
@@ -134,6 +136,13 @@ export class ApiStack extends Stack {
       throttle: { rateLimit: 200, burstLimit: 400 },
     });
     if (stage.isLocal) for (const [key, value] of Object.entries(pinnedApiIdTags)) Tags.of(this.api).add(key, value);
+
+    // The step worker reads it for callback URLs (its stack is built before this one).
+    new StringParameter(this, 'ApiUrlParameter', {
+      parameterName: apiUrlParameterName(stage),
+      stringValue: this.api.apiEndpoint,
+      description: `Baton ${stage.name}: the API's base URL (callback URLs of pending agent steps)`,
+    });
 
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });

@@ -43,7 +43,8 @@ export class EngineStack extends Stack {
     })
       .useEngine(engine)
       .useAgentFunctions(stage)
-      .useSecretsKey(secretsKey, 'decrypt');
+      .useSecretsKey(secretsKey, 'decrypt')
+      .useApiUrlParameter(stage);
     // llm steps call Bedrock's Converse (bedrock:InvokeModel) on foundation models and on
     // inference profiles; a cross-region profile routes to the model in other regions, hence `*`.
     this.worker.addToRolePolicy(

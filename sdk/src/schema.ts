@@ -453,6 +453,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/callbacks/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** An agent that answered "pending" reports its result: the agent reply completes (or fails) the step */
+        post: operations["completeCallback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/callbacks/{token}/heartbeat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** An agent that answered "pending" is still working: its wait is extended by the step's heartbeatSeconds */
+        post: operations["heartbeatCallback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -645,6 +679,8 @@ export interface components {
                 timeoutSeconds?: number;
                 /** @enum {string} */
                 onFailure?: "fail" | "continue";
+                callbackTimeoutSeconds?: number;
+                heartbeatSeconds?: number;
                 /** Format: date-time */
                 notBefore?: string;
                 done?: boolean;
@@ -933,6 +969,47 @@ export interface components {
         };
         ScheduleList: {
             items: components["schemas"]["Schedule"][];
+        };
+        CallbackResult: {
+            /**
+             * @description completed/retrying/failed: what the reply did to the step; extended: the heartbeat pushed the wait on; noted: the agent's first answer is not recorded yet, nothing to extend
+             * @enum {string}
+             */
+            outcome: "completed" | "retrying" | "failed" | "extended" | "noted";
+            step: {
+                runId: string;
+                stepId: string;
+                status: ("pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
+                attempt: number;
+                /** @description The attempt this callback URL was issued for */
+                tokenAttempt: number;
+                /**
+                 * Format: date-time
+                 * @description While the step waits: when its wait ends unless a heartbeat (or the callback) arrives
+                 */
+                leaseUntil?: string;
+            };
+        };
+        CallbackClosed: {
+            error: {
+                /** @enum {string} */
+                code: "callback_closed";
+                message: string;
+                requestId: string;
+            };
+            step: {
+                runId: string;
+                stepId: string;
+                status: ("pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
+                attempt: number;
+                /** @description The attempt this callback URL was issued for */
+                tokenAttempt: number;
+                /**
+                 * Format: date-time
+                 * @description While the step waits: when its wait ends unless a heartbeat (or the callback) arrives
+                 */
+                leaseUntil?: string;
+            };
         };
     };
     responses: never;
@@ -2185,6 +2262,8 @@ export interface operations {
                         timeoutSeconds?: number;
                         /** @enum {string} */
                         onFailure?: "fail" | "continue";
+                        callbackTimeoutSeconds?: number;
+                        heartbeatSeconds?: number;
                         /** Format: date-time */
                         notBefore?: string;
                         done?: boolean;
@@ -2218,6 +2297,8 @@ export interface operations {
                         timeoutSeconds?: number;
                         /** @enum {string} */
                         onFailure?: "fail" | "continue";
+                        callbackTimeoutSeconds?: number;
+                        heartbeatSeconds?: number;
                         /** Format: date-time */
                         notBefore?: string;
                         done?: boolean;
@@ -3789,6 +3870,189 @@ export interface operations {
                     "x-request-id"?: string;
                     /** @description Seconds to wait */
                     "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    completeCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token from the callback URL the agent was given */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    ok: boolean;
+                    pending?: boolean;
+                    data?: unknown;
+                    error?: string;
+                    code?: string;
+                    retryable?: boolean;
+                    artifacts?: {
+                        name: string;
+                        contentType: string;
+                        content: string;
+                        /**
+                         * @default utf8
+                         * @enum {string}
+                         */
+                        encoding?: "utf8" | "base64";
+                    }[];
+                    usage?: {
+                        tokens?: {
+                            input?: number;
+                            output?: number;
+                        };
+                        costUsd?: number;
+                        llm?: {
+                            provider: string;
+                            model: string;
+                            inputTokens: number;
+                            outputTokens: number;
+                            totalTokens?: number;
+                            latencyMs?: number;
+                            costUsd?: number;
+                            /** Format: date-time */
+                            startedAt?: string;
+                            /** Format: date-time */
+                            endedAt?: string;
+                        }[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description What the call did, and the step as it now stands */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackResult"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such callback token */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The step execution this token was issued for has ended: nothing changed */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackClosed"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    heartbeatCallback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token from the callback URL the agent was given */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description What the call did, and the step as it now stands */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackResult"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such callback token */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The step execution this token was issued for has ended: nothing changed */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallbackClosed"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -8,6 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { attachUsageMeter } from '#shared/clients/usage-meter';
 
 /**
@@ -47,3 +48,5 @@ export const createLambdaClient = (): LambdaClient => attachUsageMeter(new Lambd
 export const createBedrockRuntimeClient = (): BedrockRuntimeClient => attachUsageMeter(new BedrockRuntimeClient(common()));
 
 export const createKmsClient = (): KMSClient => attachUsageMeter(new KMSClient(common()));
+
+export const createSsmClient = (): SSMClient => attachUsageMeter(new SSMClient(common()));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
+import { callbackKinds, defaultCallbackTimeoutSeconds, maxCallbackTimeoutSeconds } from './callbacks';
 import { text } from './text';
 
 /**
@@ -46,6 +47,10 @@ export const stepSpec = z.strictObject({
    * run with `dependencies.<id> = {failed: true, error}`, and the run completes `degraded`.
    */
   onFailure: z.enum(['fail', 'continue']).optional(),
+  /** http and lambda steps whose agent answers "pending": how long to wait for its callback (default 1 day, up to 30 days). */
+  callbackTimeoutSeconds: z.number().int().min(1).max(maxCallbackTimeoutSeconds).optional(),
+  /** With it, a pending agent must POST its heartbeat URL at least this often, or the attempt times out (and is retried). */
+  heartbeatSeconds: z.number().int().min(1).max(maxCallbackTimeoutSeconds).optional(),
   /** ISO-8601 instant before which the step is not dispatched (plan CSV date gating). */
   notBefore: z.iso.datetime({ offset: true }).optional(),
   /** Already done when the run is created (plan CSV status `Done`): recorded completed, never run. */
@@ -67,6 +72,25 @@ export function assertStepTimeouts(steps: readonly Pick<StepSpec, 'kind' | 'time
       `${field} must be at most ${maxRunSeconds} for a ${step.kind} step on this deployment (an attempt runs within one worker invocation); only ${waitingKinds.join(' and ')} steps may wait longer (up to ${maxWaitSeconds} s)`,
       field,
     );
+  });
+}
+
+/**
+ * Refuses callback settings on a kind whose agent cannot answer "pending", and a heartbeat
+ * interval longer than the whole wait: 400 naming `<where>[i].<field>`.
+ */
+export function assertCallbackSettings(steps: readonly Pick<StepSpec, 'kind' | 'callbackTimeoutSeconds' | 'heartbeatSeconds'>[], where = 'body.steps'): void {
+  steps.forEach((step, index) => {
+    for (const name of ['callbackTimeoutSeconds', 'heartbeatSeconds'] as const) {
+      if (step[name] !== undefined && !callbackKinds.includes(step.kind)) {
+        const field = `${where}[${index}].${name}`;
+        throw new ValidationError(`${field}: only ${callbackKinds.join(' and ')} steps wait for callbacks`, field);
+      }
+    }
+    if (step.heartbeatSeconds !== undefined && step.heartbeatSeconds > (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds)) {
+      const field = `${where}[${index}].heartbeatSeconds`;
+      throw new ValidationError(`${field} must not exceed callbackTimeoutSeconds (${step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds} s)`, field);
+    }
   });
 }
 

@@ -34,6 +34,11 @@ export interface EngineDeps {
   maxStepTimeoutSeconds: number;
   /** Added to the step timeout to get its lease; must keep the lease below the queue's visibility timeout. */
   leaseMarginSeconds: number;
+  /**
+   * The API's base URL, for the callback URLs of http and lambda steps (the step worker only;
+   * without it an agent's "pending" answer fails the step with CALLBACK_UNSUPPORTED).
+   */
+  callbackBaseUrl?: () => Promise<string>;
   now?: () => Date;
   random?: () => number;
 }

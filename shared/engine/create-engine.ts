@@ -48,6 +48,8 @@ export interface EngineOptions {
   agents?: { allowedFunctions: string[]; functionArnPrefix: string };
   /** The step worker's project secrets key (it may decrypt); without it a step that references a secret fails with SECRETS_UNAVAILABLE. */
   secretsKeyArn?: string;
+  /** The step worker's: the API's base URL for callback URLs (see EngineDeps.callbackBaseUrl). */
+  callbackBaseUrl?: () => Promise<string>;
 }
 
 /** Lambda Invoke (RequestResponse) through the metered client, cancelled by the attempt's signal. */
@@ -55,7 +57,7 @@ const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFuncti
   lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
 
 /** Builds the engine with real clients, once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn, callbackBaseUrl }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const lambda = createLambdaExecutor({
     invoke: invokeWith(createLambdaClient()),
@@ -80,6 +82,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
     maxStepTimeoutSeconds: config.MAX_STEP_TIMEOUT_SECONDS,
     leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
+    ...(callbackBaseUrl ? { callbackBaseUrl } : {}),
   };
   return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };
 }

@@ -57,6 +57,8 @@ export async function createRun(
       retry: spec.retry ?? defaultRetryPolicy,
       ...(spec.timeoutSeconds ? { timeoutSeconds: spec.timeoutSeconds } : {}),
       ...(spec.onFailure === 'continue' ? { onFailure: 'continue' } : {}),
+      ...(spec.callbackTimeoutSeconds ? { callbackTimeoutSeconds: spec.callbackTimeoutSeconds } : {}),
+      ...(spec.heartbeatSeconds ? { heartbeatSeconds: spec.heartbeatSeconds } : {}),
       ...(spec.notBefore ? { notBefore: spec.notBefore } : {}),
       ...(spec.labels ? { labels: spec.labels } : {}),
       status: isDone ? 'completed' : 'pending',

@@ -1,4 +1,5 @@
 import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
+import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds, generateCallbackToken, hashCallbackToken } from '#shared/domain/callbacks';
 import { decideRetry } from '#shared/domain/retry';
 import type { SecretRef } from '#shared/domain/secrets';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';
@@ -10,6 +11,7 @@ import { generationOf, type RunRecord, type StepRecord } from '#shared/store/run
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { StepMessage } from '#shared/schemas/messages';
+import { checkWaitingStep, pendStep } from './callbacks';
 import { runEvent, transaction, type EngineDeps } from './context';
 import {
   applyEffects,
@@ -60,6 +62,8 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
       // raise the attempt while the crashed message keeps being redelivered unchanged.
       if (message.attempt >= step.attempt) return 'duplicate';
+      // Waiting for an agent's callback: no worker holds it, its timer decides (see checkCallback).
+      if (step.waitingFor === 'callback') return (await checkWaitingStep(deps, run, step)) === 'expired' ? 'executed' : 'deferred';
       if (step.leaseUntil && Date.parse(step.leaseUntil) > now(deps).getTime()) return watchLease(deps, step);
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
       return startAttempt(deps, run, step, 'running', deadline, depth);
@@ -105,13 +109,15 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   }
 
   const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor(remainingMs / 1000) - deps.leaseMarginSeconds - 1));
-  const claimed = await claim(deps, run, step, from, timeoutSeconds);
+  const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
+  const claimed = await claim(deps, run, step, from, timeoutSeconds, callbackBase !== undefined);
   if (!claimed) return 'duplicate';
   // Subscribers hear of the start at once; the event is marked published with the outcome's
   // events, in one write (if we die first, the sweeper republishes it: dedupe by id).
   const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
 
-  const outcome = await execute(deps, run, claimed.step, timeoutSeconds);
+  const callback = callbackBase !== undefined && claimed.callbackToken ? callbackUrls(callbackBase, claimed.callbackToken) : undefined;
+  const outcome = await execute(deps, run, claimed.step, timeoutSeconds, callback);
   const effects = await recordOutcome(deps, run, claimed.step, outcome);
   // Run one released dependent right here instead of through the queue: a chain costs no SQS
   // round trip per step. Crash safety: this message stays undeleted until we return, and its
@@ -153,9 +159,12 @@ async function defer(deps: EngineDeps, step: StepRecord): Promise<MessageResult>
 }
 
 /** queued → running (or an expired lease taken over): the conditional write that makes a step run once per attempt. */
-async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', timeoutSeconds: number) {
+async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: 'queued' | 'running', timeoutSeconds: number, withCallback: boolean) {
   const at = now(deps);
   const attempt = step.attempt + 1;
+  // A fresh callback token per attempt, written with the claim: the agent may call back before
+  // the worker has even recorded its "pending" answer. Only its hash is stored.
+  const callbackToken = withCallback ? generateCallbackToken() : undefined;
   const leaseUntil = new Date(at.getTime() + (timeoutSeconds + deps.leaseMarginSeconds) * 1000).toISOString();
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
@@ -169,16 +178,36 @@ async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: '
   });
   const { key, event } = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
   tx.event(key, event);
+  if (callbackToken) {
+    const waitSeconds = timeoutSeconds + (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds);
+    tx.put({
+      ...keys.callback(hashCallbackToken(callbackToken)),
+      type: 'callback',
+      projectId: run.projectId,
+      runId: run.id,
+      stepId: step.stepId,
+      attempt,
+      createdAt: at.toISOString(),
+      // Kept a week past the longest wait, so a late callback still gets 409 rather than 404.
+      expiresAt: Math.floor(at.getTime() / 1000) + waitSeconds + 7 * 24 * 3600,
+    });
+  }
   try {
     const events = await tx.commit();
-    return { step: { ...step, status: 'running' as const, attempt, leaseUntil }, events };
+    return { step: { ...step, status: 'running' as const, attempt, leaseUntil }, events, callbackToken };
   } catch (error) {
     if (error instanceof ConditionFailedError) return undefined;
     throw error;
   }
 }
 
-async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeoutSeconds: number): Promise<StepOutcome | StepError> {
+async function execute(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  timeoutSeconds: number,
+  callback: StepContext['callback'],
+): Promise<StepOutcome | StepError> {
   const executor = deps.executors.get(step.kind);
   if (!executor) return new NonRetryableStepError(`No executor for step kind "${step.kind}"`, { code: 'UNKNOWN_KIND' });
   const input = executor.input.safeParse(step.input);
@@ -204,6 +233,7 @@ async function execute(deps: EngineDeps, run: RunRecord, step: StepRecord, timeo
       runInput: run.input,
       dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
       deadlineMs: timeoutSeconds * 1000,
+      ...(callback ? { callback } : {}),
       allowPrivateTargets: deps.allowPrivateTargets,
       projectSettings: await deps.projectSettings(run.projectId),
       resolveSecret: secretResolver(deps, run.projectId),
@@ -272,8 +302,11 @@ async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord,
     if (!(outcome instanceof Error)) {
       if (outcome.status === 'waiting') return await waitStep(deps, run, step, outcome.reason, 'worker');
       if (outcome.status === 'pending') {
-        const error = new NonRetryableStepError('the agent answered "pending", but this step kind takes no callback', { code: 'CALLBACK_UNSUPPORTED' });
-        return await failStep(deps, run, step, error, { actor: 'worker', from: ['running'], usage: snapshot });
+        if (!callbackKinds.includes(step.kind) || !deps.callbackBaseUrl) {
+          const error = new NonRetryableStepError('the agent answered "pending", but this step kind takes no callback', { code: 'CALLBACK_UNSUPPORTED' });
+          return await failStep(deps, run, step, error, { actor: 'worker', from: ['running'], usage: snapshot });
+        }
+        return await pendStep(deps, run, step, { actor: 'worker', usage: snapshot });
       }
       return await completeStep(deps, run, step, outcome, { actor: 'worker', from: 'running', usage: snapshot });
     }
@@ -373,7 +406,8 @@ export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, r
   // another delivery took over and is running) must not fail the step's current attempt.
   const now = (deps.now ?? (() => new Date()))().getTime();
   const stillQueued = step.status === 'queued' && step.attempt === message.attempt;
-  const abandoned = step.status === 'running' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < now;
+  // A step waiting for its callback has no worker to lose: its own timer ends the wait.
+  const abandoned = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < now;
   if (!stillQueued && !abandoned) return 'ignored';
   const error = new NonRetryableStepError(
     `The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`,

@@ -7,6 +7,7 @@ import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { ConditionFailedError } from '#shared/store/transaction';
 import type { EngineDeps } from './context';
 import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
+import { expireCallback } from './callbacks';
 import { applyEffects, failStep } from './step-transitions';
 
 export interface SweepOptions {
@@ -27,6 +28,8 @@ export interface SweepReport {
   timersDue: number;
   /** Steps that waited in needs_qa past their deadline, now failed. */
   deadlinesPassed: number;
+  /** Steps whose agent missed its heartbeat or callback deadline, now retried (or failed). */
+  callbacksExpired: number;
 }
 
 /**
@@ -37,13 +40,14 @@ export interface SweepReport {
  */
 export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const [republished, leasesExpired, timersDue, deadlinesPassed] = await Promise.all([
+  const [republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired] = await Promise.all([
     republish(deps, now, options),
     recoverLeases(deps, now, options),
     dispatchDueTimers(deps, now, options),
     failPastDeadlines(deps, now, options),
+    expireCallbacks(deps, now, options),
   ]);
-  return { republished, leasesExpired, timersDue, deadlinesPassed };
+  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {
@@ -150,6 +154,32 @@ async function failPastDeadlines(deps: EngineDeps, now: Date, { limit }: SweepOp
   }
   if (failed > 0) deps.logger.warn('failed steps past their deadline', { count: failed });
   return failed;
+}
+
+/**
+ * Steps waiting for an agent's callback whose heartbeat or deadline passed: a retryable timeout
+ * (see expireCallback). A delayed step message usually notices first, within seconds; this
+ * catches waits longer than SQS's 15-minute delay and any lost message.
+ */
+async function expireCallbacks(deps: EngineDeps, now: Date, { limit }: SweepOptions): Promise<number> {
+  const items = await queryIndex(
+    deps,
+    timersIndex.name,
+    `${timersIndex.partitionKey} = :callback AND ${timersIndex.sortKey} <= :now`,
+    { ':callback': timersIndex.callback, ':now': now.toISOString() },
+    limit,
+  );
+  let expired = 0;
+  for (const item of items.filter((candidate) => candidate.status === 'running')) {
+    const { run, step } = await deps.runs.getRunAndStep(item.runId as string, item.stepId as string);
+    if (!run || !step) continue;
+    const effects = await expireCallback(deps, run, step, 'sweeper');
+    if (effects.events.length === 0) continue;
+    await applyEffects(deps, effects);
+    expired += 1;
+  }
+  if (expired > 0) deps.logger.warn('expired callback waits', { count: expired });
+  return expired;
 }
 
 const queryIndex = (deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) =>

@@ -47,6 +47,8 @@ const reportedLlmCall = z.object({
 /** The JSON every agent answers with (extra keys are ignored so agents can evolve). */
 export const agentReply = z.object({
   ok: z.boolean(),
+  /** With `ok: true`: the work was accepted and will be reported through the callback URL. */
+  pending: z.boolean().optional(),
   data: z.unknown().optional(),
   error: z.string().optional(),
   code: z.string().optional(),
@@ -89,7 +91,8 @@ export const parseAgentReply = (json: unknown, details: StepErrorDetails): Agent
 
 /**
  * The outcome an agent reply stands for: `ok: true` completes the step with `data` (and its
- * artifacts and usage); `ok: false` fails the attempt, retryable only when the agent says so.
+ * artifacts and usage), or leaves it pending with `pending: true` (the agent reports later
+ * through its callback); `ok: false` fails the attempt, retryable only when the agent says so.
  * `who` names the agent in messages; `redact` keeps credentials out of them; `prices` (the
  * project's `llmPrices`) price reported model calls that carry no cost.
  */
@@ -108,6 +111,7 @@ export const agentReplyOutcome = (
     const withCode = { ...details, ...(reply.code ? { code: reply.code } : {}) };
     throw reply.retryable ? new RetryableStepError(message, withCode) : new NonRetryableStepError(message, withCode);
   }
+  if (reply.pending) return { status: 'pending', ...(reply.usage ? { usage: stepUsageOf(reply.usage, prices, now) } : {}) };
   return {
     status: 'completed',
     output: reply.data ?? null,

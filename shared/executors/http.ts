@@ -263,6 +263,7 @@ const requestBody = (input: HttpInput, context: StepContext) => ({
   input: input.body ?? null,
   dependencies: context.dependencyOutputs,
   runInput: context.runInput ?? null,
+  ...(context.callback ? { callback: context.callback } : {}),
 });
 
 const requestHeaders = (credentials: ResolvedCredentials, context: StepContext): Headers => {
@@ -301,6 +302,8 @@ const readReply = async (response: Response, maxBytes: number, call: CallDescrip
 
 const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date, prices: LlmPrices): StepOutcome => {
   const { status } = response;
+  // 202 Accepted: the agent took the work and will report through its callback URL.
+  if (status === 202) return { status: 'pending' };
   if (status >= 200 && status < 300) {
     const details = { status, url: call.url };
     // An agent that echoes its credentials must not put them in the step's output for viewers to read.

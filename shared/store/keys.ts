@@ -25,6 +25,8 @@ export const keys = {
     pk: `PROJECT#${projectId}`,
     sk: `${webhookWaitPrefix(correlationKey)}${runId}#${stepId}`,
   }),
+  /** A callback token (by its SHA-256 only) and the step execution it is bound to. */
+  callback: (tokenHash: string) => ({ pk: `CALLBACK#${tokenHash}`, sk: 'META' }),
   /** A run mapped to a branch, for the CI reactions (see branchRunsPrefix). */
   branchRun: (projectId: string, repository: string, branch: string, runId: string) => ({
     pk: `PROJECT#${projectId}`,
@@ -52,9 +54,19 @@ export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 
  * Sparse GSI of due times the sweeper acts on. A claimed step carries its lease expiry here
  * (set in the claim's own write, removed by the write that records its outcome), so a step
  * whose worker vanished is found without scanning. A step waiting in needs_qa with a
- * `timeoutSeconds` carries its deadline the same way; a queued step gated far ahead, its time.
+ * `timeoutSeconds` carries its deadline the same way; a queued step gated far ahead, its time; a
+ * running step waiting for an agent's callback, when its next heartbeat (or its deadline) is due.
  */
-export const timersIndex = { name: 'timers', partitionKey: 'timerPk', sortKey: 'dueAt', lease: 'LEASE', notBefore: 'NOT_BEFORE', deadline: 'DEADLINE' } as const;
+export const timersIndex = {
+  name: 'timers',
+  partitionKey: 'timerPk',
+  sortKey: 'dueAt',
+  lease: 'LEASE',
+  notBefore: 'NOT_BEFORE',
+  deadline: 'DEADLINE',
+  /** A pending step waiting for its callback: due when its heartbeat or deadline passes. */
+  callback: 'CALLBACK',
+} as const;
 
 /**
  * gsi2: sparse, keys only, overloaded with one partition per listing that has no home in the

@@ -73,6 +73,10 @@ export interface StepRecord {
   timeoutSeconds?: number;
   /** `continue`: a failure for good does not block the run (absent: `fail`). */
   onFailure?: 'continue';
+  callbackTimeoutSeconds?: number;
+  heartbeatSeconds?: number;
+  /** When a pending step's wait ends for good (heartbeats cannot extend it past this). */
+  callbackDeadline?: string;
   notBefore?: string;
   labels?: Record<string, string>;
   status: StepStatus;
@@ -89,7 +93,10 @@ export interface StepRecord {
   remaining: number;
   releasedBy?: string[];
   leaseUntil?: string;
-  /** What a step in needs_qa waits for, and since when. */
+  /**
+   * What a step in needs_qa waits for, and since when; `callback` while a pending agent's step
+   * waits (still `running`, no Lambda held).
+   */
   waitingFor?: string;
   waitingSince?: string;
   output?: unknown;

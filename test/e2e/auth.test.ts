@@ -55,12 +55,20 @@ describe('authentication and tenancy on the deployed API', () => {
     path.replace(/\{(\w+)\}/g, (_, name: string) => (name === 'action' && path.includes('/steps/') ? 'approve' : (values[name] ?? name)));
   const protectedOps = operations.filter((op) => !op.open);
 
-  it('covers every operation of the contract; only health is open', () => {
+  it('covers every operation of the contract; only health and the callbacks (their token is in the path) are open', () => {
     expect(protectedOps.length).toBeGreaterThanOrEqual(20);
-    expect(operations.filter((op) => op.open).map((op) => op.operationId)).toEqual(['getHealth']);
+    expect(operations.filter((op) => op.open).map((op) => op.operationId)).toEqual(['getHealth', 'completeCallback', 'heartbeatCallback']);
   });
 
-  it('refuses a missing, malformed, unknown or revoked token on every route but health', async () => {
+  it('answers an open callback route without a bearer token, and only to a token it issued', async () => {
+    for (const op of operations.filter((candidate) => candidate.path.startsWith('/v1/callbacks/'))) {
+      const response = await api<{ error: { code: string } }>(op.method, op.path.replace('{token}', 'A'.repeat(43)), { body: { ok: true } });
+      expect(response.status, op.operationId).toBe(404);
+      expect(response.body.error.code).toBe('not_found');
+    }
+  });
+
+  it('refuses a missing, malformed, unknown or revoked token on every route but health and the callbacks', async () => {
     const refusals: string[] = [];
     for (const op of protectedOps) {
       for (const [label, headers] of [

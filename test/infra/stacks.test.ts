@@ -321,13 +321,29 @@ describe('engine stack', () => {
       ],
     };
 
-    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), secretsKeyStatement('kms:Decrypt'), bedrock, consume('StepQueue')]));
+    expect(policyStatementsOf(prod.engine, 'StepWorkerFunction')).toEqual(engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), secretsKeyStatement('kms:Decrypt'), readApiUrl, bedrock, consume('StepQueue')]));
     expect(policyStatementsOf(prod.engine, 'DlqHandlerFunction')).toEqual(engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
   });
 });
 
 const agentPattern = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:baton-agent-*']] };
 const invokeAgents = (resources: unknown) => ({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: resources });
+
+const readApiUrl = {
+  Effect: 'Allow',
+  Action: 'ssm:GetParameter',
+  Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ssm:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':parameter/baton/prod/api-url']] },
+};
+
+describe('callbacks', () => {
+  it('publishes the API URL in SSM for the worker, which reads exactly that parameter', () => {
+    prod.api.hasResourceProperties('AWS::SSM::Parameter', { Name: '/baton/prod/api-url', Type: 'String', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^HttpApi'), 'ApiEndpoint'] } });
+    const worker = Object.values(prod.engine.findResources('AWS::Lambda::Function', { Properties: { Description: Match.stringLikeRegexp('step worker') } }))[0] as {
+      Properties: { Environment: { Variables: Record<string, unknown> } };
+    };
+    expect(worker.Properties.Environment.Variables).toMatchObject({ API_URL_PARAMETER: '/baton/prod/api-url' });
+  });
+});
 
 describe('lambda agents', () => {
   let widened: Synthesized;

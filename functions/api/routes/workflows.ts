@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '#shared/domain/errors';
 import { parsePlanCsv } from '#shared/domain/plan-csv';
-import { assertStepTimeouts, workflowBody } from '#shared/domain/workflow';
+import { assertCallbackSettings, assertStepTimeouts, workflowBody } from '#shared/domain/workflow';
 import { formatIssuePath, parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 import type { Principal } from '#shared/middleware/principal';
 import { importQuery, pageQuery, workflowIdParam, workflowQuery } from '#shared/schemas/runs';
@@ -17,6 +17,7 @@ export const workflowOperations = ({ workflows, outbox, engine, secrets }: ApiDe
   const save = async (projectId: string, principal: Principal, body: Parameters<WorkflowStore['save']>[0]['body']) => {
     engine.executors.validateInputs(body.steps);
     assertStepTimeouts(body.steps, engine.maxStepTimeoutSeconds);
+    assertCallbackSettings(body.steps);
     const references = secretReferences(body.steps.map((step, index) => [index, step.input]), (index, path) => formatIssuePath(['steps', index, 'input', ...path]));
     await assertSecretsExist(secrets, projectId, references);
     const saved = await workflows.save({ projectId, body, actor: principal.actor });

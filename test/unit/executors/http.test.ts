@@ -66,6 +66,15 @@ describe('http executor', () => {
     ]);
   });
 
+  it('leaves the step pending on 202 Accepted, the callback URLs having gone with the request', async () => {
+    const callback = { url: 'https://api.example/v1/callbacks/t', heartbeatUrl: 'https://api.example/v1/callbacks/t/heartbeat' };
+
+    const outcome = await httpExecutor.run(input({ path: '/status/202' }), context({ callback }));
+
+    expect(outcome).toEqual({ status: 'pending' });
+    expect(agent.requests[0]?.body).toMatchObject({ callback });
+  });
+
   it('sends the bearer token and custom headers resolved from project secrets, with PUT when asked', async () => {
     const secrets = { 'agent-token': 'sk-secret-123', 'team-key': 'key-456' };
     const headers = { 'x-team': 'blue', 'x-api-key': { $secret: 'team-key' } };

@@ -69,6 +69,12 @@ describe('lambda executor', () => {
     expect(lambda.calls[0]?.payload).toMatchObject({ input: null, callback });
   });
 
+  it('leaves the step pending when the agent answers pending: true', async () => {
+    const outcome = await executorWith(fakeLambda({ json: { ok: true, pending: true } }).invoke).run(lambdaInput.parse({ function: 'baton-agent-x' }), context());
+
+    expect(outcome).toEqual({ status: 'pending' });
+  });
+
   it('takes any other JSON as the output', async () => {
     for (const json of [{ summary: 'done' }, ['a', 'b'], 'text', 42, null, { ok: 'yes' }]) {
       const outcome = await executorWith(fakeLambda({ json }).invoke).run(lambdaInput.parse({ function: 'baton-agent-x' }), context());
