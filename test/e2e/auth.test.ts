@@ -62,7 +62,7 @@ describe('authentication and tenancy on the deployed API', () => {
 
   it('answers an open callback route without a bearer token, and only to a token it issued', async () => {
     for (const op of operations.filter((candidate) => candidate.path.startsWith('/v1/callbacks/'))) {
-      const response = await api<{ error: { code: string } }>(op.method, op.path.replace('{token}', 'A'.repeat(43)), { body: { ok: true } });
+      const response = await api<{ error: { code: string } }>(op.method, op.path.replace('{token}', 'A'.repeat(43)), { body: op.operationId === 'completeCallback' ? { ok: true } : {} });
       expect(response.status, op.operationId).toBe(404);
       expect(response.body.error.code).toBe('not_found');
     }
