@@ -1,10 +1,31 @@
-import { unwrap } from '#sdk';
+import { paginate, unwrap, type components } from '#sdk';
 import type { Command } from 'commander';
 import { exitCodes } from '../errors';
 import type { Act } from '../program';
 
-/** `approve` and `reject` a step waiting in needs_qa. */
+/** `inbox` (what waits for a person), `approve` and `reject` a step waiting in needs_qa. */
 export function registerSteps(program: Command, act: Act): void {
+  program
+    .command('inbox')
+    .description("the project's steps waiting for a person (needs_qa), oldest first")
+    .action(
+      act(async (session) => {
+        const client = await session.client();
+        const projectId = await session.projectId();
+        const items: components['schemas']['InboxItem'][] = [];
+        for await (const item of paginate((cursor) => unwrap(client.GET('/v1/projects/{projectId}/inbox', { params: { path: { projectId }, query: { limit: 100, ...(cursor ? { cursor } : {}) } } })))) {
+          items.push(item);
+        }
+        session.output.result(
+          { items },
+          items.length
+            ? items.map((item) => `${item.runId}  ${item.stepId}  ${item.workflowName}  since ${item.since.slice(0, 16).replace('T', ' ')}  ${item.waitingFor}\n  npx baton approve ${item.runId} ${item.stepId}   (or reject)`)
+            : 'Nothing waits for approval.',
+        );
+        return exitCodes.ok;
+      }),
+    );
+
   program
     .command('approve')
     .description('approve a step waiting for approval: it completes and the run goes on')

@@ -141,9 +141,11 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
       return step.status === 'needs_qa' ? step : undefined;
     });
 
+    const inbox = await baton(['inbox', '--json']);
     const approved = await baton(['approve', runId, 'review', '--comment', 'ship it']);
     const watched = await baton(['run', 'watch', runId, '--json']);
 
+    expect(json<{ items: unknown[] }>(inbox).items).toEqual([expect.objectContaining({ runId, stepId: 'review', workflowName: 'gate' })]);
     expect(approved.code, approved.stderr).toBe(0);
     expect(approved.stdout).toBe(`Approved review of run ${runId}: completed\n`);
     expect(watched.code, watched.stderr).toBe(0);

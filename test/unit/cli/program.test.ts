@@ -128,7 +128,7 @@ describe('usage', () => {
   it('--help on every level, listing pause, resume and cancel at the top and under run', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const command of ['login', 'workflows', 'plan', 'run', 'approve', 'reject', 'pause', 'resume', 'cancel']) expect(top.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
+    for (const command of ['login', 'workflows', 'plan', 'run', 'inbox', 'approve', 'reject', 'pause', 'resume', 'cancel']) expect(top.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     const run = await cli(['run', '--help']);
     for (const command of ['start', 'watch', 'events', 'retry', 'pause', 'resume', 'cancel']) expect(run.out).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     const start = await cli(['run', 'start', '--help']);
@@ -271,6 +271,16 @@ describe('actions', () => {
     expect((await cli(['approve', runId, 'review', '--comment', 'ship it'], api)).code).toBe(0);
     expect((await cli(['reject', runId, 'review', '--comment', 'not yet'], api)).code).toBe(0);
     expect(api.seen.map((seen) => JSON.parse(seen.body) as unknown)).toEqual([{ output: { comment: 'ship it' } }, { reason: 'not yet' }]);
+  });
+
+  it('inbox lists what waits for approval, with the command that approves it', async () => {
+    const item = { runId, stepId: 'review', kind: 'approval', waitingFor: 'awaiting approval: Ship it?', since: '2026-11-30T09:00:03.000Z', workflowId, workflowName: 'hello', runStatus: 'running' };
+    const api = fakeApi({ ...whoami, 'GET /v1/projects/prj_1/inbox': { json: { items: [item] } } });
+    const human = await cli(['inbox'], api);
+    const json = await cli(['inbox', '--json'], api);
+
+    expect(human.out).toBe(`${runId}  review  hello  since 2026-11-30 09:00  awaiting approval: Ship it?\n  npx baton approve ${runId} review   (or reject)\n`);
+    expect(JSON.parse(json.out)).toEqual({ items: [item] });
   });
 
   it('retry pairs each --step with its --input', async () => {
