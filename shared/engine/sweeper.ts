@@ -55,7 +55,8 @@ async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit
   const items = await queryIndex(deps, outboxIndex.name, `${outboxIndex.partitionKey} = :pending`, { ':pending': outboxIndex.pending }, limit);
   const due = items.filter((item) => typeof item.at === 'string' && item.at <= before);
   const events: CommittedEvent[] = due.map((item) => {
-    const { pk, sk, outboxPk: _pending, eventId: _id, ...event } = item;
+    // The feed keys (gsi2) are storage, not the event: they are written again with it.
+    const { pk, sk, outboxPk: _pending, eventId: _id, gsi2pk: _feed, gsi2sk: _feedKey, ...event } = item;
     return { key: { pk: pk as string, sk: sk as string }, event: event as unknown as LifecycleEvent };
   });
   if (events.length === 0) return 0;

@@ -1,18 +1,28 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { eventSource, type LifecycleEvent } from '#shared/domain/events';
-import { outboxIndex } from './keys';
+import { listingsIndex, outboxIndex } from './keys';
 
 type Key = { pk: string; sk: string };
 export type CommittedEvent = { key: Key; event: LifecycleEvent };
 
-/** An event as it is written in the same transaction as the state change it records. */
-export const eventItem = (key: Key, event: LifecycleEvent) => ({
+/**
+ * An event's attributes, each time it is written: filed in its project's feed (gsi2, keys only:
+ * one small index entry per event, and the publication mark's rewrite leaves it unchanged).
+ */
+const eventAttributes = (key: Key, event: LifecycleEvent) => ({
   ...key,
   ...event,
   eventId: event.id,
-  outboxPk: outboxIndex.pending,
+  [listingsIndex.partitionKey]: listingsIndex.feed(event.projectId),
+  [listingsIndex.sortKey]: event.id,
 });
+
+/** An event as it is written in the same transaction as the state change it records. */
+export const eventItem = (key: Key, event: LifecycleEvent) => ({ ...eventAttributes(key, event), outboxPk: outboxIndex.pending });
+
+/** The attributes of an event item that are storage, not the event (left out when events are read). */
+export const eventStorageAttributes = ['pk', 'sk', 'outboxPk', 'eventId', listingsIndex.partitionKey, listingsIndex.sortKey] as const;
 
 export interface EventOutboxDeps {
   documents: DynamoDBDocumentClient;
@@ -35,7 +45,7 @@ export const createEventOutbox = ({ documents, bus, tableName, busName }: EventO
     for (let start = 0; start < events.length; start += 25) {
       let request: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
         [tableName]: events.slice(start, start + 25).map(({ key, event }) => ({
-          PutRequest: { Item: { ...key, ...event, eventId: event.id, publishedAt } },
+          PutRequest: { Item: { ...eventAttributes(key, event), publishedAt } },
         })),
       };
       while (request && (request[tableName]?.length ?? 0) > 0) {

@@ -10,6 +10,7 @@ import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domai
 import type { RetryPolicy } from '#shared/domain/workflow';
 import { ValidationError } from '#shared/domain/errors';
 import { idRange } from '#shared/domain/ids';
+import { eventStorageAttributes } from './event-outbox';
 import { jsonAttribute } from './json-attribute';
 import { keys, listingsIndex, projectRunsIndex } from './keys';
 import { getInOrder, queryPrefix } from './query';
@@ -133,6 +134,10 @@ export const toRun = (item: Record<string, unknown>): RunRecord => {
     failedOptionalSteps: list(run.failedOptionalSteps),
   };
 };
+/** An event as the API shows it: the stored item without its keys. */
+const toEvent = (item: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(item).filter(([name]) => !(eventStorageAttributes as readonly string[]).includes(name)));
+
 export const toStep = (item: Record<string, unknown>): StepRecord => stripKeys<StepRecord>(item);
 
 /** A step's execution number; steps written before generations existed are in their first. */
@@ -229,8 +234,34 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
           ),
       }),
     );
-    const items = (response.Items ?? []).map(({ pk: _pk, sk: _sk, outboxPk: _o, eventId: _e, ...event }) => event);
-    return { items, cursor: encodeCursor(response.LastEvaluatedKey) };
+    return { items: (response.Items ?? []).map(toEvent), cursor: encodeCursor(response.LastEvaluatedKey) };
+  },
+
+  /**
+   * A project's events (its own, its runs' and their steps'), newest first: keys from the feed
+   * partition of the listings index, then the events in one BatchGetItem.
+   */
+  async listProjectEvents(projectId: string, options: { limit: number; cursor?: string }): Promise<Page<Record<string, unknown>>> {
+    const partition = listingsIndex.feed(projectId);
+    const response = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: listingsIndex.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
+        ExpressionAttributeValues: { ':pk': partition },
+        ScanIndexForward: false,
+        Limit: options.limit,
+        ExclusiveStartKey: decodeCursor(
+          options.cursor,
+          (key) =>
+            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === partition && typeof key[listingsIndex.sortKey] === 'string' &&
+            typeof key.pk === 'string' && (key.pk === `PROJECT#${projectId}` || key.pk.startsWith('RUN#')) && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
+        ),
+      }),
+    );
+    const items = await getInOrder(documents, tableName, (response.Items ?? []) as { pk: string; sk: string }[]);
+    return { items: items.map(toEvent), cursor: encodeCursor(response.LastEvaluatedKey) };
   },
 
   /**

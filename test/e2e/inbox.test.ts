@@ -120,3 +120,32 @@ describe("a project's approval inbox", () => {
     expect(again[0]!.prompt).toBeUndefined();
   });
 });
+
+describe("a project's event feed", () => {
+  it("pages through the project's own events and all its runs' and steps' events, newest first, and no other project's", async () => {
+    const { projectId, baton } = await projectClient('feed');
+    const other = await projectClient('feed-other');
+    const { id: workflowId } = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'pair', steps: [{ id: 'a', kind: 'noop' }, { id: 'b', kind: 'noop', dependsOn: ['a'] }] } }));
+    await unwrap(other.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: other.projectId } }, body: { name: 'noise', steps: [{ id: 'x', kind: 'noop' }] } }));
+    const first = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+    await waitForRun(baton, first.id, { timeoutMs: 30_000 });
+    const second = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+    await waitForRun(baton, second.id, { timeoutMs: 30_000 });
+
+    const feed = await collect(paginate((cursor) => unwrap(baton.GET('/v1/projects/{projectId}/events', { params: { path: { projectId }, query: { limit: 4, ...(cursor ? { cursor } : {}) } } }))));
+    const runHistories = await Promise.all(
+      [first.id, second.id].map(async (runId) => (await unwrap(baton.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 500 } } }))).items),
+    );
+    const ids = feed.map((event) => event.id);
+
+    expect(ids).toEqual([...ids].sort().reverse());
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(feed.at(-1)?.type).toBe('project.created');
+    expect(feed.filter((event) => event.type === 'workflow.saved')).toHaveLength(1);
+    for (const history of runHistories) expect(ids).toEqual(expect.arrayContaining(history.map((event) => event.id)));
+    expect(feed.filter((event) => event.runId).length).toBe(runHistories.flat().length);
+    expect(feed.every((event) => event.projectId === projectId)).toBe(true);
+    expect(feed[0]).not.toHaveProperty('gsi2pk');
+    expect(feed[0]).not.toHaveProperty('outboxPk');
+  });
+});

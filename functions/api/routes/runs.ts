@@ -91,6 +91,21 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     },
   }),
   operation({
+    operationId: 'listProjectEvents',
+    method: 'GET',
+    path: '/v1/projects/{projectId}/events',
+    summary: "The project's event feed: its own events and those of all its runs and steps, newest first",
+    tag: 'runs',
+    access: { project: 'viewer' },
+    params: projectPath,
+    query: pageQuery(500, 100),
+    responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
+    handler: async ({ params, query }) => {
+      const page = await engine.runs.listProjectEvents(params.projectId, query);
+      return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
+    },
+  }),
+  operation({
     operationId: 'getRun',
     method: 'GET',
     path: '/v1/runs/{runId}',
