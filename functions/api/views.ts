@@ -40,6 +40,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
       perExecutedStep: executed ? perStep(usage, executed) : undefined,
       agentUsage: agentUsage(steps),
       llm: sumLlmUsage(steps.flatMap((step) => step.llmUsage ?? [])),
+      cache: cacheUsage(steps),
     },
   };
 }
@@ -76,6 +77,14 @@ function agentUsage(steps: StepRecord[]) {
     costUsd += usage?.costUsd ?? 0;
   }
   return { tokens: { input, output }, costUsd };
+}
+
+/** Hits and misses of http steps with `cache`, over the run's completed steps. */
+function cacheUsage(steps: StepRecord[]) {
+  return steps.reduce(
+    (total, step) => ({ hits: total.hits + (step.agentUsage?.cache?.hits ?? 0), misses: total.misses + (step.agentUsage?.cache?.misses ?? 0) }),
+    { hits: 0, misses: 0 },
+  );
 }
 
 /** A step as the API lists it. */

@@ -6,11 +6,13 @@ import { createBedrockRuntimeClient, createDocumentClient, createEventBridgeClie
 import { readConfig } from '#shared/config/env';
 import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
 import { createLlmExecutor, type Converse } from '#shared/executors/llm';
+import { createHttpExecutor } from '#shared/executors/http';
 import { createExecutorRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
 import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
+import { createHttpCache } from '#shared/store/http-cache';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
@@ -74,7 +76,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL }),
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
-    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() })] }),
+    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
     ...(secretsKeyArn ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: kmsSecretCipher(createKmsClient(), secretsKeyArn) }) } : {}),
     logger,
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -9,6 +10,7 @@ import { secretName, secretRef, type SecretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
+import type { CachedReply, HttpCache } from '#shared/store/http-cache';
 
 /**
  * `http`: calls an agent endpoint with the step's input and turns its reply into a step outcome.
@@ -71,6 +73,11 @@ export const httpInput = z.strictObject({
   headers: extraHeaders.optional(),
   bearerToken: credentialRef.optional(),
   timeoutSeconds: z.number().int().min(1).max(maxTimeoutSeconds).optional(),
+  /**
+   * Reuse the last good reply for the same project, URL and body: within ttlSeconds without a
+   * call, later by sending its ETag in If-None-Match (a 304 reuses it). Only replies with an ETag are kept.
+   */
+  cache: z.strictObject({ ttlSeconds: z.number().int().min(1).max(30 * 24 * 3600) }).optional(),
 });
 export type HttpInput = z.infer<typeof httpInput>;
 
@@ -90,6 +97,8 @@ export interface HttpExecutorDeps {
   now?: () => Date;
   /** Replies above this are refused rather than buffered into the worker's memory. */
   maxReplyBytes?: number;
+  /** Where replies of steps with `cache` are kept; without it, `cache` is ignored. */
+  cache?: HttpCache;
 }
 
 const defaultMaxReplyBytes = 10 * 1024 * 1024;
@@ -102,6 +111,7 @@ export const createHttpExecutor = ({
   fetch: fetchImpl = undiciFetch,
   now = () => new Date(),
   maxReplyBytes = defaultMaxReplyBytes,
+  cache,
 }: HttpExecutorDeps = {}): Executor<HttpInput> => {
   const dispatchers = createDispatchers(resolveHost);
   return {
@@ -116,6 +126,12 @@ export const createHttpExecutor = ({
       // A literal address is connected to as it is (no lookup runs): check it here.
       if (guard && isIP(call.host)) assertAllowed(call.host, call.host, createAddressPolicy(guard), call.url);
 
+      const cacheKey = cache && input.cache ? cacheKeyOf(input) : undefined;
+      const cached = cacheKey ? await cache!.get(context.projectId, cacheKey) : undefined;
+      if (cached && input.cache && now().getTime() - Date.parse(cached.storedAt) < input.cache.ttlSeconds * 1000) {
+        return cachedOutcome(cached, call, now(), context.projectSettings.llmPrices);
+      }
+
       const timeoutSeconds = Math.min(input.timeoutSeconds ?? maxTimeoutSeconds, maxTimeoutSeconds);
       const timeoutMs = Math.max(0, Math.floor(Math.min(timeoutSeconds * 1000, context.deadlineMs)));
       const timeout = AbortSignal.timeout(timeoutMs);
@@ -123,7 +139,7 @@ export const createHttpExecutor = ({
       try {
         const response = await fetchImpl(target, {
           method: input.method,
-          headers: Object.fromEntries(requestHeaders(credentials, context)),
+          headers: { ...Object.fromEntries(requestHeaders(credentials, context)), ...(cached ? { 'if-none-match': cached.etag } : {}) },
           body: JSON.stringify(requestBody(input, context)),
           signal,
           // A redirect could point anywhere: never follow one.
@@ -131,7 +147,16 @@ export const createHttpExecutor = ({
           dispatcher: dispatchers.get(guard),
         });
         const text = await readReply(response, maxReplyBytes, call);
-        return outcomeOf(response, text, call, now(), context.projectSettings.llmPrices);
+        if (cached && cacheKey && input.cache && response.status === 304) {
+          // Still current: the stored reply stands, and its age starts again.
+          await cache!.put(context.projectId, cacheKey, { ...cached, storedAt: now().toISOString() }, input.cache.ttlSeconds);
+          return cachedOutcome(cached, call, now(), context.projectSettings.llmPrices);
+        }
+        const outcome = outcomeOf(response, text, call, now(), context.projectSettings.llmPrices);
+        if (!cacheKey || !input.cache || outcome.status !== 'completed') return outcome;
+        const etag = response.headers.get('etag');
+        if (etag) await cache!.put(context.projectId, cacheKey, { etag, text: call.redactJson(text), storedAt: now().toISOString() }, input.cache.ttlSeconds);
+        return { ...outcome, usage: { ...outcome.usage, cache: { hits: 0, misses: 1 } } };
       } catch (error) {
         throw failureOf(error, call, { timedOut: timeout.aborted, aborted: context.signal.aborted, timeoutMs });
       }
@@ -200,6 +225,19 @@ export const assertAllowed = (host: string, address: string, refusedKind: (addre
     `refusing to call ${host}${resolved}: ${kind} addresses are not allowed for this project (settings.allowPrivateAgents)`,
     { code: 'TARGET_NOT_ALLOWED', ...(url ? { url } : {}) },
   );
+};
+
+/** The cache entry of a call: SHA-256 of method, URL and body (the project is in the item's key). */
+const cacheKeyOf = (input: HttpInput): string =>
+  createHash('sha256').update(JSON.stringify([input.method, input.url, input.body ?? null])).digest('hex');
+
+/** A reply reused from the cache: the agent's answer as stored, with nothing spent but a hit. */
+const cachedOutcome = (cached: CachedReply, call: CallDescription, at: Date, prices: LlmPrices): StepOutcome => {
+  const details = { status: 200, url: call.url };
+  const outcome = agentReplyOutcome(parseAgentReplyText(cached.text, details), { who: `agent at ${call.host}`, details, redact: call.redact, prices, now: at });
+  if (outcome.status !== 'completed') return outcome;
+  const { usage: _spentThen, ...rest } = outcome;
+  return { ...rest, usage: { cache: { hits: 1, misses: 0 } } };
 };
 
 /** The http executor with real DNS and fetch. */

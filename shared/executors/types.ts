@@ -53,6 +53,8 @@ export interface StepUsage {
   costUsd?: number;
   /** One record per model call (llm steps, agents that report their calls). */
   llm?: LlmUsageRecord[];
+  /** http steps with `cache`: whether the reply came from the cache (a fresh entry or a 304) or from a full call. */
+  cache?: { hits: number; misses: number };
 }
 
 /**

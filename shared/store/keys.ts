@@ -6,6 +6,8 @@ export const keys = {
   project: (projectId: string) => ({ pk: `PROJECT#${projectId}`, sk: 'META' }),
   projectToken: (projectId: string, tokenId: string) => ({ pk: `PROJECT#${projectId}`, sk: `TOKEN#${tokenId}` }),
   projectEvent: (projectId: string, eventId: string) => ({ pk: `PROJECT#${projectId}`, sk: `EVENT#${eventId}` }),
+  /** An http step's cached agent reply: per project and SHA-256 of URL and body. */
+  httpCache: (projectId: string, hash: string) => ({ pk: `PROJECT#${projectId}`, sk: `HTTPCACHE#${hash}` }),
   token: (tokenHash: string) => ({ pk: `TOKEN#${tokenHash}`, sk: 'META' }),
   workflowName: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `WFNAME#${name}` }),
   workflowVersion: (projectId: string, workflowId: string, version: number) => ({

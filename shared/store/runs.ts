@@ -106,7 +106,7 @@ export interface StepRecord {
   error?: StepErrorRecord;
   usage?: unknown;
   /** What the agent reported with its completion (tokens, USD, calls). */
-  agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number };
+  agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number; cache?: { hits: number; misses: number } };
   /** Every model call of every attempt, failed attempts included (they were paid for). */
   llmUsage?: LlmUsageRecord[];
   queuedAt?: string;

@@ -11,6 +11,8 @@ import type { AddressInfo } from 'node:net';
  * - `/status/<code>` → always `<code>` with `{ ok: false, error: 'status <code>' }`
  * - `/refuse` → 200 `{ ok: false, error: 'refused', code: 'BAD_INPUT' }`
  * - `/slow?ms=N` → waits N ms, then ok
+ * - `/etag/<name>?v=<tag>` → ok with `ETag: "<tag>"` and `{version, served}`; a request whose
+ *   If-None-Match is that ETag gets 304 with no body
  * - `/hang/<name>?times=N&ms=M` → the first N requests for `<name>` (default 1) hang for M ms
  *   (default 60 s, or until the client gives up), later ones answer ok at once
  * - `/artifact` → ok with one text artifact `report.md`
@@ -36,6 +38,7 @@ export interface AgentRequest {
   /** The `X-Baton-Attempt` header, as a number. */
   attempt: number | undefined;
   authorization: string | undefined;
+  ifNoneMatch: string | undefined;
   /** Every header as received (names in lower case). */
   headers: Record<string, string | string[] | undefined>;
   /** Date.now() when the request arrived (to measure backoff between attempts). */
@@ -71,6 +74,7 @@ export async function startTestAgent({ host = '127.0.0.1', port = 0 } = {}): Pro
       idempotencyKey: request.headers['x-idempotency-key'] as string | undefined,
       attempt: request.headers['x-baton-attempt'] === undefined ? undefined : Number(request.headers['x-baton-attempt']),
       authorization: request.headers.authorization,
+      ifNoneMatch: request.headers['if-none-match'],
       headers: { ...request.headers },
       at: Date.now(),
       body,
@@ -128,6 +132,16 @@ async function script(url: URL, body: unknown, flakyCounts: Map<string, number>,
       const ms = number('ms', 1000);
       const finished = await delay(ms, response);
       return finished ? ok({ waitedMs: ms }) : undefined;
+    }
+    case 'etag': {
+      const etag = `"${url.searchParams.get('v') ?? 'v1'}"`;
+      if (response.req.headers['if-none-match'] === etag) {
+        response.writeHead(304, { etag }).end();
+        return undefined;
+      }
+      const served = (flakyCounts.get(`etag:${arg}`) ?? 0) + 1;
+      flakyCounts.set(`etag:${arg}`, served);
+      return { status: 200, json: { ok: true, data: { version: etag, served } }, headers: { etag } };
     }
     case 'hang': {
       const seen = (flakyCounts.get(`hang:${arg}`) ?? 0) + 1;
