@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
+import { collect, createClient, runEvents, unwrap } from '#sdk';
 import { api, createProject, type CreatedProject } from './api';
 import { aws } from './aws';
 import { eventually } from './poll';
@@ -49,9 +50,12 @@ export interface DeliveryReactions {
 export async function engineClient(name = 'engine') {
   const project: CreatedProject = await createProject(name);
   const token = project.adminToken.token;
+  /** The SDK's client with the project's admin token (reads go through it; malformed requests through `api`). */
+  const baton = createClient({ baseUrl: stack.apiUrl, token });
   const client = {
     project,
     token,
+    baton,
     async workflow(body: unknown): Promise<string> {
       const response = await api<{ id: string }>('POST', `/v1/projects/${project.id}/workflows`, { token, body });
       expect(response.status, JSON.stringify(response.body)).toBe(201);
@@ -63,14 +67,10 @@ export async function engineClient(name = 'engine') {
       return response.body;
     },
     async getRun(runId: string): Promise<RunView> {
-      const response = await api<RunView>('GET', `/v1/runs/${runId}`, { token });
-      expect(response.status).toBe(200);
-      return response.body;
+      return unwrap(baton.GET('/v1/runs/{runId}', { params: { path: { runId } } }));
     },
     async step(runId: string, stepId: string): Promise<StepView> {
-      const response = await api<StepView>('GET', `/v1/runs/${runId}/steps/${stepId}`, { token });
-      expect(response.status).toBe(200);
-      return response.body;
+      return unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }));
     },
     action(runId: string, action: string, body?: unknown) {
       return api<RunView & { error?: { code: string; message: string } }>('POST', `/v1/runs/${runId}/actions/${action}`, { token, ...(body !== undefined ? { body } : {}) });
@@ -109,16 +109,7 @@ export async function engineClient(name = 'engine') {
     },
     /** Every event of the run, oldest first, following the cursor. */
     async events(runId: string): Promise<RunEvent[]> {
-      const events: RunEvent[] = [];
-      let cursor: string | undefined;
-      do {
-        const query = new URLSearchParams({ order: 'asc', limit: '200', ...(cursor ? { cursor } : {}) });
-        const response = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${runId}/events?${query.toString()}`, { token });
-        expect(response.status).toBe(200);
-        events.push(...response.body.items);
-        cursor = response.body.cursor;
-      } while (cursor);
-      return events;
+      return collect(runEvents(baton, runId, { pageSize: 200 }));
     },
   };
   return client;
