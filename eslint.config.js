@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.baton/', '.venv/', 'coverage/'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.baton/', '.venv/', 'coverage/', 'console/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,6 +1,7 @@
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { ApiStack } from './stacks/api-stack';
+import { consoleBucketName, ConsoleStack } from './stacks/console-stack';
 import { DataStack } from './stacks/data-stack';
 import { EngineStack } from './stacks/engine-stack';
 import { MessagingStack } from './stacks/messaging-stack';
@@ -11,6 +12,7 @@ export interface BatonStacks {
   messaging: MessagingStack;
   engine: EngineStack;
   api: ApiStack;
+  console: ConsoleStack;
 }
 
 /** Builds Baton's stacks for one stage; tests call this with their own App. */
@@ -21,13 +23,15 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
   const shared = { stage, env, table: data.table, bucket: data.artifacts, bucketAccess: data.artifactsAccess, bus: messaging.bus, stepQueue: messaging.stepQueue };
   const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq, secretsKey: data.secretsKey });
+  const webConsole = new ConsoleStack(app, `${prefix}-Console`, { stage, env });
   const api = new ApiStack(app, `${prefix}-Api`, {
     ...shared,
     schedules: { group: engine.scheduleGroupName, target: engine.scheduledStart, role: engine.schedulerRole },
     secretsKey: data.secretsKey,
+    webConsole: { bucketName: consoleBucketName(stage), distribution: webConsole.distribution, origin: webConsole.origin },
   });
   Tags.of(app).add('baton:stage', stage.name);
-  return { data, messaging, engine, api };
+  return { data, messaging, engine, api, console: webConsole };
 }
 
 /** Runs cdk-nag's AwsSolutions and Serverless packs over everything the app synthesizes. */

@@ -21,6 +21,32 @@ export const pinnedApiIdTags: Record<string, string> = { 'ms-custom-id': localAp
 export const localApiUrl = (endpoint: string, apiId: string): string =>
   `${endpoint.replace(/\/$/, '')}/_aws/execute-api/${apiId}`;
 
+/**
+ * The web console on the emulator. On AWS it is served by CloudFront from the private console
+ * bucket (origin access control, security headers from a response headers policy) and published
+ * by CDK's BucketDeployment. MiniStack 1.5.33 creates the distribution, the origin access control
+ * and the headers policy, but CloudFront there is control plane only (its data plane came in later
+ * releases) and S3 website hosting only stores its configuration; BucketDeployment's custom
+ * resource runs a Python Lambda that calls the AWS CLI from a layer under /opt, which local Lambda
+ * processes do not have. So locally the deploy script uploads the same files
+ * (scripts/lib/console.ts) and the console is read straight from
+ * the bucket by its S3 path, which the emulator serves without signatures. Differences: no
+ * security headers on these responses, and http instead of https. The host is `localhost` while
+ * the API is called on 127.0.0.1, so the browser treats them as two origins and does real CORS,
+ * as it does on AWS.
+ */
+export const localConsoleUrl = (endpoint: string, bucket: string): string =>
+  `${endpoint.replace(/\/$/, '').replace('//127.0.0.1', '//localhost')}/${bucket}/index.html`;
+
+/**
+ * MiniStack 1.5.33 keeps an HTTP API's CloudFormation `CorsConfiguration` as written (AllowOrigins,
+ * AllowHeaders…) but its gateway reads the API's own field names (allowOrigins, allowHeaders…),
+ * so every preflight is refused ("CORS origin denied"). Locally the same configuration is also
+ * given under those names; AWS would refuse them, so this is used on the local stage only.
+ */
+export const emulatorCorsConfiguration = (cors: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(cors).map(([key, value]) => [key.charAt(0).toLowerCase() + key.slice(1), value]));
+
 /*
  * Gaps seen in MiniStack 1.5.33 that need no code, recorded so nobody re-discovers them:
  * - `Ref` of AWS::SecretsManager::Secret yields the secret's name, not its ARN. Baton only

@@ -33,6 +33,7 @@ try {
 Baton is up (stage ${info.stage}, ready in ${seconds}s).
 
   API base URL:   ${info.apiUrl}
+  Console:        ${info.consoleUrl}   (sign in with the demo token)
   Demo project:   ${demo.projectId}
   Demo token:     ${demo.token}
   CLI login:      npx baton login --url ${info.apiUrl} --token ${demo.token}

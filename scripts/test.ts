@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploy } from './lib/deploy';
 import { emulatorEnv, logFile, startEmulator, stopEmulator } from './lib/emulator';
+import { ensureChromium } from './lib/browser';
 import { runSchemathesis } from './lib/schemathesis';
 import { root, statePath } from './lib/paths';
 
@@ -68,6 +69,8 @@ try {
   if (offline.length > 0 && !(await vitest(offline))) exitCode = 1;
 
   if (wants('e2e')) {
+    // The console's browser test drives Debian's Chromium.
+    ensureChromium();
     const emulator = await startEmulator();
     emulatorStarted = emulator.started;
     const began = Date.now();

@@ -1,16 +1,19 @@
-import { Aws, CfnOutput, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, Tags, Validations, type StackProps } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnApi, CorsHttpMethod, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { IDistribution } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { PolicyStatement, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
-import { pinnedApiIdTags } from '../emulator-gaps';
+import { ConsolePublication } from '../constructs/console-publication';
+import { emulatorCorsConfiguration, pinnedApiIdTags } from '../emulator-gaps';
 import { apiUrlParameterName } from '../stage';
 
 export interface ApiStackProps extends StackProps, EngineResources {
@@ -18,6 +21,8 @@ export interface ApiStackProps extends StackProps, EngineResources {
   schedules: { group: string; target: IFunction; role: IRole };
   /** Project secrets: the API encrypts them (and never decrypts). */
   secretsKey: IKey;
+  /** Where the web console is served (from the console stack): its origin is allowed by CORS. */
+  webConsole: { bucketName: string; distribution: IDistribution; origin: string };
 }
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
@@ -28,8 +33,11 @@ export class ApiStack extends Stack {
   readonly webhookKey: Secret;
   readonly webhookFunction: BatonFunction;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, secretsKey, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, secretsKey, webConsole, ...props }: ApiStackProps) {
     super(scope, id, props);
+    // Browsers may call the API from the console (and from any origin the stage names). Locally
+    // the stage allows any origin: the emulator's console URL depends on its port.
+    const corsOrigins = stage.isLocal ? stage.corsOrigins : [webConsole.origin, ...stage.corsOrigins];
 
     // Created at deploy, never placed in an environment variable or an output: operators read
     // it from Secrets Manager (`npm start` does so to create the demo project).
@@ -59,7 +67,7 @@ export class ApiStack extends Stack {
       stage,
       description: 'Baton HTTP API: projects, workflows, runs, steps, events',
       environment: {
-        CORS_ORIGINS: stage.corsOrigins.join(','),
+        CORS_ORIGINS: corsOrigins.join(','),
         // The request rate of a token created without its own (GCRA bucket in the table).
         RATE_LIMIT_PER_SECOND: '20',
         RATE_LIMIT_BURST: '40',
@@ -114,6 +122,14 @@ export class ApiStack extends Stack {
       description: `Baton ${stage.name} API`,
       createDefaultStage: false,
       defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.apiFunction),
+      // API Gateway answers preflights itself; the router only ever sees the real request.
+      corsPreflight: {
+        allowOrigins: corsOrigins,
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.PUT, CorsHttpMethod.PATCH, CorsHttpMethod.DELETE],
+        allowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+        exposeHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
+        maxAge: Duration.minutes(10),
+      },
     });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-APIG4',
@@ -135,7 +151,22 @@ export class ApiStack extends Stack {
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: AccessLogFormat.jsonWithStandardFields() },
       throttle: { rateLimit: 200, burstLimit: 400 },
     });
-    if (stage.isLocal) for (const [key, value] of Object.entries(pinnedApiIdTags)) Tags.of(this.api).add(key, value);
+    if (stage.isLocal) {
+      for (const [key, value] of Object.entries(pinnedApiIdTags)) Tags.of(this.api).add(key, value);
+      const cfnApi = this.api.node.defaultChild as CfnApi;
+      cfnApi.addPropertyOverride('CorsConfiguration', emulatorCorsConfiguration(this.resolve(cfnApi.corsConfiguration) as Record<string, unknown>));
+    }
+
+    // The console's files and the config.json naming this API. On the emulator the deploy script
+    // uploads them instead (infra/emulator-gaps.ts, localConsoleUrl).
+    if (!stage.isLocal) {
+      new ConsolePublication(this, 'ConsolePublication', {
+        bucket: Bucket.fromBucketName(this, 'ConsoleBucket', webConsole.bucketName),
+        distribution: webConsole.distribution,
+        stage,
+        config: { apiUrl: this.api.apiEndpoint, stage: stage.name },
+      });
+    }
 
     // The step worker reads it for callback URLs (its stack is built before this one).
     new StringParameter(this, 'ApiUrlParameter', {

@@ -7,7 +7,9 @@ import {
   DescribeStacksCommand,
   waitUntilStackDeleteComplete,
 } from '@aws-sdk/client-cloudformation';
-import { localApiUrl } from '../../infra/emulator-gaps';
+import { buildConsole } from '../../infra/console-bundle';
+import { localApiUrl, localConsoleUrl } from '../../infra/emulator-gaps';
+import { publishConsole } from './console';
 import { emulatorEnv } from './emulator';
 import { root, statePath } from './paths';
 import { writeStackInfo, type StackInfo } from './stack';
@@ -17,6 +19,7 @@ export const stackNames = (stage: string) => ({
   data: `Baton-${stage}-Data`,
   messaging: `Baton-${stage}-Messaging`,
   engine: `Baton-${stage}-Engine`,
+  console: `Baton-${stage}-Console`,
   api: `Baton-${stage}-Api`,
 });
 
@@ -61,7 +64,10 @@ function cdk(endpoint: string, args: string[], logName: string): Promise<void> {
   });
 }
 
-/** Bootstraps the environment when needed, deploys every stack, and writes .baton/stack.json. */
+/**
+ * Builds the console, bootstraps the environment when needed, deploys every stack, publishes the
+ * console with the API's URL, and writes .baton/stack.json.
+ */
 export async function deploy(endpoint: string): Promise<StackInfo> {
   const client = cloudFormation(endpoint);
   const env = emulatorEnv(endpoint);
@@ -69,6 +75,8 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
     console.log('Bootstrapping the CDK environment …');
     await cdk(endpoint, ['bootstrap', `aws://${env.CDK_DEFAULT_ACCOUNT}/${env.AWS_REGION}`], 'bootstrap.log');
   }
+  console.log('Building the console …');
+  buildConsole();
   console.log('Deploying the Baton stacks …');
   const outputsPath = statePath('outputs.json');
   await cdk(
@@ -84,12 +92,17 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
     return value;
   };
   const apiId = output(names.api, 'ApiId');
+  const apiUrl = localApiUrl(endpoint, apiId);
+  const consoleBucket = output(names.console, 'ConsoleBucketName');
+  await publishConsole(endpoint, consoleBucket, { apiUrl, stage: localStage });
   const info: StackInfo = {
     stage: localStage,
     endpoint,
     region: env.AWS_REGION!,
     apiId,
-    apiUrl: localApiUrl(endpoint, apiId),
+    apiUrl,
+    consoleUrl: localConsoleUrl(endpoint, consoleBucket),
+    consoleBucket,
     tableName: output(names.data, 'TableName'),
     artifactsBucket: output(names.data, 'ArtifactsBucketName'),
     stepQueueUrl: output(names.messaging, 'StepQueueUrl'),
@@ -109,7 +122,7 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
 export async function teardown(endpoint: string): Promise<void> {
   const client = cloudFormation(endpoint);
   const names = stackNames(localStage);
-  for (const name of [names.api, names.engine, names.messaging, names.data]) {
+  for (const name of [names.api, names.console, names.engine, names.messaging, names.data]) {
     if (!(await stackExists(client, name))) continue;
     console.log(`Deleting ${name} …`);
     await client.send(new DeleteStackCommand({ StackName: name }));

@@ -9,6 +9,9 @@ export interface StackInfo {
   apiId: string;
   /** Base URL of the HTTP API, no trailing slash (path form on an emulator). */
   apiUrl: string;
+  /** The web console (served from the console bucket; see infra/emulator-gaps.ts). */
+  consoleUrl: string;
+  consoleBucket: string;
   tableName: string;
   artifactsBucket: string;
   stepQueueUrl: string;

@@ -198,6 +198,109 @@ describe('api stack', () => {
   });
 });
 
+describe('console', () => {
+  it('keeps the console in a private, encrypted, TLS-only bucket with access logs, named for the stage', () => {
+    prod.console.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: { 'Fn::Join': ['', ['baton-prod-console-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LoggingConfiguration: { DestinationBucketName: Match.anyValue(), LogFilePrefix: 'console-bucket/' },
+    });
+    const policies = Object.values(prod.console.findResources('AWS::S3::BucketPolicy')) as { Properties: { PolicyDocument: { Statement: unknown[] } } }[];
+    const consolePolicy = policies.find((policy) => JSON.stringify(policy).includes('cloudfront.amazonaws.com'));
+    expect(consolePolicy?.Properties.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      // Only this distribution, through origin access control, reads the files.
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'cloudfront.amazonaws.com' },
+        Action: 's3:GetObject',
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^ConsoleBucket/), 'Arn'] }, '/*']] },
+        Condition: {
+          StringEquals: {
+            'AWS:SourceArn': { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':cloudfront::', { Ref: 'AWS::AccountId' }, ':distribution/', { Ref: expect.stringMatching(/^ConsoleDistribution/) }]] },
+          },
+        },
+      },
+    ]);
+  });
+
+  it('serves it through CloudFront with origin access control, HTTPS, logging and security headers', () => {
+    prod.console.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+      OriginAccessControlConfig: { OriginAccessControlOriginType: 's3', SigningBehavior: 'always', SigningProtocol: 'sigv4' },
+    });
+    prod.console.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        DefaultRootObject: 'index.html',
+        Logging: { Bucket: Match.anyValue(), Prefix: 'cloudfront/' },
+        Origins: [Match.objectLike({ OriginAccessControlId: { 'Fn::GetAtt': [Match.stringLikeRegexp('OriginAccessControl'), 'Id'] }, S3OriginConfig: { OriginAccessIdentity: '' } })],
+        DefaultCacheBehavior: Match.objectLike({
+          ViewerProtocolPolicy: 'redirect-to-https',
+          ResponseHeadersPolicyId: { Ref: Match.stringLikeRegexp('^SecurityHeaders') },
+        }),
+      }),
+    });
+    prod.console.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+      ResponseHeadersPolicyConfig: Match.objectLike({
+        SecurityHeadersConfig: {
+          ContentSecurityPolicy: {
+            ContentSecurityPolicy: Match.objectLike({ 'Fn::Join': ['', [Match.stringLikeRegexp("^default-src 'none'; script-src 'self';.*connect-src 'self' https://\\*\\.execute-api\\."), { Ref: 'AWS::Region' }, Match.stringLikeRegexp("frame-ancestors 'none'$")]] }),
+            Override: true,
+          },
+          StrictTransportSecurity: { AccessControlMaxAgeSec: 63_072_000, IncludeSubdomains: true, Preload: true, Override: true },
+          ContentTypeOptions: { Override: true },
+          FrameOptions: { FrameOption: 'DENY', Override: true },
+          ReferrerPolicy: { ReferrerPolicy: 'no-referrer', Override: true },
+        },
+      }),
+    });
+  });
+
+  it("lets the console's origin call the API (CORS), with API Gateway answering preflights", () => {
+    const origin = { 'Fn::Join': ['', ['https://', { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Console:.*ConsoleDistribution.*DomainName/) }]] };
+    const [api] = Object.values(prod.api.findResources('AWS::ApiGatewayV2::Api')) as { Properties: { CorsConfiguration: Record<string, unknown> } }[];
+    expect(api?.Properties.CorsConfiguration).toEqual({
+      AllowOrigins: [origin],
+      AllowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      AllowHeaders: ['authorization', 'content-type', 'idempotency-key'],
+      ExposeHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
+      MaxAge: 600,
+    });
+    const functions = prod.api.findResources('AWS::Lambda::Function') as Record<string, { Properties: { Environment?: { Variables?: Record<string, unknown> } } }>;
+    const apiFunction = Object.entries(functions).find(([logicalId]) => logicalId.startsWith('ApiFunction'))?.[1];
+    expect(apiFunction?.Properties.Environment?.Variables?.CORS_ORIGINS).toEqual(origin);
+  });
+
+  it('publishes the bundle with a config.json naming the API, and invalidates the distribution (not on the emulator)', () => {
+    prod.api.hasResourceProperties('Custom::CDKBucketDeployment', {
+      DestinationBucketName: { 'Fn::Join': ['', ['baton-prod-console-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]] },
+      SourceMarkers: [{}, { '<<marker:0xbaba:0>>': { 'Fn::GetAtt': [Match.stringLikeRegexp('^HttpApi'), 'ApiEndpoint'] } }],
+      DistributionId: { 'Fn::ImportValue': Match.stringLikeRegexp('Baton-prod-Console:.*ConsoleDistribution') },
+      DistributionPaths: ['/*'],
+      SystemMetadata: { 'cache-control': 'no-cache' },
+      Prune: true,
+    });
+    local.api.resourceCountIs('Custom::CDKBucketDeployment', 0);
+  });
+
+  it('grants the publisher the asset bucket (read), the console bucket and invalidations, nothing more', () => {
+    const [policy] = Object.entries(prod.api.findResources('AWS::IAM::Policy')).filter(([logicalId]) => logicalId.startsWith('CustomCDKBucketDeployment'));
+    const bucketArns = (name: unknown[]) => [
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...name]] },
+      { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ...name, '/*']] },
+    ];
+    expect((policy?.[1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement).toEqual([
+      { Effect: 'Allow', Action: ['s3:GetObject*', 's3:GetBucket*', 's3:List*'], Resource: bucketArns([':s3:::', { 'Fn::Sub': 'cdk-hnb659fds-assets-${AWS::AccountId}-${AWS::Region}' }]) },
+      {
+        Effect: 'Allow',
+        Action: ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:PutObject', 's3:PutObjectLegalHold', 's3:PutObjectRetention', 's3:PutObjectTagging', 's3:PutObjectVersionTagging', 's3:Abort*'],
+        Resource: bucketArns([':s3:::baton-prod-console-', { Ref: 'AWS::AccountId' }, '-', { Ref: 'AWS::Region' }]),
+      },
+      { Effect: 'Allow', Action: ['cloudfront:GetInvalidation', 'cloudfront:CreateInvalidation'], Resource: '*' },
+    ]);
+  });
+});
+
 describe('webhooks', () => {
   it('take their own route and function, which reads the sealing key but not the admin token', () => {
     prod.api.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/webhooks/{provider}/{projectId}' });

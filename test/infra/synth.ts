@@ -21,5 +21,6 @@ export function synthesize(stageName: string, context: { agentFunctions?: string
     messaging: Template.fromStack(stacks.messaging),
     engine: Template.fromStack(stacks.engine),
     api: Template.fromStack(stacks.api),
+    console: Template.fromStack(stacks.console),
   };
 }

@@ -1,0 +1,111 @@
+/**
+ * The console's only way to the API: Baton's SDK (`#sdk`, generated from the contract) with the
+ * signed-in token. Every call the pages make is a function here, so pages never build a URL and
+ * types come from the contract.
+ */
+import { BatonApiError, createClient, unwrap, type components } from '#sdk';
+
+type Schemas = components['schemas'];
+export type WhoAmI = Schemas['WhoAmI'];
+export type Role = 'viewer' | 'editor' | 'admin';
+export type Run = Schemas['Run'] & { tags?: Record<string, string> };
+export type RunDetail = Schemas['RunDetail'] & { tags?: Record<string, string> };
+export type RunStatus = Run['status'];
+export type StepSummary = Schemas['StepSummary'];
+export type StepDetail = Schemas['StepDetail'];
+export type StepStatus = StepSummary['status'];
+export type RunEvent = Schemas['Event'];
+export type Workflow = Schemas['Workflow'];
+export type WorkflowSummary = Schemas['WorkflowSummary'];
+export type Project = Schemas['Project'];
+export type TokenInfo = Schemas['Token'];
+export { BatonApiError as ApiError };
+
+export const runStatuses: RunStatus[] = ['pending', 'running', 'paused', 'blocked', 'failed', 'cancelled', 'completed'];
+export const finalRunStatuses: RunStatus[] = ['failed', 'cancelled', 'completed'];
+
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+/** A step waiting for a person (needs_qa), across runs. */
+export interface InboxItem {
+  runId: string;
+  stepId: string;
+  kind?: string;
+  workflowName?: string;
+  waitingSince?: string;
+  prompt?: string;
+}
+
+export type SecretInfo = Schemas['Secret'];
+
+export interface RunQuery {
+  status?: RunStatus;
+  workflowId?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** What the console asks of the API while some routes are still being added to the contract. */
+const notYet = (what: string) => Promise.reject(new Error(`This API has no ${what} yet.`));
+
+export function createApi(baseUrl: string, token: string) {
+  const client = createClient({ baseUrl, token });
+  const runPath = (runId: string) => ({ params: { path: { runId } } });
+  return {
+    whoami: () => unwrap(client.GET('/v1/whoami')),
+    listRuns: (projectId: string, query: RunQuery): Promise<Page<Run>> => unwrap(client.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query } })),
+    getRun: (runId: string): Promise<RunDetail> => unwrap(client.GET('/v1/runs/{runId}', runPath(runId))),
+    listSteps: async (runId: string) => (await unwrap(client.GET('/v1/runs/{runId}/steps', runPath(runId)))).items,
+    getStep: (runId: string, stepId: string) => unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } })),
+    listEvents: (runId: string, query: { order?: 'asc' | 'desc'; limit?: number; cursor?: string }) =>
+      unwrap(client.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query } })),
+    runAction: (runId: string, action: 'pause' | 'resume' | 'cancel' | 'start') => unwrap(client.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId, action } } })),
+    /** Retries a blocked run; `inputs` replaces the input of some failed steps. */
+    retryRun: (runId: string, inputs: Record<string, unknown>) =>
+      unwrap(
+        client.POST('/v1/runs/{runId}/actions/retry', {
+          ...runPath(runId),
+          body: Object.keys(inputs).length ? { steps: Object.fromEntries(Object.entries(inputs).map(([id, input]) => [id, { input }])) } : {},
+        }),
+      ),
+    /** Approves (the comment becomes part of the output) or rejects (the comment is the reason). */
+    stepAction: (runId: string, stepId: string, action: 'approve' | 'reject', comment: string) =>
+      unwrap(
+        client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
+          params: { path: { runId, stepId, action } },
+          body: action === 'approve' ? (comment ? { output: { comment } } : {}) : comment ? { reason: comment } : {},
+        }),
+      ),
+    getWorkflow: (projectId: string, workflowId: string, version?: number) =>
+      unwrap(client.GET('/v1/projects/{projectId}/workflows/{workflowId}', { params: { path: { projectId, workflowId }, query: version ? { version } : {} } })),
+    listWorkflows: async (projectId: string) => (await unwrap(client.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId }, query: { limit: 100 } } }))).items,
+    importPlan: (projectId: string, csv: string, options: { name?: string; dateGating?: boolean }) =>
+      unwrap(
+        client.POST('/v1/projects/{projectId}/workflows/import', {
+          params: { path: { projectId }, query: { ...(options.name ? { name: options.name } : {}), ...(options.dateGating ? { dateGating: 'true' as const } : {}) } },
+          // The route reads the CSV text as it is (the contract's only body type is text/csv).
+          body: csv,
+          bodySerializer: (body: string) => body,
+          headers: { 'content-type': 'text/csv' },
+        }),
+      ),
+    createRun: (projectId: string, workflowId: string) => unwrap(client.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } })),
+    listInbox: (_projectId: string): Promise<InboxItem[]> => notYet('approval inbox'),
+    getProject: (projectId: string) => unwrap(client.GET('/v1/projects/{projectId}', { params: { path: { projectId } } })),
+    updateSettings: (projectId: string, settings: { autoQaOnCi?: boolean; completeRunOnMerge?: boolean }) =>
+      unwrap(client.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: settings })),
+    listTokens: async (projectId: string) => (await unwrap(client.GET('/v1/projects/{projectId}/tokens', { params: { path: { projectId } } }))).items,
+    createToken: (projectId: string, name: string, role: Role) => unwrap(client.POST('/v1/projects/{projectId}/tokens', { params: { path: { projectId } }, body: { name, role } })),
+    revokeToken: (projectId: string, tokenId: string) => unwrap(client.DELETE('/v1/projects/{projectId}/tokens/{tokenId}', { params: { path: { projectId, tokenId } } })),
+    setWebhookSecret: (projectId: string, provider: 'github' | 'gitlab' | 'generic') =>
+      unwrap(client.PUT('/v1/projects/{projectId}/webhook-secrets/{provider}', { params: { path: { projectId, provider } }, body: {} })),
+    listSecrets: async (projectId: string): Promise<SecretInfo[]> => (await unwrap(client.GET('/v1/projects/{projectId}/secrets', { params: { path: { projectId } } }))).items,
+    putSecret: (projectId: string, name: string, value: string) => unwrap(client.PUT('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId, name } }, body: { value } })),
+    deleteSecret: (projectId: string, name: string) => unwrap(client.DELETE('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId, name } } })),
+  };
+}
+
+export type Api = ReturnType<typeof createApi>;

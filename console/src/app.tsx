@@ -1,0 +1,130 @@
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { useEffect, useMemo, useState } from 'react';
+import { Link, Route, Router, Switch, useLocation } from 'wouter';
+import { useHashLocation } from 'wouter/use-hash-location';
+import { ApiError, createApi, type WhoAmI } from './api';
+import { can, SessionContext, type Session } from './context';
+import { AdminPage } from './pages/admin';
+import { ImportPage } from './pages/import';
+import { InboxPage } from './pages/inbox';
+import { RunPage } from './pages/run';
+import { RunsPage } from './pages/runs';
+import { SignIn } from './pages/sign-in';
+import { WorkflowPage, WorkflowsPage } from './pages/workflows';
+import { forgetSession, loadConfig, savedProject, savedToken, saveProject, saveToken, type ConsoleConfig } from './session';
+
+const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      // A 401/403/404 will not get better by asking again.
+      retry: (failures, error) => failures < 2 && !(error instanceof ApiError && error.status < 500),
+      refetchOnWindowFocus: true,
+    },
+  },
+});
+
+type Boot = { state: 'loading' } | { state: 'failed'; message: string } | { state: 'ready'; config: ConsoleConfig };
+
+export function App() {
+  const [boot, setBoot] = useState<Boot>({ state: 'loading' });
+  const [signedIn, setSignedIn] = useState<{ token: string; whoami: WhoAmI; projectId: string } | null>(null);
+
+  useEffect(() => {
+    loadConfig().then(
+      async (config) => {
+        setBoot({ state: 'ready', config });
+        // A reload in the same tab keeps the session (sessionStorage survives reloads, not the tab).
+        const token = savedToken();
+        if (!token) return;
+        try {
+          const whoami = await createApi(config.apiUrl, token).whoami();
+          const projectId = whoami.kind === 'project' ? whoami.projectId : savedProject();
+          if (projectId) setSignedIn({ token, whoami, projectId });
+        } catch {
+          forgetSession();
+        }
+      },
+      (error: unknown) => setBoot({ state: 'failed', message: error instanceof Error ? error.message : String(error) }),
+    );
+  }, []);
+
+  const session = useMemo<Session | null>(() => {
+    if (boot.state !== 'ready' || !signedIn) return null;
+    return {
+      api: createApi(boot.config.apiUrl, signedIn.token),
+      apiUrl: boot.config.apiUrl,
+      whoami: signedIn.whoami,
+      projectId: signedIn.projectId,
+      role: signedIn.whoami.role,
+      signOut: () => {
+        forgetSession();
+        queryClient.clear();
+        setSignedIn(null);
+      },
+    };
+  }, [boot, signedIn]);
+
+  if (boot.state === 'loading') return <p className="boot">Loading…</p>;
+  if (boot.state === 'failed') return <p className="boot error" role="alert">{boot.message}</p>;
+  if (!session) {
+    return (
+      <SignIn
+        apiUrl={boot.config.apiUrl}
+        onSignedIn={(token, whoami, projectId) => {
+          saveToken(token);
+          saveProject(projectId);
+          setSignedIn({ token, whoami, projectId });
+        }}
+      />
+    );
+  }
+  return (
+    <QueryClientProvider client={queryClient}>
+      <SessionContext.Provider value={session}>
+        <Router hook={useHashLocation}>
+          <Shell session={session} />
+        </Router>
+      </SessionContext.Provider>
+    </QueryClientProvider>
+  );
+}
+
+function Shell({ session }: { session: Session }) {
+  const [location] = useLocation();
+  const tab = (path: string, label: string) => (
+    <Link href={path} className={location === path || (path !== '/' && location.startsWith(path)) ? 'active' : ''}>
+      {label}
+    </Link>
+  );
+  return (
+    <div className="shell">
+      <header className="top">
+        <span className="brand">Baton</span>
+        <nav>
+          {tab('/runs', 'Runs')}
+          {tab('/inbox', 'Inbox')}
+          {tab('/workflows', 'Workflows')}
+          {can(session.role, 'editor') && tab('/import', 'Import plan')}
+          {can(session.role, 'admin') && tab('/admin', 'Admin')}
+        </nav>
+        <span className="who" data-testid="who">
+          {session.projectId} · <strong data-testid="role">{session.role}</strong>
+          <button type="button" className="link" onClick={session.signOut}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      <main>
+        <Switch>
+          <Route path="/runs/:runId">{(params) => <RunPage runId={params.runId} />}</Route>
+          <Route path="/inbox" component={InboxPage} />
+          <Route path="/workflows/:workflowId">{(params) => <WorkflowPage workflowId={params.workflowId} />}</Route>
+          <Route path="/workflows" component={WorkflowsPage} />
+          <Route path="/import" component={ImportPage} />
+          <Route path="/admin" component={AdminPage} />
+          <Route component={RunsPage} />
+        </Switch>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,18 @@
+/** What went wrong, for people: the SDK's errors already name the code, the field and the request id. */
+export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export const formatTime = (iso: string | undefined): string => (iso ? new Date(iso).toLocaleString(undefined, { hour12: false }) : '—');
+
+export function formatDuration(fromIso: string | undefined, toIso?: string): string {
+  if (!fromIso) return '—';
+  const ms = (toIso ? Date.parse(toIso) : Date.now()) - Date.parse(fromIso);
+  if (ms < 1000) return `${ms} ms`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
+}
+
+export const formatUsd = (value: unknown): string => (typeof value === 'number' ? `$${value < 0.01 ? value.toFixed(6) : value.toFixed(4)}` : '—');
+
+export const pretty = (value: unknown): string => (value === undefined ? '—' : JSON.stringify(value, null, 2));

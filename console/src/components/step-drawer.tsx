@@ -1,0 +1,150 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useState } from 'react';
+import type { RunEvent, StepDetail } from '../api';
+import { can, useSession } from '../context';
+import { backoff } from '../polling';
+import { errorText, formatDuration, formatTime, pretty } from './format';
+import { StatusBadge } from './status';
+import { attemptsByStep } from './timeline';
+
+const settled = (step: StepDetail) => ['completed', 'failed', 'cancelled', 'skipped'].includes(step.status);
+
+/** One step in detail: input, output, error, attempts, usage, artifacts, and approve/reject when it waits. */
+export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId: string; stepId: string; events: RunEvent[]; runFinal: boolean; onClose: () => void }) {
+  const { api } = useSession();
+  const step = useQuery({
+    queryKey: ['step', runId, stepId],
+    queryFn: () => api.getStep(runId, stepId),
+    refetchInterval: runFinal ? false : backoff<StepDetail>(settled),
+  });
+  const attempts = attemptsByStep(events).get(stepId) ?? [];
+  const data = step.data;
+  return (
+    <aside className="drawer" aria-label={`Step ${stepId}`} data-testid="step-drawer">
+      <header>
+        <h2 className="mono">{stepId}</h2>
+        <button type="button" className="link" onClick={onClose} aria-label="Close">
+          ✕
+        </button>
+      </header>
+      {step.isError && <p className="error">{errorText(step.error)}</p>}
+      {data && (
+        <>
+          <p>
+            <StatusBadge status={data.status} /> {data.kind} · attempt {data.attempt} of {data.allowedAttempts}
+          </p>
+          {data.status === 'needs_qa' && <Decision runId={runId} stepId={stepId} />}
+          {data.error && (
+            <div className="error-box">
+              <strong>{data.error.code ?? 'error'}</strong>: {data.error.message}
+              {data.error.url && (
+                <>
+                  {' '}
+                  (<a href={data.error.url} target="_blank" rel="noreferrer noopener">link</a>)
+                </>
+              )}
+              <div className="muted small">
+                attempt {data.error.attempt}, {formatTime(data.error.at)}, {data.error.retryable ? 'retryable' : 'not retryable'}
+              </div>
+            </div>
+          )}
+          <h3>Input</h3>
+          <pre>{pretty(data.input)}</pre>
+          <h3>Output</h3>
+          {data.outputUrl ? (
+            <a href={data.outputUrl} target="_blank" rel="noreferrer noopener">
+              Download the output (kept in S3)
+            </a>
+          ) : (
+            <pre data-testid="step-output">{pretty(data.output)}</pre>
+          )}
+          <h3>Attempts</h3>
+          {attempts.length === 0 ? (
+            <p className="muted">None yet.</p>
+          ) : (
+            <table className="small">
+              <tbody>
+                {attempts.map((attempt) => (
+                  <tr key={attempt.start}>
+                    <td>#{attempt.attempt}</td>
+                    <td>{formatTime(new Date(attempt.start).toISOString())}</td>
+                    <td>{formatDuration(new Date(attempt.start).toISOString(), attempt.end ? new Date(attempt.end).toISOString() : undefined)}</td>
+                    <td>
+                      <StatusBadge status={attempt.outcome} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <h3>Artifacts</h3>
+          {data.artifacts.length === 0 ? (
+            <p className="muted">None.</p>
+          ) : (
+            <ul>
+              {data.artifacts.map((artifact) => (
+                <li key={artifact.name}>
+                  <a href={artifact.url} download={artifact.name} rel="noreferrer noopener">
+                    {artifact.name}
+                  </a>{' '}
+                  <span className="muted small">
+                    {artifact.contentType}, {artifact.size} bytes
+                  </span>
+                </li>
+              ))}
+            </ul>
+          )}
+          <h3>Usage</h3>
+          <pre className="small">{pretty(data.usage)}</pre>
+          <p className="muted small">
+            depends on {data.dependsOn.join(', ') || 'nothing'} · dependents {data.dependents.join(', ') || 'none'}
+          </p>
+        </>
+      )}
+    </aside>
+  );
+}
+
+/** Approve or reject a step waiting for a person, with a comment. Shown only to editors and admins. */
+export function Decision({ runId, stepId, onDecided }: { runId: string; stepId: string; onDecided?: () => void }) {
+  const { api, role } = useSession();
+  const queryClient = useQueryClient();
+  const [comment, setComment] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  if (!can(role, 'editor')) return <p className="muted small">Waiting for an editor to approve or reject.</p>;
+  const decide = async (action: 'approve' | 'reject') => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.stepAction(runId, stepId, action, comment.trim());
+      await Promise.all(['run', 'steps', 'step', 'inbox', 'events'].map((key) => queryClient.invalidateQueries({ queryKey: [key] })));
+      onDecided?.();
+    } catch (caught) {
+      setError(errorText(caught));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="decision" data-testid="decision">
+      <label>
+        Comment
+        <textarea name="comment" rows={2} value={comment} onChange={(event) => setComment(event.target.value)} maxLength={1000} />
+      </label>
+      <div className="actions">
+        <button type="button" disabled={busy} onClick={() => void decide('approve')}>
+          Approve
+        </button>
+        <button type="button" className="danger" disabled={busy} onClick={() => void decide('reject')}>
+          Reject
+        </button>
+      </div>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,198 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useMemo, useState } from 'react';
+import { Link } from 'wouter';
+import { finalRunStatuses, type RunDetail, type RunEvent } from '../api';
+import { Dag } from '../components/dag';
+import { EventLog } from '../components/event-log';
+import { errorText, formatDuration, formatTime, formatUsd } from '../components/format';
+import { RetryPanel } from '../components/retry-panel';
+import { StatusBadge } from '../components/status';
+import { StepDrawer } from '../components/step-drawer';
+import { Timeline } from '../components/timeline';
+import { can, useSession } from '../context';
+import { backoff } from '../polling';
+
+const isFinal = (run: RunDetail) => finalRunStatuses.includes(run.status);
+/** The whole history, oldest first, for the timeline and the log (bounded: a run's history is finite). */
+const maxEvents = 5000;
+
+/** One run: its state, its DAG, a timeline, the event log, usage and cost, and the actions the role allows. */
+export function RunPage({ runId }: { runId: string }) {
+  const { api, role } = useSession();
+  const queryClient = useQueryClient();
+  const [selected, setSelected] = useState<string | undefined>();
+  const [retrying, setRetrying] = useState(false);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const run = useQuery({ queryKey: ['run', runId], queryFn: () => api.getRun(runId), refetchInterval: backoff<RunDetail>(isFinal) });
+  const final = run.data ? isFinal(run.data) : false;
+  // Steps and events follow the run: they keep polling until the run is final and then once more.
+  const steps = useQuery({ queryKey: ['steps', runId], queryFn: () => api.listSteps(runId), refetchInterval: final ? false : backoff() });
+  const events = useQuery({
+    queryKey: ['events', runId],
+    queryFn: async () => {
+      const all: RunEvent[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await api.listEvents(runId, { order: 'asc', limit: 500, ...(cursor ? { cursor } : {}) });
+        all.push(...page.items);
+        cursor = page.cursor;
+      } while (cursor && all.length < maxEvents);
+      return all;
+    },
+    refetchInterval: final ? false : backoff(),
+  });
+  useEffect(() => {
+    if (final) void queryClient.invalidateQueries({ queryKey: ['steps', runId] }).then(() => queryClient.invalidateQueries({ queryKey: ['events', runId] }));
+  }, [final, queryClient, runId]);
+
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (final) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [final]);
+
+  const nodes = useMemo(() => (steps.data ?? []).map((step) => ({ id: step.id, kind: step.kind, dependsOn: step.dependsOn, status: step.status })), [steps.data]);
+
+  if (run.isError) return <p className="error" role="alert">{errorText(run.error)}</p>;
+  if (!run.data) return <p className="muted">Loading run…</p>;
+  const data = run.data;
+
+  const act = async (action: 'pause' | 'resume' | 'cancel') => {
+    setBusy(true);
+    setActionError(null);
+    try {
+      await api.runAction(runId, action);
+      await queryClient.invalidateQueries({ queryKey: ['run', runId] });
+      await queryClient.invalidateQueries({ queryKey: ['steps', runId] });
+    } catch (error) {
+      setActionError(errorText(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const editor = can(role, 'editor');
+  const cost = data.usage.cost as { totalUsd?: number };
+  const agent = data.usage.agentUsage as { tokens?: { input?: number; output?: number }; costUsd?: number };
+  const calls = Object.values((data.usage.calls as Record<string, number> | undefined) ?? {}).reduce((sum, count) => sum + count, 0);
+
+  return (
+    <div className={`run-page${selected ? ' with-drawer' : ''}`}>
+      <section className="run-head">
+        <div>
+          <p className="crumbs">
+            <Link href="/runs">Runs</Link> / <Link href={`/workflows/${data.workflowId}`}>{data.workflowName}</Link> v{data.workflowVersion}
+          </p>
+          <h1>
+            <span className="mono">{data.id}</span> <StatusBadge status={data.status} />
+            <span className="sr-only" data-testid="run-status">
+              {data.status}
+            </span>
+          </h1>
+          {data.reason && <p className="reason">{data.reason}</p>}
+          <p className="muted">
+            created {formatTime(data.createdAt)} · started {formatTime(data.startedAt)} · {data.finishedAt ? `finished ${formatTime(data.finishedAt)}` : 'not finished'} · took{' '}
+            {formatDuration(data.startedAt ?? data.createdAt, data.finishedAt)}
+          </p>
+          {data.tags && Object.keys(data.tags).length > 0 && (
+            <p className="tags">
+              {Object.entries(data.tags).map(([key, value]) => (
+                <span className="tag" key={key}>
+                  {key}={value}
+                </span>
+              ))}
+            </p>
+          )}
+        </div>
+        {editor && (
+          <div className="actions" aria-label="Run actions">
+            {data.status === 'running' && (
+              <button type="button" disabled={busy} onClick={() => void act('pause')}>
+                Pause
+              </button>
+            )}
+            {data.status === 'paused' && (
+              <button type="button" disabled={busy} onClick={() => void act('resume')}>
+                Resume
+              </button>
+            )}
+            {data.status === 'blocked' && (
+              <button type="button" disabled={busy} onClick={() => setRetrying(true)}>
+                Retry…
+              </button>
+            )}
+            {['pending', 'running', 'paused', 'blocked'].includes(data.status) && (
+              <button type="button" className="danger" disabled={busy} onClick={() => window.confirm('Cancel this run?') && void act('cancel')}>
+                Cancel
+              </button>
+            )}
+          </div>
+        )}
+      </section>
+      {actionError && (
+        <p className="error" role="alert">
+          {actionError}
+        </p>
+      )}
+      {retrying && editor && data.status === 'blocked' && (
+        <RetryPanel
+          run={data}
+          onDone={async () => {
+            setRetrying(false);
+            await queryClient.invalidateQueries({ queryKey: ['run', runId] });
+            await queryClient.invalidateQueries({ queryKey: ['steps', runId] });
+          }}
+          onCancel={() => setRetrying(false)}
+        />
+      )}
+
+      <section className="cards">
+        <div className="card">
+          <h3>Steps</h3>
+          <p className="big">{data.steps.total}</p>
+          <ul className="counts" data-testid="step-counts">
+            {Object.entries(data.steps.byStatus)
+              .filter(([, count]) => count)
+              .map(([status, count]) => (
+                <li key={status}>
+                  <StatusBadge status={status} /> {count}
+                </li>
+              ))}
+          </ul>
+        </div>
+        <div className="card">
+          <h3>Cost (estimate)</h3>
+          <p className="big" data-testid="run-cost">
+            {formatUsd((cost.totalUsd ?? 0) + (agent.costUsd ?? 0))}
+          </p>
+          <p className="muted small">
+            AWS {formatUsd(cost.totalUsd)} · agents {formatUsd(agent.costUsd)}
+          </p>
+        </div>
+        <div className="card">
+          <h3>Usage</h3>
+          <p className="muted small">
+            {calls} AWS calls · tokens in {agent.tokens?.input ?? 0} / out {agent.tokens?.output ?? 0}
+          </p>
+        </div>
+      </section>
+
+      <section>
+        <h2>Graph</h2>
+        {steps.data ? <Dag nodes={nodes} selected={selected} onSelect={setSelected} /> : <p className="muted">Loading steps…</p>}
+      </section>
+      <section>
+        <h2>Timeline</h2>
+        {steps.data && <Timeline steps={steps.data} events={events.data ?? []} now={final && data.finishedAt ? Date.parse(data.finishedAt) : now} />}
+      </section>
+      <section>
+        <h2>Events</h2>
+        <EventLog events={events.data ?? []} onSelectStep={setSelected} />
+      </section>
+      {selected && <StepDrawer runId={runId} stepId={selected} events={events.data ?? []} runFinal={final} onClose={() => setSelected(undefined)} />}
+    </div>
+  );
+}

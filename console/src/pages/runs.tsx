@@ -1,0 +1,165 @@
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { useState } from 'react';
+import { Link } from 'wouter';
+import { runStatuses, type Run, type RunStatus } from '../api';
+import { errorText, formatDuration, formatTime } from '../components/format';
+import { StatusBadge } from '../components/status';
+import { useSession } from '../context';
+import { backoff } from '../polling';
+
+interface Filters {
+  status: RunStatus | '';
+  workflowId: string;
+  tag: string;
+  from: string;
+  to: string;
+}
+
+const emptyFilters: Filters = { status: '', workflowId: '', tag: '', from: '', to: '' };
+
+/** `k=v` → the tag filter; anything else is ignored. */
+const parseTag = (text: string): [string, string] | undefined => {
+  const match = /^\s*([^=\s]+)\s*=\s*(.*?)\s*$/.exec(text);
+  return match ? [match[1]!, match[2]!] : undefined;
+};
+
+const matches = (run: Run, filters: Filters): boolean => {
+  const tag = parseTag(filters.tag);
+  if (tag && run.tags?.[tag[0]] !== tag[1]) return false;
+  if (filters.from && run.createdAt < new Date(filters.from).toISOString()) return false;
+  if (filters.to && run.createdAt > new Date(filters.to).toISOString()) return false;
+  return true;
+};
+
+/** The project's runs, newest first: filters, counts by status, live status. */
+export function RunsPage() {
+  const { api, projectId } = useSession();
+  const [draft, setDraft] = useState<Filters>(emptyFilters);
+  const [filters, setFilters] = useState<Filters>(emptyFilters);
+
+  const runs = useInfiniteQuery({
+    queryKey: ['runs', projectId, filters.status, filters.workflowId],
+    queryFn: ({ pageParam }) =>
+      api.listRuns(projectId, { limit: 50, ...(filters.status ? { status: filters.status } : {}), ...(filters.workflowId ? { workflowId: filters.workflowId } : {}), ...(pageParam ? { cursor: pageParam } : {}) }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.cursor,
+    refetchInterval: backoff(),
+  });
+
+  const items = (runs.data?.pages ?? []).flatMap((page) => page.items).filter((run) => matches(run, filters));
+  const counts = new Map<string, number>();
+  for (const run of items) counts.set(run.status, (counts.get(run.status) ?? 0) + 1);
+
+  return (
+    <div>
+      <h1>Runs</h1>
+      <form
+        className="filters"
+        aria-label="Filter runs"
+        onSubmit={(event) => {
+          event.preventDefault();
+          setFilters(draft);
+        }}
+      >
+        <label>
+          Status
+          <select name="status" value={draft.status} onChange={(event) => setDraft({ ...draft, status: event.target.value as RunStatus | '' })}>
+            <option value="">any</option>
+            {runStatuses.map((status) => (
+              <option key={status} value={status}>
+                {status}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Workflow id
+          <input name="workflowId" value={draft.workflowId} onChange={(event) => setDraft({ ...draft, workflowId: event.target.value.trim() })} placeholder="wf_…" />
+        </label>
+        <label>
+          Tag
+          <input name="tag" value={draft.tag} onChange={(event) => setDraft({ ...draft, tag: event.target.value })} placeholder="key=value" />
+        </label>
+        <label>
+          From
+          <input name="from" type="datetime-local" value={draft.from} onChange={(event) => setDraft({ ...draft, from: event.target.value })} />
+        </label>
+        <label>
+          To
+          <input name="to" type="datetime-local" value={draft.to} onChange={(event) => setDraft({ ...draft, to: event.target.value })} />
+        </label>
+        <button type="submit">Apply</button>
+        <button
+          type="button"
+          className="link"
+          onClick={() => {
+            setDraft(emptyFilters);
+            setFilters(emptyFilters);
+          }}
+        >
+          Clear
+        </button>
+      </form>
+      <ul className="counts" data-testid="run-counts" aria-label="Runs by status">
+        {runStatuses
+          .filter((status) => counts.get(status))
+          .map((status) => (
+            <li key={status} data-status={status}>
+              <StatusBadge status={status} /> {counts.get(status)}
+            </li>
+          ))}
+        <li className="muted small">{items.length} shown</li>
+      </ul>
+      {runs.isError && (
+        <p className="error" role="alert">
+          {errorText(runs.error)}
+        </p>
+      )}
+      <table className="runs" data-testid="runs">
+        <thead>
+          <tr>
+            <th>run</th>
+            <th>workflow</th>
+            <th>status</th>
+            <th>tags</th>
+            <th>created</th>
+            <th>took</th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((run) => (
+            <tr key={run.id} data-run-id={run.id} data-status={run.status}>
+              <td>
+                <Link href={`/runs/${run.id}`} className="mono">
+                  {run.id}
+                </Link>
+              </td>
+              <td>
+                {run.workflowName} <span className="muted">v{run.workflowVersion}</span>
+              </td>
+              <td>
+                <StatusBadge status={run.status} />
+              </td>
+              <td>
+                {Object.entries(run.tags ?? {}).map(([key, value]) => (
+                  <span className="tag" key={key}>
+                    {key}={value}
+                  </span>
+                ))}
+              </td>
+              <td className="nowrap">{formatTime(run.createdAt)}</td>
+              <td>{formatDuration(run.startedAt ?? run.createdAt, run.finishedAt)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {runs.isPending && <p className="muted">Loading runs…</p>}
+      {!runs.isPending && items.length === 0 && <p className="muted">No run matches.</p>}
+      {runs.hasNextPage && (
+        <button type="button" className="link" disabled={runs.isFetchingNextPage} onClick={() => void runs.fetchNextPage()}>
+          Older runs
+        </button>
+      )}
+    </div>
+  );
+}

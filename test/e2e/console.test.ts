@@ -1,0 +1,243 @@
+import { writeFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statePath } from '../../scripts/lib/paths';
+import { api } from '../helpers/api';
+import { openBrowser, screenshotPath, signIn, type ConsoleBrowser } from '../helpers/browser';
+import { engineClient, type EngineClient } from '../helpers/engine';
+import { generatePlanCsv } from '../helpers/plan';
+import { resetData } from '../helpers/reset';
+import { useTestAgent } from '../helpers/test-agent';
+
+/**
+ * The web console in a real browser (Debian's Chromium, headless) against the deployed stack:
+ * the console is the bundle the deploy published, talking to the API across origins like on AWS.
+ */
+const testAgent = useTestAgent({ beforeAll, afterAll });
+let client: EngineClient;
+let editorToken: string;
+let viewerToken: string;
+let gateWorkflow: string;
+let validateWorkflow: string;
+let browser: ConsoleBrowser;
+let page: Page;
+
+/** How long the page may take to show a change: the console polls with backoff (up to 8 s apart). */
+const poll = { timeout: 20_000, interval: 250 };
+const noRetries = { maxAttempts: 1, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' as const };
+
+async function createToken(role: string): Promise<string> {
+  const response = await api<{ token: string }>('POST', `/v1/projects/${client.project.id}/tokens`, { token: client.token, body: { name: `console-${role}`, role } });
+  expect(response.status).toBe(201);
+  return response.body.token;
+}
+
+/** The status of every DAG node the page shows, by step id. */
+const nodeStatuses = async (target: Page): Promise<Record<string, string | null>> => {
+  const nodes = await target.locator('[data-testid="dag"] [data-step-id]').all();
+  return Object.fromEntries(await Promise.all(nodes.map(async (node) => [(await node.getAttribute('data-step-id')) ?? '', await node.getAttribute('data-status')] as const)));
+};
+
+/** What the page.evaluate callbacks below touch in the browser (the test itself is compiled without DOM types). */
+interface BrowserGlobals {
+  location: { hash: string };
+  sessionStorage: { getItem(key: string): string | null };
+  localStorage: { length: number };
+  document: { cookie: string };
+  consoleMark?: number;
+}
+
+/** Opens a run's page by changing the URL's hash: the console routes on it, the page is never reloaded. */
+const openRun = (target: Page, runId: string) =>
+  target.evaluate((hash) => {
+    (globalThis as unknown as BrowserGlobals).location.hash = hash;
+  }, `#/runs/${runId}`);
+
+/** Marks the page; a reload would lose the mark. */
+const markPage = (target: Page) =>
+  target.evaluate(() => {
+    (globalThis as unknown as BrowserGlobals).consoleMark = 1;
+  });
+const pageWasKept = (target: Page) => target.evaluate(() => (globalThis as unknown as BrowserGlobals).consoleMark === 1);
+
+beforeAll(async () => {
+  await resetData();
+  client = await engineClient('console');
+  editorToken = await createToken('editor');
+  viewerToken = await createToken('viewer');
+  gateWorkflow = await client.workflow({
+    name: 'review',
+    steps: [
+      { id: 'draft', kind: 'noop', input: { text: 'hello' } },
+      { id: 'review', kind: 'approval', input: { prompt: 'Is the draft good?' }, dependsOn: ['draft'] },
+      { id: 'publish', kind: 'noop', dependsOn: ['review'] },
+    ],
+  });
+  validateWorkflow = await client.workflow({
+    name: 'validate',
+    steps: [
+      { id: 'prepare', kind: 'noop' },
+      { id: 'check', kind: 'http', input: { url: `${testAgent().url}/validate`, body: { valid: false } }, dependsOn: ['prepare'], retry: noRetries },
+    ],
+  });
+  browser = await openBrowser();
+  page = browser.page;
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('the web console', () => {
+  it('signs in with a token and lists a run started by the test', async () => {
+    const run = await client.run(gateWorkflow);
+
+    await signIn(page, editorToken);
+
+    await expect.poll(() => page.getByTestId('role').textContent(), poll).toBe('editor');
+    await page.locator(`[data-testid="runs"] tr[data-run-id="${run.id}"]`).waitFor({ timeout: 20_000 });
+    expect(await page.locator(`tr[data-run-id="${run.id}"]`).textContent()).toContain('review');
+    // The token is kept for the tab only.
+    expect(
+      await page.evaluate(() => {
+        const { sessionStorage, localStorage, document } = globalThis as unknown as BrowserGlobals;
+        return [sessionStorage.getItem('baton.token') !== null, localStorage.length, document.cookie];
+      }),
+    ).toEqual([true, 0, '']);
+  });
+
+  it('shows a run as a DAG with one node per step and the right statuses, and a timeline', async () => {
+    const { id } = await client.run(gateWorkflow);
+    await client.waitForStep(id, 'review', ['needs_qa']);
+
+    await page.locator('nav').getByRole('link', { name: 'Runs' }).click();
+    await page.locator(`tr[data-run-id="${id}"] a`).click();
+
+    await expect.poll(() => nodeStatuses(page), { timeout: 20_000 }).toEqual({ draft: 'completed', review: 'needs_qa', publish: 'pending' });
+    const steps = await api<{ items: { id: string; status: string }[] }>('GET', `/v1/runs/${id}/steps`, { token: editorToken });
+    expect(await nodeStatuses(page)).toEqual(Object.fromEntries(steps.body.items.map((step) => [step.id, step.status])));
+    expect(await page.getByTestId('run-status').textContent()).toBe('running');
+    // The timeline has a row per step; the steps that ran have an attempt bar.
+    await expect.poll(() => page.locator('[data-testid="timeline"] .timeline-row').count(), poll).toBe(3);
+    await expect.poll(() => page.locator('[data-testid="timeline"] .timeline-row[data-step-id="draft"] .bar[data-status="completed"]').count(), poll).toBe(1);
+    await expect.poll(() => page.locator('[data-testid="event-log"] tr[data-event-type="step.needs_qa"]').count(), poll).toBe(1);
+    // An editor sees the actions a running run allows.
+    expect(await page.getByRole('button', { name: 'Pause' }).isVisible()).toBe(true);
+    expect(await page.getByRole('button', { name: 'Cancel' }).isVisible()).toBe(true);
+    await page.locator('[data-step-id="review"]').first().click();
+    await page.getByTestId('decision').waitFor();
+    await page.screenshot({ path: screenshotPath('run.png'), fullPage: true });
+  });
+
+  it('approves a waiting step with a comment, and the run completes on screen without a reload', async () => {
+    const { id } = await client.run(gateWorkflow);
+    await client.waitForStep(id, 'review', ['needs_qa']);
+    await openRun(page, id);
+    await markPage(page);
+
+    await page.locator('[data-testid="dag"] [data-step-id="review"][data-status="needs_qa"]').click();
+    const decision = page.getByTestId('decision');
+    await decision.locator('textarea[name="comment"]').fill('Looks good to me');
+    await decision.getByRole('button', { name: 'Approve' }).click();
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    await expect.poll(() => nodeStatuses(page), poll).toEqual({ draft: 'completed', review: 'completed', publish: 'completed' });
+    expect(await pageWasKept(page)).toBe(true);
+    const review = await client.step(id, 'review');
+    expect(review.output).toMatchObject({ comment: 'Looks good to me' });
+  });
+
+  it('retries a blocked run with an edited input', async () => {
+    const { id } = await client.run(validateWorkflow);
+    await openRun(page, id);
+    await markPage(page);
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('blocked');
+    await page.getByRole('button', { name: 'Retry…' }).click();
+    const input = page.locator('textarea[data-step-id="check"]');
+    await expect.poll(() => input.inputValue(), poll).toContain('"valid": false');
+    await input.fill((await input.inputValue()).replace('"valid": false', '"valid": true'));
+    await page.getByRole('button', { name: 'Retry run' }).click();
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    await expect.poll(() => nodeStatuses(page), poll).toEqual({ prepare: 'completed', check: 'completed' });
+    expect(await pageWasKept(page)).toBe(true);
+    const check = await client.step(id, 'check');
+    expect(check).toMatchObject({ status: 'completed', input: { body: { valid: true } } });
+    expect(testAgent().requests.filter((request) => request.path === '/validate').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('shows a viewer no action it cannot take', async () => {
+    const waiting = await client.run(gateWorkflow);
+    const blocked = await client.run(validateWorkflow);
+    await client.waitForStep(waiting.id, 'review', ['needs_qa']);
+    await client.waitFor(blocked.id, ['blocked']);
+    const viewer = await openBrowser();
+    try {
+      await signIn(viewer.page, viewerToken);
+      expect(await viewer.page.getByTestId('role').textContent()).toBe('viewer');
+      expect(await viewer.page.locator('nav').getByRole('link', { name: 'Admin' }).count()).toBe(0);
+      expect(await viewer.page.locator('nav').getByRole('link', { name: 'Import plan' }).count()).toBe(0);
+
+      for (const run of [waiting, blocked]) {
+        await openRun(viewer.page, run.id);
+        await viewer.page.locator('[data-testid="dag"] [data-step-id]').first().waitFor();
+        await viewer.page.locator('[data-step-id="review"], [data-step-id="check"]').first().click();
+        await viewer.page.getByTestId('step-drawer').locator('.badge').first().waitFor();
+        expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject']));
+      }
+    } finally {
+      await viewer.close();
+    }
+  });
+
+  it('lets an admin create a token (shown once) and set a project secret whose value is never shown', async () => {
+    const admin = await openBrowser();
+    try {
+      await signIn(admin.page, client.token);
+      await admin.page.locator('nav').getByRole('link', { name: 'Admin' }).click();
+      const tokens = admin.page.getByRole('form', { name: 'Create a token' });
+      await tokens.locator('input[name="tokenName"]').fill('from-console');
+      await tokens.locator('select[name="tokenRole"]').selectOption('viewer');
+      await tokens.getByRole('button', { name: 'Create token' }).click();
+      const shown = await admin.page.getByTestId('shown-once').textContent();
+      expect(shown).toMatch(/^btn_/);
+      await admin.page.locator('[data-testid="tokens"] td', { hasText: 'from-console' }).waitFor();
+      const whoami = await api<{ role: string }>('GET', '/v1/whoami', { token: shown! });
+      expect(whoami.body.role).toBe('viewer');
+
+      const secrets = admin.page.getByRole('form', { name: 'Set a secret' });
+      await secrets.locator('input[name="secretName"]').fill('agent-key');
+      await secrets.locator('input[name="secretValue"]').fill('s3cr3t-console-value');
+      await secrets.getByRole('button', { name: 'Save secret' }).click();
+      await admin.page.getByText('agent-key', { exact: true }).waitFor();
+      expect(await admin.page.content()).not.toContain('s3cr3t-console-value');
+    } finally {
+      await admin.close();
+    }
+  });
+
+  it('draws a run of 365 steps', async () => {
+    const imported = await api<{ id: string; steps: number }>('POST', `/v1/projects/${client.project.id}/workflows/import?name=year`, {
+      token: client.token,
+      body: generatePlanCsv(365),
+      headers: { 'content-type': 'text/csv' },
+    });
+    expect(imported.status).toBe(201);
+    const { id } = await client.run(imported.body.id);
+
+    const began = Date.now();
+    await openRun(page, id);
+    await expect.poll(() => page.locator('[data-testid="dag"] [data-step-id]').count(), { timeout: 60_000, interval: 100 }).toBe(365);
+    const drawnMs = Date.now() - began;
+    await page.locator('[data-testid="timeline"] .timeline-row').nth(364).waitFor({ state: 'attached' });
+    const withTimelineMs = Date.now() - began;
+
+    writeFileSync(statePath('console-365.json'), `${JSON.stringify({ steps: 365, drawnMs, withTimelineMs }, null, 2)}\n`);
+    console.log(`console: 365-step run drawn in ${drawnMs} ms (timeline ${withTimelineMs} ms)`);
+    await page.screenshot({ path: screenshotPath('run-365.png') });
+    expect(drawnMs).toBeLessThan(30_000);
+    // Cancelled so it does not keep the engine busy for the next test file.
+    expect((await client.action(id, 'cancel')).status).toBe(200);
+  }, 180_000);
+});
