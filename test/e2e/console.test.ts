@@ -129,16 +129,19 @@ describe('the web console', () => {
     await page.screenshot({ path: screenshotPath('run.png'), fullPage: true });
   });
 
-  it('approves a waiting step with a comment, and the run completes on screen without a reload', async () => {
+  it('approves a waiting step from the inbox, and the run completes on screen without a reload', async () => {
     const { id } = await client.run(gateWorkflow);
     await client.waitForStep(id, 'review', ['needs_qa']);
-    await openRun(page, id);
     await markPage(page);
 
-    await page.locator('[data-testid="dag"] [data-step-id="review"][data-status="needs_qa"]').click();
-    const decision = page.getByTestId('decision');
-    await decision.locator('textarea[name="comment"]').fill('Looks good to me');
-    await decision.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('nav').getByRole('link', { name: 'Inbox' }).click();
+    const item = page.locator(`[data-testid="inbox"] li[data-run-id="${id}"][data-step-id="review"]`);
+    await item.waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: screenshotPath('inbox.png'), fullPage: true });
+    await item.locator('textarea[name="comment"]').fill('Looks good to me');
+    await item.getByRole('button', { name: 'Approve' }).click();
+    await item.waitFor({ state: 'detached', timeout: 20_000 });
+    await openRun(page, id);
 
     await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
     await expect.poll(() => nodeStatuses(page), poll).toEqual({ draft: 'completed', review: 'completed', publish: 'completed' });
@@ -186,6 +189,9 @@ describe('the web console', () => {
         await viewer.page.getByTestId('step-drawer').locator('.badge').first().waitFor();
         expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject']));
       }
+      await viewer.page.locator('nav').getByRole('link', { name: 'Inbox' }).click();
+      await viewer.page.locator(`[data-testid="inbox"] li[data-run-id="${waiting.id}"]`).waitFor({ timeout: 20_000 });
+      expect(await viewer.page.getByRole('button', { name: /Approve|Reject/ }).count()).toBe(0);
     } finally {
       await viewer.close();
     }

@@ -31,10 +31,10 @@ export function InboxPage() {
                 / <strong className="mono">{item.stepId}</strong> {item.workflowName && <span className="muted">({item.workflowName})</span>}
               </span>
               <span className="muted small">
-                waiting since {formatTime(item.waitingSince)} ({formatDuration(item.waitingSince)})
+                waiting since {formatTime(item.since)} ({formatDuration(item.since)}){item.deadline ? `, deadline ${formatTime(item.deadline)}` : ''}
               </span>
             </div>
-            {item.prompt && <p className="prompt">{item.prompt}</p>}
+            <p className="prompt">{item.prompt ?? item.waitingFor}</p>
             <Decision runId={item.runId} stepId={item.stepId} />
           </li>
         ))}
