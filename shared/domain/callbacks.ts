@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
-
 /**
  * Callbacks for long agent work (Step Functions' task tokens): an agent that answers "pending"
  * reports later through URLs holding an unguessable token bound to one step execution (run,
  * step, attempt). Only the token's SHA-256 is stored; the token in the path is the credential.
+ * The tokens themselves are made in callback-tokens.ts: this module stays free of node:crypto
+ * because the StepSpec rules (workflow.ts) use it and the console bundles those for the browser.
  */
 
 /** The kinds whose agent may answer "pending" and finish through a callback. */
@@ -13,11 +13,6 @@ export const callbackKinds: readonly string[] = ['http', 'lambda'];
 export const defaultCallbackTimeoutSeconds = 24 * 3600;
 /** The longest a step may wait for its callback. */
 export const maxCallbackTimeoutSeconds = 30 * 24 * 3600;
-
-/** 256 random bits, URL-safe (43 characters). */
-export const generateCallbackToken = (): string => randomBytes(32).toString('base64url');
-
-export const hashCallbackToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
 
 /** What a callback token may look like in a path: anything else is unknown without a lookup. */
 export const callbackTokenPattern = /^[A-Za-z0-9_-]{43}$/;

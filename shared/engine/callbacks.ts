@@ -1,5 +1,6 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { callbackDueAt, defaultCallbackTimeoutSeconds, hashCallbackToken } from '#shared/domain/callbacks';
+import { hashCallbackToken } from '#shared/domain/callback-tokens';
+import { callbackDueAt, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
 import { decideRetry } from '#shared/domain/retry';
 import { RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { agentReplyOutcome, type AgentReply } from '#shared/executors/agent-reply';

@@ -1,5 +1,6 @@
 import { usageSinceCheckpoint } from '#shared/clients/usage-meter';
-import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds, generateCallbackToken, hashCallbackToken } from '#shared/domain/callbacks';
+import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callback-tokens';
+import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
 import { decideRetry } from '#shared/domain/retry';
 import type { SecretRef } from '#shared/domain/secrets';
 import { classify, NonRetryableStepError, RetryableStepError, type StepError } from '#shared/domain/step-errors';

@@ -1,5 +1,5 @@
 import dagre from '@dagrejs/dagre';
-import { useMemo } from 'react';
+import { useLayoutEffect, useMemo, useRef } from 'react';
 
 export interface DagNode {
   id: string;
@@ -50,8 +50,18 @@ export function Dag({ nodes, selected, onSelect }: { nodes: DagNode[]; selected?
   const shape = nodes.map((node) => `${node.id}<${node.dependsOn.join(',')}`).join(';');
   // Relaid out only when the graph's shape changes, not on every status poll.
   const layout = useMemo(() => layoutOf(nodes), [shape]);
+  // A large graph is taller than its frame and dagre centres it: open on its first step (the
+  // left-most node), not on empty space, once per shape; the reader scrolls from there.
+  const frame = useRef<HTMLDivElement>(null);
+  useLayoutEffect(() => {
+    const element = frame.current;
+    const first = [...layout.nodes.values()].sort((a, b) => a.x - b.x || a.y - b.y)[0];
+    if (!element || !first || layout.height <= element.clientHeight) return;
+    element.scrollTop = Math.max(0, first.y - element.clientHeight / 3);
+    element.scrollLeft = 0;
+  }, [layout]);
   return (
-    <div className="dag" data-testid="dag">
+    <div className="dag" data-testid="dag" ref={frame}>
       <svg width={layout.width} height={layout.height} role="img" aria-label={`Graph of ${nodes.length} steps`}>
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">

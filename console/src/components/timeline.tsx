@@ -53,9 +53,12 @@ export function Timeline({ steps, events, now }: { steps: StepSummary[]; events:
   const span = Math.max(1, end - start);
   const left = (time: number) => `${(((time - start) / span) * 100).toFixed(3)}%`;
   const width = (from: number, to: number) => `${Math.max(0.4, ((to - from) / span) * 100).toFixed(3)}%`;
-  // In the order the steps were queued; steps not queued yet go last, in the API's order.
+  // In the order the steps were queued; steps not queued yet go last, by id with numbers read as
+  // numbers (a plan's day-2 before day-10, not after day-199 as the API's key order has it).
   const queuedAt = (step: StepSummary) => step.queuedAt ?? step.startedAt ?? '\uffff';
-  const ordered = [...steps].sort((a, b) => (queuedAt(a) < queuedAt(b) ? -1 : queuedAt(a) > queuedAt(b) ? 1 : 0));
+  const ordered = [...steps].sort(
+    (a, b) => (queuedAt(a) < queuedAt(b) ? -1 : queuedAt(a) > queuedAt(b) ? 1 : a.id.localeCompare(b.id, 'en', { numeric: true })),
+  );
   return (
     <div className="timeline" data-testid="timeline">
       <div className="timeline-scale">

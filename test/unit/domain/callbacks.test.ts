@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#shared/domain/errors';
-import { callbackDueAt, callbackTokenPattern, callbackUrls, generateCallbackToken, hashCallbackToken } from '#shared/domain/callbacks';
+import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callback-tokens';
+import { callbackDueAt, callbackTokenPattern, callbackUrls } from '#shared/domain/callbacks';
 import { assertCallbackSettings } from '#shared/domain/workflow';
 import { agentReplyOutcome, parseAgentReply } from '#shared/executors/agent-reply';
 import { reachableApiUrl } from '#infra/emulator-gaps';
