@@ -34,9 +34,15 @@ export type InboxItem = Schemas['InboxItem'];
 
 export type SecretInfo = Schemas['Secret'];
 
+/** The runs listing's query: the API does the filtering (status, workflow, tag, time range). */
 export interface RunQuery {
   status?: RunStatus;
   workflowId?: string;
+  /** `key:value` */
+  tag?: string;
+  /** ISO instants: runs created in [from, to]. */
+  from?: string;
+  to?: string;
   limit?: number;
   cursor?: string;
 }

@@ -134,8 +134,10 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
 
   it('approves a step waiting for approval; the watched run completes with the comment as its output', async () => {
     const workflowId = await apply('name: gate\nsteps:\n  - id: build\n    kind: noop\n  - id: review\n    kind: approval\n    dependsOn: [build]\n  - id: ship\n    kind: noop\n    dependsOn: [review]\n');
-    const started = await baton(['run', 'start', workflowId, '--json']);
+    const started = await baton(['run', 'start', workflowId, '--tag', 'team=growth', '--tag', 'ticket=GRO-7', '--json']);
     const runId = json<{ id: string }>(started).id;
+    const tagged = await unwrap(sdk.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId: project.id }, query: { tag: 'ticket:GRO-7' } } }));
+    expect(tagged.items.map((run) => [run.id, run.tags])).toEqual([[runId, { team: 'growth', ticket: 'GRO-7' }]]);
     await eventually('review to wait for approval', async () => {
       const step = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId: 'review' } } }));
       return step.status === 'needs_qa' ? step : undefined;

@@ -106,6 +106,23 @@ describe('the web console', () => {
     ).toEqual([true, 0, '']);
   });
 
+  it('filters runs by tag through the API\'s run search', async () => {
+    const ours = await client.run(gateWorkflow, { tags: { team: 'growth' } });
+    const theirs = await client.run(gateWorkflow, { tags: { team: 'infra' } });
+    await page.evaluate(() => {
+      (globalThis as unknown as BrowserGlobals).location.hash = '#/';
+    });
+    await page.locator(`tr[data-run-id="${theirs.id}"]`).waitFor({ timeout: 20_000 });
+
+    await page.locator('input[name="tag"]').fill('team=growth');
+    await page.getByRole('button', { name: 'Apply' }).click();
+
+    await page.locator(`tr[data-run-id="${ours.id}"]`).waitFor({ timeout: 20_000 });
+    await expect.poll(() => page.locator(`tr[data-run-id="${theirs.id}"]`).count(), poll).toBe(0);
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.locator(`tr[data-run-id="${theirs.id}"]`).waitFor({ timeout: 20_000 });
+  });
+
   it('shows a run as a DAG with one node per step and the right statuses, and a timeline', async () => {
     const { id } = await client.run(gateWorkflow);
     await client.waitForStep(id, 'review', ['needs_qa']);

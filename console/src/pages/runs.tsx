@@ -1,7 +1,7 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'wouter';
-import { runStatuses, type Run, type RunStatus } from '../api';
+import { runStatuses, type RunQuery, type RunStatus } from '../api';
 import { errorText, formatDuration, formatTime } from '../components/format';
 import { StatusBadge } from '../components/status';
 import { useSession } from '../context';
@@ -17,18 +17,27 @@ interface Filters {
 
 const emptyFilters: Filters = { status: '', workflowId: '', tag: '', from: '', to: '' };
 
-/** `k=v` → the tag filter; anything else is ignored. */
-const parseTag = (text: string): [string, string] | undefined => {
-  const match = /^\s*([^=\s]+)\s*=\s*(.*?)\s*$/.exec(text);
-  return match ? [match[1]!, match[2]!] : undefined;
+/** `k=v` (or `k:v`) → the API's `tag=k:v`; anything else is no tag filter. */
+const tagQuery = (text: string): string | undefined => {
+  const match = /^\s*([^=:\s]+)\s*[=:]\s*(.*?)\s*$/.exec(text);
+  return match && match[2] ? `${match[1]}:${match[2]}` : undefined;
 };
 
-const matches = (run: Run, filters: Filters): boolean => {
-  const tag = parseTag(filters.tag);
-  if (tag && run.tags?.[tag[0]] !== tag[1]) return false;
-  if (filters.from && run.createdAt < new Date(filters.from).toISOString()) return false;
-  if (filters.to && run.createdAt > new Date(filters.to).toISOString()) return false;
-  return true;
+/** A datetime-local value (the browser's local time) as an ISO instant. */
+const instant = (local: string): string | undefined => (local ? new Date(local).toISOString() : undefined);
+
+/** What the filters ask the API for (it filters; the page shows what it answers). */
+const runQuery = (filters: Filters): Omit<RunQuery, 'limit' | 'cursor'> => {
+  const tag = tagQuery(filters.tag);
+  const from = instant(filters.from);
+  const to = instant(filters.to);
+  return {
+    ...(filters.status ? { status: filters.status } : {}),
+    ...(filters.workflowId ? { workflowId: filters.workflowId } : {}),
+    ...(tag ? { tag } : {}),
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
+  };
 };
 
 /** The project's runs, newest first: filters, counts by status, live status. */
@@ -38,15 +47,14 @@ export function RunsPage() {
   const [filters, setFilters] = useState<Filters>(emptyFilters);
 
   const runs = useInfiniteQuery({
-    queryKey: ['runs', projectId, filters.status, filters.workflowId],
-    queryFn: ({ pageParam }) =>
-      api.listRuns(projectId, { limit: 50, ...(filters.status ? { status: filters.status } : {}), ...(filters.workflowId ? { workflowId: filters.workflowId } : {}), ...(pageParam ? { cursor: pageParam } : {}) }),
+    queryKey: ['runs', projectId, runQuery(filters)],
+    queryFn: ({ pageParam }) => api.listRuns(projectId, { limit: 50, ...runQuery(filters), ...(pageParam ? { cursor: pageParam } : {}) }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (page) => page.cursor,
     refetchInterval: backoff(),
   });
 
-  const items = (runs.data?.pages ?? []).flatMap((page) => page.items).filter((run) => matches(run, filters));
+  const items = (runs.data?.pages ?? []).flatMap((page) => page.items);
   const counts = new Map<string, number>();
   for (const run of items) counts.set(run.status, (counts.get(run.status) ?? 0) + 1);
 
