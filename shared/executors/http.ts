@@ -8,6 +8,7 @@ import type { LlmPrices } from '#shared/domain/llm-prices';
 import { parseRetryAfter } from '#shared/domain/retry';
 import { secretName, secretRef, type SecretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
+import { readBoundedText } from '#shared/executors/read-bounded-text';
 import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 import type { CachedReply, HttpCache } from '#shared/store/http-cache';
@@ -146,7 +147,7 @@ export const createHttpExecutor = ({
           redirect: 'manual',
           dispatcher: dispatchers.get(guard),
         });
-        const text = await readReply(response, maxReplyBytes, call);
+        const text = await readBoundedText(response, maxReplyBytes, { who: `agent at ${call.host}`, url: call.url });
         if (cached && cacheKey && input.cache && response.status === 304) {
           // Still current: the stored reply stands, and its age starts again.
           await cache!.put(context.projectId, cacheKey, { ...cached, storedAt: now().toISOString() }, input.cache.ttlSeconds);
@@ -315,28 +316,6 @@ const requestHeaders = (credentials: ResolvedCredentials, context: StepContext):
   return headers;
 };
 
-const readReply = async (response: Response, maxBytes: number, call: CallDescription): Promise<string> => {
-  const tooLarge = () => new NonRetryableStepError(`agent at ${call.host} replied with more than ${maxBytes} bytes`, { status: response.status, url: call.url });
-  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  if (!response.body) return '';
-  // Node types the body as ReadableStream<any>; fetch bodies are byte streams.
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > maxBytes) {
-      // Stop downloading: an oversized reply is not read to its end.
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(next.value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-};
 
 const outcomeOf = (response: Response, text: string, call: CallDescription, now: Date, prices: LlmPrices): StepOutcome => {
   const { status } = response;

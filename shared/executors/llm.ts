@@ -12,6 +12,7 @@ import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDet
 import { MissingTemplateValueError, renderTemplate, templateProblem } from '#shared/domain/templates';
 import { clip } from '#shared/executors/agent-reply';
 import { assertAllowed, causeChain, createDispatchers, type HttpFetch, type ResolveHost } from '#shared/executors/http';
+import { readBoundedText } from '#shared/executors/read-bounded-text';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 
 /**
@@ -353,7 +354,7 @@ const callOpenAi = async ({ input, request, context, signal, fetchImpl, dispatch
       redirect: 'manual',
       dispatcher: dispatchers.get(guard),
     });
-    text = await readBounded(response, maxReplyBytes, host, where);
+    text = await readBoundedText(response, maxReplyBytes, { who: `model server at ${host}`, url: where });
   } catch (error) {
     if (error instanceof StepError) throw error;
     // Refusals and DNS failures of the guarded lookup arrive as the cause of fetch's TypeError.
@@ -424,26 +425,6 @@ const errorMessageOf = (text: string): string | undefined => {
   }
 };
 
-const readBounded = async (response: Response, maxBytes: number, host: string, url: string): Promise<string> => {
-  const tooLarge = () => new NonRetryableStepError(`model server at ${host} replied with more than ${maxBytes} bytes`, { status: response.status, url });
-  if (Number(response.headers.get('content-length') ?? 0) > maxBytes) {
-    await response.body?.cancel();
-    throw tooLarge();
-  }
-  if (!response.body) return '';
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(next.value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-};
 
 const errorCode = (error: unknown): string => {
   const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
