@@ -25,7 +25,8 @@ export const llmPrice = z.strictObject({
 const maxPricedModels = 200;
 
 /** Model ids as Bedrock and OpenAI-compatible servers spell them (ids, inference profiles, ARNs). */
-const modelId = z.string().regex(/^[A-Za-z0-9][!-~]{0,255}$/, 'must be a model id: 1-256 printable ASCII characters without spaces');
+const modelIdPattern = /^[A-Za-z0-9][!-~]{0,255}$/;
+const modelId = z.string().regex(modelIdPattern, 'must be a model id: 1-256 printable ASCII characters without spaces');
 
 /** An IPv4 or IPv6 CIDR, by zod's patterns: the contract states the same pattern that validates. */
 const cidrPattern = new RegExp(`(?:${z.regexes.cidrv4.source})|(?:${z.regexes.cidrv6.source})`);
@@ -45,7 +46,9 @@ export const projectSettings = z.strictObject({
   /** Prices per model id that replace the list prices in usage records (a patch replaces the whole table). */
   llmPrices: z
     .record(modelId, llmPrice)
-    .refine((prices) => Object.keys(prices).length <= maxPricedModels, `at most ${maxPricedModels} models`),
+    .refine((prices) => Object.keys(prices).length <= maxPricedModels, `at most ${maxPricedModels} models`)
+    // The contract states the key rule too (zod-to-openapi does not carry a record's key schema).
+    .meta({ maxProperties: maxPricedModels, propertyNames: { type: 'string', pattern: modelIdPattern.source } }),
   /**
    * Private ranges `http` agents may be called in (the project's own VPC). Loopback and
    * link-local addresses stay refused unless a CIDR inside those ranges is listed.
