@@ -3,6 +3,7 @@ import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
+import { jsonAttribute } from './json-attribute';
 import { eventItem, type CommittedEvent } from './event-outbox';
 import { keys, listingsIndex } from './keys';
 import { getInOrder, queryPrefix } from './query';
@@ -131,11 +132,11 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
           UpdateExpression: `SET ${entries.map((_, index) => `#settings.#k${index} = :v${index}`).join(', ')}`,
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#settings': 'settings', ...Object.fromEntries(entries.map(([key], index) => [`#k${index}`, key])) },
-          ExpressionAttributeValues: Object.fromEntries(entries.map(([, value], index) => [`:v${index}`, value])),
+          ExpressionAttributeValues: Object.fromEntries(entries.map(([key, value], index) => [`:v${index}`, storedSetting(key, value)])),
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return { ...defaultProjectSettings, ...(updated?.settings as Partial<ProjectSettings> | undefined) };
+      return settingsOf(updated?.settings);
     } catch (error) {
       if ((error as Error).name === 'ConditionalCheckFailedException') return undefined;
       throw error;
@@ -227,8 +228,21 @@ const toProject = (item: Record<string, unknown>): Project => ({
   id: item.id as string,
   name: item.name as string,
   createdAt: item.createdAt as string,
-  settings: { ...defaultProjectSettings, ...(item.settings as Partial<ProjectSettings> | undefined) },
+  settings: settingsOf(item.settings),
 });
+
+/**
+ * A setting as stored. Prices are any JSON numbers (a schema-valid 5e-324 among them), which a
+ * DynamoDB number refuses past ±1e-130 or 38 digits: like other free-form JSON they are kept as a
+ * JSON string (json-attribute.ts). Older items hold a map, read as it is.
+ */
+const storedSetting = (key: string, value: unknown): unknown => (key === 'llmPrices' ? jsonAttribute.encode(value) : value);
+
+const settingsOf = (stored: unknown): ProjectSettings => {
+  const { llmPrices, ...rest } = (stored ?? {}) as Record<string, unknown>;
+  const prices = typeof llmPrices === 'string' ? jsonAttribute.decode(llmPrices) : llmPrices;
+  return { ...defaultProjectSettings, ...(rest as Partial<ProjectSettings>), ...(prices ? { llmPrices: prices as ProjectSettings['llmPrices'] } : {}) };
+};
 
 const toTokenRecord = (item: Record<string, unknown>): TokenRecord => ({
   tokenId: item.tokenId as string,

@@ -130,9 +130,11 @@ describe('llm steps', () => {
     const client = await engineClient('llm-prices');
     const patched = await api('PATCH', `/v1/projects/${client.project.id}/settings`, {
       token: client.token,
-      body: { llmPrices: { 'gpt-4o-mini': { inputPerMillion: 1000, outputPerMillion: 2000 } } },
+      // Any JSON number a price may be, even one a DynamoDB number refuses (found by schemathesis).
+      body: { llmPrices: { 'gpt-4o-mini': { inputPerMillion: 1000, outputPerMillion: 2000 }, 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } },
     });
-    expect(patched.status).toBe(200);
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    expect(patched.body).toMatchObject({ llmPrices: { 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } });
     const workflowId = await client.workflow({
       name: 'priced',
       steps: [{ id: 'ask', kind: 'llm', input: { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', prompt: 'Hello', maxTokens: 20 } }],
