@@ -84,6 +84,9 @@ export async function runSchemathesis(info: StackInfo, { maxExamples }: { maxExa
     [
       '# Written by scripts/lib/schemathesis.ts for one run.',
       `headers = { Authorization = ${toml(`Bearer ${fixture.token}`)} }`,
+      '# A schema-violating body past the API\'s 512 KiB limit (e.g. a workflow past maxItems steps)',
+      '# is refused before it is parsed, with 413 payload_too_large: a rejection like the others.',
+      'checks.negative_data_rejection.expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]',
       '[parameters]',
       `"path.projectId" = ${toml(fixture.projectId)}`,
       `"path.runId" = ${toml(fixture.runId)}`,
