@@ -31,14 +31,14 @@ export function registerSteps(program: Command, act: Act): void {
     .description('approve a step waiting for approval: it completes and the run goes on')
     .argument('<run>', 'the run id (run_…)')
     .argument('<step>', 'the step id')
-    .option('--comment <text>', 'a note kept as the step\'s output ({"comment": …})')
+    .option('--comment <text>', 'a note kept on the step and in its event (and in its output: {"approvedBy", "comment"})')
     .action(
       act(async (session, runId: string, stepId: string, options: { comment?: string }) => {
         const client = await session.client();
         const step = await unwrap(
           client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
             params: { path: { runId, stepId, action: 'approve' } },
-            body: options.comment === undefined ? {} : { output: { comment: options.comment } },
+            body: options.comment === undefined ? {} : { comment: options.comment },
           }),
         );
         session.output.result(step, `Approved ${step.id} of run ${runId}: ${step.status}`);
@@ -51,14 +51,14 @@ export function registerSteps(program: Command, act: Act): void {
     .description('reject a step waiting for approval: it fails and the run blocks (retry asks again)')
     .argument('<run>', 'the run id (run_…)')
     .argument('<step>', 'the step id')
-    .option('--comment <text>', "why: it becomes the step's error")
+    .option('--comment <text>', "why: kept on the step and in its event, and it becomes the step's error")
     .action(
       act(async (session, runId: string, stepId: string, options: { comment?: string }) => {
         const client = await session.client();
         const step = await unwrap(
           client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
             params: { path: { runId, stepId, action: 'reject' } },
-            body: options.comment === undefined ? {} : { reason: options.comment },
+            body: options.comment === undefined ? {} : { comment: options.comment },
           }),
         );
         session.output.result(step, `Rejected ${step.id} of run ${runId}: ${step.status}${step.error ? ` (${step.error.message})` : ''}`);

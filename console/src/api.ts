@@ -67,14 +67,9 @@ export function createApi(baseUrl: string, token: string) {
           body: Object.keys(inputs).length ? { steps: Object.fromEntries(Object.entries(inputs).map(([id, input]) => [id, { input }])) } : {},
         }),
       ),
-    /** Approves (the comment becomes part of the output) or rejects (the comment is the reason). */
+    /** Approves or rejects a waiting step; the comment is kept on the step and in its event. */
     stepAction: (runId: string, stepId: string, action: 'approve' | 'reject', comment: string) =>
-      unwrap(
-        client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', {
-          params: { path: { runId, stepId, action } },
-          body: action === 'approve' ? (comment ? { output: { comment } } : {}) : comment ? { reason: comment } : {},
-        }),
-      ),
+      unwrap(client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId, stepId, action } }, body: comment ? { comment } : {} })),
     getWorkflow: (projectId: string, workflowId: string, version?: number) =>
       unwrap(client.GET('/v1/projects/{projectId}/workflows/{workflowId}', { params: { path: { projectId, workflowId }, query: version ? { version } : {} } })),
     listWorkflows: async (projectId: string) => (await unwrap(client.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId }, query: { limit: 100 } } }))).items,

@@ -117,6 +117,7 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
     ...(step.input !== undefined ? { input: step.input } : {}),
     ...(step.output !== undefined ? { output: step.output } : {}),
     ...(step.outputRef ? { outputUrl: await artifacts.signedUrl(step.outputRef) } : {}),
+    ...(step.comment ? { comment: step.comment } : {}),
     artifacts: await Promise.all(
       (step.artifacts ?? []).map(async (artifact) => ({
         name: artifact.name,

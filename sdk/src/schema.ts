@@ -947,6 +947,8 @@ export interface components {
             output?: unknown;
             /** @description A 15-minute signed URL, when the output is kept in S3 */
             outputUrl?: string;
+            /** @description The comment a person approved or rejected the step with */
+            comment?: string;
             artifacts: {
                 name: string;
                 contentType: string;
@@ -3438,6 +3440,7 @@ export interface operations {
                 "application/json": {
                     output?: unknown;
                     reason?: string;
+                    comment?: string;
                 };
             };
         };

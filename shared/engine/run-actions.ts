@@ -287,7 +287,8 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
         generation,
         ...(replacement && 'input' in replacement ? jsonField('input', replacement.input) : {}),
       },
-      remove: ['finishedAt'],
+      // The rejection's comment belongs to the execution that ended; the events keep it.
+      remove: ['finishedAt', 'comment'],
       condition: '#status = :failed',
       values: { ':failed': 'failed' },
     });
@@ -303,24 +304,30 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
   await applyEffects(deps, effects);
 }
 
-/** approve: a step waiting in needs_qa completes (with the approver's output); reject: it fails and the run blocks. */
+/**
+ * approve: a step waiting in needs_qa completes (with the approver's output); reject: it fails and
+ * the run blocks. A person's comment is kept on the step and in the event; without an output an
+ * approval's output carries it to the dependents, and without a reason it is the rejection's.
+ */
 export async function stepAction(
   deps: EngineDeps,
   run: RunRecord,
   step: StepRecord,
   action: 'approve' | 'reject',
   actor: string,
-  body: { output?: unknown; reason?: string },
+  body: { output?: unknown; reason?: string; comment?: string },
 ): Promise<StepRecord> {
   if (step.status !== 'needs_qa') {
     throw new ConflictError(`Cannot ${action} step ${step.stepId}: it is ${step.status}, and only a step waiting in needs_qa can be ${action}d`);
   }
+  const comment = body.comment || undefined;
+  const reason = body.reason || comment;
   let effects: Effects;
   try {
     effects =
       action === 'approve'
-        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor } }, { actor, from: 'needs_qa', usage: addStoredUsage(step.usage) })
-        : await failStep(deps, run, step, new NonRetryableStepError(`rejected${body.reason ? `: ${body.reason}` : ''}`, { code: 'REJECTED' }), { actor, from: ['needs_qa'] });
+        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor, ...(comment ? { comment } : {}) } }, { actor, from: 'needs_qa', usage: addStoredUsage(step.usage), comment })
+        : await failStep(deps, run, step, new NonRetryableStepError(`rejected${reason ? `: ${reason}` : ''}`, { code: 'REJECTED' }), { actor, from: ['needs_qa'], comment });
   } catch (error) {
     if (error instanceof ConditionFailedError) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
     throw error;

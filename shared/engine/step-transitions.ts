@@ -126,7 +126,7 @@ export async function completeStep(
   run: RunRecord,
   step: StepRecord,
   outcome: Extract<StepOutcome, { status: 'completed' }>,
-  { actor, from, usage }: { actor: string; from: 'running' | 'needs_qa'; usage?: unknown },
+  { actor, from, usage, comment }: { actor: string; from: 'running' | 'needs_qa'; usage?: unknown; comment?: string },
 ): Promise<Effects> {
   const at = now(deps);
   const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
@@ -142,6 +142,7 @@ export async function completeStep(
         ...(artifacts ? { artifacts } : {}),
         ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
         ...(usage ? { usage } : {}),
+        ...(comment ? { comment } : {}),
       },
       append: { llmUsage: outcome.usage?.llm ?? [] },
       remove: [...waitingStepIndexAttributes],
@@ -150,7 +151,14 @@ export async function completeStep(
     });
     tx.event(
       ...eventArgs(
-        runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0 }, at, step.stepId),
+        runEvent(
+          run,
+          'step.completed',
+          actor,
+          { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) },
+          at,
+          step.stepId,
+        ),
       ),
     );
   });
@@ -332,19 +340,19 @@ export async function failStep(
   run: RunRecord,
   step: StepRecord,
   error: StepError,
-  { actor, from, usage }: { actor: string; from: ('running' | 'queued' | 'needs_qa')[]; usage?: unknown },
+  { actor, from, usage, comment }: { actor: string; from: ('running' | 'queued' | 'needs_qa')[]; usage?: unknown; comment?: string },
 ): Promise<Effects> {
   const at = now(deps);
   const record = errorRecord(error, step.attempt, at);
   const failStepItem = (tx: ReturnType<typeof transaction>, detail: Record<string, unknown> = {}) => {
     tx.update(keys.step(run.id, step.stepId), {
-      set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}) },
+      set: { status: 'failed', finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}) },
       append: { llmUsage: error.llmUsage },
       remove: [...waitingStepIndexAttributes],
       condition: `#status IN (${from.map((_, index) => `:from${index}`).join(', ')}) AND #attempt = :attempt`,
       values: { ...Object.fromEntries(from.map((status, index) => [`:from${index}`, status])), ':attempt': step.attempt },
     });
-    tx.event(...eventArgs(runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...detail }, at, step.stepId)));
+    tx.event(...eventArgs(runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...detail }, at, step.stepId)));
   };
   if (step.onFailure === 'continue') {
     // Optional: its dependents go on (they see it failed) and the run is not blocked.

@@ -118,7 +118,9 @@ export const stepActionBody = z
   .strictObject({
     /** approve: the step's output (default: who approved). */
     output: boundedJson(64 * 1024).optional(),
-    /** reject: why; becomes the step's error. */
+    /** reject: why; becomes the step's error (default: the comment). */
     reason: text(0, 1000).optional(),
+    /** A person's note on the decision, kept on the step and in the event. */
+    comment: text(0, 1000).optional(),
   })
   .default({});

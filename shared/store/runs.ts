@@ -104,6 +104,8 @@ export interface StepRecord {
   outputRef?: string;
   artifacts?: ArtifactRecord[];
   error?: StepErrorRecord;
+  /** The comment a person approved or rejected the step with. */
+  comment?: string;
   usage?: unknown;
   /** What the agent reported with its completion (tokens, USD, calls). */
   agentUsage?: { tokens?: { input?: number; output?: number }; costUsd?: number; cache?: { hits: number; misses: number } };

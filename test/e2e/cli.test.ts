@@ -132,7 +132,7 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(watched.stdout).toMatch(/Retry: {2}npx baton run retry run_[0-9a-z]{26} \[--step call --input <file>\]/);
   });
 
-  it('approves a step waiting for approval; the watched run completes with the comment as its output', async () => {
+  it('approves a step waiting for approval with a comment; the watched run completes and the step keeps the comment', async () => {
     const workflowId = await apply('name: gate\nsteps:\n  - id: build\n    kind: noop\n  - id: review\n    kind: approval\n    dependsOn: [build]\n  - id: ship\n    kind: noop\n    dependsOn: [review]\n');
     const started = await baton(['run', 'start', workflowId, '--tag', 'team=growth', '--tag', 'ticket=GRO-7', '--json']);
     const runId = json<{ id: string }>(started).id;
@@ -154,7 +154,7 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     const lines = jsonLines(watched);
     expect(lines.at(-1)).toMatchObject({ type: 'summary', status: 'completed', done: 3, total: 3 });
     const review = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId: 'review' } } }));
-    expect(review.output).toEqual({ comment: 'ship it' });
+    expect(review).toMatchObject({ comment: 'ship it', output: { approvedBy: expect.any(String), comment: 'ship it' } });
   });
 
   it('retries a blocked run with a new input for the failed step; --json output parses', async () => {

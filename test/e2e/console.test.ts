@@ -163,8 +163,12 @@ describe('the web console', () => {
     await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
     await expect.poll(() => nodeStatuses(page), poll).toEqual({ draft: 'completed', review: 'completed', publish: 'completed' });
     expect(await pageWasKept(page)).toBe(true);
+    // The comment is on the step (its drawer) and in the event log, with who approved.
+    await page.locator('[data-testid="dag"] [data-step-id="review"]').click();
+    await expect.poll(() => page.getByTestId('step-comment').textContent(), poll).toMatch(/^Looks good to meapproved by /);
+    await expect.poll(() => page.locator('[data-testid="event-log"] tr[data-event-type="step.completed"] q.comment').allTextContents(), poll).toEqual(['Looks good to me']);
     const review = await client.step(id, 'review');
-    expect(review.output).toMatchObject({ comment: 'Looks good to me' });
+    expect(review).toMatchObject({ comment: 'Looks good to me', output: { comment: 'Looks good to me' } });
   });
 
   it('retries a blocked run with an edited input', async () => {

@@ -1,7 +1,7 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { collect, createClient, paginate, unwrap, waitForRun, type BatonClient } from '#sdk';
+import { collect, createClient, paginate, runEvents, unwrap, waitForRun, type BatonClient } from '#sdk';
 import { createProject } from '../helpers/api';
 import { aws } from '../helpers/aws';
 import { eventually } from '../helpers/poll';
@@ -89,6 +89,40 @@ describe("a project's approval inbox", () => {
     expect(cancelled.status).toBe('cancelled');
     expect(approvedRun.status).toBe('completed');
     expect(othersInbox.map((item) => item.runId)).toEqual([otherRun.id]);
+  });
+
+  it('keeps the comment a step was approved or rejected with on the step and in its event; older bodies still work', async () => {
+    const { projectId, baton } = await projectClient('inbox-comments');
+    const { id: workflowId } = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'reviewed', steps: [{ id: 'review', kind: 'approval' }, { id: 'after', kind: 'noop', dependsOn: ['review'] }] } }),
+    );
+    const runs = [];
+    for (let index = 0; index < 3; index += 1) {
+      const run = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+      runs.push(await waitForRun(baton, run.id, { until: stepsWaiting, timeoutMs: 30_000 }));
+    }
+    const decide = (runId: string, action: 'approve' | 'reject', body: { comment?: string; reason?: string; output?: unknown }) =>
+      unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId, stepId: 'review', action } }, body }));
+    const tooLong = await baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId: runs[0]!.id, stepId: 'review', action: 'approve' } }, body: { comment: 'x'.repeat(1001) } });
+
+    const approved = await decide(runs[0]!.id, 'approve', { comment: 'Looks right; ship it.' });
+    const rejected = await decide(runs[1]!.id, 'reject', { comment: 'The totals are off by one.' });
+    const approvedWithOutput = await decide(runs[2]!.id, 'approve', { output: { verdict: 'ship' } });
+    const stepEvent = async (runId: string, type: string) => {
+      const events = await collect(runEvents(baton, runId));
+      return events.find((event) => event.type === type && event.stepId === 'review');
+    };
+
+    expect(tooLong.response.status).toBe(400);
+    expect(tooLong.error).toMatchObject({ error: { field: 'body.comment' } });
+    expect(approved).toMatchObject({ status: 'completed', comment: 'Looks right; ship it.', output: { approvedBy: expect.any(String), comment: 'Looks right; ship it.' } });
+    expect((await stepEvent(runs[0]!.id, 'step.completed'))?.detail).toMatchObject({ comment: 'Looks right; ship it.' });
+    expect(rejected).toMatchObject({ status: 'failed', comment: 'The totals are off by one.', error: { code: 'REJECTED', message: 'rejected: The totals are off by one.' } });
+    expect((await stepEvent(runs[1]!.id, 'step.failed'))?.detail).toMatchObject({ comment: 'The totals are off by one.' });
+    expect(approvedWithOutput).toMatchObject({ status: 'completed', output: { verdict: 'ship' } });
+    expect(approvedWithOutput).not.toHaveProperty('comment');
+    expect((await waitForRun(baton, runs[0]!.id, { timeoutMs: 30_000 })).status).toBe('completed');
+    expect((await waitForRun(baton, runs[1]!.id, { timeoutMs: 30_000 })).status).toBe('blocked');
   });
 
   it('drops a step whose deadline passed, and takes it back when the run is retried', async () => {

@@ -37,7 +37,9 @@ export function EventLog({ events, onSelectStep }: { events: RunEvent[]; onSelec
                   ))}
               </td>
               <td className="mono small">{event.actor}</td>
-              <td className="mono small detail">{Object.keys(event.detail).length ? JSON.stringify(event.detail) : ''}</td>
+              <td className="small detail">
+                <EventDetail detail={event.detail} />
+              </td>
             </tr>
           ))}
         </tbody>
@@ -48,5 +50,15 @@ export function EventLog({ events, onSelectStep }: { events: RunEvent[]; onSelec
         </button>
       )}
     </div>
+  );
+}
+
+/** An event's detail as JSON, with a person's comment first in plain words. */
+function EventDetail({ detail }: { detail: RunEvent['detail'] }) {
+  const { comment, ...rest } = detail;
+  return (
+    <>
+      {typeof comment === 'string' && <q className="comment">{comment}</q>} {Object.keys(rest).length ? <span className="mono">{JSON.stringify(rest)}</span> : ''}
+    </>
   );
 }

@@ -19,6 +19,8 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
   });
   const attempts = attemptsByStep(events).get(stepId) ?? [];
   const data = step.data;
+  // Who commented and when is in the decision's event; the step holds the comment itself.
+  const decision = events.findLast((event) => event.stepId === stepId && typeof event.detail.comment === 'string');
   return (
     <aside className="drawer" aria-label={`Step ${stepId}`} data-testid="step-drawer">
       <header>
@@ -34,6 +36,16 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
             <StatusBadge status={data.status} /> {data.kind} · attempt {data.attempt} of {data.allowedAttempts}
           </p>
           {data.status === 'needs_qa' && <Decision runId={runId} stepId={stepId} />}
+          {data.comment && (
+            <blockquote className="comment" data-testid="step-comment">
+              {data.comment}
+              {decision && decision.detail.comment === data.comment && (
+                <div className="muted small">
+                  {decision.type === 'step.failed' ? 'rejected' : 'approved'} by {decision.actor}, {formatTime(decision.at)}
+                </div>
+              )}
+            </blockquote>
+          )}
           {data.error && (
             <div className="error-box">
               <strong>{data.error.code ?? 'error'}</strong>: {data.error.message}

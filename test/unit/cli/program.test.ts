@@ -263,14 +263,14 @@ describe('run start --watch', () => {
 });
 
 describe('actions', () => {
-  it('approve --comment keeps the comment as the output; reject --comment as the reason', async () => {
+  it('approve and reject --comment send the comment', async () => {
     const api = fakeApi({
       [`POST /v1/runs/${runId}/steps/review/actions/approve`]: { json: { ...step('review', 'completed'), allowedAttempts: 1, dependents: [], retry: {}, artifacts: [] } },
       [`POST /v1/runs/${runId}/steps/review/actions/reject`]: { json: { ...step('review', 'failed'), allowedAttempts: 1, dependents: [], retry: {}, artifacts: [] } },
     });
     expect((await cli(['approve', runId, 'review', '--comment', 'ship it'], api)).code).toBe(0);
     expect((await cli(['reject', runId, 'review', '--comment', 'not yet'], api)).code).toBe(0);
-    expect(api.seen.map((seen) => JSON.parse(seen.body) as unknown)).toEqual([{ output: { comment: 'ship it' } }, { reason: 'not yet' }]);
+    expect(api.seen.map((seen) => JSON.parse(seen.body) as unknown)).toEqual([{ comment: 'ship it' }, { comment: 'not yet' }]);
   });
 
   it('inbox lists what waits for approval, with the command that approves it', async () => {
