@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { createEngine } from '#shared/engine/create-engine';
 import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
 import { createProjectStore } from '#shared/store/projects';
@@ -19,7 +19,7 @@ const deliveryEvent = z.looseObject({
   projectId: z.string(),
   at: z.string(),
   actor: z.string(),
-  detail: z.looseObject({ provider: z.enum(webhookProviders), deliveryId: z.string(), event: z.string(), payloadRef: z.string() }),
+  detail: z.looseObject({ provider: z.enum(webhookProviderNames), deliveryId: z.string(), event: z.string(), payloadRef: z.string() }),
 });
 
 /**

@@ -3,14 +3,13 @@ import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { ApiError, NotFoundError, ValidationError } from '#shared/domain/errors';
-import { normalizeGeneric, normalizeGithub, normalizeGitlab, webhookProviders, type NormalizedDelivery, type WebhookProvider } from '#shared/domain/webhook-deliveries';
-import { verifyGenericSignature, verifyGithubSignature, verifyGitlabToken, verifySignedDelivery } from '#shared/domain/webhook-signatures';
 import type { EngineDeps } from '#shared/engine/context';
 import { acceptDelivery } from '#shared/engine/webhook-deliveries';
 import { json, parseWith, type HttpResult } from '#shared/middleware/http';
 import { projectIdParam } from '#shared/schemas/projects';
 import type { ProjectStore } from '#shared/store/projects';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
+import { webhookProvider, webhookProviderNames } from '#shared/webhook-providers/registry';
 
 class SignatureError extends ApiError {
   override name = 'SignatureError';
@@ -19,15 +18,13 @@ class SignatureError extends ApiError {
   }
 }
 
-const deliveryIdOf = (provider: WebhookProvider, headers: Record<string, string | undefined>): string | undefined =>
-  provider === 'github' ? headers['x-github-delivery'] : provider === 'gitlab' ? (headers['webhook-id'] ?? headers['x-gitlab-event-uuid']) : headers['x-baton-delivery'];
-
 /** The metric every refused delivery counts in (namespace Baton, dimensions service and provider). */
 export const webhookRefusedMetric = 'WebhookRefused';
 
 /**
- * `POST /v1/webhooks/{provider}/{projectId}`: verify the signature on the raw body (nothing is
- * written before it passes), deduplicate by delivery id, normalize, record and publish; the
+ * `POST /v1/webhooks/{provider}/{projectId}`: the provider (from `shared/webhook-providers/`)
+ * verifies the signature on the raw body (nothing is written before it passes), names the
+ * delivery id to deduplicate by and normalizes the payload; then it is recorded and published; the
  * reactions run from the published event. A bad signature (401) or an unknown project (404)
  * changes nothing and is a security event: logged, and counted in `WebhookRefused`.
  */
@@ -37,7 +34,8 @@ export const createWebhookReceiver =
     const [, , , fromPathProvider, fromPathProject] = event.rawPath.split('/');
     const provider = event.pathParameters?.provider ?? fromPathProvider;
     const projectId = event.pathParameters?.projectId ?? fromPathProject;
-    const parsedProvider = parseWith(z.enum(webhookProviders), provider, 'path.provider');
+    const parsedProvider = parseWith(z.enum(webhookProviderNames), provider, 'path.provider');
+    const plugin = webhookProvider(parsedProvider);
     const parsedProject = parseWith(projectIdParam, projectId, 'path.projectId');
     const securityEvent = (kind: 'webhook_unknown_project' | 'webhook_signature_refused', reason: string) => {
       logger.warn('security: webhook refused', { securityEvent: kind, provider: parsedProvider, projectId: parsedProject, reason, sourceIp: event.requestContext.http.sourceIp });
@@ -58,10 +56,10 @@ export const createWebhookReceiver =
       return new SignatureError(reason);
     };
     if (valid.length === 0) throw refuse('no webhook secret is configured for this provider');
-    const verdict = verify(parsedProvider, raw, headers, valid);
-    if (verdict !== 'ok') throw refuse(verdict);
+    const verdict = plugin.verify(raw, headers, valid);
+    if (!verdict.ok) throw refuse(verdict.reason);
 
-    const deliveryId = deliveryIdOf(parsedProvider, headers);
+    const deliveryId = plugin.deliveryId(headers);
     if (!deliveryId || deliveryId.length > 200) throw new ValidationError('header: the delivery id header is missing', 'header.delivery-id');
     let payload: unknown;
     try {
@@ -69,27 +67,8 @@ export const createWebhookReceiver =
     } catch {
       throw new ValidationError('body: not valid JSON', 'body');
     }
-    const delivery: NormalizedDelivery =
-      parsedProvider === 'github'
-        ? normalizeGithub(deliveryId, headers['x-github-event'] ?? 'unknown', payload)
-        : parsedProvider === 'gitlab'
-          ? normalizeGitlab(deliveryId, payload)
-          : normalizeGeneric(deliveryId, payload);
+    const delivery = plugin.normalize({ deliveryId, headers, payload });
     const accepted = await acceptDelivery(engine, parsedProject, delivery, raw);
     if (!accepted) return json(200, { deliveryId, duplicate: true });
     return json(202, { deliveryId, event: delivery.event, eventId: accepted.eventId });
   };
-
-/** 'ok', or why the delivery's signature does not hold. */
-function verify(provider: WebhookProvider, raw: Buffer, headers: Record<string, string | undefined>, secrets: string[]): string {
-  if (provider === 'github') return verifyGithubSignature(raw, headers['x-hub-signature-256'], secrets) ? 'ok' : 'bad or missing X-Hub-Signature-256';
-  if (provider === 'gitlab') {
-    if (headers['webhook-signature']) {
-      const check = verifySignedDelivery(raw, { id: headers['webhook-id'], timestamp: headers['webhook-timestamp'], signature: headers['webhook-signature'] }, secrets);
-      return check.ok ? 'ok' : `signed form: ${check.reason}`;
-    }
-    return verifyGitlabToken(headers['x-gitlab-token'], secrets) ? 'ok' : 'bad or missing X-Gitlab-Token';
-  }
-  const check = verifyGenericSignature(raw, headers['x-baton-signature'], secrets);
-  return check.ok ? 'ok' : `X-Baton-Signature: ${check.reason}`;
-}

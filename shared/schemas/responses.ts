@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { roles } from '#shared/domain/tokens';
 import { runStatuses, stepStatuses } from '#shared/domain/states';
-import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { retryPolicy, stepSpec } from '#shared/domain/workflow';
 import { projectSettings, rateLimit } from './projects';
 import { gitRef } from './runs';
@@ -49,7 +49,7 @@ export const createdProjectResponse = projectResponse
   .meta({ id: 'CreatedProject' });
 
 export const webhookSecretResponse = z
-  .object({ provider: z.enum(webhookProviders), secret: z.string(), previousStillValid: z.boolean() })
+  .object({ provider: z.enum(webhookProviderNames), secret: z.string(), previousStillValid: z.boolean() })
   .meta({ id: 'WebhookSecret' });
 
 export const secretResponse = z

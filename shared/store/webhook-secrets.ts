@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { WebhookProvider } from '#shared/domain/webhook-deliveries';
+import type { WebhookProviderName } from '#shared/webhook-providers/registry';
 import { keys } from './keys';
 
 /**
@@ -43,7 +43,7 @@ export const createWebhookSecretStore = ({ documents, tableName, keySource }: { 
   const key = async () => createHash('sha256').update(await keySource.keyMaterial(), 'utf8').digest();
   return {
     /** Sets a new current secret; the old current one stays valid as `previous`. */
-    async rotate(projectId: string, provider: WebhookProvider, secret: string, now = new Date()): Promise<{ rotatedAt: string; previousStillValid: boolean }> {
+    async rotate(projectId: string, provider: WebhookProviderName, secret: string, now = new Date()): Promise<{ rotatedAt: string; previousStillValid: boolean }> {
       const itemKey = keys.webhookSecret(projectId, provider);
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: itemKey, ConsistentRead: true }));
       const rotatedAt = now.toISOString();
@@ -58,7 +58,7 @@ export const createWebhookSecretStore = ({ documents, tableName, keySource }: { 
     },
 
     /** The secrets a delivery may be signed with: current first, then the previous one. */
-    async valid(projectId: string, provider: WebhookProvider): Promise<string[]> {
+    async valid(projectId: string, provider: WebhookProviderName): Promise<string[]> {
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.webhookSecret(projectId, provider) }));
       if (!Item?.current) return [];
       const material = await key();

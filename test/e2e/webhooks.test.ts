@@ -17,13 +17,14 @@ const githubDeliveryOf = (client: EngineClient, body: string, headers: Record<st
 const workflowRun = (branch: string, conclusion: string) => workflowRunBody('acme/app', branch, conclusion);
 
 describe('webhooks on the deployed stack', () => {
-  it('completes a waiting webhook step with a signed GitHub delivery; forged and replayed ones change nothing', async () => {
+  it('completes a waiting webhook step with a signed GitHub delivery (repository matched without regard to case); forged and replayed ones change nothing', async () => {
     const client = await engineClient();
     const { secret } = await setWebhookSecret(client, 'github');
     const workflowId = await client.workflow({
       name: 'ci-gate',
       steps: [
-        { id: 'wait-ci', kind: 'webhook', input: { provider: 'github', repository: 'acme/app', branch: 'main' } },
+        // GitHub sends `acme/app`; the workflow's author wrote it as the repository page shows it.
+        { id: 'wait-ci', kind: 'webhook', input: { provider: 'github', repository: 'Acme/App', branch: 'main' } },
         { id: 'deploy', kind: 'noop', dependsOn: ['wait-ci'] },
       ],
     });

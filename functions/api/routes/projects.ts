@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NotFoundError } from '#shared/domain/errors';
-import { webhookProviders } from '#shared/domain/webhook-deliveries';
+import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { createProjectBody, projectIdParam, projectSettingsPatch, webhookSecretBody } from '#shared/schemas/projects';
 import { createdProjectResponse, projectPageResponse, projectResponse, projectSettingsResponse, webhookSecretResponse } from '#shared/schemas/responses';
 import { pageQuery } from '#shared/schemas/runs';
@@ -79,7 +79,7 @@ export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps)
     summary: "Set (or generate) a provider's webhook secret; the previous one stays valid until the next rotation",
     tag: 'webhooks',
     access: { project: 'admin' },
-    params: projectPath.extend({ provider: z.enum(webhookProviders) }),
+    params: projectPath.extend({ provider: z.enum(webhookProviderNames) }),
     body: { schema: webhookSecretBody.default({}), required: false },
     responses: { 200: { description: 'The secret, shown this once', schema: webhookSecretResponse } },
     handler: async ({ params, body }) => {
