@@ -116,7 +116,8 @@ function Shell({ session }: { session: Session }) {
       </header>
       <main>
         <Switch>
-          <Route path="/runs/:runId">{(params) => <RunPage runId={params.runId} />}</Route>
+          {/* Keyed by the run: another run's page starts afresh (no step drawer left open from the last one). */}
+          <Route path="/runs/:runId">{(params) => <RunPage key={params.runId} runId={params.runId} />}</Route>
           <Route path="/inbox" component={InboxPage} />
           <Route path="/workflows/:workflowId">{(params) => <WorkflowPage workflowId={params.workflowId} />}</Route>
           <Route path="/workflows" component={WorkflowsPage} />

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statePath } from '../../scripts/lib/paths';
 import { api } from '../helpers/api';
@@ -37,6 +37,9 @@ const nodeStatuses = async (target: Page): Promise<Record<string, string | null>
   const nodes = await target.locator('[data-testid="dag"] [data-step-id]').all();
   return Object.fromEntries(await Promise.all(nodes.map(async (node) => [(await node.getAttribute('data-step-id')) ?? '', await node.getAttribute('data-status')] as const)));
 };
+
+/** One attribute of every element a locator finds, in page order. */
+const attributes = async (locator: Locator, name: string): Promise<(string | null)[]> => Promise.all((await locator.all()).map((element) => element.getAttribute(name)));
 
 /** What the page.evaluate callbacks below touch in the browser (the test itself is compiled without DOM types). */
 interface BrowserGlobals {
@@ -186,6 +189,10 @@ describe('the web console', () => {
     await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
     await expect.poll(() => nodeStatuses(page), poll).toEqual({ prepare: 'completed', check: 'completed' });
     expect(await pageWasKept(page)).toBe(true);
+    // Both attempts are on the timeline: the one that failed and the one after the retry.
+    await expect
+      .poll(() => attributes(page.locator('[data-testid="timeline"] .timeline-row[data-step-id="check"] .bar[data-attempt]'), 'data-status'), poll)
+      .toEqual(['failed', 'completed']);
     const check = await client.step(id, 'check');
     expect(check).toMatchObject({ status: 'completed', input: { body: { valid: true } } });
     expect(testAgent().requests.filter((request) => request.path === '/validate').length).toBeGreaterThanOrEqual(2);
@@ -266,5 +273,15 @@ describe('the web console', () => {
     expect(drawnMs).toBeLessThan(30_000);
     // Cancelled so it does not keep the engine busy for the next test file.
     expect((await client.action(id, 'cancel')).status).toBe(200);
+
+    // Once the run is over, every step that started has a bar on the timeline, and the days the
+    // plan marked done (never started) a mark of their own.
+    await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('cancelled');
+    const steps = await api<{ items: { id: string; startedAt?: string; status: string }[] }>('GET', `/v1/runs/${id}/steps`, { token: client.token });
+    const started = steps.body.items.filter((step) => step.startedAt).map((step) => step.id);
+    const withBars = () => attributes(page.locator('[data-testid="timeline"] .timeline-row:has(.bar[data-attempt])'), 'data-step-id');
+    expect(started.length).toBeGreaterThan(0);
+    await expect.poll(async () => (await withBars()).sort(), poll).toEqual(started.sort());
+    expect(await attributes(page.locator('[data-testid="timeline"] .timeline-row:has(.bar.done-before)'), 'data-step-id')).toEqual(['day-1', 'day-2', 'day-3']);
   }, 180_000);
 });
