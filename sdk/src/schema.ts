@@ -552,6 +552,8 @@ export interface components {
                 };
                 /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
                 allowPrivateAgents: string[];
+                /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
+                publishStepEvents: boolean;
             };
             adminToken: {
                 id: string;
@@ -580,6 +582,8 @@ export interface components {
                 };
                 /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
                 allowPrivateAgents: string[];
+                /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
+                publishStepEvents: boolean;
             };
         };
         ProjectSettings: {
@@ -593,6 +597,8 @@ export interface components {
             };
             /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
             allowPrivateAgents: string[];
+            /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
+            publishStepEvents: boolean;
         };
         WebhookSecret: {
             /** @enum {string} */
@@ -1438,6 +1444,8 @@ export interface operations {
                     };
                     /** @description CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them */
                     allowPrivateAgents?: string[];
+                    /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
+                    publishStepEvents?: boolean;
                 };
             };
         };

@@ -18,3 +18,10 @@ export interface LifecycleEvent {
   actor: string;
   detail: Record<string, unknown>;
 }
+
+/**
+ * Which events go to the bus: run- and project-level ones always; step-level ones (`step.*`,
+ * the bulk of them) only for projects that subscribe to them (`settings.publishStepEvents`).
+ * Every event is stored and listed by the history API either way.
+ */
+export const isPublishedOnBus = (type: string, publishStepEvents: boolean | undefined): boolean => !type.startsWith('step.') || publishStepEvents === true;

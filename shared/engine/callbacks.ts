@@ -66,8 +66,8 @@ export async function pendStep(deps: EngineDeps, run: RunRecord, step: StepRecor
     values: { ':running': 'running', ':attempt': step.attempt },
   });
   const detail = { attempt: step.attempt, deadline: deadline.toISOString(), ...(step.heartbeatSeconds ? { heartbeatSeconds: step.heartbeatSeconds } : {}) };
-  const { key, event } = runEvent(run, 'step.pending', actor, detail, at, step.stepId);
-  tx.event(key, event);
+  const { key, event, publish } = runEvent(run, 'step.pending', actor, detail, at, step.stepId);
+  tx.event(key, event, publish);
   return { events: await tx.commit(), dispatches: checkAt(step, dueAt, at) };
 }
 

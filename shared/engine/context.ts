@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { LifecycleEvent } from '#shared/domain/events';
+import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry } from '#shared/executors/registry';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -43,9 +43,12 @@ export interface EngineDeps {
   random?: () => number;
 }
 
-/** A run's or step's event, keyed into the run's partition. */
+/**
+ * A run's or step's event, keyed into the run's partition; step events go to the bus only when
+ * the run was created with its project's `publishStepEvents` on.
+ */
 export function runEvent(
-  run: { id: string; projectId: string },
+  run: { id: string; projectId: string; publishStepEvents?: boolean },
   type: string,
   actor: string,
   detail: Record<string, unknown>,
@@ -62,7 +65,7 @@ export function runEvent(
     actor,
     detail,
   };
-  return { key: keys.runEvent(run.id, event.id), event };
+  return { key: keys.runEvent(run.id, event.id), event, publish: isPublishedOnBus(type, run.publishStepEvents) };
 }
 
 export const transaction = (deps: EngineDeps) => createTransaction(deps.documents, deps.tableName);

@@ -72,6 +72,8 @@ export async function createRun(
   const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
   const remainingSinks = dag.sinks.filter((id) => !done.has(id)).length;
   await deps.runs.putAll(stepItems);
+  // Taken once per run: its step events go to the bus only if the project subscribes to them.
+  const { publishStepEvents } = await deps.projectSettings(projectId);
 
   const run: RunRecord = {
     id: runId,
@@ -87,6 +89,7 @@ export async function createRun(
     remainingSinks,
     roots,
     ...(idempotencyKey ? { idempotencyKey } : {}),
+    ...(publishStepEvents ? { publishStepEvents: true } : {}),
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.
@@ -108,7 +111,7 @@ export async function createRun(
     tx.put({ ...keys.branchRun(projectId, repository, branch, runId), type: 'branchRun', runId, expiresAt: Math.floor(at.getTime() / 1000) + branchMappingTtlSeconds });
   }
   const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size }, at);
-  tx.event(created.key, created.event);
+  tx.event(created.key, created.event, created.publish);
   let events;
   try {
     events = await tx.commit();
@@ -151,8 +154,8 @@ async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction
     values: Object.fromEntries(rule.from.map((status, index) => [`:from${index}`, status])),
   });
   const type = { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
-  const { key, event } = runEvent(run, type, actor, { from: run.status }, at);
-  tx.event(key, event);
+  const { key, event, publish } = runEvent(run, type, actor, { from: run.status }, at);
+  tx.event(key, event, publish);
   try {
     return await tx.commit();
   } catch (error) {
@@ -221,8 +224,8 @@ async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: strin
       condition: '#status = :waiting',
       values: { ':waiting': 'needs_qa' },
     });
-    const { key, event } = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
-    tx.event(key, event);
+    const { key, event, publish } = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
+    tx.event(key, event, publish);
     try {
       events.push(...(await tx.commit()));
     } catch (error) {
@@ -292,8 +295,8 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
       condition: '#status = :failed',
       values: { ':failed': 'failed' },
     });
-    const { key, event } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, generation, newInput }, at, step.stepId);
-    tx.event(key, event);
+    const { key, event, publish } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, generation, newInput }, at, step.stepId);
+    tx.event(key, event, publish);
     try {
       effects.events.push(...(await tx.commit()));
       effects.dispatches.push({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } });
@@ -372,8 +375,8 @@ export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: 
           condition: '#status = :was',
           values: { ':was': step.status },
         });
-        const { key, event } = runEvent(run, 'step.skipped', actor, { from: step.status, reason }, at, step.stepId);
-        tx.event(key, event);
+        const { key, event, publish } = runEvent(run, 'step.skipped', actor, { from: step.status, reason }, at, step.stepId);
+        tx.event(key, event, publish);
       }
       // A step that moved meanwhile (started, approved) fails the whole chunk: the caller's
       // retry lists the steps again and goes on from where they are.
@@ -386,7 +389,7 @@ export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: 
       values: Object.fromEntries(openRunStatuses.map((status, index) => [`:open${index}`, status])),
     });
     const completed = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, skipped: open.length, ...detail }, at);
-    tx.event(completed.key, completed.event);
+    tx.event(completed.key, completed.event, completed.publish);
     try {
       events.push(...(await tx.commit()));
     } catch (error) {

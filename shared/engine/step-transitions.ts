@@ -114,7 +114,7 @@ function queueTransaction(deps: EngineDeps, run: RunRecord, steps: StepRecord[],
   return tx;
 }
 
-const eventArgs = ({ key, event }: CommittedEvent) => [key, event] as const;
+const eventArgs = ({ key, event, publish }: CommittedEvent) => [key, event, publish] as const;
 
 /**
  * Records a finished attempt (or an approval) and releases the dependents whose last

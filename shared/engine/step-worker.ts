@@ -177,8 +177,8 @@ async function claim(deps: EngineDeps, run: RunRecord, step: StepRecord, from: '
         : '#status = :running AND #attempt = :attempt AND #leaseUntil < :now',
     values: from === 'queued' ? { ':queued': 'queued', ':attempt': step.attempt } : { ':running': 'running', ':attempt': step.attempt, ':now': at.toISOString() },
   });
-  const { key, event } = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
-  tx.event(key, event);
+  const { key, event, publish } = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(from === 'running' ? { takeover: true } : {}) }, at, step.stepId);
+  tx.event(key, event, publish);
   if (callbackToken) {
     const waitSeconds = timeoutSeconds + (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds);
     tx.put({
@@ -385,8 +385,8 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord, fr
     condition: '#status = :from AND #attempt = :attempt',
     values: { ':from': from, ':attempt': step.attempt },
   });
-  const { key, event } = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
-  tx.event(key, event);
+  const { key, event, publish } = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
+  tx.event(key, event, publish);
   try {
     await applyEffects(deps, { dispatches: [], events: await tx.commit() });
   } catch (error) {

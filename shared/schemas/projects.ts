@@ -56,9 +56,17 @@ export const projectSettings = z.strictObject({
   allowPrivateAgents: z.array(cidr).max(50).meta({
     description: 'CIDRs of private ranges http agents may be called in (e.g. 10.0.0.0/8); loopback and link-local (169.254.169.254) only by a CIDR inside them',
   }),
+  /**
+   * Step-level events (`step.*`) on the EventBridge bus too, for projects whose rules subscribe
+   * to them. Off by default: run- and project-level events always go to the bus, and the event
+   * history API keeps every event either way. Taken by each run when it is created.
+   */
+  publishStepEvents: z.boolean().meta({
+    description: 'Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change.',
+  }),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
-export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [] };
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
 export const projectSettingsPatch = projectSettings.partial();

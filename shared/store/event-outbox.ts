@@ -4,7 +4,8 @@ import { eventSource, type LifecycleEvent } from '#shared/domain/events';
 import { listingsIndex, outboxIndex } from './keys';
 
 type Key = { pk: string; sk: string };
-export type CommittedEvent = { key: Key; event: LifecycleEvent };
+/** `publish: false`: kept in the history only, never put on the bus (see isPublishedOnBus). */
+export type CommittedEvent = { key: Key; event: LifecycleEvent; publish?: boolean };
 
 /**
  * An event's attributes, each time it is written: filed in its project's feed (gsi2, keys only:
@@ -18,8 +19,14 @@ const eventAttributes = (key: Key, event: LifecycleEvent) => ({
   [listingsIndex.sortKey]: event.id,
 });
 
-/** An event as it is written in the same transaction as the state change it records. */
-export const eventItem = (key: Key, event: LifecycleEvent) => ({ ...eventAttributes(key, event), outboxPk: outboxIndex.pending });
+/**
+ * An event as it is written in the same transaction as the state change it records: in the
+ * outbox until published, or, when it is not for the bus, never in it (no publication, no mark).
+ */
+export const eventItem = (key: Key, event: LifecycleEvent, publish = true) => ({
+  ...eventAttributes(key, event),
+  ...(publish ? { outboxPk: outboxIndex.pending } : {}),
+});
 
 /** The attributes of an event item that are storage, not the event (left out when events are read). */
 export const eventStorageAttributes = ['pk', 'sk', 'outboxPk', 'eventId', listingsIndex.partitionKey, listingsIndex.sortKey] as const;
@@ -60,8 +67,10 @@ export const createEventOutbox = ({ documents, bus, tableName, busName }: EventO
      * Publishes events (10 to a PutEvents call) and marks the accepted ones, together with any
      * `alsoMark` published earlier without marking; returns the accepted events.
      * With `mark: false` the caller marks them later (one write for several publications).
+     * Events not for the bus (`publish: false`) are skipped: they are stored, never in the outbox.
      */
-    async publish(events: CommittedEvent[], { mark = true, alsoMark = [] }: { mark?: boolean; alsoMark?: CommittedEvent[] } = {}): Promise<CommittedEvent[]> {
+    async publish(committed: CommittedEvent[], { mark = true, alsoMark = [] }: { mark?: boolean; alsoMark?: CommittedEvent[] } = {}): Promise<CommittedEvent[]> {
+      const events = committed.filter((event) => event.publish !== false);
       const accepted: CommittedEvent[] = [];
       for (let start = 0; start < events.length; start += 10) {
         const batch = events.slice(start, start + 10);
@@ -78,7 +87,7 @@ export const createEventOutbox = ({ documents, bus, tableName, busName }: EventO
         );
         accepted.push(...batch.filter((_, index) => !result.Entries?.[index]?.ErrorCode));
       }
-      if (mark) await markPublished([...alsoMark, ...accepted]);
+      if (mark && (alsoMark.length || accepted.length)) await markPublished([...alsoMark, ...accepted]);
       return accepted;
     },
   };

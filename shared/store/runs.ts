@@ -56,6 +56,8 @@ export interface RunRecord {
   degraded?: boolean;
   reason?: string;
   idempotencyKey?: string;
+  /** The project's `settings.publishStepEvents` when the run was created: its step events go to the bus too. */
+  publishStepEvents?: boolean;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;

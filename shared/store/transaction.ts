@@ -1,6 +1,6 @@
 import { TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
-import { eventItem } from './event-outbox';
+import { eventItem, type CommittedEvent } from './event-outbox';
 
 type Key = { pk: string; sk: string };
 
@@ -70,7 +70,7 @@ export function updateExpression(spec: UpdateSpec) {
  */
 export function createTransaction(documents: DynamoDBDocumentClient, tableName: string) {
   const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
-  const events: { key: Key; event: LifecycleEvent }[] = [];
+  const events: CommittedEvent[] = [];
   const tx = {
     update(key: Key, spec: UpdateSpec) {
       items.push({ Update: { TableName: tableName, Key: key, ...updateExpression(spec) } });
@@ -84,9 +84,10 @@ export function createTransaction(documents: DynamoDBDocumentClient, tableName: 
       items.push({ Delete: { TableName: tableName, Key: key, ...(condition ? { ConditionExpression: condition } : {}) } });
       return tx;
     },
-    event(key: Key, event: LifecycleEvent) {
-      items.push({ Put: { TableName: tableName, Item: eventItem(key, event) } });
-      events.push({ key, event });
+    /** Writes an event with the change; `publish: false` keeps it off the bus (history only). */
+    event(key: Key, event: LifecycleEvent, publish = true) {
+      items.push({ Put: { TableName: tableName, Item: eventItem(key, event, publish) } });
+      events.push({ key, event, ...(publish ? {} : { publish: false }) });
       return tx;
     },
     get size() {

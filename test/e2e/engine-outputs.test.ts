@@ -1,15 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { api } from '../helpers/api';
+import { aws } from '../helpers/aws';
 import { subscribeToBus, type BusEvent, type BusSubscription } from '../helpers/bus';
 import { engineClient, type RunEvent } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
 import { reportArtifact, useTestAgent } from '../helpers/test-agent';
 
 const testAgent = useTestAgent({ beforeAll, afterAll });
 let subscriber: BusSubscription;
 beforeAll(async () => {
-  subscriber = await subscribeToBus(`e2e-lifecycle-${Date.now()}`, { source: ['baton'], 'detail-type': ['run.completed', 'step.failed'] });
+  subscriber = await subscribeToBus(`e2e-lifecycle-${Date.now()}`, { source: ['baton'], 'detail-type': ['run.completed', 'step.failed', 'step.completed'] });
 });
 afterAll(async () => {
   await subscriber.remove();
@@ -44,6 +47,9 @@ describe('outputs, artifacts, history and lifecycle events', () => {
 
   it('publishes run.completed and step.failed on the bus for subscribers', async () => {
     const client = await engineClient();
+    // Step events reach the bus only for projects that subscribe to them.
+    const setting = await api('PATCH', `/v1/projects/${client.project.id}/settings`, { token: client.token, body: { publishStepEvents: true } });
+    expect(setting.status).toBe(200);
     const ok = await client.workflow({ name: 'ok', steps: [{ id: 'a', kind: 'noop' }] });
     const bad = await client.workflow({ name: 'bad', steps: [{ id: 'b', kind: 'http', input: { url: `${testAgent().url}/status/422` } }] });
 
@@ -56,7 +62,37 @@ describe('outputs, artifacts, history and lifecycle events', () => {
       return types.has(`run.completed:${completed.id}`) && types.has(`step.failed:${failed.id}`) ? true : undefined;
     }, { timeoutMs: 30_000 });
 
-    expect(seen.every((event) => ['run.completed', 'step.failed'].includes(event['detail-type']))).toBe(true);
+    expect(seen.every((event) => ['run.completed', 'step.failed', 'step.completed'].includes(event['detail-type']))).toBe(true);
+  });
+
+  it('keeps step events off the bus by default, and every event in the history', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'quiet', steps: [{ id: 'a', kind: 'noop' }, { id: 'b', kind: 'noop', dependsOn: ['a'] }] });
+
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed']);
+    const seen: BusEvent[] = [];
+    await eventually('run.completed on the subscriber queue', async () => {
+      seen.push(...(await subscriber.receive()));
+      return seen.some((event) => event['detail-type'] === 'run.completed' && event.detail.runId === id) ? true : undefined;
+    }, { timeoutMs: 30_000 });
+    // Whatever else was on its way arrives within a receive or two.
+    seen.push(...(await subscriber.receive()), ...(await subscriber.receive()));
+    const history = (await client.events(id)).map((event) => event.type);
+    // The publication mark lands just after the bus has the event.
+    const stored = await eventually('the run events marked published', async () => {
+      const { Items = [] } = await aws.documents.send(
+        new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': `RUN#${id}`, ':events': 'EVENT#' } }),
+      );
+      return Items.some((item) => item.type === 'run.completed' && item.publishedAt) ? Items : undefined;
+    });
+
+    expect(seen.filter((event) => event.detail.runId === id).map((event) => event['detail-type'])).toEqual(['run.completed']);
+    expect(history.filter((type) => type === 'step.completed')).toHaveLength(2);
+    expect(history).toEqual(expect.arrayContaining(['run.created', 'run.started', 'step.queued', 'step.started', 'step.completed', 'run.completed']));
+    // Step events never enter the outbox (nothing for the sweeper); run events left it once published.
+    expect(stored.filter((item) => item.outboxPk !== undefined)).toEqual([]);
+    expect(stored.filter((item) => item.publishedAt !== undefined).map((item) => String(item.type)).sort()).toEqual(['run.completed', 'run.created', 'run.started']);
   });
 
   it("pages the event history in either order and lists a project's runs by status", async () => {

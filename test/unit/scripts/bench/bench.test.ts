@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
+import { minimalHandlerSource, sdkPackagesOf } from '../../../../scripts/lib/bench/cold-start';
+import { countRequests, logsRequests, subtractCounts } from '../../../../scripts/lib/bench/emulator-log';
+import { callsByService, caseLine, meterDifferencePercent, usdPerMillionSteps } from '../../../../scripts/lib/bench/report';
+import { benchSteps, meshWidth } from '../../../../scripts/lib/bench/shapes';
+
+const logText = [
+  '2026-11-30 10:59:01 DEBUG [ministack] POST / -> service=dynamodb region=us-east-1',
+  '2026-11-30 10:59:01 DEBUG [ministack] POST / -> service=dynamodb region=us-east-1',
+  '2026-11-30 10:59:01 DEBUG [ministack] POST /000000000000/baton-local-steps -> service=sqs region=us-east-1',
+  '2026-11-30 10:59:01 DEBUG [ministack] POST / -> service=events region=us-east-1',
+  '2026-11-30 10:59:02 INFO [ministack] Lambda output: service=dynamodb is not a request line',
+  '{"level":"INFO","message":"step message processed"}',
+  '',
+].join('\n');
+
+const usage = (calls: Record<string, number>, more: Partial<Usage> = {}): Usage => ({ ...emptyUsage(), calls, ...more });
+
+describe('bench: the emulator request log', () => {
+  it('counts request lines by service, in the meter’s service names, and nothing else', () => {
+    expect(countRequests(logText)).toEqual({ DynamoDB: 2, SQS: 1, EventBridge: 1 });
+    expect(logsRequests(logText)).toBe(true);
+    expect(logsRequests('2026-11-30 10:59:02 INFO [ministack] started\n')).toBe(false);
+  });
+
+  it('takes the bench’s own requests out, never below zero', () => {
+    expect(subtractCounts({ DynamoDB: 10, SQS: 2 }, { DynamoDB: 4, SQS: 5 })).toEqual({ DynamoDB: 6 });
+  });
+});
+
+describe('bench: prices and the JSON line', () => {
+  it('prices a usage per million steps with its breakdown at list prices', () => {
+    // 2 write units and 1 event per step over 10 steps: $1.25 + $1.00 per million steps.
+    const cost = usdPerMillionSteps(usage({}, { dynamodb: { readUnits: 0, writeUnits: 20 }, eventsPublished: 10 }), 10);
+
+    expect(cost.breakdown).toEqual({ dynamodbWrites: 1.25, eventBridgeEvents: 1 });
+    expect(cost.total).toBe(2.25);
+  });
+
+  it('sums calls by service and compares the meter with the emulator in %', () => {
+    expect(callsByService(usage({ 'DynamoDB.GetItem': 3, 'DynamoDB.TransactWriteItems': 2, 'SQS.SendMessageBatch': 1 }))).toEqual({ DynamoDB: 5, SQS: 1 });
+    // The API's front door is the emulator's alone: left out of the comparison.
+    expect(meterDifferencePercent({ DynamoDB: 90 }, { DynamoDB: 100, ApiGateway: 7 })).toBe(-10);
+    expect(meterDifferencePercent({ DynamoDB: 1 }, {})).toBeNull();
+  });
+
+  it('prints one line per case with per-step figures and the share of the bare pipeline', () => {
+    const line = caseLine({
+      shape: 'fan',
+      size: 100,
+      runId: 'run_x',
+      status: 'completed',
+      steps: 100,
+      wallSeconds: 4,
+      usage: usage({ 'DynamoDB.TransactWriteItems': 200, 'SQS.SendMessageBatch': 10 }, { dynamodb: { readUnits: 50, writeUnits: 400 }, sqsBillableRequests: 10 }),
+      emulatorRequests: { DynamoDB: 220, SQS: 10, ApiGateway: 1 },
+      pipeline: { messages: 100, seconds: 1 },
+    });
+
+    expect(line).toMatchObject({
+      case: 'fan-100',
+      steps: 100,
+      wallSeconds: 4,
+      stepsPerSecond: 25,
+      callsPerStep: { total: 2.1, DynamoDB: 2, SQS: 0.1 },
+      writeUnitsPerStep: 4,
+      readUnitsPerStep: 0.5,
+      sqsRequestsPerStep: 0.1,
+      eventsPerStep: 0,
+      usdPerMillionSteps: 2.603,
+      usdBreakdownPerMillionSteps: { dynamodbWrites: 2.5, dynamodbReads: 0.062, sqsRequests: 0.04 },
+      emulator: { requests: 231, requestsPerStep: { total: 2.31, DynamoDB: 2.2, SQS: 0.1, ApiGateway: 0.01 } },
+      meterRequests: 210,
+      meterVsEmulatorPercent: -8.7,
+      pipeline: { messages: 100, seconds: 1, messagesPerSecond: 100 },
+      shareOfPipelinePercent: 25,
+    });
+    expect(JSON.parse(JSON.stringify(line))).toEqual(line);
+  });
+});
+
+describe('bench: shapes', () => {
+  it('builds a chain, a fan and a diamond mesh of the size asked, every dependency an earlier step', () => {
+    for (const shape of ['chain', 'fan', 'diamond-mesh'] as const) {
+      const steps = benchSteps(shape, 100);
+      const seen = new Set<string>();
+      for (const step of steps) {
+        for (const parent of step.dependsOn ?? []) expect(seen.has(parent)).toBe(true);
+        seen.add(step.id);
+      }
+      expect(steps).toHaveLength(100);
+      expect(steps.every((step) => step.kind === 'noop')).toBe(true);
+    }
+    expect(benchSteps('chain', 3).map((step) => step.dependsOn)).toEqual([undefined, ['s0000'], ['s0001']]);
+    expect(benchSteps('fan', 3).map((step) => step.dependsOn)).toEqual([undefined, ['s0000'], ['s0000']]);
+  });
+
+  it('releases every mesh step past the first row by two parents', () => {
+    const steps = benchSteps('diamond-mesh', 100);
+
+    expect(meshWidth(100)).toBe(10);
+    expect(steps.filter((step) => !step.dependsOn)).toHaveLength(10);
+    expect(steps.slice(10).every((step) => step.dependsOn?.length === 2)).toBe(true);
+    expect(steps[19]!.dependsOn).toEqual(['s0009', 's0000']);
+  });
+});
+
+describe('bench: cold-start twins', () => {
+  it('finds the SDK packages a bundle took in, and imports exactly those in the minimal handler', () => {
+    const inputs = [
+      'node_modules/@aws-sdk/client-dynamodb/dist-cjs/index.js',
+      'node_modules/@aws-sdk/lib-dynamodb/dist-cjs/index.js',
+      'node_modules/@aws-sdk/client-sqs/dist-cjs/index.js',
+      'node_modules/@aws-sdk/core/dist-cjs/index.js',
+      'shared/engine/dispatcher.ts',
+    ];
+    const packages = sdkPackagesOf(inputs);
+
+    expect(packages).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-sqs', '@aws-sdk/lib-dynamodb']);
+    expect(minimalHandlerSource(packages)).toContain("import * as sdk2 from '@aws-sdk/lib-dynamodb';");
+  });
+});
