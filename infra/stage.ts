@@ -36,14 +36,19 @@ export interface EngineTiming {
   /** How often the sweeper runs, and how old an unpublished event must be before it republishes it. */
   sweepEveryMinutes: number;
   sweepEventGraceSeconds: number;
+  /**
+   * How long a queued step's message may be overdue before the sweeper sends it again (a lost
+   * send): beyond a normal queue backlog, so re-sends are rare duplicates at worst.
+   */
+  sweepDispatchGraceSeconds: number;
 }
 
-const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, maxStepTimeoutSeconds: 15, leaseMarginSeconds: 2, sweepEveryMinutes: 1, sweepEventGraceSeconds: 5 };
+const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySeconds: 20, defaultStepTimeoutSeconds: 5, maxStepTimeoutSeconds: 15, leaseMarginSeconds: 2, sweepEveryMinutes: 1, sweepEventGraceSeconds: 5, sweepDispatchGraceSeconds: 60 };
 // The worker gets Lambda's whole 15 minutes so an attempt may take up to 870 s (900 - 10 s
 // lease margin - 20 s to start); the visibility timeout is twice that, so a throttled or
 // slow-to-start invocation never sees its message come back while it still runs. The price:
 // a crashed worker's step is taken over after up to 30 minutes (docs/ARCHITECTURE.md, Timing).
-const cloudTiming: EngineTiming = { workerTimeoutSeconds: 900, queueVisibilitySeconds: 1800, defaultStepTimeoutSeconds: 240, maxStepTimeoutSeconds: 870, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60 };
+const cloudTiming: EngineTiming = { workerTimeoutSeconds: 900, queueVisibilitySeconds: 1800, defaultStepTimeoutSeconds: 240, maxStepTimeoutSeconds: 870, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60, sweepDispatchGraceSeconds: 300 };
 
 /** Problems with a timing, if any (the invariants the engine relies on); empty when sound. */
 export function timingProblems(timing: EngineTiming): string[] {

@@ -28,7 +28,8 @@ const config = readConfig({
 });
 
 const logger = new Logger();
-const engine = createEngine(logger);
+// loseTestSends: the lost-send e2e test's injection; a no-op unless TEST_EXECUTORS is on.
+const engine = createEngine(logger, process.env, { loseTestSends: true });
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
 

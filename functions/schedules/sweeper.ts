@@ -10,6 +10,7 @@ const config = readConfig({
   SWEEP_EVENT_GRACE_SECONDS: z.coerce.number().int().min(0),
   SWEEP_LIMIT: z.coerce.number().int().min(1).max(10_000),
   SWEEP_LEASE_GRACE_SECONDS: z.coerce.number().int().min(0),
+  SWEEP_DISPATCH_GRACE_SECONDS: z.coerce.number().int().min(0),
 });
 const logger = new Logger();
 const { deps } = createEngine(logger);
@@ -18,7 +19,7 @@ const { deps } = createEngine(logger);
 export const handler = middy<unknown, SweepReport>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async () => {
-    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT, leaseGraceSeconds: config.SWEEP_LEASE_GRACE_SECONDS });
+    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT, leaseGraceSeconds: config.SWEEP_LEASE_GRACE_SECONDS, dispatchGraceSeconds: config.SWEEP_DISPATCH_GRACE_SECONDS });
     logger.info('sweep done', { ...report });
     return report;
   });

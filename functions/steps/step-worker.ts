@@ -17,6 +17,8 @@ const { deps } = createEngine(logger, process.env, {
   agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX },
   secretsKeyArn: secrets.SECRETS_KEY_ARN,
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
+  // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
+  releasesRecoveredByRedelivery: true,
 });
 const processor = new BatchProcessor(EventType.SQS);
 

@@ -79,12 +79,13 @@ export class EngineStack extends Stack {
     this.sweeper = new BatonFunction(this, 'SweeperFunction', {
       entry: 'functions/schedules/sweeper.ts',
       stage,
-      description: 'Baton sweeper: republishes missed events, re-dispatches steps whose lease expired',
+      description: 'Baton sweeper: republishes missed events, re-dispatches steps whose lease expired or whose message was lost',
       timeout: Duration.seconds(60),
       environment: {
         SWEEP_EVENT_GRACE_SECONDS: String(stage.timing.sweepEventGraceSeconds),
         SWEEP_LIMIT: '500',
         SWEEP_LEASE_GRACE_SECONDS: String(stage.timing.queueVisibilitySeconds + 5),
+        SWEEP_DISPATCH_GRACE_SECONDS: String(stage.timing.sweepDispatchGraceSeconds),
       },
     }).useEngine(engine);
     const schedule = new Rule(this, 'SweepSchedule', {

@@ -39,6 +39,12 @@ export interface EngineDeps {
    * without it an agent's "pending" answer fails the step with CALLBACK_UNSUPPORTED).
    */
   callbackBaseUrl?: () => Promise<string>;
+  /**
+   * The step worker's: a step it releases needs no dispatch marker, because its own message stays
+   * unacknowledged until the release is sent and its redelivery re-releases (rerelease). Every
+   * other function marks what it queues (see dispatch-markers.ts).
+   */
+  releasesRecoveredByRedelivery?: boolean;
   now?: () => Date;
   random?: () => number;
 }

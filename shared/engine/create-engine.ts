@@ -17,6 +17,7 @@ import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
 import { createDispatcher } from './dispatcher';
+import { withLostTestSends } from './dispatch-markers';
 import { cachedProjectSettings } from './project-settings';
 
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
@@ -52,6 +53,13 @@ export interface EngineOptions {
   secretsKeyArn?: string;
   /** The step worker's: the API's base URL for callback URLs (see EngineDeps.callbackBaseUrl). */
   callbackBaseUrl?: () => Promise<string>;
+  /** The step worker's: its releases are recovered by its message's redelivery, so they carry no dispatch marker (EngineDeps). */
+  releasesRecoveredByRedelivery?: boolean;
+  /**
+   * Test only, and only where TEST_EXECUTORS is on (the local stage): drop the messages of steps
+   * whose id starts with `lost-send-`, as if the function died after its commit (dispatch-markers.ts).
+   */
+  loseTestSends?: boolean;
 }
 
 /** Lambda Invoke (RequestResponse) through the metered client, cancelled by the attempt's signal. */
@@ -59,7 +67,7 @@ const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFuncti
   lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
 
 /** Builds the engine with real clients, once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn, callbackBaseUrl }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const lambda = createLambdaExecutor({
     invoke: invokeWith(createLambdaClient()),
@@ -69,11 +77,12 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   const documents = createDocumentClient();
   const runs = createRunStore({ documents, tableName: config.TABLE_NAME });
   const projects = createProjectStore({ documents, tableName: config.TABLE_NAME });
+  const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
     documents,
     tableName: config.TABLE_NAME,
     runs,
-    dispatcher: createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL }),
+    dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
     executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
@@ -85,6 +94,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     maxStepTimeoutSeconds: config.MAX_STEP_TIMEOUT_SECONDS,
     leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
     ...(callbackBaseUrl ? { callbackBaseUrl } : {}),
+    ...(releasesRecoveredByRedelivery ? { releasesRecoveredByRedelivery } : {}),
   };
   return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };
 }

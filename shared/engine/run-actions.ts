@@ -9,10 +9,12 @@ import { keys, projectRunsIndex, waitingStepIndexAttributes } from '#shared/stor
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { jsonField } from '#shared/store/json-attribute';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
-import { ConditionFailedError } from '#shared/store/transaction';
+import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
 import { runEvent, transaction, type EngineDeps } from './context';
+import { dispatchMarker } from './dispatch-markers';
 import { applyEffects, completeRunIfDone, completeStep, failStep, mergeEffects, queueSteps, type Effects } from './step-transitions';
 
 const idempotencyTtlSeconds = 24 * 3600;
@@ -238,15 +240,37 @@ async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: strin
 /** Back to running, and the steps released while paused go to the queue. */
 async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<void> {
   const held = run.heldSteps ?? [];
+  // Marked before the run moves, so a send lost after it is re-sent by the sweeper (one marked
+  // while the run is still paused is only held again).
+  await markForDispatch(deps, run.id, held);
   const events = await transitionRun(deps, run, 'resume', actor, held.length ? { delete: { heldSteps: new Set(held) } } : {});
   // Steps held between our read and the commit stay in the set: pick them up too.
   const after = await deps.runs.getRun(run.id, true);
   const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
+  await markForDispatch(deps, run.id, late);
   const steps = await deps.runs.getSteps(run.id, [...held, ...late], true);
   await applyEffects(deps, {
     events,
     dispatches: steps.filter((step) => step.status === 'queued').map((step) => ({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } })),
   });
+}
+
+/** Files queued steps (held while their run was paused) under a DISPATCH timer; others are left alone. */
+async function markForDispatch(deps: EngineDeps, runId: string, stepIds: string[]): Promise<void> {
+  const marker = dispatchMarker(now(deps));
+  for (const stepId of stepIds) {
+    try {
+      await deps.documents.send(
+        new UpdateCommand({
+          TableName: deps.tableName,
+          Key: keys.step(runId, stepId),
+          ...updateExpression({ set: marker, condition: '#status = :queued', values: { ':queued': 'queued' } }),
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
 }
 
 /**
@@ -289,6 +313,7 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
         allowedAttempts: step.attempt + step.retry.maxAttempts,
         generation,
         ...(replacement && 'input' in replacement ? jsonField('input', replacement.input) : {}),
+        ...dispatchMarker(at),
       },
       // The rejection's comment belongs to the execution that ended; the events keep it.
       remove: ['finishedAt', 'comment'],

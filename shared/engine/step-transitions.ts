@@ -9,6 +9,7 @@ import type { RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs'
 import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { runEvent, transaction, type EngineDeps } from './context';
+import { dispatchDueAt, dispatchMarker } from './dispatch-markers';
 import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
 
 /** Single-parent children released inside the completion transaction (2 items each, 100 max). */
@@ -51,15 +52,22 @@ const gateOf = (step: StepRecord, releasedAt: Date): string | undefined =>
 const isParked = (notBefore: string | undefined, at: Date): boolean =>
   notBefore !== undefined && Date.parse(notBefore) - at.getTime() > maxQueueDelaySeconds * 1000;
 
-/** A released step's update: queued, gated when it has a not-before time, parked when that is far. */
-const releaseSet = (step: StepRecord, at: Date) => {
+/**
+ * A released step's update: queued, gated when it has a not-before time, parked when that is far
+ * (the sweeper sends it), else marked for dispatch unless this function's releases are recovered
+ * by its own message's redelivery (the step worker: see rerelease).
+ */
+const releaseSet = (deps: EngineDeps, step: StepRecord, at: Date) => {
   const notBefore = gateOf(step, at);
+  const marked = !deps.releasesRecoveredByRedelivery;
   return {
     status: 'queued',
     remaining: 0,
     queuedAt: at.toISOString(),
     ...(notBefore ? { notBefore } : {}),
-    ...(isParked(notBefore, at) ? { timerPk: timersIndex.notBefore, dueAt: notBefore } : {}),
+    ...(isParked(notBefore, at)
+      ? { timerPk: timersIndex.notBefore, dueAt: notBefore }
+      : marked ? dispatchMarker(notBefore && Date.parse(notBefore) > at.getTime() ? new Date(notBefore) : at) : {}),
   };
 };
 
@@ -104,7 +112,7 @@ function queueTransaction(deps: EngineDeps, run: RunRecord, steps: StepRecord[],
   const tx = transaction(deps);
   for (const step of steps) {
     tx.update(keys.step(run.id, step.stepId), {
-      set: releaseSet(step, at),
+      set: releaseSet(deps, step, at),
       condition: '#status = :pending',
       values: { ':pending': 'pending' },
     });
@@ -191,7 +199,7 @@ async function finishStep(
   record(tx);
   for (const child of inline) {
     tx.update(keys.step(run.id, child.stepId), {
-      set: releaseSet(child, at),
+      set: releaseSet(deps, child, at),
       add: { releasedBy: new Set([step.stepId]) },
       condition: '#status = :pending',
       values: { ':pending': 'pending' },
@@ -286,10 +294,12 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   const at = now(deps);
   const tx = transaction(deps);
   tx.update(keys.step(run.id, step.stepId), {
-    set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at) },
+    // Marked for dispatch even in the worker: the redelivery of the failed attempt's message
+    // finds the next attempt queued and takes itself for a duplicate.
+    set: { status: 'queued', queuedAt: at.toISOString(), error: errorRecord(error, step.attempt, at), ...dispatchMarker(dispatchDueAt(at, delaySeconds)) },
     // The failed attempt's model calls were paid for: they count.
     append: { llmUsage: error.llmUsage },
-    remove: [...waitingStepIndexAttributes],
+    remove: waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey),
     condition: '#status = :running AND #attempt = :attempt',
     values: { ':running': 'running', ':attempt': step.attempt },
   });

@@ -4,8 +4,9 @@ import type { CommittedEvent } from '#shared/store/event-outbox';
 import { outboxIndex, timersIndex } from '#shared/store/keys';
 import { queryAll } from '#shared/store/query';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
-import { ConditionFailedError } from '#shared/store/transaction';
+import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
 import type { EngineDeps } from './context';
+import { dispatchMarker, planDispatchRecovery, type MarkedStep } from './dispatch-markers';
 import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
 import { expireCallback } from './callbacks';
 import { applyEffects, failStep } from './step-transitions';
@@ -20,6 +21,12 @@ export interface SweepOptions {
    * visibility timeout, so a step whose message still exists is left to its redelivery.
    */
   leaseGraceSeconds: number;
+  /**
+   * How long a queued step's message may be overdue (its DISPATCH marker not yet replaced by a
+   * claim) before the sweeper sends it again: longer than a normal queue backlog, so the
+   * re-send is almost always for a message that was really lost.
+   */
+  dispatchGraceSeconds: number;
 }
 
 export interface SweepReport {
@@ -30,24 +37,27 @@ export interface SweepReport {
   deadlinesPassed: number;
   /** Steps whose agent missed its heartbeat or callback deadline, now retried (or failed). */
   callbacksExpired: number;
+  /** Queued steps whose message never arrived (a lost send), sent again. */
+  dispatchesResent: number;
 }
 
 /**
  * The safety net that runs on a schedule: republishes events whose publication was missed
- * (outbox index) and re-dispatches steps whose worker vanished without a redelivery to notice
- * (timers index, lease expired). Both are idempotent: an event is deduplicated by id, and a
+ * (outbox index), re-dispatches steps whose worker vanished without a redelivery to notice
+ * (timers index, lease expired) and re-sends queued steps whose message was lost (DISPATCH). Both are idempotent: an event is deduplicated by id, and a
  * step message goes through the same claim conditions as any other.
  */
 export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<SweepReport> {
   const now = (deps.now ?? (() => new Date()))();
-  const [republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired] = await Promise.all([
+  const [republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent] = await Promise.all([
     republish(deps, now, options),
     recoverLeases(deps, now, options),
     dispatchDueTimers(deps, now, options),
     failPastDeadlines(deps, now, options),
     expireCallbacks(deps, now, options),
+    resendLostDispatches(deps, now, options),
   ]);
-  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired };
+  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {
@@ -181,6 +191,39 @@ async function expireCallbacks(deps: EngineDeps, now: Date, { limit }: SweepOpti
   }
   if (expired > 0) deps.logger.warn('expired callback waits', { count: expired });
   return expired;
+}
+
+/**
+ * Queued steps whose DISPATCH marker is still there past the grace: their message was lost (or
+ * is very late). Sent again, then the marker moves to now, so a step that stays queued (its run
+ * paused) is re-sent once per grace at most; markers of steps that moved on are removed.
+ */
+async function resendLostDispatches(deps: EngineDeps, now: Date, { limit, dispatchGraceSeconds }: SweepOptions): Promise<number> {
+  const before = new Date(now.getTime() - dispatchGraceSeconds * 1000).toISOString();
+  const items = await queryIndex(
+    deps,
+    timersIndex.name,
+    `${timersIndex.partitionKey} = :dispatch AND ${timersIndex.sortKey} < :before`,
+    { ':dispatch': timersIndex.dispatch, ':before': before },
+    limit,
+  );
+  const { resend, clear } = planDispatchRecovery(items as unknown as MarkedStep[], now, dispatchGraceSeconds);
+  if (resend.length > 0) await deps.dispatcher.send(resend.map(({ dispatch }) => dispatch));
+  const moveMarker = (step: MarkedStep, update: { set?: Record<string, unknown>; remove?: string[] }, condition: string, values: Record<string, unknown>) =>
+    deps.documents
+      .send(new UpdateCommand({ TableName: deps.tableName, Key: { pk: step.pk, sk: step.sk }, ...updateExpression({ ...update, condition, values: { ':dispatch': timersIndex.dispatch, ...values } }) }))
+      .catch((error: unknown) => {
+        // Claimed (or otherwise moved) meanwhile: its write decided the timer.
+        if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+      });
+  await Promise.all([
+    ...resend.map(({ step }) =>
+      moveMarker(step, { set: dispatchMarker(now) }, '#timerPk = :dispatch AND #status = :queued AND #attempt = :attempt', { ':queued': 'queued', ':attempt': step.attempt }),
+    ),
+    ...clear.map((step) => moveMarker(step, { remove: [timersIndex.partitionKey, timersIndex.sortKey] }, '#timerPk = :dispatch AND #status = :status', { ':status': step.status })),
+  ]);
+  if (resend.length > 0) deps.logger.warn('re-sent queued steps whose message never arrived', { count: resend.length, steps: resend.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
+  return resend.length;
 }
 
 const queryIndex = (deps: EngineDeps, indexName: string, condition: string, values: Record<string, unknown>, limit: number) =>

@@ -57,7 +57,8 @@ export const outboxIndex = { name: 'outbox', partitionKey: 'outboxPk', sortKey: 
  * (set in the claim's own write, removed by the write that records its outcome), so a step
  * whose worker vanished is found without scanning. A step waiting in needs_qa with a
  * `timeoutSeconds` carries its deadline the same way; a queued step gated far ahead, its time; a
- * running step waiting for an agent's callback, when its next heartbeat (or its deadline) is due.
+ * running step waiting for an agent's callback, when its next heartbeat (or its deadline) is due;
+ * a queued step whose message may have been lost, when that message was due.
  */
 export const timersIndex = {
   name: 'timers',
@@ -68,6 +69,12 @@ export const timersIndex = {
   deadline: 'DEADLINE',
   /** A pending step waiting for its callback: due when its heartbeat or deadline passes. */
   callback: 'CALLBACK',
+  /**
+   * A step committed as queued by a function whose message has no redelivery to fall back on
+   * (actions, reactions, callbacks, the sweeper; any retry): due when its message should be
+   * visible, replaced by the claim's LEASE. The sweeper re-sends what is left past a grace.
+   */
+  dispatch: 'DISPATCH',
 } as const;
 
 /**

@@ -369,6 +369,8 @@ describe('engine stack', () => {
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SweeperFunction'), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } })],
     });
     expect(policyStatementsOf(prod.engine, 'SweeperFunction')).toEqual(engineStatements('SweeperFunction', []));
+    // Lost sends: re-sent only once overdue by more than a normal backlog.
+    prod.engine.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ SWEEP_DISPATCH_GRACE_SECONDS: '300' }) } });
   });
 
   it('lets EventBridge Scheduler invoke scheduled-start and nothing else', () => {

@@ -1,0 +1,65 @@
+import { timersIndex } from '#shared/store/keys';
+import type { Dispatch } from './dispatcher';
+
+/**
+ * A step committed as `queued` must reach the queue even when its message is never sent (the
+ * send failed, or the Lambda died between the commit and the send). The write that queues the
+ * step also files it in the timers index as `DISPATCH`, due when its message should become
+ * visible; the claim replaces that timer with its `LEASE`, so a marker older than the sweeper's
+ * grace belongs to a message that never arrived (or is stuck behind a backlog: a duplicate then
+ * loses its claim). See docs/ARCHITECTURE.md, "Lost sends".
+ */
+export const dispatchMarker = (dueAt: Date) => ({ [timersIndex.partitionKey]: timersIndex.dispatch, [timersIndex.sortKey]: dueAt.toISOString() });
+
+/** When a queued step's message is due: its not-before time when it has one still ahead, else now. */
+export const dispatchDueAt = (at: Date, delaySeconds?: number): Date => new Date(at.getTime() + Math.max(0, delaySeconds ?? 0) * 1000);
+
+/** A step item as the timers index returns it (the fields the recovery reads). */
+export interface MarkedStep {
+  pk: string;
+  sk: string;
+  runId: string;
+  stepId: string;
+  status: string;
+  attempt: number;
+  /** When its message was due to be visible (the marker's sort key). */
+  dueAt: string;
+  notBefore?: string;
+}
+
+export interface DispatchRecovery {
+  /** Still queued: send its message again (a duplicate loses the conditional claim). */
+  resend: { step: MarkedStep; dispatch: Dispatch }[];
+  /** Moved on without the claim replacing the marker (cancelled, held and then skipped…): just take the marker off. */
+  clear: MarkedStep[];
+}
+
+/**
+ * What the sweeper does with `DISPATCH` markers due before `now - graceSeconds`: re-send those
+ * whose step is still queued (with whatever remains of its not-before delay), clear the rest.
+ */
+export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSeconds: number): DispatchRecovery {
+  const before = now.getTime() - graceSeconds * 1000;
+  const due = items.filter((item) => Date.parse(item.dueAt) < before);
+  return {
+    resend: due
+      .filter((item) => item.status === 'queued')
+      .map((step) => {
+        const delay = step.notBefore ? (Date.parse(step.notBefore) - now.getTime()) / 1000 : 0;
+        return { step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt }, ...(delay > 0 ? { delaySeconds: delay } : {}) } };
+      }),
+    clear: due.filter((item) => item.status !== 'queued'),
+  };
+}
+
+/**
+ * Injected lost sends, for the end-to-end test only: on a stage with the test executors (local),
+ * a function built with `loseTestSends` drops, without sending and without an error (as if it
+ * died right after its commit), every message of a step whose id starts with this prefix.
+ */
+export const lostSendPrefix = 'lost-send-';
+
+export const withLostTestSends = <T extends { send(dispatches: Dispatch[]): Promise<void> }>(dispatcher: T): T => ({
+  ...dispatcher,
+  send: (dispatches: Dispatch[]) => dispatcher.send(dispatches.filter((dispatch) => !dispatch.message.stepId.startsWith(lostSendPrefix))),
+});

@@ -1,0 +1,111 @@
+import { InvokeCommand } from '@aws-sdk/client-lambda';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { keys, timersIndex } from '#shared/store/keys';
+import { aws } from '../helpers/aws';
+import { engineClient, type EngineClient } from '../helpers/engine';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+/**
+ * The local stage's api function drops (without an error, as if it died right after its commit)
+ * the messages of steps whose id starts with `lost-send-` (EngineOptions.loseTestSends, only where
+ * TEST_EXECUTORS is on). Nothing else would ever send them: the sweeper must.
+ */
+async function runSweeper(): Promise<{ dispatchesResent: number }> {
+  const response = await aws.lambda.send(new InvokeCommand({ FunctionName: stack.sweeperFunction, Payload: new TextEncoder().encode('{}') }));
+  expect(response.FunctionError).toBeUndefined();
+  return JSON.parse(new TextDecoder().decode(response.Payload)) as { dispatchesResent: number };
+}
+
+const stepItem = async (runId: string, stepId: string) =>
+  (await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.step(runId, stepId), ConsistentRead: true }))).Item ?? {};
+
+/** Time passes beyond the sweeper's dispatch grace (the test moves the marker instead of waiting). */
+async function overdue(runId: string, stepId: string): Promise<void> {
+  await aws.documents.send(
+    new UpdateCommand({
+      TableName: stack.tableName,
+      Key: keys.step(runId, stepId),
+      UpdateExpression: 'SET dueAt = :overdue',
+      ConditionExpression: 'timerPk = :dispatch',
+      ExpressionAttributeValues: { ':overdue': new Date(Date.now() - 10 * 60_000).toISOString(), ':dispatch': timersIndex.dispatch },
+    }),
+  );
+}
+
+/** The lost step waits queued, filed under its dispatch marker, while its sibling (sent) has run. */
+async function expectLost(client: EngineClient, runId: string, lost: string, sibling: string) {
+  await client.waitForStep(runId, sibling, ['completed']);
+  const item = await stepItem(runId, lost);
+  expect(item).toMatchObject({ status: 'queued', attempt: 0, timerPk: 'DISPATCH' });
+  expect((await client.events(runId)).filter((event) => event.type === 'step.started' && event.stepId === lost)).toEqual([]);
+}
+
+describe('lost sends on the deployed stack', () => {
+  it('re-sends a root whose message was lost after start committed, and the run completes', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({
+      name: 'lost-root',
+      steps: [
+        { id: 'sent-root', kind: 'noop' },
+        { id: 'lost-send-root', kind: 'noop', input: { recovered: true } },
+        { id: 'after', kind: 'noop', dependsOn: ['sent-root', 'lost-send-root'] },
+      ],
+    });
+    const { id, status } = await client.run(workflowId);
+    expect(status).toBe('running');
+    await expectLost(client, id, 'lost-send-root', 'sent-root');
+
+    await overdue(id, 'lost-send-root');
+    const report = await runSweeper();
+    const run = await client.waitFor(id, ['completed', 'blocked']);
+
+    expect(report.dispatchesResent).toBeGreaterThanOrEqual(1);
+    expect(run.status).toBe('completed');
+    expect(await client.step(id, 'lost-send-root')).toMatchObject({ status: 'completed', attempt: 1, output: { recovered: true } });
+    expect((await client.events(id)).filter((event) => event.type === 'step.started' && event.stepId === 'lost-send-root')).toHaveLength(1);
+    // The claim replaced the marker; the completion removed the timer.
+    expect((await stepItem(id, 'lost-send-root')).timerPk).toBeUndefined();
+  });
+
+  it('re-sends a step released by an approval whose message was lost', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({
+      name: 'lost-release',
+      steps: [
+        { id: 'gate', kind: 'approval' },
+        { id: 'sent-child', kind: 'noop', dependsOn: ['gate'] },
+        { id: 'lost-send-child', kind: 'noop', dependsOn: ['gate'] },
+      ],
+    });
+    const { id } = await client.run(workflowId);
+    await client.waitForStep(id, 'gate', ['needs_qa']);
+
+    const approve = await client.stepAction(id, 'gate', 'approve');
+    expect(approve.status).toBe(200);
+    await expectLost(client, id, 'lost-send-child', 'sent-child');
+
+    await overdue(id, 'lost-send-child');
+    const report = await runSweeper();
+    const run = await client.waitFor(id, ['completed', 'blocked']);
+
+    expect(report.dispatchesResent).toBeGreaterThanOrEqual(1);
+    expect(run.status).toBe('completed');
+    expect((await client.step(id, 'lost-send-child')).status).toBe('completed');
+  });
+
+  it('leaves a marker that is not yet overdue alone', async () => {
+    const client = await engineClient();
+    const workflowId = await client.workflow({ name: 'not-yet', steps: [{ id: 'sent', kind: 'noop' }, { id: 'lost-send-young', kind: 'noop' }] });
+    const { id } = await client.run(workflowId);
+    await expectLost(client, id, 'lost-send-young', 'sent');
+
+    await runSweeper();
+
+    // Within the grace the message may just be slow: nothing is sent, the marker stays.
+    expect(await stepItem(id, 'lost-send-young')).toMatchObject({ status: 'queued', timerPk: 'DISPATCH' });
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { dispatchDueAt, dispatchMarker, planDispatchRecovery, withLostTestSends, type MarkedStep } from '#shared/engine/dispatch-markers';
+import type { Dispatch } from '#shared/engine/dispatcher';
+
+const now = new Date('2026-11-30T12:00:00.000Z');
+const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
+const marked = (stepId: string, overrides: Partial<MarkedStep> = {}): MarkedStep => ({
+  pk: 'RUN#run_1',
+  sk: `STEP#${stepId}`,
+  runId: 'run_1',
+  stepId,
+  status: 'queued',
+  attempt: 0,
+  dueAt: ago(120),
+  ...overrides,
+});
+
+describe('dispatch markers', () => {
+  it('files a queued step in the timers index under DISPATCH, due when its message is', () => {
+    expect(dispatchMarker(now)).toEqual({ timerPk: 'DISPATCH', dueAt: '2026-11-30T12:00:00.000Z' });
+    expect(dispatchDueAt(now, 30).toISOString()).toBe('2026-11-30T12:00:30.000Z');
+    expect(dispatchDueAt(now)).toEqual(now);
+  });
+
+  it('re-sends queued steps overdue past the grace, with the attempt they wait for', () => {
+    const plan = planDispatchRecovery([marked('a', { attempt: 2 }), marked('young', { dueAt: ago(30) })], now, 60);
+
+    expect(plan.resend.map(({ dispatch }) => dispatch)).toEqual([{ message: { runId: 'run_1', stepId: 'a', attempt: 2 } }]);
+    expect(plan.clear).toEqual([]);
+  });
+
+  it('keeps what is left of a not-before delay and sends at once a gate already past', () => {
+    const later = new Date(now.getTime() + 90_000).toISOString();
+    const plan = planDispatchRecovery([marked('gated', { notBefore: later }), marked('past', { notBefore: ago(10) })], now, 60);
+
+    expect(plan.resend.map(({ dispatch }) => [dispatch.message.stepId, dispatch.delaySeconds])).toEqual([
+      ['gated', 90],
+      ['past', undefined],
+    ]);
+  });
+
+  it('only clears the marker of a step that moved on without a claim', () => {
+    const plan = planDispatchRecovery([marked('cancelled', { status: 'cancelled' }), marked('skipped', { status: 'skipped' })], now, 60);
+
+    expect(plan.resend).toEqual([]);
+    expect(plan.clear.map((step) => step.stepId)).toEqual(['cancelled', 'skipped']);
+  });
+
+  it('the injected lost send drops only the test steps, without an error', async () => {
+    const sent: Dispatch[] = [];
+    const dispatcher = withLostTestSends({ send: async (dispatches: Dispatch[]) => void sent.push(...dispatches) });
+
+    await dispatcher.send([
+      { message: { runId: 'run_1', stepId: 'lost-send-root', attempt: 0 } },
+      { message: { runId: 'run_1', stepId: 'kept', attempt: 0 } },
+    ]);
+
+    expect(sent.map((dispatch) => dispatch.message.stepId)).toEqual(['kept']);
+  });
+});
