@@ -1,9 +1,12 @@
 /**
  * Where the local emulator differs from AWS, and what Baton does about it. Every workaround
  * lives here, says which behaviour it works around, and goes when the pinned emulator no
- * longer needs it (pinned version: scripts/lib/emulator.ts). It imports nothing, so both the
- * CDK app and Lambda bundles can use it.
+ * longer needs it (pinned version: scripts/lib/emulator.ts). The workarounds Lambda code runs
+ * (API URLs, scheduled fire times) are defined in shared/config/emulator-gaps.ts, so that no
+ * function bundle imports infra/, and listed here by re-export.
  */
+
+export { localApiUrl, localFireTime, reachableApiUrl } from '#shared/config/emulator-gaps';
 
 /**
  * The API id the local stage pins. On AWS an API id is random per deployment; locally a fixed
@@ -13,13 +16,6 @@
 export const localApiId = 'ba7017a1';
 
 export const pinnedApiIdTags: Record<string, string> = { 'ms-custom-id': localApiId, _custom_id_: localApiId };
-
-/**
- * The API's base URL on an emulator. `{apiId}.execute-api.localhost` does not resolve on every
- * machine, so Baton uses the path form that MiniStack and LocalStack both serve.
- */
-export const localApiUrl = (endpoint: string, apiId: string): string =>
-  `${endpoint.replace(/\/$/, '')}/_aws/execute-api/${apiId}`;
 
 /**
  * The web console on the emulator. On AWS it is served by CloudFront from the private console
@@ -58,23 +54,3 @@ export const emulatorCorsConfiguration = (cors: Record<string, unknown>): Record
  * - Fixed by 1.5.33, no workaround kept: the queue RedrivePolicy that earlier releases dropped
  *   (an e2e test checks it), and `cdklocal destroy`, which used to delete nothing.
  */
-
-/**
- * EventBridge Scheduler replaces `<aws.scheduler.scheduled-time>` in a target's input with the
- * fire time; MiniStack 1.5.33 passes the placeholder through unchanged. The scheduled-start
- * function then uses the current time truncated to the minute (schedules fire at most once a
- * minute), which keeps a repeated fire idempotent.
- */
-export const localFireTime = (now: Date): string => new Date(Math.floor(now.getTime() / 60_000) * 60_000).toISOString();
-
-/**
- * The API's base URL as the worker reads it (the HTTP API's `ApiEndpoint`, published in SSM by
- * the API stack), for callback URLs. Emulators answer `http://<id>.execute-api.<host>:<port>`,
- * which does not resolve on every machine: there the path form on the emulator's endpoint is
- * used instead. On AWS (no AWS_ENDPOINT_URL) the endpoint is used as it is.
- */
-export const reachableApiUrl = (apiEndpoint: string, emulatorEndpoint: string | undefined): string => {
-  const id = /^https?:\/\/([a-z0-9]+)\.execute-api\./.exec(apiEndpoint)?.[1];
-  if (!emulatorEndpoint || !id || /\.amazonaws\.com(\.cn)?(:\d+)?\/?$/.test(apiEndpoint)) return apiEndpoint;
-  return localApiUrl(emulatorEndpoint, id);
-};

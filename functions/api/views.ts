@@ -45,7 +45,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
   };
 }
 
-/** What the run cost Baton: its creation and every step's processing, each stored with a write made anyway. */
+/** What the run cost Baton: its creation, every step's processing and the remainders added to the run (docs/ARCHITECTURE.md, "Usage accounting"). */
 function runUsage(run: RunRecord, steps: StepRecord[]): Usage {
   return steps.reduce((total, step) => (step.usage ? addUsage(total, usageFromItem(step.usage)) : total), run.usage ? usageFromItem(run.usage) : emptyUsage());
 }

@@ -2,46 +2,29 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { requestHash } from '#shared/domain/canonical-json';
 import { createEngine } from '#shared/engine/create-engine';
-import { createRun } from '#shared/engine/run-actions';
-import { forgetSchedule, readSchedule } from '#shared/engine/schedules';
-import { localFireTime } from '#infra/emulator-gaps';
+import { startScheduledRun, type ScheduledStart } from '#shared/engine/scheduled-start';
+import { createMetering } from '#shared/middleware/metering';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const engine = createEngine(logger);
+const metering = createMetering({ service: 'scheduled-start', logger, runUsage: createRunUsageRecorder(engine.deps) });
 
 const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min(1), scheduledTime: z.string() });
 
 /**
- * Invoked by EventBridge Scheduler on each fire: starts a run of the schedule's workflow, with
- * `schedule:<id>:<fire time>` as its idempotency key, so a repeated fire makes no second run.
+ * Invoked by EventBridge Scheduler on each fire: starts a run of the schedule's workflow
+ * (shared/engine/scheduled-start.ts). The run carries what its creation cost, as a run created
+ * through the API does, and the rest of the invocation (starting it, forgetting a one-time
+ * schedule) is added to it.
  */
-export const handler = middy<unknown, { runId?: string; skipped?: string }>()
+export const handler = middy<unknown, ScheduledStart>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(async (event) => {
-    const { projectId, scheduleId, scheduledTime } = fire.parse(event);
-    const schedule = await readSchedule(engine.documents, engine.deps.tableName, projectId, scheduleId);
-    if (!schedule || schedule.state !== 'ENABLED') return { skipped: schedule ? 'paused' : 'deleted' };
-    const workflow = await engine.workflows.get(projectId, schedule.workflowId, schedule.version);
-    if (!workflow) {
-      logger.error('scheduled workflow is gone', { projectId, scheduleId, workflowId: schedule.workflowId });
-      return { skipped: 'workflow not found' };
-    }
-    const fireTime = Number.isNaN(Date.parse(scheduledTime)) ? localFireTime(new Date()) : new Date(scheduledTime).toISOString();
-    const { run, created } = await createRun(engine.deps, {
-      projectId,
-      workflow,
-      ...(schedule.input !== undefined ? { input: schedule.input } : {}),
-      idempotencyKey: `schedule:${scheduleId}:${fireTime}`,
-      // A schedule never changes what it starts, so every fire of one time is the same request
-      // (and an API call that borrows the key is not).
-      requestHash: requestHash({ scheduleId, workflowId: schedule.workflowId, version: schedule.version, input: schedule.input }),
-      actor: `schedule:${scheduleId}`,
-      start: true,
-    });
-    logger.info('scheduled run', { scheduleId, fireTime, runId: run.id, created });
-    // A one-time schedule has done its work (Scheduler deletes its side after completion).
-    if (schedule.expression.startsWith('at(')) await forgetSchedule(engine.documents, engine.deps.tableName, projectId, scheduleId);
-    return { runId: run.id };
-  });
+  .handler(async (event) =>
+    metering.invocation(async (remainders) => {
+      const started = await startScheduledRun({ ...engine.deps, workflows: engine.workflows }, fire.parse(event));
+      if ('runId' in started) remainders.charge([started.runId]);
+      return started;
+    }),
+  );

@@ -5,6 +5,8 @@ import { z } from 'zod';
 import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/engine/create-engine';
 import { sweep, type SweepReport } from '#shared/engine/sweeper';
+import { createMetering } from '#shared/middleware/metering';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const config = readConfig({
   SWEEP_EVENT_GRACE_SECONDS: z.coerce.number().int().min(0),
@@ -14,12 +16,22 @@ const config = readConfig({
 });
 const logger = new Logger();
 const { deps } = createEngine(logger);
+// A sweep is housekeeping over every project's runs (republishing, lease and timer checks): its
+// usage is the installation's, reported in its metrics, not charged to the runs it looked at.
+const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(deps) });
 
 /** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
 export const handler = middy<unknown, SweepReport>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
-  .handler(async () => {
-    const report = await sweep(deps, { eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS, limit: config.SWEEP_LIMIT, leaseGraceSeconds: config.SWEEP_LEASE_GRACE_SECONDS, dispatchGraceSeconds: config.SWEEP_DISPATCH_GRACE_SECONDS });
-    logger.info('sweep done', { ...report });
-    return report;
-  });
+  .handler(async () =>
+    metering.invocation(async () => {
+      const report = await sweep(deps, {
+        eventGraceSeconds: config.SWEEP_EVENT_GRACE_SECONDS,
+        limit: config.SWEEP_LIMIT,
+        leaseGraceSeconds: config.SWEEP_LEASE_GRACE_SECONDS,
+        dispatchGraceSeconds: config.SWEEP_DISPATCH_GRACE_SECONDS,
+      });
+      logger.info('sweep done', { ...report });
+      return report;
+    }),
+  );

@@ -1,32 +1,30 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { createEngine } from '#shared/engine/create-engine';
 import { handleDeadLetter } from '#shared/engine/step-worker';
+import { createMetering } from '#shared/middleware/metering';
+import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const { deps } = createEngine(logger);
-const processor = new BatchProcessor(EventType.SQS);
+const metering = createMetering({ service: 'dlq-handler', logger, runUsage: createRunUsageRecorder(deps) });
 
 /**
  * Step DLQ consumer: a message lands here when the worker failed on it every time (a crash, a
- * timeout). The step is failed with that reason and its run blocked, so `retry` can resume it.
+ * timeout). The step is failed with that reason and its run blocked, so `retry` can resume it;
+ * what that cost is added to the run's usage. A body that is not a step message has nothing to
+ * record against a run: it is logged whole and dropped (redelivering it could never help).
  */
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-  processPartialResponse(
-    event,
-    async (record: SQSRecord) => {
-      const parsed = stepMessage.safeParse(JSON.parse(record.body));
-      if (!parsed.success) {
-        // Not a step message: nothing to record against a run. Keep it visible in the logs.
-        logger.error('unreadable message on the step DLQ', { body: record.body });
-        return;
-      }
-      const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 0;
-      const result = await handleDeadLetter(deps, parsed.data, receiveCount);
-      logger.warn('dead-lettered step message handled', { ...parsed.data, result, receiveCount });
-    },
-    processor,
-    { context },
-  );
+export const handler = sqsStack({
+  logger,
+  metering,
+  body: stepMessage,
+  unreadable: 'drop',
+  runsOf: (message) => [message.runId],
+  handle: async (message, record) => {
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 0;
+    const result = await handleDeadLetter(deps, message, receiveCount);
+    logger.warn('dead-lettered step message handled', { ...message, result, receiveCount });
+  },
+});

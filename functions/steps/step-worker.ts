@@ -1,14 +1,14 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { meterUsage } from '#shared/clients/usage-meter';
 import { z } from 'zod';
 import { createSsmClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
 import { apiUrlFromParameter } from '#shared/engine/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/engine/create-engine';
 import { processStepMessage } from '#shared/engine/step-worker';
+import { createMetering } from '#shared/middleware/metering';
+import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
@@ -20,21 +20,22 @@ const { deps } = createEngine(logger, process.env, {
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
   releasesRecoveredByRedelivery: true,
 });
-const processor = new BatchProcessor(EventType.SQS);
+const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(deps) });
 
 /**
- * Step queue consumer. Records of a batch run in parallel; a record whose processing throws is
- * reported as a partial batch failure, so SQS redelivers it (and after 5 receives dead-letters
- * it) while the rest of the batch is deleted.
+ * Step queue consumer. Records of a batch run in parallel; a record whose processing throws (or
+ * whose body is not a step message) is reported as a partial batch failure, so SQS redelivers
+ * it (and after 5 receives dead-letters it) while the rest of the batch is deleted.
  */
-export const handler = async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> =>
-  processPartialResponse(
-    event,
-    async (record: SQSRecord) => {
-      const message = stepMessage.parse(JSON.parse(record.body));
-      const { result, usage } = await meterUsage(() => processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis()));
-      logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount, calls: usage.calls });
-    },
-    processor,
-    { context, processInParallel: true },
-  );
+export const handler = sqsStack({
+  logger,
+  metering,
+  body: stepMessage,
+  unreadable: 'fail',
+  processInParallel: true,
+  runsOf: (message) => [message.runId],
+  handle: async (message, record, context) => {
+    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis());
+    logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount });
+  },
+});

@@ -6,11 +6,14 @@ import { z } from 'zod';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { createEngine } from '#shared/engine/create-engine';
 import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
+import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const engine = createEngine(logger);
 const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
+const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine.deps) });
 
 /** The part of a `webhook.received` event the reactions rely on; anything else is refused loudly. */
 const deliveryEvent = z.looseObject({
@@ -24,7 +27,8 @@ const deliveryEvent = z.looseObject({
 
 /**
  * Reached by the bus rule on `webhook.received` (asynchronous invocation: retried, then parked
- * in the reactions DLQ). See shared/engine/webhook-reactions.ts for what a delivery does.
+ * in the reactions DLQ). See shared/engine/webhook-reactions.ts for what a delivery does. What
+ * it cost is charged to the runs it moved, in equal shares (none moved: the metrics only).
  */
 export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, ReactionReport>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -35,10 +39,17 @@ export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, Reac
       logger.error('not a webhook.received event', { event, issues: parsed.error.issues });
       return { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [] };
     }
-    const report = await reactToDelivery(
-      { engine: engine.deps, settingsOf: async (projectId) => (await projects.get(projectId))?.settings },
-      parsed.data,
-    );
-    logger.info('delivery handled', { eventId: parsed.data.id, deliveryId: parsed.data.detail.deliveryId, ...report });
-    return report;
+    return metering.invocation(async (remainders) => {
+      const report = await reactToDelivery(
+        { engine: engine.deps, settingsOf: async (projectId) => (await projects.get(projectId))?.settings },
+        parsed.data,
+      );
+      logger.info('delivery handled', { eventId: parsed.data.id, deliveryId: parsed.data.detail.deliveryId, ...report });
+      remainders.charge(runsMovedBy(report));
+      return report;
+    });
   });
+
+/** The runs a delivery moved, each once (`run/step` entries name their run first). */
+const runsMovedBy = (report: ReactionReport): string[] =>
+  [...new Set([...report.completedSteps, ...report.approvedGates, ...report.failedGates].map((entry) => entry.split('/')[0]!).concat(report.completedRuns))];

@@ -8,6 +8,8 @@ import { createEngine } from '#shared/engine/create-engine';
 import { createProjectStore } from '#shared/store/projects';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { httpStack } from '#shared/middleware/http';
+import { createMetering } from '#shared/middleware/metering';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createWebhookReceiver } from './receiver';
 
 const config = readConfig({ WEBHOOK_KEY_SECRET_ARN: z.string().min(1) });
@@ -16,17 +18,19 @@ const metrics = new Metrics({ namespace: 'Baton', serviceName: 'webhooks' });
 const engine = createEngine(logger);
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 
-export const handler = httpStack(
-  createWebhookReceiver({
-    engine: engine.deps,
-    projects: createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName }),
-    secrets: createWebhookSecretStore({
-      documents: engine.documents,
-      tableName: engine.deps.tableName,
-      keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
-    }),
-    logger,
-    metrics,
+const receive = createWebhookReceiver({
+  engine: engine.deps,
+  projects: createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName }),
+  secrets: createWebhookSecretStore({
+    documents: engine.documents,
+    tableName: engine.deps.tableName,
+    keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
   }),
-  { logger, corsOrigins: [], parseJson: false },
-);
+  logger,
+  metrics,
+});
+// A delivery belongs to no run when it arrives (the reactions find the runs it moves, and charge
+// them what that costs): the receiver's usage goes to its metrics only.
+const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine.deps) });
+
+export const handler = httpStack((event) => metering.invocation(() => receive(event)), { logger, corsOrigins: [], parseJson: false });

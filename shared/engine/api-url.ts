@@ -1,5 +1,5 @@
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { reachableApiUrl } from '#infra/emulator-gaps';
+import { reachableApiUrl } from '#shared/config/emulator-gaps';
 
 /**
  * The API's base URL, read once from the SSM parameter the API stack writes (the engine stack is

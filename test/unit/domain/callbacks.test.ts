@@ -4,7 +4,7 @@ import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callbac
 import { callbackDueAt, callbackTokenPattern, callbackUrls } from '#shared/domain/callbacks';
 import { assertCallbackSettings } from '#shared/domain/workflow';
 import { agentReplyOutcome, parseAgentReply } from '#shared/executors/agent-reply';
-import { reachableApiUrl } from '#infra/emulator-gaps';
+import { reachableApiUrl } from '#shared/config/emulator-gaps';
 
 describe('callback tokens', () => {
   it('are 256 random bits, URL-safe, never repeated, and stored only as their SHA-256', () => {

@@ -1,0 +1,88 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { addUsage, currentUsage, emptyUsage, meterUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
+import type { RunUsageRecorder } from '#shared/store/run-usage';
+
+/**
+ * What the work of one invocation spent that no step's record carries: a step's outcome write
+ * records what was spent up to it (`usageSinceCheckpoint`), so that write itself and whatever
+ * follows it (releases, publication, sends) would escape. The remainder is charged to the runs
+ * the work belonged to and added to their usage when the invocation ends: one write per run per
+ * invocation, not per step.
+ */
+export interface UsageRemainders {
+  /**
+   * Charges what the active scope spent since its last checkpoint to these runs, in equal
+   * shares (none: it stays in the function's metrics only).
+   */
+  charge(runIds: readonly string[]): void;
+}
+
+export interface Metering {
+  /**
+   * Runs one invocation's work in a metering scope, then adds the charged remainders to their
+   * runs and emits the invocation's usage as metrics (EMF: namespace Baton, dimension service).
+   */
+  invocation<T>(work: (remainders: UsageRemainders) => Promise<T>): Promise<T>;
+}
+
+export interface MeteringOptions {
+  /** The function's name in the metrics' `service` dimension (`step-worker`, `sweeper`, …). */
+  service: string;
+  logger: Logger;
+  /** Where a run's remainder goes (createRunUsageRecorder). */
+  runUsage: RunUsageRecorder;
+}
+
+/** `usage` × `share` (a run's part of a remainder charged to several). */
+const scaled = (usage: Usage, share: number): Usage => ({
+  calls: Object.fromEntries(Object.entries(usage.calls).map(([call, count]) => [call, count * share])),
+  dynamodb: { readUnits: usage.dynamodb.readUnits * share, writeUnits: usage.dynamodb.writeUnits * share },
+  sqsBillableRequests: usage.sqsBillableRequests * share,
+  eventsPublished: usage.eventsPublished * share,
+  ...(usage.lambdaInvocations ? { lambdaInvocations: usage.lambdaInvocations * share } : {}),
+});
+
+const isEmpty = (usage: Usage): boolean => Object.keys(usage.calls).length === 0;
+
+/** The metering of one function, built once per cold start. */
+export function createMetering({ service, logger, runUsage }: MeteringOptions): Metering {
+  const metrics = new Metrics({ namespace: 'Baton', serviceName: service });
+
+  const emit = (usage: Usage) => {
+    metrics.addMetric('AwsCalls', MetricUnit.Count, Object.values(usage.calls).reduce((sum, count) => sum + count, 0));
+    metrics.addMetric('DynamoDBWriteUnits', MetricUnit.Count, usage.dynamodb.writeUnits);
+    metrics.addMetric('DynamoDBReadUnits', MetricUnit.Count, usage.dynamodb.readUnits);
+    metrics.addMetric('SQSBillableRequests', MetricUnit.Count, usage.sqsBillableRequests);
+    metrics.addMetric('EventsPublished', MetricUnit.Count, usage.eventsPublished);
+    metrics.publishStoredMetrics();
+  };
+
+  return {
+    async invocation(work) {
+      const byRun = new Map<string, Usage>();
+      const remainders: UsageRemainders = {
+        charge(runIds) {
+          const since = usageSinceCheckpoint();
+          if (!since || isEmpty(since) || runIds.length === 0) return;
+          const share = scaled(since, 1 / runIds.length);
+          for (const runId of runIds) byRun.set(runId, addUsage(byRun.get(runId) ?? emptyUsage(), share));
+        },
+      };
+      const { result } = await meterUsage(async () => {
+        try {
+          return await work(remainders);
+        } finally {
+          await Promise.all(
+            [...byRun].map(([runId, usage]) =>
+              // Accounting must not undo the work: the batch stays done, the loss is logged.
+              runUsage(runId, usage).catch((error: unknown) => logger.warn('usage not added to its run', { runId, usage, error })),
+            ),
+          );
+          emit(currentUsage() ?? emptyUsage());
+        }
+      });
+      return result;
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { addUsage, emptyUsage, type Usage } from '#shared/clients/usage-meter';
+import { keys } from './keys';
+
+/** Adds AWS usage to a run's own total (the `usage` of its item; the API adds its steps' to it). */
+export type RunUsageRecorder = (runId: string, usage: Usage) => Promise<void>;
+
+const isConditionFailure = (error: unknown) => (error as Error).name === 'ConditionalCheckFailedException';
+
+/**
+ * Records usage on the run item with one UpdateItem (ADD, so concurrent invocations add up
+ * without reading). The write also charges itself: one UpdateItem call and the write units the
+ * previous such write to this run consumed (1 at first; a run item grows only a little), so the
+ * run's total includes the cost of keeping it.
+ */
+export function createRunUsageRecorder({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): RunUsageRecorder {
+  // Write units of the last usage write per run (a small, bounded cache: one entry per run this instance served lately).
+  const lastCost = new Map<string, number>();
+  const remember = (runId: string, units: number) => {
+    lastCost.delete(runId);
+    lastCost.set(runId, units);
+    if (lastCost.size > 1_000) lastCost.delete(lastCost.keys().next().value!);
+  };
+
+  return async (runId, spent) => {
+    const self: Usage = { ...emptyUsage(), calls: { 'DynamoDB.UpdateItem': 1 }, dynamodb: { readUnits: 0, writeUnits: lastCost.get(runId) ?? 1 } };
+    const usage = addUsage(spent, self);
+    const names: Record<string, string> = { '#usage': 'usage', '#calls': 'calls', '#dynamodb': 'dynamodb' };
+    const values: Record<string, number> = {
+      ':readUnits': usage.dynamodb.readUnits,
+      ':writeUnits': usage.dynamodb.writeUnits,
+      ':sqs': usage.sqsBillableRequests,
+      ':events': usage.eventsPublished,
+    };
+    const adds = [
+      '#usage.#dynamodb.readUnits :readUnits',
+      '#usage.#dynamodb.writeUnits :writeUnits',
+      '#usage.sqsBillableRequests :sqs',
+      '#usage.eventsPublished :events',
+    ];
+    if (usage.lambdaInvocations) {
+      values[':lambda'] = usage.lambdaInvocations;
+      adds.push('#usage.lambdaInvocations :lambda');
+    }
+    // Call names hold dots (`DynamoDB.UpdateItem`): always through placeholders.
+    Object.entries(usage.calls).forEach(([call, count], index) => {
+      names[`#call${index}`] = call;
+      values[`:call${index}`] = count;
+      adds.push(`#usage.#calls.#call${index} :call${index}`);
+    });
+    const key = keys.run(runId);
+    try {
+      const { ConsumedCapacity } = await documents.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: `ADD ${adds.join(', ')}`,
+          // ADD into a nested path needs its maps: a run created outside any metering scope has none.
+          ConditionExpression: 'attribute_exists(#usage.#calls) AND attribute_exists(#usage.#dynamodb)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      remember(runId, Math.max(1, Math.ceil(ConsumedCapacity?.CapacityUnits ?? 1)));
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      // No usage map yet (or no run: a deleted one is not brought back): start it with this.
+      await documents
+        .send(
+          new UpdateCommand({
+            TableName: tableName,
+            Key: key,
+            UpdateExpression: 'SET #usage = :usage',
+            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#usage)',
+            ExpressionAttributeNames: { '#usage': 'usage' },
+            ExpressionAttributeValues: { ':usage': usage },
+          }),
+        )
+        .catch((second: unknown) => {
+          if (!isConditionFailure(second)) throw second;
+        });
+    }
+  };
+}

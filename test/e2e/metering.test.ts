@@ -1,0 +1,53 @@
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { aws } from '../helpers/aws';
+import { engineClient, type EngineClient, type RunView } from '../helpers/engine';
+import { eventually } from '../helpers/poll';
+import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
+
+beforeEach(resetData);
+
+const size = 20;
+const ids = Array.from({ length: size }, (_, index) => `s${String(index).padStart(2, '0')}`);
+const chain = ids.map((id, index) => ({ id, kind: 'noop', ...(index > 0 ? { dependsOn: [ids[index - 1]!] } : {}) }));
+const fan = ids.map((id, index) => ({ id, kind: 'noop', ...(index > 0 ? { dependsOn: [ids[0]!] } : {}) }));
+
+/**
+ * Every invocation of the worker has returned: SQS deletes a message only then, and the usage
+ * an invocation adds to its runs is written before it returns.
+ */
+const queueDrained = () =>
+  eventually('the step queue to be drained', async () => {
+    const { Attributes } = await aws.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: stack.stepQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    );
+    return Object.values(Attributes ?? {}).every((count) => count === '0') ? true : undefined;
+  }, { timeoutMs: 60_000, intervalMs: 500 });
+
+async function completedRun(client: EngineClient, name: string, steps: unknown[]): Promise<RunView> {
+  const { id } = await client.run(await client.workflow({ name, steps }));
+  await client.waitFor(id, ['completed', 'blocked'], 120_000);
+  await queueDrained();
+  return client.getRun(id);
+}
+
+describe('the usage meter on the deployed stack', () => {
+  it('reports about the same write units per step for a chain and a fan of the same noop steps', async () => {
+    const client = await engineClient();
+
+    const chained = await completedRun(client, 'chain', chain);
+    const fanned = await completedRun(client, 'fan', fan);
+
+    expect(chained.status).toBe('completed');
+    expect(fanned.status).toBe('completed');
+    const chainUnits = chained.usage.perExecutedStep?.dynamodbWriteUnits ?? 0;
+    const fanUnits = fanned.usage.perExecutedStep?.dynamodbWriteUnits ?? 0;
+    console.log(`per executed step: chain ${JSON.stringify(chained.usage.perExecutedStep)}; fan ${JSON.stringify(fanned.usage.perExecutedStep)}`);
+    expect(chainUnits).toBeGreaterThan(0);
+    // The same work per step (a claim, an outcome, a release or a sink) in either shape: when the
+    // last step of each invocation loses its final writes, a fan reports a fraction of a chain.
+    expect(fanUnits / chainUnits).toBeGreaterThan(0.75);
+    expect(fanUnits / chainUnits).toBeLessThan(1.33);
+  }, 300_000);
+});
