@@ -2,6 +2,7 @@
  * The `baton` process: real terminal, environment, network and clock handed to `runCli`. Ctrl-C
  * stops a watch or a follow cleanly (the run itself goes on) and exits 130.
  */
+import { sleep } from '#sdk';
 import { runCli } from './program';
 
 const controller = new AbortController();
@@ -12,20 +13,7 @@ const code = await runCli(process.argv.slice(2), {
   terminal: { stdout: process.stdout, stderr: process.stderr },
   stdin: process.stdin,
   fetch: (request) => fetch(request),
-  sleep: (ms, signal) =>
-    new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason as Error);
-      // The listener goes with the timer: a long watch must not pile one up per poll.
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal!.reason as Error);
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    }),
+  sleep,
   now: Date.now,
   signal: controller.signal,
 });

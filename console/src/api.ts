@@ -58,6 +58,8 @@ export function createApi(baseUrl: string, token: string) {
     getStep: (runId: string, stepId: string) => unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } })),
     listEvents: (runId: string, query: { order?: 'asc' | 'desc'; limit?: number; cursor?: string }) =>
       unwrap(client.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query } })),
+    /** The project's events, newest first (its own, its runs' and its steps'). */
+    listProjectEvents: (projectId: string, query: { limit?: number; cursor?: string }) => unwrap(client.GET('/v1/projects/{projectId}/events', { params: { path: { projectId }, query } })),
     runAction: (runId: string, action: 'pause' | 'resume' | 'cancel' | 'start') => unwrap(client.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId, action } } })),
     /** Retries a blocked run; `inputs` replaces the input of some failed steps. */
     retryRun: (runId: string, inputs: Record<string, unknown>) =>
@@ -85,6 +87,8 @@ export function createApi(baseUrl: string, token: string) {
       ),
     createRun: (projectId: string, workflowId: string) => unwrap(client.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } })),
     listInbox: async (projectId: string): Promise<InboxItem[]> => (await unwrap(client.GET('/v1/projects/{projectId}/inbox', { params: { path: { projectId } } }))).items,
+    /** The installation's projects, oldest first (installation token only). */
+    listProjects: (cursor?: string): Promise<Page<Project>> => unwrap(client.GET('/v1/projects', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
     getProject: (projectId: string) => unwrap(client.GET('/v1/projects/{projectId}', { params: { path: { projectId } } })),
     updateSettings: (projectId: string, settings: { autoQaOnCi?: boolean; completeRunOnMerge?: boolean }) =>
       unwrap(client.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: settings })),

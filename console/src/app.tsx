@@ -5,13 +5,15 @@ import { useHashLocation } from 'wouter/use-hash-location';
 import { ApiError, createApi, type WhoAmI } from './api';
 import { can, SessionContext, type Session } from './context';
 import { AdminPage } from './pages/admin';
+import { EventsPage } from './pages/events';
 import { ImportPage } from './pages/import';
 import { InboxPage } from './pages/inbox';
+import { ProjectPicker } from './pages/project-picker';
 import { RunPage } from './pages/run';
 import { RunsPage } from './pages/runs';
 import { SignIn } from './pages/sign-in';
 import { WorkflowPage, WorkflowsPage } from './pages/workflows';
-import { forgetSession, loadConfig, savedProject, savedToken, saveProject, saveToken, type ConsoleConfig } from './session';
+import { forgetProject, forgetSession, loadConfig, savedProject, savedToken, saveProject, saveToken, type ConsoleConfig } from './session';
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -28,6 +30,8 @@ type Boot = { state: 'loading' } | { state: 'failed'; message: string } | { stat
 export function App() {
   const [boot, setBoot] = useState<Boot>({ state: 'loading' });
   const [signedIn, setSignedIn] = useState<{ token: string; whoami: WhoAmI; projectId: string } | null>(null);
+  // An installation token signed in, choosing its project.
+  const [picking, setPicking] = useState<{ token: string; whoami: WhoAmI } | null>(null);
 
   useEffect(() => {
     loadConfig().then(
@@ -40,6 +44,7 @@ export function App() {
           const whoami = await createApi(config.apiUrl, token).whoami();
           const projectId = whoami.kind === 'project' ? whoami.projectId : savedProject();
           if (projectId) setSignedIn({ token, whoami, projectId });
+          else setPicking({ token, whoami });
         } catch {
           forgetSession();
         }
@@ -61,19 +66,48 @@ export function App() {
         queryClient.clear();
         setSignedIn(null);
       },
+      ...(signedIn.whoami.kind === 'installation'
+        ? {
+            switchProject: () => {
+              forgetProject();
+              queryClient.clear();
+              setPicking({ token: signedIn.token, whoami: signedIn.whoami });
+              setSignedIn(null);
+            },
+          }
+        : {}),
     };
   }, [boot, signedIn]);
 
   if (boot.state === 'loading') return <p className="boot">Loading…</p>;
   if (boot.state === 'failed') return <p className="boot error" role="alert">{boot.message}</p>;
+  if (picking) {
+    return (
+      <ProjectPicker
+        apiUrl={boot.config.apiUrl}
+        token={picking.token}
+        onPick={(projectId) => {
+          saveProject(projectId);
+          setSignedIn({ ...picking, projectId });
+          setPicking(null);
+        }}
+        onSignOut={() => {
+          forgetSession();
+          setPicking(null);
+        }}
+      />
+    );
+  }
   if (!session) {
     return (
       <SignIn
         apiUrl={boot.config.apiUrl}
-        onSignedIn={(token, whoami, projectId) => {
+        onSignedIn={(token, whoami) => {
           saveToken(token);
-          saveProject(projectId);
-          setSignedIn({ token, whoami, projectId });
+          if (whoami.kind === 'project') {
+            saveProject(whoami.projectId);
+            setSignedIn({ token, whoami, projectId: whoami.projectId });
+          } else setPicking({ token, whoami });
         }}
       />
     );
@@ -103,12 +137,20 @@ function Shell({ session }: { session: Session }) {
         <nav>
           {tab('/runs', 'Runs')}
           {tab('/inbox', 'Inbox')}
+          {tab('/events', 'Events')}
           {tab('/workflows', 'Workflows')}
           {can(session.role, 'editor') && tab('/import', 'Import plan')}
           {can(session.role, 'admin') && tab('/admin', 'Admin')}
         </nav>
         <span className="who" data-testid="who">
-          {session.projectId} · <strong data-testid="role">{session.role}</strong>
+          {session.switchProject ? (
+            <button type="button" className="link" onClick={session.switchProject} title="Pick another project">
+              {session.projectId}
+            </button>
+          ) : (
+            session.projectId
+          )}{' '}
+          · <strong data-testid="role">{session.role}</strong>
           <button type="button" className="link" onClick={session.signOut}>
             Sign out
           </button>
@@ -119,6 +161,7 @@ function Shell({ session }: { session: Session }) {
           {/* Keyed by the run: another run's page starts afresh (no step drawer left open from the last one). */}
           <Route path="/runs/:runId">{(params) => <RunPage key={params.runId} runId={params.runId} />}</Route>
           <Route path="/inbox" component={InboxPage} />
+          <Route path="/events" component={EventsPage} />
           <Route path="/workflows/:workflowId">{(params) => <WorkflowPage workflowId={params.workflowId} />}</Route>
           <Route path="/workflows" component={WorkflowsPage} />
           <Route path="/import" component={ImportPage} />

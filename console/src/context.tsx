@@ -10,6 +10,8 @@ export interface Session {
   projectId: string;
   role: Role;
   signOut: () => void;
+  /** Back to the project picker (installation token only). */
+  switchProject?: () => void;
 }
 
 export const SessionContext = createContext<Session | null>(null);

@@ -25,6 +25,7 @@ export const saveToken = (token: string): void => sessionStorage.setItem(tokenKe
 /** The project an installation token is looking at (project tokens have exactly one). */
 export const savedProject = (): string | null => sessionStorage.getItem(projectKey);
 export const saveProject = (projectId: string): void => sessionStorage.setItem(projectKey, projectId);
+export const forgetProject = (): void => sessionStorage.removeItem(projectKey);
 export const forgetSession = (): void => {
   sessionStorage.removeItem(tokenKey);
   sessionStorage.removeItem(projectKey);

@@ -1,5 +1,6 @@
 import { unwrap, type BatonClient } from './client';
 import { BatonTimeoutError } from './errors';
+import { sleep } from './sleep';
 import type { CreateRunBody, Event, RunDetail, RunStatus } from './types';
 
 /** A run in one of these statuses is over. */
@@ -146,20 +147,4 @@ function ulidFromTime(time: number): string {
     rest = Math.floor(rest / 32);
   }
   return `${encoded}${'0'.repeat(16)}`;
-}
-
-/** Waits, or rejects as soon as the signal aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -2,11 +2,12 @@ import { writeFileSync } from 'node:fs';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statePath } from '../../scripts/lib/paths';
-import { api } from '../helpers/api';
+import { api, installationToken } from '../helpers/api';
 import { openBrowser, screenshotPath, signIn, type ConsoleBrowser } from '../helpers/browser';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { generatePlanCsv } from '../helpers/plan';
 import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
 import { useTestAgent } from '../helpers/test-agent';
 
 /**
@@ -249,6 +250,85 @@ describe('the web console', () => {
     } finally {
       await admin.close();
     }
+  });
+
+  it('lets the installation token pick its project from the installation\'s projects', async () => {
+    const installation = await openBrowser();
+    try {
+      await installation.page.goto(stack.consoleUrl);
+      await installation.page.locator('input[name="token"]').fill(await installationToken());
+      await installation.page.getByRole('button', { name: 'Sign in' }).click();
+
+      const ours = installation.page.locator(`[data-testid="projects"] li[data-project-id="${client.project.id}"]`);
+      await ours.waitFor({ timeout: 20_000 });
+      expect(await ours.textContent()).toContain('console');
+      await installation.page.screenshot({ path: screenshotPath('projects.png'), fullPage: true });
+      await ours.getByRole('button').click();
+
+      await installation.page.getByTestId('role').waitFor();
+      expect(await installation.page.getByTestId('who').textContent()).toContain(client.project.id);
+      expect(await installation.page.getByTestId('role').textContent()).toBe('admin');
+      await installation.page.locator('[data-testid="runs"] tr[data-run-id]').first().waitFor({ timeout: 20_000 });
+      // Back to the picker, and a mistyped id is refused there.
+      await installation.page.getByTestId('who').getByRole('button', { name: client.project.id }).click();
+      await installation.page.getByRole('textbox', { name: 'Project id' }).fill('prj_00000000000000000000000000');
+      await installation.page.getByRole('button', { name: 'Open by id' }).click();
+      await expect.poll(() => installation.page.getByRole('alert').textContent(), poll).toMatch(/not found/i);
+    } finally {
+      await installation.close();
+    }
+  });
+
+  it("shows the project's event feed, newest first, and new events without a reload", async () => {
+    await page.locator('nav').getByRole('link', { name: 'Events' }).click();
+    await page.locator('[data-testid="feed"] tr[data-event-id]').first().waitFor({ timeout: 20_000 });
+    await markPage(page);
+    const { id } = await client.run(gateWorkflow);
+
+    const created = page.locator(`[data-testid="feed"] tr[data-event-type="run.created"]:has(a[href$="${id}"])`);
+    await created.waitFor({ timeout: 20_000 });
+    const ids = await attributes(page.locator('[data-testid="feed"] tr[data-event-id]'), 'data-event-id');
+    expect(ids).toEqual([...ids].sort().reverse());
+    expect(await page.locator('[data-testid="feed"] tr[data-event-type="step.completed"] q.comment').allTextContents()).toContain('Looks good to me');
+    expect(await pageWasKept(page)).toBe(true);
+    await page.screenshot({ path: screenshotPath('events.png') });
+    await created.getByRole('link').click();
+    await expect.poll(() => nodeStatuses(page), poll).toMatchObject({ draft: 'completed' });
+  });
+
+  it('previews an imported plan CSV as a graph before saving it, and refuses one with a cycle', async () => {
+    const name = 'two-weeks';
+    const savedNames = async () => (await api<{ items: { name: string }[] }>('GET', `/v1/projects/${client.project.id}/workflows`, { token: client.token })).body.items.map((workflow) => workflow.name);
+    await page.locator('nav').getByRole('link', { name: 'Import plan' }).click();
+    await page.locator('input[name="file"]').setInputFiles({ name: 'plan.csv', mimeType: 'text/csv', buffer: Buffer.from(generatePlanCsv(14)) });
+    await page.locator('input[name="name"]').fill(name);
+    await expect.poll(() => page.locator('textarea[name="csv"]').inputValue(), poll).toContain('Day,Date');
+
+    await page.getByRole('button', { name: 'Preview' }).click();
+
+    const preview = page.getByTestId('import-preview');
+    await preview.waitFor();
+    expect(await preview.locator('[data-step-id]').count()).toBe(14);
+    expect(Object.fromEntries(await Promise.all((await preview.locator('[data-step-id]').all()).map(async (node) => [await node.getAttribute('data-step-id'), await node.getAttribute('data-status')] as const)))).toMatchObject({
+      'day-1': 'completed',
+      'day-3': 'completed',
+      'day-4': 'none',
+      'day-14': 'none',
+    });
+    expect(await preview.getByRole('heading').textContent()).toBe(`${name}: 14 steps`);
+    // Nothing is saved by the preview.
+    expect(await savedNames()).not.toContain(name);
+    await page.screenshot({ path: screenshotPath('import-preview.png'), fullPage: true });
+
+    await page.getByRole('button', { name: 'Save workflow' }).click();
+    await expect.poll(() => page.getByRole('status').textContent(), poll).toMatch(/^Saved 14 steps as version 1/);
+    expect(await savedNames()).toContain(name);
+
+    await page.locator('textarea[name="csv"]').fill(generatePlanCsv(6, { cycle: true }));
+    await page.getByRole('button', { name: 'Preview' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent(), poll).toMatch(/cycle/i);
+    expect(await page.getByTestId('import-preview').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Save workflow' }).isDisabled()).toBe(true);
   });
 
   it('draws a run of 365 steps', async () => {

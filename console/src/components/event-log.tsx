@@ -54,7 +54,7 @@ export function EventLog({ events, onSelectStep }: { events: RunEvent[]; onSelec
 }
 
 /** An event's detail as JSON, with a person's comment first in plain words. */
-function EventDetail({ detail }: { detail: RunEvent['detail'] }) {
+export function EventDetail({ detail }: { detail: RunEvent['detail'] }) {
   const { comment, ...rest } = detail;
   return (
     <>

@@ -86,10 +86,10 @@ export function ImportPage() {
         </label>
         <label>
           Workflow name
-          <input name="name" value={name} onChange={(event) => setName(event.target.value)} placeholder="Imported plan" />
+          <input name="name" value={name} onChange={(event) => (setName(event.target.value), setPreview(null))} placeholder="Imported plan" />
         </label>
         <label className="inline">
-          <input type="checkbox" name="dateGating" checked={dateGating} onChange={(event) => setDateGating(event.target.checked)} /> Gate each step on its Date
+          <input type="checkbox" name="dateGating" checked={dateGating} onChange={(event) => (setDateGating(event.target.checked), setPreview(null))} /> Gate each step on its Date
         </label>
         <div className="actions">
           <button type="button" disabled={!csv.trim()} onClick={() => void showPreview()}>

@@ -1,0 +1,75 @@
+import { useInfiniteQuery } from '@tanstack/react-query';
+import { Link } from 'wouter';
+import { errorText, formatTime } from '../components/format';
+import { EventDetail } from '../components/event-log';
+import { useSession } from '../context';
+import { backoff } from '../polling';
+
+const pageSize = 50;
+
+/** The project's event feed (GET /v1/projects/{p}/events): every run's, step's and the project's own events, newest first. */
+export function EventsPage() {
+  const { api, projectId } = useSession();
+  const feed = useInfiniteQuery({
+    queryKey: ['feed', projectId],
+    queryFn: ({ pageParam }) => api.listProjectEvents(projectId, { limit: pageSize, ...(pageParam ? { cursor: pageParam } : {}) }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (page) => page.cursor,
+    // New events arrive on the first page; the older pages are re-read with it.
+    refetchInterval: backoff(),
+  });
+  const items = (feed.data?.pages ?? []).flatMap((page) => page.items);
+
+  return (
+    <div>
+      <h1>Events</h1>
+      <p className="muted">Everything that happened in the project, newest first: its runs and steps, workflows saved, tokens and settings changed.</p>
+      {feed.isError && (
+        <p className="error" role="alert">
+          {errorText(feed.error)}
+        </p>
+      )}
+      <div className="event-log feed">
+        <table data-testid="feed">
+          <thead>
+            <tr>
+              <th>time</th>
+              <th>event</th>
+              <th>run</th>
+              <th>step</th>
+              <th>by</th>
+              <th>detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map((event) => (
+              <tr key={event.id} data-event-id={event.id} data-event-type={event.type}>
+                <td className="nowrap">{formatTime(event.at)}</td>
+                <td className="mono">{event.type}</td>
+                <td>
+                  {event.runId && (
+                    <Link href={`/runs/${event.runId}`} className="mono small">
+                      {event.runId}
+                    </Link>
+                  )}
+                </td>
+                <td className="mono">{event.stepId}</td>
+                <td className="mono small">{event.actor}</td>
+                <td className="small detail">
+                  <EventDetail detail={event.detail} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {feed.isPending && <p className="muted">Loading events…</p>}
+      {!feed.isPending && !feed.isError && items.length === 0 && <p className="muted">No events yet.</p>}
+      {feed.hasNextPage && (
+        <button type="button" className="link" disabled={feed.isFetchingNextPage} onClick={() => void feed.fetchNextPage()}>
+          Older events
+        </button>
+      )}
+    </div>
+  );
+}
