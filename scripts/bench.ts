@@ -7,6 +7,7 @@
  *   npm run bench                                   # every case: about 6 minutes
  *   npm run bench -- --shape fan --size 100         # one case
  *   npm run bench -- --size 10,100 --no-pipeline --no-cold-start
+ *   npm run bench -- --publish-step-events            # as a project subscribed to step events
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     'no-pipeline': { type: 'boolean', default: false },
     'no-cold-start': { type: 'boolean', default: false },
     'poll-ms': { type: 'string', default: '250' },
+    /** Runs as a project subscribed to step events (settings.publishStepEvents): what that lever saves. */
+    'publish-step-events': { type: 'boolean', default: false },
   },
 });
 
@@ -77,6 +80,14 @@ const project = await (async () => {
   return body;
 })();
 const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
+if (values['publish-step-events']) {
+  const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ publishStepEvents: true }),
+  });
+  if (!response.ok) throw new Error(`setting publishStepEvents: ${response.status} ${await response.text()}`);
+}
 
 // The bare pipeline first, with as many messages as each size has steps (warmed up once).
 const pipelineBySize = new Map<number, { messages: number; seconds: number }>();
