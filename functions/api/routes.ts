@@ -1,8 +1,9 @@
 import httpRouterHandler from '@middy/http-router';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { meterUsage } from '#shared/clients/usage-meter';
 import { MethodNotAllowedError, NotFoundError } from '#shared/domain/errors';
 import { httpStack, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
+import { createMetering } from '#shared/middleware/metering';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 import type { Principal } from '#shared/middleware/principal';
 import { buildOpenApiDocument } from './openapi';
 import { operationHandler, type Operation } from './operation';
@@ -71,9 +72,11 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
     const allowed = matching.filter(({ parameters }) => parameters === fewest).map(({ op }) => op.method);
     if (!allowed.includes(method as Operation['method'])) throw new MethodNotAllowedError(method, path, allowed);
   };
-  // Every request is metered so writes made anyway (run creation) can carry what it cost.
+  // Every request is metered: run creation and the run and step actions charge what they cost
+  // to their run (routes/runs.ts); the rest is in the api's usage metrics.
+  const metering = createMetering({ service: 'api', logger: options.logger, runUsage: createRunUsageRecorder(deps.engine) });
   return httpStack(async (event, context) => {
     checkMethod(event.requestContext.http.method, event.rawPath);
-    return (await meterUsage(async () => router(event as HttpEvent, context))).result;
+    return metering.invocation(() => router(event as HttpEvent, context));
   }, options);
 };

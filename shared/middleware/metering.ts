@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { addUsage, currentUsage, emptyUsage, meterUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
@@ -45,6 +46,15 @@ const scaled = (usage: Usage, share: number): Usage => ({
 
 const isEmpty = (usage: Usage): boolean => Object.keys(usage.calls).length === 0;
 
+// The invocation in progress, so code deep in a request (an API route) can charge its run.
+const invocations = new AsyncLocalStorage<UsageRemainders>();
+
+/**
+ * Charges the active scope's remainder to these runs (see UsageRemainders.charge); nothing
+ * outside a metered invocation. For code that learns its run only as it works (API routes).
+ */
+export const chargeRemainderTo = (runIds: readonly string[]): void => invocations.getStore()?.charge(runIds);
+
 /** The metering of one function, built once per cold start. */
 export function createMetering({ service, logger, runUsage }: MeteringOptions): Metering {
   const metrics = new Metrics({ namespace: 'Baton', serviceName: service });
@@ -71,7 +81,7 @@ export function createMetering({ service, logger, runUsage }: MeteringOptions): 
       };
       const { result } = await meterUsage(async () => {
         try {
-          return await work(remainders);
+          return await invocations.run(remainders, () => work(remainders));
         } finally {
           await Promise.all(
             [...byRun].map(([runId, usage]) =>

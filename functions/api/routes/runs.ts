@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { requestHash } from '#shared/domain/canonical-json';
 import { NotFoundError } from '#shared/domain/errors';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
+import { chargeRemainderTo } from '#shared/middleware/metering';
 import {
   createRunBody,
   idempotencyKeyHeader,
@@ -57,6 +58,8 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
         actor: principal.actor,
         start: body.start,
       });
+      // The run item carries what its creation cost up to its write; that write and the start follow it.
+      chargeRemainderTo([run.id]);
       return { status: 201, body: runView(run, undefined), ...(created ? {} : { headers: { 'idempotent-replayed': 'true' } }) };
     },
   }),
@@ -131,7 +134,9 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
       // New inputs may reference secrets too: checked as at workflow creation.
       const inputs = Object.entries(body?.steps ?? {}).filter(([, replacement]) => 'input' in replacement).map(([stepId, replacement]) => [stepId, replacement.input] as [string, unknown]);
       await assertSecretsExist(secrets, run.projectId, secretReferences(inputs, (stepId, path) => ['body', 'steps', stepId, 'input', ...path].join('.')));
-      return { status: 200, body: runView(await runAction(engine, run, 'retry', principal.actor, body), undefined) };
+      const retried = await runAction(engine, run, 'retry', principal.actor, body);
+      chargeRemainderTo([run.id]);
+      return { status: 200, body: runView(retried, undefined) };
     },
   }),
   operation({
@@ -143,7 +148,11 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     access: { run: 'editor' },
     params: runPath.extend({ action: runActionParam }),
     responses: { 200: { description: 'The run after the action', schema: runResponse }, ...conflict },
-    handler: async ({ run, params, principal }) => ({ status: 200, body: runView(await runAction(engine, run, params.action, principal.actor), undefined) }),
+    handler: async ({ run, params, principal }) => {
+      const updated = await runAction(engine, run, params.action, principal.actor);
+      chargeRemainderTo([run.id]);
+      return { status: 200, body: runView(updated, undefined) };
+    },
   }),
   operation({
     operationId: 'listSteps',
@@ -185,6 +194,8 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
       const step = await engine.runs.getStep(run.id, params.stepId, true);
       if (!step) throw new NotFoundError('Step');
       const updated = await stepAction(engine, run, step, params.action, principal.actor, body);
+      // An approval's step carries what was spent up to its write; that write and the release follow it.
+      chargeRemainderTo([run.id]);
       return { status: 200, body: await stepDetail(updated, engine.artifacts) };
     },
   }),

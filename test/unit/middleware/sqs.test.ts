@@ -1,39 +1,13 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { HttpRequest, HttpResponse } from '@smithy/types';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { addUsage, attachUsageMeter, emptyUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
+import { describe, expect, it } from 'vitest';
+import { addUsage, emptyUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage, type StepMessage } from '#shared/schemas/messages';
 import { lambdaContext } from '../../fixtures/lambda';
 import { silentLogger } from '../../helpers/fakes';
-
-/**
- * DynamoDB at the HTTP layer, so the real client and the usage meter run: a PutItem consumes the
- * write units its item's `units` attribute names (as a bigger item would).
- */
-const table = () =>
-  DynamoDBDocumentClient.from(
-    attachUsageMeter(
-      new DynamoDBClient({
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        maxAttempts: 1,
-        requestHandler: {
-          handle: async (request: HttpRequest): Promise<{ response: HttpResponse }> => {
-            const text = request.body instanceof Uint8Array ? Buffer.from(request.body.buffer, request.body.byteOffset, request.body.byteLength).toString('utf8') : String(request.body);
-            const body = JSON.parse(text) as { Item?: { units?: { N: string } } };
-            const units = Number(body.Item?.units?.N ?? 1);
-            return { response: { statusCode: 200, headers: { 'content-type': 'application/x-amz-json-1.0' }, body: Buffer.from(JSON.stringify({ ConsumedCapacity: { TableName: 't', CapacityUnits: units } })) } };
-          },
-          updateHttpClientConfig: () => undefined,
-          httpHandlerConfigs: () => ({}),
-        },
-      }),
-    ),
-  );
+import { meteredTable as table } from '../../helpers/metered-table';
 
 const record = (body: string, id: string): SQSRecord =>
   ({ messageId: id, receiptHandle: `r-${id}`, body, attributes: { ApproximateReceiveCount: '1' }, messageAttributes: {}, eventSource: 'aws:sqs' }) as unknown as SQSRecord;
@@ -65,9 +39,6 @@ function harness() {
   const total = () => [...stepRecords, ...runRemainders.values()].reduce(addUsage, emptyUsage());
   return { metering, runStep, stepRecords, runRemainders, total };
 }
-
-// The usage metrics are EMF lines on stdout: not wanted in test output.
-beforeAll(() => void vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true'));
 
 describe('the SQS consumer stack', () => {
   it('reports a throwing record and an unreadable one as batch item failures and deletes the rest', async () => {
