@@ -1,0 +1,74 @@
+import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import type { BatchWriteCommand, DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { isPublishedOnBus } from '#shared/domain/events';
+import { runEvent } from '#shared/engine/context';
+import { createEventOutbox } from '#shared/store/event-outbox';
+import { createTransaction } from '#shared/store/transaction';
+
+const at = new Date('2026-11-30T10:00:00Z');
+const quietRun = { id: 'run_1', projectId: 'prj_1' };
+const subscribedRun = { ...quietRun, publishStepEvents: true };
+
+/** A table and a bus that record what they were sent. */
+function fakes() {
+  const writes: Record<string, unknown>[][] = [];
+  const marks: unknown[] = [];
+  const published: string[] = [];
+  const documents = {
+    send: async (command: TransactWriteCommand | BatchWriteCommand) => {
+      if ('TransactItems' in command.input) writes.push((command.input.TransactItems ?? []).map((item) => item.Put?.Item ?? {}));
+      else marks.push(...Object.values(command.input.RequestItems ?? {}).flat());
+      return {};
+    },
+  } as unknown as DynamoDBDocumentClient;
+  const bus = {
+    send: async (command: PutEventsCommand) => {
+      published.push(...(command.input.Entries ?? []).map((entry) => entry.DetailType!));
+      return { Entries: (command.input.Entries ?? []).map(() => ({ EventId: 'e' })) };
+    },
+  } as unknown as EventBridgeClient;
+  return { documents, bus, writes, marks, published, outbox: createEventOutbox({ documents, bus, tableName: 't', busName: 'b' }) };
+}
+
+describe('step events on the bus only for projects that subscribe', () => {
+  it('publishes run- and project-level events always, step events only with publishStepEvents', () => {
+    expect(isPublishedOnBus('run.completed', false)).toBe(true);
+    expect(isPublishedOnBus('project.created', undefined)).toBe(true);
+    expect(isPublishedOnBus('webhook.received', false)).toBe(true);
+    expect(isPublishedOnBus('step.completed', undefined)).toBe(false);
+    expect(isPublishedOnBus('step.completed', true)).toBe(true);
+  });
+
+  it('stores a quiet step event without an outbox entry and never puts it on the bus or marks it', async () => {
+    const { documents, outbox, writes, marks, published } = fakes();
+    const step = runEvent(quietRun, 'step.completed', 'worker', {}, at, 'a');
+    const run = runEvent(quietRun, 'run.completed', 'worker', {}, at);
+    const tx = createTransaction(documents, 't');
+    tx.event(step.key, step.event, step.publish);
+    tx.event(run.key, run.event, run.publish);
+
+    const accepted = await outbox.publish(await tx.commit());
+
+    expect(writes[0]!.map((item) => [item.type, item.outboxPk])).toEqual([
+      ['step.completed', undefined],
+      ['run.completed', 'PENDING'],
+    ]);
+    expect(published).toEqual(['run.completed']);
+    expect(accepted.map(({ event }) => event.type)).toEqual(['run.completed']);
+    expect(marks).toHaveLength(1);
+  });
+
+  it('publishes and marks the step events of a run created with the setting on', async () => {
+    const { documents, outbox, writes, marks, published } = fakes();
+    const step = runEvent(subscribedRun, 'step.started', 'worker', {}, at, 'a');
+    const tx = createTransaction(documents, 't');
+    tx.event(step.key, step.event, step.publish);
+
+    await outbox.publish(await tx.commit());
+
+    expect(writes[0]![0]!.outboxPk).toBe('PENDING');
+    expect(published).toEqual(['step.started']);
+    expect(marks).toHaveLength(1);
+  });
+});
