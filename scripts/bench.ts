@@ -2,8 +2,8 @@
  * `npm run bench`: what a step costs and how fast steps go, on the stack `npm start` deployed
  * (reads .baton/stack.json; deploys nothing of Baton's). Prints one JSON line per case
  * (shape × size of noop steps), the bare pipeline's lines, and one cold-start line per function.
- * The emulator's own request count needs it to log at DEBUG:
- *   BATON_EMULATOR_LOG_LEVEL=DEBUG npm start -- --detach
+ * The emulator's own request count needs it to log at DEBUG (npm start's default):
+ *   npm start -- --detach
  *   npm run bench                                   # every case: about 6 minutes
  *   npm run bench -- --shape fan --size 100         # one case
  *   npm run bench -- --size 10,100 --no-pipeline --no-cold-start
@@ -66,7 +66,7 @@ const before = logOffset(logPath);
 await documents.send(new DescribeTableCommand({ TableName: info.tableName }));
 await new Promise((resolve) => setTimeout(resolve, 300));
 if (!logsRequests(readLogSince(logPath, before))) {
-  note(`bench: ${logPath} has no request lines: start the emulator with BATON_EMULATOR_LOG_LEVEL=DEBUG (npm stop; BATON_EMULATOR_LOG_LEVEL=DEBUG npm start -- --detach). Emulator counts will read 0.`);
+  note(`bench: ${logPath} has no request lines: start the emulator with npm start (it logs at DEBUG unless BATON_EMULATOR_LOG_LEVEL says otherwise; npm stop first if npm test started it). Emulator counts will read 0.`);
 }
 
 const project = await (async () => {

@@ -8,6 +8,9 @@ import { deploy } from './lib/deploy';
 import { logFile, startEmulator, stopEmulator } from './lib/emulator';
 
 const detach = process.argv.includes('--detach');
+// A developer's emulator logs every request it serves (one line each), so `npm run bench` can
+// check Baton's usage meter against it; `npm test` keeps INFO.
+process.env.BATON_EMULATOR_LOG_LEVEL ??= 'DEBUG';
 const began = Date.now();
 
 const emulator = await startEmulator();

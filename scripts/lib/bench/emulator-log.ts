@@ -1,8 +1,8 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 
 /**
- * MiniStack logs every AWS request it routes, at DEBUG (`LOG_LEVEL=DEBUG`; `npm start` passes
- * `BATON_EMULATOR_LOG_LEVEL` through), as
+ * MiniStack logs every AWS request it routes, at DEBUG (`LOG_LEVEL=DEBUG`: `npm start`'s default,
+ * `BATON_EMULATOR_LOG_LEVEL` otherwise), as
  *   `2026-11-30 10:59:01 DEBUG [ministack] POST / -> service=dynamodb region=us-east-1`
  * (ministack/app.py, `_dispatch_service_request`). That line is the emulator's own count of the
  * requests it served, independent of Baton's usage meter. It names the service, not the operation.
