@@ -20,10 +20,25 @@ export default tseslint.config(
     },
   },
   {
-    // The domain is pure rules: no AWS SDK, no infrastructure.
+    // Lambda code never imports the CDK side: runtime emulator workarounds live in shared/config/emulator-gaps.ts.
+    files: ['functions/**/*.ts', 'shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^#infra/|(^|/)infra/', message: 'Lambda code does not import infra/: move what it needs into shared/.' }] }],
+    },
+  },
+  {
+    // The domain is pure rules: no AWS SDK, no infrastructure. (Repeats the infra/ rule: this block's options replace it here.)
     files: ['shared/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@aws-sdk/*', 'aws-cdk-lib', 'aws-cdk-lib/*', '@middy/*'], message: 'shared/domain holds pure rules: no AWS SDK, CDK or middleware imports.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@aws-sdk/*', 'aws-cdk-lib', 'aws-cdk-lib/*', '@middy/*'], message: 'shared/domain holds pure rules: no AWS SDK, CDK or middleware imports.' },
+            { regex: '^#infra/|(^|/)infra/', message: 'Lambda code does not import infra/: move what it needs into shared/.' },
+          ],
+        },
+      ],
     },
   },
   {
