@@ -2,7 +2,23 @@ import { z } from 'zod';
 import type { LlmPrices } from '#shared/domain/llm-prices';
 import { completeLlmRecord, llmTotals } from '#shared/domain/llm-usage';
 import { NonRetryableStepError, RetryableStepError, type StepErrorDetails } from '#shared/domain/step-errors';
-import type { StepArtifact, StepOutcome, StepUsage } from '#shared/executors/types';
+import type { StepArtifact, StepContext, StepOutcome, StepUsage } from '#shared/executors/types';
+
+/**
+ * The agent request (DESIGN §7), the same whichever transport carries it (`http` as the body,
+ * `lambda` as the payload): who and which attempt, the step's input, its dependencies' outputs,
+ * the run's input, the idempotency key (one per execution) and, for long work, the callback URLs.
+ */
+export const agentRequest = (input: unknown, context: StepContext) => ({
+  runId: context.runId,
+  stepId: context.stepId,
+  attempt: context.attempt,
+  idempotencyKey: context.idempotencyKey,
+  input: input ?? null,
+  dependencies: context.dependencyOutputs,
+  runInput: context.runInput ?? null,
+  ...(context.callback ? { callback: context.callback } : {}),
+});
 
 /**
  * The agent reply `{ok, data, error, code, retryable?, artifacts?, usage?}`, read the same way

@@ -9,7 +9,7 @@ import { parseRetryAfter } from '#shared/domain/retry';
 import { secretName, secretRef, type SecretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { readBoundedText } from '#shared/executors/read-bounded-text';
-import { agentReplyOutcome, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
+import { agentReplyOutcome, agentRequest, clip, parseAgentReplyText } from '#shared/executors/agent-reply';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 import type { CachedReply, HttpCache } from '#shared/store/http-cache';
 
@@ -141,7 +141,7 @@ export const createHttpExecutor = ({
         const response = await fetchImpl(target, {
           method: input.method,
           headers: { ...Object.fromEntries(requestHeaders(credentials, context)), ...(cached ? { 'if-none-match': cached.etag } : {}) },
-          body: JSON.stringify(requestBody(input, context)),
+          body: JSON.stringify(agentRequest(input.body, context)),
           signal,
           // A redirect could point anywhere: never follow one.
           redirect: 'manual',
@@ -293,17 +293,6 @@ const resolveCredentials = async (input: HttpInput, context: StepContext): Promi
   }
   return { headers, ...(bearerToken === undefined ? {} : { bearerToken }), values };
 };
-
-const requestBody = (input: HttpInput, context: StepContext) => ({
-  runId: context.runId,
-  stepId: context.stepId,
-  attempt: context.attempt,
-  idempotencyKey: context.idempotencyKey,
-  input: input.body ?? null,
-  dependencies: context.dependencyOutputs,
-  runInput: context.runInput ?? null,
-  ...(context.callback ? { callback: context.callback } : {}),
-});
 
 const requestHeaders = (credentials: ResolvedCredentials, context: StepContext): Headers => {
   const headers = new Headers(credentials.headers);

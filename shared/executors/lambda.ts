@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import type { LlmPrices } from '#shared/domain/llm-prices';
 import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
-import { agentReplyOutcome, clip, parseAgentReply } from '#shared/executors/agent-reply';
-import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
+import { agentReplyOutcome, agentRequest, clip, parseAgentReply } from '#shared/executors/agent-reply';
+import type { Executor, StepOutcome } from '#shared/executors/types';
 
 /**
  * `lambda`: invokes a user's function (the AWS-native agent) with the agent request and reads
@@ -104,7 +104,7 @@ export const createLambdaExecutor = ({ invoke, functionArnPrefix, allowedFunctio
         {
           FunctionName: target.arn,
           ...(target.qualifier ? { Qualifier: target.qualifier } : {}),
-          Payload: new TextEncoder().encode(JSON.stringify(agentRequest(input, context))),
+          Payload: new TextEncoder().encode(JSON.stringify(agentRequest(input.payload, context))),
         },
         signal,
       );
@@ -113,18 +113,6 @@ export const createLambdaExecutor = ({ invoke, functionArnPrefix, allowedFunctio
     }
     return outcomeOf(response, who, context.projectSettings.llmPrices);
   },
-});
-
-/** The agent request, the same as `http` sends (DESIGN §7), with the idempotency key in the body. */
-const agentRequest = (input: LambdaInput, context: StepContext) => ({
-  runId: context.runId,
-  stepId: context.stepId,
-  attempt: context.attempt,
-  idempotencyKey: context.idempotencyKey,
-  input: input.payload ?? null,
-  dependencies: context.dependencyOutputs,
-  runInput: context.runInput ?? null,
-  ...(context.callback ? { callback: context.callback } : {}),
 });
 
 const isAgentShaped = (json: unknown): boolean =>
