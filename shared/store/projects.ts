@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
@@ -7,7 +7,8 @@ import { jsonAttribute } from './json-attribute';
 import { eventItem, type CommittedEvent } from './event-outbox';
 import { keys, listingsIndex } from './keys';
 import { getInOrder, queryPrefix } from './query';
-import { decodeCursor, encodeCursor, type Page } from './runs';
+import type { Page } from './cursor';
+import { listingKeys } from './listings';
 import type { RateLimit } from './rate-limiter';
 
 export interface Project {
@@ -96,24 +97,14 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
 
   /** The installation's projects, oldest first: keys from the listings index, then the items. */
   async list(options: { limit: number; cursor?: string }): Promise<Page<Project>> {
-    const response = await documents.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: listingsIndex.name,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
-        ExpressionAttributeValues: { ':pk': listingsIndex.projects },
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(
-          options.cursor,
-          (key) =>
-            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === listingsIndex.projects && key.sk === 'META' &&
-            key.pk === `PROJECT#${key[listingsIndex.sortKey] as string}`,
-        ),
-      }),
-    );
-    const items = await getInOrder(documents, tableName, (response.Items ?? []) as { pk: string; sk: string }[]);
-    return { items: items.map(toProject), cursor: encodeCursor(response.LastEvaluatedKey) };
+    const page = await listingKeys(documents, tableName, {
+      partition: listingsIndex.projects,
+      limit: options.limit,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+      isItemKey: (key) => key.sk === 'META' && key.pk === `PROJECT#${key[listingsIndex.sortKey] as string}`,
+    });
+    const items = await getInOrder(documents, tableName, page.keys);
+    return { items: items.map(toProject), cursor: page.cursor };
   },
 
   /**

@@ -8,11 +8,12 @@ import {
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
-import { ValidationError } from '#shared/domain/errors';
 import { idRange } from '#shared/domain/ids';
 import { eventStorageAttributes } from './event-outbox';
 import { jsonAttribute } from './json-attribute';
 import { keys, listingsIndex, projectRunsIndex } from './keys';
+import { decodeCursor, encodeCursor, type Page } from './cursor';
+import { listingKeys } from './listings';
 import { getInOrder, queryPrefix } from './query';
 
 export interface StepErrorRecord {
@@ -147,36 +148,8 @@ export const toStep = (item: Record<string, unknown>): StepRecord => stripKeys<S
 /** A step's execution number; steps written before generations existed are in their first. */
 export const generationOf = (step: Pick<StepRecord, 'generation'>): number => step.generation ?? 1;
 
-export interface Page<T> {
-  items: T[];
-  cursor?: string;
-}
-
 /** How many index pages (of 100 runs) one filtered listing call reads at most. */
 const filteredReadsPerPage = 10;
-
-export const encodeCursor = (key: Record<string, unknown> | undefined): string | undefined =>
-  key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
-
-/**
- * The start key a cursor carries, checked against the listing it must come from (`belongs`):
- * a cursor from another listing, another run or project, or one made up, is a 400 rather than
- * a DynamoDB error (or a peek into another partition).
- */
-export const decodeCursor = (cursor: string | undefined, belongs: (key: Record<string, unknown>) => boolean): Record<string, unknown> | undefined => {
-  if (!cursor) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    value = undefined;
-  }
-  const key = value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  if (!key || !Object.values(key).every((part) => typeof part === 'string') || !belongs(key)) {
-    throw new ValidationError('query.cursor: not a cursor of this listing (pass back the cursor it returned, unchanged)', 'query.cursor');
-  }
-  return key;
-};
 
 /** Reads of runs, steps and events; state changes go through the engine's transactions. */
 export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => ({
@@ -246,26 +219,15 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
    * partition of the listings index, then the events in one BatchGetItem.
    */
   async listProjectEvents(projectId: string, options: { limit: number; cursor?: string }): Promise<Page<Record<string, unknown>>> {
-    const partition = listingsIndex.feed(projectId);
-    const response = await documents.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: listingsIndex.name,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
-        ExpressionAttributeValues: { ':pk': partition },
-        ScanIndexForward: false,
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(
-          options.cursor,
-          (key) =>
-            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === partition && typeof key[listingsIndex.sortKey] === 'string' &&
-            typeof key.pk === 'string' && (key.pk === `PROJECT#${projectId}` || key.pk.startsWith('RUN#')) && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
-        ),
-      }),
-    );
-    const items = await getInOrder(documents, tableName, (response.Items ?? []) as { pk: string; sk: string }[]);
-    return { items: items.map(toEvent), cursor: encodeCursor(response.LastEvaluatedKey) };
+    const page = await listingKeys(documents, tableName, {
+      partition: listingsIndex.feed(projectId),
+      limit: options.limit,
+      newestFirst: true,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+      isItemKey: (key) => ((key.pk as string) === `PROJECT#${projectId}` || (key.pk as string).startsWith('RUN#')) && (key.sk as string).startsWith('EVENT#'),
+    });
+    const items = await getInOrder(documents, tableName, page.keys);
+    return { items: items.map(toEvent), cursor: page.cursor };
   },
 
   /**
@@ -351,24 +313,13 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
    * left out by what the items say.
    */
   async listInbox(projectId: string, options: { limit: number; cursor?: string }): Promise<Page<{ step: StepRecord; run: RunRecord }>> {
-    const partition = listingsIndex.inbox(projectId);
-    const response = await documents.send(
-      new QueryCommand({
-        TableName: tableName,
-        IndexName: listingsIndex.name,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': listingsIndex.partitionKey },
-        ExpressionAttributeValues: { ':pk': partition },
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(
-          options.cursor,
-          (key) =>
-            Object.keys(key).length === 4 && key[listingsIndex.partitionKey] === partition && typeof key[listingsIndex.sortKey] === 'string' &&
-            typeof key.pk === 'string' && key.pk.startsWith('RUN#') && typeof key.sk === 'string' && key.sk.startsWith('STEP#'),
-        ),
-      }),
-    );
-    const stepKeys = (response.Items ?? []) as { pk: string; sk: string }[];
+    const page = await listingKeys(documents, tableName, {
+      partition: listingsIndex.inbox(projectId),
+      limit: options.limit,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+      isItemKey: (key) => (key.pk as string).startsWith('RUN#') && (key.sk as string).startsWith('STEP#'),
+    });
+    const stepKeys = page.keys;
     const runKeys = [...new Set(stepKeys.map((key) => key.pk))].map((pk) => ({ pk, sk: 'META' }));
     const items = await getInOrder(documents, tableName, [...stepKeys, ...runKeys]);
     const runs = new Map(items.filter((item) => item.sk === 'META').map((item) => [item.pk as string, toRun(item)]));
@@ -376,7 +327,7 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       .filter((item) => item.sk !== 'META')
       .map((item) => ({ step: toStep(item), run: runs.get(item.pk as string) }))
       .filter((entry): entry is { step: StepRecord; run: RunRecord } => entry.step.status === 'needs_qa' && !!entry.run && !finalRunStatuses.includes(entry.run.status));
-    return { items: waiting, cursor: encodeCursor(response.LastEvaluatedKey) };
+    return { items: waiting, cursor: page.cursor };
   },
 
   /** The run an Idempotency-Key created, and the hash of the request that created it (absent on records older than the hash). */

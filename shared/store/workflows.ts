@@ -7,7 +7,7 @@ import type { StepSpec, WorkflowBody } from '#shared/domain/workflow';
 import { eventItem } from './event-outbox';
 import { keys, workflowVersionPrefix } from './keys';
 import { getInOrder } from './query';
-import { decodeCursor, encodeCursor, type Page } from './runs';
+import { decodeCursor, encodeCursor, type Page } from './cursor';
 
 export interface Workflow {
   id: string;

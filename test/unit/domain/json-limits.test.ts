@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { boundedJson, illFormedPath } from '#shared/domain/json-limits';
 import { jsonAttribute } from '#shared/store/json-attribute';
-import { decodeCursor, encodeCursor } from '#shared/store/runs';
+import { decodeCursor, encodeCursor } from '#shared/store/cursor';
 
 describe('free-form JSON', () => {
   it('is bounded by its serialized size, with a message that says how big it is', () => {
