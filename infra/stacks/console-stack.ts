@@ -14,6 +14,7 @@ import {
 import { S3BucketOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { AccessLogBucket } from '../constructs/access-log-bucket';
 import type { Stage } from '../stage';
 
 export interface ConsoleStackProps extends StackProps {
@@ -43,16 +44,8 @@ export class ConsoleStack extends Stack {
     // The bucket holds only the built bundle, which every deploy publishes again.
     const removalPolicy = stage.isLocal ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
 
-    const logs = new Bucket(this, 'ConsoleLogs', {
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      // CloudFront standard logs are delivered with an ACL.
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(90) }],
-      removalPolicy,
-    });
-    Validations.of(logs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket; logging it into itself would loop.' });
+    // Also CloudFront's standard logs (delivered with an ACL: see AccessLogBucket).
+    const logs = new AccessLogBucket(this, 'ConsoleLogs', { removalPolicy });
 
     this.bucket = new Bucket(this, 'ConsoleBucket', {
       bucketName: consoleBucketName(stage),

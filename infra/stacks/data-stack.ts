@@ -6,6 +6,7 @@ import { BlockPublicAccess, Bucket, BucketEncryption, CfnBucket, ObjectOwnership
 import type { Construct } from 'constructs';
 import { artifactPrefix } from '#shared/store/artifacts';
 import { listingsIndex, outboxIndex, timersIndex } from '#shared/store/keys';
+import { AccessLogBucket } from '../constructs/access-log-bucket';
 import type { Stage } from '../stage';
 
 export interface DataStackProps extends StackProps {
@@ -52,15 +53,7 @@ export class DataStack extends Stack {
       ],
     });
 
-    const accessLogs = new Bucket(this, 'ArtifactsAccessLogs', {
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_PREFERRED,
-      lifecycleRules: [{ expiration: Duration.days(90) }],
-      removalPolicy,
-    });
-    Validations.of(accessLogs).acknowledge({ id: 'AwsSolutions-S1', reason: 'This is the access-log bucket; logging it into itself would loop.' });
+    const accessLogs = new AccessLogBucket(this, 'ArtifactsAccessLogs', { removalPolicy });
 
     this.artifacts = new Bucket(this, 'Artifacts', {
       serverAccessLogsBucket: accessLogs,
