@@ -23,7 +23,9 @@ const total: Tally = { passed: 0, failed: 0, skipped: 0 };
 async function vitest(projects: string[], env: Record<string, string> = {}): Promise<boolean> {
   const report = statePath(`vitest-${projects.join('-')}.json`);
   rmSync(report, { force: true });
-  const args = ['run', ...projects.flatMap((project) => ['--project', project]), '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
+  // Coverage (and its thresholds, vitest.config.ts) whenever the unit project runs: it is what they measure.
+  const coverage = projects.includes('unit') ? ['--coverage'] : [];
+  const args = ['run', ...projects.flatMap((project) => ['--project', project]), ...coverage, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
   const code = await new Promise<number>((resolve) => {
     const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
