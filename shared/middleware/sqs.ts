@@ -54,7 +54,7 @@ export const sqsStack = <Body>({ logger, metering, body, unreadable, processInPa
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const reason = `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`;
-      logger.error('unreadable message', { messageId: record.messageId, reason, body: record.body, [unreadable === 'drop' ? 'dropped' : 'failed']: true });
+      logger.error('unreadable message', { messageId: record.messageId, reason, body: record.body, outcome: unreadable === 'drop' ? 'dropped' : 'redelivered' });
       if (unreadable === 'fail') throw new UnreadableMessageError(reason);
       return;
     }
