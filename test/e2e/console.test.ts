@@ -57,6 +57,12 @@ const openRun = (target: Page, runId: string) =>
     (globalThis as unknown as BrowserGlobals).location.hash = hash;
   }, `#/runs/${runId}`);
 
+/** Opens a workflow's page the same way. */
+const openWorkflow = (target: Page, workflowId: string) =>
+  target.evaluate((hash) => {
+    (globalThis as unknown as BrowserGlobals).location.hash = hash;
+  }, `#/workflows/${workflowId}`);
+
 /** Marks the page; a reload would lose the mark. */
 const markPage = (target: Page) =>
   target.evaluate(() => {
@@ -221,6 +227,13 @@ describe('the web console', () => {
       await viewer.page.locator('nav').getByRole('link', { name: 'Inbox' }).click();
       await viewer.page.locator(`[data-testid="inbox"] li[data-run-id="${waiting.id}"]`).waitFor({ timeout: 20_000 });
       expect(await viewer.page.getByRole('button', { name: /Approve|Reject/ }).count()).toBe(0);
+      // Nor on the other pages: the only button left anywhere is signing out.
+      await viewer.page.locator('nav').getByRole('link', { name: 'Events' }).click();
+      await viewer.page.locator('[data-testid="feed"] tr[data-event-id]').first().waitFor({ timeout: 20_000 });
+      expect(await viewer.page.getByRole('button').allTextContents()).toEqual(['Sign out']);
+      await openWorkflow(viewer.page, gateWorkflow);
+      await viewer.page.locator('[data-testid="dag"] [data-step-id]').first().waitFor();
+      expect(await viewer.page.getByRole('button').allTextContents()).toEqual(['Sign out']);
     } finally {
       await viewer.close();
     }

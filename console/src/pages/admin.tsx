@@ -29,7 +29,9 @@ function ShownOnce({ label, value }: { label: string; value: string }) {
 }
 
 function Tokens() {
-  const { api, projectId } = useSession();
+  const { api, projectId, whoami } = useSession();
+  // The token this console is signed in with: revoking it signs the console out on its next call.
+  const ownTokenId = whoami.kind === 'project' ? whoami.tokenId : undefined;
   const queryClient = useQueryClient();
   const tokens = useQuery({ queryKey: ['tokens', projectId], queryFn: () => api.listTokens(projectId) });
   const [name, setName] = useState('');
@@ -50,7 +52,8 @@ function Tokens() {
     }
   };
   const revoke = async (tokenId: string) => {
-    if (!window.confirm(`Revoke ${tokenId}? Requests with it are refused from now on.`)) return;
+    const warning = tokenId === ownTokenId ? ' This is the token you are signed in with: the console will stop working until you sign in with another.' : '';
+    if (!window.confirm(`Revoke ${tokenId}? Requests with it are refused from now on.${warning}`)) return;
     try {
       await api.revokeToken(projectId, tokenId);
       await refresh();
@@ -74,7 +77,9 @@ function Tokens() {
         <tbody>
           {tokens.data?.map((token) => (
             <tr key={token.id} className={token.revokedAt ? 'muted' : ''}>
-              <td>{token.name}</td>
+              <td>
+                {token.name} {token.id === ownTokenId && <span className="muted small">(signed in with it)</span>}
+              </td>
               <td>{token.role}</td>
               <td className="mono small">{token.id}</td>
               <td>{formatTime(token.createdAt)}</td>
@@ -170,6 +175,7 @@ function ProjectSecrets() {
       <h2>Project secrets</h2>
       <p className="muted small">Steps reference them as {'{"$secret": "name"}'}; values are write-only and never shown again.</p>
       {secrets.isError && <p className="error">{errorText(secrets.error)}</p>}
+      {secrets.data?.length === 0 && <p className="muted">No secrets yet.</p>}
       <ul>
         {secrets.data?.map((secret) => (
           <li key={secret.name}>

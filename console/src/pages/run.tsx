@@ -75,6 +75,9 @@ export function RunPage({ runId }: { runId: string }) {
   };
 
   const editor = can(role, 'editor');
+  // A blocked run moves no more until someone acts: its timeline ends at its last event instead of stretching.
+  const idle = data.status === 'blocked' && Boolean(events.data?.length);
+  const lastEventAt = Date.parse(events.data?.at(-1)?.at ?? data.createdAt);
   const cost = data.usage.cost as { totalUsd?: number };
   const agent = data.usage.agentUsage as { tokens?: { input?: number; output?: number }; costUsd?: number };
   const calls = Object.values((data.usage.calls as Record<string, number> | undefined) ?? {}).reduce((sum, count) => sum + count, 0);
@@ -186,7 +189,7 @@ export function RunPage({ runId }: { runId: string }) {
       </section>
       <section>
         <h2>Timeline</h2>
-        {steps.data && <Timeline steps={steps.data} events={events.data ?? []} now={final && data.finishedAt ? Date.parse(data.finishedAt) : now} />}
+        {steps.data && <Timeline steps={steps.data} events={events.data ?? []} now={final && data.finishedAt ? Date.parse(data.finishedAt) : idle ? lastEventAt : now} />}
       </section>
       <section>
         <h2>Events</h2>
