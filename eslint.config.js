@@ -42,6 +42,14 @@ export default tseslint.config(
     },
   },
   {
+    // The engine talks to storage, queue and bus through its ports (shared/engine/store.ts,
+    // dispatch.ts, the outbox): the adapters live in shared/store and shared/clients.
+    files: ['shared/engine/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@aws-sdk/*', '#infra/*', 'aws-cdk-lib', 'aws-cdk-lib/*'], message: 'shared/engine reaches AWS only through its ports (EngineStore, Dispatcher, outbox): put SDK code in an adapter under shared/store or shared/clients.' }] }],
+    },
+  },
+  {
     // The SDK runs in browsers too (the console bundles it): no Node modules, nothing of the server.
     files: ['sdk/**/*.ts'],
     rules: {

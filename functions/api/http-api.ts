@@ -2,9 +2,10 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 import { createKmsClient, createSchedulerClient, createSecretsClient } from '#shared/clients/aws';
-import { createSchedules } from '#shared/engine/schedules';
+import { createSchedules } from '#shared/store/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
-import { createEngine } from '#shared/engine/create-engine';
+import { createEngine } from '#shared/clients/create-engine';
+import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
 import { createProjectStore } from '#shared/store/projects';
@@ -31,7 +32,7 @@ const logger = new Logger();
 // loseTestSends: the lost-send e2e test's injection; a no-op unless TEST_EXECUTORS is on.
 const engine = createEngine(logger, process.env, { loseTestSends: true });
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
-const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
+const projects = createProjectStore({ documents: engine.documents, tableName: engine.tableName });
 
 export const handler = createApiHandler(
   {
@@ -40,9 +41,12 @@ export const handler = createApiHandler(
     outbox: engine.deps.outbox,
     workflows: engine.workflows,
     engine: engine.deps,
+    runs: engine.runs,
+    artifacts: engine.artifacts,
+    runUsage: createRunUsageRecorder(engine),
     schedules: createSchedules({
       documents: engine.documents,
-      tableName: engine.deps.tableName,
+      tableName: engine.tableName,
       scheduler: createSchedulerClient(),
       group: config.SCHEDULE_GROUP,
       targetArn: config.SCHEDULE_TARGET_ARN,
@@ -51,11 +55,11 @@ export const handler = createApiHandler(
     }),
     webhookSecrets: createWebhookSecretStore({
       documents: engine.documents,
-      tableName: engine.deps.tableName,
+      tableName: engine.tableName,
       keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
-    secrets: createProjectSecretStore({ documents: engine.documents, tableName: engine.deps.tableName, cipher: kmsSecretCipher(createKmsClient(), config.SECRETS_KEY_ARN) }),
-    rateLimiter: createRateLimiter({ documents: engine.documents, tableName: engine.deps.tableName }),
+    secrets: createProjectSecretStore({ documents: engine.documents, tableName: engine.tableName, cipher: kmsSecretCipher(createKmsClient(), config.SECRETS_KEY_ARN) }),
+    rateLimiter: createRateLimiter({ documents: engine.documents, tableName: engine.tableName }),
     defaultRateLimit: { perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
     checkResponses: config.CHECK_RESPONSES,
     authenticate: createAuthenticator({

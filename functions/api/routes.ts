@@ -3,7 +3,6 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { MethodNotAllowedError, NotFoundError } from '#shared/domain/errors';
 import { httpStack, type HttpEvent, type HttpResult, type HttpStackOptions } from '#shared/middleware/http';
 import { createMetering } from '#shared/middleware/metering';
-import { createRunUsageRecorder } from '#shared/store/run-usage';
 import type { Principal } from '#shared/middleware/principal';
 import { buildOpenApiDocument } from './openapi';
 import { operationHandler, type Operation } from './operation';
@@ -46,7 +45,7 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
     await rateLimiter?.take(principal.kind === 'project' ? principal.tokenId : 'installation', (principal.kind === 'project' ? principal.rateLimit : undefined) ?? defaultRateLimit);
     return principal;
   };
-  const operationDeps = { authenticate, getRun: (runId: string) => deps.engine.runs.getRun(runId, true), checkResponses: deps.checkResponses };
+  const operationDeps = { authenticate, getRun: (runId: string) => deps.runs.getRun(runId, true), checkResponses: deps.checkResponses };
   const operations = apiOperations(deps);
   const router = httpRouterHandler<APIGatewayProxyEventV2, HttpResult>({
     routes: operations.map((op) => ({
@@ -74,7 +73,7 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
   };
   // Every request is metered: run creation and the run and step actions charge what they cost
   // to their run (routes/runs.ts); the rest is in the api's usage metrics.
-  const metering = createMetering({ service: 'api', logger: options.logger, runUsage: createRunUsageRecorder(deps.engine) });
+  const metering = createMetering({ service: 'api', logger: options.logger, runUsage: deps.runUsage });
   return httpStack(async (event, context) => {
     checkMethod(event.requestContext.http.method, event.rawPath);
     return metering.invocation(() => router(event as HttpEvent, context));

@@ -2,14 +2,19 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { createEngine } from '#shared/engine/create-engine';
+import { createEngine } from '#shared/clients/create-engine';
 import { startScheduledRun, type ScheduledStart } from '#shared/engine/scheduled-start';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { forgetSchedule, readSchedule } from '#shared/store/schedules';
 
 const logger = new Logger();
 const engine = createEngine(logger);
-const metering = createMetering({ service: 'scheduled-start', logger, runUsage: createRunUsageRecorder(engine.deps) });
+const schedules = {
+  read: (projectId: string, scheduleId: string) => readSchedule(engine.documents, engine.tableName, projectId, scheduleId),
+  forget: (projectId: string, scheduleId: string) => forgetSchedule(engine.documents, engine.tableName, projectId, scheduleId),
+};
+const metering = createMetering({ service: 'scheduled-start', logger, runUsage: createRunUsageRecorder(engine) });
 
 const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min(1), scheduledTime: z.string() });
 
@@ -23,7 +28,7 @@ export const handler = middy<unknown, ScheduledStart>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) =>
     metering.invocation(async (remainders) => {
-      const started = await startScheduledRun({ ...engine.deps, workflows: engine.workflows }, fire.parse(event));
+      const started = await startScheduledRun({ ...engine.deps, workflows: engine.workflows, schedules }, fire.parse(event));
       if ('runId' in started) remainders.charge([started.runId]);
       return started;
     }),

@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { readConfig } from '#shared/config/env';
-import { createEngine } from '#shared/engine/create-engine';
+import { createEngine } from '#shared/clients/create-engine';
 import { sweep, type SweepReport } from '#shared/engine/sweeper';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
@@ -15,10 +15,11 @@ const config = readConfig({
   SWEEP_DISPATCH_GRACE_SECONDS: z.coerce.number().int().min(0),
 });
 const logger = new Logger();
-const { deps } = createEngine(logger);
+const engine = createEngine(logger);
 // A sweep is housekeeping over every project's runs (republishing, lease and timer checks): its
 // usage is the installation's, reported in its metrics, not charged to the runs it looked at.
-const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(deps) });
+const { deps } = engine;
+const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(engine) });
 
 /** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
 export const handler = middy<unknown, SweepReport>()

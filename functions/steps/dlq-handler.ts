@@ -1,14 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { createEngine } from '#shared/engine/create-engine';
-import { handleDeadLetter } from '#shared/engine/step-worker';
+import { createEngine } from '#shared/clients/create-engine';
+import { handleDeadLetter } from '#shared/engine/step-lifecycle';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
-const { deps } = createEngine(logger);
-const metering = createMetering({ service: 'dlq-handler', logger, runUsage: createRunUsageRecorder(deps) });
+const engine = createEngine(logger);
+const { deps } = engine;
+const metering = createMetering({ service: 'dlq-handler', logger, runUsage: createRunUsageRecorder(engine) });
 
 /**
  * Step DLQ consumer: a message lands here when the worker failed on it every time (a crash, a

@@ -2,9 +2,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { createSsmClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
-import { apiUrlFromParameter } from '#shared/engine/api-url';
-import { agentEnv, createEngine, secretsEnv } from '#shared/engine/create-engine';
-import { processStepMessage } from '#shared/engine/step-worker';
+import { apiUrlFromParameter } from '#shared/clients/api-url';
+import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
+import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
@@ -13,14 +13,15 @@ import { createRunUsageRecorder } from '#shared/store/run-usage';
 const logger = new Logger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
-const { deps } = createEngine(logger, process.env, {
+const engine = createEngine(logger, process.env, {
   agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX },
   secretsKeyArn: secrets.SECRETS_KEY_ARN,
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
   releasesRecoveredByRedelivery: true,
 });
-const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(deps) });
+const { deps } = engine;
+const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(engine) });
 
 /**
  * Step queue consumer. Records of a batch run in parallel; a record whose processing throws (or

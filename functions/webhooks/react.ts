@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
-import { createEngine } from '#shared/engine/create-engine';
+import { createEngine } from '#shared/clients/create-engine';
 import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
@@ -12,8 +12,8 @@ import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const engine = createEngine(logger);
-const projects = createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName });
-const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine.deps) });
+const projects = createProjectStore({ documents: engine.documents, tableName: engine.tableName });
+const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine) });
 
 /** The part of a `webhook.received` event the reactions rely on; anything else is refused loudly. */
 const deliveryEvent = z.looseObject({

@@ -4,7 +4,7 @@ import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 import { createSecretsClient } from '#shared/clients/aws';
 import { readConfig } from '#shared/config/env';
-import { createEngine } from '#shared/engine/create-engine';
+import { createEngine } from '#shared/clients/create-engine';
 import { createProjectStore } from '#shared/store/projects';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { httpStack } from '#shared/middleware/http';
@@ -20,10 +20,10 @@ const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 
 const receive = createWebhookReceiver({
   engine: engine.deps,
-  projects: createProjectStore({ documents: engine.documents, tableName: engine.deps.tableName }),
+  projects: createProjectStore({ documents: engine.documents, tableName: engine.tableName }),
   secrets: createWebhookSecretStore({
     documents: engine.documents,
-    tableName: engine.deps.tableName,
+    tableName: engine.tableName,
     keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
   }),
   logger,
@@ -31,6 +31,6 @@ const receive = createWebhookReceiver({
 });
 // A delivery belongs to no run when it arrives (the reactions find the runs it moves, and charge
 // them what that costs): the receiver's usage goes to its metrics only.
-const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine.deps) });
+const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine) });
 
 export const handler = httpStack((event) => metering.invocation(() => receive(event)), { logger, corsOrigins: [], parseJson: false });

@@ -29,3 +29,76 @@ export type StepAction = (typeof stepActions)[number];
 /** The API's 409 message for an action the run's status does not allow. */
 export const illegalRunAction = (action: RunAction, status: RunStatus): string =>
   `Cannot ${action} a run that is ${status}; ${action} is allowed when the run is ${runActionRules[action].from.join(' or ')}`;
+
+/**
+ * What a step transition requires beyond its `from` status (each becomes one clause of the
+ * adapter's condition, and one check of the in-memory store):
+ * - `attempt`: the step is still at the attempt the writer read (or claimed);
+ * - `asRead`: the step is still in the very status the writer read (one of `from`);
+ * - `leaseExpired`: the lease of the worker that ran it has run out (a takeover);
+ * - `waitingLive`: the step waits for its agent's callback and that wait has not run out;
+ * - `notReleasedBy`: this parent has not released the step before (its decrement counts once).
+ */
+export const stepGuards = ['attempt', 'asRead', 'leaseExpired', 'waitingLive', 'notReleasedBy'] as const;
+export type StepGuard = (typeof stepGuards)[number];
+
+export interface StepTransition {
+  from: readonly StepStatus[];
+  to: StepStatus;
+  guard: readonly StepGuard[];
+  /** The event written in the same write (none for bookkeeping that changes no status). */
+  event?: string;
+  /** What else happens with it (in the same write, or right after its commit). */
+  effects: readonly string[];
+}
+
+/**
+ * Every step status change, and the few step writes that keep the status (a takeover, a pending
+ * agent, a heartbeat, a shared release, a far time gate). The engine names a transition; the
+ * store derives its condition from here (DynamoDB: `#status IN (…) AND #attempt = :attempt …`;
+ * in memory: the same checks), so no status condition is written twice. Rendered in
+ * docs/ARCHITECTURE.md ("Step transitions"); a unit test keeps the two equal.
+ */
+export const stepTransitions = {
+  queue: { from: ['pending'], to: 'queued', guard: [], event: 'step.queued', effects: ['message sent (delayed to its time gate; parked in the timers index when over 15 min)', 'DISPATCH timer unless the worker queues it (its redelivery re-releases)'] },
+  release: { from: ['pending'], to: 'pending', guard: ['notReleasedBy'], effects: ['remaining - 1, parent added to releasedBy; the decrement that reaches 0 queues the step'] },
+  claim: { from: ['queued'], to: 'running', guard: ['attempt'], event: 'step.started', effects: ['attempt + 1', 'lease in the timers index (replaces the DISPATCH timer)', 'callback token (http, lambda)'] },
+  takeover: { from: ['running'], to: 'running', guard: ['attempt', 'leaseExpired'], event: 'step.started', effects: ['attempt + 1 (takeover: true)', 'new lease', 'new callback token'] },
+  park: { from: ['queued'], to: 'queued', guard: ['attempt'], effects: ['parked in the timers index until its time is within 15 min (the sweeper sends it)'] },
+  complete: { from: ['running'], to: 'completed', guard: ['attempt'], event: 'step.completed', effects: ['output (S3 above 4 KB)', 'single-parent dependents queued in the same write', 'sink: run remainingSinks - 1', 'shared dependents released', 'last sink: run completed (again on a redelivery, if the worker died before)'] },
+  approve: { from: ['needs_qa'], to: 'completed', guard: [], event: 'step.completed', effects: ['leaves the inbox', 'as complete'] },
+  retry: { from: ['running'], to: 'queued', guard: ['attempt'], event: 'step.retrying', effects: ['message delayed by the backoff', 'DISPATCH timer due then (the sweeper re-sends a lost message)'] },
+  wait: { from: ['running'], to: 'needs_qa', guard: ['attempt'], event: 'step.needs_qa', effects: ['into the inbox', 'deadline in the timers index (timeoutSeconds)', 'webhook wait filed (webhook kind)'] },
+  pend: { from: ['running'], to: 'running', guard: ['attempt'], event: 'step.pending', effects: ['lease becomes the callback timer', 'delayed message at the timer'] },
+  heartbeat: { from: ['running'], to: 'running', guard: ['attempt', 'waitingLive'], effects: ['callback timer pushed on'] },
+  fail: { from: ['running'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['run blocked (failedSteps)', 'optional (onFailure continue): released like a completion (failedOptionalSteps)'] },
+  reject: { from: ['needs_qa'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['leaves the inbox', 'as fail'] },
+  deadLetter: { from: ['queued', 'running'], to: 'failed', guard: ['asRead', 'attempt'], event: 'step.failed', effects: ['as fail'] },
+  cancel: { from: ['queued', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended'] },
+  cancelWaiting: { from: ['needs_qa'], to: 'cancelled', guard: [], event: 'step.cancelled', effects: ['leaves the inbox'] },
+  requeue: { from: ['failed'], to: 'queued', guard: [], event: 'step.retry_requested', effects: ['fresh attempts', 'new input raises the generation', 'comment removed', 'message sent', 'DISPATCH timer'] },
+  skip: { from: ['pending', 'queued', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },
+} as const satisfies Record<string, StepTransition>;
+export type StepTransitionName = keyof typeof stepTransitions;
+
+/**
+ * Run status changes the engine makes on its own (the actions a person takes are in
+ * runActionRules). `hold` keeps the status: a step released while the run is paused is
+ * remembered in heldSteps for `resume`.
+ */
+export const runTransitions = {
+  block: { from: ['running'], to: 'blocked', event: 'run.blocked' },
+  complete: { from: ['running', 'blocked'], to: 'completed', event: 'run.completed' },
+  completeEarly: { from: ['pending', 'running', 'paused', 'blocked'], to: 'completed', event: 'run.completed' },
+  hold: { from: ['paused', 'pending'], to: 'unchanged', event: undefined },
+} as const satisfies Record<string, { from: readonly RunStatus[]; to: RunStatus | 'unchanged'; event: string | undefined }>;
+
+/** The transitions table as markdown (docs/ARCHITECTURE.md holds this text; a unit test compares). */
+export const stepTransitionsMarkdown = (): string =>
+  [
+    '| transition | from | to | guard | event | effects |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...Object.entries(stepTransitions).map(([name, rule]: [string, StepTransition]) =>
+      `| \`${name}\` | ${rule.from.join(', ')} | ${rule.to} | ${rule.guard.join(', ') || '-'} | ${rule.event ?? '-'} | ${rule.effects.join('; ')} |`,
+    ),
+  ].join('\n');

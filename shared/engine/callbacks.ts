@@ -1,15 +1,13 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { hashCallbackToken } from '#shared/domain/callback-tokens';
 import { callbackDueAt, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
 import { decideRetry } from '#shared/domain/retry';
 import { RetryableStepError, StepError } from '#shared/domain/step-errors';
 import { agentReplyOutcome, type AgentReply } from '#shared/executors/agent-reply';
-import { keys, timersIndex } from '#shared/store/keys';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
-import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
-import { runEvent, transaction, type EngineDeps } from './context';
-import { maxQueueDelaySeconds, type Dispatch } from './dispatcher';
-import { applyEffects, completeStep, failStep, noEffects, retryStep, type Effects } from './step-transitions';
+import { runEvent, type EngineDeps } from './context';
+import { applyEffects, maxQueueDelaySeconds, messageFor, type Dispatch, type Effects } from './dispatch';
+import { completeStep, failStep, retryStep } from './step-lifecycle';
+import type { CallbackRecord } from './store';
 
 /**
  * Long agent work without a Lambda held (DESIGN §7). An agent that answers "pending" leaves its
@@ -20,55 +18,30 @@ import { applyEffects, completeStep, failStep, noEffects, retryStep, type Effect
  * new token, the old one answering 409 from then on.
  */
 
-const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
-
-/** The step execution a callback token is bound to. */
-export interface CallbackRecord {
-  projectId: string;
-  runId: string;
-  stepId: string;
-  attempt: number;
-}
+const now = (deps: EngineDeps) => deps.clock();
 
 /** Looks a token up by its hash; undefined for a token Baton never issued (or one long expired). */
-export async function findCallback(deps: EngineDeps, token: string): Promise<CallbackRecord | undefined> {
-  const { Item } = await deps.documents.send(new GetCommand({ TableName: deps.tableName, Key: keys.callback(hashCallbackToken(token)), ConsistentRead: true }));
-  if (!Item) return undefined;
-  return { projectId: Item.projectId as string, runId: Item.runId as string, stepId: Item.stepId as string, attempt: Item.attempt as number };
-}
+export const findCallback = (deps: EngineDeps, token: string): Promise<CallbackRecord | undefined> => deps.store.findCallback(hashCallbackToken(token));
 
 /** A delayed message that looks at the step when its timer is due, if that is within SQS's reach (else the sweeper does). */
 const checkAt = (step: StepRecord, dueAt: Date, at: Date): Dispatch[] => {
   const seconds = (dueAt.getTime() - at.getTime()) / 1000 + 1;
-  return seconds <= maxQueueDelaySeconds ? [{ message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt - 1 }, delaySeconds: seconds }] : [];
+  return seconds <= maxQueueDelaySeconds ? [messageFor({ ...step, attempt: step.attempt - 1 }, seconds)] : [];
 };
 
 /**
  * running → running, waiting for the callback: the worker's lease becomes the callback timer
  * (in the same write), and the worker is free to return.
  */
-export async function pendStep(deps: EngineDeps, run: RunRecord, step: StepRecord, { actor, usage }: { actor: string; usage?: unknown }): Promise<Effects> {
+export async function pendStep(deps: EngineDeps, run: RunRecord, step: StepRecord, { actor, usage }: { actor: string; usage?: unknown }): Promise<Effects | undefined> {
   const at = now(deps);
   const deadline = new Date(at.getTime() + (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds) * 1000);
   const dueAt = callbackDueAt(at, deadline, step.heartbeatSeconds);
-  const tx = transaction(deps);
-  tx.update(keys.step(run.id, step.stepId), {
-    set: {
-      waitingFor: 'callback',
-      pendingSince: at.toISOString(),
-      callbackDeadline: deadline.toISOString(),
-      leaseUntil: dueAt.toISOString(),
-      timerPk: timersIndex.callback,
-      dueAt: dueAt.toISOString(),
-      ...(usage ? { usage } : {}),
-    },
-    condition: '#status = :running AND #attempt = :attempt',
-    values: { ':running': 'running', ':attempt': step.attempt },
-  });
   const detail = { attempt: step.attempt, deadline: deadline.toISOString(), ...(step.heartbeatSeconds ? { heartbeatSeconds: step.heartbeatSeconds } : {}) };
-  const { key, event, publish } = runEvent(run, 'step.pending', actor, detail, at, step.stepId);
-  tx.event(key, event, publish);
-  return { events: await tx.commit(), dispatches: checkAt(step, dueAt, at) };
+  const event = runEvent(run, 'step.pending', actor, detail, at, step.stepId);
+  const change = { at: at.toISOString(), deadline: deadline.toISOString(), dueAt: dueAt.toISOString(), ...(usage ? { usage } : {}) };
+  const written = await deps.store.pend(run.id, step.stepId, step.attempt, change, event);
+  return written.won ? { events: written.events, dispatches: checkAt(step, dueAt, at) } : undefined;
 }
 
 /** Whether a step is still waiting for exactly this execution's callback, and its timer has not run out. */
@@ -80,20 +53,15 @@ const isWaitingFor = (step: StepRecord | undefined, attempt: number, at: Date): 
  * so the retry policy decides between a new attempt and failing the step. Idempotent: a step
  * that moved on (completed, retried, heartbeat arrived) is left alone.
  */
-export async function expireCallback(deps: EngineDeps, run: RunRecord, step: StepRecord, actor: string): Promise<Effects> {
+export async function expireCallback(deps: EngineDeps, run: RunRecord, step: StepRecord, actor: string): Promise<Effects | undefined> {
   const at = now(deps);
-  if (step.status !== 'running' || step.waitingFor !== 'callback' || Date.parse(step.leaseUntil ?? '') > at.getTime()) return noEffects();
+  if (step.status !== 'running' || step.waitingFor !== 'callback' || Date.parse(step.leaseUntil ?? '') > at.getTime()) return undefined;
   const deadlinePassed = Date.parse(step.callbackDeadline ?? '') <= at.getTime();
   const error = deadlinePassed
     ? new RetryableStepError(`The agent did not call back within ${step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds}s`, { code: 'CALLBACK_TIMEOUT' })
     : new RetryableStepError(`The agent sent no heartbeat for ${step.heartbeatSeconds}s`, { code: 'HEARTBEAT_TIMEOUT' });
   const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, error, deps.random);
-  try {
-    return decision.retry ? await retryStep(deps, run, step, error, decision.delaySeconds, actor) : await failStep(deps, run, step, error, { actor, from: ['running'] });
-  } catch (caught) {
-    if (caught instanceof ConditionFailedError) return noEffects();
-    throw caught;
-  }
+  return decision.retry ? retryStep(deps, run, step, error, decision.delaySeconds, actor) : failStep(deps, run, step, error, { actor, transition: 'fail' });
 }
 
 /** A step message reached a step waiting for its callback: expire it if due, else look again when it will be. */
@@ -101,7 +69,8 @@ export async function checkWaitingStep(deps: EngineDeps, run: RunRecord, step: S
   const at = now(deps);
   const dueAt = new Date(step.leaseUntil ?? 0);
   if (dueAt.getTime() <= at.getTime()) {
-    await applyEffects(deps, await expireCallback(deps, run, step, 'worker'));
+    const effects = await expireCallback(deps, run, step, 'worker');
+    if (effects) await applyEffects(deps, effects);
     return 'expired';
   }
   await deps.dispatcher.send(checkAt(step, dueAt, at));
@@ -150,38 +119,32 @@ const closedReason = (callback: CallbackRecord, step: StepRecord | undefined, at
 export async function completeByCallback(deps: EngineDeps, token: string, reply: AgentReply): Promise<CallbackResult> {
   const callback = await findCallback(deps, token);
   if (!callback) return { outcome: 'unknown' };
-  const { run, step } = await deps.runs.getRunAndStep(callback.runId, callback.stepId);
+  const { run, step } = await deps.store.getRunAndStep(callback.runId, callback.stepId);
   const at = now(deps);
   // Accepted while the worker still awaits the agent's first answer, too: the agent may be that quick.
   const open = step?.status === 'running' && step.attempt === callback.attempt && (step.waitingFor !== 'callback' || isWaitingFor(step, callback.attempt, at));
   if (!run || !open) return { outcome: 'closed', step: stateOf(callback, step), reason: closedReason(callback, step, at) };
 
-  let effects: Effects;
+  let effects: Effects | undefined;
   let outcome: 'completed' | 'retrying' | 'failed';
   try {
-    try {
-      const completed = agentReplyOutcome(reply, { who: 'the agent (callback)', details: {} });
-      if (completed.status !== 'completed') throw new Error('unreachable: pending replies are refused before');
-      effects = await completeStep(deps, run, step, completed, { actor: 'callback', from: 'running' });
-      outcome = 'completed';
-    } catch (error) {
-      if (!(error instanceof StepError)) throw error;
-      const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, error, deps.random);
-      effects = decision.retry ? await retryStep(deps, run, step, error, decision.delaySeconds, 'callback') : await failStep(deps, run, step, error, { actor: 'callback', from: ['running'] });
-      outcome = decision.retry ? 'retrying' : 'failed';
-    }
+    const completed = agentReplyOutcome(reply, { who: 'the agent (callback)', details: {} });
+    if (completed.status !== 'completed') throw new Error('unreachable: pending replies are refused before');
+    effects = await completeStep(deps, run, step, completed, { actor: 'callback', transition: 'complete' });
+    outcome = 'completed';
   } catch (error) {
-    if (!(error instanceof ConditionFailedError)) throw error;
-    const current = await deps.runs.getStep(callback.runId, callback.stepId, true);
-    return { outcome: 'closed', step: stateOf(callback, current), reason: closedReason(callback, current, now(deps)) };
+    if (!(error instanceof StepError)) throw error;
+    const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, error, deps.random);
+    effects = decision.retry ? await retryStep(deps, run, step, error, decision.delaySeconds, 'callback') : await failStep(deps, run, step, error, { actor: 'callback', transition: 'fail' });
+    outcome = decision.retry ? 'retrying' : 'failed';
   }
-  // failStep answers no effects when another write won (e.g. a second callback at the same moment).
-  if (effects.events.length === 0) {
-    const current = await deps.runs.getStep(callback.runId, callback.stepId, true);
+  // Another write won meanwhile (e.g. a second callback at the same moment): this one changes nothing.
+  if (!effects) {
+    const current = await deps.store.getStep(callback.runId, callback.stepId);
     return { outcome: 'closed', step: stateOf(callback, current), reason: closedReason(callback, current, now(deps)) };
   }
   await applyEffects(deps, effects);
-  return { outcome, step: stateOf(callback, await deps.runs.getStep(callback.runId, callback.stepId, true)) };
+  return { outcome, step: stateOf(callback, await deps.store.getStep(callback.runId, callback.stepId)) };
 }
 
 /**
@@ -192,26 +155,13 @@ export async function completeByCallback(deps: EngineDeps, token: string, reply:
 export async function heartbeatByToken(deps: EngineDeps, token: string): Promise<CallbackResult> {
   const callback = await findCallback(deps, token);
   if (!callback) return { outcome: 'unknown' };
-  const step = await deps.runs.getStep(callback.runId, callback.stepId, true);
+  const step = await deps.store.getStep(callback.runId, callback.stepId);
   const at = now(deps);
   if (step?.status === 'running' && step.attempt === callback.attempt && step.waitingFor !== 'callback') return { outcome: 'noted', step: stateOf(callback, step) };
   if (!isWaitingFor(step, callback.attempt, at)) return { outcome: 'closed', step: stateOf(callback, step), reason: closedReason(callback, step, at) };
   const dueAt = callbackDueAt(at, new Date(step.callbackDeadline ?? at), step.heartbeatSeconds).toISOString();
-  try {
-    await deps.documents.send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: keys.step(callback.runId, callback.stepId),
-        ...updateExpression({
-          set: { leaseUntil: dueAt, dueAt, lastHeartbeatAt: at.toISOString() },
-          condition: '#status = :running AND #attempt = :attempt AND #waitingFor = :callback AND #leaseUntil > :now',
-          values: { ':running': 'running', ':attempt': callback.attempt, ':callback': 'callback', ':now': at.toISOString() },
-        }),
-      }),
-    );
-  } catch (error) {
-    if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    const current = await deps.runs.getStep(callback.runId, callback.stepId, true);
+  if (!(await deps.store.heartbeat(callback.runId, callback.stepId, callback.attempt, at.toISOString(), dueAt)).won) {
+    const current = await deps.store.getStep(callback.runId, callback.stepId);
     return { outcome: 'closed', step: stateOf(callback, current), reason: closedReason(callback, current, now(deps)) };
   }
   return { outcome: 'extended', step: { ...stateOf(callback, step), leaseUntil: dueAt } };

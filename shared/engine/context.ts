@@ -1,29 +1,36 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
+import type { Usage } from '#shared/clients/usage-meter';
+import { isPublishedOnBus } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry } from '#shared/executors/registry';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
-import type { CommittedEvent, EventOutbox } from '#shared/store/event-outbox';
-import { keys } from '#shared/store/keys';
-import type { RunStore } from '#shared/store/runs';
-import { createTransaction } from '#shared/store/transaction';
-import type { Dispatcher } from './dispatcher';
+import type { EventOutbox } from '#shared/store/event-outbox';
+import type { Dispatcher } from './dispatch';
 import type { ProjectSettingsReader } from './project-settings';
+import type { EngineStore, EventToWrite } from './store';
 
-/** Everything the engine talks to; handlers pass real clients, tests pass others. */
+/** What the engine spent on AWS since the previous record point of the current scope (shared/clients/usage-meter.ts). */
+export interface UsageRecorder {
+  sinceCheckpoint(): Usage | undefined;
+}
+
+/**
+ * Everything the engine talks to, through ports: handlers pass real adapters
+ * (shared/clients/create-engine.ts), unit tests in-memory ones. No AWS client in sight.
+ */
 export interface EngineDeps {
-  documents: DynamoDBDocumentClient;
-  tableName: string;
-  runs: RunStore;
+  store: EngineStore;
   dispatcher: Dispatcher;
-  outbox: EventOutbox;
-  artifacts: ArtifactStore;
+  outbox: Pick<EventOutbox, 'publish'>;
+  artifacts: Pick<ArtifactStore, 'storeOutput' | 'storeArtifacts' | 'loadOutput' | 'storeDeliveryPayload'>;
   executors: ExecutorRegistry;
   /** Project secrets, decrypted for a step at the moment of its call: the step worker only. */
   secrets?: Pick<ProjectSecretStore, 'reveal'>;
-  logger: Logger;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  clock: () => Date;
+  usage: UsageRecorder;
+  random?: () => number;
   /** Loopback and private targets allowed (local stage only). */
   allowPrivateTargets: boolean;
   /** A project's settings for the executors (cached briefly per worker instance). */
@@ -45,33 +52,15 @@ export interface EngineDeps {
    * other function marks what it queues (see dispatch-markers.ts).
    */
   releasesRecoveredByRedelivery?: boolean;
-  now?: () => Date;
-  random?: () => number;
 }
 
 /**
- * A run's or step's event, keyed into the run's partition; step events go to the bus only when
- * the run was created with its project's `publishStepEvents` on.
+ * A run's or step's lifecycle event; step events go to the bus only when the run was created
+ * with its project's `publishStepEvents` on (every event is kept in the history).
  */
-export function runEvent(
-  run: { id: string; projectId: string; publishStepEvents?: boolean },
-  type: string,
-  actor: string,
-  detail: Record<string, unknown>,
-  at: Date,
-  stepId?: string,
-): CommittedEvent {
-  const event: LifecycleEvent = {
-    id: newEventId(),
-    type,
-    projectId: run.projectId,
-    runId: run.id,
-    ...(stepId ? { stepId } : {}),
-    at: at.toISOString(),
-    actor,
-    detail,
+export function runEvent(run: { id: string; projectId: string; publishStepEvents?: boolean }, type: string, actor: string, detail: Record<string, unknown>, at: Date, stepId?: string): EventToWrite {
+  return {
+    event: { id: newEventId(), type, projectId: run.projectId, runId: run.id, ...(stepId ? { stepId } : {}), at: at.toISOString(), actor, detail },
+    publish: isPublishedOnBus(type, run.publishStepEvents),
   };
-  return { key: keys.runEvent(run.id, event.id), event, publish: isPublishedOnBus(type, run.publishStepEvents) };
 }
-
-export const transaction = (deps: EngineDeps) => createTransaction(deps.documents, deps.tableName);

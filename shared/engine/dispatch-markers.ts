@@ -1,5 +1,5 @@
-import { timersIndex } from '#shared/store/keys';
-import type { Dispatch } from './dispatcher';
+import type { Dispatch } from './dispatch';
+import type { DueTimer } from './store';
 
 /**
  * A step committed as `queued` must reach the queue even when its message is never sent (the
@@ -7,25 +7,16 @@ import type { Dispatch } from './dispatcher';
  * step also files it in the timers index as `DISPATCH`, due when its message should become
  * visible; the claim replaces that timer with its `LEASE`, so a marker older than the sweeper's
  * grace belongs to a message that never arrived (or is stuck behind a backlog: a duplicate then
- * loses its claim). See docs/ARCHITECTURE.md, "Lost sends".
+ * loses its claim). See docs/ARCHITECTURE.md, "Lost sends". The marker itself is the store's
+ * (`Release.dispatchDueAt`, `retry`, `requeue`, `markForDispatch`; `dispatchMarker` in the
+ * DynamoDB adapter).
  */
-export const dispatchMarker = (dueAt: Date) => ({ [timersIndex.partitionKey]: timersIndex.dispatch, [timersIndex.sortKey]: dueAt.toISOString() });
 
 /** When a queued step's message is due: its not-before time when it has one still ahead, else now. */
 export const dispatchDueAt = (at: Date, delaySeconds?: number): Date => new Date(at.getTime() + Math.max(0, delaySeconds ?? 0) * 1000);
 
-/** A step item as the timers index returns it (the fields the recovery reads). */
-export interface MarkedStep {
-  pk: string;
-  sk: string;
-  runId: string;
-  stepId: string;
-  status: string;
-  attempt: number;
-  /** When its message was due to be visible (the marker's sort key). */
-  dueAt: string;
-  notBefore?: string;
-}
+/** A queued step's DISPATCH timer as the store lists it (the fields the recovery reads). */
+export type MarkedStep = DueTimer;
 
 export interface DispatchRecovery {
   /** Still queued: send its message again (a duplicate loses the conditional claim). */

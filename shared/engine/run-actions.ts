@@ -1,26 +1,23 @@
-import { addUsage, usageFromItem, usageSinceCheckpoint } from '#shared/clients/usage-meter';
+import { addUsage, usageFromItem } from '#shared/clients/usage-meter';
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { finalRunStatuses, illegalRunAction, runActionRules, runStatuses, type RunAction, type RunStatus } from '#shared/domain/states';
+import { illegalRunAction, runActionRules, type RunAction } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
-import { keys, projectRunsIndex, waitingStepIndexAttributes } from '#shared/store/keys';
 import type { CommittedEvent } from '#shared/store/event-outbox';
-import { jsonField } from '#shared/store/json-attribute';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
-import { ConditionFailedError, updateExpression } from '#shared/store/transaction';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
-import { runEvent, transaction, type EngineDeps } from './context';
-import { dispatchMarker } from './dispatch-markers';
-import { applyEffects, completeRunIfDone, completeStep, failStep, mergeEffects, queueSteps, type Effects } from './step-transitions';
+import { runEvent, type EngineDeps } from './context';
+import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
+import { completeRunIfDone, queueSteps } from './release-dependents';
+import { completeStep, failStep } from './step-lifecycle';
 
 const idempotencyTtlSeconds = 24 * 3600;
 /** How long a run stays reachable by CI deliveries for its branch (a finished run's mapping is dropped sooner). */
 const branchMappingTtlSeconds = 90 * 24 * 3600;
-const now = (deps: EngineDeps) => (deps.now ?? (() => new Date()))();
+const now = (deps: EngineDeps) => deps.clock();
 
 /**
  * Creates a run of a workflow version. Its steps are written first (in batches) and the run
@@ -46,14 +43,12 @@ export async function createRun(
   const stepItems = workflow.steps.map((spec) => {
     const remaining = spec.dependsOn.filter((dependency) => !done.has(dependency)).length;
     const isDone = done.has(spec.id);
-    return {
-      ...keys.step(runId, spec.id),
-      type: 'step',
+    const step: StepRecord = {
       runId,
       projectId,
       stepId: spec.id,
       kind: spec.kind,
-      ...jsonField('input', spec.input),
+      input: spec.input,
       dependsOn: spec.dependsOn,
       dependents: (dag.dependents[spec.id] ?? []).filter((child) => !done.has(child)),
       retry: spec.retry ?? defaultRetryPolicy,
@@ -68,12 +63,13 @@ export async function createRun(
       generation: 1,
       allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
       remaining,
-      ...(isDone ? { finishedAt: at.toISOString(), ...jsonField('output', null), doneAtImport: true } : {}),
+      ...(isDone ? { finishedAt: at.toISOString(), output: null, doneAtImport: true } : {}),
     };
+    return step;
   });
   const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
   const remainingSinks = dag.sinks.filter((id) => !done.has(id)).length;
-  await deps.runs.putAll(stepItems);
+  await deps.store.putSteps(stepItems);
   // Taken once per run: its step events go to the bus only if the project subscribes to them.
   const { publishStepEvents } = await deps.projectSettings(projectId);
 
@@ -95,36 +91,22 @@ export async function createRun(
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.
-  const creationUsage = usageSinceCheckpoint();
-  const tx = transaction(deps);
-  const { input: runInput, ...runAttributes } = run;
-  tx.put(
-    { ...keys.run(runId), type: 'run', ...runAttributes, ...jsonField('input', runInput), ...(creationUsage ? { usage: creationUsage } : {}), gsi1pk: projectRunsIndex.value(projectId), gsi1sk: runId },
-    'attribute_not_exists(pk)',
-  );
-  if (idempotencyKey) {
-    tx.put(
-      { ...keys.idempotency(projectId, idempotencyKey), type: 'idempotency', runId, ...(requestHash ? { requestHash } : {}), expiresAt: Math.floor(at.getTime() / 1000) + idempotencyTtlSeconds },
-      'attribute_not_exists(pk)',
-    );
-  }
-  if (input.git) {
-    const { repository, branch } = input.git;
-    tx.put({ ...keys.branchRun(projectId, repository, branch, runId), type: 'branchRun', runId, expiresAt: Math.floor(at.getTime() / 1000) + branchMappingTtlSeconds });
-  }
+  const creationUsage = deps.usage.sinceCheckpoint();
   const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size }, at);
-  tx.event(created.key, created.event, created.publish);
-  let events;
-  try {
-    events = await tx.commit();
-  } catch (error) {
-    if (error instanceof ConditionFailedError && idempotencyKey) {
-      // Another request with the same key won the race: answer with its run (if it was the same request).
-      const winner = await replayOf(deps, projectId, idempotencyKey, requestHash);
-      if (winner) return winner;
-    }
-    throw error;
+  const expiresAt = (seconds: number) => Math.floor(at.getTime() / 1000) + seconds;
+  const written = await deps.store.createRun(run, {
+    ...(idempotencyKey ? { idempotency: { key: idempotencyKey, ...(requestHash ? { requestHash } : {}), expiresAt: expiresAt(idempotencyTtlSeconds) } } : {}),
+    ...(input.git ? { branchExpiresAt: expiresAt(branchMappingTtlSeconds) } : {}),
+    ...(creationUsage ? { usage: creationUsage } : {}),
+    event: created,
+  });
+  if (!written.won) {
+    // Another request with the same key won the race: answer with its run (if it was the same request).
+    const winner = idempotencyKey ? await replayOf(deps, projectId, idempotencyKey, requestHash) : undefined;
+    if (winner) return winner;
+    throw new ConflictError(`run ${runId} could not be created: a conflicting write won`);
   }
+  const events = written.events;
   await applyEffects(deps, { dispatches: [], events });
   if (input.start) return { run: await startRun(deps, run, actor), created: true };
   return { run, created: true };
@@ -136,47 +118,31 @@ export async function createRun(
  * (and callers that give no hash) match any request, as before.
  */
 async function replayOf(deps: EngineDeps, projectId: string, key: string, requestHash: string | undefined): Promise<{ run: RunRecord; created: false } | undefined> {
-  const record = await deps.runs.findIdempotencyRecord(projectId, key);
+  const record = await deps.store.findIdempotencyRecord(projectId, key);
   if (!record) return undefined;
   if (requestHash && record.requestHash && record.requestHash !== requestHash) throw new IdempotencyKeyReusedError(key, `run ${record.runId}`);
-  return { run: (await deps.runs.getRun(record.runId, true))!, created: false };
+  return { run: (await deps.store.getRun(record.runId))!, created: false };
 }
 
-/** Moves the run's status for an action, conditional on the statuses the action allows. */
-async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, extra: { set?: Record<string, unknown>; remove?: string[]; delete?: Record<string, unknown> } = {}) {
-  const rule = runActionRules[action];
-  if (!rule.from.includes(run.status)) throw new ConflictError(illegalRunAction(action, run.status));
+/** Moves the run's status for an action (runActionRules); 409 when its status forbids it, also when it changed meanwhile. */
+async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[] } = {}): Promise<CommittedEvent[]> {
+  if (!runActionRules[action].from.includes(run.status)) throw new ConflictError(illegalRunAction(action, run.status));
   const at = now(deps);
-  const tx = transaction(deps);
-  tx.update(keys.run(run.id), {
-    set: { status: rule.to, ...(action === 'start' ? { startedAt: at.toISOString() } : {}), ...(rule.to === 'cancelled' ? { finishedAt: at.toISOString() } : {}), ...extra.set },
-    ...(extra.remove ? { remove: extra.remove } : {}),
-    ...(extra.delete ? { delete: extra.delete } : {}),
-    condition: `#status IN (${rule.from.map((_, index) => `:from${index}`).join(', ')})`,
-    values: Object.fromEntries(rule.from.map((status, index) => [`:from${index}`, status])),
-  });
   const type = { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
-  const { key, event, publish } = runEvent(run, type, actor, { from: run.status }, at);
-  tx.event(key, event, publish);
-  try {
-    return await tx.commit();
-  } catch (error) {
-    if (error instanceof ConditionFailedError) {
-      const current = await deps.runs.getRun(run.id, true);
-      throw new ConflictError(illegalRunAction(action, current?.status ?? run.status));
-    }
-    throw error;
-  }
+  const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, { from: run.status }, at));
+  if (written.won) return written.events;
+  const current = await deps.store.getRun(run.id);
+  throw new ConflictError(illegalRunAction(action, current?.status ?? run.status));
 }
 
 export async function startRun(deps: EngineDeps, run: RunRecord, actor: string): Promise<RunRecord> {
   const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'start', actor) };
   const started = { ...run, status: 'running' as const };
-  const roots = await deps.runs.getSteps(run.id, run.roots, true);
+  const roots = await deps.store.getSteps(run.id, run.roots);
   mergeEffects(effects, await queueSteps(deps, started, roots, actor));
   if (run.remainingSinks === 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
   await applyEffects(deps, effects);
-  return (await deps.runs.getRun(run.id, true))!;
+  return (await deps.store.getRun(run.id))!;
 }
 
 /** Applies a run action (start, pause, resume, cancel, retry); 409 when the run's status forbids it. */
@@ -206,7 +172,7 @@ export async function runAction(
       await retry(deps, run, actor, body.steps ?? {});
       break;
   }
-  return (await deps.runs.getRun(run.id, true))!;
+  return (await deps.store.getRun(run.id))!;
 }
 
 /**
@@ -215,24 +181,13 @@ export async function runAction(
  * run's steps once; a step that moved meanwhile (approved a moment earlier) is left as it is.
  */
 async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: string): Promise<CommittedEvent[]> {
-  const waiting = (await deps.runs.listSteps(run.id)).filter((step) => step.status === 'needs_qa');
+  const waiting = (await deps.store.listSteps(run.id)).filter((step) => step.status === 'needs_qa');
   const at = now(deps);
   const events: CommittedEvent[] = [];
   for (const step of waiting) {
-    const tx = transaction(deps);
-    tx.update(keys.step(run.id, step.stepId), {
-      set: { status: 'cancelled', finishedAt: at.toISOString() },
-      remove: [...waitingStepIndexAttributes],
-      condition: '#status = :waiting',
-      values: { ':waiting': 'needs_qa' },
-    });
-    const { key, event, publish } = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
-    tx.event(key, event, publish);
-    try {
-      events.push(...(await tx.commit()));
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-    }
+    const event = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
+    const written = await deps.store.cancel(run.id, step.stepId, { transition: 'cancelWaiting', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
+    if (written.won) events.push(...written.events);
   }
   return events;
 }
@@ -242,35 +197,14 @@ async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<
   const held = run.heldSteps ?? [];
   // Marked before the run moves, so a send lost after it is re-sent by the sweeper (one marked
   // while the run is still paused is only held again).
-  await markForDispatch(deps, run.id, held);
-  const events = await transitionRun(deps, run, 'resume', actor, held.length ? { delete: { heldSteps: new Set(held) } } : {});
+  await deps.store.markForDispatch(run.id, held, now(deps).toISOString());
+  const events = await transitionRun(deps, run, 'resume', actor, { held });
   // Steps held between our read and the commit stay in the set: pick them up too.
-  const after = await deps.runs.getRun(run.id, true);
+  const after = await deps.store.getRun(run.id);
   const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
-  await markForDispatch(deps, run.id, late);
-  const steps = await deps.runs.getSteps(run.id, [...held, ...late], true);
-  await applyEffects(deps, {
-    events,
-    dispatches: steps.filter((step) => step.status === 'queued').map((step) => ({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } })),
-  });
-}
-
-/** Files queued steps (held while their run was paused) under a DISPATCH timer; others are left alone. */
-async function markForDispatch(deps: EngineDeps, runId: string, stepIds: string[]): Promise<void> {
-  const marker = dispatchMarker(now(deps));
-  for (const stepId of stepIds) {
-    try {
-      await deps.documents.send(
-        new UpdateCommand({
-          TableName: deps.tableName,
-          Key: keys.step(runId, stepId),
-          ...updateExpression({ set: marker, condition: '#status = :queued', values: { ':queued': 'queued' } }),
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
-  }
+  await deps.store.markForDispatch(run.id, late, now(deps).toISOString());
+  const steps = await deps.store.getSteps(run.id, [...held, ...late]);
+  await applyEffects(deps, { events, dispatches: steps.filter((step) => step.status === 'queued').map((step) => messageFor(step)) });
 }
 
 /**
@@ -284,7 +218,7 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
       throw new ValidationError(`body.steps.${stepId}: only failed steps can be retried (failed: ${failed.join(', ') || 'none'})`, `body.steps.${stepId}`);
     }
   }
-  const steps = await deps.runs.getSteps(run.id, failed, true);
+  const steps = await deps.store.getSteps(run.id, failed);
   for (const step of steps) {
     const replacement = inputs[step.stepId];
     if (replacement && 'input' in replacement) {
@@ -298,36 +232,19 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
       }
     }
   }
-  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'retry', actor, failed.length ? { delete: { failedSteps: new Set(failed) }, remove: ['reason'] } : { remove: ['reason'] }) };
+  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'retry', actor, { failed }) };
   const at = now(deps);
   for (const step of steps.filter((candidate) => candidate.status === 'failed')) {
     const replacement = inputs[step.stepId];
     const newInput = Boolean(replacement && 'input' in replacement);
     // New input, new execution: agents must not take it for a retry of the work they already did.
     const generation = generationOf(step) + (newInput ? 1 : 0);
-    const tx = transaction(deps);
-    tx.update(keys.step(run.id, step.stepId), {
-      set: {
-        status: 'queued',
-        queuedAt: at.toISOString(),
-        allowedAttempts: step.attempt + step.retry.maxAttempts,
-        generation,
-        ...(replacement && 'input' in replacement ? jsonField('input', replacement.input) : {}),
-        ...dispatchMarker(at),
-      },
-      // The rejection's comment belongs to the execution that ended; the events keep it.
-      remove: ['finishedAt', 'comment'],
-      condition: '#status = :failed',
-      values: { ':failed': 'failed' },
-    });
-    const { key, event, publish } = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, generation, newInput }, at, step.stepId);
-    tx.event(key, event, publish);
-    try {
-      effects.events.push(...(await tx.commit()));
-      effects.dispatches.push({ message: { runId: run.id, stepId: step.stepId, attempt: step.attempt } });
-    } catch (error) {
-      if (!(error instanceof ConditionFailedError)) throw error;
-    }
+    const event = runEvent(run, 'step.retry_requested', actor, { attempt: step.attempt + 1, generation, newInput }, at, step.stepId);
+    const change = { at: at.toISOString(), allowedAttempts: step.attempt + step.retry.maxAttempts, generation, ...(replacement && 'input' in replacement ? { input: { value: replacement.input } } : {}) };
+    const written = await deps.store.requeue(run.id, step.stepId, change, event);
+    if (!written.won) continue;
+    effects.events.push(...written.events);
+    effects.dispatches.push(messageFor(step));
   }
   await applyEffects(deps, effects);
 }
@@ -350,79 +267,20 @@ export async function stepAction(
   }
   const comment = body.comment || undefined;
   const reason = body.reason || comment;
-  let effects: Effects;
-  try {
-    effects =
-      action === 'approve'
-        ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor, ...(comment ? { comment } : {}) } }, { actor, from: 'needs_qa', usage: addStoredUsage(step.usage), comment })
-        : await failStep(deps, run, step, new NonRetryableStepError(`rejected${reason ? `: ${reason}` : ''}`, { code: 'REJECTED' }), { actor, from: ['needs_qa'], comment });
-  } catch (error) {
-    if (error instanceof ConditionFailedError) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
-    throw error;
-  }
+  const effects =
+    action === 'approve'
+      ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor, ...(comment ? { comment } : {}) } }, { actor, transition: 'approve', usage: addStoredUsage(deps, step.usage), comment })
+      : await failStep(deps, run, step, new NonRetryableStepError(`rejected${reason ? `: ${reason}` : ''}`, { code: 'REJECTED' }), { actor, transition: 'reject', comment });
+  if (!effects) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
   await applyEffects(deps, effects);
-  const updated = await deps.runs.getStep(run.id, step.stepId, true);
+  const updated = await deps.store.getStep(run.id, step.stepId);
   if (!updated) throw new NotFoundError('Step');
   return updated;
 }
 
 /** The usage a step already recorded plus what this request spent: a step's item holds its total. */
-function addStoredUsage(stored: unknown) {
-  const since = usageSinceCheckpoint();
+function addStoredUsage(deps: EngineDeps, stored: unknown) {
+  const since = deps.usage.sinceCheckpoint();
   if (!since) return stored;
   return stored ? addUsage(usageFromItem(stored), since) : since;
-}
-
-/** Steps a run completed early skips: everything not yet running or finished. */
-const skippableStatuses = ['pending', 'queued', 'needs_qa', 'blocked'] as const;
-const stepsPerSkipTransaction = 45;
-const openRunStatuses: RunStatus[] = runStatuses.filter((status) => !finalRunStatuses.includes(status));
-
-/**
- * Completes a run before its steps are done (its branch was merged): every step not yet
- * running or finished is skipped, each with its event, and then the run completes. A step
- * already running finishes on its own; what it would release is skipped, so nothing new starts.
- * Steps go first, so an interruption leaves a run that is still open and a retry finishes the
- * job. Returns false when the run was already final (nothing to do).
- */
-export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: string, { reason, detail }: { reason: string; detail: Record<string, unknown> }): Promise<boolean> {
-  const at = now(deps);
-  const open = (await deps.runs.listSteps(run.id)).filter((step) => (skippableStatuses as readonly string[]).includes(step.status));
-  const events: CommittedEvent[] = [];
-  try {
-    for (let start = 0; start < open.length; start += stepsPerSkipTransaction) {
-      const tx = transaction(deps);
-      for (const step of open.slice(start, start + stepsPerSkipTransaction)) {
-        tx.update(keys.step(run.id, step.stepId), {
-          set: { status: 'skipped', finishedAt: at.toISOString() },
-          // Off the timers index too: a skipped step has no deadline and no time to wait for.
-          remove: [...waitingStepIndexAttributes],
-          condition: '#status = :was',
-          values: { ':was': step.status },
-        });
-        const { key, event, publish } = runEvent(run, 'step.skipped', actor, { from: step.status, reason }, at, step.stepId);
-        tx.event(key, event, publish);
-      }
-      // A step that moved meanwhile (started, approved) fails the whole chunk: the caller's
-      // retry lists the steps again and goes on from where they are.
-      events.push(...(await tx.commit()));
-    }
-    const tx = transaction(deps);
-    tx.update(keys.run(run.id), {
-      set: { status: 'completed', finishedAt: at.toISOString(), reason },
-      condition: `#status IN (${openRunStatuses.map((_, index) => `:open${index}`).join(', ')})`,
-      values: Object.fromEntries(openRunStatuses.map((status, index) => [`:open${index}`, status])),
-    });
-    const completed = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, skipped: open.length, ...detail }, at);
-    tx.event(completed.key, completed.event, completed.publish);
-    try {
-      events.push(...(await tx.commit()));
-    } catch (error) {
-      if (error instanceof ConditionFailedError) return false;
-      throw error;
-    }
-    return true;
-  } finally {
-    await applyEffects(deps, { dispatches: [], events });
-  }
 }

@@ -1,9 +1,7 @@
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { NormalizedDelivery } from '#shared/domain/webhook-deliveries';
-import { keys } from '#shared/store/keys';
-import { ConditionFailedError } from '#shared/store/transaction';
-import { transaction, type EngineDeps } from './context';
+import type { EngineDeps } from './context';
 
 const deliveryTtlSeconds = 7 * 24 * 3600;
 
@@ -19,23 +17,15 @@ export type DeliveryDetail = NormalizedDelivery & { payloadRef: string };
  * Returns undefined for a duplicate: it changes nothing.
  */
 export async function acceptDelivery(deps: EngineDeps, projectId: string, delivery: NormalizedDelivery, raw: Buffer) {
-  const at = (deps.now ?? (() => new Date()))();
+  const at = deps.clock();
   const payloadRef = await deps.artifacts.storeDeliveryPayload(projectId, delivery.provider, delivery.deliveryId, raw);
   const detail: DeliveryDetail = { ...delivery, payloadRef };
   const event: LifecycleEvent = { id: newEventId(), type: 'webhook.received', projectId, at: at.toISOString(), actor: `webhook:${delivery.provider}`, detail: { ...detail } };
-  const tx = transaction(deps);
-  tx.put(
-    { ...keys.delivery(projectId, delivery.provider, delivery.deliveryId), type: 'delivery', eventId: event.id, receivedAt: at.toISOString(), expiresAt: Math.floor(at.getTime() / 1000) + deliveryTtlSeconds },
-    'attribute_not_exists(pk)',
+  const recorded = await deps.store.recordDelivery(
+    { projectId, provider: delivery.provider, deliveryId: delivery.deliveryId, receivedAt: at.toISOString(), expiresAt: Math.floor(at.getTime() / 1000) + deliveryTtlSeconds },
+    { event, publish: true },
   );
-  tx.event(keys.projectEvent(projectId, event.id), event);
-  let events;
-  try {
-    events = await tx.commit();
-  } catch (error) {
-    if (error instanceof ConditionFailedError) return undefined;
-    throw error;
-  }
-  await deps.outbox.publish(events);
+  if (!recorded.won) return undefined;
+  await deps.outbox.publish(recorded.events);
   return { eventId: event.id };
 }

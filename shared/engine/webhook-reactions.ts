@@ -1,17 +1,16 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
-import { finalRunStatuses } from '#shared/domain/states';
+import { ConflictError } from '#shared/domain/errors';
+import { finalRunStatuses, stepTransitions } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { correlationKeys, type NormalizedDelivery } from '#shared/domain/webhook-deliveries';
 import type { ProjectSettings } from '#shared/schemas/projects';
-import { branchRunsPrefix, keys, webhookWaitPrefix } from '#shared/store/keys';
-import { queryPrefix } from '#shared/store/query';
+import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord } from '#shared/store/runs';
-import { ConditionFailedError } from '#shared/store/transaction';
-import type { EngineDeps } from './context';
+import { runEvent, type EngineDeps } from './context';
+import { applyEffects } from './dispatch';
+import { stepsPerWrite } from './store';
 import type { DeliveryDetail } from './webhook-deliveries';
-import { completeRunEarly } from './run-actions';
-import { applyEffects, completeStep, failStep, type Effects } from './step-transitions';
+import { completeStep, failStep } from './step-lifecycle';
 
 /** What one delivery did, for the log and the tests. */
 export interface ReactionReport {
@@ -54,21 +53,7 @@ export async function reactToDelivery({ engine, settingsOf }: ReactionDeps, even
 
 /** Marks the delivery's record with what it did: when it was handled shows it was (ops, tests). */
 async function recordHandled(deps: EngineDeps, projectId: string, delivery: NormalizedDelivery, report: ReactionReport): Promise<void> {
-  const at = (deps.now ?? (() => new Date()))().toISOString();
-  await deps.documents
-    .send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: keys.delivery(projectId, delivery.provider, delivery.deliveryId),
-        UpdateExpression: 'SET handledAt = :at, reactions = :report',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':at': at, ':report': report },
-      }),
-    )
-    .catch((error: unknown) => {
-      // Past its dedupe TTL already (a very late redelivery of the event): nothing to mark.
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    });
+  await deps.store.markDeliveryHandled(projectId, delivery.provider, delivery.deliveryId, deps.clock().toISOString(), report);
 }
 
 async function reactOnBranch(deps: EngineDeps, projectId: string, settings: ProjectSettings, delivery: NormalizedDelivery, report: ReactionReport): Promise<void> {
@@ -77,16 +62,17 @@ async function reactOnBranch(deps: EngineDeps, projectId: string, settings: Proj
   const merge = settings.completeRunOnMerge && delivery.merged === true;
   if (!ci && !merge) return;
   const actor = `webhook:${delivery.provider}`;
-  for (const mapping of await queryProject(deps, projectId, branchRunsPrefix(delivery.repository, delivery.branch))) {
-    const run = await deps.runs.getRun(mapping.runId as string, true);
+  const { repository, branch } = delivery;
+  for (const runId of await deps.store.branchRuns(projectId, repository, branch)) {
+    const run = await deps.store.getRun(runId);
     if (!run || finalRunStatuses.includes(run.status)) {
       // A finished run reacts to nothing more: drop its mapping now rather than at its TTL.
-      await deleteItem(deps, mapping);
+      await deps.store.forgetBranchRun(projectId, repository, branch, runId);
       continue;
     }
     if (merge) {
       if (await completeRunEarly(deps, run, actor, { reason: `${delivery.branch} was merged`, detail: mergeDetail(delivery) })) report.completedRuns.push(run.id);
-      await deleteItem(deps, mapping);
+      await deps.store.forgetBranchRun(projectId, repository, branch, runId);
     } else if (ci) {
       await reactToCi(deps, run, ci, delivery, actor, report);
     }
@@ -103,25 +89,20 @@ const mergeDetail = (delivery: NormalizedDelivery) => ({
 
 /** CI verdict on the run's branch: its approval gates waiting in needs_qa pass or fail with it. */
 async function reactToCi(deps: EngineDeps, run: RunRecord, ci: 'success' | 'failure', delivery: NormalizedDelivery, actor: string, report: ReactionReport): Promise<void> {
-  const gates = (await deps.runs.listSteps(run.id)).filter((step) => step.kind === 'approval' && step.status === 'needs_qa');
+  const gates = (await deps.store.listSteps(run.id)).filter((step) => step.kind === 'approval' && step.status === 'needs_qa');
   for (const gate of gates) {
-    let effects: Effects;
-    try {
-      effects =
-        ci === 'success'
-          ? await completeStep(deps, run, gate, { status: 'completed', output: { approvedBy: actor, ci: ciSummary(delivery) } }, { actor, from: 'needs_qa' })
-          : await failStep(
-              deps,
-              run,
-              gate,
-              new NonRetryableStepError(`CI failed on ${delivery.branch}${delivery.url ? `: ${delivery.url}` : ''}`, { code: 'CI_FAILED', ...(delivery.url ? { url: delivery.url } : {}) }),
-              { actor, from: ['needs_qa'] },
-            );
-    } catch (error) {
-      // Approved, rejected or timed out meanwhile: the first decision stands.
-      if (error instanceof ConditionFailedError) continue;
-      throw error;
-    }
+    const effects =
+      ci === 'success'
+        ? await completeStep(deps, run, gate, { status: 'completed', output: { approvedBy: actor, ci: ciSummary(delivery) } }, { actor, transition: 'approve' })
+        : await failStep(
+            deps,
+            run,
+            gate,
+            new NonRetryableStepError(`CI failed on ${delivery.branch}${delivery.url ? `: ${delivery.url}` : ''}`, { code: 'CI_FAILED', ...(delivery.url ? { url: delivery.url } : {}) }),
+            { actor, transition: 'reject' },
+          );
+    // Approved, rejected or timed out meanwhile (lost): the first decision stands.
+    if (!effects) continue;
     await applyEffects(deps, effects);
     (ci === 'success' ? report.approvedGates : report.failedGates).push(`${run.id}/${gate.stepId}`);
   }
@@ -141,23 +122,48 @@ async function completeWaitingSteps(deps: EngineDeps, projectId: string, deliver
   const loadPayload = async () => (payload ??= await deps.artifacts.loadOutput(delivery.payloadRef));
   const { payloadRef: _ref, ...normalized } = delivery;
   for (const key of correlationKeys(delivery)) {
-    for (const wait of await queryProject(deps, projectId, webhookWaitPrefix(key))) {
-      const { run, step } = await deps.runs.getRunAndStep(wait.runId as string, wait.stepId as string);
+    for (const wait of await deps.store.webhookWaits(projectId, key)) {
+      const { run, step } = await deps.store.getRunAndStep(wait.runId, wait.stepId);
       if (run && step?.status === 'needs_qa') {
-        try {
-          const output = { delivery: normalized, payload: await loadPayload() };
-          await applyEffects(deps, await completeStep(deps, run, step, { status: 'completed', output }, { actor: `webhook:${delivery.provider}`, from: 'needs_qa' }));
+        const output = { delivery: normalized, payload: await loadPayload() };
+        const effects = await completeStep(deps, run, step, { status: 'completed', output }, { actor: `webhook:${delivery.provider}`, transition: 'approve' });
+        if (effects) {
+          await applyEffects(deps, effects);
           report.completedSteps.push(`${run.id}/${step.stepId}`);
-        } catch (error) {
-          if (!(error instanceof ConditionFailedError)) throw error;
         }
       }
-      await deleteItem(deps, wait);
+      await deps.store.forgetWebhookWait(projectId, key, wait.runId, wait.stepId);
     }
   }
 }
 
-const queryProject = (deps: EngineDeps, projectId: string, prefix: string) => queryPrefix(deps.documents, deps.tableName, `PROJECT#${projectId}`, prefix);
-
-const deleteItem = (deps: EngineDeps, item: Record<string, unknown>) =>
-  deps.documents.send(new DeleteCommand({ TableName: deps.tableName, Key: { pk: item.pk as string, sk: item.sk as string } }));
+/**
+ * Completes a run before its steps are done (its branch was merged): every step not yet
+ * running or finished is skipped, each with its event, and then the run completes. A step
+ * already running finishes on its own; what it would release is skipped, so nothing new starts.
+ * Steps go first, so an interruption leaves a run that is still open and a retry finishes the
+ * job. Returns false when the run was already final (nothing to do).
+ */
+export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: string, { reason, detail }: { reason: string; detail: Record<string, unknown> }): Promise<boolean> {
+  const at = deps.clock();
+  const skippable: readonly string[] = stepTransitions.skip.from;
+  const open = (await deps.store.listSteps(run.id)).filter((step) => skippable.includes(step.status));
+  const events: CommittedEvent[] = [];
+  try {
+    for (let start = 0; start < open.length; start += stepsPerWrite) {
+      const chunk = open.slice(start, start + stepsPerWrite).map((step) => ({ stepId: step.stepId, readStatus: step.status, event: runEvent(run, 'step.skipped', actor, { from: step.status, reason }, at, step.stepId) }));
+      const written = await deps.store.skip(run.id, chunk, at.toISOString());
+      // A step that moved meanwhile (started, approved) fails the whole chunk: the caller's
+      // retry lists the steps again and goes on from where they are.
+      if (!written.won) throw new ConflictError(`run ${run.id}: a step moved while the run was being completed; try again`);
+      events.push(...written.events);
+    }
+    const completed = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, skipped: open.length, ...detail }, at);
+    const written = await deps.store.completeRunEarly(run.id, at.toISOString(), reason, completed);
+    if (!written.won) return false;
+    events.push(...written.events);
+    return true;
+  } finally {
+    await applyEffects(deps, { dispatches: [], events });
+  }
+}

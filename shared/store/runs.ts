@@ -117,6 +117,8 @@ export interface StepRecord {
   queuedAt?: string;
   startedAt?: string;
   finishedAt?: string;
+  /** Marked done in an imported plan: completed at creation, never run. */
+  doneAtImport?: boolean;
 }
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {

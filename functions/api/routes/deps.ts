@@ -1,9 +1,12 @@
 import type { EngineDeps } from '#shared/engine/context';
-import type { Schedules } from '#shared/engine/schedules';
+import type { Schedules } from '#shared/store/schedules';
 import type { Principal } from '#shared/middleware/principal';
+import type { ArtifactStore } from '#shared/store/artifacts';
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { ProjectStore } from '#shared/store/projects';
+import type { RunStore } from '#shared/store/runs';
+import type { RunUsageRecorder } from '#shared/store/run-usage';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { RateLimit, RateLimiter } from '#shared/store/rate-limiter';
@@ -16,6 +19,11 @@ export interface ApiDeps {
   authenticate: (authorization: string | undefined) => Promise<Principal>;
   workflows: WorkflowStore;
   engine: EngineDeps;
+  /** Runs, steps and events as the API lists them (the engine reads through its own store port). */
+  runs: RunStore;
+  artifacts: ArtifactStore;
+  /** Adds what a request spent to its run's usage (shared/store/run-usage.ts). */
+  runUsage: RunUsageRecorder;
   webhookSecrets: WebhookSecretStore;
   /** Project secrets: the API encrypts and lists them, never decrypts. */
   secrets: ProjectSecretStore;

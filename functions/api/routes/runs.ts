@@ -28,7 +28,7 @@ const stepPath = runPath.extend({ stepId: stepIdParam });
 const conflict = { 409: { description: "The run's or step's status does not allow this action" } };
 
 /** Runs, their steps and their history. */
-export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operation[] => [
+export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: ApiDeps): Operation[] => [
   operation({
     operationId: 'createRun',
     method: 'POST',
@@ -74,7 +74,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     query: listRunsQuery,
     responses: { 200: { description: 'A page of runs', schema: runPageResponse } },
     handler: async ({ params, query }) => {
-      const page = await engine.runs.listRuns(params.projectId, query);
+      const page = await runs.listRuns(params.projectId, query);
       return { status: 200, body: { items: page.items.map((run) => runView(run, undefined)), ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
@@ -89,7 +89,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     query: pageQuery(),
     responses: { 200: { description: 'A page of waiting steps', schema: inboxPageResponse } },
     handler: async ({ params, query }) => {
-      const page = await engine.runs.listInbox(params.projectId, query);
+      const page = await runs.listInbox(params.projectId, query);
       return { status: 200, body: { items: page.items.map(inboxItem), ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
@@ -104,7 +104,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     query: pageQuery(500, 100),
     responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
     handler: async ({ params, query }) => {
-      const page = await engine.runs.listProjectEvents(params.projectId, query);
+      const page = await runs.listProjectEvents(params.projectId, query);
       return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
@@ -117,7 +117,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     access: { run: 'viewer' },
     params: runPath,
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
-    handler: async ({ run }) => ({ status: 200, body: runView(run, await engine.runs.listSteps(run.id)) }),
+    handler: async ({ run }) => ({ status: 200, body: runView(run, await runs.listSteps(run.id)) }),
   }),
   // Before the generic action: the router tries parameterized paths in order.
   operation({
@@ -163,7 +163,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     access: { run: 'viewer' },
     params: runPath,
     responses: { 200: { description: 'Steps', schema: stepListResponse } },
-    handler: async ({ run }) => ({ status: 200, body: { items: (await engine.runs.listSteps(run.id)).map(stepSummary) } }),
+    handler: async ({ run }) => ({ status: 200, body: { items: (await runs.listSteps(run.id)).map(stepSummary) } }),
   }),
   operation({
     operationId: 'getStep',
@@ -175,9 +175,9 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     params: stepPath,
     responses: { 200: { description: 'The step', schema: stepDetailResponse } },
     handler: async ({ run, params }) => {
-      const step = await engine.runs.getStep(run.id, params.stepId, true);
+      const step = await runs.getStep(run.id, params.stepId, true);
       if (!step) throw new NotFoundError('Step');
-      return { status: 200, body: await stepDetail(step, engine.artifacts) };
+      return { status: 200, body: await stepDetail(step, artifacts) };
     },
   }),
   operation({
@@ -191,12 +191,12 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     body: { schema: stepActionBody, required: false },
     responses: { 200: { description: 'The step after the action', schema: stepDetailResponse }, ...conflict },
     handler: async ({ run, params, body, principal }) => {
-      const step = await engine.runs.getStep(run.id, params.stepId, true);
+      const step = await runs.getStep(run.id, params.stepId, true);
       if (!step) throw new NotFoundError('Step');
       const updated = await stepAction(engine, run, step, params.action, principal.actor, body);
       // An approval's step carries what was spent up to its write; that write and the release follow it.
       chargeRemainderTo([run.id]);
-      return { status: 200, body: await stepDetail(updated, engine.artifacts) };
+      return { status: 200, body: await stepDetail(updated, artifacts) };
     },
   }),
   operation({
@@ -210,7 +210,7 @@ export const runOperations = ({ workflows, engine, secrets }: ApiDeps): Operatio
     query: listEventsQuery,
     responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
     handler: async ({ run, query }) => {
-      const page = await engine.runs.listEvents(run.id, query);
+      const page = await runs.listEvents(run.id, query);
       return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),

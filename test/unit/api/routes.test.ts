@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '#functions/api/routes';
 import type { EngineDeps } from '#shared/engine/context';
+import type { ArtifactStore } from '#shared/store/artifacts';
+import type { RunStore } from '#shared/store/runs';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
-import type { Schedules } from '#shared/engine/schedules';
+import type { Schedules } from '#shared/store/schedules';
 import { RateLimitedError } from '#shared/domain/errors';
 import { createAuthenticator } from '#shared/middleware/principal';
 import type { RateLimiter } from '#shared/store/rate-limiter';
@@ -37,6 +39,9 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       outbox,
       // The project routes under test never reach the engine or the workflow store.
       engine: {} as EngineDeps,
+      runs: {} as RunStore,
+      artifacts: {} as ArtifactStore,
+      runUsage: async () => undefined,
       workflows: {} as WorkflowStore,
       webhookSecrets: {} as WebhookSecretStore,
       secrets: {} as ProjectSecretStore,

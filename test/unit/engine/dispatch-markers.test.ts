@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { dispatchDueAt, dispatchMarker, planDispatchRecovery, withLostTestSends, type MarkedStep } from '#shared/engine/dispatch-markers';
-import type { Dispatch } from '#shared/engine/dispatcher';
+import { dispatchDueAt, planDispatchRecovery, withLostTestSends, type MarkedStep } from '#shared/engine/dispatch-markers';
+import type { Dispatch } from '#shared/engine/dispatch';
+import { dispatchMarker } from '#shared/store/engine-store';
 
 const now = new Date('2026-11-30T12:00:00.000Z');
 const ago = (seconds: number) => new Date(now.getTime() - seconds * 1000).toISOString();
 const marked = (stepId: string, overrides: Partial<MarkedStep> = {}): MarkedStep => ({
-  pk: 'RUN#run_1',
-  sk: `STEP#${stepId}`,
   runId: 'run_1',
   stepId,
   status: 'queued',

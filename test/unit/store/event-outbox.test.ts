@@ -3,6 +3,7 @@ import type { BatchWriteCommand, DynamoDBDocumentClient, TransactWriteCommand } 
 import { describe, expect, it } from 'vitest';
 import { isPublishedOnBus } from '#shared/domain/events';
 import { runEvent } from '#shared/engine/context';
+import { committed } from '#shared/store/engine-store';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createTransaction } from '#shared/store/transaction';
 
@@ -45,8 +46,8 @@ describe('step events on the bus only for projects that subscribe', () => {
     const step = runEvent(quietRun, 'step.completed', 'worker', {}, at, 'a');
     const run = runEvent(quietRun, 'run.completed', 'worker', {}, at);
     const tx = createTransaction(documents, 't');
-    tx.event(step.key, step.event, step.publish);
-    tx.event(run.key, run.event, run.publish);
+    tx.event(committed(step.event).key, step.event, step.publish);
+    tx.event(committed(run.event).key, run.event, run.publish);
 
     const accepted = await outbox.publish(await tx.commit());
 
@@ -63,7 +64,7 @@ describe('step events on the bus only for projects that subscribe', () => {
     const { documents, outbox, writes, marks, published } = fakes();
     const step = runEvent(subscribedRun, 'step.started', 'worker', {}, at, 'a');
     const tx = createTransaction(documents, 't');
-    tx.event(step.key, step.event, step.publish);
+    tx.event(committed(step.event).key, step.event, step.publish);
 
     await outbox.publish(await tx.commit());
 

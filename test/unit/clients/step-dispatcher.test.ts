@@ -1,6 +1,7 @@
 import type { SendMessageBatchCommand, SendMessageBatchResult, SQSClient } from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
-import { createDispatcher, type Dispatch } from '#shared/engine/dispatcher';
+import { createDispatcher } from '#shared/clients/step-dispatcher';
+import type { Dispatch } from '#shared/engine/dispatch';
 
 type Entry = NonNullable<SendMessageBatchCommand['input']['Entries']>[number];
 

@@ -15,10 +15,12 @@ import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project
 import { createHttpCache } from '#shared/store/http-cache';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
-import type { EngineDeps } from './context';
-import { createDispatcher } from './dispatcher';
-import { withLostTestSends } from './dispatch-markers';
-import { cachedProjectSettings } from './project-settings';
+import type { EngineDeps } from '#shared/engine/context';
+import { withLostTestSends } from '#shared/engine/dispatch-markers';
+import { cachedProjectSettings } from '#shared/engine/project-settings';
+import { createDynamoEngineStore } from '#shared/store/engine-store';
+import { createDispatcher } from './step-dispatcher';
+import { usageSinceCheckpoint } from './usage-meter';
 
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
@@ -66,7 +68,7 @@ export interface EngineOptions {
 const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFunction => (request, signal) =>
   lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
 
-/** Builds the engine with real clients, once per cold start. */
+/** Builds the engine with real adapters (DynamoDB, SQS, EventBridge, S3), once per cold start. */
 export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const lambda = createLambdaExecutor({
@@ -75,19 +77,21 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     functionArnPrefix: agents?.functionArnPrefix ?? '',
   });
   const documents = createDocumentClient();
-  const runs = createRunStore({ documents, tableName: config.TABLE_NAME });
-  const projects = createProjectStore({ documents, tableName: config.TABLE_NAME });
+  const tableName = config.TABLE_NAME;
+  const runs = createRunStore({ documents, tableName });
+  const projects = createProjectStore({ documents, tableName });
+  const artifacts = createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME });
   const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
-    documents,
-    tableName: config.TABLE_NAME,
-    runs,
+    store: createDynamoEngineStore({ documents, tableName }),
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
-    artifacts: createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME }),
+    artifacts,
     executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
     ...(secretsKeyArn ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: kmsSecretCipher(createKmsClient(), secretsKeyArn) }) } : {}),
     logger,
+    clock: () => new Date(),
+    usage: { sinceCheckpoint: usageSinceCheckpoint },
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
     projectSettings: cachedProjectSettings(async (projectId) => (await projects.get(projectId))?.settings),
     defaultStepTimeoutSeconds: config.DEFAULT_STEP_TIMEOUT_SECONDS,
@@ -96,7 +100,8 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     ...(callbackBaseUrl ? { callbackBaseUrl } : {}),
     ...(releasesRecoveredByRedelivery ? { releasesRecoveredByRedelivery } : {}),
   };
-  return { deps, workflows: createWorkflowStore({ documents, tableName: config.TABLE_NAME }), documents };
+  // The engine sees its ports only; the functions' other stores (API listings, projects, schedules, run usage) get the client.
+  return { deps, workflows: createWorkflowStore({ documents, tableName }), documents, tableName, runs, artifacts };
 }
 
 /** Converse through the SDK client, created at the first call (most functions never make one). */

@@ -1,13 +1,6 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
-import type { StepMessage } from '#shared/schemas/messages';
+import { maxQueueDelaySeconds, type Dispatch, type Dispatcher } from '#shared/engine/dispatch';
 
-/** SQS refuses delays above 15 minutes; longer waits are the sweeper's (timers index). */
-export const maxQueueDelaySeconds = 900;
-
-export interface Dispatch {
-  message: StepMessage;
-  delaySeconds?: number;
-}
 
 /** SQS takes at most 10 messages in one SendMessageBatch request. */
 const entriesPerRequest = 10;
@@ -37,7 +30,7 @@ const entryOf = ({ message, delaySeconds }: Dispatch, id: string): SendMessageBa
  * their step message is then redelivered and sends again (a redelivery re-releases), so nothing
  * committed as queued is left behind by someone else's failure.
  */
-export const createDispatcher = ({ sqs, queueUrl, gatherMs = 10 }: { sqs: SQSClient; queueUrl: string; gatherMs?: number }) => {
+export const createDispatcher = ({ sqs, queueUrl, gatherMs = 10 }: { sqs: SQSClient; queueUrl: string; gatherMs?: number }): Dispatcher => {
   let waiting: Waiting[] = [];
   let timer: NodeJS.Timeout | undefined;
 
@@ -101,4 +94,3 @@ export const createDispatcher = ({ sqs, queueUrl, gatherMs = 10 }: { sqs: SQSCli
   };
 };
 
-export type Dispatcher = ReturnType<typeof createDispatcher>;

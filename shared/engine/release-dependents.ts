@@ -1,0 +1,180 @@
+import { waitNotBefore } from '#shared/executors/wait';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { runEvent, type EngineDeps } from './context';
+import { maxQueueDelaySeconds, mergeEffects, messageFor, noEffects, type Dispatch, type Effects } from './dispatch';
+import { stepsPerWrite, type Finish, type Release } from './store';
+
+/**
+ * Releasing dependents (DESIGN §3.3): a child whose last dependency just finished is queued,
+ * exactly once. A child with one dependency left is queued in its parent's own finishing write;
+ * one with several is released by one decrement per parent (`release`, counted once per parent),
+ * and only the decrement that reaches zero queues it. No step ever looks at the run's other
+ * steps: the work is proportional to the out-degree.
+ */
+
+/** The not-before time a step gets when released: a `wait` step's is computed from now. */
+const gateOf = (step: StepRecord, releasedAt: Date): string | undefined =>
+  step.kind === 'wait' ? (waitNotBefore(step.input, releasedAt) ?? step.notBefore) : step.notBefore;
+
+/** Further ahead than an SQS delay reaches: parked in the timers index for the sweeper instead of sent. */
+const isParked = (notBefore: string | undefined, at: Date): boolean =>
+  notBefore !== undefined && Date.parse(notBefore) - at.getTime() > maxQueueDelaySeconds * 1000;
+
+/**
+ * A pending step's release: queued, gated when it has a not-before time, parked when that is far
+ * (the sweeper sends it), else marked for dispatch (due when its message is) unless this
+ * function's releases are recovered by its own message's redelivery (the step worker: rerelease).
+ */
+export function releaseOf(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, actor: string, parentId?: string): Release {
+  const notBefore = gateOf(step, at);
+  const parked = isParked(notBefore, at);
+  const detail = { attempt: step.attempt + 1, ...(parentId ? { releasedBy: parentId } : notBefore ? { notBefore } : {}) };
+  const dueAt = notBefore && Date.parse(notBefore) > at.getTime() ? notBefore : at.toISOString();
+  return {
+    stepId: step.stepId,
+    queuedAt: at.toISOString(),
+    ...(notBefore ? { notBefore } : {}),
+    parked,
+    ...(!parked && !deps.releasesRecoveredByRedelivery ? { dispatchDueAt: dueAt } : {}),
+    event: runEvent(run, 'step.queued', actor, detail, at, step.stepId),
+  };
+}
+
+/** Messages for released steps, except those parked until a time beyond SQS's reach. */
+const dispatchesOf = (run: RunRecord, steps: StepRecord[], releases: Release[], at: Date): Dispatch[] =>
+  releases
+    .filter((release) => !release.parked)
+    .map((release) => {
+      const step = steps.find((candidate) => candidate.stepId === release.stepId)!;
+      const seconds = release.notBefore ? (Date.parse(release.notBefore) - at.getTime()) / 1000 : 0;
+      return messageFor({ runId: run.id, stepId: step.stepId, attempt: step.attempt }, seconds > 0 ? seconds : undefined);
+    });
+
+/**
+ * pending → queued for steps with no dependency left, each with its event, `stepsPerWrite` to a
+ * write; returns their messages. A step no longer pending was queued by someone else: left alone.
+ */
+export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string): Promise<Effects> {
+  const effects = noEffects();
+  for (let start = 0; start < steps.length; start += stepsPerWrite) {
+    const chunk = steps.slice(start, start + stepsPerWrite);
+    const at = deps.clock();
+    const releases = chunk.map((step) => releaseOf(deps, run, step, at, actor));
+    const written = await deps.store.queue(run.id, releases);
+    if (written.won) {
+      effects.events.push(...written.events);
+      effects.dispatches.push(...dispatchesOf(run, chunk, releases, at));
+    } else if (chunk.length > 1) {
+      // One of them was queued meanwhile: one by one, so the others still go.
+      for (const step of chunk) mergeEffects(effects, await queueSteps(deps, run, [step], actor));
+    }
+  }
+  return effects;
+}
+
+/** What finishing a step (completed, or failed but optional) does to its dependents, read before its write. */
+export interface FinishPlan {
+  finish: Finish;
+  /** Single-parent children beyond what the finishing write holds, and children with other dependencies. */
+  later: StepRecord[];
+  shared: StepRecord[];
+  inline: StepRecord[];
+}
+
+export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, actor: string): Promise<FinishPlan> {
+  const children = step.dependents.length ? await deps.store.getSteps(run.id, step.dependents) : [];
+  const waiting = children.filter((child) => child.status === 'pending');
+  // This step is the only dependency such a child still waits for: nobody else touches it.
+  const single = waiting.filter((child) => child.remaining === 1 && !child.releasedBy?.length);
+  const shared = waiting.filter((child) => !single.includes(child));
+  const inline = single.slice(0, stepsPerWrite);
+  return {
+    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), sink: step.dependents.length === 0 },
+    later: single.slice(stepsPerWrite),
+    shared,
+    inline,
+  };
+}
+
+/** After a finishing write won: the inline children's messages, the rest released, the run completed after its last sink. */
+export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, plan: FinishPlan, effects: Effects, actor: string): Promise<Effects> {
+  effects.dispatches.push(...dispatchesOf(run, plan.inline, plan.finish.released, deps.clock()));
+  mergeEffects(effects, await queueSteps(deps, run, plan.later, actor));
+  mergeEffects(effects, await releaseShared(deps, run, step.stepId, plan.shared, actor));
+  if (plan.finish.sink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  return effects;
+}
+
+/**
+ * Children with several dependencies: one decrement per parent (a repeat decrements nothing),
+ * and exactly the decrement that reaches zero queues the child.
+ */
+export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: string, children: StepRecord[], actor: string): Promise<Effects> {
+  const ready: StepRecord[] = [];
+  for (const child of children) {
+    const released = await deps.store.release(run.id, child.stepId, parentId);
+    if (released.won) {
+      if (released.remaining === 0) ready.push(child);
+      continue;
+    }
+    // Released by this parent before (a redelivery): queue it if that release was the last.
+    const current = await deps.store.getStep(run.id, child.stepId);
+    if (current?.status === 'pending' && current.remaining === 0) ready.push(current);
+  }
+  return queueSteps(deps, run, ready, actor);
+}
+
+/**
+ * Completes the run when its last sink is done (one caller wins). A run some of whose optional
+ * steps failed completes `degraded`, naming them: those failures were recorded before, as a
+ * step's failure commits before any of its descendants runs and a failed sink's decrement is in
+ * its failure's own write.
+ */
+export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: string): Promise<Effects> {
+  const run = await deps.store.getRun(runId);
+  if (!run || run.remainingSinks > 0 || !['running', 'blocked'].includes(run.status)) return noEffects();
+  const at = deps.clock();
+  const failedOptionalSteps = run.failedOptionalSteps ?? [];
+  const degraded = failedOptionalSteps.length > 0;
+  const event = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, ...(degraded ? { degraded, failedOptionalSteps } : {}) }, at);
+  const written = await deps.store.completeRun(runId, at.toISOString(), degraded, event);
+  return written.won ? { dispatches: [], events: written.events } : noEffects();
+}
+
+/** Done with as far as its dependents are concerned: completed, or failed but optional. */
+const isFinished = (step: StepRecord): boolean => step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue');
+
+/**
+ * Releases what a finished step should have released, and follows finished dependents down to
+ * the unfinished frontier (steps run inline after it may have been cut short by a crash); a
+ * finished sink on the way also completes the run if its last decrement was the last (a worker
+ * that died between a sink's write and the run's completion). Idempotent: used on redelivery;
+ * a duplicate message it sends is harmless.
+ */
+export async function rerelease(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<Effects> {
+  const effects = noEffects();
+  const seen = new Set<string>([step.stepId]);
+  let frontier: StepRecord[] = [step];
+  let sinkSeen = false;
+  while (frontier.length > 0) {
+    const parents = frontier;
+    frontier = [];
+    for (const parent of parents) {
+      sinkSeen ||= parent.dependents.length === 0;
+      const ids = parent.dependents.filter((id) => !seen.has(id));
+      ids.forEach((id) => seen.add(id));
+      if (ids.length === 0) continue;
+      const children = await deps.store.getSteps(run.id, ids);
+      const pending = children.filter((child) => child.status === 'pending');
+      mergeEffects(effects, await releaseShared(deps, run, parent.stepId, pending.filter((child) => child.remaining > 0), 'worker'));
+      mergeEffects(effects, await queueSteps(deps, run, pending.filter((child) => child.remaining === 0), 'worker'));
+      for (const child of children) {
+        if (child.status === 'queued') effects.dispatches.push(messageFor(child));
+        // A running child is checked against its lease (taken over if its worker died).
+        if (child.status === 'running') effects.dispatches.push(messageFor({ ...child, attempt: child.attempt - 1 }));
+        if (isFinished(child)) frontier.push(child);
+      }
+    }
+  }
+  return sinkSeen ? mergeEffects(effects, await completeRunIfDone(deps, run.id, 'worker')) : effects;
+}

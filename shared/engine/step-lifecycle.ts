@@ -1,0 +1,286 @@
+import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callback-tokens';
+import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
+import { decideRetry } from '#shared/domain/retry';
+import { NonRetryableStepError, type StepError } from '#shared/domain/step-errors';
+import type { StepOutcome } from '#shared/executors/types';
+import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
+import type { StepMessage } from '#shared/schemas/messages';
+import { generationOf, type RunRecord, type StepErrorRecord, type StepRecord } from '#shared/store/runs';
+import { checkWaitingStep, pendStep } from './callbacks';
+import { runEvent, type EngineDeps } from './context';
+import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
+import { dispatchDueAt } from './dispatch-markers';
+import { executeStep, runTimeoutOf } from './execute-step';
+import { afterFinish, planFinish, rerelease } from './release-dependents';
+
+/**
+ * A step's life, one message at a time (DESIGN §3): read the step, claim it (a conditional write
+ * on status and attempt, so a duplicate delivery loses and does nothing), run its executor,
+ * record the outcome, release the dependents. Every status change is a named transition of
+ * `stepTransitions` (shared/domain/states.ts) that the store turns into its condition.
+ */
+
+export type MessageResult = 'executed' | 'duplicate' | 'held' | 'cancelled' | 'rereleased' | 'ignored' | 'deferred';
+
+/** Steps run one after another in one invocation at most this deep, so a crash's recovery walk stays short. */
+export const maxInlineDepth = 50;
+
+/** Handles one step message; `deadline` is when the invocation ends (epoch ms): a step never runs past it. */
+export async function processStepMessage(deps: EngineDeps, message: StepMessage, deadline: number, depth = 0): Promise<MessageResult> {
+  const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
+  if (!run || !step) {
+    deps.logger.warn('step message for an unknown run or step', { ...message });
+    return 'ignored';
+  }
+  const now = deps.clock().getTime();
+  switch (step.status) {
+    case 'completed':
+    case 'failed':
+      // An optional step's failure releases its dependents like a completion does.
+      if (step.status === 'failed' && step.onFailure !== 'continue') return 'ignored';
+      // A redelivery after the outcome committed: make sure its dependents were released.
+      await applyEffects(deps, await rerelease(deps, run, step));
+      return 'rereleased';
+    case 'queued':
+      if (step.attempt !== message.attempt) return 'duplicate';
+      if (depth > 0 && deadline - now < (runTimeoutOf(deps, step) + deps.leaseMarginSeconds + 1) * 1000) {
+        await deps.dispatcher.send([{ message }]);
+        return 'deferred';
+      }
+      return startAttempt(deps, run, step, 'claim', deadline, depth);
+    case 'running':
+      // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
+      // raise the attempt while the crashed message keeps being redelivered unchanged.
+      if (message.attempt >= step.attempt) return 'duplicate';
+      // Waiting for an agent's callback: no worker holds it, its timer decides.
+      if (step.waitingFor === 'callback') return (await checkWaitingStep(deps, run, step)) === 'expired' ? 'executed' : 'deferred';
+      if (step.leaseUntil && Date.parse(step.leaseUntil) > now) {
+        // Another worker holds a live lease: do not run it twice, but look again just after the lease ends (it may die).
+        await deps.dispatcher.send([messageFor({ ...step, attempt: step.attempt - 1 }, Math.max(1, (Date.parse(step.leaseUntil) - now) / 1000 + 1))]);
+        return 'duplicate';
+      }
+      // The lease ran out: the worker that held it died mid-step. Take over (or give up).
+      return startAttempt(deps, run, step, 'takeover', deadline, depth);
+    default:
+      return 'ignored';
+  }
+}
+
+async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, transition: 'claim' | 'takeover', deadline: number, depth: number): Promise<MessageResult> {
+  const at = deps.clock();
+  if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
+  if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step);
+  if (step.notBefore && Date.parse(step.notBefore) > at.getTime()) return deferStep(deps, step);
+  if (transition === 'takeover' && step.attempt >= step.allowedAttempts) {
+    const error = new NonRetryableStepError(`The worker stopped during attempt ${step.attempt} (it crashed or timed out) and no attempt is left`, { code: 'WORKER_LOST' });
+    await applyEffects(deps, (await failStep(deps, run, step, error, { actor: 'worker', transition: 'fail' })) ?? noEffects());
+    return 'executed';
+  }
+
+  const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor((deadline - at.getTime()) / 1000) - deps.leaseMarginSeconds - 1));
+  const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
+  const attempt = step.attempt + 1;
+  const leaseUntil = new Date(at.getTime() + (timeoutSeconds + deps.leaseMarginSeconds) * 1000).toISOString();
+  // A fresh callback token per attempt, written with the claim: the agent may call back before
+  // the worker has even recorded its "pending" answer. Only its hash is stored.
+  const callbackToken = callbackBase !== undefined ? generateCallbackToken() : undefined;
+  const waitSeconds = timeoutSeconds + (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds);
+  const started = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(transition === 'takeover' ? { takeover: true } : {}) }, at, step.stepId);
+  const claimed = await deps.store.claim(
+    run.id,
+    step.stepId,
+    {
+      transition,
+      readAttempt: step.attempt,
+      at: at.toISOString(),
+      leaseUntil,
+      // Kept a week past the longest wait, so a late callback still gets 409 rather than 404.
+      ...(callbackToken ? { callback: { tokenHash: hashCallbackToken(callbackToken), projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt, expiresAt: Math.floor(at.getTime() / 1000) + waitSeconds + 7 * 24 * 3600 } } : {}),
+    },
+    started,
+  );
+  if (!claimed.won) return 'duplicate';
+  // Subscribers hear of the start at once; the event is marked published with the outcome's
+  // events, in one write (if we die first, the sweeper republishes it: dedupe by id).
+  const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
+
+  const running: StepRecord = { ...step, status: 'running', attempt, leaseUntil };
+  const callback = callbackBase !== undefined && callbackToken ? callbackUrls(callbackBase, callbackToken) : undefined;
+  const outcome = await executeStep(deps, run, running, timeoutSeconds, callback);
+  const effects = (await recordOutcome(deps, run, running, outcome)) ?? noEffects();
+  // Run one released dependent right here instead of through the queue: a chain costs no SQS
+  // round trip per step. Crash safety: this message stays undeleted until we return, and its
+  // redelivery walks the completed chain to whatever was left unfinished (rerelease).
+  const next = depth < maxInlineDepth ? effects.dispatches.findIndex((dispatch) => !dispatch.delaySeconds && dispatch.message.runId === run.id) : -1;
+  const [inline] = next >= 0 ? effects.dispatches.splice(next, 1) : [];
+  await applyEffects(deps, effects, startedEvents);
+  if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1);
+  return 'executed';
+}
+
+/** The attempt's outcome, recorded conditional on the attempt still being ours; undefined: it was not (a takeover won). */
+async function recordOutcome(deps: EngineDeps, run: RunRecord, step: StepRecord, outcome: StepOutcome | StepError): Promise<Effects | undefined> {
+  const usage = deps.usage.sinceCheckpoint();
+  let effects: Effects | undefined;
+  if (outcome instanceof Error) {
+    const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, outcome, deps.random);
+    effects = decision.retry ? await retryStep(deps, run, step, outcome, decision.delaySeconds, 'worker') : await failStep(deps, run, step, outcome, { actor: 'worker', transition: 'fail', usage });
+  } else if (outcome.status === 'waiting') {
+    effects = await waitStep(deps, run, step, outcome.reason, 'worker');
+  } else if (outcome.status === 'pending' && (!callbackKinds.includes(step.kind) || !deps.callbackBaseUrl)) {
+    const error = new NonRetryableStepError('the agent answered "pending", but this step kind takes no callback', { code: 'CALLBACK_UNSUPPORTED' });
+    effects = await failStep(deps, run, step, error, { actor: 'worker', transition: 'fail', usage });
+  } else {
+    effects = outcome.status === 'pending' ? await pendStep(deps, run, step, { actor: 'worker', usage }) : await completeStep(deps, run, step, outcome, { actor: 'worker', transition: 'complete', usage });
+  }
+  if (!effects) deps.logger.warn('outcome not recorded: the step changed meanwhile', { runId: run.id, stepId: step.stepId, attempt: step.attempt });
+  return effects;
+}
+
+/**
+ * A step whose time has not come: back to the queue with a delay when it is due within SQS's
+ * 15 minutes, otherwise parked in the timers index for the sweeper (no message, no Lambda waiting).
+ */
+async function deferStep(deps: EngineDeps, step: StepRecord): Promise<MessageResult> {
+  const seconds = (Date.parse(step.notBefore!) - deps.clock().getTime()) / 1000;
+  if (seconds <= maxQueueDelaySeconds) await deps.dispatcher.send([messageFor(step, seconds)]);
+  else await deps.store.park(step.runId, step.stepId, step.attempt, step.notBefore!);
+  return 'deferred';
+}
+
+/** The run is paused (or not started): keep the step queued and remember it for `resume`. */
+async function holdStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
+  if ((await deps.store.hold(run.id, step.stepId)).won) return 'held';
+  // Resumed meanwhile: try again now.
+  await deps.dispatcher.send([messageFor(step)]);
+  return 'deferred';
+}
+
+/** The run ended (cancelled): the step will not run. */
+async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
+  const at = deps.clock();
+  const event = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
+  const written = await deps.store.cancel(run.id, step.stepId, { transition: 'cancel', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
+  if (written.won) await applyEffects(deps, { dispatches: [], events: written.events });
+  return 'cancelled';
+}
+
+/**
+ * A step message that kept failing (the worker crashed on it every time) reached the DLQ: fail
+ * the step with that reason and block the run, so `retry` can pick it up; but only while this
+ * message's attempt is still the step's fate: queued for exactly this attempt, or running with
+ * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
+ */
+export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number): Promise<'failed' | 'ignored'> {
+  const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
+  if (!run || !step) return 'ignored';
+  const stillQueued = step.status === 'queued' && step.attempt === message.attempt;
+  const abandoned = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < deps.clock().getTime();
+  if (!stillQueued && !abandoned) return 'ignored';
+  const error = new NonRetryableStepError(`The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`, { code: 'DEAD_LETTERED' });
+  const effects = await failStep(deps, run, step, error, { actor: 'dlq-handler', transition: 'deadLetter' });
+  if (!effects) return 'ignored';
+  await applyEffects(deps, effects);
+  return 'failed';
+}
+
+// --- Outcomes: each a transition of the table; undefined when the step had moved on (lost) ---
+
+/** running → completed (the worker, a callback) or needs_qa → completed (approve, CI, a delivery); releases the dependents. */
+export async function completeStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  outcome: Extract<StepOutcome, { status: 'completed' }>,
+  { actor, transition, usage, comment }: { actor: string; transition: 'complete' | 'approve'; usage?: unknown; comment?: string },
+): Promise<Effects | undefined> {
+  const at = deps.clock();
+  const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
+  const stored = await deps.artifacts.storeOutput(address, outcome.output);
+  const artifacts = outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
+  const plan = await planFinish(deps, run, step, at, actor);
+  const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) }, at, step.stepId);
+  const written = await deps.store.complete(
+    {
+      runId: run.id,
+      stepId: step.stepId,
+      transition,
+      attempt: step.attempt,
+      finishedAt: at.toISOString(),
+      ...(stored.outputRef ? { outputRef: stored.outputRef } : { output: stored.output }),
+      ...(artifacts ? { artifacts } : {}),
+      ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
+      ...(usage ? { usage } : {}),
+      ...(comment ? { comment } : {}),
+      llmUsage: outcome.usage?.llm ?? [],
+    },
+    plan.finish,
+    event,
+  );
+  return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
+}
+
+const errorRecord = (error: StepError, attempt: number, at: Date): StepErrorRecord => ({
+  message: error.message,
+  retryable: error.retryable,
+  attempt,
+  at: at.toISOString(),
+  ...(error.details.code ? { code: error.details.code } : {}),
+  ...(error.details.status ? { status: error.details.status } : {}),
+  ...(error.details.url ? { url: error.details.url } : {}),
+});
+
+/**
+ * → failed for good, blocking the run with the error as its reason (or, when the run is not
+ * running, recording the failure alone). An optional step (`onFailure: "continue"`) blocks
+ * nothing: it is listed in `failedOptionalSteps` and releases its dependents like a completion.
+ */
+export async function failStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  error: StepError,
+  { actor, transition, usage, comment }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter'; usage?: unknown; comment?: string },
+): Promise<Effects | undefined> {
+  const at = deps.clock();
+  const record = errorRecord(error, step.attempt, at);
+  const optional = step.onFailure === 'continue';
+  const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), llmUsage: error.llmUsage };
+  const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
+  if (optional) {
+    const plan = await planFinish(deps, run, step, at, actor);
+    const written = await deps.store.fail(failure, { finish: plan.finish }, event);
+    return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
+  }
+  const reason = `step ${step.stepId} failed: ${error.message}`;
+  const blocked = await deps.store.fail(failure, { block: { reason, event: runEvent(run, 'run.blocked', actor, { stepId: step.stepId, reason }, at) } }, event);
+  // The run was not running (paused, already blocked, cancelled): record the failure alone.
+  const written = blocked.won ? blocked : await deps.store.fail(failure, {}, event);
+  return written.won ? { dispatches: [], events: written.events } : undefined;
+}
+
+/** running → queued after a failed attempt, with a message delayed by the backoff. */
+export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepRecord, error: StepError, delaySeconds: number, actor: string): Promise<Effects | undefined> {
+  const at = deps.clock();
+  const event = runEvent(run, 'step.retrying', actor, { attempt: step.attempt, delaySeconds, error: error.message, ...(error.details.code ? { code: error.details.code } : {}) }, at, step.stepId);
+  // The failed attempt's model calls were paid for: they count.
+  // Filed for dispatch even by the worker: the failed attempt's redelivered message takes itself for a duplicate.
+  const change = { attempt: step.attempt, at: at.toISOString(), dispatchDueAt: dispatchDueAt(at, delaySeconds).toISOString(), error: errorRecord(error, step.attempt, at), llmUsage: error.llmUsage };
+  const written = await deps.store.retry(run.id, step.stepId, change, event);
+  return written.won ? { events: written.events, dispatches: [messageFor(step, delaySeconds)] } : undefined;
+}
+
+/**
+ * running → needs_qa for a step that waits for someone or something (approval, webhook) until it
+ * is approved, rejected, its delivery arrives or its deadline passes (the sweeper fails it).
+ */
+export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecord, reason: string, actor: string): Promise<Effects | undefined> {
+  const at = deps.clock();
+  // Only an explicit timeoutSeconds bounds a wait: by default a gate waits as long as it takes.
+  const deadline = step.timeoutSeconds ? new Date(at.getTime() + step.timeoutSeconds * 1000).toISOString() : undefined;
+  const correlation = step.kind === 'webhook' ? webhookInput.safeParse(step.input) : undefined;
+  const event = runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason, ...(deadline ? { deadline } : {}) }, at, step.stepId);
+  const change = { reason, ...(deadline ? { deadline } : {}), ...(correlation?.success ? { correlationKey: webhookCorrelationKey(correlation.data) } : {}) };
+  const written = await deps.store.wait(step, at.toISOString(), change, event);
+  return written.won ? { events: written.events, dispatches: [] } : undefined;
+}

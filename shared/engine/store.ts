@@ -1,0 +1,181 @@
+import type { LifecycleEvent } from '#shared/domain/events';
+import type { LlmUsageRecord } from '#shared/domain/llm-usage';
+import type { RunAction } from '#shared/domain/states';
+import type { CommittedEvent } from '#shared/store/event-outbox';
+import type { ArtifactRecord, RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
+
+/**
+ * The engine's storage port: one named operation per thing the engine means to do, each
+ * answering won (with the events it committed, to publish) or lost (the item was not in the
+ * state the operation requires: someone else moved it first). Conditions come from the
+ * transitions table (shared/domain/states.ts); how items are laid out is the adapter's business.
+ * Adapters: DynamoDB (shared/store/engine-store.ts) and in memory (shared/store/memory-engine-store.ts),
+ * with the same semantics; the engine's unit tests run on the second.
+ */
+export type Written = { won: true; events: CommittedEvent[] } | { won: false };
+
+/** An event to write with a change; `publish: false` keeps it in the history only, off the bus (isPublishedOnBus). */
+export interface EventToWrite {
+  event: LifecycleEvent;
+  publish: boolean;
+}
+export const lost: Written = { won: false };
+
+/** A step leaving pending: queued now, gated until `notBefore`, parked in the timers index when that is far. */
+export interface Release {
+  stepId: string;
+  queuedAt: string;
+  notBefore?: string;
+  parked: boolean;
+  /** Filed under a DISPATCH timer due then, so the sweeper re-sends it if its message is lost (absent: the worker's own releases, recovered by its redelivery). */
+  dispatchDueAt?: string;
+  event: EventToWrite;
+}
+
+/** Where the dependents of a finished step stand after its write. */
+export interface Finish {
+  /** Children whose only remaining dependency this step was: queued in the same write. */
+  released: Release[];
+  /** The run's `remainingSinks` goes down by one (the step has no dependents). */
+  sink: boolean;
+}
+
+/** A step's new record and why it is being written: the fields of its final write. */
+export interface Completion {
+  runId: string;
+  stepId: string;
+  transition: 'complete' | 'approve';
+  attempt: number;
+  finishedAt: string;
+  output?: unknown;
+  outputRef?: string;
+  artifacts?: ArtifactRecord[];
+  agentUsage?: unknown;
+  usage?: unknown;
+  /** A person's comment (approve). */
+  comment?: string;
+  llmUsage: LlmUsageRecord[];
+}
+
+export interface Failure {
+  runId: string;
+  stepId: string;
+  transition: 'fail' | 'reject' | 'deadLetter';
+  /** The status the step was read in (deadLetter's `asRead` guard). */
+  readStatus: StepRecord['status'];
+  attempt: number;
+  finishedAt: string;
+  error: StepErrorRecord;
+  usage?: unknown;
+  /** A person's comment (reject). */
+  comment?: string;
+  llmUsage: LlmUsageRecord[];
+}
+
+/** A due time the sweeper acts on (the timers index). */
+export type TimerKind = 'lease' | 'notBefore' | 'deadline' | 'callback' | 'dispatch';
+export interface DueTimer {
+  runId: string;
+  stepId: string;
+  status: string;
+  attempt: number;
+  dueAt: string;
+  waitingFor?: string;
+  notBefore?: string;
+}
+
+/** The step execution a callback token is bound to. */
+export interface CallbackRecord {
+  projectId: string;
+  runId: string;
+  stepId: string;
+  attempt: number;
+}
+
+export interface EngineStore {
+  // --- Reads (strongly consistent: the engine decides on them) ---
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  getStep(runId: string, stepId: string): Promise<StepRecord | undefined>;
+  getRunAndStep(runId: string, stepId: string): Promise<{ run?: RunRecord; step?: StepRecord }>;
+  /** `eventually`: an eventually consistent read will do (a finished step's output never changes). */
+  getSteps(runId: string, stepIds: string[], options?: { eventually?: boolean }): Promise<StepRecord[]>;
+  listSteps(runId: string): Promise<StepRecord[]>;
+  findIdempotencyRecord(projectId: string, key: string): Promise<{ runId: string; requestHash?: string } | undefined>;
+  findCallback(tokenHash: string): Promise<CallbackRecord | undefined>;
+
+  // --- Runs ---
+  /** Writes a new run's steps (before the run: until it commits nothing refers to them). */
+  putSteps(steps: StepRecord[]): Promise<void>;
+  /** The run, its idempotency record (lost when the key is taken), its branch mapping and its event, together. */
+  createRun(run: RunRecord, extra: { idempotency?: { key: string; requestHash?: string; expiresAt: number }; branchExpiresAt?: number; usage?: unknown; event: EventToWrite }): Promise<Written>;
+  /** A person's run action (runActionRules): start, pause, resume (forgets `held`), cancel, retry (forgets `failed` and the reason). */
+  moveRun(runId: string, action: RunAction, at: string, change: { held?: string[]; failed?: string[] }, event: EventToWrite): Promise<Written>;
+  /** A step released while the run is paused (or not started): remembered for `resume`. */
+  hold(runId: string, stepId: string): Promise<Written>;
+  /** The last sink is done: the run completes (degraded when optional steps failed); one caller wins. */
+  completeRun(runId: string, at: string, degraded: boolean, event: EventToWrite): Promise<Written>;
+  /** Completes an open run before its steps are done (a merge); `reason` recorded. */
+  completeRunEarly(runId: string, at: string, reason: string, event: EventToWrite): Promise<Written>;
+
+  // --- Steps (each named in stepTransitions) ---
+  /** pending → queued, all or none (the caller goes one by one when some moved). */
+  queue(runId: string, releases: Release[]): Promise<Written>;
+  /** A shared dependent's decrement by one parent; `remaining` is what is left after it. */
+  release(runId: string, stepId: string, parentId: string): Promise<{ won: true; remaining: number } | { won: false }>;
+  /** queued → running (or a takeover of an expired lease): the write that makes an attempt run once. */
+  claim(
+    runId: string,
+    stepId: string,
+    claim: { transition: 'claim' | 'takeover'; readAttempt: number; at: string; leaseUntil: string; callback?: CallbackRecord & { tokenHash: string; expiresAt: number } },
+    event: EventToWrite,
+  ): Promise<Written>;
+  /** A queued step gated further ahead than a queue delay reaches: into the timers index. */
+  park(runId: string, stepId: string, attempt: number, notBefore: string): Promise<Written>;
+  /** The sweeper sent a parked step: off the timers index. */
+  unpark(runId: string, stepId: string): Promise<void>;
+  /** running/needs_qa → completed, with the dependents it alone held back queued and the run's sink count. */
+  complete(completion: Completion, finish: Finish, event: EventToWrite): Promise<Written>;
+  /**
+   * → failed. `block`: the run is blocked with this reason (lost when the run is not running);
+   * `finish`: an optional step, released like a completion; neither: the failure alone.
+   */
+  fail(failure: Failure, outcome: { block?: { reason: string; event: EventToWrite }; finish?: Finish }, event: EventToWrite): Promise<Written>;
+  /** running → queued after a failed attempt, its message due after the backoff (`dispatchDueAt`, a DISPATCH timer). */
+  retry(runId: string, stepId: string, change: { attempt: number; at: string; dispatchDueAt: string; error: StepErrorRecord; llmUsage: LlmUsageRecord[] }, event: EventToWrite): Promise<Written>;
+  /** running → needs_qa: into the inbox, with its deadline and (webhook kind) its correlation wait. */
+  wait(step: StepRecord, at: string, change: { reason: string; deadline?: string; correlationKey?: string }, event: EventToWrite): Promise<Written>;
+  /** running, waiting for the agent's callback: the lease becomes the callback timer. */
+  pend(runId: string, stepId: string, attempt: number, change: { at: string; deadline: string; dueAt: string; usage?: unknown }, event: EventToWrite): Promise<Written>;
+  /** The agent is alive: the callback timer moves to `dueAt` (lost when the wait ran out or ended). */
+  heartbeat(runId: string, stepId: string, attempt: number, at: string, dueAt: string): Promise<Written>;
+  /** → cancelled: the worker's (its run ended; attempt and status as read) or a waiting step's (its run was cancelled). */
+  cancel(runId: string, stepId: string, change: { transition: 'cancel' | 'cancelWaiting'; readStatus: StepRecord['status']; attempt: number; at: string }, event: EventToWrite): Promise<Written>;
+  /** failed → queued by a person's retry: fresh attempts, maybe a new input and generation; the rejection's comment goes (the events keep it). */
+  requeue(runId: string, stepId: string, change: { at: string; allowedAttempts: number; generation: number; input?: { value: unknown } }, event: EventToWrite): Promise<Written>;
+  /** Files queued steps (held while their run was paused) under a DISPATCH timer due `dueAt`; others are left alone. */
+  markForDispatch(runId: string, stepIds: string[], dueAt: string): Promise<void>;
+  /** → skipped, all or none, each only from the status it was read in. */
+  skip(runId: string, steps: { stepId: string; readStatus: StepRecord['status']; event: EventToWrite }[], at: string): Promise<Written>;
+
+  // --- Webhook deliveries ---
+  /** A verified delivery, once per delivery id (lost: a duplicate), with its event. */
+  recordDelivery(delivery: { projectId: string; provider: string; deliveryId: string; receivedAt: string; expiresAt: number }, event: EventToWrite): Promise<Written>;
+  markDeliveryHandled(projectId: string, provider: string, deliveryId: string, at: string, report: unknown): Promise<void>;
+  branchRuns(projectId: string, repository: string, branch: string): Promise<string[]>;
+  forgetBranchRun(projectId: string, repository: string, branch: string, runId: string): Promise<void>;
+  webhookWaits(projectId: string, correlationKey: string): Promise<{ runId: string; stepId: string }[]>;
+  forgetWebhookWait(projectId: string, correlationKey: string, runId: string, stepId: string): Promise<void>;
+
+  // --- The sweeper's indexes ---
+  /** Events committed but not yet marked published. */
+  unpublishedEvents(limit: number): Promise<CommittedEvent[]>;
+  /** Timers of one kind due at or before `before`. */
+  dueTimers(kind: TimerKind, before: string, limit: number): Promise<DueTimer[]>;
+  /** A re-sent step's DISPATCH timer moves to `dueAt` (only while it is still queued at that attempt). */
+  moveDispatchMarker(runId: string, stepId: string, attempt: number, dueAt: string): Promise<void>;
+  /** A DISPATCH timer of a step that moved on without a claim (cancelled, skipped…) is taken off (only while in that status). */
+  clearDispatchMarker(runId: string, stepId: string, status: string): Promise<void>;
+}
+
+/** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */
+export const stepsPerWrite = 45;

@@ -1,0 +1,358 @@
+import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { LifecycleEvent } from '#shared/domain/events';
+import { runActionRules } from '#shared/domain/states';
+import type { EngineStore, EventToWrite, Finish, Release, Written } from '#shared/engine/store';
+import type { CommittedEvent } from './event-outbox';
+import { jsonField } from './json-attribute';
+import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
+import { queryAll, queryPrefix } from './query';
+import { createRunStore, type StepRecord } from './runs';
+import { runCondition, stepCondition, type GuardValues } from './step-conditions';
+import { ConditionFailedError, createTransaction, updateExpression, type Transaction } from './transaction';
+
+/** An event's place: its run's partition, or its project's for events of no run (webhook deliveries). */
+export const committed = (event: LifecycleEvent): CommittedEvent => ({
+  key: event.runId ? keys.runEvent(event.runId, event.id) : keys.projectEvent(event.projectId, event.id),
+  event,
+});
+
+const timerKinds = { lease: timersIndex.lease, notBefore: timersIndex.notBefore, deadline: timersIndex.deadline, callback: timersIndex.callback, dispatch: timersIndex.dispatch } as const;
+
+/** A queued step filed under DISPATCH, due when its message should be visible (see shared/engine/dispatch-markers.ts). */
+export const dispatchMarker = (dueAt: Date | string) => ({ [timersIndex.partitionKey]: timersIndex.dispatch, [timersIndex.sortKey]: typeof dueAt === 'string' ? dueAt : dueAt.toISOString() });
+
+/** A released step's attributes: queued, gated when it has a time, in the timers index when that is far, else marked for dispatch (unless the worker's). */
+const releaseSet = (release: Release) => ({
+  status: 'queued',
+  remaining: 0,
+  queuedAt: release.queuedAt,
+  ...(release.notBefore ? { notBefore: release.notBefore } : {}),
+  ...(release.parked ? { timerPk: timersIndex.notBefore, dueAt: release.notBefore } : release.dispatchDueAt ? dispatchMarker(release.dispatchDueAt) : {}),
+});
+
+/** The step as an item: JSON fields as strings (shared/store/json-attribute.ts). */
+const stepItem = ({ input, output, ...step }: StepRecord) => ({ ...keys.step(step.runId, step.stepId), type: 'step', ...step, ...jsonField('input', input), ...jsonField('output', output) });
+
+/**
+ * The engine's store on DynamoDB: one table, today's item layout (docs/ARCHITECTURE.md, "Data
+ * model"). Each operation is one conditional write (a transaction when it touches several
+ * items); a lost condition answers `{won: false}`, any other error is thrown.
+ */
+export function createDynamoEngineStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): EngineStore {
+  const runs = createRunStore({ documents, tableName });
+
+  /** Commits a transaction built by `build`; its events are what the caller publishes. */
+  const write = async (build: (tx: Transaction) => void): Promise<Written> => {
+    const tx = createTransaction(documents, tableName);
+    build(tx);
+    try {
+      return { won: true, events: await tx.commit() };
+    } catch (error) {
+      if (error instanceof ConditionFailedError) return { won: false };
+      throw error;
+    }
+  };
+  const event = (tx: Transaction, { event: lifecycle, publish }: EventToWrite) => {
+    const { key } = committed(lifecycle);
+    tx.event(key, lifecycle, publish);
+  };
+  /** One UpdateItem, lost on its condition. */
+  const update = async (key: { pk: string; sk: string }, spec: Parameters<typeof updateExpression>[0], returnValues = false) => {
+    try {
+      const response = await documents.send(new UpdateCommand({ TableName: tableName, Key: key, ...updateExpression(spec), ...(returnValues ? { ReturnValues: 'ALL_NEW' } : {}) }));
+      return { won: true as const, item: response.Attributes };
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return { won: false as const };
+      throw error;
+    }
+  };
+  const guarded = (name: Parameters<typeof stepCondition>[0], given: GuardValues) => stepCondition(name, given);
+
+  /** The children a finished step queues in its own write, and the run's counters. */
+  const finishInto = (tx: Transaction, runId: string, parentId: string, finish: Finish, runAdd: Record<string, unknown>) => {
+    const condition = guarded('queue', {})!;
+    for (const release of finish.released) {
+      tx.update(keys.step(runId, release.stepId), { set: releaseSet(release), add: { releasedBy: new Set([parentId]) }, ...condition });
+      event(tx, release.event);
+    }
+    const add = { ...runAdd, ...(finish.sink ? { remainingSinks: -1 } : {}) };
+    if (Object.keys(add).length) tx.update(keys.run(runId), { add });
+  };
+
+  const deleteItem = (key: { pk: string; sk: string }) => documents.send(new DeleteCommand({ TableName: tableName, Key: key })).then(() => undefined);
+
+  return {
+    getRun: (runId) => runs.getRun(runId, true),
+    getStep: (runId, stepId) => runs.getStep(runId, stepId, true),
+    getRunAndStep: (runId, stepId) => runs.getRunAndStep(runId, stepId),
+    getSteps: (runId, stepIds, options) => runs.getSteps(runId, stepIds, !options?.eventually),
+    listSteps: (runId) => runs.listSteps(runId),
+    findIdempotencyRecord: (projectId, key) => runs.findIdempotencyRecord(projectId, key),
+    async findCallback(tokenHash) {
+      const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.callback(tokenHash), ConsistentRead: true }));
+      if (!Item) return undefined;
+      return { projectId: Item.projectId as string, runId: Item.runId as string, stepId: Item.stepId as string, attempt: Item.attempt as number };
+    },
+
+    putSteps: (steps) => runs.putAll(steps.map(stepItem)),
+
+    createRun: (run, { idempotency, branchExpiresAt, usage, event: created }) =>
+      write((tx) => {
+        const { input, ...attributes } = run;
+        tx.put(
+          { ...keys.run(run.id), type: 'run', ...attributes, ...jsonField('input', input), ...(usage ? { usage } : {}), gsi1pk: projectRunsIndex.value(run.projectId), gsi1sk: run.id },
+          'attribute_not_exists(pk)',
+        );
+        if (idempotency) {
+          tx.put(
+            { ...keys.idempotency(run.projectId, idempotency.key), type: 'idempotency', runId: run.id, ...(idempotency.requestHash ? { requestHash: idempotency.requestHash } : {}), expiresAt: idempotency.expiresAt },
+            'attribute_not_exists(pk)',
+          );
+        }
+        if (run.git && branchExpiresAt) {
+          tx.put({ ...keys.branchRun(run.projectId, run.git.repository, run.git.branch, run.id), type: 'branchRun', runId: run.id, expiresAt: branchExpiresAt });
+        }
+        event(tx, created);
+      }),
+
+    moveRun: (runId, action, at, { held = [], failed = [] }, moved) =>
+      write((tx) => {
+        const to = runActionRules[action].to;
+        tx.update(keys.run(runId), {
+          set: { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) },
+          ...(action === 'retry' ? { remove: ['reason'] } : {}),
+          ...(held.length || failed.length ? { delete: { ...(held.length ? { heldSteps: new Set(held) } : {}), ...(failed.length ? { failedSteps: new Set(failed) } : {}) } } : {}),
+          ...runCondition(action),
+        });
+        event(tx, moved);
+      }),
+
+    async hold(runId, stepId) {
+      const result = await update(keys.run(runId), { add: { heldSteps: new Set([stepId]) }, ...runCondition('engine:hold') });
+      return result.won ? { won: true, events: [] } : { won: false };
+    },
+
+    completeRun: (runId, at, degraded, completed) =>
+      write((tx) => {
+        tx.update(keys.run(runId), { set: { status: 'completed', finishedAt: at, ...(degraded ? { degraded: true } : {}) }, remove: ['reason'], ...runCondition('engine:complete') });
+        event(tx, completed);
+      }),
+
+    completeRunEarly: (runId, at, reason, completed) =>
+      write((tx) => {
+        tx.update(keys.run(runId), { set: { status: 'completed', finishedAt: at, reason }, ...runCondition('engine:completeEarly') });
+        event(tx, completed);
+      }),
+
+    queue: (runId, releases) =>
+      write((tx) => {
+        for (const release of releases) {
+          tx.update(keys.step(runId, release.stepId), { set: releaseSet(release), ...guarded('queue', {})! });
+          event(tx, release.event);
+        }
+      }),
+
+    async release(runId, stepId, parentId) {
+      const result = await update(keys.step(runId, stepId), { add: { remaining: -1, releasedBy: new Set([parentId]) }, ...guarded('release', { parentId })! }, true);
+      return result.won ? { won: true, remaining: result.item?.remaining as number } : { won: false };
+    },
+
+    claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, started) =>
+      write((tx) => {
+        tx.update(keys.step(runId, stepId), {
+          set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timerPk: timersIndex.lease, dueAt: leaseUntil },
+          remove: ['waitingFor'],
+          ...guarded(transition, { attempt: readAttempt, now: at })!,
+        });
+        event(tx, started);
+        if (callback) {
+          const { tokenHash, expiresAt, ...bound } = callback;
+          tx.put({ ...keys.callback(tokenHash), type: 'callback', ...bound, createdAt: at, expiresAt });
+        }
+      }),
+
+    async park(runId, stepId, attempt, notBefore) {
+      const result = await update(keys.step(runId, stepId), { set: { timerPk: timersIndex.notBefore, dueAt: notBefore }, ...guarded('park', { attempt })! });
+      return result.won ? { won: true, events: [] } : { won: false };
+    },
+
+    async unpark(runId, stepId) {
+      await update(keys.step(runId, stepId), { remove: [timersIndex.partitionKey, timersIndex.sortKey], condition: '#timerPk = :timer', values: { ':timer': timersIndex.notBefore } });
+    },
+
+    complete: (done, finish, completed) =>
+      write((tx) => {
+        tx.update(keys.step(done.runId, done.stepId), {
+          set: {
+            status: 'completed',
+            finishedAt: done.finishedAt,
+            ...(done.outputRef ? { outputRef: done.outputRef } : jsonField('output', done.output)),
+            ...(done.artifacts ? { artifacts: done.artifacts } : {}),
+            ...(done.agentUsage ? { agentUsage: done.agentUsage } : {}),
+            ...(done.usage ? { usage: done.usage } : {}),
+            ...(done.comment ? { comment: done.comment } : {}),
+          },
+          append: { llmUsage: done.llmUsage },
+          remove: [...waitingStepIndexAttributes],
+          ...guarded(done.transition, { attempt: done.attempt })!,
+        });
+        event(tx, completed);
+        finishInto(tx, done.runId, done.stepId, finish, {});
+      }),
+
+    async fail(failure, { block, finish }, failed) {
+      const condition = guarded(failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus });
+      if (!condition) return { won: false };
+      return write((tx) => {
+        tx.update(keys.step(failure.runId, failure.stepId), {
+          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}) },
+          append: { llmUsage: failure.llmUsage },
+          remove: [...waitingStepIndexAttributes],
+          ...condition,
+        });
+        event(tx, failed);
+        if (finish) return finishInto(tx, failure.runId, failure.stepId, finish, { failedOptionalSteps: new Set([failure.stepId]) });
+        tx.update(keys.run(failure.runId), {
+          add: { failedSteps: new Set([failure.stepId]) },
+          ...(block ? { set: { status: 'blocked', reason: block.reason }, ...runCondition('engine:block') } : {}),
+        });
+        if (block) event(tx, block.event);
+      });
+    },
+
+    retry: (runId, stepId, { attempt, at, dispatchDueAt, error, llmUsage }, retrying) =>
+      write((tx) => {
+        tx.update(keys.step(runId, stepId), {
+          // Marked for dispatch even in the worker: the redelivery of the failed attempt's message
+          // finds the next attempt queued and takes itself for a duplicate.
+          set: { status: 'queued', queuedAt: at, error, ...dispatchMarker(dispatchDueAt) },
+          append: { llmUsage },
+          remove: waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey),
+          ...guarded('retry', { attempt })!,
+        });
+        event(tx, retrying);
+      }),
+
+    wait: (step, at, { reason, deadline, correlationKey }, waiting) =>
+      write((tx) => {
+        tx.update(keys.step(step.runId, step.stepId), {
+          set: {
+            status: 'needs_qa',
+            waitingFor: reason,
+            waitingSince: at,
+            // Into the project's inbox, oldest first; every write that moves the step on takes it out.
+            [listingsIndex.partitionKey]: listingsIndex.inbox(step.projectId),
+            [listingsIndex.sortKey]: `${at}#${step.runId}#${step.stepId}`,
+            ...(deadline ? { timerPk: timersIndex.deadline, dueAt: deadline } : {}),
+          },
+          remove: deadline ? ['leaseUntil'] : ['leaseUntil', timersIndex.partitionKey, timersIndex.sortKey],
+          ...guarded('wait', { attempt: step.attempt })!,
+        });
+        event(tx, waiting);
+        if (correlationKey) {
+          tx.put({ ...keys.webhookWait(step.projectId, correlationKey, step.runId, step.stepId), type: 'webhookWait', runId: step.runId, stepId: step.stepId, since: at });
+        }
+      }),
+
+    pend: (runId, stepId, attempt, { at, deadline, dueAt, usage }, pending) =>
+      write((tx) => {
+        tx.update(keys.step(runId, stepId), {
+          set: { waitingFor: 'callback', pendingSince: at, callbackDeadline: deadline, leaseUntil: dueAt, timerPk: timersIndex.callback, dueAt, ...(usage ? { usage } : {}) },
+          ...guarded('pend', { attempt })!,
+        });
+        event(tx, pending);
+      }),
+
+    async heartbeat(runId, stepId, attempt, at, dueAt) {
+      const result = await update(keys.step(runId, stepId), { set: { leaseUntil: dueAt, dueAt, lastHeartbeatAt: at }, ...guarded('heartbeat', { attempt, now: at })! });
+      return result.won ? { won: true, events: [] } : { won: false };
+    },
+
+    async cancel(runId, stepId, { transition, readStatus, attempt, at }, cancelled) {
+      const condition = guarded(transition, { attempt, readStatus });
+      if (!condition) return { won: false };
+      return write((tx) => {
+        tx.update(keys.step(runId, stepId), { set: { status: 'cancelled', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...condition });
+        event(tx, cancelled);
+      });
+    },
+
+    requeue: (runId, stepId, { at, allowedAttempts, generation, input }, requested) =>
+      write((tx) => {
+        tx.update(keys.step(runId, stepId), {
+          set: { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? jsonField('input', input.value) : {}), ...dispatchMarker(at) },
+          // The rejection's comment belongs to the execution that ended; the events keep it.
+          remove: ['finishedAt', 'comment'],
+          ...guarded('requeue', {})!,
+        });
+        event(tx, requested);
+      }),
+
+    async skip(runId, steps, at) {
+      const conditions = steps.map((step) => guarded('skip', { readStatus: step.readStatus }));
+      if (conditions.some((condition) => !condition)) return { won: false };
+      return write((tx) => {
+        steps.forEach((step, index) => {
+          // Off the timers index too: a skipped step has no deadline and no time to wait for.
+          tx.update(keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...conditions[index]! });
+          event(tx, step.event);
+        });
+      });
+    },
+
+    async markForDispatch(runId, stepIds, dueAt) {
+      for (const stepId of stepIds) await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#status = :queued', values: { ':queued': 'queued' } });
+    },
+
+    recordDelivery: ({ projectId, provider, deliveryId, receivedAt, expiresAt }, received) =>
+      write((tx) => {
+        tx.put({ ...keys.delivery(projectId, provider, deliveryId), type: 'delivery', eventId: received.event.id, receivedAt, expiresAt }, 'attribute_not_exists(pk)');
+        event(tx, received);
+      }),
+
+    async markDeliveryHandled(projectId, provider, deliveryId, at, report) {
+      // Past its dedupe TTL already (a very late redelivery of the event): nothing to mark.
+      await update(keys.delivery(projectId, provider, deliveryId), { set: { handledAt: at, reactions: report }, condition: 'attribute_exists(#pk)' });
+    },
+    async branchRuns(projectId, repository, branch) {
+      return (await queryPrefix(documents, tableName, `PROJECT#${projectId}`, branchRunsPrefix(repository, branch))).map((item) => item.runId as string);
+    },
+    forgetBranchRun: (projectId, repository, branch, runId) => deleteItem(keys.branchRun(projectId, repository, branch, runId)),
+    async webhookWaits(projectId, correlationKey) {
+      return (await queryPrefix(documents, tableName, `PROJECT#${projectId}`, webhookWaitPrefix(correlationKey))).map((item) => ({ runId: item.runId as string, stepId: item.stepId as string }));
+    },
+    forgetWebhookWait: (projectId, correlationKey, runId, stepId) => deleteItem(keys.webhookWait(projectId, correlationKey, runId, stepId)),
+
+    async unpublishedEvents(limit) {
+      const items = await queryIndex(outboxIndex.name, `${outboxIndex.partitionKey} = :pending`, { ':pending': outboxIndex.pending }, limit);
+      return items.map((item) => {
+        // The feed keys (gsi2) are storage, not the event: they are written again with it.
+        const { pk, sk, outboxPk: _pending, eventId: _id, gsi2pk: _feed, gsi2sk: _feedKey, ...rest } = item;
+        return { key: { pk: pk as string, sk: sk as string }, event: rest as unknown as LifecycleEvent };
+      });
+    },
+    async dueTimers(kind, before, limit) {
+      const items = await queryIndex(timersIndex.name, `${timersIndex.partitionKey} = :kind AND ${timersIndex.sortKey} <= :before`, { ':kind': timerKinds[kind], ':before': before }, limit);
+      return items.map((item) => ({
+        runId: item.runId as string,
+        stepId: item.stepId as string,
+        status: item.status as string,
+        attempt: item.attempt as number,
+        dueAt: item.dueAt as string,
+        ...(typeof item.waitingFor === 'string' ? { waitingFor: item.waitingFor } : {}),
+        ...(typeof item.notBefore === 'string' ? { notBefore: item.notBefore } : {}),
+      }));
+    },
+    async moveDispatchMarker(runId, stepId, attempt, dueAt) {
+      // Claimed (or otherwise moved) meanwhile: its write decided the timer.
+      await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#timerPk = :dispatch AND #status = :queued AND #attempt = :attempt', values: { ':dispatch': timersIndex.dispatch, ':queued': 'queued', ':attempt': attempt } });
+    },
+    async clearDispatchMarker(runId, stepId, status) {
+      await update(keys.step(runId, stepId), { remove: [timersIndex.partitionKey, timersIndex.sortKey], condition: '#timerPk = :dispatch AND #status = :status', values: { ':dispatch': timersIndex.dispatch, ':status': status } });
+    },
+  };
+
+  function queryIndex(indexName: string, condition: string, values: Record<string, unknown>, limit: number) {
+    return queryAll(documents, { TableName: tableName, IndexName: indexName, KeyConditionExpression: condition, ExpressionAttributeValues: values }, limit);
+  }
+}

@@ -1,0 +1,325 @@
+import { runActionRules } from '#shared/domain/states';
+import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, TimerKind, Written } from '#shared/engine/store';
+import type { CommittedEvent } from './event-outbox';
+import { keys } from './keys';
+import type { RunRecord, StepRecord } from './runs';
+import { runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
+
+/** A step as kept in memory: the record plus what DynamoDB keeps in its indexes. */
+type StoredStep = StepRecord & { timer?: { kind: TimerKind; dueAt: string }; inInbox?: boolean; pendingSince?: string; lastHeartbeatAt?: string };
+
+const clone = <T>(value: T): T => structuredClone(value);
+const addTo = (list: string[] | undefined, ...items: string[]): string[] => [...new Set([...(list ?? []), ...items])];
+const without = (list: string[] | undefined, items: string[]): string[] | undefined => {
+  const rest = (list ?? []).filter((item) => !items.includes(item));
+  return rest.length ? rest : undefined;
+};
+
+/** The attributes every write that takes a step out of a wait removes (keys.ts waitingStepIndexAttributes). */
+const leaveIndexes = (step: StoredStep) => {
+  delete step.leaseUntil;
+  delete step.timer;
+  delete step.inInbox;
+};
+
+/**
+ * The engine's store in memory, with the DynamoDB adapter's semantics: each operation checks its
+ * conditions (read from the same transitions table) and applies all of its changes, or none, in
+ * one synchronous turn, so it is atomic however callers interleave. For unit and property tests;
+ * `events`, `steps`, `runs` are there to inspect.
+ */
+export function createMemoryEngineStore() {
+  const runs = new Map<string, RunRecord>();
+  const steps = new Map<string, StoredStep>();
+  const events = new Map<string, { committed: CommittedEvent; published: boolean }>();
+  const idempotency = new Map<string, { runId: string; requestHash?: string }>();
+  const callbacks = new Map<string, CallbackRecord>();
+  const deliveries = new Map<string, Record<string, unknown>>();
+  const branchRuns = new Map<string, Set<string>>();
+  const webhookWaits = new Map<string, Map<string, { runId: string; stepId: string }>>();
+
+  const stepKey = (runId: string, stepId: string) => `${runId}\n${stepId}`;
+  const stepOf = (runId: string, stepId: string) => steps.get(stepKey(runId, stepId));
+  const view = (step: StoredStep): StepRecord => {
+    const { timer: _timer, inInbox: _inbox, pendingSince: _since, lastHeartbeatAt: _beat, ...record } = clone(step);
+    return record;
+  };
+  /** Writes the events of a change; one kept off the bus (`publish: false`) is never pending in the outbox. */
+  const commit = (written: EventToWrite[]): Written => {
+    const committed: CommittedEvent[] = written.map(({ event, publish }) => ({
+      key: event.runId ? keys.runEvent(event.runId, event.id) : keys.projectEvent(event.projectId, event.id),
+      event: clone(event),
+      ...(publish ? {} : { publish: false }),
+    }));
+    for (const entry of committed) events.set(entry.event.id, { committed: entry, published: entry.publish === false });
+    return { won: true, events: committed };
+  };
+  const lostWrite: Written = { won: false };
+  /** Checks every step guard of a write first; applies nothing unless all hold. */
+  const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
+
+  const releaseInto = (step: StoredStep, release: Release) => {
+    Object.assign(step, { status: 'queued', remaining: 0, queuedAt: release.queuedAt, ...(release.notBefore ? { notBefore: release.notBefore } : {}) });
+    if (release.parked) step.timer = { kind: 'notBefore', dueAt: release.notBefore! };
+    else if (release.dispatchDueAt) step.timer = { kind: 'dispatch', dueAt: release.dispatchDueAt };
+  };
+  /** A finishing write's children and run counters, after its own checks held. */
+  const finishChecks = (runId: string, finish: Finish) => finish.released.map((release): [StoredStep | undefined, 'queue', GuardValues] => [stepOf(runId, release.stepId), 'queue', {}]);
+  const applyFinish = (run: RunRecord, parentId: string, finish: Finish) => {
+    for (const release of finish.released) {
+      const child = stepOf(run.id, release.stepId)!;
+      releaseInto(child, release);
+      child.releasedBy = addTo(child.releasedBy, parentId);
+    }
+    if (finish.sink) run.remainingSinks -= 1;
+    return finish.released.map((release) => release.event);
+  };
+
+  const store: EngineStore = {
+    getRun: async (runId) => (runs.has(runId) ? clone(runs.get(runId)) : undefined),
+    getStep: async (runId, stepId) => {
+      const step = stepOf(runId, stepId);
+      return step ? view(step) : undefined;
+    },
+    getRunAndStep: async (runId, stepId) => ({ run: await store.getRun(runId), step: await store.getStep(runId, stepId) }),
+    getSteps: async (runId, stepIds) => stepIds.flatMap((stepId) => (stepOf(runId, stepId) ? [view(stepOf(runId, stepId)!)] : [])),
+    listSteps: async (runId) => [...steps.values()].filter((step) => step.runId === runId).map(view),
+    findIdempotencyRecord: async (projectId, key) => clone(idempotency.get(`${projectId}\n${key}`)),
+    findCallback: async (tokenHash) => clone(callbacks.get(tokenHash)),
+
+    async putSteps(records) {
+      for (const step of records) steps.set(stepKey(step.runId, step.stepId), clone(step));
+    },
+    async createRun(run, { idempotency: record, usage, event }) {
+      const key = record ? `${run.projectId}\n${record.key}` : undefined;
+      if (runs.has(run.id) || (key && idempotency.has(key))) return lostWrite;
+      runs.set(run.id, { ...clone(run), ...(usage ? { usage } : {}) });
+      if (key && record) idempotency.set(key, { runId: run.id, ...(record.requestHash ? { requestHash: record.requestHash } : {}) });
+      if (run.git) branchRuns.set(`${run.projectId}\n${run.git.repository.toLowerCase()}\n${run.git.branch}`, new Set([...(branchRuns.get(`${run.projectId}\n${run.git.repository.toLowerCase()}\n${run.git.branch}`) ?? []), run.id]));
+      return commit([event]);
+    },
+    async moveRun(runId, action, at, { held = [], failed = [] }, event) {
+      const run = runs.get(runId);
+      if (!run || !runGuardHolds(action, run)) return lostWrite;
+      const to = runActionRules[action].to;
+      Object.assign(run, { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) });
+      if (action === 'retry') delete run.reason;
+      run.heldSteps = without(run.heldSteps, held);
+      run.failedSteps = without(run.failedSteps, failed);
+      return commit([event]);
+    },
+    async hold(runId, stepId) {
+      const run = runs.get(runId);
+      if (!run || !runGuardHolds('engine:hold', run)) return lostWrite;
+      run.heldSteps = addTo(run.heldSteps, stepId);
+      return commit([]);
+    },
+    async completeRun(runId, at, degraded, event) {
+      const run = runs.get(runId);
+      if (!run || !runGuardHolds('engine:complete', run)) return lostWrite;
+      Object.assign(run, { status: 'completed', finishedAt: at, ...(degraded ? { degraded: true } : {}) });
+      delete run.reason;
+      return commit([event]);
+    },
+    async completeRunEarly(runId, at, reason, event) {
+      const run = runs.get(runId);
+      if (!run || !runGuardHolds('engine:completeEarly', run)) return lostWrite;
+      Object.assign(run, { status: 'completed', finishedAt: at, reason });
+      return commit([event]);
+    },
+
+    async queue(runId, releases) {
+      if (!allHold(releases.map((release) => [stepOf(runId, release.stepId), 'queue', {}]))) return lostWrite;
+      for (const release of releases) releaseInto(stepOf(runId, release.stepId)!, release);
+      return commit(releases.map((release) => release.event));
+    },
+    async release(runId, stepId, parentId) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('release', step, { parentId })) return { won: false };
+      step.remaining -= 1;
+      step.releasedBy = addTo(step.releasedBy, parentId);
+      return { won: true, remaining: step.remaining };
+    },
+    async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, event) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds(transition, step, { attempt: readAttempt, now: at })) return lostWrite;
+      Object.assign(step, { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timer: { kind: 'lease', dueAt: leaseUntil } });
+      delete step.waitingFor;
+      if (callback) {
+        const { tokenHash, expiresAt: _expires, ...bound } = callback;
+        callbacks.set(tokenHash, bound);
+      }
+      return commit([event]);
+    },
+    async park(runId, stepId, attempt, notBefore) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('park', step, { attempt })) return lostWrite;
+      step.timer = { kind: 'notBefore', dueAt: notBefore };
+      return commit([]);
+    },
+    async unpark(runId, stepId) {
+      const step = stepOf(runId, stepId);
+      if (step?.timer?.kind === 'notBefore') delete step.timer;
+    },
+    async complete(done, finish, event) {
+      const step = stepOf(done.runId, done.stepId);
+      const run = runs.get(done.runId);
+      if (!run || !allHold([[step, done.transition, { attempt: done.attempt }], ...finishChecks(done.runId, finish)])) return lostWrite;
+      leaveIndexes(step!);
+      Object.assign(step!, {
+        status: 'completed',
+        finishedAt: done.finishedAt,
+        ...(done.outputRef ? { outputRef: done.outputRef } : { output: clone(done.output) }),
+        ...(done.artifacts ? { artifacts: clone(done.artifacts) } : {}),
+        ...(done.agentUsage ? { agentUsage: clone(done.agentUsage) } : {}),
+        ...(done.usage ? { usage: clone(done.usage) } : {}),
+        ...(done.comment ? { comment: done.comment } : {}),
+      });
+      if (done.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(done.llmUsage)];
+      return commit([event, ...applyFinish(run, done.stepId, finish)]);
+    },
+    async fail(failure, { block, finish }, event) {
+      const step = stepOf(failure.runId, failure.stepId);
+      const run = runs.get(failure.runId);
+      const own: [StoredStep | undefined, typeof failure.transition, GuardValues] = [step, failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus }];
+      if (!run || !allHold([own, ...(finish ? finishChecks(failure.runId, finish) : [])]) || (block && !runGuardHolds('engine:block', run))) return lostWrite;
+      leaveIndexes(step!);
+      Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}) });
+      if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
+      if (finish) {
+        run.failedOptionalSteps = addTo(run.failedOptionalSteps, failure.stepId);
+        return commit([event, ...applyFinish(run, failure.stepId, finish)]);
+      }
+      run.failedSteps = addTo(run.failedSteps, failure.stepId);
+      if (!block) return commit([event]);
+      Object.assign(run, { status: 'blocked', reason: block.reason });
+      return commit([event, block.event]);
+    },
+    async retry(runId, stepId, { attempt, at, dispatchDueAt, error, llmUsage }, event) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('retry', step, { attempt })) return lostWrite;
+      leaveIndexes(step);
+      Object.assign(step, { status: 'queued', queuedAt: at, error: clone(error), timer: { kind: 'dispatch', dueAt: dispatchDueAt } });
+      if (llmUsage.length) step.llmUsage = [...(step.llmUsage ?? []), ...clone(llmUsage)];
+      return commit([event]);
+    },
+    async wait(read, at, { reason, deadline, correlationKey }, event) {
+      const step = stepOf(read.runId, read.stepId);
+      if (!step || !stepGuardHolds('wait', step, { attempt: read.attempt })) return lostWrite;
+      delete step.leaseUntil;
+      delete step.timer;
+      Object.assign(step, { status: 'needs_qa', waitingFor: reason, waitingSince: at, inInbox: true, ...(deadline ? { timer: { kind: 'deadline', dueAt: deadline } } : {}) });
+      if (correlationKey) {
+        const waits = webhookWaits.get(`${read.projectId}\n${correlationKey}`) ?? new Map<string, { runId: string; stepId: string }>();
+        waits.set(stepKey(read.runId, read.stepId), { runId: read.runId, stepId: read.stepId });
+        webhookWaits.set(`${read.projectId}\n${correlationKey}`, waits);
+      }
+      return commit([event]);
+    },
+    async pend(runId, stepId, attempt, { at, deadline, dueAt, usage }, event) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('pend', step, { attempt })) return lostWrite;
+      Object.assign(step, { waitingFor: 'callback', pendingSince: at, callbackDeadline: deadline, leaseUntil: dueAt, timer: { kind: 'callback', dueAt }, ...(usage ? { usage: clone(usage) } : {}) });
+      return commit([event]);
+    },
+    async heartbeat(runId, stepId, attempt, at, dueAt) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('heartbeat', step, { attempt, now: at })) return lostWrite;
+      Object.assign(step, { leaseUntil: dueAt, lastHeartbeatAt: at, timer: { kind: step.timer?.kind ?? 'callback', dueAt } });
+      return commit([]);
+    },
+    async cancel(runId, stepId, { transition, readStatus, attempt, at }, event) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds(transition, step, { attempt, readStatus })) return lostWrite;
+      leaveIndexes(step);
+      Object.assign(step, { status: 'cancelled', finishedAt: at });
+      return commit([event]);
+    },
+    async requeue(runId, stepId, { at, allowedAttempts, generation, input }, event) {
+      const step = stepOf(runId, stepId);
+      if (!step || !stepGuardHolds('requeue', step, {})) return lostWrite;
+      Object.assign(step, { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? { input: clone(input.value) } : {}), timer: { kind: 'dispatch', dueAt: at } });
+      delete step.finishedAt;
+      delete step.comment;
+      return commit([event]);
+    },
+    async markForDispatch(runId, stepIds, dueAt) {
+      for (const stepId of stepIds) {
+        const step = stepOf(runId, stepId);
+        if (step?.status === 'queued') step.timer = { kind: 'dispatch', dueAt };
+      }
+    },
+    async skip(runId, skipped, at) {
+      if (!allHold(skipped.map((entry) => [stepOf(runId, entry.stepId), 'skip', { readStatus: entry.readStatus }]))) return lostWrite;
+      for (const entry of skipped) {
+        const step = stepOf(runId, entry.stepId)!;
+        leaveIndexes(step);
+        Object.assign(step, { status: 'skipped', finishedAt: at });
+      }
+      return commit(skipped.map((entry) => entry.event));
+    },
+
+    async recordDelivery(delivery, event) {
+      const key = `${delivery.projectId}\n${delivery.provider}\n${delivery.deliveryId}`;
+      if (deliveries.has(key)) return lostWrite;
+      deliveries.set(key, { ...delivery, eventId: event.event.id });
+      return commit([event]);
+    },
+    async markDeliveryHandled(projectId, provider, deliveryId, at, report) {
+      const delivery = deliveries.get(`${projectId}\n${provider}\n${deliveryId}`);
+      if (delivery) Object.assign(delivery, { handledAt: at, reactions: clone(report) });
+    },
+    branchRuns: async (projectId, repository, branch) => [...(branchRuns.get(`${projectId}\n${repository.toLowerCase()}\n${branch}`) ?? [])],
+    async forgetBranchRun(projectId, repository, branch, runId) {
+      branchRuns.get(`${projectId}\n${repository.toLowerCase()}\n${branch}`)?.delete(runId);
+    },
+    webhookWaits: async (projectId, correlationKey) => [...(webhookWaits.get(`${projectId}\n${correlationKey}`)?.values() ?? [])],
+    async forgetWebhookWait(projectId, correlationKey, runId, stepId) {
+      webhookWaits.get(`${projectId}\n${correlationKey}`)?.delete(stepKey(runId, stepId));
+    },
+
+    unpublishedEvents: async (limit) => [...events.values()].filter((entry) => !entry.published).slice(0, limit).map((entry) => clone(entry.committed)),
+    dueTimers: async (kind, before, limit) =>
+      [...steps.values()]
+        .filter((step) => step.timer?.kind === kind && step.timer.dueAt <= before)
+        .sort((a, b) => a.timer!.dueAt.localeCompare(b.timer!.dueAt))
+        .slice(0, limit)
+        .map((step) => ({
+          runId: step.runId,
+          stepId: step.stepId,
+          status: step.status,
+          attempt: step.attempt,
+          dueAt: step.timer!.dueAt,
+          ...(step.waitingFor ? { waitingFor: step.waitingFor } : {}),
+          ...(step.notBefore ? { notBefore: step.notBefore } : {}),
+        })),
+    async moveDispatchMarker(runId, stepId, attempt, dueAt) {
+      const step = stepOf(runId, stepId);
+      if (step?.timer?.kind === 'dispatch' && step.status === 'queued' && step.attempt === attempt) step.timer = { kind: 'dispatch', dueAt };
+    },
+    async clearDispatchMarker(runId, stepId, status) {
+      const step = stepOf(runId, stepId);
+      if (step?.timer?.kind === 'dispatch' && step.status === status) delete step.timer;
+    },
+  };
+
+  return {
+    store,
+    /** The event outbox's marking, in memory: what the bus accepted is no longer pending. */
+    markPublished(published: CommittedEvent[]) {
+      for (const { event } of published) {
+        const entry = events.get(event.id);
+        if (entry) entry.published = true;
+      }
+    },
+    /** Every committed event, in commit order. */
+    events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published })),
+    step: (runId: string, stepId: string) => stepOf(runId, stepId) && view(stepOf(runId, stepId)!),
+    run: (runId: string) => clone(runs.get(runId)),
+    /** Steps the inbox lists (waiting in needs_qa) and timers set, as the indexes would hold them. */
+    inbox: () => [...steps.values()].filter((step) => step.inInbox).map((step) => `${step.runId}/${step.stepId}`),
+    timer: (runId: string, stepId: string) => clone(stepOf(runId, stepId)?.timer),
+  };
+}
+
+export type MemoryEngineStore = ReturnType<typeof createMemoryEngineStore>;

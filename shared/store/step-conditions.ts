@@ -1,0 +1,76 @@
+import { runActionRules, runTransitions, stepTransitions, type RunAction, type StepTransitionName } from '#shared/domain/states';
+
+/** What a guard compares with: the attempt and status the writer read, the time, the releasing parent. */
+export interface GuardValues {
+  attempt?: number;
+  readStatus?: string;
+  now?: string;
+  parentId?: string;
+}
+
+const statusClause = (statuses: readonly string[], prefix: string, values: Record<string, unknown>): string => {
+  statuses.forEach((status, index) => (values[`:${prefix}${index}`] = status));
+  return statuses.length === 1 ? `#status = :${prefix}0` : `#status IN (${statuses.map((_, index) => `:${prefix}${index}`).join(', ')})`;
+};
+
+/**
+ * The DynamoDB condition of a step transition, derived from its row of the transitions table
+ * (never written by hand). Undefined when the write cannot win at all (a status read that the
+ * transition does not start from).
+ */
+export function stepCondition(name: StepTransitionName, given: GuardValues): { condition: string; values: Record<string, unknown> } | undefined {
+  const rule = stepTransitions[name];
+  const guards: readonly string[] = rule.guard;
+  const from: readonly string[] = rule.from;
+  const values: Record<string, unknown> = {};
+  if (guards.includes('asRead') && !from.includes(given.readStatus ?? '')) return undefined;
+  const clauses = [statusClause(guards.includes('asRead') ? [given.readStatus!] : from, 'from', values)];
+  if (guards.includes('attempt')) {
+    clauses.push('#attempt = :attempt');
+    values[':attempt'] = given.attempt;
+  }
+  if (guards.includes('leaseExpired')) {
+    clauses.push('#leaseUntil < :now');
+    values[':now'] = given.now;
+  }
+  if (guards.includes('waitingLive')) {
+    clauses.push('#waitingFor = :callback AND #leaseUntil > :now');
+    values[':callback'] = 'callback';
+    values[':now'] = given.now;
+  }
+  if (guards.includes('notReleasedBy')) {
+    clauses.push('NOT contains(#releasedBy, :parent)');
+    values[':parent'] = given.parentId;
+  }
+  return { condition: clauses.join(' AND '), values };
+}
+
+/** The condition of a run action or of a run transition the engine makes, from the same tables. */
+export function runCondition(name: RunAction | `engine:${keyof typeof runTransitions}`): { condition: string; values: Record<string, unknown> } {
+  const values: Record<string, unknown> = {};
+  const from = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
+  const condition = statusClause(from, 'run', values);
+  if (name !== 'engine:complete') return { condition, values };
+  values[':zero'] = 0;
+  return { condition: `${condition} AND #remainingSinks <= :zero`, values };
+}
+
+/** The same row read as a check on a step in memory (the in-memory store): true when the write may happen. */
+export function stepGuardHolds(name: StepTransitionName, step: { status: string; attempt: number; leaseUntil?: string; waitingFor?: string; releasedBy?: string[] }, given: GuardValues): boolean {
+  const rule = stepTransitions[name];
+  const guards: readonly string[] = rule.guard;
+  const from: readonly string[] = rule.from;
+  if (!from.includes(step.status)) return false;
+  if (guards.includes('asRead') && step.status !== given.readStatus) return false;
+  if (guards.includes('attempt') && step.attempt !== given.attempt) return false;
+  if (guards.includes('leaseExpired') && !(step.leaseUntil !== undefined && step.leaseUntil < given.now!)) return false;
+  if (guards.includes('waitingLive') && !(step.waitingFor === 'callback' && step.leaseUntil !== undefined && step.leaseUntil > given.now!)) return false;
+  if (guards.includes('notReleasedBy') && (step.releasedBy ?? []).includes(given.parentId!)) return false;
+  return true;
+}
+
+/** A run's status check from the same tables. */
+export function runGuardHolds(name: RunAction | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number }): boolean {
+  const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
+  return from.includes(run.status) && (name !== 'engine:complete' || run.remainingSinks <= 0);
+}

@@ -1,0 +1,234 @@
+import { describe, expect, it } from 'vitest';
+import { runAction, stepAction } from '#shared/engine/run-actions';
+import { sweep } from '#shared/engine/sweeper';
+import { createEngineHarness, statusFromEvents, type EngineHarness } from '#test/helpers/engine-harness';
+
+/**
+ * DESIGN §3, invariant by invariant, on the engine's in-memory store (the same semantics as the
+ * DynamoDB adapter; the e2e suite runs the same paths on the emulator). Milliseconds each.
+ */
+
+const chain = (n: number) => Array.from({ length: n }, (_, index) => ({ id: `s${index}`, ...(index ? { dependsOn: [`s${index - 1}`] } : {}) }));
+
+/** Every step's status is what its event history says, and every event reached the bus. */
+const expectEveryChangeRecorded = (h: EngineHarness, runId: string) => {
+  const stepIds = new Set(h.memory.events().flatMap((event) => (event.runId === runId && event.stepId ? [event.stepId] : [])));
+  for (const stepId of stepIds) expect(statusFromEvents(h.typesOf(runId, stepId)), stepId).toBe(h.step(runId, stepId).status);
+  expect(h.memory.events().filter((event) => !event.published)).toEqual([]);
+};
+
+describe('invariant 1: nothing lost', () => {
+  it('runs a chain to completion, one step after another within one delivery (inline)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun(chain(5));
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.executions.map((execution) => execution.stepId)).toEqual(['s0', 's1', 's2', 's3', 's4']);
+    expect(h.executions.every((execution) => execution.dependenciesDone)).toBe(true);
+    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.completed']);
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('takes over the step of a worker that died mid-step once its lease is over, and completes the run', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    // A worker claimed the step and died before recording anything (what a crash looks like from
+    // outside: the claim committed, nothing after it); its message comes back.
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at: new Date(h.now()).toISOString(), leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CRASH', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at: new Date(h.now()).toISOString(), actor: 'worker', detail: { attempt: 1 } }, publish: true });
+    h.queue[0]!.receives = 1;
+    expect(await h.deliver()).toBe('duplicate'); // the lease is live: look again just after it
+    expect(h.queue).toEqual([expect.objectContaining({ visibleAt: h.now() + 8_000 })]);
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(h.eventsOf(runId, 'a').find((event) => event.type === 'step.started' && event.detail.takeover)).toBeDefined();
+    expect(h.run(runId).status).toBe('completed');
+  });
+
+  it('blocks the run with the reason when a step fails for good, and retry resumes it to completion', async () => {
+    let broken = true;
+    const h = createEngineHarness({ failWhen: ({ stepId }) => (stepId === 'b' && broken ? 'fatal' : undefined) });
+    const runId = await h.startRun(chain(3).map((step, index) => ({ ...step, id: ['a', 'b', 'c'][index]!, ...(index ? { dependsOn: [['a', 'b'][index - 1]!] } : {}) })));
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'blocked', failedSteps: ['b'], reason: expect.stringContaining('b failed for good') });
+    broken = false;
+    await runAction(h.deps, h.run(runId), 'retry', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.step(runId, 'c').status).toBe('completed');
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('holds steps released while paused and sends them on resume', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }]);
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'paused', heldSteps: ['a', 'b'] });
+    expect(h.executions).toEqual([]);
+    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.run(runId).heldSteps).toBeUndefined();
+  });
+
+  it('dead-letters a message that kept crashing the worker: the step fails with DEAD_LETTERED and the run blocks', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    const [message] = h.queue.splice(0, 1);
+    expect(await h.deadLetter(message!.message)).toBe('failed');
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'failed', error: { code: 'DEAD_LETTERED' } });
+    expect(h.run(runId).status).toBe('blocked');
+    await runAction(h.deps, h.run(runId), 'retry', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    // A stale copy arriving after that changes nothing.
+    expect(await h.deadLetter(message!.message)).toBe('ignored');
+    expect(h.step(runId, 'a').status).toBe('completed');
+  });
+
+  it('recovers a step whose worker died after its duplicate was acknowledged: the sweeper finds the expired lease', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    h.queue.splice(0); // the message is gone (acknowledged as a duplicate), and the worker that claimed the step died:
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01LOST', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: true });
+    h.advance(60);
+    const report = await sweep(h.deps, { eventGraceSeconds: 0, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 });
+    expect(report).toMatchObject({ leasesExpired: 1, republished: 1 });
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+  });
+});
+
+describe('invariant 2: no attempt executes twice', () => {
+  it('a duplicate delivery of a message loses the claim and does nothing', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }]);
+    h.queue.push({ ...h.queue[0]!, message: { ...h.queue[0]!.message } });
+    const results = await Promise.all([h.deliver(0), h.deliver(0)]);
+    expect(results.sort()).toEqual(['duplicate', 'executed']);
+    await h.drain();
+    expect(h.executions.map((execution) => `${execution.stepId}#${execution.attempt}`)).toEqual(['a#1', 'b#1']);
+    expect(h.run(runId).status).toBe('completed');
+  });
+
+  it('keeps one idempotency key across automatic retries and raises the generation only for a retry with a new input', async () => {
+    const h = createEngineHarness({ failWhen: ({ attempt }) => (attempt === 1 ? 'retryable' : attempt === 2 ? 'fatal' : undefined) });
+    const runId = await h.startRun([{ id: 'a', retry: { maxAttempts: 2, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'full' as const } }]);
+    await h.drain();
+    expect(h.executions.map((execution) => execution.idempotencyKey)).toEqual([`${runId}:a:1`, `${runId}:a:1`]);
+    await runAction(h.deps, h.run(runId), 'retry', 'test', { steps: { a: { input: { fixed: true } } } });
+    await h.drain();
+    expect(h.executions.map((execution) => [execution.attempt, execution.idempotencyKey])).toEqual([[1, `${runId}:a:1`], [2, `${runId}:a:1`], [3, `${runId}:a:2`]]);
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', generation: 2, input: { fixed: true } });
+  });
+});
+
+describe('invariant 3: released exactly once, no scans', () => {
+  it('20 parents finishing at the same moment release their shared child once', async () => {
+    const h = createEngineHarness();
+    const parents = Array.from({ length: 20 }, (_, index) => ({ id: `p${index}` }));
+    const runId = await h.startRun([...parents, { id: 'child', dependsOn: parents.map((parent) => parent.id) }]);
+    await Promise.all(h.visible().map(() => h.deliver(0)));
+    await h.drain();
+    expect(h.typesOf(runId, 'child')).toEqual(['step.queued', 'step.started', 'step.completed']);
+    expect(h.step(runId, 'child')).toMatchObject({ remaining: 0, releasedBy: expect.arrayContaining(parents.map((parent) => parent.id)) });
+    expect(h.executions.filter((execution) => execution.stepId === 'child')).toHaveLength(1);
+  });
+
+  it('a redelivered parent decrements nothing more', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }, { id: 'c', dependsOn: ['a', 'b'] }]);
+    const first = h.queue[0]!.message;
+    await h.deliver(0);
+    h.queue.unshift({ message: first, visibleAt: h.now(), receives: 0 });
+    expect(await h.deliver(0)).toBe('rereleased');
+    expect(h.step(runId, 'c')).toMatchObject({ status: 'pending', remaining: 1 });
+    await h.drain();
+    expect(h.typesOf(runId, 'c')).toEqual(['step.queued', 'step.started', 'step.completed']);
+  });
+
+  it('never lists the run\'s steps to find what is ready: a step reads only its own dependents', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun(Array.from({ length: 30 }, (_, index) => ({ id: `s${index}` })));
+    const read: string[][] = [];
+    const { store } = h.deps;
+    h.deps.store = { ...store, listSteps: () => Promise.reject(new Error('scanned the run')), getSteps: (id, ids, options) => (read.push(ids), store.getSteps(id, ids, options)) };
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(Math.max(...read.map((ids) => ids.length))).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('invariant 4: every change has its event, every event is published', () => {
+  it('records each transition of a retried, approved, degraded run with its event, and the sweeper publishes what a crash left', async () => {
+    const h = createEngineHarness({ failWhen: ({ stepId, attempt }) => (stepId === 'flaky' && attempt === 1 ? 'retryable' : stepId === 'optional' ? 'fatal' : undefined) });
+    const runId = await h.startRun([
+      { id: 'flaky', retry: { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'full' as const } },
+      { id: 'gate', kind: 'approval', input: { prompt: 'ok?' }, dependsOn: ['flaky'] },
+      { id: 'optional', onFailure: 'continue' },
+      { id: 'last', dependsOn: ['gate', 'optional'] },
+    ]);
+    await h.drain();
+    expect(h.step(runId, 'gate').status).toBe('needs_qa');
+    expect(h.memory.inbox()).toEqual([`${runId}/gate`]);
+    await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    expect(h.memory.inbox()).toEqual([]);
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'completed', degraded: true, failedOptionalSteps: ['optional'] });
+    expect(h.typesOf(runId, 'flaky')).toEqual(['step.queued', 'step.started', 'step.retrying', 'step.started', 'step.completed']);
+    expectEveryChangeRecorded(h, runId);
+  });
+});
+
+describe('invariant 5: failures are classified', () => {
+  it('retries a retryable failure after its backoff and fails a non-retryable one at once', async () => {
+    const h = createEngineHarness({ failWhen: ({ stepId, attempt }) => (stepId === 'flaky' && attempt < 3 ? 'retryable' : stepId === 'bad' ? 'fatal' : undefined) });
+    const runId = await h.startRun([{ id: 'flaky', retry: { maxAttempts: 3, backoffBaseSeconds: 4, backoffCapSeconds: 60, jitter: 'full' as const } }, { id: 'bad' }]);
+    await h.deliver(0);
+    const retry = h.queue.find((entry) => entry.message.stepId === 'flaky');
+    expect(retry!.visibleAt - h.now()).toBe(2_000); // backoff 4 s × 2^0 with full jitter (random 0.5)
+    await h.drain();
+    expect(h.step(runId, 'flaky')).toMatchObject({ status: 'completed', attempt: 3 });
+    expect(h.step(runId, 'bad')).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'FATAL', retryable: false } });
+    expect(h.run(runId).status).toBe('blocked');
+  });
+
+  it('fails the step after its last attempt, and a takeover with no attempt left is WORKER_LOST', async () => {
+    const h = createEngineHarness({ failWhen: () => 'retryable' });
+    const runId = await h.startRun([{ id: 'a', retry: { maxAttempts: 2, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'full' as const } }, { id: 'b', retry: { maxAttempts: 1, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'full' as const } }]);
+    await h.deliver(0);
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'failed', attempt: 2 });
+    const at = new Date(h.now()).toISOString();
+    expect(h.step(runId, 'b').status).toBe('failed');
+    const other = await h.startRun([{ id: 'c', retry: { maxAttempts: 1, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'full' as const } }]);
+    const message = h.queue.splice(0)[0]!.message;
+    await h.deps.store.claim(other, 'c', { transition: 'claim', readAttempt: 0, at, leaseUntil: at }, { event: { id: '01DEAD', type: 'step.started', projectId: 'prj_test', runId: other, stepId: 'c', at, actor: 'worker', detail: { attempt: 1 } }, publish: true });
+    h.advance(1);
+    h.queue.push({ message, visibleAt: h.now(), receives: 1 });
+    await h.drain();
+    expect(h.step(other, 'c')).toMatchObject({ status: 'failed', error: { code: 'WORKER_LOST' } });
+  });
+});
+
+describe('cancel and time', () => {
+  it('cancels a step released after its run was cancelled, and parks a step gated far ahead', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'later', notBefore: new Date(h.now() + 3_600_000).toISOString() }]);
+    await runAction(h.deps, h.run(runId), 'cancel', 'test');
+    await h.deliver(0);
+    expect(h.step(runId, 'a').status).toBe('cancelled');
+    expect(h.executions).toEqual([]);
+    const timed = await h.startRun([{ id: 'later', notBefore: new Date(h.now() + 3_600_000).toISOString() }]);
+    expect(h.queue.map((entry) => entry.message.runId)).not.toContain(timed); // parked at release: no message
+    expect(h.memory.timer(timed, 'later')).toMatchObject({ kind: 'notBefore' });
+    h.advance(3_600 - 100);
+    // Both parked steps are sent; the cancelled run's is cancelled when its message arrives.
+    expect((await sweep(h.deps, { eventGraceSeconds: 60, limit: 10, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 })).timersDue).toBe(2);
+    await h.drain();
+    expect(h.step(timed, 'later').status).toBe('completed');
+    expect(h.step(runId, 'later').status).toBe('cancelled');
+    expect(h.executions.find((execution) => execution.runId === timed)).toBeDefined();
+  });
+});
