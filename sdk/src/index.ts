@@ -6,7 +6,7 @@
 export { createClient, unwrap, type BatonClient, type ClientOptions } from './client';
 export { BatonApiError, BatonTimeoutError, type ApiErrorBody } from './errors';
 export { collect, paginate, type Page } from './pagination';
-export { createRunAndWait, finalRunStatuses, isSettled, runEvents, waitForRun, type RunEventsOptions, type WaitOptions } from './runs';
+export { createRunAndWait, finalRunStatuses, isSettled, runEvents, waitForRun, waitForStep, type RunEventsOptions, type StepWaitOptions, type WaitOptions } from './runs';
 export { sleep } from './sleep';
 export type * from './types';
 export type { components, operations, paths } from './schema';

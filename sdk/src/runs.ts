@@ -1,7 +1,7 @@
 import { unwrap, type BatonClient } from './client';
 import { BatonTimeoutError } from './errors';
 import { sleep } from './sleep';
-import type { CreateRunBody, Event, RunDetail, RunStatus } from './types';
+import type { CreateRunBody, Event, RunDetail, RunStatus, StepDetail } from './types';
 
 /** A run in one of these statuses is over. */
 export const finalRunStatuses: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
@@ -30,16 +30,48 @@ export interface WaitOptions {
 
 /** Reads the run until `until` holds (by default: over or waiting for someone), polling with backoff. */
 export async function waitForRun(client: BatonClient, runId: string, options: WaitOptions = {}): Promise<RunDetail> {
-  const { timeoutMs = 300_000, until = isSettled, initialIntervalMs = 250, backoffFactor = 1.5, maxIntervalMs = 5_000, onPoll, signal } = options;
+  const { signal } = options;
+  return pollUntil(
+    () => unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } }, ...(signal ? { signal } : {}) })),
+    { ...options, until: options.until ?? isSettled },
+    (run, timeoutMs) => `Run ${runId} is still ${run.status} after ${timeoutMs} ms`,
+  );
+}
+
+export interface StepWaitOptions extends Omit<WaitOptions, 'until' | 'onPoll'> {
+  /** When to stop waiting, e.g. `(step) => step.status === 'needs_qa'`. */
+  until: (step: StepDetail) => boolean;
+  onPoll?: (step: StepDetail) => void;
+}
+
+/**
+ * Reads one step of a run until `until` holds, polling with backoff like `waitForRun`: e.g. an
+ * approval step reaching `needs_qa` before it is approved.
+ */
+export async function waitForStep(client: BatonClient, runId: string, stepId: string, options: StepWaitOptions): Promise<StepDetail> {
+  const { signal } = options;
+  return pollUntil(
+    () => unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } }, ...(signal ? { signal } : {}) })),
+    options,
+    (step, timeoutMs) => `Step ${stepId} of run ${runId} is still ${step.status} after ${timeoutMs} ms`,
+  );
+}
+
+/** Reads until `until` holds or the time is up, pausing between reads with backoff. */
+async function pollUntil<T>(
+  read: () => Promise<T>,
+  { timeoutMs = 300_000, until, initialIntervalMs = 250, backoffFactor = 1.5, maxIntervalMs = 5_000, onPoll, signal }: Omit<WaitOptions, 'until' | 'onPoll'> & { until: (value: T) => boolean; onPoll?: (value: T) => void },
+  describe: (last: T, timeoutMs: number) => string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let interval = initialIntervalMs;
   for (;;) {
     signal?.throwIfAborted();
-    const run = await unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } }, ...(signal ? { signal } : {}) }));
-    onPoll?.(run);
-    if (until(run)) return run;
+    const value = await read();
+    onPoll?.(value);
+    if (until(value)) return value;
     const left = deadline - Date.now();
-    if (left <= 0) throw new BatonTimeoutError(`Run ${runId} is still ${run.status} after ${timeoutMs} ms`, run);
+    if (left <= 0) throw new BatonTimeoutError(describe(value, timeoutMs), value);
     await sleep(Math.min(interval, left), signal);
     interval = Math.min(interval * backoffFactor, maxIntervalMs);
   }

@@ -20,3 +20,4 @@ export type Schedule = Schemas['Schedule'];
 export type RunStatus = Run['status'];
 export type StepStatus = StepSummary['status'];
 export type CreateRunBody = NonNullable<operations['createRun']['requestBody']>['content']['application/json'];
+export type SaveWorkflowBody = NonNullable<operations['saveWorkflow']['requestBody']>['content']['application/json'];

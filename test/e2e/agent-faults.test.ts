@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { runFaultScenario } from '../../scripts/lib/fault-scenario';
-import { installationToken } from '../helpers/api';
+import { installationToken } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 

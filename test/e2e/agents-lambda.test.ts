@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { agentFunctionName, createAgentFunction, type AgentFunction } from '../helpers/agent-functions';
-import { api } from '../helpers/api';
 import { engineClient } from '../helpers/engine';
 import { resetData } from '../helpers/reset';
 
@@ -101,12 +100,8 @@ describe('lambda steps on the deployed engine', () => {
   it('refuses a malformed lambda input at workflow creation, naming the field', async () => {
     const client = await engineClient();
 
-    const response = await api<{ error: { field: string } }>('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
-      body: { name: 'bad', steps: [{ id: 'a', kind: 'lambda', input: { function: 'has/slash' } }] },
-    });
+    const refused = await client.workflow({ name: 'bad', steps: [{ id: 'a', kind: 'lambda', input: { function: 'has/slash' } }] }).catch((error: unknown) => error);
 
-    expect(response.status).toBe(400);
-    expect(response.body.error.field).toBe('body.steps[0].input.function');
+    expect(refused).toMatchObject({ status: 400, field: 'body.steps[0].input.function' });
   });
 });

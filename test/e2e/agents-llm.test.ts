@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { unwrap } from '#sdk';
 import { listPrices } from '#shared/domain/llm-prices';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
-import { api } from '../helpers/api';
 import { engineClient } from '../helpers/engine';
 import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server';
 import { resetData } from '../helpers/reset';
@@ -26,7 +26,7 @@ beforeEach(async () => {
 });
 
 const haiku = 'anthropic.claude-3-haiku-20240307-v1:0';
-const fastRetry = { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' };
+const fastRetry = { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' as const };
 
 interface LlmStepView {
   status: string;
@@ -128,13 +128,14 @@ describe('llm steps', () => {
 
   it('prices calls with the project\'s own prices once set', async () => {
     const client = await engineClient('llm-prices');
-    const patched = await api('PATCH', `/v1/projects/${client.project.id}/settings`, {
-      token: client.token,
-      // Any JSON number a price may be, even one a DynamoDB number refuses (found by schemathesis).
-      body: { llmPrices: { 'gpt-4o-mini': { inputPerMillion: 1000, outputPerMillion: 2000 }, 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } },
-    });
-    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
-    expect(patched.body).toMatchObject({ llmPrices: { 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } });
+    const patched = await unwrap(
+      client.baton.PATCH('/v1/projects/{projectId}/settings', {
+        params: { path: { projectId: client.projectId } },
+        // Any JSON number a price may be, even one a DynamoDB number refuses (found by schemathesis).
+        body: { llmPrices: { 'gpt-4o-mini': { inputPerMillion: 1000, outputPerMillion: 2000 }, 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } },
+      }),
+    );
+    expect(patched).toMatchObject({ llmPrices: { 'tiny-model': { inputPerMillion: 5e-324, outputPerMillion: 2.2250738585072014e-308 } } });
     const workflowId = await client.workflow({
       name: 'priced',
       steps: [{ id: 'ask', kind: 'llm', input: { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', prompt: 'Hello', maxTokens: 20 } }],
@@ -180,23 +181,21 @@ describe('llm steps', () => {
     expect(llm['gpt-4o-mini']).toMatchObject({ calls: 2, inputTokens: 1000 + ask.llmUsage[0]!.inputTokens });
     expect(llm['claude-direct']).toMatchObject({ calls: 1, costUsd: 0.5 });
     // The older summary still adds up what agents and llm steps reported.
-    expect((run.usage as { agentUsage: { tokens: { input: number } } }).agentUsage.tokens.input).toBe(1010 + ask.llmUsage[0]!.inputTokens);
+    expect((run.usage.agentUsage as { tokens: { input: number } }).tokens.input).toBe(1010 + ask.llmUsage[0]!.inputTokens);
   });
 
   it('refuses a template that refers to a step that is not a dependency (at creation and in a retry input), and fails a step whose reference has no value', async () => {
     const client = await engineClient('llm-templates');
-    const refused = await api<{ error: { field: string; message: string } }>('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
-      body: {
+    const refused = await client
+      .workflow({
         name: 'bad',
         steps: [
           { id: 'a', kind: 'noop' },
           { id: 'b', kind: 'llm', input: { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', prompt: 'Use {{dependencies.a.x}}', maxTokens: 5 } },
         ],
-      },
-    });
-    expect(refused.status).toBe(400);
-    expect(refused.body.error.field).toBe('body.steps[1].input.prompt');
+      })
+      .catch((error: unknown) => error);
+    expect(refused).toMatchObject({ status: 400, field: 'body.steps[1].input.prompt' });
 
     const workflowId = await client.workflow({
       name: 'missing',
@@ -215,10 +214,9 @@ describe('llm steps', () => {
 
     // A retry with a new input is checked the same way, and a corrected one completes.
     const input = { provider: 'openai', baseUrl: server.url, model: 'gpt-4o-mini', maxTokens: 5 };
-    const wrongRetry = await client.action(id, 'retry', { steps: { b: { input: { ...input, prompt: 'Use {{dependencies.z.summary}}' } } } });
-    expect(wrongRetry.status).toBe(400);
-    expect(wrongRetry.body.error).toMatchObject({ field: 'body.steps.b.input.prompt' });
-    expect((await client.action(id, 'retry', { steps: { b: { input: { ...input, prompt: 'Use {{dependencies.a.summary}}' } } } })).status).toBe(200);
+    const retry = (prompt: string) => unwrap(client.baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: id } }, body: { steps: { b: { input: { ...input, prompt } } } } }));
+    expect(await retry('Use {{dependencies.z.summary}}').catch((error: unknown) => error)).toMatchObject({ status: 400, field: 'body.steps.b.input.prompt' });
+    expect(await retry('Use {{dependencies.a.summary}}')).toMatchObject({ id });
     expect((await client.waitFor(id, ['completed', 'blocked'])).status).toBe('completed');
     expect(server.requests.map((request) => request.body.messages)).toEqual([[{ role: 'user', content: 'Use short' }]]);
   });

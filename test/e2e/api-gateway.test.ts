@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { api, createProject, installationToken } from '../helpers/api';
+import { batonClient, createProject, installationClient, installationToken } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 
@@ -7,10 +7,10 @@ beforeEach(resetData);
 
 describe('the HTTP API on the emulator', () => {
   it('answers GET /health with 200 through API Gateway, without a token', async () => {
-    const response = await api('GET', '/health');
+    const { data, response } = await batonClient().GET('/health');
 
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ status: 'ok', stage: stack.stage });
+    expect(data).toEqual({ status: 'ok', stage: stack.stage });
     expect(response.headers.get('x-request-id')).toBeTruthy();
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   });
@@ -20,65 +20,75 @@ describe('the HTTP API on the emulator', () => {
     ['a malformed token', 'short'],
     ['an unknown token', 'btn_thisTokenWasNeverIssuedByBatonAtAll0000000000'],
   ])('refuses /v1/whoami with %s: 401 in the JSON error shape', async (_case, token) => {
-    const response = await api('GET', '/v1/whoami', { token });
+    const { error, response } = await batonClient(token).GET('/v1/whoami');
 
     expect(response.status).toBe(401);
-    expect(response.body).toEqual({
+    expect(error).toEqual({
       error: { code: 'unauthorized', message: expect.any(String), requestId: response.headers.get('x-request-id') },
     });
   });
 
   it('identifies the installation admin token kept in Secrets Manager', async () => {
-    const response = await api('GET', '/v1/whoami', { token: await installationToken() });
+    const { data, response } = await (await installationClient()).GET('/v1/whoami');
 
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ kind: 'installation', role: 'admin' });
+    expect(data).toEqual({ kind: 'installation', role: 'admin' });
   });
 
   it('creates a project whose admin token identifies itself on /v1/whoami', async () => {
     const project = await createProject('whoami');
 
-    const response = await api('GET', '/v1/whoami', { token: project.adminToken.token });
+    const { data, response } = await batonClient(project.adminToken.token).GET('/v1/whoami');
 
     expect(response.status).toBe(200);
-    expect(response.body).toEqual({ kind: 'project', projectId: project.id, role: 'admin', tokenId: project.adminToken.id });
+    expect(data).toEqual({ kind: 'project', projectId: project.id, role: 'admin', tokenId: project.adminToken.id });
   });
 
   it('names the field when a body is invalid, and writes nothing', async () => {
-    const token = await installationToken();
+    const installation = await installationClient();
+    const withColour = { name: 'x', colour: 'red' };
 
-    const empty = await api('POST', '/v1/projects', { token, body: { name: '' } });
-    const unknown = await api('POST', '/v1/projects', { token, body: { name: 'x', colour: 'red' } });
-    const malformed = await api('POST', '/v1/projects', { token, body: '{"name":', headers: { 'content-type': 'application/json' } });
+    const empty = await installation.POST('/v1/projects', { body: { name: '' } });
+    const unknown = await installation.POST('/v1/projects', { body: withColour });
+    // Raw fetch: a body that is not JSON at all, which the SDK never sends.
+    const malformed = await fetch(`${stack.apiUrl}/v1/projects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await installationToken()}`, 'content-type': 'application/json' },
+      body: '{"name":',
+    });
+    const listed = await installation.GET('/v1/projects');
 
-    expect(empty.status).toBe(400);
-    expect(empty.body).toMatchObject({ error: { code: 'validation_error', field: 'body.name' } });
-    expect(unknown.status).toBe(400);
-    expect(unknown.body).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
-    expect(JSON.stringify(unknown.body)).toContain('colour');
+    expect(empty.response.status).toBe(400);
+    expect(empty.error).toMatchObject({ error: { code: 'validation_error', field: 'body.name' } });
+    expect(unknown.response.status).toBe(400);
+    expect(unknown.error).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
+    expect(JSON.stringify(unknown.error)).toContain('colour');
     expect(malformed.status).toBe(400);
-    expect(malformed.body).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
+    expect(await malformed.json()).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
+    expect(listed.data?.items).toEqual([]);
   });
 
   it('keeps projects apart: a project token cannot read another project, nor create projects', async () => {
     const a = await createProject('a');
     const b = await createProject('b');
+    const asA = batonClient(a.adminToken.token);
 
-    const own = await api('GET', `/v1/projects/${a.id}`, { token: a.adminToken.token });
-    const other = await api('GET', `/v1/projects/${b.id}`, { token: a.adminToken.token });
-    const create = await api('POST', '/v1/projects', { token: a.adminToken.token, body: { name: 'c' } });
+    const own = await asA.GET('/v1/projects/{projectId}', { params: { path: { projectId: a.id } } });
+    const other = await asA.GET('/v1/projects/{projectId}', { params: { path: { projectId: b.id } } });
+    const create = await asA.POST('/v1/projects', { body: { name: 'c' } });
 
-    expect(own.status).toBe(200);
-    expect(own.body).toMatchObject({ id: a.id, name: 'a' });
-    expect(other.status).toBe(404);
-    expect(other.body).toMatchObject({ error: { code: 'not_found' } });
-    expect(create.status).toBe(403);
+    expect(own.response.status).toBe(200);
+    expect(own.data).toMatchObject({ id: a.id, name: 'a' });
+    expect(other.response.status).toBe(404);
+    expect(other.error).toMatchObject({ error: { code: 'not_found' } });
+    expect(create.response.status).toBe(403);
   });
 
   it('answers an unknown route with a JSON 404', async () => {
-    const response = await api('GET', '/v1/nothing-here', { token: await installationToken() });
+    // Raw fetch: a path outside the contract, which the SDK's typed paths cannot name.
+    const response = await fetch(`${stack.apiUrl}/v1/nothing-here`, { headers: { authorization: `Bearer ${await installationToken()}` } });
 
     expect(response.status).toBe(404);
-    expect(response.body).toMatchObject({ error: { code: 'not_found' } });
+    expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
   });
 });

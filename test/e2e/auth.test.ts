@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api';
+import { unwrap } from '#sdk';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
+import { batonClient } from '../helpers/projects';
+import { stack } from '../helpers/stack';
 
 /** Every operation of the published contract, so a new route is covered the day it is added. */
 const contract = JSON.parse(readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8')) as {
@@ -12,14 +14,24 @@ const operations = Object.entries(contract.paths).flatMap(([path, methods]) =>
   Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), operationId: op.operationId, open: op.security.length === 0 })),
 );
 
-/** A JSON body where the method may carry one (its content does not matter: access is checked first). */
-const bodyFor = (method: string) => (method === 'GET' || method === 'DELETE' ? {} : { body: {} });
+/**
+ * Raw fetch: the walk below calls every operation by the contract's method and path as data, with
+ * missing, malformed and foreign tokens, which the SDK's typed calls are not made to send.
+ */
+async function callRaw(method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
+  // A JSON body where the method may carry one (its content does not matter: access is checked first).
+  const withBody = body ?? (method === 'GET' || method === 'DELETE' ? undefined : {});
+  const response = await fetch(`${stack.apiUrl}${path}`, {
+    method,
+    headers: { ...headers, ...(withBody === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(withBody === undefined ? {} : { body: JSON.stringify(withBody) }),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as { error?: { code: string } } | undefined };
+}
 
-const createToken = async (client: EngineClient, body: Record<string, unknown>) => {
-  const response = await api<{ id: string; token: string }>('POST', `/v1/projects/${client.project.id}/tokens`, { token: client.token, body });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body;
-};
+const createToken = (client: EngineClient, body: { name: string; role: 'admin' | 'editor' | 'viewer'; rateLimit?: { perSecond: number; burst: number } }) =>
+  unwrap(client.baton.POST('/v1/projects/{projectId}/tokens', { params: { path: { projectId: client.projectId } }, body }));
 
 describe('authentication and tenancy on the deployed API', () => {
   let a: EngineClient;
@@ -34,7 +46,7 @@ describe('authentication and tenancy on the deployed API', () => {
     viewer = await createToken(a, { name: 'viewer', role: 'viewer' });
     editor = await createToken(a, { name: 'editor', role: 'editor' });
     revoked = await createToken(a, { name: 'gone', role: 'admin' });
-    expect((await api('DELETE', `/v1/projects/${a.project.id}/tokens/${revoked.id}`, { token: a.token })).status).toBe(200);
+    await unwrap(a.baton.DELETE('/v1/projects/{projectId}/tokens/{tokenId}', { params: { path: { projectId: a.projectId, tokenId: revoked.id } } }));
     const workflowId = await a.workflow({ name: 'gate', steps: [{ id: 'review', kind: 'approval' }] });
     const run = await a.run(workflowId);
     values = {
@@ -62,9 +74,9 @@ describe('authentication and tenancy on the deployed API', () => {
 
   it('answers an open callback route without a bearer token, and only to a token it issued', async () => {
     for (const op of operations.filter((candidate) => candidate.path.startsWith('/v1/callbacks/'))) {
-      const response = await api<{ error: { code: string } }>(op.method, op.path.replace('{token}', 'A'.repeat(43)), { body: op.operationId === 'completeCallback' ? { ok: true } : {} });
+      const response = await callRaw(op.method, op.path.replace('{token}', 'A'.repeat(43)), {}, op.operationId === 'completeCallback' ? { ok: true } : {});
       expect(response.status, op.operationId).toBe(404);
-      expect(response.body.error.code).toBe('not_found');
+      expect(response.body?.error?.code).toBe('not_found');
     }
   });
 
@@ -77,8 +89,8 @@ describe('authentication and tenancy on the deployed API', () => {
         ['unknown', { authorization: `Bearer btn_${'x'.repeat(43)}` }],
         ['revoked', { authorization: `Bearer ${revoked.token}` }],
       ] as const) {
-        const response = await api<{ error?: { code: string } }>(op.method, pathOf(op.path), { headers, ...bodyFor(op.method) });
-        if (response.status !== 401 || response.body.error?.code !== 'unauthorized') refusals.push(`${op.operationId} with a ${label} token: ${response.status}`);
+        const response = await callRaw(op.method, pathOf(op.path), headers);
+        if (response.status !== 401 || response.body?.error?.code !== 'unauthorized') refusals.push(`${op.operationId} with a ${label} token: ${response.status}`);
         // Refusals carry the same security headers and request id as any answer.
         if (response.headers.get('x-content-type-options') !== 'nosniff' || !response.headers.get('x-request-id')) refusals.push(`${op.operationId}: headers missing on the 401`);
       }
@@ -92,7 +104,7 @@ describe('authentication and tenancy on the deployed API', () => {
     const scoped = protectedOps.filter((op) => installationOnly.includes(op.operationId) || /\{(projectId|runId)\}/.test(op.path));
     expect(scoped.length).toBeGreaterThanOrEqual(protectedOps.length - 2);
     for (const op of scoped) {
-      const response = await api(op.method, pathOf(op.path), { token: b.token, ...bodyFor(op.method) });
+      const response = await callRaw(op.method, pathOf(op.path), { authorization: `Bearer ${b.token}` });
       const expected = installationOnly.includes(op.operationId) ? 403 : 404;
       if (response.status !== expected) leaks.push(`${op.operationId}: ${response.status} (expected ${expected})`);
     }
@@ -102,31 +114,36 @@ describe('authentication and tenancy on the deployed API', () => {
   it('lets a viewer read but not start a run, and an editor act on runs but not create tokens', async () => {
     const workflowId = values.workflowId!;
 
-    const viewerReads = await api('GET', `/v1/runs/${values.runId}`, { token: viewer.token });
-    const viewerStarts = await api<{ error: { code: string } }>('POST', `/v1/projects/${a.project.id}/runs`, { token: viewer.token, body: { workflowId } });
-    const editorStarts = await api('POST', `/v1/projects/${a.project.id}/runs`, { token: editor.token, body: { workflowId } });
-    const editorMintsToken = await api<{ error: { code: string } }>('POST', `/v1/projects/${a.project.id}/tokens`, { token: editor.token, body: { name: 'x', role: 'viewer' } });
-    const editorChangesSettings = await api('PATCH', `/v1/projects/${a.project.id}/settings`, { token: editor.token, body: { autoQaOnCi: true } });
+    const asViewer = batonClient(viewer.token);
+    const asEditor = batonClient(editor.token);
+    const path = { projectId: a.projectId };
 
-    expect(viewerReads.status).toBe(200);
-    expect(viewerStarts.status).toBe(403);
-    expect(viewerStarts.body.error.code).toBe('forbidden');
-    expect(editorStarts.status).toBe(201);
-    expect(editorMintsToken.status).toBe(403);
-    expect(editorChangesSettings.status).toBe(403);
+    const viewerReads = await asViewer.GET('/v1/runs/{runId}', { params: { path: { runId: values.runId! } } });
+    const viewerStarts = await asViewer.POST('/v1/projects/{projectId}/runs', { params: { path }, body: { workflowId } });
+    const editorStarts = await asEditor.POST('/v1/projects/{projectId}/runs', { params: { path }, body: { workflowId } });
+    const editorMintsToken = await asEditor.POST('/v1/projects/{projectId}/tokens', { params: { path }, body: { name: 'x', role: 'viewer' } });
+    const editorChangesSettings = await asEditor.PATCH('/v1/projects/{projectId}/settings', { params: { path }, body: { autoQaOnCi: true } });
+
+    expect(viewerReads.response.status).toBe(200);
+    expect(viewerStarts.response.status).toBe(403);
+    expect(viewerStarts.error?.error.code).toBe('forbidden');
+    expect(editorStarts.response.status).toBe(201);
+    expect(editorMintsToken.response.status).toBe(403);
+    expect(editorChangesSettings.response.status).toBe(403);
   });
 
   it('rate-limits a token with 429 and Retry-After, and lets it through again once the bucket refills', async () => {
     const limited = await createToken(a, { name: 'slow', role: 'viewer', rateLimit: { perSecond: 1, burst: 2 } });
+    const asLimited = batonClient(limited.token);
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let index = 0; index < 5 && retryAfter === null; index += 1) {
-      const response = await api('GET', '/v1/whoami', { token: limited.token });
+      const { response } = await asLimited.GET('/v1/whoami');
       statuses.push(response.status);
       if (response.status === 429) retryAfter = response.headers.get('retry-after');
     }
     const recovered = await eventually('the limited token to be let through again', async () => {
-      const response = await api('GET', '/v1/whoami', { token: limited.token });
+      const { response } = await asLimited.GET('/v1/whoami');
       return response.status === 200 ? response : undefined;
     }, { timeoutMs: 10_000, intervalMs: 500 });
 
@@ -137,10 +154,10 @@ describe('authentication and tenancy on the deployed API', () => {
   });
 
   it('serves the OpenAPI document that is in the repository to any valid token, with security headers', async () => {
-    const response = await api('GET', '/v1/openapi.json', { token: viewer.token });
+    const { data, response } = await batonClient(viewer.token).GET('/v1/openapi.json');
 
     expect(response.status).toBe(200);
-    expect(response.body).toEqual(contract);
+    expect(data).toEqual(contract);
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
     expect(response.headers.get('strict-transport-security')).toMatch(/max-age=/);
     expect(response.headers.get('x-request-id')).toBeTruthy();

@@ -48,6 +48,10 @@ const callbackOf = (stepId: string, attempt: number) =>
     return request?.body.callback;
   }, { timeoutMs: 60_000 });
 
+/**
+ * Posts to a callback URL as the agent that was handed it does. Raw fetch: agents hold a URL,
+ * not an SDK client, and some tests send what the SDK's types refuse (a malformed token, `ok: "yes"`).
+ */
 const post = async (url: string, body?: unknown) => {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
   return { status: response.status, body: (await response.json()) as { error: { code: string; message: string; field?: string } } & Record<string, unknown> };

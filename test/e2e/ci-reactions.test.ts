@@ -1,16 +1,15 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api';
+import { unwrap, type SaveWorkflowBody } from '#sdk';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { resetData } from '../helpers/reset';
 import { githubDelivery, githubSignature, setWebhookSecret, workflowRunBody } from '../helpers/webhooks';
 
 beforeEach(resetData);
 
-const gated = { name: 'protocol', steps: [{ id: 'build', kind: 'noop' }, { id: 'qa', kind: 'approval', dependsOn: ['build'] }, { id: 'deploy', kind: 'noop', dependsOn: ['qa'] }] };
+const gated: SaveWorkflowBody = { name: 'protocol', steps: [{ id: 'build', kind: 'noop' }, { id: 'qa', kind: 'approval', dependsOn: ['build'] }, { id: 'deploy', kind: 'noop', dependsOn: ['qa'] }] };
 
-async function setSettings(client: EngineClient, settings: Record<string, boolean>) {
-  const response = await api('PATCH', `/v1/projects/${client.project.id}/settings`, { token: client.token, body: settings });
-  expect(response.status, JSON.stringify(response.body)).toBe(200);
+async function setSettings(client: EngineClient, settings: { autoQaOnCi?: boolean; completeRunOnMerge?: boolean }) {
+  await unwrap(client.baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId: client.projectId } }, body: settings }));
 }
 
 /** A run of the gated workflow on a branch of acme/app, waiting at its QA gate. */
@@ -113,12 +112,8 @@ describe('CI reactions on runs mapped to a branch', () => {
     const client = await engineClient();
     const workflowId = await client.workflow(gated);
 
-    const response = await api<{ error: { field: string } }>('POST', `/v1/projects/${client.project.id}/runs`, {
-      token: client.token,
-      body: { workflowId, git: { repository: 'acme/app', branch: 'has space' } },
-    });
+    const refused = await client.run(workflowId, { git: { repository: 'acme/app', branch: 'has space' } }).catch((error: unknown) => error);
 
-    expect(response.status).toBe(400);
-    expect(response.body.error.field).toBe('body.git.branch');
+    expect(refused).toMatchObject({ status: 400, field: 'body.git.branch' });
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, unwrap, type BatonClient } from '#sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, type CreatedProject } from '../helpers/api';
+import { createProject, type CreatedProject } from '../helpers/projects';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';

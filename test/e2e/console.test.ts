@@ -1,11 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unwrap } from '#sdk';
 import { statePath } from '../../scripts/lib/paths';
-import { api, installationToken } from '../helpers/api';
 import { openBrowser, screenshotPath, signIn, type ConsoleBrowser } from '../helpers/browser';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { generatePlanCsv } from '../helpers/plan';
+import { batonClient, installationToken } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 import { useTestAgent } from '../helpers/test-agent';
@@ -27,10 +28,8 @@ let page: Page;
 const poll = { timeout: 20_000, interval: 250 };
 const noRetries = { maxAttempts: 1, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' as const };
 
-async function createToken(role: string): Promise<string> {
-  const response = await api<{ token: string }>('POST', `/v1/projects/${client.project.id}/tokens`, { token: client.token, body: { name: `console-${role}`, role } });
-  expect(response.status).toBe(201);
-  return response.body.token;
+async function createToken(role: 'viewer' | 'editor'): Promise<string> {
+  return (await unwrap(client.baton.POST('/v1/projects/{projectId}/tokens', { params: { path: { projectId: client.projectId } }, body: { name: `console-${role}`, role } }))).token;
 }
 
 /** The status of every DAG node the page shows, by step id. */
@@ -141,8 +140,8 @@ describe('the web console', () => {
     await page.locator(`tr[data-run-id="${id}"] a`).click();
 
     await expect.poll(() => nodeStatuses(page), { timeout: 20_000 }).toEqual({ draft: 'completed', review: 'needs_qa', publish: 'pending' });
-    const steps = await api<{ items: { id: string; status: string }[] }>('GET', `/v1/runs/${id}/steps`, { token: editorToken });
-    expect(await nodeStatuses(page)).toEqual(Object.fromEntries(steps.body.items.map((step) => [step.id, step.status])));
+    const steps = await unwrap(batonClient(editorToken).GET('/v1/runs/{runId}/steps', { params: { path: { runId: id } } }));
+    expect(await nodeStatuses(page)).toEqual(Object.fromEntries(steps.items.map((step) => [step.id, step.status])));
     expect(await page.getByTestId('run-status').textContent()).toBe('running');
     // The timeline has a row per step; the steps that ran have an attempt bar.
     await expect.poll(() => page.locator('[data-testid="timeline"] .timeline-row').count(), poll).toBe(3);
@@ -251,8 +250,8 @@ describe('the web console', () => {
       const shown = await admin.page.getByTestId('shown-once').textContent();
       expect(shown).toMatch(/^btn_/);
       await admin.page.locator('[data-testid="tokens"] td', { hasText: 'from-console' }).waitFor();
-      const whoami = await api<{ role: string }>('GET', '/v1/whoami', { token: shown! });
-      expect(whoami.body.role).toBe('viewer');
+      const whoami = await unwrap(batonClient(shown!).GET('/v1/whoami'));
+      expect(whoami.role).toBe('viewer');
 
       const secrets = admin.page.getByRole('form', { name: 'Set a secret' });
       await secrets.locator('input[name="secretName"]').fill('agent-key');
@@ -311,7 +310,7 @@ describe('the web console', () => {
 
   it('previews an imported plan CSV as a graph before saving it, and refuses one with a cycle', async () => {
     const name = 'two-weeks';
-    const savedNames = async () => (await api<{ items: { name: string }[] }>('GET', `/v1/projects/${client.project.id}/workflows`, { token: client.token })).body.items.map((workflow) => workflow.name);
+    const savedNames = async () => (await unwrap(client.baton.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId: client.projectId } } }))).items.map((workflow) => workflow.name);
     await page.locator('nav').getByRole('link', { name: 'Import plan' }).click();
     await page.locator('input[name="file"]').setInputFiles({ name: 'plan.csv', mimeType: 'text/csv', buffer: Buffer.from(generatePlanCsv(14)) });
     await page.locator('input[name="name"]').fill(name);
@@ -345,13 +344,9 @@ describe('the web console', () => {
   });
 
   it('draws a run of 365 steps', async () => {
-    const imported = await api<{ id: string; steps: number }>('POST', `/v1/projects/${client.project.id}/workflows/import?name=year`, {
-      token: client.token,
-      body: generatePlanCsv(365),
-      headers: { 'content-type': 'text/csv' },
-    });
-    expect(imported.status).toBe(201);
-    const { id } = await client.run(imported.body.id);
+    const imported = await client.importPlan(generatePlanCsv(365), { name: 'year' });
+    expect(imported.steps).toBe(365);
+    const { id } = await client.run(imported.id);
 
     const began = Date.now();
     await openRun(page, id);
@@ -365,13 +360,13 @@ describe('the web console', () => {
     await page.screenshot({ path: screenshotPath('run-365.png') });
     expect(drawnMs).toBeLessThan(30_000);
     // Cancelled so it does not keep the engine busy for the next test file.
-    expect((await client.action(id, 'cancel')).status).toBe(200);
+    expect(await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: id, action: 'cancel' } } }))).toMatchObject({ status: 'cancelled' });
 
     // Once the run is over, every step that started has a bar on the timeline, and the days the
     // plan marked done (never started) a mark of their own.
     await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('cancelled');
-    const steps = await api<{ items: { id: string; startedAt?: string; status: string }[] }>('GET', `/v1/runs/${id}/steps`, { token: client.token });
-    const started = steps.body.items.filter((step) => step.startedAt).map((step) => step.id);
+    const steps = await unwrap(client.baton.GET('/v1/runs/{runId}/steps', { params: { path: { runId: id } } }));
+    const started = steps.items.filter((step) => step.startedAt).map((step) => step.id);
     const withBars = () => attributes(page.locator('[data-testid="timeline"] .timeline-row:has(.bar[data-attempt])'), 'data-step-id');
     expect(started.length).toBeGreaterThan(0);
     await expect.poll(async () => (await withBars()).sort(), poll).toEqual(started.sort());

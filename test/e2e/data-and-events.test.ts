@@ -1,9 +1,10 @@
 import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createProject } from '../helpers/api';
+import { keys } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
 import { subscribeToBus, type BusSubscription } from '../helpers/bus';
 import { eventually } from '../helpers/poll';
+import { createProject } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 
@@ -14,14 +15,14 @@ describe('project creation through the deployed stack', () => {
     const project = await createProject('stored');
 
     const items = await aws.documents.send(
-      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `PROJECT#${project.id}` } }),
+      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': keys.project(project.id).pk } }),
     );
     const everything = await aws.documents.send(new ScanCommand({ TableName: stack.tableName }));
 
     const kinds = (items.Items ?? []).map((item) => String(item.sk).split('#')[0]).sort();
     expect(kinds).toEqual(['EVENT', 'META', 'TOKEN']);
     expect(JSON.stringify(everything.Items)).not.toContain(project.adminToken.token);
-    expect((everything.Items ?? []).some((item) => String(item.pk).startsWith('TOKEN#'))).toBe(true);
+    expect((everything.Items ?? []).some((item) => String(item.pk).startsWith(keys.token('').pk))).toBe(true);
   });
 
   describe('with a subscriber rule on the Baton bus', () => {
@@ -43,7 +44,7 @@ describe('project creation through the deployed stack', () => {
         new QueryCommand({
           TableName: stack.tableName,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :event)',
-          ExpressionAttributeValues: { ':pk': `PROJECT#${project.id}`, ':event': 'EVENT#' },
+          ExpressionAttributeValues: { ':pk': keys.project(project.id).pk, ':event': keys.projectEvent(project.id, '').sk },
         }),
       );
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { engineClient, type RunView } from '../helpers/engine';
+import { unwrap } from '#sdk';
+import { engineClient } from '../helpers/engine';
 import { resetData } from '../helpers/reset';
 import { useTestAgent } from '../helpers/test-agent';
 
@@ -7,8 +8,6 @@ const testAgent = useTestAgent({ beforeAll, afterAll });
 beforeEach(resetData);
 
 const quickRetry = { maxAttempts: 2, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' as const };
-
-type DegradedRun = RunView & { degraded?: boolean; failedOptionalSteps?: string[] };
 
 describe('degraded mode: steps with onFailure "continue"', () => {
   it('lets dependents of an optional step that failed for good run with {failed: true, error}, and completes the run degraded', async () => {
@@ -27,7 +26,7 @@ describe('degraded mode: steps with onFailure "continue"', () => {
     });
 
     const { id } = await client.run(workflowId);
-    const run = (await client.waitFor(id, ['completed', 'blocked'], 60_000)) as DegradedRun;
+    const run = await client.waitFor(id, ['completed', 'blocked'], 60_000);
     const enrich = await client.step(id, 'enrich');
     const report = await client.step(id, 'report');
     const events = await client.events(id);
@@ -62,15 +61,15 @@ describe('degraded mode: steps with onFailure "continue"', () => {
     });
 
     const { id } = await client.run(workflowId);
-    const blocked = (await client.waitFor(id, ['blocked', 'completed'])) as DegradedRun;
-    const retried = await client.action(id, 'retry', { steps: { required: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } });
-    const completed = (await client.waitFor(id, ['completed', 'blocked'])) as DegradedRun;
+    const blocked = await client.waitFor(id, ['blocked', 'completed']);
+    const retried = await unwrap(client.baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: id } }, body: { steps: { required: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } } }));
+    const completed = await client.waitFor(id, ['completed', 'blocked']);
 
     expect(blocked.status).toBe('blocked');
     expect(blocked.failedSteps).toEqual(['required']);
     expect(blocked.failedOptionalSteps).toEqual(['optional']);
     expect(blocked.degraded).toBeUndefined();
-    expect(retried.status).toBe(200);
+    expect(retried.id).toBe(id);
     expect(completed).toMatchObject({ status: 'completed', degraded: true, failedOptionalSteps: ['optional'] });
     // The optional step is not run again: its dependents already went on without it.
     expect(await client.step(id, 'optional')).toMatchObject({ status: 'failed', attempt: 1 });

@@ -1,8 +1,9 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api';
+import { unwrap } from '#sdk';
 import { aws } from '../helpers/aws';
 import { engineClient } from '../helpers/engine';
+import { stepQueueDrained } from '../helpers/queues';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 import { useTestAgent } from '../helpers/test-agent';
@@ -16,8 +17,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
   it('retries an agent that answers 503 twice with backoff, and completes on attempt 3', async () => {
     const client = await engineClient();
     const name = `flaky-${Date.now()}`;
-    const secret = await api('PUT', `/v1/projects/${client.project.id}/secrets/agent-token`, { token: client.token, body: { value: 'agent-secret-token' } });
-    expect(secret.status).toBe(201);
+    await unwrap(client.baton.PUT('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId: client.projectId, name: 'agent-token' } }, body: { value: 'agent-secret-token' } }));
     const workflowId = await client.workflow({
       name: 'flaky',
       steps: [{ id: 'call', kind: 'http', input: { url: `${testAgent().url}/flaky/${name}?failures=2&status=503`, bearerToken: { $secret: 'agent-token' } }, retry: noBackoffJitter }],
@@ -53,13 +53,13 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const { id } = await client.run(workflowId);
     const blocked = await client.waitFor(id, ['blocked', 'completed']);
     const failed = await client.step(id, 'check');
-    const retried = await client.action(id, 'retry', { steps: { check: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } });
+    const retried = await unwrap(client.baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: id } }, body: { steps: { check: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } } }));
     const completed = await client.waitFor(id, ['completed', 'blocked']);
 
     expect(blocked.status).toBe('blocked');
     expect(blocked.reason).toContain('check');
     expect(failed).toMatchObject({ status: 'failed', attempt: 1, error: { retryable: false, status: 400 } });
-    expect(retried.status).toBe(200);
+    expect(retried.id).toBe(id);
     expect(completed.status).toBe('completed');
     expect(await client.step(id, 'check')).toMatchObject({ attempt: 2, generation: 2 });
     // A new input is a new execution: the agent must not take it for a retry of the refused call.
@@ -73,10 +73,9 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const { id } = await client.run(workflowId);
     await client.waitFor(id, ['blocked']);
 
-    const response = await client.action(id, 'retry', { steps: { other: { input: {} } } });
+    const refused = await unwrap(client.baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: id } }, body: { steps: { other: { input: {} } } } })).catch((error: unknown) => error);
 
-    expect(response.status).toBe(400);
-    expect(response.body.error).toMatchObject({ code: 'validation_error', field: 'body.steps.other' });
+    expect(refused).toMatchObject({ status: 400, code: 'validation_error', field: 'body.steps.other' });
   });
 
   it('survives a worker that dies mid-step: the step is taken over and completes on the next attempt', async () => {
@@ -105,7 +104,7 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     const { id } = await client.run(workflowId);
     const blocked = await client.waitFor(id, ['blocked', 'completed'], 240_000);
     const step = await client.step(id, 'doomed');
-    await client.action(id, 'retry', { steps: { doomed: { input: { crashUntilAttempt: 0 } } } });
+    await unwrap(client.baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: id } }, body: { steps: { doomed: { input: { crashUntilAttempt: 0 } } } } }));
     const completed = await client.waitFor(id, ['completed', 'blocked'], 60_000);
 
     expect(blocked.status).toBe('blocked');
@@ -124,10 +123,10 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     // Three copies of the first attempt's message, sent straight to the queue, plus the real one.
     const message = JSON.stringify({ runId: id, stepId: 'slow', attempt: 0 });
     await Promise.all([1, 2, 3].map(() => aws.sqs.send(new SendMessageCommand({ QueueUrl: stack.stepQueueUrl, MessageBody: message }))));
-    await client.action(id, 'start');
+    await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: id, action: 'start' } } }));
     const run = await client.waitFor(id, ['completed', 'blocked']);
-    // Let any straggling duplicate be processed before counting.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Every copy handled (none waiting, none in a worker's hands) before counting.
+    await stepQueueDrained();
 
     const keys = [...testAgent().keyCounts()].filter(([key]) => key.startsWith(id));
     expect(run.status).toBe('completed');

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { api } from '../helpers/api';
+import { unwrap } from '#sdk';
+import { keys } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
 import { subscribeToBus, type BusEvent, type BusSubscription } from '../helpers/bus';
-import { engineClient, type RunEvent } from '../helpers/engine';
+import { engineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
@@ -48,8 +49,7 @@ describe('outputs, artifacts, history and lifecycle events', () => {
   it('publishes run.completed and step.failed on the bus for subscribers', async () => {
     const client = await engineClient();
     // Step events reach the bus only for projects that subscribe to them.
-    const setting = await api('PATCH', `/v1/projects/${client.project.id}/settings`, { token: client.token, body: { publishStepEvents: true } });
-    expect(setting.status).toBe(200);
+    await unwrap(client.baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId: client.projectId } }, body: { publishStepEvents: true } }));
     const ok = await client.workflow({ name: 'ok', steps: [{ id: 'a', kind: 'noop' }] });
     const bad = await client.workflow({ name: 'bad', steps: [{ id: 'b', kind: 'http', input: { url: `${testAgent().url}/status/422` } }] });
 
@@ -82,7 +82,7 @@ describe('outputs, artifacts, history and lifecycle events', () => {
     // The publication mark lands just after the bus has the event.
     const stored = await eventually('the run events marked published', async () => {
       const { Items = [] } = await aws.documents.send(
-        new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': `RUN#${id}`, ':events': 'EVENT#' } }),
+        new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': keys.run(id).pk, ':events': keys.runEvent(id, '').sk } }),
       );
       return Items.some((item) => item.type === 'run.completed' && item.publishedAt) ? Items : undefined;
     });
@@ -97,23 +97,26 @@ describe('outputs, artifacts, history and lifecycle events', () => {
 
   it("pages the event history in either order and lists a project's runs by status", async () => {
     const client = await engineClient();
-    const workflowId = await client.workflow({ name: 'three', steps: ['a', 'b', 'c'].map((id, index) => ({ id, kind: 'noop', dependsOn: index ? [['a', 'b', 'c'][index - 1]] : [] })) });
+    const workflowId = await client.workflow({ name: 'three', steps: ['a', 'b', 'c'].map((id, index, ids) => ({ id, kind: 'noop', dependsOn: ids.slice(index - 1, index) })) });
     const { id } = await client.run(workflowId);
     const pending = await client.run(workflowId, { start: false });
     await client.waitFor(id, ['completed']);
 
     const all = await client.events(id);
-    const firstDesc = await api<{ items: RunEvent[]; cursor?: string }>('GET', `/v1/runs/${id}/events?order=desc&limit=2`, { token: client.token });
-    const nextDesc = await api<{ items: RunEvent[] }>('GET', `/v1/runs/${id}/events?order=desc&limit=2&cursor=${firstDesc.body.cursor}`, { token: client.token });
-    const completedRuns = await api<{ items: { id: string }[] }>('GET', `/v1/projects/${client.project.id}/runs?status=completed`, { token: client.token });
-    const pendingRuns = await api<{ items: { id: string }[] }>('GET', `/v1/projects/${client.project.id}/runs?status=pending&workflowId=${workflowId}`, { token: client.token });
-    const badQuery = await api('GET', `/v1/projects/${client.project.id}/runs?status=sleeping`, { token: client.token });
+    const eventsPage = (cursor?: string) => unwrap(client.baton.GET('/v1/runs/{runId}/events', { params: { path: { runId: id }, query: { order: 'desc', limit: 2, ...(cursor ? { cursor } : {}) } } }));
+    const firstDesc = await eventsPage();
+    const nextDesc = await eventsPage(firstDesc.cursor);
+    const listRuns = (query: { status: 'completed' | 'pending'; workflowId?: string }) => unwrap(client.baton.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId: client.projectId }, query } }));
+    const completedRuns = await listRuns({ status: 'completed' });
+    const pendingRuns = await listRuns({ status: 'pending', workflowId });
+    // Raw fetch: the SDK's types allow only the statuses the contract names.
+    const badQuery = await fetch(`${stack.apiUrl}/v1/projects/${client.projectId}/runs?status=sleeping`, { headers: { authorization: `Bearer ${client.token}` } });
 
     expect(all[0]?.type).toBe('run.created');
     expect(all.at(-1)?.type).toBe('run.completed');
-    expect([...firstDesc.body.items, ...nextDesc.body.items].map((event) => event.id)).toEqual(all.slice(-4).reverse().map((event) => event.id));
-    expect(completedRuns.body.items.map((run) => run.id)).toEqual([id]);
-    expect(pendingRuns.body.items.map((run) => run.id)).toEqual([pending.id]);
+    expect([...firstDesc.items, ...nextDesc.items].map((event) => event.id)).toEqual(all.slice(-4).reverse().map((event) => event.id));
+    expect(completedRuns.items.map((run) => run.id)).toEqual([id]);
+    expect(pendingRuns.items.map((run) => run.id)).toEqual([pending.id]);
     expect(badQuery.status).toBe(400);
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api';
-import { engineClient, expectDependencyOrder, type EngineClient } from '../helpers/engine';
+import { unwrap, type SaveWorkflowBody } from '#sdk';
+import { engineClient, expectDependencyOrder } from '../helpers/engine';
 import { generatePlanCsv } from '../helpers/plan';
 import { resetData } from '../helpers/reset';
 
@@ -9,25 +9,17 @@ beforeEach(resetData);
 
 const sample = readFileSync(new URL('../fixtures/plan-sample.csv', import.meta.url), 'utf8');
 
-async function importPlan(client: EngineClient, csv: string, query = '') {
-  return api<{ id: string; steps: number; version: number; error?: { message: string; field?: string } }>(
-    'POST',
-    `/v1/projects/${client.project.id}/workflows/import${query}`,
-    { token: client.token, body: csv, headers: { 'content-type': 'text/csv' } },
-  );
-}
 
 describe('plan CSV imports on the deployed engine', () => {
   it('imports the sample plan and runs it; the Done day is not run again', async () => {
     const client = await engineClient();
 
-    const imported = await importPlan(client, sample, '?name=sample-plan');
-    const { id } = await client.run(imported.body.id);
+    const imported = await client.importPlan(sample, { name: 'sample-plan' });
+    const { id } = await client.run(imported.id);
     const run = await client.waitFor(id, ['completed', 'blocked']);
     const events = await client.events(id);
 
-    expect(imported.status).toBe(201);
-    expect(imported.body).toMatchObject({ steps: 8, version: 1 });
+    expect(imported).toMatchObject({ steps: 8, version: 1 });
     expect(run.status).toBe('completed');
     expect(events.some((event) => event.stepId === 'day-1' && event.type === 'step.started')).toBe(false);
     expectDependencyOrder(events, [
@@ -40,36 +32,38 @@ describe('plan CSV imports on the deployed engine', () => {
   it('refuses a plan with a cycle, naming the rows', async () => {
     const client = await engineClient();
 
-    const response = await importPlan(client, generatePlanCsv(10, { cycle: true }));
+    const refused = await client.importPlan(generatePlanCsv(10, { cycle: true })).catch((error: unknown) => error);
 
-    expect(response.status).toBe(400);
-    expect(response.body.error?.message).toMatch(/cycle between rows/);
+    expect(refused).toMatchObject({ status: 400, message: expect.stringMatching(/cycle between rows/) });
   });
 
   it('accepts a workflow written in YAML', async () => {
     const client = await engineClient();
     const yaml = ['name: from-yaml', 'steps:', '  - id: a', '    kind: noop', '  - id: b', '    kind: noop', '    dependsOn: [a]', ''].join('\n');
 
-    const response = await api<{ id: string; steps: number }>('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
-      body: yaml,
-      headers: { 'content-type': 'application/yaml' },
-    });
+    // Sent as text: the SDK's types describe the JSON form of the same body.
+    const saved = await unwrap(
+      client.baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId: client.projectId } },
+        body: yaml as unknown as SaveWorkflowBody,
+        bodySerializer: (body: unknown) => body as string,
+        headers: { 'content-type': 'application/yaml' },
+      }),
+    );
 
-    expect(response.status).toBe(201);
-    expect(response.body.steps).toBe(2);
+    expect(saved).toMatchObject({ name: 'from-yaml', steps: 2 });
   });
 
   it('runs a generated 365-day plan to completion and reports its usage and cost', async () => {
     const client = await engineClient();
-    const imported = await importPlan(client, generatePlanCsv(365), '?name=year');
+    const imported = await client.importPlan(generatePlanCsv(365), { name: 'year' });
     const began = Date.now();
 
-    const { id } = await client.run(imported.body.id);
+    const { id } = await client.run(imported.id);
     const run = await client.waitFor(id, ['completed', 'blocked'], 900_000);
     const wallSeconds = (Date.now() - began) / 1000;
 
-    expect(imported.body.steps).toBe(365);
+    expect(imported.steps).toBe(365);
     expect(run.status).toBe('completed');
     expect(run.steps.byStatus.completed).toBe(365);
     expect(run.usage.perExecutedStep?.dynamodbWriteCalls).toBeGreaterThan(0);

@@ -1,11 +1,12 @@
-import { beforeEach, describe, expect, it } from 'vitest';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { api } from '../helpers/api';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { keys } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
-import { stack } from '../helpers/stack';
 import { engineClient, type RunEvent } from '../helpers/engine';
 import { planHeader } from '../helpers/plan';
+import { stepQueueDrained } from '../helpers/queues';
 import { resetData } from '../helpers/reset';
+import { stack } from '../helpers/stack';
 
 beforeEach(resetData);
 
@@ -49,25 +50,21 @@ describe('time on the deployed engine', () => {
     const client = await engineClient();
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
     const csv = [planHeader, `1,${day(-1)},Past,Planner,Yesterday's work,tokens,Open,`, `2,${day(30)},Future,Planner,Next month's work,tokens,Open,1`].join('\n');
-    const imported = await api<{ id: string }>('POST', `/v1/projects/${client.project.id}/workflows/import?dateGating=true&name=gated-plan`, {
-      token: client.token,
-      body: csv,
-      headers: { 'content-type': 'text/csv' },
-    });
+    const imported = await client.importPlan(csv, { dateGating: 'true', name: 'gated-plan' });
 
-    const { id } = await client.run(imported.body.id);
+    const { id } = await client.run(imported.id);
     await client.waitForStep(id, 'day-1', ['completed']);
     const future = await client.waitForStep(id, 'day-2', ['queued']);
-    // Give a wrongly dispatched step every chance to start before looking.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Every step message sent so far handled: a wrongly dispatched day-2 would have started.
+    await stepQueueDrained();
     const events = await client.events(id);
 
-    expect(imported.status).toBe(201);
+    expect(imported.steps).toBe(2);
     expect(future).toMatchObject({ status: 'queued', notBefore: `${day(30)}T00:00:00Z` });
     expect(events.some((event) => event.type === 'step.started' && event.stepId === 'day-2')).toBe(false);
     expect((await client.getRun(id)).status).toBe('running');
     // Parked in the timers index for the sweeper: no message waits in the queue for a month.
-    const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: { pk: `RUN#${id}`, sk: 'STEP#day-2' } }));
+    const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.step(id, 'day-2') }));
     expect(Item).toMatchObject({ timerPk: 'NOT_BEFORE', dueAt: `${day(30)}T00:00:00Z` });
   });
 });

@@ -2,7 +2,7 @@ import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { collect, createClient, paginate, runEvents, unwrap, waitForRun, type BatonClient } from '#sdk';
-import { createProject } from '../helpers/api';
+import { createProject } from '../helpers/projects';
 import { aws } from '../helpers/aws';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';

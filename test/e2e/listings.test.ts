@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { collect, createClient, paginate, unwrap, type BatonClient } from '#sdk';
-import { createProject, installationToken } from '../helpers/api';
+import { createProject, installationToken } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 

@@ -1,6 +1,7 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { unwrap } from '#sdk';
 import { keys, timersIndex } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient } from '../helpers/engine';
@@ -84,8 +85,8 @@ describe('lost sends on the deployed stack', () => {
     const { id } = await client.run(workflowId);
     await client.waitForStep(id, 'gate', ['needs_qa']);
 
-    const approve = await client.stepAction(id, 'gate', 'approve');
-    expect(approve.status).toBe(200);
+    const approve = await unwrap(client.baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId: id, stepId: 'gate', action: 'approve' } } }));
+    expect(approve.status).toBe('completed');
     await expectLost(client, id, 'lost-send-child', 'sent-child');
 
     await overdue(id, 'lost-send-child');

@@ -1,5 +1,6 @@
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it } from 'vitest';
+import type { SaveWorkflowBody } from '#sdk';
 import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient, type RunView } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
@@ -25,7 +26,7 @@ const queueDrained = () =>
     return Object.values(Attributes ?? {}).every((count) => count === '0') ? true : undefined;
   }, { timeoutMs: 60_000, intervalMs: 500 });
 
-async function completedRun(client: EngineClient, name: string, steps: unknown[]): Promise<RunView> {
+async function completedRun(client: EngineClient, name: string, steps: SaveWorkflowBody['steps']): Promise<RunView> {
   const { id } = await client.run(await client.workflow({ name, steps }));
   await client.waitFor(id, ['completed', 'blocked'], 120_000);
   await queueDrained();

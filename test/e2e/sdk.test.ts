@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BatonApiError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun } from '#sdk';
-import { createProject } from '../helpers/api';
+import { createProject } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 

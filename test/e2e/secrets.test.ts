@@ -3,11 +3,13 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { unwrap, type SaveWorkflowBody } from '#sdk';
+import { keys } from '#shared/store/keys';
 import { logFile } from '../../scripts/lib/emulator';
-import { api } from '../helpers/api';
 import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient } from '../helpers/engine';
 import { startOpenAiServer, type OpenAiServer } from '../helpers/openai-server';
+import { batonClient } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
 import { useTestAgent } from '../helpers/test-agent';
@@ -22,35 +24,20 @@ afterAll(async () => {
 });
 beforeEach(resetData);
 
-interface SecretView {
-  name: string;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A new token of the project with `role`, as a client of its own. */
+const createToken = async (client: EngineClient, role: 'viewer' | 'editor') =>
+  batonClient((await unwrap(client.baton.POST('/v1/projects/{projectId}/tokens', { params: { path: { projectId: client.projectId } }, body: { name: role, role } }))).token);
 
-interface ErrorView {
-  error: { code: string; message: string; field?: string };
-}
+const putSecret = (client: EngineClient, name: string, value: string, as = client.baton) =>
+  as.PUT('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId: client.projectId, name } }, body: { value } });
 
-const createToken = async (client: EngineClient, role: 'viewer' | 'editor') => {
-  const response = await api<{ token: string }>('POST', `/v1/projects/${client.project.id}/tokens`, { token: client.token, body: { name: role, role } });
-  expect(response.status, JSON.stringify(response.body)).toBe(201);
-  return response.body.token;
-};
+const deleteSecret = (client: EngineClient, name: string, as = client.baton) =>
+  as.DELETE('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId: client.projectId, name } } });
 
-const secretsPath = (client: EngineClient, name?: string) => `/v1/projects/${client.project.id}/secrets${name === undefined ? '' : `/${name}`}`;
+const listSecrets = async (client: EngineClient, as = client.baton) => (await unwrap(as.GET('/v1/projects/{projectId}/secrets', { params: { path: { projectId: client.projectId } } }))).items;
 
-const putSecret = (client: EngineClient, name: string, value: string, token = client.token) =>
-  api<SecretView & ErrorView>('PUT', secretsPath(client, name), { token, body: { value } });
-
-const listSecrets = async (client: EngineClient, token = client.token) => {
-  const response = await api<{ items: SecretView[] }>('GET', secretsPath(client), { token });
-  expect(response.status).toBe(200);
-  return response.body.items;
-};
-
-const saveWorkflow = (client: EngineClient, steps: unknown[], name = 'secrets') =>
-  api<{ id: string } & ErrorView>('POST', `/v1/projects/${client.project.id}/workflows`, { token: client.token, body: { name, steps } });
+const saveWorkflow = (client: EngineClient, steps: SaveWorkflowBody['steps'], name = 'secrets') =>
+  client.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: client.projectId } }, body: { name, steps } });
 
 /** A value nobody could guess, so finding it anywhere means it leaked from this test. */
 const canaryValue = () => `canary-${randomBytes(18).toString('base64url')}`;
@@ -69,27 +56,27 @@ describe('project secrets on the deployed stack', () => {
     const tooLong = await putSecret(client, 'long', 'x'.repeat(8193));
     const empty = await putSecret(client, 'empty', '');
     const listedByViewer = await listSecrets(client, viewer);
-    const viewerDeletes = await api('DELETE', secretsPath(client, 'agent-token'), { token: viewer });
+    const viewerDeletes = await deleteSecret(client, 'agent-token', viewer);
 
-    expect(created.status).toBe(201);
-    expect(created.body).toEqual({ name: 'agent-token', createdAt: expect.any(String), updatedAt: created.body.createdAt });
-    expect(replaced.status).toBe(200);
-    expect(replaced.body).toEqual({ name: 'agent-token', createdAt: created.body.createdAt, updatedAt: expect.any(String) });
-    expect(Date.parse(replaced.body.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.body.createdAt));
-    expect([byViewer.status, byEditor.status, viewerDeletes.status]).toEqual([403, 403, 403]);
-    expect(tooLong.status).toBe(400);
-    expect(tooLong.body.error).toMatchObject({ field: 'body.value', message: expect.stringContaining('8192') });
-    expect(empty.status).toBe(400);
-    expect(listedByViewer).toEqual([replaced.body]);
-    expect(JSON.stringify([created.body, replaced.body, listedByViewer])).not.toContain(value);
+    expect(created.response.status).toBe(201);
+    expect(created.data).toEqual({ name: 'agent-token', createdAt: expect.any(String), updatedAt: created.data?.createdAt });
+    expect(replaced.response.status).toBe(200);
+    expect(replaced.data).toEqual({ name: 'agent-token', createdAt: created.data?.createdAt, updatedAt: expect.any(String) });
+    expect(Date.parse(replaced.data!.updatedAt)).toBeGreaterThanOrEqual(Date.parse(created.data!.createdAt));
+    expect([byViewer.response.status, byEditor.response.status, viewerDeletes.response.status]).toEqual([403, 403, 403]);
+    expect(tooLong.response.status).toBe(400);
+    expect(tooLong.error?.error).toMatchObject({ field: 'body.value', message: expect.stringContaining('8192') });
+    expect(empty.response.status).toBe(400);
+    expect(listedByViewer).toEqual([replaced.data]);
+    expect(JSON.stringify([created.data, replaced.data, listedByViewer])).not.toContain(value);
 
-    const deleted = await api('DELETE', secretsPath(client, 'agent-token'), { token: client.token });
-    const again = await api<ErrorView>('DELETE', secretsPath(client, 'agent-token'), { token: client.token });
+    const deleted = await deleteSecret(client, 'agent-token');
+    const again = await deleteSecret(client, 'agent-token');
 
-    expect(deleted.status).toBe(204);
-    expect(deleted.body).toBeUndefined();
-    expect(again.status).toBe(404);
-    expect(again.body.error.code).toBe('not_found');
+    expect(deleted.response.status).toBe(204);
+    expect(deleted.data).toBeUndefined();
+    expect(again.response.status).toBe(404);
+    expect(again.error?.error.code).toBe('not_found');
     expect(await listSecrets(client)).toEqual([]);
   });
 
@@ -97,10 +84,10 @@ describe('project secrets on the deployed stack', () => {
     const client = await engineClient('sealed');
     const value = canaryValue();
 
-    expect((await putSecret(client, 'api-key', value)).status).toBe(201);
-    expect((await api('DELETE', secretsPath(client, 'api-key'), { token: client.token })).status).toBe(204);
-    expect((await putSecret(client, 'api-key', value)).status).toBe(201);
-    const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: { pk: `PROJECT#${client.project.id}`, sk: 'SECRET#api-key' } }));
+    expect((await putSecret(client, 'api-key', value)).response.status).toBe(201);
+    expect((await deleteSecret(client, 'api-key')).response.status).toBe(204);
+    expect((await putSecret(client, 'api-key', value)).response.status).toBe(201);
+    const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.projectSecret(client.projectId, 'api-key') }));
     const ciphertext = Buffer.from(Item?.ciphertext as string, 'base64');
     const decrypt = (projectId: string, secretName: string) =>
       aws.kms.send(new DecryptCommand({ CiphertextBlob: ciphertext, EncryptionContext: { projectId, secretName } })).then(
@@ -108,7 +95,7 @@ describe('project secrets on the deployed stack', () => {
         (error: Error) => error.name,
       );
     const { Items: events = [] } = await aws.documents.send(
-      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': `PROJECT#${client.project.id}`, ':events': 'EVENT#' } }),
+      new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :events)', ExpressionAttributeValues: { ':pk': keys.project(client.projectId).pk, ':events': keys.projectEvent(client.projectId, '').sk } }),
     );
 
     expect(JSON.stringify(Item)).not.toContain(value);
@@ -127,7 +114,7 @@ describe('project secrets on the deployed stack', () => {
 
   it('refuses a literal bearerToken, and a reference to a secret the project does not have, naming the field', async () => {
     const client = await engineClient('references');
-    expect((await putSecret(client, 'known', 'v')).status).toBe(201);
+    expect((await putSecret(client, 'known', 'v')).response.status).toBe(201);
     const url = `${testAgent().url}/ok`;
 
     const literal = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: 'sk-literal-token' } }]);
@@ -139,28 +126,30 @@ describe('project secrets on the deployed stack', () => {
     const unknownHeader = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: { $secret: 'known' }, headers: { 'X-Api-Key': { $secret: 'nope' } } } }]);
     // Anywhere in any kind's input: the check walks the input, not one kind's schema.
     const nested = await saveWorkflow(client, [{ id: 'note', kind: 'noop', input: { deep: [{ ref: { $secret: 'absent' } }] } }]);
-    const yaml = await api<ErrorView>('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
+    // A YAML body, sent as text (the SDK's types describe the JSON form).
+    const yaml = await client.baton.POST('/v1/projects/{projectId}/workflows', {
+      params: { path: { projectId: client.projectId } },
       headers: { 'content-type': 'application/yaml' },
-      body: `name: yaml\nsteps:\n  - id: call\n    kind: http\n    input:\n      url: ${url}\n      bearerToken:\n        $secret: ghost\n`,
+      body: `name: yaml\nsteps:\n  - id: call\n    kind: http\n    input:\n      url: ${url}\n      bearerToken:\n        $secret: ghost\n` as unknown as SaveWorkflowBody,
+      bodySerializer: (body: unknown) => body as string,
     });
     const known = await saveWorkflow(client, [{ id: 'call', kind: 'http', input: { url, bearerToken: { $secret: 'known' }, headers: { 'X-Team': 'blue' } } }]);
 
-    expect(literal.status).toBe(400);
-    expect(literal.body.error).toMatchObject({ code: 'validation_error', field: 'body.steps[0].input.bearerToken' });
-    expect(literal.body.error.message).toBe(
+    expect(literal.response.status).toBe(400);
+    expect(literal.error?.error).toMatchObject({ code: 'validation_error', field: 'body.steps[0].input.bearerToken' });
+    expect(literal.error?.error.message).toBe(
       'body.steps[0].input.bearerToken: must be a secret reference {"$secret": "<name>"}: store the token with PUT /v1/projects/{projectId}/secrets/{name}',
     );
-    expect(JSON.stringify(literal.body)).not.toContain('sk-literal-token');
-    expect(unknownToken.status).toBe(400);
-    expect(unknownToken.body.error).toMatchObject({ field: 'body.steps[2].input.bearerToken', message: expect.stringContaining('"missing"') });
-    expect(unknownHeader.status).toBe(400);
-    expect(unknownHeader.body.error.field).toBe('body.steps[0].input.headers["X-Api-Key"]');
-    expect(nested.status).toBe(400);
-    expect(nested.body.error.field).toBe('body.steps[0].input.deep[0].ref');
-    expect(yaml.status).toBe(400);
-    expect(yaml.body.error.field).toBe('body.steps[0].input.bearerToken');
-    expect(known.status).toBe(201);
+    expect(JSON.stringify(literal.error)).not.toContain('sk-literal-token');
+    expect(unknownToken.response.status).toBe(400);
+    expect(unknownToken.error?.error).toMatchObject({ field: 'body.steps[2].input.bearerToken', message: expect.stringContaining('"missing"') });
+    expect(unknownHeader.response.status).toBe(400);
+    expect(unknownHeader.error?.error.field).toBe('body.steps[0].input.headers["X-Api-Key"]');
+    expect(nested.response.status).toBe(400);
+    expect(nested.error?.error.field).toBe('body.steps[0].input.deep[0].ref');
+    expect(yaml.response.status).toBe(400);
+    expect(yaml.error?.error.field).toBe('body.steps[0].input.bearerToken');
+    expect(known.response.status).toBe(201);
   });
 
   it('resolves secrets only in the worker: the agent and the model server get them, a viewer and the emulator log never see them', async () => {
@@ -169,9 +158,9 @@ describe('project secrets on the deployed stack', () => {
     const canary = canaryValue();
     const headerCanary = canaryValue();
     const modelCanary = canaryValue();
-    expect((await putSecret(client, 'agent-token', canary)).status).toBe(201);
-    expect((await putSecret(client, 'agent-key', headerCanary)).status).toBe(201);
-    expect((await putSecret(client, 'model-key', modelCanary)).status).toBe(201);
+    expect((await putSecret(client, 'agent-token', canary)).response.status).toBe(201);
+    expect((await putSecret(client, 'agent-key', headerCanary)).response.status).toBe(201);
+    expect((await putSecret(client, 'model-key', modelCanary)).response.status).toBe(201);
     const saved = await saveWorkflow(client, [
       {
         id: 'call',
@@ -186,21 +175,24 @@ describe('project secrets on the deployed stack', () => {
       },
       { id: 'after', kind: 'noop', dependsOn: ['ask'] },
     ]);
-    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
+    expect(saved.response.status, JSON.stringify(saved.error)).toBe(201);
+    const workflowId = saved.data!.id;
 
-    const { id: runId } = await client.run(saved.body.id);
+    const { id: runId } = await client.run(workflowId);
     const run = await client.waitFor(runId, ['completed', 'blocked']);
     const received = testAgent().requests.filter((request) => request.idempotencyKey?.startsWith(`${runId}:call:`));
-    const read = (path: string) => api('GET', path, { token: viewer }).then((response) => ({ path, status: response.status, text: JSON.stringify(response.body) }));
+    const read = async (path: string, call: Promise<{ data?: unknown; error?: unknown; response: Response }>) => {
+      const { data, error, response } = await call;
+      return { path, status: response.status, text: JSON.stringify(data ?? error) };
+    };
+    const projectId = client.projectId;
     const responses = await Promise.all([
-      read(`/v1/projects/${client.project.id}/workflows/${saved.body.id}`),
-      read(`/v1/runs/${runId}`),
-      read(`/v1/runs/${runId}/steps`),
-      read(`/v1/runs/${runId}/steps/call`),
-      read(`/v1/runs/${runId}/steps/ask`),
-      read(`/v1/runs/${runId}/steps/after`),
-      read(`/v1/runs/${runId}/events?order=asc&limit=200`),
-      read(`/v1/projects/${client.project.id}/secrets`),
+      read('workflow', viewer.GET('/v1/projects/{projectId}/workflows/{workflowId}', { params: { path: { projectId, workflowId } } })),
+      read('run', viewer.GET('/v1/runs/{runId}', { params: { path: { runId } } })),
+      read('steps', viewer.GET('/v1/runs/{runId}/steps', { params: { path: { runId } } })),
+      ...['call', 'ask', 'after'].map((stepId) => read(`step ${stepId}`, viewer.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }))),
+      read('events', viewer.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { order: 'asc', limit: 200 } } })),
+      read('secrets', viewer.GET('/v1/projects/{projectId}/secrets', { params: { path: { projectId } } })),
     ]);
 
     expect(run.status).toBe('completed');
@@ -226,14 +218,14 @@ describe('project secrets on the deployed stack', () => {
 
   it('fails a step whose secret was deleted since the workflow was saved with SECRET_NOT_FOUND, at once and without calling the agent', async () => {
     const client = await engineClient('deleted');
-    expect((await putSecret(client, 'short-lived', canaryValue())).status).toBe(201);
+    expect((await putSecret(client, 'short-lived', canaryValue())).response.status).toBe(201);
     const saved = await saveWorkflow(client, [
       { id: 'call', kind: 'http', input: { url: `${testAgent().url}/ok`, bearerToken: { $secret: 'short-lived' } }, retry: { maxAttempts: 3, backoffBaseSeconds: 1, backoffCapSeconds: 1, jitter: 'none' } },
     ]);
-    expect(saved.status, JSON.stringify(saved.body)).toBe(201);
-    expect((await api('DELETE', secretsPath(client, 'short-lived'), { token: client.token })).status).toBe(204);
+    expect(saved.response.status, JSON.stringify(saved.error)).toBe(201);
+    expect((await deleteSecret(client, 'short-lived')).response.status).toBe(204);
 
-    const { id: runId } = await client.run(saved.body.id);
+    const { id: runId } = await client.run(saved.data!.id);
     const run = await client.waitFor(runId, ['completed', 'blocked']);
     const step = await client.step(runId, 'call');
 

@@ -1,7 +1,8 @@
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { api } from '../helpers/api';
+import { unwrap, type SaveWorkflowBody } from '#sdk';
+import { keys } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
 import { subscribeToBus, type BusSubscription } from '../helpers/bus';
 import { engineClient } from '../helpers/engine';
@@ -33,11 +34,11 @@ describe('the sweeper on the deployed stack', () => {
     // the run running, the step running with a lease that has run out, and nothing in the queue.
     // Expired well beyond the queue's visibility timeout: no redelivery is coming.
     const expired = new Date(Date.now() - 10 * 60_000).toISOString();
-    await aws.documents.send(new UpdateCommand({ TableName: stack.tableName, Key: { pk: `RUN#${id}`, sk: 'META' }, UpdateExpression: 'SET #s = :running', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':running': 'running' } }));
+    await aws.documents.send(new UpdateCommand({ TableName: stack.tableName, Key: keys.run(id), UpdateExpression: 'SET #s = :running', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':running': 'running' } }));
     await aws.documents.send(
       new UpdateCommand({
         TableName: stack.tableName,
-        Key: { pk: `RUN#${id}`, sk: 'STEP#lost' },
+        Key: keys.step(id, 'lost'),
         UpdateExpression: 'SET #s = :running, attempt = :one, leaseUntil = :expired, timerPk = :lease, dueAt = :expired',
         ExpressionAttributeNames: { '#s': 'status' },
         ExpressionAttributeValues: { ':running': 'running', ':one': 1, ':expired': expired, ':lease': 'LEASE' },
@@ -64,7 +65,7 @@ describe('the sweeper on the deployed stack', () => {
     await aws.documents.send(
       new UpdateCommand({
         TableName: stack.tableName,
-        Key: { pk: `RUN#${id}`, sk: 'STEP#later' },
+        Key: keys.step(id, 'later'),
         UpdateExpression: 'SET notBefore = :due, dueAt = :due',
         ConditionExpression: 'timerPk = :parked',
         ExpressionAttributeValues: { ':due': due, ':parked': 'NOT_BEFORE' },
@@ -111,18 +112,13 @@ describe('the sweeper on the deployed stack', () => {
   it('refuses a timeoutSeconds beyond one invocation for a running kind, and accepts a day for a gate', async () => {
     const client = await engineClient();
 
-    const tooLong = await api<{ error: { field: string } }>('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
-      body: { name: 'too-long', steps: [{ id: 'slow', kind: 'noop', timeoutSeconds: 3600 }] },
-    });
-    const gate = await api('POST', `/v1/projects/${client.project.id}/workflows`, {
-      token: client.token,
-      body: { name: 'day-gate', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 86_400 }] },
-    });
+    const save = (body: SaveWorkflowBody) => unwrap(client.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: client.projectId } }, body }));
 
-    expect(tooLong.status).toBe(400);
-    expect(tooLong.body.error.field).toBe('body.steps[0].timeoutSeconds');
-    expect(gate.status).toBe(201);
+    const tooLong = await save({ name: 'too-long', steps: [{ id: 'slow', kind: 'noop', timeoutSeconds: 3600 }] }).catch((error: unknown) => error);
+    const gate = await save({ name: 'day-gate', steps: [{ id: 'review', kind: 'approval', timeoutSeconds: 86_400 }] });
+
+    expect(tooLong).toMatchObject({ status: 400, field: 'body.steps[0].timeoutSeconds' });
+    expect(gate.name).toBe('day-gate');
   });
 
   describe('with a subscriber on the bus', () => {
@@ -137,7 +133,7 @@ describe('the sweeper on the deployed stack', () => {
     it('republishes an event whose publication failed, and marks it published', async () => {
       // A committed event whose PutEvents never happened (the writer died, or the bus refused it).
       const eventId = `01SWEEPTEST${Date.now()}`.slice(0, 26).padEnd(26, '0');
-      const key = { pk: 'RUN#run_sweeper_test', sk: `EVENT#${eventId}` };
+      const key = keys.runEvent('run_sweeper_test', eventId);
       await aws.documents.send(
         new PutCommand({
           TableName: stack.tableName,

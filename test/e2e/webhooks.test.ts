@@ -1,18 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { signGeneric } from '#shared/domain/webhook-signatures';
-import { api } from '../helpers/api';
 import { engineClient, type EngineClient } from '../helpers/engine';
-import { setWebhookSecret, workflowRunBody, type DeliveryResponse } from '../helpers/webhooks';
 import { resetData } from '../helpers/reset';
+import { postDelivery, setWebhookSecret, workflowRunBody } from '../helpers/webhooks';
 
 beforeEach(resetData);
 
-const githubDeliveryOf = (client: EngineClient, body: string, headers: Record<string, string>) =>
-  api<DeliveryResponse>('POST', `/v1/webhooks/github/${client.project.id}`, {
-    body,
-    headers: { 'content-type': 'application/json', 'x-github-event': 'workflow_run', ...headers },
-  });
+const githubDeliveryOf = (client: EngineClient, body: string, headers: Record<string, string>) => postDelivery('github', client.projectId, body, { 'x-github-event': 'workflow_run', ...headers });
 
 const workflowRun = (branch: string, conclusion: string) => workflowRunBody('acme/app', branch, conclusion);
 
@@ -66,7 +61,7 @@ describe('webhooks on the deployed stack', () => {
 
     const withOld = await githubDeliveryOf(client, body, { 'x-github-delivery': 'r-1', 'x-hub-signature-256': signedWith(first.secret) });
     const withNew = await githubDeliveryOf(client, body, { 'x-github-delivery': 'r-2', 'x-hub-signature-256': signedWith(second.secret) });
-    const unknown = await api('POST', `/v1/webhooks/github/prj_00000000000000000000000000`, { body, headers: { 'x-github-delivery': 'r-3', 'x-hub-signature-256': signedWith(second.secret) } });
+    const unknown = await postDelivery('github', 'prj_00000000000000000000000000', body, { 'x-github-delivery': 'r-3', 'x-hub-signature-256': signedWith(second.secret) });
 
     expect(second.previousStillValid).toBe(true);
     expect(withOld.status).toBe(202);
@@ -91,18 +86,9 @@ describe('webhooks on the deployed stack', () => {
     const genericBody = JSON.stringify({ event: 'order.paid', key: 'order-42' });
     const gitlabBody = JSON.stringify({ object_kind: 'pipeline', project: { path_with_namespace: 'group/project' }, object_attributes: { ref: 'main', status: 'success' } });
 
-    const stale = await api('POST', `/v1/webhooks/generic/${client.project.id}`, {
-      body: genericBody,
-      headers: { 'content-type': 'application/json', 'x-baton-delivery': 'g-0', 'x-baton-signature': signGeneric(genericBody, generic.secret, new Date(Date.now() - 3_600_000)) },
-    });
-    const signed = await api('POST', `/v1/webhooks/generic/${client.project.id}`, {
-      body: genericBody,
-      headers: { 'content-type': 'application/json', 'x-baton-delivery': 'g-1', 'x-baton-signature': signGeneric(genericBody, generic.secret) },
-    });
-    const fromGitlab = await api('POST', `/v1/webhooks/gitlab/${client.project.id}`, {
-      body: gitlabBody,
-      headers: { 'content-type': 'application/json', 'x-gitlab-event-uuid': 'gl-1', 'x-gitlab-token': gitlab.secret },
-    });
+    const stale = await postDelivery('generic', client.projectId, genericBody, { 'x-baton-delivery': 'g-0', 'x-baton-signature': signGeneric(genericBody, generic.secret, new Date(Date.now() - 3_600_000)) });
+    const signed = await postDelivery('generic', client.projectId, genericBody, { 'x-baton-delivery': 'g-1', 'x-baton-signature': signGeneric(genericBody, generic.secret) });
+    const fromGitlab = await postDelivery('gitlab', client.projectId, gitlabBody, { 'x-gitlab-event-uuid': 'gl-1', 'x-gitlab-token': gitlab.secret });
     const run = await client.waitFor(id, ['completed', 'blocked']);
 
     expect(stale.status).toBe(401);

@@ -1,43 +1,16 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
-import { collect, createClient, runEvents, unwrap } from '#sdk';
-import { api, createProject, type CreatedProject } from './api';
+import { collect, runEvents, unwrap, waitForRun, waitForStep, type CreateRunBody, type Event, type RunDetail, type RunStatus, type StepDetail, type StepStatus, type SaveWorkflowBody } from '#sdk';
+import { keys } from '#shared/store/keys';
 import { aws } from './aws';
 import { eventually } from './poll';
+import { batonClient, createProject, type CreatedProject } from './projects';
 import { stack } from './stack';
 
-export interface RunEvent {
-  id: string;
-  type: string;
-  stepId?: string;
-  at: string;
-  actor: string;
-  detail: Record<string, unknown>;
-}
+export type RunEvent = Event;
 
-export interface RunView {
-  id: string;
-  status: string;
-  reason?: string;
-  failedSteps?: string[];
-  heldSteps?: string[];
-  steps: { total: number; byStatus: Record<string, number> };
-  usage: Record<string, unknown> & { perExecutedStep?: Record<string, number> };
-  startedAt?: string;
-  finishedAt?: string;
-  createdAt: string;
-}
-
-export interface StepView {
-  id: string;
-  status: string;
-  attempt: number;
-  generation: number;
-  output?: unknown;
-  outputUrl?: string;
-  error?: { message: string; code?: string; retryable: boolean; status?: number };
-  artifacts: { name: string; url: string; contentType: string; size: number }[];
-}
+/** A run as the API answers it, with the per-step usage averages the contract leaves open typed as numbers. */
+export type RunView = RunDetail & { usage: { perExecutedStep?: Record<string, number> } };
 
 export interface DeliveryReactions {
   completedSteps: string[];
@@ -46,54 +19,57 @@ export interface DeliveryReactions {
   completedRuns: string[];
 }
 
-/** A project with a token, and shortcuts to the engine's routes with that token. */
+/** Tests poll often: the SDK's default backoff (up to 5 s between reads) would only add waiting. */
+const testPolling = { initialIntervalMs: 250, maxIntervalMs: 500 } as const;
+
+/**
+ * A new project with its admin token, the SDK's client with that token (`baton`), and a few
+ * shorthands over that client for what almost every test does.
+ */
 export async function engineClient(name = 'engine') {
   const project: CreatedProject = await createProject(name);
   const token = project.adminToken.token;
-  /** The SDK's client with the project's admin token (reads go through it; malformed requests through `api`). */
-  const baton = createClient({ baseUrl: stack.apiUrl, token });
+  const projectId = project.id;
+  const baton = batonClient(token);
   const client = {
     project,
+    projectId,
     token,
     baton,
-    async workflow(body: unknown): Promise<string> {
-      const response = await api<{ id: string }>('POST', `/v1/projects/${project.id}/workflows`, { token, body });
-      expect(response.status, JSON.stringify(response.body)).toBe(201);
-      return response.body.id;
+    /** Saves a workflow (a new one, or a new version of one by name); returns its id. */
+    async workflow(body: SaveWorkflowBody): Promise<string> {
+      return (await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body }))).id;
     },
-    async run(workflowId: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
-      const response = await api<{ id: string; status: string }>('POST', `/v1/projects/${project.id}/runs`, { token, body: { workflowId, ...extra }, headers });
-      expect(response.status, JSON.stringify(response.body)).toBe(201);
-      return response.body;
-    },
-    async getRun(runId: string): Promise<RunView> {
-      return unwrap(baton.GET('/v1/runs/{runId}', { params: { path: { runId } } }));
-    },
-    async step(runId: string, stepId: string): Promise<StepView> {
-      return unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }));
-    },
-    action(runId: string, action: string, body?: unknown) {
-      return api<RunView & { error?: { code: string; message: string } }>('POST', `/v1/runs/${runId}/actions/${action}`, { token, ...(body !== undefined ? { body } : {}) });
-    },
-    stepAction(runId: string, stepId: string, action: string, body?: unknown) {
-      return api<StepView & { error?: { code: string } }>('POST', `/v1/runs/${runId}/steps/${stepId}/actions/${action}`, { token, ...(body !== undefined ? { body } : {}) });
-    },
-    /** Polls the run until it reaches one of `statuses`. */
-    waitFor(runId: string, statuses: string[], timeoutMs = 60_000): Promise<RunView> {
-      return eventually(
-        `run ${runId} to be ${statuses.join(' or ')}`,
-        async () => {
-          const run = await client.getRun(runId);
-          return statuses.includes(run.status) ? run : undefined;
-        },
-        { timeoutMs, intervalMs: 500 },
+    /** Creates a run of a saved workflow (started unless `start: false`). */
+    run(workflowId: string, extra: Omit<CreateRunBody, 'workflowId'> = {}, idempotencyKey?: string) {
+      return unwrap(
+        baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId }, header: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} }, body: { workflowId, ...extra } }),
       );
     },
-    async waitForStep(runId: string, stepId: string, statuses: string[], timeoutMs = 60_000): Promise<StepView> {
-      return eventually(`step ${stepId} to be ${statuses.join(' or ')}`, async () => {
-        const step = await client.step(runId, stepId);
-        return statuses.includes(step.status) ? step : undefined;
-      }, { timeoutMs, intervalMs: 500 });
+    /** Imports a plan CSV as a workflow, sent as text the way the CLI's `plan import` sends it. */
+    importPlan(csv: string, query: { name?: string; dateGating?: 'true' | 'false' } = {}) {
+      return unwrap(
+        baton.POST('/v1/projects/{projectId}/workflows/import', {
+          params: { path: { projectId }, query },
+          body: csv,
+          bodySerializer: (body: unknown) => body as string,
+          headers: { 'content-type': 'text/csv' },
+        }),
+      );
+    },
+    async getRun(runId: string): Promise<RunView> {
+      return (await unwrap(baton.GET('/v1/runs/{runId}', { params: { path: { runId } } })));
+    },
+    step(runId: string, stepId: string): Promise<StepDetail> {
+      return unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }));
+    },
+    /** Polls the run until it reaches one of `statuses`. */
+    async waitFor(runId: string, statuses: RunStatus[], timeoutMs = 60_000): Promise<RunView> {
+      return (await waitForRun(baton, runId, { ...testPolling, timeoutMs, until: (run) => statuses.includes(run.status) }));
+    },
+    /** Polls the step until it reaches one of `statuses`. */
+    waitForStep(runId: string, stepId: string, statuses: StepStatus[], timeoutMs = 60_000): Promise<StepDetail> {
+      return waitForStep(baton, runId, stepId, { ...testPolling, timeoutMs, until: (step) => statuses.includes(step.status) });
     },
     /** Polls until the webhook reactions have handled a delivery (its record says so); returns what it did. */
     async waitForDeliveryHandled(provider: string, deliveryId: string, timeoutMs = 30_000): Promise<DeliveryReactions> {
@@ -104,7 +80,7 @@ export async function engineClient(name = 'engine') {
     },
     /** The dedupe record of a delivery, as stored (undefined when it was never accepted). */
     async deliveryRecord(provider: string, deliveryId: string): Promise<Record<string, unknown> | undefined> {
-      const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: { pk: `PROJECT#${project.id}`, sk: `DELIVERY#${provider}#${deliveryId}` }, ConsistentRead: true }));
+      const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.delivery(projectId, provider, deliveryId), ConsistentRead: true }));
       return Item;
     },
     /** Every event of the run, oldest first, following the cursor. */

@@ -1,3 +1,5 @@
+import { sleep } from '#sdk';
+
 /**
  * Polls until `probe` returns a value that is not undefined, or fails after `timeoutMs` with
  * the description. Used instead of fixed sleeps for anything asynchronous.
@@ -16,7 +18,7 @@ export async function eventually<T>(
     } catch (error) {
       lastError = error;
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
   }
   throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description}`, { cause: lastError });
 }

@@ -1,6 +1,6 @@
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
-import { BatonApiError, BatonTimeoutError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun } from '#sdk';
+import { BatonApiError, BatonTimeoutError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun, waitForStep } from '#sdk';
 import { baseUrl, event, fakeApi, runDetail } from './fake-api';
 
 const runId = 'run_01jdtest0000000000000000000';
@@ -107,6 +107,24 @@ describe('waitForRun and createRunAndWait', () => {
     const api = fakeApi({});
     const error = await waitForRun(createClient({ baseUrl, fetch: api.fetch }), runId).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ status: 404, code: 'not_found' });
+  });
+});
+
+describe('waitForStep', () => {
+  const step = (status: string) => ({ runId, id: 'review', kind: 'approval', status, attempt: 1, generation: 1, dependsOn: [], artifacts: [] });
+
+  it("reads one step until its condition holds, and gives up with the last step seen", async () => {
+    const statuses = ['queued', 'running', 'needs_qa'];
+    const api = fakeApi({ [`GET /v1/runs/${runId}/steps/review`]: (_request, call) => ({ body: step(statuses[Math.min(call, 2)]!) }) });
+    const client = createClient({ baseUrl, fetch: api.fetch });
+
+    const waiting = await waitForStep(client, runId, 'review', { until: (seen) => seen.status === 'needs_qa', initialIntervalMs: 1 });
+    const late = await waitForStep(client, runId, 'review', { until: (seen) => seen.status === 'completed', timeoutMs: 30, initialIntervalMs: 5 }).catch((caught: unknown) => caught);
+
+    expect(waiting.status).toBe('needs_qa');
+    expect(api.seen.slice(0, 3).map((request) => request.path)).toEqual(Array(3).fill(`/v1/runs/${runId}/steps/review`));
+    expect(late).toBeInstanceOf(BatonTimeoutError);
+    expect(late).toMatchObject({ message: expect.stringContaining('Step review of run'), last: { status: 'needs_qa' } });
   });
 });
 
