@@ -8,6 +8,7 @@
  *   npm run bench -- --shape fan --size 100         # one case
  *   npm run bench -- --size 10,100 --no-pipeline --no-cold-start
  *   npm run bench -- --publish-step-events            # as a project subscribed to step events
+ *   npm run bench -- --cold-start-only                # bundle sizes and require times only
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     size: { type: 'string', multiple: true },
     'no-pipeline': { type: 'boolean', default: false },
     'no-cold-start': { type: 'boolean', default: false },
+    /** Only the cold-start lines: no project, pipeline or case (still reads the deployed functions' environment). */
+    'cold-start-only': { type: 'boolean', default: false },
     'poll-ms': { type: 'string', default: '250' },
     /** Runs as a project subscribed to step events (settings.publishStepEvents): what that lever saves. */
     'publish-step-events': { type: 'boolean', default: false },
@@ -59,67 +62,72 @@ Object.assign(process.env, emulatorEnv(info.endpoint));
 const note = (line: string) => console.error(line);
 const print = (line: unknown) => console.log(JSON.stringify(line));
 
-// The emulator logs each request it serves only at DEBUG: check before relying on it.
-const logPath = logFile();
-const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-const before = logOffset(logPath);
-await documents.send(new DescribeTableCommand({ TableName: info.tableName }));
-await new Promise((resolve) => setTimeout(resolve, 300));
-if (!logsRequests(readLogSince(logPath, before))) {
-  note(`bench: ${logPath} has no request lines: start the emulator with npm start (it logs at DEBUG unless BATON_EMULATOR_LOG_LEVEL says otherwise; npm stop first if npm test started it). Emulator counts will read 0.`);
-}
+if (!values['cold-start-only']) await runCases();
 
-const project = await (async () => {
-  const response = await fetch(`${info.apiUrl}/v1/projects`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await readAdminToken(info)}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: `bench-${new Date().toISOString()}` }),
-  });
-  const body = (await response.json()) as { id: string; adminToken: { token: string } };
-  if (response.status !== 201) throw new Error(`creating the bench project: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-})();
-const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
-if (values['publish-step-events']) {
-  const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
-    method: 'PATCH',
-    headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ publishStepEvents: true }),
-  });
-  if (!response.ok) throw new Error(`setting publishStepEvents: ${response.status} ${await response.text()}`);
-}
+/** The pipeline and the cases: everything but the cold starts. */
+async function runCases(): Promise<void> {
+  // The emulator logs each request it serves only at DEBUG: check before relying on it.
+  const logPath = logFile();
+  const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+  const before = logOffset(logPath);
+  await documents.send(new DescribeTableCommand({ TableName: info.tableName }));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  if (!logsRequests(readLogSince(logPath, before))) {
+    note(`bench: ${logPath} has no request lines: start the emulator with npm start (it logs at DEBUG unless BATON_EMULATOR_LOG_LEVEL says otherwise; npm stop first if npm test started it). Emulator counts will read 0.`);
+  }
 
-// The bare pipeline first, with as many messages as each size has steps (warmed up once).
-const pipelineBySize = new Map<number, { messages: number; seconds: number }>();
-if (!values['no-pipeline']) {
-  note('bench: deploying the bare pipeline (SQS → Lambda, batch size 10 → conditional PutItem) …');
-  const pipeline = await deployBarePipeline({ root, log: note });
-  try {
-    await pipeline.measure(10);
-    for (const size of [...new Set(sizes)].sort((a, b) => a - b)) {
-      const measured = await pipeline.measure(size);
-      pipelineBySize.set(size, measured);
-      print({ kind: 'pipeline', messages: size, seconds: Math.round(measured.seconds * 100) / 100, messagesPerSecond: Math.round((size / measured.seconds) * 10) / 10 });
+  const project = await (async () => {
+    const response = await fetch(`${info.apiUrl}/v1/projects`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await readAdminToken(info)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `bench-${new Date().toISOString()}` }),
+    });
+    const body = (await response.json()) as { id: string; adminToken: { token: string } };
+    if (response.status !== 201) throw new Error(`creating the bench project: ${response.status} ${JSON.stringify(body)}`);
+    return body;
+  })();
+  const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
+  if (values['publish-step-events']) {
+    const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ publishStepEvents: true }),
+    });
+    if (!response.ok) throw new Error(`setting publishStepEvents: ${response.status} ${await response.text()}`);
+  }
+
+  // The bare pipeline first, with as many messages as each size has steps (warmed up once).
+  const pipelineBySize = new Map<number, { messages: number; seconds: number }>();
+  if (!values['no-pipeline']) {
+    note('bench: deploying the bare pipeline (SQS → Lambda, batch size 10 → conditional PutItem) …');
+    const pipeline = await deployBarePipeline({ root, log: note });
+    try {
+      await pipeline.measure(10);
+      for (const size of [...new Set(sizes)].sort((a, b) => a - b)) {
+        const measured = await pipeline.measure(size);
+        pipelineBySize.set(size, measured);
+        print({ kind: 'pipeline', messages: size, seconds: Math.round(measured.seconds * 100) / 100, messagesPerSecond: Math.round((size / measured.seconds) * 10) / 10 });
+      }
+    } finally {
+      await pipeline.remove();
     }
-  } finally {
-    await pipeline.remove();
   }
-}
 
-// A first small run warms the worker up, so the first case does not pay its cold start.
-note('bench: warming up …');
-await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10)));
+  // A first small run warms the worker up, so the first case does not pay its cold start.
+  note('bench: warming up …');
+  await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10)));
 
-const began = Date.now();
-for (const shape of shapes) {
-  for (const size of sizes) {
-    note(`bench: ${shape}-${size} …`);
-    const workflowId = await saveWorkflow(target, benchWorkflow(shape, size));
-    const measured = await runCase(target, shape, size, workflowId);
-    print(caseLine({ ...measured, pipeline: pipelineBySize.get(size) }));
+  const began = Date.now();
+  for (const shape of shapes) {
+    for (const size of sizes) {
+      note(`bench: ${shape}-${size} …`);
+      const workflowId = await saveWorkflow(target, benchWorkflow(shape, size));
+      const measured = await runCase(target, shape, size, workflowId);
+      print(caseLine({ ...measured, pipeline: pipelineBySize.get(size) }));
+    }
   }
+  note(`bench: cases took ${Math.round((Date.now() - began) / 1000)} s`);
 }
-note(`bench: cases took ${Math.round((Date.now() - began) / 1000)} s`);
 
 if (!values['no-cold-start']) {
   note('bench: cold starts (esbuild bundles as CDK makes them; require timed in fresh processes) …');

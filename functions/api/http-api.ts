@@ -1,13 +1,16 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
-import { createKmsClient, createSchedulerClient, createSecretsClient } from '#shared/clients/aws';
+import { createKmsClient } from '#shared/clients/kms';
+import { createSchedulerClient } from '#shared/clients/scheduler';
+import { createSecretsClient } from '#shared/clients/secrets-manager';
 import { createSchedules } from '#shared/store/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createAuthenticator } from '#shared/middleware/principal';
-import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
+import { kmsSecretCipher } from '#shared/store/kms-secret-cipher';
+import { createProjectSecretStore } from '#shared/store/project-secrets';
 import { createProjectStore } from '#shared/store/projects';
 import { createRateLimiter } from '#shared/store/rate-limiter';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';

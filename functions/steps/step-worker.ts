@@ -1,6 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { createSsmClient } from '#shared/clients/aws';
+import { bedrockConverse } from '#shared/clients/bedrock-runtime';
+import { createKmsClient } from '#shared/clients/kms';
+import { lambdaInvoke } from '#shared/clients/lambda';
+import { createSsmClient } from '#shared/clients/ssm';
 import { readConfig } from '#shared/config/env';
 import { apiUrlFromParameter } from '#shared/clients/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
@@ -8,14 +11,16 @@ import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
+import { kmsSecretCipher } from '#shared/store/kms-secret-cipher';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new Logger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
 const engine = createEngine(logger, process.env, {
-  agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX },
-  secretsKeyArn: secrets.SECRETS_KEY_ARN,
+  agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX, invoke: lambdaInvoke() },
+  converse: bedrockConverse(),
+  secretsCipher: kmsSecretCipher(createKmsClient(), secrets.SECRETS_KEY_ARN),
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
   releasesRecoveredByRedelivery: true,

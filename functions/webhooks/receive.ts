@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
-import { createSecretsClient } from '#shared/clients/aws';
+import { createSecretsClient } from '#shared/clients/secrets-manager';
 import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { createProjectStore } from '#shared/store/projects';

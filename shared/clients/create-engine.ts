@@ -1,8 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { ConverseCommand } from '@aws-sdk/client-bedrock-runtime';
-import { InvokeCommand } from '@aws-sdk/client-lambda';
-import { createBedrockRuntimeClient, createDocumentClient, createEventBridgeClient, createKmsClient, createLambdaClient, createS3Client, createSqsClient } from '#shared/clients/aws';
+import { createDocumentClient } from '#shared/clients/dynamodb';
+import { createEventBridgeClient } from '#shared/clients/eventbridge';
+import { createS3Client } from '#shared/clients/s3';
+import { createSqsClient } from '#shared/clients/sqs';
 import { readConfig } from '#shared/config/env';
 import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
 import { createLlmExecutor, type Converse } from '#shared/executors/llm';
@@ -11,7 +12,7 @@ import { createExecutorRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
-import { createProjectSecretStore, kmsSecretCipher } from '#shared/store/project-secrets';
+import { createProjectSecretStore, type SecretCipher } from '#shared/store/project-secrets';
 import { createHttpCache } from '#shared/store/http-cache';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
@@ -48,11 +49,17 @@ export const secretsEnv = {
   SECRETS_KEY_ARN: z.string().min(1),
 };
 
+/**
+ * The clients only the step worker needs come in as options (built from `#shared/clients/lambda`,
+ * `bedrock-runtime` and `kms`), so the other functions' bundles do not take in those SDK packages.
+ */
 export interface EngineOptions {
-  /** The step worker's agent settings; without them `lambda` steps are only validated, never invoked. */
-  agents?: { allowedFunctions: string[]; functionArnPrefix: string };
-  /** The step worker's project secrets key (it may decrypt); without it a step that references a secret fails with SECRETS_UNAVAILABLE. */
-  secretsKeyArn?: string;
+  /** The step worker's agent settings and invoker; without them `lambda` steps are only validated, never invoked. */
+  agents?: { allowedFunctions: string[]; functionArnPrefix: string; invoke: InvokeFunction };
+  /** The step worker's Bedrock Converse; without it an `llm` step on Bedrock fails (only the worker runs steps). */
+  converse?: Converse;
+  /** The step worker's project secrets cipher (it may decrypt); without it a step that references a secret fails with SECRETS_UNAVAILABLE. */
+  secretsCipher?: SecretCipher;
   /** The step worker's: the API's base URL for callback URLs (see EngineDeps.callbackBaseUrl). */
   callbackBaseUrl?: () => Promise<string>;
   /** The step worker's: its releases are recovered by its message's redelivery, so they carry no dispatch marker (EngineDeps). */
@@ -64,15 +71,15 @@ export interface EngineOptions {
   loseTestSends?: boolean;
 }
 
-/** Lambda Invoke (RequestResponse) through the metered client, cancelled by the attempt's signal. */
-const invokeWith = (lambda: ReturnType<typeof createLambdaClient>): InvokeFunction => (request, signal) =>
-  lambda.send(new InvokeCommand({ ...request, InvocationType: 'RequestResponse' }), { abortSignal: signal });
+const notHere = (what: string) => async (): Promise<never> => {
+  throw new Error(`${what} is not available in this function: only the step worker runs steps`);
+};
 
 /** Builds the engine with real adapters (DynamoDB, SQS, EventBridge, S3), once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, secretsKeyArn, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, converse, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const lambda = createLambdaExecutor({
-    invoke: invokeWith(createLambdaClient()),
+    invoke: agents?.invoke ?? notHere('Lambda Invoke'),
     allowedFunctions: agents?.allowedFunctions ?? [],
     functionArnPrefix: agents?.functionArnPrefix ?? '',
   });
@@ -87,8 +94,8 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,
-    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: bedrockConverse() }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
-    ...(secretsKeyArn ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: kmsSecretCipher(createKmsClient(), secretsKeyArn) }) } : {}),
+    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: converse ?? notHere('Bedrock Converse') }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
+    ...(secretsCipher ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: secretsCipher }) } : {}),
     logger,
     clock: () => new Date(),
     usage: { sinceCheckpoint: usageSinceCheckpoint },
@@ -102,10 +109,4 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   };
   // The engine sees its ports only; the functions' other stores (API listings, projects, schedules, run usage) get the client.
   return { deps, workflows: createWorkflowStore({ documents, tableName }), documents, tableName, runs, artifacts };
-}
-
-/** Converse through the SDK client, created at the first call (most functions never make one). */
-function bedrockConverse(): Converse {
-  let client: ReturnType<typeof createBedrockRuntimeClient> | undefined;
-  return (request, { abortSignal }) => (client ??= createBedrockRuntimeClient()).send(new ConverseCommand(request), { abortSignal });
 }

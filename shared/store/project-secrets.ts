@@ -1,4 +1,3 @@
-import { DecryptCommand, EncryptCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
@@ -27,21 +26,6 @@ export interface SecretCipher {
   encrypt(plaintext: string, context: Record<string, string>): Promise<string>;
   decrypt(ciphertext: string, context: Record<string, string>): Promise<string>;
 }
-
-/** The stack's KMS key as a SecretCipher: ciphertexts are stored base64. */
-export const kmsSecretCipher = (kms: KMSClient, keyId: string): SecretCipher => ({
-  async encrypt(plaintext, context) {
-    const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from(plaintext, 'utf8'), EncryptionContext: context }));
-    if (!CiphertextBlob) throw new Error('KMS returned no ciphertext');
-    return Buffer.from(CiphertextBlob).toString('base64');
-  },
-  async decrypt(ciphertext, context) {
-    // Naming the key refuses a ciphertext made under any other key.
-    const { Plaintext } = await kms.send(new DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(ciphertext, 'base64'), EncryptionContext: context }));
-    if (!Plaintext) throw new Error('KMS returned no plaintext');
-    return Buffer.from(Plaintext).toString('utf8');
-  },
-});
 
 /** Binds a ciphertext to its project and name. */
 const encryptionContext = (projectId: string, name: string) => ({ projectId, secretName: name });

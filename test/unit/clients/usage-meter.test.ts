@@ -5,7 +5,11 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQS
 import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
-import { createDocumentClient, createEventBridgeClient, createS3Client, createSecretsClient, createSqsClient } from '#shared/clients/aws';
+import { createDocumentClient } from '#shared/clients/dynamodb';
+import { createEventBridgeClient } from '#shared/clients/eventbridge';
+import { createS3Client } from '#shared/clients/s3';
+import { createSecretsClient } from '#shared/clients/secrets-manager';
+import { createSqsClient } from '#shared/clients/sqs';
 import { addUsage, attachUsageMeter, currentUsage, emptyUsage, meterUsage, usageFromItem } from '#shared/clients/usage-meter';
 
 type Body = Record<string, unknown>;

@@ -1,0 +1,7 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { commonClientConfig, endpointOverride } from '#shared/clients/common';
+import { attachUsageMeter } from '#shared/clients/usage-meter';
+
+/** Emulators serve buckets path-style only: the one thing the SDK cannot infer from the endpoint. */
+export const createS3Client = (): S3Client =>
+  attachUsageMeter(new S3Client({ ...commonClientConfig(), forcePathStyle: endpointOverride() !== undefined }));
