@@ -1,5 +1,5 @@
 import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
-import { estimateCostUsd } from '#shared/domain/cost';
+import { estimateComputeUsd, estimateCostUsd } from '#shared/domain/cost';
 import { sumLlmUsage } from '#shared/domain/llm-usage';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -37,6 +37,8 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     usage: {
       ...usage,
       cost: estimateCostUsd(usage),
+      // Beside the request cost, not in it (issue 11 §4): Baton's handler time × memory.
+      lambdaCompute: estimateComputeUsd(usage),
       perExecutedStep: executed ? perStep(usage, executed) : undefined,
       agentUsage: agentUsage(steps),
       llm: sumLlmUsage(steps.flatMap((step) => step.llmUsage ?? [])),

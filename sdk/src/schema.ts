@@ -849,6 +849,16 @@ export interface components {
                 cost: {
                     [key: string]: unknown;
                 };
+                /** @description Baton's own Lambda compute, reported beside the request cost (cost), never in it */
+                lambdaCompute?: {
+                    /** @description Wall time of Baton's own function invocations that worked for this run (shared equally by the runs of one invocation) */
+                    handlerMs: number;
+                    /** @description handlerMs × the functions' memory, in GB-seconds */
+                    gbSeconds: number;
+                    /** @description gbSeconds at the arm64 list price; not included in cost.totalUsd */
+                    usd: number;
+                    usdPerGbSecond: number;
+                };
                 agentUsage: {
                     [key: string]: unknown;
                 };

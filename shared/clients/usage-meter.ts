@@ -21,6 +21,13 @@ export interface Usage {
   /** EventBridge bills one event per started 64 KB of each entry it accepted. */
   eventsPublished: number;
   lambdaInvocations?: number;
+  /**
+   * Baton's own Lambda compute: handler wall time (ms) of the invocations that did this work and
+   * that time × the function's memory in GB-seconds (what Lambda bills as duration). Reported
+   * beside the request cost, never in it (createMetering records it per invocation).
+   */
+  lambdaComputeMs?: number;
+  lambdaGbSeconds?: number;
 }
 
 /** A Usage with nothing spent. */
@@ -39,6 +46,8 @@ const addInto = (target: Usage, source: Usage): Usage => {
   target.sqsBillableRequests += source.sqsBillableRequests;
   target.eventsPublished += source.eventsPublished;
   if (source.lambdaInvocations !== undefined) target.lambdaInvocations = (target.lambdaInvocations ?? 0) + source.lambdaInvocations;
+  if (source.lambdaComputeMs !== undefined) target.lambdaComputeMs = (target.lambdaComputeMs ?? 0) + source.lambdaComputeMs;
+  if (source.lambdaGbSeconds !== undefined) target.lambdaGbSeconds = (target.lambdaGbSeconds ?? 0) + source.lambdaGbSeconds;
   return target;
 };
 
@@ -59,6 +68,8 @@ export const subtractUsage = (later: Usage, earlier: Usage): Usage => {
     sqsBillableRequests: minus(later.sqsBillableRequests, earlier.sqsBillableRequests),
     eventsPublished: minus(later.eventsPublished, earlier.eventsPublished),
     ...(later.lambdaInvocations !== undefined ? { lambdaInvocations: minus(later.lambdaInvocations, earlier.lambdaInvocations ?? 0) } : {}),
+    ...(later.lambdaComputeMs !== undefined ? { lambdaComputeMs: minus(later.lambdaComputeMs, earlier.lambdaComputeMs ?? 0) } : {}),
+    ...(later.lambdaGbSeconds !== undefined ? { lambdaGbSeconds: minus(later.lambdaGbSeconds, earlier.lambdaGbSeconds ?? 0) } : {}),
   };
 };
 
@@ -88,6 +99,10 @@ export const usageFromItem = (value: unknown): Usage => {
   };
   const lambdaInvocations = storedNumber(item.lambdaInvocations);
   if (lambdaInvocations > 0) usage.lambdaInvocations = lambdaInvocations;
+  const lambdaComputeMs = storedNumber(item.lambdaComputeMs);
+  if (lambdaComputeMs > 0) usage.lambdaComputeMs = lambdaComputeMs;
+  const lambdaGbSeconds = storedNumber(item.lambdaGbSeconds);
+  if (lambdaGbSeconds > 0) usage.lambdaGbSeconds = lambdaGbSeconds;
   return usage;
 };
 

@@ -14,6 +14,8 @@ export interface Prices {
   lambdaRequest: number;
   secretsManagerCall: number;
   kmsRequest: number;
+  /** Lambda duration on arm64 (Baton's functions), per GB-second: reported beside the estimate, never in it. */
+  lambdaArm64GbSecond: number;
 }
 
 /**
@@ -40,7 +42,18 @@ export const defaultPrices: Readonly<Prices> = Object.freeze({
   secretsManagerCall: 0.05 / 10_000,
   // KMS: $0.03 per 10,000 symmetric requests (project secrets: Encrypt on set, Decrypt in the worker).
   kmsRequest: 0.03 / 10_000,
+  // Lambda duration, arm64, first tier: $0.0000133334 per GB-second (x86: $0.0000166667).
+  lambdaArm64GbSecond: 0.0000133334,
 });
+
+/**
+ * Baton's own Lambda compute of a usage (handler time × memory, `Usage.lambdaGbSeconds`) at the
+ * arm64 list price. Kept apart from `estimateCostUsd`: issue 11 reports it beside the request cost.
+ */
+export const estimateComputeUsd = (usage: Usage, prices: Prices = defaultPrices): { handlerMs: number; gbSeconds: number; usd: number; usdPerGbSecond: number } => {
+  const gbSeconds = usage.lambdaGbSeconds ?? 0;
+  return { handlerMs: usage.lambdaComputeMs ?? 0, gbSeconds, usd: gbSeconds * prices.lambdaArm64GbSecond, usdPerGbSecond: prices.lambdaArm64GbSecond };
+};
 
 /** How S3 bills an operation: the PUT/LIST tier, the GET tier, or free (DELETE and CANCEL). */
 const s3Tier = (operation: string): 'write' | 'read' | 'free' => {

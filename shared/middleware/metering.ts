@@ -33,6 +33,10 @@ export interface MeteringOptions {
   logger: Logger;
   /** Where a run's remainder goes (createRunUsageRecorder). */
   runUsage: RunUsageRecorder;
+  /** Reads AWS_LAMBDA_FUNCTION_MEMORY_SIZE; process.env by default. */
+  env?: Record<string, string | undefined>;
+  /** Milliseconds now; Date.now by default (tests pass a clock). */
+  now?: () => number;
 }
 
 /** `usage` × `share` (a run's part of a remainder charged to several). */
@@ -42,7 +46,23 @@ const scaled = (usage: Usage, share: number): Usage => ({
   sqsBillableRequests: usage.sqsBillableRequests * share,
   eventsPublished: usage.eventsPublished * share,
   ...(usage.lambdaInvocations ? { lambdaInvocations: usage.lambdaInvocations * share } : {}),
+  ...(usage.lambdaComputeMs ? { lambdaComputeMs: usage.lambdaComputeMs * share } : {}),
+  ...(usage.lambdaGbSeconds ? { lambdaGbSeconds: usage.lambdaGbSeconds * share } : {}),
 });
+
+/**
+ * The compute of `handlerMs` of handler time at the function's memory (AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
+ * MB; Lambda bills duration as GB-seconds). Without the variable (tests, scripts) the memory counts zero.
+ */
+export const lambdaCompute = (handlerMs: number, memoryMb: number): Pick<Usage, 'lambdaComputeMs' | 'lambdaGbSeconds'> => ({
+  lambdaComputeMs: handlerMs,
+  lambdaGbSeconds: (handlerMs / 1000) * (memoryMb / 1024),
+});
+
+const functionMemoryMb = (env: Record<string, string | undefined>): number => {
+  const mb = Number(env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE);
+  return Number.isFinite(mb) && mb > 0 ? mb : 0;
+};
 
 const isEmpty = (usage: Usage): boolean => Object.keys(usage.calls).length === 0;
 
@@ -56,8 +76,9 @@ const invocations = new AsyncLocalStorage<UsageRemainders>();
 export const chargeRemainderTo = (runIds: readonly string[]): void => invocations.getStore()?.charge(runIds);
 
 /** The metering of one function, built once per cold start. */
-export function createMetering({ service, logger, runUsage }: MeteringOptions): Metering {
+export function createMetering({ service, logger, runUsage, env = process.env, now = Date.now }: MeteringOptions): Metering {
   const metrics = new Metrics({ namespace: 'Baton', serviceName: service });
+  const memoryMb = functionMemoryMb(env);
 
   const emit = (usage: Usage) => {
     metrics.addMetric('AwsCalls', MetricUnit.Count, Object.values(usage.calls).reduce((sum, count) => sum + count, 0));
@@ -65,11 +86,13 @@ export function createMetering({ service, logger, runUsage }: MeteringOptions): 
     metrics.addMetric('DynamoDBReadUnits', MetricUnit.Count, usage.dynamodb.readUnits);
     metrics.addMetric('SQSBillableRequests', MetricUnit.Count, usage.sqsBillableRequests);
     metrics.addMetric('EventsPublished', MetricUnit.Count, usage.eventsPublished);
+    metrics.addMetric('LambdaComputeMilliseconds', MetricUnit.Milliseconds, usage.lambdaComputeMs ?? 0);
     metrics.publishStoredMetrics();
   };
 
   return {
     async invocation(work) {
+      const began = now();
       const byRun = new Map<string, Usage>();
       const remainders: UsageRemainders = {
         charge(runIds) {
@@ -83,13 +106,18 @@ export function createMetering({ service, logger, runUsage }: MeteringOptions): 
         try {
           return await invocations.run(remainders, () => work(remainders));
         } finally {
+          // The handler's wall time up to its accounting, shared like the remainders by the runs it
+          // worked for (equally: records run in parallel, so their own times would overlap).
+          const compute = lambdaCompute(now() - began, memoryMb);
+          const runIds = [...byRun.keys()];
+          for (const runId of runIds) byRun.set(runId, addUsage(byRun.get(runId)!, scaled({ ...emptyUsage(), ...compute }, 1 / runIds.length)));
           await Promise.all(
             [...byRun].map(([runId, usage]) =>
               // Accounting must not undo the work: the batch stays done, the loss is logged.
               runUsage(runId, usage).catch((error: unknown) => logger.warn('usage not added to its run', { runId, usage, error })),
             ),
           );
-          emit(currentUsage() ?? emptyUsage());
+          emit({ ...(currentUsage() ?? emptyUsage()), ...compute });
         }
       });
       return result;

@@ -143,6 +143,15 @@ export const runDetailResponse = runResponse
     steps: z.object({ total: z.number().int(), byStatus: z.record(z.enum(stepStatuses), z.number().int()) }),
     usage: z.looseObject({
       cost: z.looseObject({}),
+      lambdaCompute: z
+        .object({
+          handlerMs: z.number().meta({ description: "Wall time of Baton's own function invocations that worked for this run (shared equally by the runs of one invocation)" }),
+          gbSeconds: z.number().meta({ description: 'handlerMs × the functions\' memory, in GB-seconds' }),
+          usd: z.number().meta({ description: 'gbSeconds at the arm64 list price; not included in cost.totalUsd' }),
+          usdPerGbSecond: z.number(),
+        })
+        .optional()
+        .meta({ description: "Baton's own Lambda compute, reported beside the request cost (cost), never in it" }),
       agentUsage: z.looseObject({}),
       llm: z.record(z.string(), llmModelUsage).meta({ description: 'Model calls of every step (failed attempts included), summed by model id' }),
     }),

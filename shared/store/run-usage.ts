@@ -42,6 +42,14 @@ export function createRunUsageRecorder({ documents, tableName }: { documents: Dy
       values[':lambda'] = usage.lambdaInvocations;
       adds.push('#usage.lambdaInvocations :lambda');
     }
+    if (usage.lambdaComputeMs) {
+      values[':computeMs'] = usage.lambdaComputeMs;
+      adds.push('#usage.lambdaComputeMs :computeMs');
+    }
+    if (usage.lambdaGbSeconds) {
+      values[':gbSeconds'] = usage.lambdaGbSeconds;
+      adds.push('#usage.lambdaGbSeconds :gbSeconds');
+    }
     // Call names hold dots (`DynamoDB.UpdateItem`): always through placeholders.
     Object.entries(usage.calls).forEach(([call, count], index) => {
       names[`#call${index}`] = call;

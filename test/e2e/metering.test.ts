@@ -50,5 +50,18 @@ describe('the usage meter on the deployed stack', () => {
     // last step of each invocation loses its final writes, a fan reports a fraction of a chain.
     expect(fanUnits / chainUnits).toBeGreaterThan(0.75);
     expect(fanUnits / chainUnits).toBeLessThan(1.33);
+
+    // Baton's own Lambda compute (handler time × memory) is measured and reported beside the
+    // request cost, not folded into it.
+    console.log(`lambda compute: chain ${JSON.stringify(chained.usage.lambdaCompute)}; fan ${JSON.stringify(fanned.usage.lambdaCompute)}`);
+    for (const run of [chained, fanned]) {
+      const { cost, lambdaCompute = { handlerMs: 0, gbSeconds: 0, usd: 0, usdPerGbSecond: 0 } } = run.usage;
+      expect(lambdaCompute.handlerMs).toBeGreaterThan(0);
+      expect(lambdaCompute.gbSeconds).toBeGreaterThan(0);
+      expect(lambdaCompute.usd).toBeCloseTo(lambdaCompute.gbSeconds * lambdaCompute.usdPerGbSecond, 12);
+      const breakdown = cost.breakdown as Record<string, number>;
+      expect(Object.values(breakdown).reduce((sum, usd) => sum + usd, 0)).toBeCloseTo(cost.totalUsd as number, 12);
+      expect(Object.keys(breakdown).some((item) => /lambda(?!Requests)/i.test(item) && item !== 'lambdaRequests')).toBe(false);
+    }
   }, 300_000);
 });

@@ -1,5 +1,5 @@
 import type { Usage } from '#shared/clients/usage-meter';
-import { estimateCostUsd, type Prices, defaultPrices } from '#shared/domain/cost';
+import { estimateComputeUsd, estimateCostUsd, type Prices, defaultPrices } from '#shared/domain/cost';
 import { totalOf } from './emulator-log';
 
 /** What one case measured; `pipeline` is the bare pipeline run with as many messages. */
@@ -63,6 +63,16 @@ export function meterDifferencePercent(meterByService: Record<string, number>, e
 const perStepOf = (counts: Record<string, number>, steps: number): Record<string, number> =>
   Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)).map(([service, count]) => [service, perStep(count, steps)]));
 
+/** Baton's Lambda compute of a case: handler ms and GB-seconds per step, USD per million steps at the arm64 price. */
+export function lambdaComputeLine(usage: Usage, steps: number, prices: Prices = defaultPrices) {
+  const compute = estimateComputeUsd(usage, prices);
+  return {
+    handlerMsPerStep: perStep(compute.handlerMs, steps),
+    gbSecondsPerStep: perStep(compute.gbSeconds, steps, 6),
+    usdPerMillionSteps: round(steps ? (compute.usd * 1_000_000) / steps : 0, 3),
+  };
+}
+
 /** The JSON line printed for one case. */
 export function caseLine(measurement: CaseMeasurement, prices: Prices = defaultPrices) {
   const { shape, size, steps, usage, wallSeconds, emulatorRequests, pipeline } = measurement;
@@ -86,6 +96,8 @@ export function caseLine(measurement: CaseMeasurement, prices: Prices = defaultP
     eventsPerStep: perStep(usage.eventsPublished, steps),
     usdPerMillionSteps: cost.total,
     usdBreakdownPerMillionSteps: cost.breakdown,
+    // Baton's own Lambda compute (handler time × memory), beside the request cost, not in it.
+    lambdaCompute: lambdaComputeLine(usage, steps, prices),
     emulator: {
       requests: totalOf(emulatorRequests),
       requestsPerStep: { total: perStep(totalOf(emulatorRequests), steps), ...perStepOf(emulatorRequests, steps) },

@@ -1,6 +1,7 @@
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { type Usage } from '#shared/clients/usage-meter';
+import { addUsage, emptyUsage, subtractUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
+import { estimateComputeUsd, estimateCostUsd } from '#shared/domain/cost';
 import { chargeRemainderTo, createMetering } from '#shared/middleware/metering';
 import { silentLogger } from '../../helpers/fakes';
 import { meteredTable } from '../../helpers/metered-table';
@@ -36,5 +37,48 @@ describe('metering an invocation', () => {
         return 'done';
       }),
     ).resolves.toBe('done');
+  });
+
+  it("records the handler's wall time × the function's memory and shares it equally among the runs it worked for", async () => {
+    const added: [string, Usage][] = [];
+    let clock = 1_000;
+    const metering = createMetering({
+      service: 'test',
+      logger: silentLogger(),
+      runUsage: async (runId, usage) => void added.push([runId, usage]),
+      env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' },
+      now: () => clock,
+    });
+
+    await metering.invocation(async () => {
+      await write(1);
+      chargeRemainderTo(['run_a', 'run_b']);
+      clock += 400;
+    });
+
+    const byRun = Object.fromEntries(added.map(([runId, usage]) => [runId, [usage.lambdaComputeMs, usage.lambdaGbSeconds]]));
+    // 400 ms at 1 GB = 0.4 GB-s, half to each run.
+    expect(byRun).toEqual({ run_a: [200, 0.2], run_b: [200, 0.2] });
+  });
+
+  it('reports the compute beside the request cost, never in it, at the arm64 price per GB-second', () => {
+    const usage: Usage = { ...emptyUsage(), dynamodb: { readUnits: 0, writeUnits: 2 }, lambdaComputeMs: 1_500, lambdaGbSeconds: 0.75 };
+
+    const compute = estimateComputeUsd(usage);
+
+    expect(compute).toEqual({ handlerMs: 1_500, gbSeconds: 0.75, usd: 0.75 * 0.0000133334, usdPerGbSecond: 0.0000133334 });
+    expect(estimateCostUsd(usage).totalUsd).toBe(estimateCostUsd({ ...usage, lambdaComputeMs: 0, lambdaGbSeconds: 0 }).totalUsd);
+  });
+
+  it('adds, subtracts and reads back the compute fields like the other counters', () => {
+    const a: Usage = { ...emptyUsage(), lambdaComputeMs: 100, lambdaGbSeconds: 0.1 };
+    const b: Usage = { ...emptyUsage(), lambdaComputeMs: 50, lambdaGbSeconds: 0.05 };
+
+    const sum = addUsage(a, b);
+
+    expect([sum.lambdaComputeMs, sum.lambdaGbSeconds]).toEqual([150, expect.closeTo(0.15, 10)]);
+    expect(subtractUsage(sum, a).lambdaComputeMs).toBe(50);
+    expect(usageFromItem({ lambdaComputeMs: '150', lambdaGbSeconds: 0.15 })).toMatchObject({ lambdaComputeMs: 150, lambdaGbSeconds: 0.15 });
+    expect(usageFromItem({}).lambdaGbSeconds).toBeUndefined();
   });
 });

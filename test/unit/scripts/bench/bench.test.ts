@@ -53,7 +53,7 @@ describe('bench: prices and the JSON line', () => {
       status: 'completed',
       steps: 100,
       wallSeconds: 4,
-      usage: usage({ 'DynamoDB.TransactWriteItems': 200, 'SQS.SendMessageBatch': 10 }, { dynamodb: { readUnits: 50, writeUnits: 400 }, sqsBillableRequests: 10 }),
+      usage: usage({ 'DynamoDB.TransactWriteItems': 200, 'SQS.SendMessageBatch': 10 }, { dynamodb: { readUnits: 50, writeUnits: 400 }, sqsBillableRequests: 10, lambdaComputeMs: 3_000, lambdaGbSeconds: 3 }),
       emulatorRequests: { DynamoDB: 220, SQS: 10, ApiGateway: 1 },
       pipeline: { messages: 100, seconds: 1 },
     });
@@ -70,6 +70,8 @@ describe('bench: prices and the JSON line', () => {
       eventsPerStep: 0,
       usdPerMillionSteps: 2.603,
       usdBreakdownPerMillionSteps: { dynamodbWrites: 2.5, dynamodbReads: 0.062, sqsRequests: 0.04 },
+      // 3 GB-s over 100 steps at $0.0000133334: beside the request USD, not in it.
+      lambdaCompute: { handlerMsPerStep: 30, gbSecondsPerStep: 0.03, usdPerMillionSteps: 0.4 },
       emulator: { requests: 231, requestsPerStep: { total: 2.31, DynamoDB: 2.2, SQS: 0.1, ApiGateway: 0.01 } },
       meterRequests: 210,
       meterVsEmulatorPercent: -8.7,
