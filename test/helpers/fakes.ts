@@ -3,6 +3,7 @@ import { newId } from '#shared/domain/ids';
 import { generateToken, hashToken } from '#shared/domain/tokens';
 import { defaultProjectSettings } from '#shared/schemas/projects';
 import type { EventOutbox } from '#shared/store/event-outbox';
+import { keys } from '#shared/store/keys';
 import type { Project, ProjectStore, TokenRecord } from '#shared/store/projects';
 
 /** An in-memory ProjectStore for unit tests (the real one is exercised by the e2e suite). */
@@ -20,7 +21,7 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
       projects.set(project.id, project);
       tokens.set(hashToken(token), tokenRecord);
       const event = { id: newId('evt'), type: 'project.created', projectId: project.id, at: now, actor, detail: { name } };
-      return { project, token, tokenRecord, events: [{ key: { pk: `PROJECT#${project.id}`, sk: `EVENT#${event.id}` }, event }] };
+      return { project, token, tokenRecord, events: [{ key: keys.projectEvent(project.id, event.id), event }] };
     },
     async get(projectId) {
       return projects.get(projectId);
@@ -39,7 +40,7 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
       const record: TokenRecord = { tokenId: newId('tok'), projectId, role, name, createdAt: now, ...(rateLimit ? { rateLimit } : {}) };
       tokens.set(hashToken(token), record);
       const event = { id: newId('evt'), type: 'token.created', projectId, at: now, actor, detail: { tokenId: record.tokenId } };
-      return { token, record: { ...record }, events: [{ key: { pk: `PROJECT#${projectId}`, sk: `EVENT#${event.id}` }, event }] };
+      return { token, record: { ...record }, events: [{ key: keys.projectEvent(projectId, event.id), event }] };
     },
     async listTokens(projectId) {
       return [...tokens.values()].filter((record) => record.projectId === projectId).map((record) => ({ ...record }));
@@ -50,7 +51,7 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
       if (record.revokedAt) return { record: { ...record }, events: [] };
       record.revokedAt = new Date().toISOString();
       const event = { id: newId('evt'), type: 'token.revoked', projectId, at: record.revokedAt, actor, detail: { tokenId } };
-      return { record: { ...record }, events: [{ key: { pk: `PROJECT#${projectId}`, sk: `EVENT#${event.id}` }, event }] };
+      return { record: { ...record }, events: [{ key: keys.projectEvent(projectId, event.id), event }] };
     },
     async updateSettings(projectId, patch) {
       const project = projects.get(projectId);
