@@ -71,4 +71,14 @@ describe('run usage recorder', () => {
     await expect(createRunUsageRecorder({ documents: gone.documents, tableName: 'baton' })('run_gone', spent)).resolves.toBeUndefined();
     expect(gone.updates).toHaveLength(2);
   });
+
+  it("adds Baton's Lambda compute (handler ms and GB-seconds) in the same write", async () => {
+    const { documents, updates } = recordingTable(() => ({ ConsumedCapacity: { CapacityUnits: 1 } }));
+    const record = createRunUsageRecorder({ documents, tableName: 'baton' });
+
+    await record('run_c', { ...spent, lambdaComputeMs: 250, lambdaGbSeconds: 0.125 });
+
+    expect(updates).toHaveLength(1);
+    expect(addedByPath(updates[0]!)).toMatchObject({ 'usage.lambdaComputeMs': 250, 'usage.lambdaGbSeconds': 0.125 });
+  });
 });
