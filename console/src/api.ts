@@ -90,7 +90,7 @@ export function createApi(baseUrl: string, token: string) {
     /** The installation's projects, oldest first (installation token only). */
     listProjects: (cursor?: string): Promise<Page<Project>> => unwrap(client.GET('/v1/projects', { params: { query: { limit: 50, ...(cursor ? { cursor } : {}) } } })),
     getProject: (projectId: string) => unwrap(client.GET('/v1/projects/{projectId}', { params: { path: { projectId } } })),
-    updateSettings: (projectId: string, settings: { autoQaOnCi?: boolean; completeRunOnMerge?: boolean }) =>
+    updateSettings: (projectId: string, settings: { autoQaOnCi?: boolean; completeRunOnMerge?: boolean; publishStepEvents?: boolean }) =>
       unwrap(client.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: settings })),
     listTokens: async (projectId: string) => (await unwrap(client.GET('/v1/projects/{projectId}/tokens', { params: { path: { projectId } } }))).items,
     createToken: (projectId: string, name: string, role: Role) => unwrap(client.POST('/v1/projects/{projectId}/tokens', { params: { path: { projectId } }, body: { name, role } })),

@@ -9,6 +9,7 @@ import { generatePlanCsv } from '../helpers/plan';
 import { batonClient, installationToken } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
+import { eventually } from '../helpers/poll';
 import { useTestAgent } from '../helpers/test-agent';
 
 /**
@@ -260,6 +261,15 @@ describe('the web console', () => {
       await secrets.getByRole('button', { name: 'Save secret' }).click();
       await admin.page.getByText('agent-key', { exact: true }).waitFor();
       expect(await admin.page.content()).not.toContain('s3cr3t-console-value');
+
+      // A controlled checkbox: it shows the new value once the saved settings are read back.
+      await admin.page.locator('input[name="publishStepEvents"]').click();
+      await admin.page.locator('input[name="publishStepEvents"]:checked').waitFor();
+      const settings = await eventually('the console to turn publishStepEvents on', async () => {
+        const project = await unwrap(client.baton.GET('/v1/projects/{projectId}', { params: { path: { projectId: client.projectId } } }));
+        return project.settings.publishStepEvents ? project.settings : undefined;
+      });
+      expect(settings.autoQaOnCi).toBe(false);
     } finally {
       await admin.close();
     }

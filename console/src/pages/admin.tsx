@@ -196,12 +196,15 @@ function ProjectSecrets() {
   );
 }
 
+/** The project's on/off settings, each with what it does (the rest are shown as JSON below). */
+type ToggleSetting = 'autoQaOnCi' | 'completeRunOnMerge' | 'publishStepEvents';
+
 function Settings() {
   const { api, projectId } = useSession();
   const queryClient = useQueryClient();
   const project = useQuery({ queryKey: ['project', projectId], queryFn: () => api.getProject(projectId) });
   const [error, setError] = useState<string | null>(null);
-  const toggle = async (key: 'autoQaOnCi' | 'completeRunOnMerge', value: boolean) => {
+  const toggle = async (key: ToggleSetting, value: boolean) => {
     setError(null);
     try {
       await api.updateSettings(projectId, { [key]: value });
@@ -211,15 +214,16 @@ function Settings() {
     }
   };
   const settings: Record<string, unknown> = project.data?.settings ?? {};
-  const labels: Record<'autoQaOnCi' | 'completeRunOnMerge', string> = {
+  const labels: Record<ToggleSetting, string> = {
     autoQaOnCi: 'A CI success approves the mapped run’s waiting approval steps (a failure fails them)',
     completeRunOnMerge: 'A merged pull/merge request completes the mapped run',
+    publishStepEvents: 'Step events (step.*) go to the event bus too, for subscribers (runs created afterwards; costs an EventBridge event each)',
   };
   return (
     <section className="card">
       <h2>Settings</h2>
       {project.data && <p className="muted small">{project.data.name}, created {formatTime(project.data.createdAt)}</p>}
-      {(Object.entries(labels) as ['autoQaOnCi' | 'completeRunOnMerge', string][]).map(([key, label]) => (
+      {(Object.entries(labels) as [ToggleSetting, string][]).map(([key, label]) => (
         <label key={key} className="inline">
           <input type="checkbox" name={key} checked={settings[key] === true} onChange={(event) => void toggle(key, event.target.checked)} /> {label}
         </label>
