@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { deploy } from './lib/deploy';
 import { emulatorEnv, logFile, startEmulator, stopEmulator } from './lib/emulator';
 import { ensureChromium } from './lib/browser';
-import { runSchemathesis } from './lib/schemathesis';
+import { fuzzSeed, pinnedFuzzSeed, runSchemathesis } from './lib/schemathesis';
 import { root, statePath } from './lib/paths';
 
 interface Tally {
@@ -81,7 +81,7 @@ try {
     if (!(await vitest(['e2e'], emulatorEnv(emulator.endpoint)))) exitCode = 1;
     // The API contract, fuzzed: bounded here (npm run fuzz runs it long).
     console.log('\n▶ schemathesis (docs/openapi.json against the deployed API, all checks)');
-    const fuzz = await runSchemathesis(info, { maxExamples: Number(process.env.BATON_FUZZ_EXAMPLES ?? 25) });
+    const fuzz = await runSchemathesis(info, { maxExamples: Number(process.env.BATON_FUZZ_EXAMPLES ?? 25), seed: fuzzSeed(process.env, pinnedFuzzSeed) });
     const cases = Object.values(fuzz.casesPerOperation).reduce((sum, count) => sum + count, 0);
     console.log(`schemathesis: ${cases} cases over ${Object.keys(fuzz.casesPerOperation).length} operations, ${fuzz.ok ? 'no failure' : 'FAILED'}`);
     if (fuzz.ok) total.passed += 1;

@@ -72,7 +72,7 @@ export interface FuzzResult {
  * authenticated, `maxExamples` per operation and phase. Prints its report and returns the case
  * count per operation (from its NDJSON event stream).
  */
-export async function runSchemathesis(info: StackInfo, { maxExamples }: { maxExamples: number }): Promise<FuzzResult> {
+export async function runSchemathesis(info: StackInfo, { maxExamples, seed }: { maxExamples: number; seed?: string }): Promise<FuzzResult> {
   const binary = ensureSchemathesisInstalled();
   const fixture = await prepareProject(info);
   const reportDir = statePath('schemathesis');
@@ -143,12 +143,30 @@ export async function runSchemathesis(info: StackInfo, { maxExamples }: { maxExa
     '--report-dir', reportDir,
     '--report-ndjson-path', events,
     '--no-color',
+    // A seed makes the generated cases the same from run to run (schemathesis prints the seed of
+    // every run, so a failure found with a fresh one can be replayed with BATON_FUZZ_SEED).
+    ...(seed ? ['--seed', seed] : []),
   ];
   const code = await new Promise<number>((resolve) => {
     const child = spawn(binary, args, { cwd: root, stdio: 'inherit' });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
   });
   return { ok: code === 0, casesPerOperation: existsSync(events) ? countCases(readFileSync(events, 'utf8')) : {} };
+}
+
+/**
+ * The seed `npm test` fuzzes with, so CI runs the same cases every time (a contract change still
+ * changes what is generated). `npm run fuzz` explores with a fresh seed on each run instead.
+ * BATON_FUZZ_SEED overrides either; `random` gives `npm test` a fresh one too.
+ */
+export const pinnedFuzzSeed = '75126686782915947283886179160405426381';
+
+/** The seed for a run: BATON_FUZZ_SEED if set (`random`: none), else the given default. */
+export function fuzzSeed(env: Record<string, string | undefined>, fallback: string | undefined): string | undefined {
+  const chosen = env.BATON_FUZZ_SEED?.trim() || fallback;
+  if (!chosen || chosen === 'random') return undefined;
+  if (!/^\d+$/.test(chosen)) throw new Error(`BATON_FUZZ_SEED must be a whole number or "random", got "${chosen}"`);
+  return chosen;
 }
 
 /** Counts test cases per operation in schemathesis' NDJSON events (one ScenarioFinished per scenario). */
