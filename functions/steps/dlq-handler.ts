@@ -25,7 +25,8 @@ export const handler = sqsStack({
   runsOf: (message) => [message.runId],
   handle: async (message, record) => {
     const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 0;
-    const result = await handleDeadLetter(deps, message, receiveCount);
+    const sentAt = Number(record.attributes.SentTimestamp) || undefined;
+    const result = await handleDeadLetter(deps, message, receiveCount, sentAt);
     logger.warn('dead-lettered step message handled', { ...message, result, receiveCount });
   },
 });

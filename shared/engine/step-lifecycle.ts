@@ -165,16 +165,23 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord): P
   return 'cancelled';
 }
 
+/** How much older than the step's last queuing a dead letter must be to count as a stale copy. */
+const staleCopyMarginMs = 60_000;
+
 /**
  * A step message that kept failing (the worker crashed on it every time) reached the DLQ: fail
  * the step with that reason and block the run, so `retry` can pick it up; but only while this
  * message's attempt is still the step's fate: queued for exactly this attempt, or running with
  * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
  */
-export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number): Promise<'failed' | 'ignored'> {
+export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'ignored'> {
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) return 'ignored';
-  const stillQueued = step.status === 'queued' && step.attempt === message.attempt;
+  // A person's retry of a step that never started queues it again under the same attempt number:
+  // a copy sent before that queuing (SQS keeps a message's SentTimestamp in the DLQ) is the
+  // execution that already ended. The margin absorbs clock skew between SQS and the functions.
+  const sentBeforeQueued = sentAt !== undefined && step.queuedAt !== undefined && sentAt < Date.parse(step.queuedAt) - staleCopyMarginMs;
+  const stillQueued = step.status === 'queued' && step.attempt === message.attempt && !sentBeforeQueued;
   const abandoned = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < deps.clock().getTime();
   if (!stillQueued && !abandoned) return 'ignored';
   const error = new NonRetryableStepError(`The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`, { code: 'DEAD_LETTERED' });

@@ -149,9 +149,10 @@ export function createEngineHarness(options: { failWhen?: (call: { stepId: strin
         await harness.deliver();
       }
     },
-    async deadLetter(message: StepMessage, receives = 5) {
+    /** Hands a message to the DLQ handler; `sentAt` is the SentTimestamp SQS kept (ms). */
+    async deadLetter(message: StepMessage, receives = 5, sentAt?: number) {
       deadLettered.push(message);
-      return handleDeadLetter(deps, message, receives);
+      return handleDeadLetter(deps, message, receives, sentAt);
     },
     run: (runId: string) => memory.run(runId)!,
     step: (runId: string, stepId: string) => memory.step(runId, stepId)!,

@@ -86,6 +86,29 @@ describe('invariant 1: nothing lost', () => {
     expect(h.step(runId, 'a').status).toBe('completed');
   });
 
+  it('ignores a second copy of a dead letter that arrives after a person retried the step it failed (the step never started)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    const sentAt = h.now();
+    const [message] = h.queue.splice(0, 1);
+    h.advance(300);
+    expect(await h.deadLetter(message!.message, 5, sentAt)).toBe('failed');
+    h.advance(600);
+    await runAction(h.deps, h.run(runId), 'retry', 'test');
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'queued', attempt: message!.message.attempt });
+    // The same dead letter again (SQS delivers at least once): it was sent before the retry.
+    expect(await h.deadLetter(message!.message, 5, sentAt)).toBe('ignored');
+    expect(h.step(runId, 'a').status).toBe('queued');
+    expect(h.run(runId).status).toBe('running');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    // Without the SentTimestamp (or sent after the queuing) a dead letter of the queued attempt still fails it.
+    const again = await h.startRun([{ id: 'b' }]);
+    const [fresh] = h.queue.splice(0, 1);
+    expect(await h.deadLetter(fresh!.message, 5, h.now())).toBe('failed');
+    expect(h.step(again, 'b').status).toBe('failed');
+  });
+
   it('recovers a step whose worker died after its duplicate was acknowledged: the sweeper finds the expired lease', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }]);
