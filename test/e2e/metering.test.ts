@@ -1,11 +1,8 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SaveWorkflowBody } from '#sdk';
-import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient, type RunView } from '../helpers/engine';
-import { eventually } from '../helpers/poll';
+import { stepQueueDrained } from '../helpers/queues';
 import { resetData } from '../helpers/reset';
-import { stack } from '../helpers/stack';
 
 beforeEach(resetData);
 
@@ -14,22 +11,12 @@ const ids = Array.from({ length: size }, (_, index) => `s${String(index).padStar
 const chain = ids.map((id, index) => ({ id, kind: 'noop', ...(index > 0 ? { dependsOn: [ids[index - 1]!] } : {}) }));
 const fan = ids.map((id, index) => ({ id, kind: 'noop', ...(index > 0 ? { dependsOn: [ids[0]!] } : {}) }));
 
-/**
- * Every invocation of the worker has returned: SQS deletes a message only then, and the usage
- * an invocation adds to its runs is written before it returns.
- */
-const queueDrained = () =>
-  eventually('the step queue to be drained', async () => {
-    const { Attributes } = await aws.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: stack.stepQueueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
-    );
-    return Object.values(Attributes ?? {}).every((count) => count === '0') ? true : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 500 });
-
 async function completedRun(client: EngineClient, name: string, steps: SaveWorkflowBody['steps']): Promise<RunView> {
   const { id } = await client.run(await client.workflow({ name, steps }));
   await client.waitFor(id, ['completed', 'blocked'], 120_000);
-  await queueDrained();
+  // Every invocation of the worker has returned: SQS deletes a message only then, and the usage
+  // an invocation adds to its runs is written before it returns.
+  await stepQueueDrained(60_000);
   return client.getRun(id);
 }
 
