@@ -1,0 +1,720 @@
+import { describe, expect, it } from 'vitest';
+import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
+import { newEventId, newId } from '#shared/domain/ids';
+import { defaultRetryPolicy } from '#shared/domain/workflow';
+import type { Completion, EngineStore, EventToWrite, Failure, Release, TimerKind, Written } from '#shared/engine/store';
+import type { CommittedEvent } from '#shared/store/event-outbox';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+
+/**
+ * The engine store's contract (shared/engine/store.ts): one set of scenarios that every adapter
+ * must pass, so the in-memory twin the engine's unit and property tests run on cannot drift from
+ * DynamoDB. Each named operation with its won and lost outcomes, the conditions it checks, what a
+ * repeat does, and what it leaves behind: the records the engine reads back, the run's event
+ * history (as the API lists it), the outbox (events waiting for the bus), the timers index the
+ * sweeper reads, the project's inbox, callback tokens, webhook waits and branch mappings.
+ * Run by test/unit/store/memory-engine-store.test.ts and test/e2e/engine-store-contract.test.ts.
+ */
+export interface StoreUnderTest {
+  store: EngineStore;
+  /** The run's event history as the API lists it, oldest first. */
+  history(runId: string): Promise<LifecycleEvent[]>;
+  /** The project's inbox as its index holds it: `runId/stepId`. */
+  inbox(projectId: string): Promise<string[]>;
+  /** The outbox's marking after the bus accepted events. */
+  markPublished(events: CommittedEvent[]): Promise<void>;
+}
+
+const base = Date.parse('2026-11-30T12:00:00.000Z');
+/** A time `seconds` after the scenario's start. */
+const at = (seconds: number) => new Date(base + seconds * 1000).toISOString();
+const timerKinds: TimerKind[] = ['lease', 'notBefore', 'deadline', 'callback', 'dispatch'];
+const lease = at(30);
+
+interface StepShape {
+  id: string;
+  dependsOn?: string[];
+  kind?: string;
+  onFailure?: 'continue';
+}
+
+/** One scenario's project and run, built and inspected through the port only. */
+function scenario(s: StoreUnderTest, { publishStepEvents = false, projectId = newId('prj') } = {}) {
+  const runId = newId('run');
+  const event = (type: string, stepId?: string, detail: Record<string, unknown> = {}): EventToWrite => ({
+    event: { id: newEventId(), type, projectId, runId, ...(stepId ? { stepId } : {}), at: at(0), actor: 'contract', detail },
+    publish: isPublishedOnBus(type, publishStepEvents),
+  });
+  const runRecord = (steps: StepShape[], extra: Partial<RunRecord> = {}): RunRecord => ({
+    id: runId,
+    projectId,
+    workflowId: 'wf_contract',
+    workflowName: 'contract',
+    workflowVersion: 1,
+    status: 'pending',
+    totalSteps: steps.length,
+    remainingSinks: steps.filter((step) => !steps.some((other) => other.dependsOn?.includes(step.id))).length,
+    roots: steps.filter((step) => !step.dependsOn?.length).map((step) => step.id),
+    ...(publishStepEvents ? { publishStepEvents } : {}),
+    createdAt: at(0),
+    ...extra,
+  });
+  const stepRecord = (step: StepShape, steps: StepShape[]): StepRecord => ({
+    runId,
+    projectId,
+    stepId: step.id,
+    kind: step.kind ?? 'noop',
+    input: { step: step.id },
+    dependsOn: step.dependsOn ?? [],
+    dependents: steps.filter((other) => other.dependsOn?.includes(step.id)).map((other) => other.id),
+    retry: defaultRetryPolicy,
+    ...(step.onFailure ? { onFailure: step.onFailure } : {}),
+    status: 'pending',
+    attempt: 0,
+    generation: 1,
+    allowedAttempts: 2,
+    remaining: step.dependsOn?.length ?? 0,
+  });
+
+  const w = {
+    projectId,
+    runId,
+    event,
+    runRecord,
+    store: s.store,
+    /** Puts the steps and creates the run (started unless `start: false`). */
+    async create(steps: StepShape[], { start = true, extra = {} }: { start?: boolean; extra?: Partial<RunRecord> } = {}) {
+      await s.store.putSteps(steps.map((step) => stepRecord(step, steps)));
+      expect((await s.store.createRun(runRecord(steps, extra), { event: event('run.created') })).won).toBe(true);
+      if (start) expect((await s.store.moveRun(runId, 'start', at(1), {}, event('run.started'))).won).toBe(true);
+    },
+    release: (stepId: string, extra: Partial<Release> = {}): Release => ({ stepId, queuedAt: at(1), parked: false, dispatchDueAt: at(1), event: event('step.queued', stepId), ...extra }),
+    claim: (stepId: string, readAttempt = 0, extra: { transition?: 'claim' | 'takeover'; at?: string; leaseUntil?: string } = {}) =>
+      s.store.claim(runId, stepId, { transition: extra.transition ?? 'claim', readAttempt, at: extra.at ?? at(2), leaseUntil: extra.leaseUntil ?? lease }, event('step.started', stepId, { attempt: readAttempt + 1 })),
+    /** The step queued and claimed: running at attempt 1. */
+    async running(stepId: string) {
+      expect((await s.store.queue(runId, [w.release(stepId)])).won).toBe(true);
+      expect((await w.claim(stepId)).won).toBe(true);
+    },
+    async needsQa(stepId: string, change: { reason?: string; deadline?: string; correlationKey?: string } = {}) {
+      await w.running(stepId);
+      const written = await s.store.wait((await w.step(stepId))!, at(3), { reason: change.reason ?? 'approval', ...change }, event('step.needs_qa', stepId));
+      expect(written.won).toBe(true);
+    },
+    completion: (stepId: string, attempt = 1, extra: Partial<Completion> = {}): Completion => ({ runId, stepId, transition: 'complete', attempt, finishedAt: at(5), output: { by: stepId }, llmUsage: [], ...extra }),
+    failure: (stepId: string, readStatus: StepRecord['status'] = 'running', extra: Partial<Failure> = {}): Failure => ({
+      runId,
+      stepId,
+      transition: 'fail',
+      readStatus,
+      attempt: 1,
+      finishedAt: at(5),
+      error: { message: `${stepId} broke`, retryable: false, attempt: 1, at: at(5), code: 'BROKEN' },
+      llmUsage: [],
+      ...extra,
+    }),
+    step: (stepId: string) => s.store.getStep(runId, stepId),
+    run: () => s.store.getRun(runId),
+    /** The event types of one step's history (of the run itself without `stepId`), oldest first. */
+    async types(stepId?: string) {
+      return (await s.history(runId)).filter((entry) => entry.stepId === stepId).map((entry) => entry.type);
+    },
+    /** Where the step is filed in the timers index: `kind@dueAt`. */
+    async timers(stepId: string) {
+      const found: string[] = [];
+      for (const kind of timerKinds) {
+        for (const timer of await s.store.dueTimers(kind, '9999-12-31T00:00:00.000Z', 1000)) if (timer.runId === runId && timer.stepId === stepId) found.push(`${kind}@${timer.dueAt}`);
+      }
+      return found;
+    },
+    /** The run's events waiting in the outbox for the bus. */
+    async unpublished() {
+      return (await s.store.unpublishedEvents(1000)).filter((entry) => entry.event.runId === runId);
+    },
+    inbox: () => s.inbox(projectId),
+    /** Every event a won write returned is in the history, and only the bus's are in the outbox. */
+    async expectRecorded(written: Written) {
+      expect(written.won).toBe(true);
+      if (!written.won) return;
+      const history = (await s.history(runId)).map((entry) => entry.id);
+      const pending = (await s.store.unpublishedEvents(1000)).map((entry) => entry.event.id);
+      for (const committed of written.events.filter((entry) => entry.event.runId === runId)) {
+        expect(history).toContain(committed.event.id);
+        expect(pending.includes(committed.event.id), committed.event.type).toBe(committed.publish !== false);
+      }
+    },
+  };
+  return w;
+}
+
+/** The contract, for one adapter: `open` gives a store (fresh, or shared: every scenario has its own project and run). */
+export function describeEngineStoreContract(adapter: string, open: () => StoreUnderTest) {
+  describe(`engine store contract: ${adapter}`, () => {
+    describe('runs', () => {
+      it('createRun: the run, its event, its idempotency record and its branch mapping, once', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }], { start: false });
+        expect(await w.run()).toMatchObject({ id: w.runId, status: 'pending', remainingSinks: 1, roots: ['a'] });
+        expect(await w.types()).toEqual(['run.created']);
+        expect((await w.unpublished()).map((entry) => entry.event.type)).toEqual(['run.created']);
+
+        const other = scenario(s, { projectId: w.projectId });
+        const run = other.runRecord([]);
+        const idempotency = { key: `key-${other.runId}`, requestHash: 'h1', expiresAt: 2_000_000_000 };
+        const created = await s.store.createRun(run, { idempotency, event: other.event('run.created') });
+        await other.expectRecorded(created);
+        expect(await s.store.findIdempotencyRecord(w.projectId, idempotency.key)).toEqual({ runId: other.runId, requestHash: 'h1' });
+        // The same run again, or another run under a taken key: lost, nothing of it written.
+        expect((await s.store.createRun(run, { event: other.event('run.created') })).won).toBe(false);
+        const third = scenario(s, { projectId: w.projectId });
+        expect((await s.store.createRun({ ...run, id: third.runId }, { idempotency, event: third.event('run.created') })).won).toBe(false);
+        expect(await third.run()).toBeUndefined();
+        expect(await third.types()).toEqual([]);
+        expect(await s.store.findIdempotencyRecord(w.projectId, idempotency.key)).toEqual({ runId: other.runId, requestHash: 'h1' });
+        expect(await other.types()).toEqual(['run.created']);
+        expect(await s.store.findIdempotencyRecord(w.projectId, 'never-used')).toBeUndefined();
+      });
+
+      it('branch mappings: found without regard to the repository name\'s case, forgotten once', async () => {
+        const s = open();
+        const w = scenario(s);
+        const run: RunRecord = { id: w.runId, projectId: w.projectId, workflowId: 'wf', workflowName: 'wf', workflowVersion: 1, status: 'pending', git: { repository: 'Acme/App', branch: 'Feature/X' }, totalSteps: 0, remainingSinks: 0, roots: [], createdAt: at(0) };
+        expect((await s.store.createRun(run, { branchExpiresAt: 2_000_000_000, event: w.event('run.created') })).won).toBe(true);
+        expect(await s.store.branchRuns(w.projectId, 'acme/app', 'Feature/X')).toEqual([w.runId]);
+        expect(await s.store.branchRuns(w.projectId, 'acme/app', 'feature/x')).toEqual([]);
+        await s.store.forgetBranchRun(w.projectId, 'ACME/APP', 'Feature/X', w.runId);
+        await s.store.forgetBranchRun(w.projectId, 'acme/app', 'Feature/X', w.runId);
+        expect(await s.store.branchRuns(w.projectId, 'acme/app', 'Feature/X')).toEqual([]);
+      });
+
+      it('moveRun: each action only from the statuses runActionRules allow; resume forgets the held steps, retry the failed ones and the reason', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }], { start: false });
+        // Held while not started, and again while paused; a repeat adds nothing.
+        expect((await s.store.hold(w.runId, 'a')).won).toBe(true);
+        expect((await s.store.moveRun(w.runId, 'pause', at(1), {}, w.event('run.paused'))).won).toBe(false);
+        expect((await s.store.moveRun(w.runId, 'start', at(1), {}, w.event('run.started'))).won).toBe(true);
+        expect(await w.run()).toMatchObject({ status: 'running', startedAt: at(1) });
+        expect((await s.store.moveRun(w.runId, 'start', at(1), {}, w.event('run.started'))).won).toBe(false);
+        expect((await s.store.hold(w.runId, 'b')).won).toBe(false);
+        await w.expectRecorded(await s.store.moveRun(w.runId, 'pause', at(2), {}, w.event('run.paused')));
+        expect((await s.store.hold(w.runId, 'b')).won).toBe(true);
+        expect((await s.store.hold(w.runId, 'b')).won).toBe(true);
+        expect((await w.run())!.heldSteps?.sort()).toEqual(['a', 'b']);
+        expect((await s.store.moveRun(w.runId, 'pause', at(2), {}, w.event('run.paused'))).won).toBe(false);
+        expect((await s.store.moveRun(w.runId, 'retry', at(2), {}, w.event('run.retried'))).won).toBe(false);
+        await w.expectRecorded(await s.store.moveRun(w.runId, 'resume', at(3), { held: ['a'] }, w.event('run.resumed')));
+        expect(await w.run()).toMatchObject({ status: 'running', heldSteps: ['b'] });
+        expect((await s.store.moveRun(w.runId, 'resume', at(3), {}, w.event('run.resumed'))).won).toBe(false);
+        await w.expectRecorded(await s.store.moveRun(w.runId, 'pause', at(3), {}, w.event('run.paused')));
+        expect((await w.run())!.status).toBe('paused');
+
+        // retry: from blocked only; the failed steps it names and the reason go.
+        const blocked = scenario(s);
+        await blocked.create([{ id: 'a' }, { id: 'b' }]);
+        await blocked.running('a');
+        await blocked.running('b');
+        expect((await s.store.fail(blocked.failure('a'), { block: { reason: 'a broke', event: blocked.event('run.blocked') } }, blocked.event('step.failed', 'a'))).won).toBe(true);
+        expect((await s.store.fail(blocked.failure('b'), {}, blocked.event('step.failed', 'b'))).won).toBe(true);
+        expect(await blocked.run()).toMatchObject({ status: 'blocked', reason: 'a broke' });
+        expect((await blocked.run())!.failedSteps?.sort()).toEqual(['a', 'b']);
+        await blocked.expectRecorded(await s.store.moveRun(blocked.runId, 'retry', at(6), { failed: ['a'] }, blocked.event('run.retried')));
+        const retried = (await blocked.run())!;
+        expect(retried).toMatchObject({ status: 'running', failedSteps: ['b'] });
+        expect(retried.reason).toBeUndefined();
+
+        // cancel: from any open status; nothing moves a cancelled run.
+        await w.expectRecorded(await s.store.moveRun(w.runId, 'cancel', at(4), {}, w.event('run.cancelled')));
+        expect(await w.run()).toMatchObject({ status: 'cancelled', finishedAt: at(4) });
+        for (const action of ['start', 'pause', 'resume', 'cancel', 'retry'] as const) expect((await s.store.moveRun(w.runId, action, at(5), {}, w.event('run.x'))).won, action).toBe(false);
+        expect((await s.store.hold(w.runId, 'a')).won).toBe(false);
+        expect((await w.types()).filter((type) => type !== 'run.created')).toEqual(['run.started', 'run.paused', 'run.resumed', 'run.paused', 'run.cancelled']);
+      });
+
+      it('completeRun: only once no sink is left, from running or blocked, once; degraded kept, the reason dropped', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }]);
+        expect((await s.store.completeRun(w.runId, at(9), false, w.event('run.completed'))).won).toBe(false);
+        await w.running('a');
+        expect((await s.store.complete(w.completion('a'), { released: [], sink: true }, w.event('step.completed', 'a'))).won).toBe(true);
+        expect((await w.run())!.remainingSinks).toBe(0);
+        await w.expectRecorded(await s.store.completeRun(w.runId, at(9), true, w.event('run.completed')));
+        expect(await w.run()).toMatchObject({ status: 'completed', finishedAt: at(9), degraded: true });
+        expect((await s.store.completeRun(w.runId, at(10), false, w.event('run.completed'))).won).toBe(false);
+        expect((await w.types()).filter((type) => type === 'run.completed')).toHaveLength(1);
+
+        const blocked = scenario(s);
+        await blocked.create([{ id: 'a' }, { id: 'b' }]);
+        await blocked.running('a');
+        await blocked.running('b');
+        expect((await s.store.fail(blocked.failure('a'), { block: { reason: 'a broke', event: blocked.event('run.blocked') } }, blocked.event('step.failed', 'a'))).won).toBe(true);
+        expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
+        expect((await s.store.complete(blocked.completion('b'), { released: [], sink: true }, blocked.event('step.completed', 'b'))).won).toBe(true);
+        // a's failure did not count as a sink: one left.
+        expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
+        const early = await s.store.completeRunEarly(blocked.runId, at(10), 'merged', blocked.event('run.completed'));
+        await blocked.expectRecorded(early);
+        expect(await blocked.run()).toMatchObject({ status: 'completed', reason: 'merged', finishedAt: at(10) });
+        expect((await s.store.completeRunEarly(blocked.runId, at(11), 'again', blocked.event('run.completed'))).won).toBe(false);
+      });
+    });
+
+    describe('releasing steps', () => {
+      it('queue: pending → queued with its event, all or none; a repeat is lost and writes nothing', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+        const written = await s.store.queue(w.runId, [w.release('a')]);
+        await w.expectRecorded(written);
+        expect(await w.step('a')).toMatchObject({ status: 'queued', queuedAt: at(1), remaining: 0 });
+        expect(await w.timers('a')).toEqual([`dispatch@${at(1)}`]);
+        expect((await s.store.queue(w.runId, [w.release('a')])).won).toBe(false);
+        // b could go, a cannot: neither goes.
+        expect((await s.store.queue(w.runId, [w.release('b'), w.release('a')])).won).toBe(false);
+        expect((await w.step('b'))!.status).toBe('pending');
+        expect(await w.types('a')).toEqual(['step.queued']);
+        expect(await w.types('b')).toEqual([]);
+        // Several at once: each with its event.
+        await w.expectRecorded(await s.store.queue(w.runId, [w.release('b'), w.release('c')]));
+        expect(await w.types('c')).toEqual(['step.queued']);
+      });
+
+      it('queue: a time gate is kept on the step; near it is marked for dispatch at its time, far it is parked; the worker\'s own releases carry no timer', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'near' }, { id: 'far' }, { id: 'worker' }]);
+        await w.expectRecorded(await s.store.queue(w.runId, [w.release('near', { notBefore: at(300), dispatchDueAt: at(300) }), w.release('far', { notBefore: at(7200), parked: true, dispatchDueAt: undefined })]));
+        const { dispatchDueAt: _none, ...workers } = w.release('worker');
+        await w.expectRecorded(await s.store.queue(w.runId, [workers]));
+        expect(await w.step('near')).toMatchObject({ status: 'queued', notBefore: at(300) });
+        expect(await w.step('far')).toMatchObject({ status: 'queued', notBefore: at(7200) });
+        expect(await w.timers('near')).toEqual([`dispatch@${at(300)}`]);
+        expect(await w.timers('far')).toEqual([`notBefore@${at(7200)}`]);
+        expect(await w.timers('worker')).toEqual([]);
+      });
+
+      it('release: one decrement per parent, a repeat by the same parent is lost; only a pending step', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'p1' }, { id: 'p2' }, { id: 'c', dependsOn: ['p1', 'p2'] }]);
+        expect(await s.store.release(w.runId, 'c', 'p1')).toEqual({ won: true, remaining: 1 });
+        expect(await s.store.release(w.runId, 'c', 'p1')).toEqual({ won: false });
+        expect(await w.step('c')).toMatchObject({ status: 'pending', remaining: 1, releasedBy: ['p1'] });
+        expect(await s.store.release(w.runId, 'c', 'p2')).toEqual({ won: true, remaining: 0 });
+        expect((await w.step('c'))!.releasedBy?.sort()).toEqual(['p1', 'p2']);
+        // Releases leave no event: the queue that follows the last one has it.
+        expect(await w.types('c')).toEqual([]);
+        await w.expectRecorded(await s.store.queue(w.runId, [w.release('c')]));
+        expect(await s.store.release(w.runId, 'c', 'p3')).toEqual({ won: false });
+        expect(await s.store.release(w.runId, 'nope', 'p1')).toEqual({ won: false });
+      });
+
+      it('park and unpark: a queued step at its attempt into the NOT_BEFORE timers, and off them once', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }]);
+        await s.store.queue(w.runId, [w.release('a', { notBefore: at(3600), dispatchDueAt: undefined })]);
+        expect((await s.store.park(w.runId, 'a', 1, at(3600))).won).toBe(false);
+        expect((await s.store.park(w.runId, 'a', 0, at(3600))).won).toBe(true);
+        expect(await w.timers('a')).toEqual([`notBefore@${at(3600)}`]);
+        expect((await w.step('a'))!.status).toBe('queued');
+        await s.store.unpark(w.runId, 'a');
+        await s.store.unpark(w.runId, 'a');
+        expect(await w.timers('a')).toEqual([]);
+        // unpark takes off a NOT_BEFORE timer only.
+        await s.store.markForDispatch(w.runId, ['a'], at(4));
+        await s.store.unpark(w.runId, 'a');
+        expect(await w.timers('a')).toEqual([`dispatch@${at(4)}`]);
+        expect((await s.store.park(w.runId, 'nope', 0, at(3600))).won).toBe(false);
+      });
+    });
+
+    describe('running a step', () => {
+      it('claim: queued at the attempt read → running at the next, with its event, lease and callback token; a duplicate or stale claim is lost', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }]);
+        await s.store.queue(w.runId, [w.release('a'), w.release('b')]);
+        expect((await w.claim('a', 1)).won).toBe(false);
+        const claimed = await s.store.claim(
+          w.runId,
+          'a',
+          { transition: 'claim', readAttempt: 0, at: at(2), leaseUntil: lease, callback: { tokenHash: `hash-${w.runId}`, projectId: w.projectId, runId: w.runId, stepId: 'a', attempt: 1, expiresAt: 2_000_000_000 } },
+          w.event('step.started', 'a', { attempt: 1 }),
+        );
+        await w.expectRecorded(claimed);
+        expect(await w.step('a')).toMatchObject({ status: 'running', attempt: 1, leaseUntil: lease, startedAt: at(2) });
+        expect(await w.timers('a')).toEqual([`lease@${lease}`]);
+        expect(await s.store.findCallback(`hash-${w.runId}`)).toEqual({ projectId: w.projectId, runId: w.runId, stepId: 'a', attempt: 1 });
+        expect(await s.store.findCallback('never-issued')).toBeUndefined();
+        // A duplicate delivery of the same message loses, and so does a claim of a step never queued.
+        expect((await w.claim('a', 0)).won).toBe(false);
+        expect((await w.claim('nope', 0)).won).toBe(false);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started']);
+        // A claim is for queued steps only; a takeover for running ones.
+        expect((await w.claim('b', 0, { transition: 'takeover', at: at(100) })).won).toBe(false);
+      });
+
+      it('takeover: only once the lease has run out, at the attempt read; raises the attempt and forgets the callback wait', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }]);
+        await w.running('a');
+        expect((await w.claim('a', 1, { transition: 'takeover', at: at(29), leaseUntil: at(60) })).won).toBe(false);
+        expect((await w.claim('a', 0, { transition: 'takeover', at: at(31), leaseUntil: at(60) })).won).toBe(false);
+        expect((await s.store.pend(w.runId, 'a', 1, { at: at(3), deadline: at(50), dueAt: at(40) }, w.event('step.pending', 'a'))).won).toBe(true);
+        const taken = await w.claim('a', 1, { transition: 'takeover', at: at(41), leaseUntil: at(80) });
+        await w.expectRecorded(taken);
+        const step = (await w.step('a'))!;
+        expect(step).toMatchObject({ status: 'running', attempt: 2, leaseUntil: at(80), startedAt: at(41) });
+        expect(step.waitingFor).toBeUndefined();
+        expect(await w.timers('a')).toEqual([`lease@${at(80)}`]);
+        expect((await w.claim('a', 1, { transition: 'takeover', at: at(90), leaseUntil: at(120) })).won).toBe(false);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.started']);
+      });
+
+      it('complete: running at its attempt → completed with its output, off every timer, the single-parent children it names queued and the run\'s sinks counted, in one write', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a'] }, { id: 'd' }]);
+        await w.running('a');
+        expect((await s.store.complete(w.completion('a', 2), { released: [w.release('b')], sink: false }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect((await w.step('a'))!.status).toBe('running');
+        expect((await w.step('b'))!.status).toBe('pending');
+        const llm = { provider: 'bedrock', model: 'm', inputTokens: 3, outputTokens: 4, latencyMs: 5, costUsd: 0.01, at: at(4) };
+        const written = await s.store.complete(
+          w.completion('a', 1, { output: { answer: 42, nested: { list: [1, 'two'] } }, usage: { calls: 1 }, agentUsage: { costUsd: 0.5 }, llmUsage: [llm as never] }),
+          { released: [w.release('b'), w.release('c', { notBefore: at(120), dispatchDueAt: at(120) })], sink: false },
+          w.event('step.completed', 'a'),
+        );
+        await w.expectRecorded(written);
+        const a = (await w.step('a'))!;
+        expect(a).toMatchObject({ status: 'completed', finishedAt: at(5), output: { answer: 42, nested: { list: [1, 'two'] } }, usage: { calls: 1 }, agentUsage: { costUsd: 0.5 }, llmUsage: [llm] });
+        expect(a.leaseUntil).toBeUndefined();
+        expect(await w.timers('a')).toEqual([]);
+        expect(await w.step('b')).toMatchObject({ status: 'queued', releasedBy: ['a'], queuedAt: at(1) });
+        expect(await w.step('c')).toMatchObject({ status: 'queued', releasedBy: ['a'], notBefore: at(120) });
+        expect(await w.timers('c')).toEqual([`dispatch@${at(120)}`]);
+        expect(await w.types('b')).toEqual(['step.queued']);
+        expect((await w.run())!.remainingSinks).toBe(3);
+        // A repeat is lost and changes nothing.
+        expect((await s.store.complete(w.completion('a'), { released: [], sink: false }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.completed']);
+
+        // All or none: a child someone else queued first makes the completion lose.
+        await w.running('d');
+        expect((await s.store.complete(w.completion('d'), { released: [w.release('b')], sink: true }, w.event('step.completed', 'd'))).won).toBe(false);
+        expect((await w.step('d'))!.status).toBe('running');
+        expect((await w.run())!.remainingSinks).toBe(3);
+        // A sink: the run's count goes down in the same write; an output held elsewhere is a reference.
+        await w.expectRecorded(await s.store.complete(w.completion('d', 1, { output: undefined, outputRef: 'projects/p/outputs/d.json' }), { released: [], sink: true }, w.event('step.completed', 'd')));
+        expect(await w.step('d')).toMatchObject({ status: 'completed', outputRef: 'projects/p/outputs/d.json' });
+        expect((await w.run())!.remainingSinks).toBe(2);
+      });
+
+      it('retry: running at its attempt → queued with the error, marked for dispatch after the backoff; the next claim takes the next attempt', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }]);
+        await w.running('a');
+        const error = { message: 'flaky', retryable: true, attempt: 1, at: at(5), code: 'FLAKY' };
+        const change = { attempt: 1, at: at(5), dispatchDueAt: at(9), error, llmUsage: [] };
+        expect((await s.store.retry(w.runId, 'a', { ...change, attempt: 2 }, w.event('step.retrying', 'a'))).won).toBe(false);
+        await w.expectRecorded(await s.store.retry(w.runId, 'a', change, w.event('step.retrying', 'a')));
+        const step = (await w.step('a'))!;
+        expect(step).toMatchObject({ status: 'queued', attempt: 1, queuedAt: at(5), error });
+        expect(step.leaseUntil).toBeUndefined();
+        expect(await w.timers('a')).toEqual([`dispatch@${at(9)}`]);
+        expect((await s.store.retry(w.runId, 'a', change, w.event('step.retrying', 'a'))).won).toBe(false);
+        expect((await w.claim('a', 0)).won).toBe(false);
+        await w.expectRecorded(await w.claim('a', 1, { at: at(10), leaseUntil: at(40) }));
+        expect(await w.step('a')).toMatchObject({ status: 'running', attempt: 2 });
+        expect(await w.timers('a')).toEqual([`lease@${at(40)}`]);
+      });
+
+      it('fail: → failed and the run blocked with the reason in one write; lost as a whole when the run is not running; alone without `block`; optional steps release like a completion', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }, { id: 'o', onFailure: 'continue' }, { id: 'after', dependsOn: ['o'] }]);
+        await w.running('a');
+        await w.running('b');
+        await w.running('o');
+        expect((await s.store.fail(w.failure('a', 'running', { attempt: 2 }), {}, w.event('step.failed', 'a'))).won).toBe(false);
+        const blocked = await s.store.fail(w.failure('a'), { block: { reason: 'step a failed: broke', event: w.event('run.blocked') } }, w.event('step.failed', 'a'));
+        await w.expectRecorded(blocked);
+        expect(await w.step('a')).toMatchObject({ status: 'failed', finishedAt: at(5), error: { message: 'a broke', code: 'BROKEN' } });
+        expect(await w.timers('a')).toEqual([]);
+        expect(await w.run()).toMatchObject({ status: 'blocked', reason: 'step a failed: broke', failedSteps: ['a'] });
+        expect(await w.types()).toContain('run.blocked');
+        // The run is blocked already: blocking again loses, and the step stays running.
+        expect((await s.store.fail(w.failure('b'), { block: { reason: 'b', event: w.event('run.blocked') } }, w.event('step.failed', 'b'))).won).toBe(false);
+        expect((await w.step('b'))!.status).toBe('running');
+        await w.expectRecorded(await s.store.fail(w.failure('b'), {}, w.event('step.failed', 'b')));
+        expect(await w.run()).toMatchObject({ status: 'blocked', reason: 'step a failed: broke' });
+        expect((await w.run())!.failedSteps?.sort()).toEqual(['a', 'b']);
+        // Optional: listed apart, its dependents queued, the run not blocked further.
+        await w.expectRecorded(await s.store.fail(w.failure('o'), { finish: { released: [w.release('after')], sink: false } }, w.event('step.failed', 'o')));
+        expect(await w.step('after')).toMatchObject({ status: 'queued', releasedBy: ['o'] });
+        const run = (await w.run())!;
+        expect(run.failedOptionalSteps).toEqual(['o']);
+        expect(run.failedSteps?.sort()).toEqual(['a', 'b']);
+        expect((await s.store.fail(w.failure('a'), {}, w.event('step.failed', 'a'))).won).toBe(false);
+      });
+
+      it('deadLetter: fails the step only in the very status and attempt its message was read in', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'q' }, { id: 'r' }]);
+        await s.store.queue(w.runId, [w.release('q')]);
+        await w.running('r');
+        const dead = (stepId: string, readStatus: StepRecord['status'], attempt: number) => s.store.fail(w.failure(stepId, readStatus, { transition: 'deadLetter', attempt }), {}, w.event('step.failed', stepId));
+        expect((await dead('q', 'running', 0)).won).toBe(false);
+        expect((await dead('q', 'queued', 1)).won).toBe(false);
+        expect((await dead('r', 'queued', 1)).won).toBe(false);
+        expect((await dead('r', 'running', 0)).won).toBe(false);
+        await w.expectRecorded(await dead('q', 'queued', 0));
+        await w.expectRecorded(await dead('r', 'running', 1));
+        expect((await w.step('q'))!.status).toBe('failed');
+        expect(await w.timers('q')).toEqual([]);
+        expect(await w.timers('r')).toEqual([]);
+        expect((await dead('q', 'queued', 0)).won).toBe(false);
+      });
+    });
+
+    describe('waiting steps', () => {
+      it('wait: running at its attempt → needs_qa, in the inbox, with its deadline timer and its webhook wait', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'gate' }, { id: 'hook', kind: 'webhook' }, { id: 'late' }]);
+        await w.running('gate');
+        await w.running('hook');
+        const gate = (await w.step('gate'))!;
+        expect((await s.store.wait({ ...gate, attempt: 2 }, at(3), { reason: 'approval' }, w.event('step.needs_qa', 'gate'))).won).toBe(false);
+        await w.expectRecorded(await s.store.wait(gate, at(3), { reason: 'approval', deadline: at(600) }, w.event('step.needs_qa', 'gate')));
+        const waiting = (await w.step('gate'))!;
+        expect(waiting).toMatchObject({ status: 'needs_qa', waitingFor: 'approval', waitingSince: at(3) });
+        expect(waiting.leaseUntil).toBeUndefined();
+        expect(await w.timers('gate')).toEqual([`deadline@${at(600)}`]);
+        const correlationKey = `github:acme/app:${w.runId}`;
+        await w.expectRecorded(await s.store.wait((await w.step('hook'))!, at(4), { reason: 'webhook', correlationKey }, w.event('step.needs_qa', 'hook')));
+        expect(await w.timers('hook')).toEqual([]);
+        expect((await w.inbox()).sort()).toEqual([`${w.runId}/gate`, `${w.runId}/hook`]);
+        expect(await s.store.webhookWaits(w.projectId, correlationKey)).toEqual([{ runId: w.runId, stepId: 'hook' }]);
+        await s.store.forgetWebhookWait(w.projectId, correlationKey, w.runId, 'hook');
+        await s.store.forgetWebhookWait(w.projectId, correlationKey, w.runId, 'hook');
+        expect(await s.store.webhookWaits(w.projectId, correlationKey)).toEqual([]);
+        expect((await s.store.wait(gate, at(5), { reason: 'approval' }, w.event('step.needs_qa', 'gate'))).won).toBe(false);
+      });
+
+      it('approve and reject: needs_qa → completed or failed with the comment, out of the inbox and off the deadline timer', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'yes' }, { id: 'no' }, { id: 'next', dependsOn: ['yes'] }]);
+        await w.needsQa('yes', { deadline: at(600) });
+        await w.needsQa('no', { deadline: at(600) });
+        const approved = await s.store.complete(w.completion('yes', 1, { transition: 'approve', comment: 'looks good', output: { approvedBy: 'tok_1' } }), { released: [w.release('next')], sink: false }, w.event('step.completed', 'yes'));
+        await w.expectRecorded(approved);
+        expect(await w.step('yes')).toMatchObject({ status: 'completed', comment: 'looks good', output: { approvedBy: 'tok_1' } });
+        expect((await w.step('next'))!.status).toBe('queued');
+        expect((await s.store.complete(w.completion('yes', 1, { transition: 'approve' }), { released: [], sink: false }, w.event('step.completed', 'yes'))).won).toBe(false);
+        expect((await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', attempt: 2 }), {}, w.event('step.failed', 'no'))).won).toBe(false);
+        await w.expectRecorded(await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', comment: 'wrong' }), { block: { reason: 'rejected', event: w.event('run.blocked') } }, w.event('step.failed', 'no')));
+        expect(await w.step('no')).toMatchObject({ status: 'failed', comment: 'wrong' });
+        expect(await w.inbox()).toEqual([]);
+        expect(await w.timers('yes')).toEqual([]);
+        expect(await w.timers('no')).toEqual([]);
+        expect(await w.run()).toMatchObject({ status: 'blocked', reason: 'rejected' });
+      });
+
+      it('pend and heartbeat: the lease becomes the callback timer; a heartbeat moves it while the wait is live at that attempt, never after', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a', kind: 'http' }, { id: 'b', kind: 'http' }]);
+        await w.running('a');
+        await w.running('b');
+        expect((await s.store.heartbeat(w.runId, 'a', 1, at(3), at(50))).won).toBe(false);
+        expect((await s.store.pend(w.runId, 'a', 2, { at: at(3), deadline: at(100), dueAt: at(20) }, w.event('step.pending', 'a'))).won).toBe(false);
+        await w.expectRecorded(await s.store.pend(w.runId, 'a', 1, { at: at(3), deadline: at(100), dueAt: at(20), usage: { calls: 2 } }, w.event('step.pending', 'a')));
+        expect(await w.step('a')).toMatchObject({ status: 'running', attempt: 1, waitingFor: 'callback', callbackDeadline: at(100), leaseUntil: at(20), usage: { calls: 2 } });
+        expect(await w.timers('a')).toEqual([`callback@${at(20)}`]);
+        expect((await s.store.heartbeat(w.runId, 'a', 2, at(10), at(30))).won).toBe(false);
+        expect((await s.store.heartbeat(w.runId, 'a', 1, at(10), at(30))).won).toBe(true);
+        expect((await s.store.heartbeat(w.runId, 'a', 1, at(12), at(32))).won).toBe(true);
+        expect((await w.step('a'))!.leaseUntil).toBe(at(32));
+        expect(await w.timers('a')).toEqual([`callback@${at(32)}`]);
+        // The wait ran out: too late for a heartbeat.
+        expect((await s.store.heartbeat(w.runId, 'a', 1, at(33), at(53))).won).toBe(false);
+        expect(await w.timers('a')).toEqual([`callback@${at(32)}`]);
+        // A callback's completion takes the step off the timer.
+        await w.expectRecorded(await s.store.complete(w.completion('a'), { released: [], sink: true }, w.event('step.completed', 'a')));
+        expect(await w.timers('a')).toEqual([]);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.completed']);
+      });
+    });
+
+    describe('ending and re-queuing steps', () => {
+      it('cancel: a queued or running step only in the status and attempt read; a waiting one leaves the inbox and its deadline', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'q' }, { id: 'r' }, { id: 'gate' }]);
+        await s.store.queue(w.runId, [w.release('q')]);
+        await w.running('r');
+        await w.needsQa('gate', { deadline: at(600) });
+        const cancel = (stepId: string, transition: 'cancel' | 'cancelWaiting', readStatus: StepRecord['status'], attempt: number) =>
+          s.store.cancel(w.runId, stepId, { transition, readStatus, attempt, at: at(7) }, w.event('step.cancelled', stepId));
+        expect((await cancel('q', 'cancel', 'running', 0)).won).toBe(false);
+        expect((await cancel('q', 'cancel', 'queued', 1)).won).toBe(false);
+        expect((await cancel('gate', 'cancel', 'needs_qa', 1)).won).toBe(false);
+        expect((await cancel('r', 'cancelWaiting', 'running', 1)).won).toBe(false);
+        await w.expectRecorded(await cancel('q', 'cancel', 'queued', 0));
+        await w.expectRecorded(await cancel('r', 'cancel', 'running', 1));
+        await w.expectRecorded(await cancel('gate', 'cancelWaiting', 'needs_qa', 1));
+        for (const stepId of ['q', 'r', 'gate']) {
+          expect(await w.step(stepId), stepId).toMatchObject({ status: 'cancelled', finishedAt: at(7) });
+          expect(await w.timers(stepId), stepId).toEqual([]);
+        }
+        expect(await w.inbox()).toEqual([]);
+        expect((await cancel('q', 'cancel', 'queued', 0)).won).toBe(false);
+      });
+
+      it('requeue: a failed step → queued with fresh attempts, maybe a new input and generation; the comment goes; marked for dispatch; once', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }]);
+        await w.needsQa('a');
+        await w.running('b');
+        expect((await s.store.fail(w.failure('a', 'needs_qa', { transition: 'reject', comment: 'redo it' }), {}, w.event('step.failed', 'a'))).won).toBe(true);
+        expect((await s.store.requeue(w.runId, 'b', { at: at(8), allowedAttempts: 3, generation: 1 }, w.event('step.retry_requested', 'b'))).won).toBe(false);
+        await w.expectRecorded(await s.store.requeue(w.runId, 'a', { at: at(8), allowedAttempts: 3, generation: 2, input: { value: { fixed: true } } }, w.event('step.retry_requested', 'a')));
+        const step = (await w.step('a'))!;
+        expect(step).toMatchObject({ status: 'queued', attempt: 1, allowedAttempts: 3, generation: 2, input: { fixed: true }, queuedAt: at(8) });
+        expect(step.comment).toBeUndefined();
+        expect(step.finishedAt).toBeUndefined();
+        expect(await w.timers('a')).toEqual([`dispatch@${at(8)}`]);
+        expect((await s.store.requeue(w.runId, 'a', { at: at(9), allowedAttempts: 3, generation: 2 }, w.event('step.retry_requested', 'a'))).won).toBe(false);
+        expect((await w.claim('a', 1, { at: at(9) })).won).toBe(true);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.needs_qa', 'step.failed', 'step.retry_requested', 'step.started']);
+      });
+
+      it('skip: all or none, each only from the status it was read in; off the inbox and every timer', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'p' }, { id: 'q' }, { id: 'gate' }, { id: 'r' }]);
+        await s.store.queue(w.runId, [w.release('q', { notBefore: at(7200), parked: true, dispatchDueAt: undefined })]);
+        await w.needsQa('gate', { deadline: at(600) });
+        await w.running('r');
+        const entry = (stepId: string, readStatus: StepRecord['status']) => ({ stepId, readStatus, event: w.event('step.skipped', stepId) });
+        expect((await s.store.skip(w.runId, [entry('p', 'pending'), entry('r', 'running')], at(9))).won).toBe(false);
+        expect((await s.store.skip(w.runId, [entry('p', 'pending'), entry('q', 'pending')], at(9))).won).toBe(false);
+        expect((await w.step('p'))!.status).toBe('pending');
+        await w.expectRecorded(await s.store.skip(w.runId, [entry('p', 'pending'), entry('q', 'queued'), entry('gate', 'needs_qa')], at(9)));
+        for (const stepId of ['p', 'q', 'gate']) {
+          expect(await w.step(stepId), stepId).toMatchObject({ status: 'skipped', finishedAt: at(9) });
+          expect(await w.timers(stepId), stepId).toEqual([]);
+          expect(await w.types(stepId), stepId).toContain('step.skipped');
+        }
+        expect(await w.inbox()).toEqual([]);
+        expect((await s.store.skip(w.runId, [entry('p', 'pending')], at(10))).won).toBe(false);
+      });
+
+      it('markForDispatch, moveDispatchMarker, clearDispatchMarker: DISPATCH timers of queued steps only, each move conditional on what the sweeper read', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'held' }, { id: 'pending' }, { id: 'gone' }]);
+        const { dispatchDueAt: _none, ...workers } = w.release('held');
+        await s.store.queue(w.runId, [workers]);
+        await s.store.markForDispatch(w.runId, ['held', 'pending'], at(4));
+        await s.store.markForDispatch(w.runId, ['held'], at(4));
+        expect(await w.timers('held')).toEqual([`dispatch@${at(4)}`]);
+        expect(await w.timers('pending')).toEqual([]);
+        // Moved only while still queued at the attempt read.
+        await s.store.moveDispatchMarker(w.runId, 'held', 1, at(70));
+        expect(await w.timers('held')).toEqual([`dispatch@${at(4)}`]);
+        await s.store.moveDispatchMarker(w.runId, 'held', 0, at(70));
+        expect(await w.timers('held')).toEqual([`dispatch@${at(70)}`]);
+        // Cleared only in the status read (a step that moved on meanwhile keeps what its write decided).
+        await s.store.clearDispatchMarker(w.runId, 'held', 'cancelled');
+        expect(await w.timers('held')).toEqual([`dispatch@${at(70)}`]);
+        await s.store.queue(w.runId, [w.release('gone')]);
+        expect((await s.store.cancel(w.runId, 'gone', { transition: 'cancel', readStatus: 'queued', attempt: 0, at: at(5) }, w.event('step.cancelled', 'gone'))).won).toBe(true);
+        await s.store.markForDispatch(w.runId, ['gone'], at(6));
+        expect(await w.timers('gone')).toEqual([]);
+        await s.store.clearDispatchMarker(w.runId, 'held', 'queued');
+        await s.store.clearDispatchMarker(w.runId, 'held', 'queued');
+        expect(await w.timers('held')).toEqual([]);
+      });
+    });
+
+    describe('indexes and reads', () => {
+      it('dueTimers: one kind, due at or before the time given, earliest first, at most the limit', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+        // Long before any other scenario's timers, so the limit counts only these.
+        const old = (second: number) => `2001-01-01T00:00:${String(second).padStart(2, '0')}.000Z`;
+        await s.store.queue(w.runId, [w.release('a', { dispatchDueAt: old(30) }), w.release('b', { dispatchDueAt: old(10) }), w.release('c', { dispatchDueAt: old(20) })]);
+        const due = await s.store.dueTimers('dispatch', old(20), 10);
+        expect(due.map((timer) => timer.stepId)).toEqual(['b', 'c']);
+        expect(due[0]).toEqual({ runId: w.runId, stepId: 'b', status: 'queued', attempt: 0, dueAt: old(10) });
+        expect((await s.store.dueTimers('dispatch', old(40), 1)).map((timer) => timer.stepId)).toEqual(['b']);
+        expect((await s.store.dueTimers('notBefore', old(40), 10)).filter((timer) => timer.runId === w.runId)).toEqual([]);
+      });
+
+      it('the outbox: events for the bus wait until marked, events kept off it never enter it; the history keeps both', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }]);
+        const queued = await s.store.queue(w.runId, [w.release('a')]);
+        expect(queued.won && queued.events.map((entry) => entry.publish)).toEqual([false]);
+        const pending = await w.unpublished();
+        expect(pending.map((entry) => entry.event.type)).toEqual(['run.created', 'run.started']);
+        expect(pending[0]!.event).toMatchObject({ projectId: w.projectId, runId: w.runId, actor: 'contract', detail: {} });
+        await s.markPublished(pending);
+        expect(await w.unpublished()).toEqual([]);
+        expect(await w.types()).toEqual(['run.created', 'run.started']);
+        expect(await w.types('a')).toEqual(['step.queued']);
+
+        // A run whose project subscribes to step events: those wait for the bus too.
+        const loud = scenario(s, { publishStepEvents: true });
+        await loud.create([{ id: 'a' }]);
+        await loud.expectRecorded(await s.store.queue(loud.runId, [loud.release('a')]));
+        expect((await loud.unpublished()).map((entry) => entry.event.type)).toEqual(['run.created', 'run.started', 'step.queued']);
+      });
+
+      it('recordDelivery: once per delivery id, with its project-level event in the outbox', async () => {
+        const s = open();
+        const w = scenario(s);
+        const delivery = { projectId: w.projectId, provider: 'github', deliveryId: `d-${w.runId}`, receivedAt: at(0), expiresAt: 2_000_000_000 };
+        const received = (): EventToWrite => ({ event: { id: newEventId(), type: 'webhook.received', projectId: w.projectId, at: at(0), actor: 'webhook', detail: { deliveryId: delivery.deliveryId } }, publish: true });
+        const first = received();
+        const written = await s.store.recordDelivery(delivery, first);
+        expect(written.won).toBe(true);
+        expect((await s.store.recordDelivery(delivery, received())).won).toBe(false);
+        const pending = (await s.store.unpublishedEvents(1000)).filter((entry) => entry.event.projectId === w.projectId);
+        expect(pending.map((entry) => entry.event.id)).toEqual([first.event.id]);
+        await s.store.markDeliveryHandled(w.projectId, 'github', delivery.deliveryId, at(1), { approved: 1 });
+        await s.store.markDeliveryHandled(w.projectId, 'github', 'never-received', at(1), {});
+        // Another provider's delivery of the same id is another delivery.
+        expect((await s.store.recordDelivery({ ...delivery, provider: 'gitlab' }, received())).won).toBe(true);
+      });
+
+      it('reads: a run and its steps, missing ones undefined or left out', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }]);
+        const { run, step } = await s.store.getRunAndStep(w.runId, 'b');
+        expect(run).toMatchObject({ id: w.runId, status: 'running' });
+        expect(step).toMatchObject({ stepId: 'b', status: 'pending', remaining: 1, dependsOn: ['a'], input: { step: 'b' } });
+        expect(await s.store.getRunAndStep(w.runId, 'nope')).toEqual({ run: expect.objectContaining({ id: w.runId }) });
+        expect((await s.store.getSteps(w.runId, ['b', 'nope', 'a'])).map((found) => found.stepId).sort()).toEqual(['a', 'b']);
+        expect((await s.store.getSteps(w.runId, ['a'], { eventually: true })).map((found) => found.stepId)).toEqual(['a']);
+        expect((await s.store.listSteps(w.runId)).map((found) => found.stepId).sort()).toEqual(['a', 'b']);
+        expect(await s.store.getRun(scenario(s).runId)).toBeUndefined();
+        expect(await s.store.listSteps(scenario(s).runId)).toEqual([]);
+      });
+    });
+  });
+}
