@@ -8,6 +8,7 @@ import { createSchedules } from '#shared/store/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { createFeedbackStore } from '#shared/store/feedback';
 import { createAuthenticator } from '#shared/middleware/principal';
 import { kmsSecretCipher } from '#shared/store/kms-secret-cipher';
 import { createProjectSecretStore } from '#shared/store/project-secrets';
@@ -46,6 +47,7 @@ export const handler = createApiHandler(
     engine: engine.deps,
     runs: engine.runs,
     artifacts: engine.artifacts,
+    feedback: createFeedbackStore({ documents: engine.documents, tableName: engine.tableName }),
     runUsage: createRunUsageRecorder(engine),
     schedules: createSchedules({
       documents: engine.documents,

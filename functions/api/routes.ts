@@ -7,6 +7,7 @@ import type { Principal } from '#shared/middleware/principal';
 import { buildOpenApiDocument } from './openapi';
 import { operationHandler, type Operation } from './operation';
 import { callbackOperations } from './routes/callbacks';
+import { feedbackOperations } from './routes/feedback';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { runOperations } from './routes/runs';
@@ -28,6 +29,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...secretOperations(deps),
     ...workflowOperations(deps),
     ...runOperations(deps),
+    ...feedbackOperations(deps),
     ...scheduleOperations(deps),
     ...callbackOperations(deps),
   ];

@@ -102,3 +102,15 @@ export const waitingStepIndexAttributes = ['leaseUntil', timersIndex.partitionKe
 
 /** Every GSI of the table; infra grants access to exactly these. */
 export const tableIndexNames = ['gsi1', outboxIndex.name, timersIndex.name, listingsIndex.name] as const;
+
+/**
+ * Feedback (issue 12 §3): each record under its run, sorted by step then time, so a run's and a
+ * step's listings are both one prefix query; a workflow version's count and sum under its project.
+ */
+export const feedbackKeys = {
+  record: (runId: string, stepId: string, feedbackId: string) => ({ pk: `RUN#${runId}`, sk: `${feedbackPrefix(stepId)}${feedbackId}` }),
+  versionTotals: (projectId: string, workflowId: string, version: number) => ({ pk: `PROJECT#${projectId}`, sk: `${feedbackTotalsPrefix(workflowId)}${String(version).padStart(6, '0')}` }),
+};
+/** Step ids never hold `#`: `FEEDBACK#a#` cannot match step `a.b`'s records. */
+export const feedbackPrefix = (stepId?: string) => (stepId ? `FEEDBACK#${stepId}#` : 'FEEDBACK#');
+export const feedbackTotalsPrefix = (workflowId: string) => `FEEDBACKAVG#${workflowId}#V#`;

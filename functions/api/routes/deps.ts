@@ -3,6 +3,7 @@ import type { Schedules } from '#shared/store/schedules';
 import type { Principal } from '#shared/middleware/principal';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { EventOutbox } from '#shared/store/event-outbox';
+import type { FeedbackStore } from '#shared/engine/feedback';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { ProjectStore } from '#shared/store/projects';
 import type { RunStore } from '#shared/store/runs';
@@ -22,6 +23,8 @@ export interface ApiDeps {
   /** Runs, steps and events as the API lists them (the engine reads through its own store port). */
   runs: RunStore;
   artifacts: ArtifactStore;
+  /** Feedback on steps and its averages per workflow version. */
+  feedback: FeedbackStore;
   /** Adds what a request spent to its run's usage (shared/store/run-usage.ts). */
   runUsage: RunUsageRecorder;
   webhookSecrets: WebhookSecretStore;

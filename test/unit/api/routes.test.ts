@@ -12,6 +12,7 @@ import { createAuthenticator } from '#shared/middleware/principal';
 import type { RateLimiter } from '#shared/store/rate-limiter';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
+import { createMemoryFeedbackStore } from '#shared/store/memory-feedback-store';
 
 const installation = 'installation-token-for-unit-tests-0123456789';
 
@@ -41,6 +42,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       engine: {} as EngineDeps,
       runs: {} as RunStore,
       artifacts: {} as ArtifactStore,
+      feedback: createMemoryFeedbackStore().store,
       runUsage: async () => undefined,
       workflows: {} as WorkflowStore,
       webhookSecrets: {} as WebhookSecretStore,
