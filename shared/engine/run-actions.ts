@@ -204,7 +204,11 @@ async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<
   const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
   await deps.store.markForDispatch(run.id, late, now(deps).toISOString());
   const steps = await deps.store.getSteps(run.id, [...held, ...late]);
-  await applyEffects(deps, { events, dispatches: steps.filter((step) => step.status === 'queued').map((step) => messageFor(step)) });
+  const effects: Effects = { events, dispatches: steps.filter((step) => step.status === 'queued').map((step) => messageFor(step)) };
+  // Its last sink finished while it was paused (approved, called back, or already running): a
+  // paused run does not complete, so nobody did then. Resuming does.
+  if (after && after.remainingSinks <= 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  await applyEffects(deps, effects);
 }
 
 /**

@@ -30,6 +30,12 @@ const base = Date.parse('2026-11-30T12:00:00.000Z');
 const at = (seconds: number) => new Date(base + seconds * 1000).toISOString();
 const timerKinds: TimerKind[] = ['lease', 'notBefore', 'deadline', 'callback', 'dispatch'];
 const lease = at(30);
+/**
+ * What a claim (or takeover) files in the timers index for a running step: its lease, due when it
+ * runs out (the sweeper's `recoverLeases` finds a dead worker's step by it). The one place to
+ * change if claims stop filing leases.
+ */
+const claimTimers = (leaseUntil: string) => [`lease@${leaseUntil}`];
 
 interface StepShape {
   id: string;
@@ -347,7 +353,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         );
         await w.expectRecorded(claimed);
         expect(await w.step('a')).toMatchObject({ status: 'running', attempt: 1, leaseUntil: lease, startedAt: at(2) });
-        expect(await w.timers('a')).toEqual([`lease@${lease}`]);
+        expect(await w.timers('a')).toEqual(claimTimers(lease));
         expect(await s.store.findCallback(`hash-${w.runId}`)).toEqual({ projectId: w.projectId, runId: w.runId, stepId: 'a', attempt: 1 });
         expect(await s.store.findCallback('never-issued')).toBeUndefined();
         // A duplicate delivery of the same message loses, and so does a claim of a step never queued.
@@ -371,7 +377,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         const step = (await w.step('a'))!;
         expect(step).toMatchObject({ status: 'running', attempt: 2, leaseUntil: at(80), startedAt: at(41) });
         expect(step.waitingFor).toBeUndefined();
-        expect(await w.timers('a')).toEqual([`lease@${at(80)}`]);
+        expect(await w.timers('a')).toEqual(claimTimers(at(80)));
         expect((await w.claim('a', 1, { transition: 'takeover', at: at(90), leaseUntil: at(120) })).won).toBe(false);
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.started']);
       });
@@ -432,7 +438,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await w.claim('a', 0)).won).toBe(false);
         await w.expectRecorded(await w.claim('a', 1, { at: at(10), leaseUntil: at(40) }));
         expect(await w.step('a')).toMatchObject({ status: 'running', attempt: 2 });
-        expect(await w.timers('a')).toEqual([`lease@${at(40)}`]);
+        expect(await w.timers('a')).toEqual(claimTimers(at(40)));
       });
 
       it('fail: → failed and the run blocked with the reason in one write; lost as a whole when the run is not running; alone without `block`; optional steps release like a completion', async () => {

@@ -71,6 +71,21 @@ describe('invariant 1: nothing lost', () => {
     expect(h.run(runId).heldSteps).toBeUndefined();
   });
 
+  it('completes on resume a run whose last step finished while it was paused (approved, or already running)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'gate', kind: 'approval', dependsOn: ['a'] }]);
+    await h.drain();
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    // A person approves the gate of a paused run: its last sink is done, but a paused run does not complete.
+    await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    expect(h.run(runId)).toMatchObject({ status: 'paused', remainingSinks: 0 });
+    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.paused', 'run.resumed', 'run.completed']);
+    expectEveryChangeRecorded(h, runId);
+  });
+
   it('dead-letters a message that kept crashing the worker: the step fails with DEAD_LETTERED and the run blocks', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }]);
