@@ -21,14 +21,22 @@ export type MarkedStep = DueTimer;
 export interface DispatchRecovery {
   /** Still queued: send its message again (a duplicate loses the conditional claim). */
   resend: { step: MarkedStep; dispatch: Dispatch }[];
+  /**
+   * Finished by a function that died before its follow-up (FinishPlan.marker): its message lets
+   * the worker redo it (rerelease: shared children, the run's completion); then the marker goes.
+   */
+  redo: { step: MarkedStep; dispatch: Dispatch }[];
   /** Moved on without the claim replacing the marker (cancelled, held and then skipped…): just take the marker off. */
   clear: MarkedStep[];
 }
 
 /**
  * What the sweeper does with `DISPATCH` markers due before `now - graceSeconds`: re-send those
- * whose step is still queued (with whatever remains of its not-before delay), clear the rest.
+ * whose step is still queued (with whatever remains of its not-before delay), send the finished
+ * ones to the worker to redo their follow-up, clear the rest.
  */
+const finishedMarks = ['completed', 'failed'];
+
 export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSeconds: number): DispatchRecovery {
   const before = now.getTime() - graceSeconds * 1000;
   const due = items.filter((item) => Date.parse(item.dueAt) < before);
@@ -39,7 +47,8 @@ export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSecond
         const delay = step.notBefore ? (Date.parse(step.notBefore) - now.getTime()) / 1000 : 0;
         return { step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt }, ...(delay > 0 ? { delaySeconds: delay } : {}) } };
       }),
-    clear: due.filter((item) => item.status !== 'queued'),
+    redo: due.filter((item) => finishedMarks.includes(item.status)).map((step) => ({ step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt } } })),
+    clear: due.filter((item) => item.status !== 'queued' && !finishedMarks.includes(item.status)),
   };
 }
 

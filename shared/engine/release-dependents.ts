@@ -79,20 +79,31 @@ export interface FinishPlan {
   later: StepRecord[];
   shared: StepRecord[];
   inline: StepRecord[];
+  /**
+   * Work left after the write (shared or further children, the run's completion) by a function
+   * with no redelivery to redo it (a person's action, a callback, a reaction, the sweeper): the
+   * write files the finished step under DISPATCH and afterFinish takes it off; if the function
+   * dies in between, the sweeper sends the step's message and the worker redoes it (rerelease).
+   */
+  marker?: { dueAt: string; status: 'completed' | 'failed' };
 }
 
-export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, actor: string): Promise<FinishPlan> {
+export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, actor: string, finishedAs: 'completed' | 'failed' = 'completed'): Promise<FinishPlan> {
   const children = step.dependents.length ? await deps.store.getSteps(run.id, step.dependents) : [];
   const waiting = children.filter((child) => child.status === 'pending');
   // This step is the only dependency such a child still waits for: nobody else touches it.
   const single = waiting.filter((child) => child.remaining === 1 && !child.releasedBy?.length);
   const shared = waiting.filter((child) => !single.includes(child));
   const inline = single.slice(0, stepsPerWrite);
+  const later = single.slice(stepsPerWrite);
+  const sink = step.dependents.length === 0;
+  const followUp = !deps.releasesRecoveredByRedelivery && (shared.length > 0 || later.length > 0 || sink);
   return {
-    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), sink: step.dependents.length === 0 },
-    later: single.slice(stepsPerWrite),
+    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), sink },
+    later,
     shared,
     inline,
+    ...(followUp ? { marker: { dueAt: at.toISOString(), status: finishedAs } } : {}),
   };
 }
 
@@ -102,6 +113,8 @@ export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRe
   mergeEffects(effects, await queueSteps(deps, run, plan.later, actor));
   mergeEffects(effects, await releaseShared(deps, run, step.stepId, plan.shared, actor));
   if (plan.finish.sink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  // Done: what is left (messages, events) is recovered by the children's own markers and the outbox.
+  if (plan.marker) await deps.store.clearDispatchMarker(run.id, step.stepId, plan.marker.status);
   return effects;
 }
 

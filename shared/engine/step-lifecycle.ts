@@ -220,6 +220,7 @@ export async function completeStep(
       ...(usage ? { usage } : {}),
       ...(comment ? { comment } : {}),
       llmUsage: outcome.usage?.llm ?? [],
+      ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}),
     },
     plan.finish,
     event,
@@ -255,8 +256,8 @@ export async function failStep(
   const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), llmUsage: error.llmUsage };
   const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
   if (optional) {
-    const plan = await planFinish(deps, run, step, at, actor);
-    const written = await deps.store.fail(failure, { finish: plan.finish }, event);
+    const plan = await planFinish(deps, run, step, at, actor, 'failed');
+    const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);
     return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
   }
   const reason = `step ${step.stepId} failed: ${error.message}`;

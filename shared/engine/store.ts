@@ -55,6 +55,8 @@ export interface Completion {
   /** A person's comment (approve). */
   comment?: string;
   llmUsage: LlmUsageRecord[];
+  /** Files the finished step under a DISPATCH timer due then: its follow-up is redone if the writer dies before it (FinishPlan.marker). */
+  dispatchDueAt?: string;
 }
 
 export interface Failure {
@@ -70,6 +72,8 @@ export interface Failure {
   /** A person's comment (reject). */
   comment?: string;
   llmUsage: LlmUsageRecord[];
+  /** As Completion's (an optional step's failure releases like a completion). */
+  dispatchDueAt?: string;
 }
 
 /** A due time the sweeper acts on (the timers index). */

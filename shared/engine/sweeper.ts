@@ -136,12 +136,13 @@ async function expireCallbacks(deps: EngineDeps, now: Date, { limit }: SweepOpti
  */
 async function resendLostDispatches(deps: EngineDeps, now: Date, { limit, dispatchGraceSeconds }: SweepOptions): Promise<number> {
   const before = new Date(now.getTime() - dispatchGraceSeconds * 1000).toISOString();
-  const { resend, clear } = planDispatchRecovery(await deps.store.dueTimers('dispatch', before, limit), now, dispatchGraceSeconds);
-  if (resend.length > 0) await deps.dispatcher.send(resend.map(({ dispatch }) => dispatch));
+  const { resend, redo, clear } = planDispatchRecovery(await deps.store.dueTimers('dispatch', before, limit), now, dispatchGraceSeconds);
+  if (resend.length + redo.length > 0) await deps.dispatcher.send([...resend, ...redo].map(({ dispatch }) => dispatch));
   await Promise.all([
     ...resend.map(({ step }) => deps.store.moveDispatchMarker(step.runId, step.stepId, step.attempt, now.toISOString())),
-    ...clear.map((step) => deps.store.clearDispatchMarker(step.runId, step.stepId, step.status)),
+    ...[...redo.map(({ step }) => step), ...clear].map((step) => deps.store.clearDispatchMarker(step.runId, step.stepId, step.status)),
   ]);
+  if (redo.length > 0) deps.logger.warn('re-sent finished steps whose follow-up was cut short', { count: redo.length, steps: redo.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
   if (resend.length > 0) deps.logger.warn('re-sent queued steps whose message never arrived', { count: resend.length, steps: resend.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
   return resend.length;
 }

@@ -30,6 +30,12 @@ const releaseSet = (release: Release) => ({
   ...(release.parked ? { timerPk: timersIndex.notBefore, dueAt: release.notBefore } : release.dispatchDueAt ? dispatchMarker(release.dispatchDueAt) : {}),
 });
 
+/** A finishing write leaves every index, or files the step under DISPATCH when it asks to (Completion.dispatchDueAt). */
+const finishedIndexes = (dispatchDueAt: string | undefined) =>
+  dispatchDueAt
+    ? { set: dispatchMarker(dispatchDueAt), remove: waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey) }
+    : { set: {}, remove: [...waitingStepIndexAttributes] };
+
 /** The step as an item: JSON fields as strings (shared/store/json-attribute.ts). */
 const stepItem = ({ input, output, ...step }: StepRecord) => ({ ...keys.step(step.runId, step.stepId), type: 'step', ...step, ...jsonField('input', input), ...jsonField('output', output) });
 
@@ -191,9 +197,10 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
             ...(done.agentUsage ? { agentUsage: done.agentUsage } : {}),
             ...(done.usage ? { usage: done.usage } : {}),
             ...(done.comment ? { comment: done.comment } : {}),
+            ...finishedIndexes(done.dispatchDueAt).set,
           },
           append: { llmUsage: done.llmUsage },
-          remove: [...waitingStepIndexAttributes],
+          remove: finishedIndexes(done.dispatchDueAt).remove,
           ...guarded(done.transition, { attempt: done.attempt })!,
         });
         event(tx, completed);
@@ -205,9 +212,9 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       if (!condition) return { won: false };
       return write((tx) => {
         tx.update(keys.step(failure.runId, failure.stepId), {
-          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}) },
+          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
           append: { llmUsage: failure.llmUsage },
-          remove: [...waitingStepIndexAttributes],
+          remove: finishedIndexes(failure.dispatchDueAt).remove,
           ...condition,
         });
         event(tx, failed);

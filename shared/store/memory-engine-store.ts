@@ -176,6 +176,7 @@ export function createMemoryEngineStore() {
         ...(done.comment ? { comment: done.comment } : {}),
       });
       if (done.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(done.llmUsage)];
+      if (done.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: done.dispatchDueAt };
       return commit([event, ...applyFinish(run, done.stepId, finish)]);
     },
     async fail(failure, { block, finish }, event) {
@@ -186,6 +187,7 @@ export function createMemoryEngineStore() {
       leaveIndexes(step!);
       Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}) });
       if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
+      if (failure.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: failure.dispatchDueAt };
       if (finish) {
         run.failedOptionalSteps = addTo(run.failedOptionalSteps, failure.stepId);
         return commit([event, ...applyFinish(run, failure.stepId, finish)]);

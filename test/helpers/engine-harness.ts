@@ -36,7 +36,16 @@ export const projectId = 'prj_test';
  * list the test delivers from (in any order, twice, or not at all), the bus a list of published
  * events, and the `work` executor records every execution and fails when `failWhen` says so.
  */
-export function createEngineHarness(options: { failWhen?: (call: { stepId: string; attempt: number }) => 'retryable' | 'fatal' | undefined; timing?: Partial<Pick<EngineDeps, 'defaultStepTimeoutSeconds' | 'maxStepTimeoutSeconds' | 'leaseMarginSeconds'>> } = {}) {
+export function createEngineHarness(
+  options: {
+    failWhen?: (call: { stepId: string; attempt: number }) => 'retryable' | 'fatal' | undefined;
+    timing?: Partial<Pick<EngineDeps, 'defaultStepTimeoutSeconds' | 'maxStepTimeoutSeconds' | 'leaseMarginSeconds'>>;
+    /** More step kinds beside `work`; each call of theirs is recorded in `executions` too. */
+    executors?: Executor[];
+    /** The API's base URL: given, http and lambda steps get callback URLs. */
+    callbackBaseUrl?: string;
+  } = {},
+) {
   const memory = createMemoryEngineStore();
   let now = Date.parse('2026-11-30T12:00:00.000Z');
   const queue: QueuedMessage[] = [];
@@ -44,19 +53,29 @@ export function createEngineHarness(options: { failWhen?: (call: { stepId: strin
   const executions: Execution[] = [];
   const deadLettered: StepMessage[] = [];
 
+  const record = async (context: StepContext) => {
+    const dependencies = await memory.store.getSteps(context.runId, Object.keys(context.dependencyOutputs));
+    const step = await memory.store.getStep(context.runId, context.stepId);
+    executions.push({
+      runId: context.runId,
+      stepId: context.stepId,
+      attempt: context.attempt,
+      idempotencyKey: context.idempotencyKey,
+      dependenciesDone: (step?.dependsOn ?? []).every((id) => dependencies.some((dependency) => dependency.stepId === id && (dependency.status === 'completed' || dependency.status === 'failed'))),
+    });
+  };
+  const recorded = (executor: Executor): Executor => ({
+    ...executor,
+    run: async (input, context) => {
+      await record(context);
+      return executor.run(input, context);
+    },
+  });
   const work: Executor = {
     kind: 'work',
     input: z.unknown(),
     async run(_input, context: StepContext) {
-      const dependencies = await memory.store.getSteps(context.runId, Object.keys(context.dependencyOutputs));
-      const step = await memory.store.getStep(context.runId, context.stepId);
-      executions.push({
-        runId: context.runId,
-        stepId: context.stepId,
-        attempt: context.attempt,
-        idempotencyKey: context.idempotencyKey,
-        dependenciesDone: (step?.dependsOn ?? []).every((id) => dependencies.some((dependency) => dependency.stepId === id && (dependency.status === 'completed' || dependency.status === 'failed'))),
-      });
+      await record(context);
       const failure = options.failWhen?.({ stepId: context.stepId, attempt: context.attempt });
       if (failure === 'retryable') throw new RetryableStepError(`${context.stepId} failed on attempt ${context.attempt}`, { code: 'FLAKY' });
       if (failure === 'fatal') throw new NonRetryableStepError(`${context.stepId} failed for good`, { code: 'FATAL', status: 400 });
@@ -86,7 +105,7 @@ export function createEngineHarness(options: { failWhen?: (call: { stepId: strin
       loadOutput: async () => null,
       storeDeliveryPayload: async (_projectId, provider, deliveryId) => `projects/${projectId}/deliveries/${provider}/${deliveryId}.json`,
     },
-    executors: createExecutorRegistry({ executors: [work] }),
+    executors: createExecutorRegistry({ executors: [work, ...(options.executors ?? []).map(recorded)] }),
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
     clock: () => new Date(now),
     usage: { sinceCheckpoint: () => undefined },
@@ -96,6 +115,7 @@ export function createEngineHarness(options: { failWhen?: (call: { stepId: strin
     defaultStepTimeoutSeconds: 5,
     maxStepTimeoutSeconds: 15,
     leaseMarginSeconds: 2,
+    ...(options.callbackBaseUrl ? { callbackBaseUrl: async () => options.callbackBaseUrl! } : {}),
     ...options.timing,
   };
 

@@ -421,6 +421,31 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await w.run())!.remainingSinks).toBe(2);
       });
 
+      it('complete and fail with dispatchDueAt: the finished step filed under DISPATCH instead of leaving every index (its follow-up is redone if the writer dies)', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'gate' }, { id: 'o', onFailure: 'continue' }, { id: 'c', dependsOn: ['gate', 'o'] }]);
+        await w.needsQa('gate', { deadline: at(600) });
+        await w.running('o');
+        await w.expectRecorded(await s.store.complete(w.completion('gate', 1, { transition: 'approve', dispatchDueAt: at(6) }), { released: [], sink: false }, w.event('step.completed', 'gate')));
+        expect(await w.timers('gate')).toEqual([`dispatch@${at(6)}`]);
+        expect(await w.inbox()).toEqual([]);
+        expect((await w.step('gate'))!.status).toBe('completed');
+        await w.expectRecorded(await s.store.fail(w.failure('o', 'running', { dispatchDueAt: at(7) }), { finish: { released: [], sink: false } }, w.event('step.failed', 'o')));
+        expect(await w.timers('o')).toEqual([`dispatch@${at(7)}`]);
+        expect((await s.store.dueTimers('dispatch', at(7), 1000)).filter((timer) => timer.runId === w.runId)).toEqual([
+          { runId: w.runId, stepId: 'gate', status: 'completed', attempt: 1, dueAt: at(6), waitingFor: 'approval' },
+          { runId: w.runId, stepId: 'o', status: 'failed', attempt: 1, dueAt: at(7) },
+        ]);
+        // Taken off once the follow-up is done, only in the status it was filed in.
+        await s.store.clearDispatchMarker(w.runId, 'gate', 'failed');
+        expect(await w.timers('gate')).toEqual([`dispatch@${at(6)}`]);
+        await s.store.clearDispatchMarker(w.runId, 'gate', 'completed');
+        await s.store.clearDispatchMarker(w.runId, 'o', 'failed');
+        expect(await w.timers('gate')).toEqual([]);
+        expect(await w.timers('o')).toEqual([]);
+      });
+
       it('retry: running at its attempt → queued with the error, marked for dispatch after the backoff; the next claim takes the next attempt', async () => {
         const s = open();
         const w = scenario(s);

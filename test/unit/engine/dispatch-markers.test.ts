@@ -45,6 +45,17 @@ describe('dispatch markers', () => {
     expect(plan.clear.map((step) => step.stepId)).toEqual(['cancelled', 'skipped']);
   });
 
+  it('sends a finished step whose follow-up was cut short to the worker, to redo it', () => {
+    const plan = planDispatchRecovery([marked('approved', { status: 'completed', attempt: 1 }), marked('optional', { status: 'failed', attempt: 2 }), marked('young', { status: 'completed', dueAt: ago(30) })], now, 60);
+
+    expect(plan.redo.map(({ dispatch }) => dispatch)).toEqual([
+      { message: { runId: 'run_1', stepId: 'approved', attempt: 1 } },
+      { message: { runId: 'run_1', stepId: 'optional', attempt: 2 } },
+    ]);
+    expect(plan.resend).toEqual([]);
+    expect(plan.clear).toEqual([]);
+  });
+
   it('the injected lost send drops only the test steps, without an error', async () => {
     const sent: Dispatch[] = [];
     const dispatcher = withLostTestSends({ send: async (dispatches: Dispatch[]) => void sent.push(...dispatches) });

@@ -138,6 +138,47 @@ describe('invariant 1: nothing lost', () => {
   });
 });
 
+describe('invariant 1: nothing lost when a person, an agent or a reaction dies after its write', () => {
+  it('an approval whose function died after the step\'s write: the sweeper has the worker release what it left and complete the run', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'gate', kind: 'approval' }, { id: 'c', dependsOn: ['a', 'gate'] }, { id: 'solo', kind: 'approval' }]);
+    await h.drain();
+    // The API function dies right after each approval's write: nothing after it happens.
+    const dying = { ...h.deps, store: { ...h.deps.store, complete: async (...args: Parameters<typeof h.deps.store.complete>) => {
+      await h.deps.store.complete(...args);
+      throw new Error('the function died after its write');
+    } } };
+    for (const gate of ['gate', 'solo']) await expect(stepAction(dying, h.run(runId), h.step(runId, gate), 'approve', 'tok_person', {})).rejects.toThrow('died');
+    expect(h.step(runId, 'c')).toMatchObject({ status: 'pending', remaining: 1 });
+    expect(h.run(runId).status).toBe('running');
+    // A retried approval is refused (the gate is completed): only the sweeper can see what is left.
+    await expect(stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {})).rejects.toThrow('completed');
+    h.advance(120);
+    await sweep(h.deps, { eventGraceSeconds: 30, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 });
+    await h.drain();
+    expect(h.typesOf(runId, 'c')).toEqual(['step.queued', 'step.started', 'step.completed']);
+    expect(h.run(runId).status).toBe('completed');
+    // Its follow-up done, the finished step is off the timers index.
+    await sweep(h.deps, { eventGraceSeconds: 30, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 });
+    expect(h.memory.timer(runId, 'gate')).toBeUndefined();
+    expect(h.queue).toEqual([]);
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a finishing write with nothing left to do after it files no marker; one with follow-up takes its marker off once done', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval' }, { id: 'next', dependsOn: ['gate'] }]);
+    await h.drain();
+    await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    // Its only child was queued in the approval's own write (with its own DISPATCH marker).
+    expect(h.memory.timer(runId, 'gate')).toBeUndefined();
+    expect(h.memory.timer(runId, 'next')).toEqual({ kind: 'dispatch', dueAt: new Date(h.now()).toISOString() });
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.memory.timer(runId, 'next')).toBeUndefined();
+  });
+});
+
 describe('invariant 2: no attempt executes twice', () => {
   it('a duplicate delivery of a message loses the claim and does nothing', async () => {
     const h = createEngineHarness();
