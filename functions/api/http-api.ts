@@ -7,6 +7,7 @@ import { createSecretsClient } from '#shared/clients/secrets-manager';
 import { createSchedules } from '#shared/store/schedules';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
+import { createStepKindRegistry } from '#shared/executors/registry';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createFeedbackStore } from '#shared/store/feedback';
 import { createAuthenticator } from '#shared/middleware/principal';
@@ -33,8 +34,10 @@ const config = readConfig({
 });
 
 const logger = new Logger();
+// The step kinds' validation halves only: the API validates steps and runs none (their executors are the worker's).
 // loseTestSends: the lost-send e2e test's injection; a no-op unless TEST_EXECUTORS is on.
-const engine = createEngine(logger, process.env, { loseTestSends: true });
+const engine = createEngine(logger, process.env, { stepKinds: createStepKindRegistry, loseTestSends: true });
+const stepKinds = engine.deps.stepKinds!;
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 const projects = createProjectStore({ documents: engine.documents, tableName: engine.tableName });
 
@@ -44,7 +47,7 @@ export const handler = createApiHandler(
     projects,
     outbox: engine.deps.outbox,
     workflows: engine.workflows,
-    engine: engine.deps,
+    engine: { ...engine.deps, stepKinds },
     runs: engine.runs,
     artifacts: engine.artifacts,
     feedback: createFeedbackStore({ documents: engine.documents, tableName: engine.tableName }),

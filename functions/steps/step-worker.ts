@@ -7,6 +7,7 @@ import { createSsmClient } from '#shared/clients/ssm';
 import { readConfig } from '#shared/config/env';
 import { apiUrlFromParameter } from '#shared/clients/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
+import { stepExecutors } from '#shared/clients/step-executors';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
@@ -18,8 +19,11 @@ const logger = new Logger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
 const engine = createEngine(logger, process.env, {
-  agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX, invoke: lambdaInvoke() },
-  converse: bedrockConverse(),
+  // Only this function runs steps: only its bundle carries the executors and their clients.
+  executors: stepExecutors({
+    agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX, invoke: lambdaInvoke() },
+    converse: bedrockConverse(),
+  }),
   secretsCipher: kmsSecretCipher(createKmsClient(), secrets.SECRETS_KEY_ARN),
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.

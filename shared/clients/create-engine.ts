@@ -1,19 +1,16 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { createDocumentClient } from '#shared/clients/dynamodb';
 import { createEventBridgeClient } from '#shared/clients/eventbridge';
 import { createS3Client } from '#shared/clients/s3';
 import { createSqsClient } from '#shared/clients/sqs';
 import { readConfig } from '#shared/config/env';
-import { createLambdaExecutor, type InvokeFunction } from '#shared/executors/lambda';
-import { createLlmExecutor, type Converse } from '#shared/executors/llm';
-import { createHttpExecutor } from '#shared/executors/http';
-import { createExecutorRegistry } from '#shared/executors/registry';
+import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
 import { createProjectStore } from '#shared/store/projects';
 import { createProjectSecretStore, type SecretCipher } from '#shared/store/project-secrets';
-import { createHttpCache } from '#shared/store/http-cache';
 import { createRunStore } from '#shared/store/runs';
 import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from '#shared/engine/context';
@@ -49,15 +46,24 @@ export const secretsEnv = {
   SECRETS_KEY_ARN: z.string().min(1),
 };
 
+/** What createEngine has built that a registry of step kinds or executors may need. */
+export interface KindSetup {
+  documents: DynamoDBDocumentClient;
+  tableName: string;
+  /** TEST_EXECUTORS: the kinds that exist only to test the platform (`crash`), local stage only. */
+  includeTestKinds: boolean;
+}
+
 /**
- * The clients only the step worker needs come in as options (built from `#shared/clients/lambda`,
- * `bedrock-runtime` and `kms`), so the other functions' bundles do not take in those SDK packages.
+ * What only some functions need comes in as options, so the others' bundles leave it out: the
+ * step worker's executors (undici, Ajv, the Lambda and Bedrock clients: shared/clients/step-executors.ts),
+ * its KMS cipher; the API's step kinds (the validation halves).
  */
 export interface EngineOptions {
-  /** The step worker's agent settings and invoker; without them `lambda` steps are only validated, never invoked. */
-  agents?: { allowedFunctions: string[]; functionArnPrefix: string; invoke: InvokeFunction };
-  /** The step worker's Bedrock Converse; without it an `llm` step on Bedrock fails (only the worker runs steps). */
-  converse?: Converse;
+  /** The API's: every kind's input schema and checks (createStepKindRegistry), to validate a retry's new inputs. */
+  stepKinds?: (setup: KindSetup) => StepKindRegistry;
+  /** The step worker's: the kinds that run, with their clients (stepExecutors); no other function runs a step. */
+  executors?: (setup: KindSetup) => ExecutorRegistry;
   /** The step worker's project secrets cipher (it may decrypt); without it a step that references a secret fails with SECRETS_UNAVAILABLE. */
   secretsCipher?: SecretCipher;
   /** The step worker's: the API's base URL for callback URLs (see EngineDeps.callbackBaseUrl). */
@@ -71,30 +77,23 @@ export interface EngineOptions {
   loseTestSends?: boolean;
 }
 
-const notHere = (what: string) => async (): Promise<never> => {
-  throw new Error(`${what} is not available in this function: only the step worker runs steps`);
-};
-
 /** Builds the engine with real adapters (DynamoDB, SQS, EventBridge, S3), once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { agents, converse, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { stepKinds, executors, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
-  const lambda = createLambdaExecutor({
-    invoke: agents?.invoke ?? notHere('Lambda Invoke'),
-    allowedFunctions: agents?.allowedFunctions ?? [],
-    functionArnPrefix: agents?.functionArnPrefix ?? '',
-  });
   const documents = createDocumentClient();
   const tableName = config.TABLE_NAME;
   const runs = createRunStore({ documents, tableName });
   const projects = createProjectStore({ documents, tableName });
   const artifacts = createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME });
+  const setup: KindSetup = { documents, tableName, includeTestKinds: config.TEST_EXECUTORS };
   const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
     store: createDynamoEngineStore({ documents, tableName }),
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,
-    executors: createExecutorRegistry({ includeTestKinds: config.TEST_EXECUTORS, executors: [lambda, createLlmExecutor({ converse: converse ?? notHere('Bedrock Converse') }), createHttpExecutor({ cache: createHttpCache({ documents, tableName: config.TABLE_NAME }) })] }),
+    ...(stepKinds ? { stepKinds: stepKinds(setup) } : {}),
+    ...(executors ? { executors: executors(setup) } : {}),
     ...(secretsCipher ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: secretsCipher }) } : {}),
     logger,
     clock: () => new Date(),

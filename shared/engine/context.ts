@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Usage } from '#shared/clients/usage-meter';
 import { isPublishedOnBus } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
-import type { ExecutorRegistry } from '#shared/executors/registry';
+import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { EventOutbox } from '#shared/store/event-outbox';
@@ -24,7 +24,10 @@ export interface EngineDeps {
   dispatcher: Dispatcher;
   outbox: Pick<EventOutbox, 'publish'>;
   artifacts: Pick<ArtifactStore, 'storeOutput' | 'storeArtifacts' | 'loadOutput' | 'storeDeliveryPayload'>;
-  executors: ExecutorRegistry;
+  /** The kinds' input schemas and checks, where a person's retry may bring new inputs (the API). */
+  stepKinds?: StepKindRegistry;
+  /** The kinds that run, with their clients: the step worker only (no other function bundles them). */
+  executors?: ExecutorRegistry;
   /** Project secrets, decrypted for a step at the moment of its call: the step worker only. */
   secrets?: Pick<ProjectSecretStore, 'reveal'>;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;

@@ -18,6 +18,7 @@ export const runTimeoutOf = (deps: EngineDeps, step: StepRecord): number =>
  * classified (retryable or not, DESIGN §3.5).
  */
 export async function executeStep(deps: EngineDeps, run: RunRecord, step: StepRecord, timeoutSeconds: number, callback: StepContext['callback']): Promise<StepOutcome | StepError> {
+  if (!deps.executors) throw new Error('No executors in this function: only the step worker runs steps');
   const executor = deps.executors.get(step.kind);
   if (!executor) return new NonRetryableStepError(`No executor for step kind "${step.kind}"`, { code: 'UNKNOWN_KIND' });
   const input = executor.input.safeParse(step.input);

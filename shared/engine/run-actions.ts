@@ -226,10 +226,11 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
   for (const step of steps) {
     const replacement = inputs[step.stepId];
     if (replacement && 'input' in replacement) {
-      const executor = deps.executors.get(step.kind);
-      const parsed = executor?.input.safeParse(replacement.input);
+      if (!deps.stepKinds) throw new Error('No step kinds in this function: a retry with new inputs needs them to validate');
+      const kind = deps.stepKinds.get(step.kind);
+      const parsed = kind?.input.safeParse(replacement.input);
       // What the schema cannot say is checked too (e.g. an llm template naming a non-dependency).
-      const issue = parsed && (parsed.success ? executor?.checkStep?.(parsed.data, { dependsOn: step.dependsOn }) : parsed.error.issues[0]);
+      const issue = parsed && (parsed.success ? kind?.checkStep?.(parsed.data, { dependsOn: step.dependsOn }) : parsed.error.issues[0]);
       if (parsed && (issue || !parsed.success)) {
         const field = ['body', 'steps', step.stepId, 'input', ...(issue?.path ?? []).map(String)].join('.');
         throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);

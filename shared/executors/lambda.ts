@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { LlmPrices } from '#shared/domain/llm-prices';
 import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
 import { agentReplyOutcome, agentRequest, clip, parseAgentReply } from '#shared/executors/agent-reply';
-import type { Executor, StepOutcome } from '#shared/executors/types';
+import type { Executor, StepKind, StepOutcome } from '#shared/executors/types';
 
 /**
  * `lambda`: invokes a user's function (the AWS-native agent) with the agent request and reads
@@ -35,6 +35,12 @@ export const lambdaInput = z
     }
   });
 export type LambdaInput = z.infer<typeof lambdaInput>;
+
+/**
+ * The `lambda` kind as validation sees it. This file stays light (no SDK: the invoker comes in
+ * through createLambdaExecutor), so validation imports the kind from here.
+ */
+export const lambdaKind: StepKind<LambdaInput> = { kind: 'lambda', input: lambdaInput };
 
 /** The function a step names, as an ARN (a bare name is in the worker's own account and region). */
 export interface ResolvedFunction {
@@ -83,8 +89,7 @@ export interface LambdaExecutorDeps {
 
 /** Builds the lambda executor. */
 export const createLambdaExecutor = ({ invoke, functionArnPrefix, allowedFunctions }: LambdaExecutorDeps): Executor<LambdaInput> => ({
-  kind: 'lambda',
-  input: lambdaInput,
+  ...lambdaKind,
   async run(input, context) {
     const target = resolveFunction(input, functionArnPrefix);
     const who = `function ${target.qualifiedArn}`;

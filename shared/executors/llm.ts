@@ -1,18 +1,17 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Ajv, type ValidateFunction } from 'ajv';
 import { fetch as undiciFetch } from 'undici';
 import { z } from 'zod';
 import { createAddressPolicy } from '#shared/domain/addresses';
 import { llmCostUsd } from '#shared/domain/llm-prices';
 import { llmTotals, type LlmUsageRecord } from '#shared/domain/llm-usage';
 import { parseRetryAfter } from '#shared/domain/retry';
-import { secretRef } from '#shared/domain/secrets';
 import { NonRetryableStepError, RetryableStepError, StepError, type StepErrorDetails } from '#shared/domain/step-errors';
-import { MissingTemplateValueError, renderTemplate, templateProblem } from '#shared/domain/templates';
+import { MissingTemplateValueError, renderTemplate } from '#shared/domain/templates';
 import { clip } from '#shared/executors/agent-reply';
 import { assertAllowed, causeChain, createDispatchers, type HttpFetch, type ResolveHost } from '#shared/executors/http';
 import { readBoundedText } from '#shared/executors/read-bounded-text';
+import { llmKind, validatorOf, type LlmInput } from '#shared/executors/llm-input';
 import type { Executor, StepContext, StepOutcome } from '#shared/executors/types';
 
 /**
@@ -26,74 +25,8 @@ import type { Executor, StepContext, StepOutcome } from '#shared/executors/types
  * attempt the step fails with LLM_INVALID_JSON or LLM_SCHEMA_MISMATCH.
  */
 
-const maxTemplateLength = 100_000;
-
-/** One Ajv for every schema: compiled validators are cached by schema text. */
-const ajv = new Ajv({ strict: false, allErrors: false, logger: false });
-const validators = new Map<string, ValidateFunction>();
-const maxCachedValidators = 100;
-
-/** The compiled validator of a JSON Schema (throws when it is not one Ajv accepts). */
-const validatorOf = (schema: Record<string, unknown>): ValidateFunction => {
-  const key = JSON.stringify(schema);
-  let validate = validators.get(key);
-  if (!validate) {
-    // A schema's $id would be registered globally and clash with the next compile of it.
-    const { $id: _id, ...withoutId } = schema;
-    validate = ajv.compile(withoutId);
-    if (validators.size >= maxCachedValidators) validators.delete(validators.keys().next().value!);
-    validators.set(key, validate);
-  }
-  return validate;
-};
-
-const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, context) => {
-  try {
-    validatorOf(schema);
-  } catch (error) {
-    context.addIssue({ code: 'custom', message: `is not a usable JSON Schema: ${(error as Error).message}` });
-  }
-});
-
-const template = z.string().min(1).max(maxTemplateLength);
-
-const withoutCredentials = (value: string): boolean => {
-  try {
-    const url = new URL(value);
-    return url.username === '' && url.password === '';
-  } catch {
-    return true; // the URL check reports it
-  }
-};
-
-/** What an `llm` step's input must look like. */
-export const llmInput = z
-  .strictObject({
-    provider: z.enum(['bedrock', 'openai']),
-    model: z.string().min(1).max(256),
-    system: template.optional(),
-    prompt: template.optional(),
-    messages: z.array(z.strictObject({ role: z.enum(['user', 'assistant']), content: template })).min(1).max(100).optional(),
-    maxTokens: z.number().int().min(1).max(200_000),
-    temperature: z.number().min(0).max(2).optional(),
-    json: z.union([z.literal(true), jsonSchema]).optional(),
-    apiKey: secretRef.optional(),
-    baseUrl: z
-      .url({ protocol: /^https?$/ })
-      .refine(withoutCredentials, 'must not contain credentials: use apiKey')
-      .optional(),
-  })
-  .superRefine((input, context) => {
-    if ((input.prompt === undefined) === (input.messages === undefined)) {
-      context.addIssue({ code: 'custom', path: [input.prompt === undefined ? 'prompt' : 'messages'], message: 'give exactly one of prompt and messages' });
-    }
-    if (input.provider === 'bedrock') {
-      for (const field of ['apiKey', 'baseUrl'] as const) {
-        if (input[field] !== undefined) context.addIssue({ code: 'custom', path: [field], message: 'applies to provider "openai" only (Bedrock calls use the worker\'s IAM role)' });
-      }
-    }
-  });
-export type LlmInput = z.infer<typeof llmInput>;
+/** Re-exported for the executor's tests (the schema lives in the kind's validation half, llm-input.ts). */
+export { llmInput, type LlmInput } from '#shared/executors/llm-input';
 
 /** The call as both providers take it, templates rendered. */
 interface ChatRequest {
@@ -151,20 +84,7 @@ export const createLlmExecutor = ({
   // The http executor's guarded connections: the address checked is the address connected to.
   const dispatchers = createDispatchers(resolveHost);
   return {
-    kind: 'llm',
-    input: llmInput,
-    checkStep(input, { dependsOn }) {
-      const templates: Array<[Array<string | number>, string | undefined]> = [
-        [['system'], input.system],
-        [['prompt'], input.prompt],
-        ...(input.messages ?? []).map((message, index): [Array<string | number>, string] => [['messages', index, 'content'], message.content]),
-      ];
-      for (const [path, text] of templates) {
-        const problem = text === undefined ? undefined : templateProblem(text, dependsOn);
-        if (problem) return { path, message: problem };
-      }
-      return undefined;
-    },
+    ...llmKind,
     async run(input, context) {
       const request = renderRequest(input, context);
       const prices = context.projectSettings.llmPrices;

@@ -3,40 +3,53 @@ import { ValidationError } from '#shared/domain/errors';
 import type { StepSpec } from '#shared/domain/workflow';
 import { approvalExecutor } from '#shared/executors/approval';
 import { crashExecutor } from '#shared/executors/crash';
-import { httpExecutor } from '#shared/executors/http';
+import { httpKind } from '#shared/executors/http-input';
+import { lambdaKind } from '#shared/executors/lambda';
+import { llmKind } from '#shared/executors/llm-input';
 import { noopExecutor } from '#shared/executors/noop';
 import { waitExecutor } from '#shared/executors/wait';
 import { webhookExecutor } from '#shared/executors/webhook';
-import type { Executor } from '#shared/executors/types';
+import type { Executor, StepKind } from '#shared/executors/types';
 
-/** The step kinds a deployment can run, and the check that a workflow uses them correctly. */
-export interface ExecutorRegistry {
-  get(kind: string): Executor | undefined;
+/**
+ * The step kinds a deployment knows by name, and the check that a workflow uses them correctly.
+ * Two of them exist: every kind's validation half here (light: zod and pure rules, what the API
+ * needs), and the step worker's executors (executor-registry.ts: with undici, Ajv and the
+ * clients), so that only the function that runs steps bundles what running them takes.
+ */
+export interface KindRegistry<Kind extends StepKind = StepKind> {
+  get(kind: string): Kind | undefined;
   /** Known kinds, sorted. */
   kinds(): string[];
   /**
    * Throws a ValidationError naming the first step whose kind is unknown or whose input its
-   * executor refuses (`body.steps[3].input.url: Invalid URL`). Steps marked done are checked too:
+   * kind refuses (`body.steps[3].input.url: Invalid URL`). Steps marked done are checked too:
    * whether a definition is valid must not depend on the state of its steps.
    */
   validateInputs(steps: StepSpec[], where?: string): void;
 }
 
-export interface ExecutorRegistryOptions {
+/** Every kind's input schema and checks: where workflows and a retry's new inputs are validated. */
+export type StepKindRegistry = KindRegistry<StepKind>;
+/** The kinds that can run: the step worker's. */
+export type ExecutorRegistry = KindRegistry<Executor>;
+
+export interface StepKindRegistryOptions {
   /** Adds kinds that exist only to test the platform (`crash`); never on a deployed stage. */
   includeTestKinds?: boolean;
-  /** More kinds (plugins such as `lambda` or `llm` that need clients); they replace built-ins of the same kind. */
-  executors?: Executor[];
 }
 
-const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor, webhookExecutor];
-const testKinds: Executor[] = [crashExecutor];
+/** The waiting and instant kinds are light whole (no client, no network): they are their own validation half. */
+const builtInKinds: StepKind[] = [noopExecutor, approvalExecutor, httpKind, waitExecutor, webhookExecutor, lambdaKind, llmKind];
+const testKinds: StepKind[] = [crashExecutor];
 
-/** Builds the registry of executors by kind. */
-export const createExecutorRegistry = ({ includeTestKinds = false, executors = [] }: ExecutorRegistryOptions = {}): ExecutorRegistry => {
-  const byKind = new Map<string, Executor>(
-    [...builtIns, ...(includeTestKinds ? testKinds : []), ...executors].map((executor) => [executor.kind, executor]),
-  );
+/** Builds the registry of every kind's validation half (the API's). */
+export const createStepKindRegistry = ({ includeTestKinds = false }: StepKindRegistryOptions = {}): StepKindRegistry =>
+  createKindRegistry([...builtInKinds, ...(includeTestKinds ? testKinds : [])]);
+
+/** A registry of the given kinds by name; a later kind replaces an earlier one of the same name. */
+export const createKindRegistry = <Kind extends StepKind>(list: Kind[]): KindRegistry<Kind> => {
+  const byKind = new Map<string, Kind>(list.map((kind) => [kind.kind, kind]));
   const kinds = () => [...byKind.keys()].sort();
   return {
     get: (kind) => byKind.get(kind),
@@ -44,19 +57,19 @@ export const createExecutorRegistry = ({ includeTestKinds = false, executors = [
     validateInputs(steps, where = 'body.steps') {
       steps.forEach((step, index) => {
         const at = `${where}[${index}]`;
-        const executor = byKind.get(step.kind);
-        if (!executor) {
+        const kind = byKind.get(step.kind);
+        if (!kind) {
           throw new ValidationError(`${at}.kind: unknown step kind "${step.kind}"; known kinds: ${kinds().join(', ')}`, `${at}.kind`);
         }
-        assertInput(executor, step, `${at}.input`);
+        assertInput(kind, step, `${at}.input`);
       });
     },
   };
 };
 
-const assertInput = (executor: Executor, step: StepSpec, at: string): void => {
-  const result = executor.input.safeParse(step.input);
-  const issue = result.success ? executor.checkStep?.(result.data, { dependsOn: step.dependsOn ?? [] }) : result.error.issues[0];
+const assertInput = (kind: StepKind, step: StepSpec, at: string): void => {
+  const result = kind.input.safeParse(step.input);
+  const issue = result.success ? kind.checkStep?.(result.data, { dependsOn: step.dependsOn ?? [] }) : result.error.issues[0];
   if (!issue && result.success) return;
   const field = at + formatPath(issue?.path ?? []);
   throw new ValidationError(`${field}: ${issue?.message ?? 'invalid'}`, field);

@@ -71,14 +71,24 @@ export type StepOutcome =
   | { status: 'waiting'; reason: string }
   | { status: 'pending'; usage?: StepUsage };
 
-/** One step kind: a plugin. Its input schema is checked when a workflow is created. */
-export interface Executor<Input = unknown> {
+/**
+ * What validating a step of one kind needs: its input schema and the checks the schema cannot
+ * make. Light on purpose (zod and pure rules): every function that validates workflows loads it.
+ */
+export interface StepKind<Input = unknown> {
   kind: string;
   input: z.ZodType<Input>;
-  run(input: Input, context: StepContext): Promise<StepOutcome>;
   /**
    * Checks what the input schema alone cannot, against the rest of the step (e.g. that a template
    * refers only to the step's dependencies); returns the first problem with its path in the input.
    */
   checkStep?(input: Input, step: { dependsOn: string[] }): { path: Array<string | number>; message: string } | undefined;
+}
+
+/**
+ * One step kind that can run: a plugin. Its input schema is checked when a workflow is created;
+ * `run` (with whatever clients it needs) is loaded by the step worker only.
+ */
+export interface Executor<Input = unknown> extends StepKind<Input> {
+  run(input: Input, context: StepContext): Promise<StepOutcome>;
 }

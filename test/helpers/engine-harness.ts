@@ -6,7 +6,7 @@ import type { EngineDeps } from '#shared/engine/context';
 import type { Dispatch } from '#shared/engine/dispatch';
 import { createRun } from '#shared/engine/run-actions';
 import { handleDeadLetter, processStepMessage } from '#shared/engine/step-lifecycle';
-import { createExecutorRegistry } from '#shared/executors/registry';
+import { createExecutorRegistry, type ExecutorRegistry } from '#shared/executors/executor-registry';
 import type { Executor, StepContext } from '#shared/executors/types';
 import { defaultProjectSettings } from '#shared/schemas/projects';
 import type { StepMessage } from '#shared/schemas/messages';
@@ -87,7 +87,9 @@ export function createEngineHarness(
     for (const { message, delaySeconds } of dispatches) queue.push({ message: { ...message }, visibleAt: now + Math.ceil(delaySeconds ?? 0) * 1000, receives: 0 });
   };
 
-  const deps: EngineDeps = {
+  const executors = createExecutorRegistry({ executors: [work, ...(options.executors ?? []).map(recorded)] });
+  // The worker's executors and the API's step kinds in one: the harness plays every function.
+  const deps: EngineDeps & { executors: ExecutorRegistry } = {
     store: memory.store,
     dispatcher: { send: async (dispatches) => send(dispatches) },
     outbox: {
@@ -105,7 +107,8 @@ export function createEngineHarness(
       loadOutput: async () => null,
       storeDeliveryPayload: async (_projectId, provider, deliveryId) => `projects/${projectId}/deliveries/${provider}/${deliveryId}.json`,
     },
-    executors: createExecutorRegistry({ executors: [work, ...(options.executors ?? []).map(recorded)] }),
+    executors,
+    stepKinds: executors,
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
     clock: () => new Date(now),
     usage: { sinceCheckpoint: () => undefined },

@@ -1,4 +1,5 @@
 import type { EngineDeps } from '#shared/engine/context';
+import type { StepKindRegistry } from '#shared/executors/registry';
 import type { Schedules } from '#shared/store/schedules';
 import type { Principal } from '#shared/middleware/principal';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -19,7 +20,8 @@ export interface ApiDeps {
   outbox: EventOutbox;
   authenticate: (authorization: string | undefined) => Promise<Principal>;
   workflows: WorkflowStore;
-  engine: EngineDeps;
+  /** The engine, with every step kind's validation half (workflows, a retry's new inputs); the API runs no step. */
+  engine: EngineDeps & { stepKinds: StepKindRegistry };
   /** Runs, steps and events as the API lists them (the engine reads through its own store port). */
   runs: RunStore;
   artifacts: ArtifactStore;

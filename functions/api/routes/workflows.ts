@@ -15,7 +15,7 @@ import { assertSecretsExist, secretReferences } from './secrets';
 /** Workflows: versions saved from JSON or YAML, or imported from a plan CSV. */
 export const workflowOperations = ({ workflows, outbox, engine, secrets }: ApiDeps): Operation[] => {
   const save = async (projectId: string, principal: Principal, body: Parameters<WorkflowStore['save']>[0]['body']) => {
-    engine.executors.validateInputs(body.steps);
+    engine.stepKinds.validateInputs(body.steps);
     assertStepTimeouts(body.steps, engine.maxStepTimeoutSeconds);
     assertCallbackSettings(body.steps);
     const references = secretReferences(body.steps.map((step, index) => [index, step.input]), (index, path) => formatIssuePath(['steps', index, 'input', ...path]));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createApiHandler } from '#functions/api/routes';
-import type { EngineDeps } from '#shared/engine/context';
+import type { ApiDeps } from '#functions/api/routes/deps';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { RunStore } from '#shared/store/runs';
 import type { WorkflowStore } from '#shared/store/workflows';
@@ -39,7 +39,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       projects,
       outbox,
       // The project routes under test never reach the engine or the workflow store.
-      engine: {} as EngineDeps,
+      engine: {} as ApiDeps['engine'],
       runs: {} as RunStore,
       artifacts: {} as ArtifactStore,
       feedback: createMemoryFeedbackStore().store,

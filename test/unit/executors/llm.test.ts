@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StepError } from '#shared/domain/step-errors';
 import { bedrockFailure, createLlmExecutor, llmInput, openAiFailure, parseJsonReply, type Converse, type LlmInput } from '#shared/executors/llm';
-import { createExecutorRegistry } from '#shared/executors/registry';
+import { createExecutorRegistry } from '#shared/executors/executor-registry';
 import type { StepContext } from '#shared/executors/types';
 import { defaultProjectSettings } from '#shared/schemas/projects';
 import { stepContext } from '#test/fixtures/step-context';

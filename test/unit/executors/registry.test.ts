@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#shared/domain/errors';
 import { stepSpec, type StepSpec } from '#shared/domain/workflow';
-import { createExecutorRegistry } from '#shared/executors/registry';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { stepExecutors } from '#shared/clients/step-executors';
+import { createExecutorRegistry } from '#shared/executors/executor-registry';
+import { createStepKindRegistry } from '#shared/executors/registry';
 import type { StepContext } from '#shared/executors/types';
 import { stepContext } from '#test/fixtures/step-context';
 
@@ -87,3 +90,36 @@ describe('executor registry', () => {
     });
   });
 });
+
+describe('step kind registry (the validation halves)', () => {
+  const workerExecutors = (includeTestKinds: boolean) =>
+    stepExecutors({
+      agents: { allowedFunctions: [], functionArnPrefix: 'arn:aws:lambda:us-east-1:123456789012:function:', invoke: async () => ({}) },
+      converse: async () => ({}),
+    })({ documents: {} as DynamoDBDocumentClient, tableName: 'table', includeTestKinds });
+
+  it('knows exactly the kinds the step worker runs, with the same input schemas and checks', () => {
+    for (const includeTestKinds of [false, true]) {
+      const kinds = createStepKindRegistry({ includeTestKinds });
+      const worker = workerExecutors(includeTestKinds);
+
+      expect(kinds.kinds()).toEqual(worker.kinds());
+      for (const kind of kinds.kinds()) {
+        expect(kinds.get(kind)?.input, kind).toBe(worker.get(kind)?.input);
+        // checkStep included: the executor is its validation half plus run.
+        expect(Object.keys(worker.get(kind) ?? {}), kind).toEqual(expect.arrayContaining(Object.keys(kinds.get(kind) ?? {})));
+      }
+    }
+    expect(createStepKindRegistry().kinds()).toEqual(['approval', 'http', 'lambda', 'llm', 'noop', 'wait', 'webhook']);
+  });
+
+  it('refuses what the executors would refuse: an llm template naming a step it does not depend on, an unusable JSON Schema', () => {
+    const kinds = createStepKindRegistry();
+    const llm = (input: Record<string, unknown>) => step({ id: 'ask', kind: 'llm', dependsOn: ['a'], input: { provider: 'bedrock', model: 'm', maxTokens: 10, ...input } });
+
+    expect(validationErrorOf(() => kinds.validateInputs([step({ id: 'a', kind: 'noop' }), llm({ prompt: 'Use {{dependencies.b.summary}}' })])).field).toBe('body.steps[1].input.prompt');
+    expect(validationErrorOf(() => kinds.validateInputs([step({ id: 'a', kind: 'noop' }), llm({ prompt: 'x', json: { type: 'no-such-type' } })])).field).toBe('body.steps[1].input.json');
+    expect(() => kinds.validateInputs([step({ id: 'a', kind: 'noop' }), llm({ prompt: 'Use {{dependencies.a.summary}}' })])).not.toThrow();
+  });
+});
+
