@@ -22,9 +22,13 @@ export function registerRuns(program: Command, act: Act): void {
     .option('--tag <key=value>', 'a tag for the run (repeat for more)', collectTag)
     .option('--workflow-version <n>', 'a workflow version other than the latest', positiveInteger)
     .option('--idempotency-key <key>', 'start at most one run for this key (a retried CI job gets the same run)')
+    .option('--budget-tokens <n>', "the run's budget in tokens (README \"Budgets\")", nonNegativeInteger)
+    .option('--budget-usd <usd>', "the run's budget in USD", nonNegativeNumber)
+    .option('--budget-mode <mode>', 'strict (a step that could pass the budget never starts; the default), warn or off')
     .option('--watch', 'then watch it until it stops moving (exit 0 completed, 2 blocked, failed or cancelled)')
     .action(
-      act(async (session, workflow: string, options: { input?: string; tag?: Record<string, string>; workflowVersion?: number; idempotencyKey?: string; watch?: boolean }) => {
+      act(async (session, workflow: string, options: { input?: string; tag?: Record<string, string>; workflowVersion?: number; idempotencyKey?: string; budgetTokens?: number; budgetUsd?: number; budgetMode?: string; watch?: boolean }) => {
+        const budgetGiven = options.budgetTokens !== undefined || options.budgetUsd !== undefined || options.budgetMode !== undefined;
         const client = await session.client();
         const projectId = await session.projectId();
         const input = options.input === undefined ? undefined : await readValue(options.input, '--input', session.deps.stdin);
@@ -35,6 +39,10 @@ export function registerRuns(program: Command, act: Act): void {
           ...(input !== undefined ? { input } : {}),
           // Tags reach the API as `tags`; a server without run tags refuses the field by name.
           ...(options.tag ? { tags: options.tag } : {}),
+          // The API checks the budget (a 400 names body.budget.<field>).
+          ...(budgetGiven
+            ? { budget: { ...(options.budgetTokens !== undefined ? { tokens: options.budgetTokens } : {}), ...(options.budgetUsd !== undefined ? { usd: options.budgetUsd } : {}), ...(options.budgetMode ? { mode: options.budgetMode } : {}) } }
+            : {}),
         } as CreateRunBody;
         const created = await unwrap(
           client.POST('/v1/projects/{projectId}/runs', {
@@ -221,5 +229,15 @@ function collectList(value: string, previous: string[]): string[] {
 
 export function positiveInteger(value: string): number {
   if (!/^[1-9][0-9]*$/.test(value)) throw new InvalidArgumentError('must be a positive whole number');
+  return Number(value);
+}
+
+export function nonNegativeInteger(value: string): number {
+  if (!/^(0|[1-9][0-9]*)$/.test(value)) throw new InvalidArgumentError('must be a whole number (0 or more)');
+  return Number(value);
+}
+
+export function nonNegativeNumber(value: string): number {
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value)) throw new InvalidArgumentError('must be a number such as 0.5 (0 or more)');
   return Number(value);
 }

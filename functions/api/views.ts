@@ -25,6 +25,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     ...(run.failedOptionalSteps?.length ? { failedOptionalSteps: run.failedOptionalSteps } : {}),
     ...(run.degraded ? { degraded: true } : {}),
     ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
+    ...(run.budget ? { budget: run.budget } : {}),
   };
   if (!steps) return view;
   const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;

@@ -316,6 +316,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a run's budget (tokens and/or USD, strict | warn | off); raise it, then resume a run blocked with BUDGET_EXCEEDED */
+        put: operations["setRunBudget"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}/actions/retry": {
         parameters: {
             query?: never;
@@ -606,6 +623,34 @@ export interface components {
                 allowPrivateAgents: string[];
                 /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
                 publishStepEvents: boolean;
+                budgets: {
+                    /** @description The budget of a run created without its own */
+                    perRun?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode: "strict" | "warn" | "off";
+                    };
+                    /** @description The project's total per calendar month (UTC), across all its runs */
+                    monthly?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode: "strict" | "warn" | "off";
+                    };
+                };
             };
             adminToken: {
                 id: string;
@@ -636,6 +681,34 @@ export interface components {
                 allowPrivateAgents: string[];
                 /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
                 publishStepEvents: boolean;
+                budgets: {
+                    /** @description The budget of a run created without its own */
+                    perRun?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode: "strict" | "warn" | "off";
+                    };
+                    /** @description The project's total per calendar month (UTC), across all its runs */
+                    monthly?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode: "strict" | "warn" | "off";
+                    };
+                };
             };
         };
         ProjectSettings: {
@@ -651,6 +724,34 @@ export interface components {
             allowPrivateAgents: string[];
             /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
             publishStepEvents: boolean;
+            budgets: {
+                /** @description The budget of a run created without its own */
+                perRun?: {
+                    /** @description Most tokens (input + output) to spend */
+                    tokens?: number;
+                    /** @description Most USD to spend (usage records priced by the project or the list) */
+                    usd?: 0 | number;
+                    /**
+                     * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                     * @default strict
+                     * @enum {string}
+                     */
+                    mode: "strict" | "warn" | "off";
+                };
+                /** @description The project's total per calendar month (UTC), across all its runs */
+                monthly?: {
+                    /** @description Most tokens (input + output) to spend */
+                    tokens?: number;
+                    /** @description Most USD to spend (usage records priced by the project or the list) */
+                    usd?: 0 | number;
+                    /**
+                     * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                     * @default strict
+                     * @enum {string}
+                     */
+                    mode: "strict" | "warn" | "off";
+                };
+            };
         };
         WebhookSecret: {
             /** @enum {string} */
@@ -762,6 +863,22 @@ export interface components {
                 labels?: {
                     [key: string]: string;
                 };
+                budget?: {
+                    /** @description Most tokens (input + output) to spend */
+                    tokens?: number;
+                    /** @description Most USD to spend (usage records priced by the project or the list) */
+                    usd?: 0 | number;
+                    /**
+                     * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                     * @default strict
+                     * @enum {string}
+                     */
+                    mode: "strict" | "warn" | "off";
+                };
+                estimate?: {
+                    tokens?: number;
+                    usd?: 0 | number;
+                };
             }[];
             /** Format: date-time */
             createdAt: string;
@@ -798,7 +915,15 @@ export interface components {
              * @enum {boolean}
              */
             degraded?: true;
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
             heldSteps?: string[];
+            /** @description The run's budget (its own, or the project's perRun when created) */
+            budget?: {
+                tokens?: number;
+                usd?: number;
+                /** @enum {string} */
+                mode: "strict" | "warn" | "off";
+            };
         };
         RunPage: {
             items: components["schemas"]["Run"][];
@@ -882,7 +1007,15 @@ export interface components {
              * @enum {boolean}
              */
             degraded?: true;
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
             heldSteps?: string[];
+            /** @description The run's budget (its own, or the project's perRun when created) */
+            budget?: {
+                tokens?: number;
+                usd?: number;
+                /** @enum {string} */
+                mode: "strict" | "warn" | "off";
+            };
             steps: {
                 total: number;
                 byStatus: {
@@ -921,6 +1054,7 @@ export interface components {
             } & {
                 [key: string]: unknown;
             };
+            budgets: components["schemas"]["RunBudgets"];
         };
         LlmModelUsage: {
             provider: string;
@@ -931,6 +1065,41 @@ export interface components {
             costUsd: number;
             /** @description Total time spent waiting for this model */
             latencyMs: number;
+        };
+        RunBudgets: {
+            /** @description The run's budget */
+            run?: {
+                tokens?: number;
+                usd?: number;
+                /** @enum {string} */
+                mode: "strict" | "warn" | "off";
+                spent: components["schemas"]["BudgetAmount"];
+                reserved: components["schemas"]["BudgetAmount"];
+            };
+            /** @description Steps with their own budget, by id (spent over all their attempts) */
+            steps?: {
+                [key: string]: {
+                    tokens?: number;
+                    usd?: number;
+                    /** @enum {string} */
+                    mode: "strict" | "warn" | "off";
+                    spent: components["schemas"]["BudgetAmount"];
+                };
+            };
+            /** @description The project's budget for the current calendar month (UTC), across all its runs */
+            projectMonthly?: {
+                tokens?: number;
+                usd?: number;
+                /** @enum {string} */
+                mode: "strict" | "warn" | "off";
+                month: string;
+                spent: components["schemas"]["BudgetAmount"];
+                reserved: components["schemas"]["BudgetAmount"];
+            };
+        };
+        BudgetAmount: {
+            tokens: number;
+            usd: number;
         };
         StepList: {
             items: components["schemas"]["StepSummary"][];
@@ -1541,6 +1710,34 @@ export interface operations {
                     allowPrivateAgents?: string[];
                     /** @description Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change. */
                     publishStepEvents?: boolean;
+                    budgets?: {
+                        /** @description The budget of a run created without its own */
+                        perRun?: {
+                            /** @description Most tokens (input + output) to spend */
+                            tokens?: number;
+                            /** @description Most USD to spend (usage records priced by the project or the list) */
+                            usd?: 0 | number;
+                            /**
+                             * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                             * @default strict
+                             * @enum {string}
+                             */
+                            mode?: "strict" | "warn" | "off";
+                        };
+                        /** @description The project's total per calendar month (UTC), across all its runs */
+                        monthly?: {
+                            /** @description Most tokens (input + output) to spend */
+                            tokens?: number;
+                            /** @description Most USD to spend (usage records priced by the project or the list) */
+                            usd?: 0 | number;
+                            /**
+                             * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                             * @default strict
+                             * @enum {string}
+                             */
+                            mode?: "strict" | "warn" | "off";
+                        };
+                    };
                 };
             };
         };
@@ -2392,6 +2589,22 @@ export interface operations {
                         labels?: {
                             [key: string]: string;
                         };
+                        budget?: {
+                            /** @description Most tokens (input + output) to spend */
+                            tokens?: number;
+                            /** @description Most USD to spend (usage records priced by the project or the list) */
+                            usd?: 0 | number;
+                            /**
+                             * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                             * @default strict
+                             * @enum {string}
+                             */
+                            mode?: "strict" | "warn" | "off";
+                        };
+                        estimate?: {
+                            tokens?: number;
+                            usd?: 0 | number;
+                        };
                     }[];
                 };
                 "application/yaml": {
@@ -2426,6 +2639,22 @@ export interface operations {
                         done?: boolean;
                         labels?: {
                             [key: string]: string;
+                        };
+                        budget?: {
+                            /** @description Most tokens (input + output) to spend */
+                            tokens?: number;
+                            /** @description Most USD to spend (usage records priced by the project or the list) */
+                            usd?: 0 | number;
+                            /**
+                             * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                             * @default strict
+                             * @enum {string}
+                             */
+                            mode?: "strict" | "warn" | "off";
+                        };
+                        estimate?: {
+                            tokens?: number;
+                            usd?: 0 | number;
                         };
                     }[];
                 };
@@ -2813,6 +3042,18 @@ export interface operations {
                     };
                     /** @default true */
                     start?: boolean;
+                    budget?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode?: "strict" | "warn" | "off";
+                    };
                 };
             };
         };
@@ -3134,6 +3375,124 @@ export interface operations {
             };
             /** @description Not found (or another project's) */
             404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setRunBudget: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Most tokens (input + output) to spend */
+                    tokens?: number;
+                    /** @description Most USD to spend (usage records priced by the project or the list) */
+                    usd?: 0 | number;
+                    /**
+                     * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                     * @default strict
+                     * @enum {string}
+                     */
+                    mode?: "strict" | "warn" | "off";
+                };
+            };
+        };
+        responses: {
+            /** @description The run, with its budgets */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run has ended */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;

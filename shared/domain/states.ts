@@ -14,11 +14,15 @@ export const finalStepStatuses: readonly StepStatus[] = ['completed', 'failed', 
 export const runActions = ['start', 'pause', 'resume', 'cancel', 'retry'] as const;
 export type RunAction = (typeof runActions)[number];
 
-/** From which statuses each run action is legal, and the status it leads to. */
-export const runActionRules: Record<RunAction, { from: readonly RunStatus[]; to: RunStatus }> = {
+/**
+ * From which statuses each run action is legal, and the status it leads to. `noFailedSteps`: a
+ * blocked run resumes only when no step failed (a budget block, BUDGET_EXCEEDED); failed steps
+ * need `retry`, which also sends the steps a budget held.
+ */
+export const runActionRules: Record<RunAction, { from: readonly RunStatus[]; to: RunStatus; guard?: 'noFailedSteps' }> = {
   start: { from: ['pending'], to: 'running' },
   pause: { from: ['running'], to: 'paused' },
-  resume: { from: ['paused'], to: 'running' },
+  resume: { from: ['paused', 'blocked'], to: 'running', guard: 'noFailedSteps' },
   cancel: { from: ['pending', 'running', 'paused', 'blocked'], to: 'cancelled' },
   retry: { from: ['blocked'], to: 'running' },
 };
@@ -27,8 +31,14 @@ export const stepActions = ['approve', 'reject'] as const;
 export type StepAction = (typeof stepActions)[number];
 
 /** The API's 409 message for an action the run's status does not allow. */
-export const illegalRunAction = (action: RunAction, status: RunStatus): string =>
-  `Cannot ${action} a run that is ${status}; ${action} is allowed when the run is ${runActionRules[action].from.join(' or ')}`;
+export const illegalRunAction = (action: RunAction, status: RunStatus, failedSteps?: readonly string[]): string =>
+  runActionRules[action].guard === 'noFailedSteps' && status === 'blocked' && failedSteps?.length
+    ? `Cannot ${action} a run blocked by failed steps (${failedSteps.join(', ')}); retry it instead`
+    : `Cannot ${action} a run that is ${status}; ${action} is allowed when the run is ${runActionRules[action].from.join(' or ')}`;
+
+/** Whether a run action's rule allows it on a run as read (its status and, for a guarded one, its failed steps). */
+export const runActionAllowed = (action: RunAction, run: { status: RunStatus; failedSteps?: readonly string[] }): boolean =>
+  runActionRules[action].from.includes(run.status) && !(runActionRules[action].guard === 'noFailedSteps' && run.status === 'blocked' && (run.failedSteps?.length ?? 0) > 0);
 
 /**
  * What a step transition requires beyond its `from` status (each becomes one clause of the
@@ -91,6 +101,11 @@ export const runTransitions = {
   complete: { from: ['running', 'blocked'], to: 'completed', event: 'run.completed' },
   completeEarly: { from: ['pending', 'running', 'paused', 'blocked'], to: 'completed', event: 'run.completed' },
   hold: { from: ['paused', 'pending'], to: 'unchanged', event: undefined },
+  // Budgets (shared/engine/budgets.ts): a step that does not fit a strict budget blocks a running
+  // run, or is only held by a run already blocked or paused; it waits in heldSteps for resume.
+  budgetBlock: { from: ['running'], to: 'blocked', event: 'run.blocked' },
+  budgetHold: { from: ['paused', 'blocked'], to: 'unchanged', event: 'budget.exceeded' },
+  setBudget: { from: ['pending', 'running', 'paused', 'blocked'], to: 'unchanged', event: 'budget.changed' },
 } as const satisfies Record<string, { from: readonly RunStatus[]; to: RunStatus | 'unchanged'; event: string | undefined }>;
 
 /** The transitions table as markdown (docs/ARCHITECTURE.md holds this text; a unit test compares). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budget, estimate } from './budgets';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
 import { callbackKinds, defaultCallbackTimeoutSeconds, maxCallbackTimeoutSeconds } from './callbacks';
@@ -57,6 +58,10 @@ export const stepSpec = z.strictObject({
   done: z.boolean().optional(),
   /** Free-form labels carried from imports (plan CSV theme, deliverable…); shown, never interpreted. */
   labels: z.record(z.string(), z.string()).optional(),
+  /** This step's own budget, over all its attempts (README "Budgets"). */
+  budget: budget.optional(),
+  /** What an agent step (http, lambda) may spend at most in one attempt: its worst case under strict budgets. */
+  estimate: estimate.optional(),
 });
 export type StepSpec = z.infer<typeof stepSpec>;
 

@@ -1,8 +1,9 @@
 import { addUsage, usageFromItem } from '#shared/clients/usage-meter';
+import type { Budget } from '#shared/domain/budgets';
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { illegalRunAction, runActionRules, type RunAction } from '#shared/domain/states';
+import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
 import type { CommittedEvent } from '#shared/store/event-outbox';
@@ -28,7 +29,7 @@ const now = (deps: EngineDeps) => deps.clock();
  */
 export async function createRun(
   deps: EngineDeps,
-  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; tags?: Record<string, string>; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
+  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; tags?: Record<string, string>; budget?: Budget; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
 ): Promise<{ run: RunRecord; created: boolean }> {
   const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
   if (idempotencyKey) {
@@ -58,6 +59,8 @@ export async function createRun(
       ...(spec.heartbeatSeconds ? { heartbeatSeconds: spec.heartbeatSeconds } : {}),
       ...(spec.notBefore ? { notBefore: spec.notBefore } : {}),
       ...(spec.labels ? { labels: spec.labels } : {}),
+      ...(spec.budget ? { budget: spec.budget } : {}),
+      ...(spec.estimate ? { estimate: spec.estimate } : {}),
       status: isDone ? 'completed' : 'pending',
       attempt: 0,
       generation: 1,
@@ -71,7 +74,8 @@ export async function createRun(
   const remainingSinks = dag.sinks.filter((id) => !done.has(id)).length;
   await deps.store.putSteps(stepItems);
   // Taken once per run: its step events go to the bus only if the project subscribes to them.
-  const { publishStepEvents } = await deps.projectSettings(projectId);
+  const { publishStepEvents, budgets } = await deps.projectSettings(projectId);
+  const budget = input.budget ?? budgets?.perRun;
 
   const run: RunRecord = {
     id: runId,
@@ -88,6 +92,7 @@ export async function createRun(
     roots,
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
+    ...(budget ? { budget } : {}),
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.
@@ -126,13 +131,13 @@ async function replayOf(deps: EngineDeps, projectId: string, key: string, reques
 
 /** Moves the run's status for an action (runActionRules); 409 when its status forbids it, also when it changed meanwhile. */
 async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[] } = {}): Promise<CommittedEvent[]> {
-  if (!runActionRules[action].from.includes(run.status)) throw new ConflictError(illegalRunAction(action, run.status));
+  if (!runActionAllowed(action, run)) throw new ConflictError(illegalRunAction(action, run.status, run.failedSteps));
   const at = now(deps);
   const type = { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
   const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, { from: run.status }, at));
   if (written.won) return written.events;
   const current = await deps.store.getRun(run.id);
-  throw new ConflictError(illegalRunAction(action, current?.status ?? run.status));
+  throw new ConflictError(illegalRunAction(action, current?.status ?? run.status, current?.failedSteps));
 }
 
 export async function startRun(deps: EngineDeps, run: RunRecord, actor: string): Promise<RunRecord> {
@@ -166,7 +171,7 @@ export async function runAction(
       break;
     }
     case 'resume':
-      await resume(deps, run, actor);
+      await applyEffects(deps, await moveAndSendHeld(deps, run, 'resume', actor));
       break;
     case 'retry':
       await retry(deps, run, actor, body.steps ?? {});
@@ -192,13 +197,13 @@ async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: strin
   return events;
 }
 
-/** Back to running, and the steps released while paused go to the queue. */
-async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<void> {
+/** Back to running (resume, retry), and the steps held meanwhile (released while paused, or by a strict budget) go to the queue. */
+async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume' | 'retry', actor: string, failed?: string[]): Promise<Effects> {
   const held = run.heldSteps ?? [];
   // Marked before the run moves, so a send lost after it is re-sent by the sweeper (one marked
   // while the run is still paused is only held again).
   await deps.store.markForDispatch(run.id, held, now(deps).toISOString());
-  const events = await transitionRun(deps, run, 'resume', actor, { held });
+  const events = await transitionRun(deps, run, action, actor, { held, ...(failed ? { failed } : {}) });
   // Steps held between our read and the commit stay in the set: pick them up too.
   const after = await deps.store.getRun(run.id);
   const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
@@ -208,7 +213,7 @@ async function resume(deps: EngineDeps, run: RunRecord, actor: string): Promise<
   // Its last sink finished while it was paused (approved, called back, or already running): a
   // paused run does not complete, so nobody did then. Resuming does.
   if (after && after.remainingSinks <= 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
-  await applyEffects(deps, effects);
+  return effects;
 }
 
 /**
@@ -237,7 +242,7 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
       }
     }
   }
-  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'retry', actor, { failed }) };
+  const effects = await moveAndSendHeld(deps, run, 'retry', actor, failed);
   const at = now(deps);
   for (const step of steps.filter((candidate) => candidate.status === 'failed')) {
     const replacement = inputs[step.stepId];

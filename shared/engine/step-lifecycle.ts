@@ -6,6 +6,7 @@ import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import type { StepMessage } from '#shared/schemas/messages';
 import { generationOf, type RunRecord, type StepErrorRecord, type StepRecord } from '#shared/store/runs';
+import { reserveBudgets } from './budgets';
 import { checkWaitingStep, pendStep } from './callbacks';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
@@ -77,6 +78,8 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
     return 'executed';
   }
 
+  const budget = await reserveBudgets(deps, run, step);
+  if (budget === 'blocked') return 'held';
   const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor((deadline - at.getTime()) / 1000) - deps.leaseMarginSeconds - 1));
   const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
   const attempt = step.attempt + 1;
@@ -99,7 +102,10 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
     },
     started,
   );
-  if (!claimed.won) return 'duplicate';
+  if (!claimed.won) {
+    await budget?.release();
+    return 'duplicate';
+  }
   // Subscribers hear of the start at once; the event is marked published with the outcome's
   // events, in one write (if we die first, the sweeper republishes it: dedupe by id).
   const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
@@ -108,6 +114,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   const callback = callbackBase !== undefined && callbackToken ? callbackUrls(callbackBase, callbackToken) : undefined;
   const outcome = await executeStep(deps, run, running, timeoutSeconds, callback);
   const effects = (await recordOutcome(deps, run, running, outcome)) ?? noEffects();
+  await budget?.settle(outcome);
   // Run one released dependent right here instead of through the queue: a chain costs no SQS
   // round trip per step. Crash safety: this message stays undeleted until we return, and its
   // redelivery walks the completed chain to whatever was left unfinished (rerelease).

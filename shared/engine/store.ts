@@ -3,6 +3,7 @@ import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { RunAction } from '#shared/domain/states';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { ArtifactRecord, RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
+import type { BudgetLedger } from './budgets';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -179,6 +180,9 @@ export interface EngineStore {
   moveDispatchMarker(runId: string, stepId: string, attempt: number, dueAt: string): Promise<void>;
   /** A DISPATCH timer of a step that moved on without a claim (cancelled, skipped…) is taken off (only while in that status). */
   clearDispatchMarker(runId: string, stepId: string, status: string): Promise<void>;
+
+  // --- Budgets: ledgers, reservations, budget blocks (shared/engine/budgets.ts) ---
+  budgets: BudgetLedger;
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

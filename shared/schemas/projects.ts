@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidr } from '#shared/domain/addresses';
+import { projectBudgets } from '#shared/domain/budgets';
 import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
@@ -64,9 +65,11 @@ export const projectSettings = z.strictObject({
   publishStepEvents: z.boolean().meta({
     description: 'Publish step.* events on the EventBridge bus too (run-level events always are; the event history keeps every event). Applies to runs created after the change.',
   }),
+  /** Budgets (README "Budgets"): `perRun` is copied to each new run that brings none; `monthly` holds across all runs of a calendar month (UTC). */
+  budgets: projectBudgets,
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
-export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false };
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {} };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
 export const projectSettingsPatch = projectSettings.partial();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budgetModes } from '#shared/domain/budgets';
 import { roles } from '#shared/domain/tokens';
 import { runStatuses, stepStatuses } from '#shared/domain/states';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
@@ -116,6 +117,27 @@ const llmModelUsage = z
   })
   .meta({ id: 'LlmModelUsage' });
 
+/** Tokens and USD (spent, reserved). */
+const budgetAmount = z.object({ tokens: z.number(), usd: z.number() }).meta({ id: 'BudgetAmount' });
+const budgetLimit = {
+  tokens: z.number().int().optional(),
+  usd: z.number().optional(),
+  mode: z.enum(budgetModes),
+};
+export const budgetResponse = z.object(budgetLimit).meta({ id: 'BudgetLimit' });
+
+/** Spend against each budget of a run (README "Budgets"): spent from the usage records, reserved by steps running now. */
+export const runBudgetsResponse = z
+  .object({
+    run: z.object({ ...budgetLimit, spent: budgetAmount, reserved: budgetAmount }).optional().meta({ description: "The run's budget" }),
+    steps: z.record(z.string(), z.object({ ...budgetLimit, spent: budgetAmount })).optional().meta({ description: 'Steps with their own budget, by id (spent over all their attempts)' }),
+    projectMonthly: z
+      .object({ ...budgetLimit, month: z.string(), spent: budgetAmount, reserved: budgetAmount })
+      .optional()
+      .meta({ description: "The project's budget for the current calendar month (UTC), across all its runs" }),
+  })
+  .meta({ id: 'RunBudgets' });
+
 export const runResponse = z
   .object({
     id: z.string(),
@@ -134,7 +156,8 @@ export const runResponse = z
     failedSteps: z.array(z.string()).optional().meta({ description: 'Steps that failed for good and block the run (retry runs them again)' }),
     failedOptionalSteps: z.array(z.string()).optional().meta({ description: 'Steps with onFailure "continue" that failed for good: their dependents ran anyway' }),
     degraded: z.literal(true).optional().meta({ description: 'The run completed although some optional steps failed (failedOptionalSteps)' }),
-    heldSteps: z.array(z.string()).optional(),
+    heldSteps: z.array(z.string()).optional().meta({ description: 'Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED)' }),
+    budget: budgetResponse.optional().meta({ description: "The run's budget (its own, or the project's perRun when created)" }),
   })
   .meta({ id: 'Run' });
 
@@ -155,6 +178,7 @@ export const runDetailResponse = runResponse
       agentUsage: z.looseObject({}),
       llm: z.record(z.string(), llmModelUsage).meta({ description: 'Model calls of every step (failed attempts included), summed by model id' }),
     }),
+    budgets: runBudgetsResponse,
   })
   .meta({ id: 'RunDetail' });
 

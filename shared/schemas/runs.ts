@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { budget } from '#shared/domain/budgets';
 import { runActions, runStatuses, stepActions } from '#shared/domain/states';
 import { boundedJson } from '#shared/domain/json-limits';
 import { text } from '#shared/domain/text';
@@ -57,6 +58,8 @@ export const createRunBody = z.strictObject({
   tags: runTags.optional(),
   /** Start at once (default), or leave the run pending until `actions/start`. */
   start: z.boolean().default(true),
+  /** The run's budget (README "Budgets"); without it the project's `budgets.perRun`, if any. */
+  budget: budget.optional(),
 });
 
 /** `limit` and `cursor` of a paged listing (the cursor is opaque: pass back the one returned). */

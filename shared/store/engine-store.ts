@@ -2,6 +2,7 @@ import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient }
 import type { LifecycleEvent } from '#shared/domain/events';
 import { runActionRules } from '#shared/domain/states';
 import type { EngineStore, EventToWrite, Finish, Release, Written } from '#shared/engine/store';
+import { createDynamoBudgetLedger } from './budget-ledger';
 import type { CommittedEvent } from './event-outbox';
 import { jsonField } from './json-attribute';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
@@ -126,7 +127,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
         const to = runActionRules[action].to;
         tx.update(keys.run(runId), {
           set: { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) },
-          ...(action === 'retry' ? { remove: ['reason'] } : {}),
+          ...(action === 'retry' || action === 'resume' ? { remove: ['reason'] } : {}),
           ...(held.length || failed.length ? { delete: { ...(held.length ? { heldSteps: new Set(held) } : {}), ...(failed.length ? { failedSteps: new Set(failed) } : {}) } } : {}),
           ...runCondition(action),
         });
@@ -357,6 +358,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     async clearDispatchMarker(runId, stepId, status) {
       await update(keys.step(runId, stepId), { remove: [timersIndex.partitionKey, timersIndex.sortKey], condition: '#timerPk = :dispatch AND #status = :status', values: { ':dispatch': timersIndex.dispatch, ':status': status } });
     },
+
+    budgets: createDynamoBudgetLedger({ documents, tableName }),
   };
 
   function queryIndex(indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

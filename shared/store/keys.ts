@@ -18,6 +18,9 @@ export const keys = {
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'META' }),
   step: (runId: string, stepId: string) => ({ pk: `RUN#${runId}`, sk: `STEP#${stepId}` }),
   runEvent: (runId: string, eventId: string) => ({ pk: `RUN#${runId}`, sk: `EVENT#${eventId}` }),
+  /** Budget ledgers (counters of spent and reserved): a run's, and a project's per calendar month (YYYY-MM). */
+  runBudget: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'BUDGET' }),
+  projectBudget: (projectId: string, month: string) => ({ pk: `PROJECT#${projectId}`, sk: `BUDGET#${month}` }),
   webhookSecret: (projectId: string, provider: string) => ({ pk: `PROJECT#${projectId}`, sk: `WEBHOOKSECRET#${provider}` }),
   /** A project secret: its KMS ciphertext and timestamps (never the value). */
   projectSecret: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `${projectSecretPrefix}${name}` }),

@@ -1,6 +1,7 @@
 import { runActionRules } from '#shared/domain/states';
 import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from './event-outbox';
+import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
 import { runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
@@ -55,6 +56,7 @@ export function createMemoryEngineStore() {
     return { won: true, events: committed };
   };
   const lostWrite: Written = { won: false };
+  const budgetLedger = createMemoryBudgetLedger({ runOf: (runId) => runs.get(runId), commit });
   /** Checks every step guard of a write first; applies nothing unless all hold. */
   const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
 
@@ -103,7 +105,7 @@ export function createMemoryEngineStore() {
       if (!run || !runGuardHolds(action, run)) return lostWrite;
       const to = runActionRules[action].to;
       Object.assign(run, { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) });
-      if (action === 'retry') delete run.reason;
+      if (action === 'retry' || action === 'resume') delete run.reason;
       run.heldSteps = without(run.heldSteps, held);
       run.failedSteps = without(run.failedSteps, failed);
       return commit([event]);
@@ -303,6 +305,7 @@ export function createMemoryEngineStore() {
       const step = stepOf(runId, stepId);
       if (step?.timer?.kind === 'dispatch' && step.status === status) delete step.timer;
     },
+    budgets: budgetLedger.budgets,
   };
 
   return {
@@ -321,6 +324,8 @@ export function createMemoryEngineStore() {
     /** Steps the inbox lists (waiting in needs_qa) and timers set, as the indexes would hold them. */
     inbox: () => [...steps.values()].filter((step) => step.inInbox).map((step) => `${step.runId}/${step.stepId}`),
     timer: (runId: string, stepId: string) => clone(stepOf(runId, stepId)?.timer),
+    /** A budget ledger's counters (undefined before its first reservation or settlement). */
+    ledger: budgetLedger.ledger,
   };
 }
 

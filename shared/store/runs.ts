@@ -5,6 +5,7 @@ import {
   QueryCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
@@ -59,6 +60,8 @@ export interface RunRecord {
   idempotencyKey?: string;
   /** The project's `settings.publishStepEvents` when the run was created: its step events go to the bus too. */
   publishStepEvents?: boolean;
+  /** Its budget (given at creation, else the project's `budgets.perRun`; an editor may change it). Counters: the run's budget ledger item. */
+  budget?: Budget;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -83,6 +86,9 @@ export interface StepRecord {
   callbackDeadline?: string;
   notBefore?: string;
   labels?: Record<string, string>;
+  /** The step's own budget and declared worst case (StepSpec). */
+  budget?: Budget;
+  estimate?: Estimate;
   status: StepStatus;
   /** Attempts started so far (0 before the first). */
   attempt: number;

@@ -50,6 +50,10 @@ export function runCondition(name: RunAction | `engine:${keyof typeof runTransit
   const values: Record<string, unknown> = {};
   const from = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
   const condition = statusClause(from, 'run', values);
+  if (!name.startsWith('engine:') && runActionRules[name as RunAction].guard === 'noFailedSteps') {
+    values[':blockedStatus'] = 'blocked';
+    return { condition: `${condition} AND (#status <> :blockedStatus OR attribute_not_exists(#failedSteps))`, values };
+  }
   if (name !== 'engine:complete') return { condition, values };
   values[':zero'] = 0;
   return { condition: `${condition} AND #remainingSinks <= :zero`, values };
@@ -70,7 +74,8 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
 }
 
 /** A run's status check from the same tables. */
-export function runGuardHolds(name: RunAction | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number }): boolean {
+export function runGuardHolds(name: RunAction | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; failedSteps?: string[] }): boolean {
   const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
-  return from.includes(run.status) && (name !== 'engine:complete' || run.remainingSinks <= 0);
+  const guarded = !name.startsWith('engine:') && runActionRules[name as RunAction].guard === 'noFailedSteps' && run.status === 'blocked' && (run.failedSteps?.length ?? 0) > 0;
+  return from.includes(run.status) && !guarded && (name !== 'engine:complete' || run.remainingSinks <= 0);
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Budget } from '#shared/domain/budgets';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { NonRetryableStepError, RetryableStepError } from '#shared/domain/step-errors';
 import type { StepSpec } from '#shared/domain/workflow';
@@ -8,7 +9,7 @@ import { createRun } from '#shared/engine/run-actions';
 import { handleDeadLetter, processStepMessage } from '#shared/engine/step-lifecycle';
 import { createExecutorRegistry, type ExecutorRegistry } from '#shared/executors/executor-registry';
 import type { Executor, StepContext } from '#shared/executors/types';
-import { defaultProjectSettings } from '#shared/schemas/projects';
+import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import type { StepMessage } from '#shared/schemas/messages';
 import { createMemoryEngineStore } from '#shared/store/memory-engine-store';
 import type { Workflow } from '#shared/store/workflows';
@@ -44,6 +45,8 @@ export function createEngineHarness(
     executors?: Executor[];
     /** The API's base URL: given, http and lambda steps get callback URLs. */
     callbackBaseUrl?: string;
+    /** The project's settings as the engine reads them (defaults otherwise). */
+    settings?: () => ProjectSettings;
   } = {},
 ) {
   const memory = createMemoryEngineStore();
@@ -114,7 +117,7 @@ export function createEngineHarness(
     usage: { sinceCheckpoint: () => undefined },
     random: () => 0.5,
     allowPrivateTargets: true,
-    projectSettings: async () => defaultProjectSettings,
+    projectSettings: async () => options.settings?.() ?? defaultProjectSettings,
     defaultStepTimeoutSeconds: 5,
     maxStepTimeoutSeconds: 15,
     leaseMarginSeconds: 2,
@@ -137,7 +140,7 @@ export function createEngineHarness(
       now += seconds * 1000;
     },
     /** Starts a run of these steps (kind `work` unless given). */
-    async startRun(steps: (Partial<StepSpec> & { id: string })[], { start = true } = {}) {
+    async startRun(steps: (Partial<StepSpec> & { id: string })[], { start = true, budget }: { start?: boolean; budget?: Budget } = {}) {
       const workflow: Workflow = {
         id: 'wf_test',
         projectId,
@@ -146,7 +149,7 @@ export function createEngineHarness(
         createdAt: new Date(now).toISOString(),
         steps: steps.map((step) => ({ kind: 'work', dependsOn: [], ...step })),
       };
-      const { run } = await createRun(deps, { projectId, workflow, actor: 'test', start });
+      const { run } = await createRun(deps, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}) });
       return run.id;
     },
     /** Messages visible now. */

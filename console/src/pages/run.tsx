@@ -5,6 +5,7 @@ import { finalRunStatuses, type RunDetail, type RunEvent } from '../api';
 import { Dag } from '../components/dag';
 import { EventLog } from '../components/event-log';
 import { errorText, formatDuration, formatTime, formatUsd } from '../components/format';
+import { BudgetsCard } from '../components/budgets-card';
 import { RetryPanel } from '../components/retry-panel';
 import { StatusBadge } from '../components/status';
 import { StepDrawer } from '../components/step-drawer';
@@ -117,7 +118,7 @@ export function RunPage({ runId }: { runId: string }) {
                 Pause
               </button>
             )}
-            {data.status === 'paused' && (
+            {(data.status === 'paused' || (data.status === 'blocked' && !data.failedSteps?.length)) && (
               <button type="button" disabled={busy} onClick={() => void act('resume')}>
                 Resume
               </button>
@@ -175,6 +176,14 @@ export function RunPage({ runId }: { runId: string }) {
             AWS {formatUsd(cost.totalUsd)} · agents {formatUsd(agent.costUsd)}
           </p>
         </div>
+        <BudgetsCard
+          run={data}
+          editor={editor && !final}
+          onSave={async (budget) => {
+            await api.setRunBudget(runId, budget);
+            await queryClient.invalidateQueries({ queryKey: ['run', runId] });
+          }}
+        />
         <div className="card">
           <h3>Usage</h3>
           <p className="muted small">

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { requestHash } from '#shared/domain/canonical-json';
 import { NotFoundError } from '#shared/domain/errors';
+import { budget } from '#shared/domain/budgets';
+import { runBudgets, setRunBudget } from '#shared/engine/budgets';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
 import { chargeRemainderTo } from '#shared/middleware/metering';
 import {
@@ -53,6 +55,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
         ...(body.input !== undefined ? { input: body.input } : {}),
         ...(body.git ? { git: body.git } : {}),
         ...(body.tags ? { tags: body.tags } : {}),
+        ...(body.budget ? { budget: body.budget } : {}),
         // The parsed body with its keys sorted: the same request however its JSON was spelled.
         ...(idempotencyKey ? { idempotencyKey, requestHash: requestHash(body) } : {}),
         actor: principal.actor,
@@ -117,7 +120,28 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     access: { run: 'viewer' },
     params: runPath,
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
-    handler: async ({ run }) => ({ status: 200, body: runView(run, await runs.listSteps(run.id)) }),
+    handler: async ({ run }) => {
+      const steps = await runs.listSteps(run.id);
+      return { status: 200, body: { ...runView(run, steps), budgets: await runBudgets(engine, run, steps) } };
+    },
+  }),
+  operation({
+    operationId: 'setRunBudget',
+    method: 'PUT',
+    path: '/v1/runs/{runId}/budget',
+    summary: "Set a run's budget (tokens and/or USD, strict | warn | off); raise it, then resume a run blocked with BUDGET_EXCEEDED",
+    tag: 'runs',
+    access: { run: 'editor' },
+    params: runPath,
+    body: { schema: budget, required: true },
+    responses: { 200: { description: 'The run, with its budgets', schema: runDetailResponse }, 409: { description: 'The run has ended' } },
+    handler: async ({ run, body, principal }) => {
+      await setRunBudget(engine, run, body, principal.actor);
+      chargeRemainderTo([run.id]);
+      const updated = (await runs.getRun(run.id, true)) ?? run;
+      const steps = await runs.listSteps(run.id);
+      return { status: 200, body: { ...runView(updated, steps), budgets: await runBudgets(engine, updated, steps) } };
+    },
   }),
   // Before the generic action: the router tries parameterized paths in order.
   operation({

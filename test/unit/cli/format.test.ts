@@ -15,6 +15,7 @@ const run = (overrides: Partial<RunDetail> = {}): RunDetail => ({
   startedAt: '2026-11-30T09:00:00.000Z',
   steps: { total: 6, byStatus: { completed: 2, running: 1, needs_qa: 1, pending: 2, failed: 0 } },
   usage: { cost: { totalUsd: 0.0000312, breakdown: {} }, agentUsage: { tokens: { input: 1200, output: 340 }, costUsd: 0.0123 }, llm: {} },
+  budgets: {},
   ...overrides,
 });
 

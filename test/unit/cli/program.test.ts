@@ -55,6 +55,7 @@ function runDetail(status: RunDetail['status'], byStatus: Record<string, number>
     startedAt: '2026-11-30T09:00:00.000Z',
     steps: { total: 2, byStatus },
     usage: { cost: { totalUsd: 0.00002 }, agentUsage: { tokens: { input: 0, output: 0 }, costUsd: 0 }, llm: {} },
+    budgets: {},
     ...extra,
   };
 }
@@ -230,6 +231,16 @@ describe('run start --watch', () => {
     const post = api.seen.find((seen) => seen.method === 'POST')!;
     expect(JSON.parse(post.body)).toEqual({ workflowId, input: { topic: 'release', items: [1, 2] }, tags: { team: 'data', env: 'ci' } });
     expect(post.headers.get('idempotency-key')).toBe('ci-42');
+  });
+
+  it("sets the run's budget from --budget-tokens, --budget-usd and --budget-mode; refuses a malformed amount", async () => {
+    const api = fakeApi({ ...whoami, 'POST /v1/projects/prj_1/runs': created });
+    const { code } = await cli(['run', 'start', workflowId, '--budget-tokens', '5000', '--budget-usd', '0.25', '--budget-mode', 'warn', '--json'], api);
+    const bad = await cli(['run', 'start', workflowId, '--budget-usd', '-1'], api);
+
+    expect(code).toBe(0);
+    expect(JSON.parse(api.seen.find((seen) => seen.method === 'POST')!.body)).toEqual({ workflowId, budget: { tokens: 5000, usd: 0.25, mode: 'warn' } });
+    expect(bad.code).toBe(1);
   });
 
   it('finds a workflow named on the command line through the workflows listing, page by page', async () => {
