@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { unwrap, type SaveWorkflowBody } from '#sdk';
-import { engineClient, type EngineClient, type RunEvent } from '../helpers/engine';
+import { engineClient, type EngineClient, type RunEvent, type RunView } from '../helpers/engine';
+import { stepQueueDrained } from '../helpers/queues';
 import { resetData } from '../helpers/reset';
 
 /**
@@ -106,6 +107,34 @@ describe('budgets', () => {
     expect(done.status, done.reason).toBe('completed');
     expect(done.budgets.projectMonthly?.spent.tokens).toBe(4 * perStep);
   }, 150_000);
+
+  it('what a budget costs: 2 DynamoDB writes per strict level and step (reserve, settle), 1 per warn level, nothing for steps that spend nothing', async () => {
+    // Each run alone, its usage read once every invocation has returned (the remainders are written then).
+    const measured = async (workflow: SaveWorkflowBody, budget?: { tokens: number; mode: 'strict' | 'warn' }): Promise<RunView> => {
+      const created = await client.run(await client.workflow(workflow), budget ? { budget } : {});
+      expect((await client.waitFor(created.id, ['completed', 'blocked'], 60_000)).status).toBe('completed');
+      await stepQueueDrained(60_000);
+      return client.getRun(created.id);
+    };
+    const updates = (run: RunView) => (run.usage.calls as Record<string, number>)['DynamoDB.UpdateItem'] ?? 0;
+    const noops: SaveWorkflowBody = { name: 'noops', steps: [{ id: 'a', kind: 'noop' }, { id: 'b', kind: 'noop', dependsOn: ['a'] }, { id: 'c', kind: 'noop', dependsOn: ['b'] }, { id: 'd', kind: 'noop', dependsOn: ['c'] }] };
+
+    const none = await measured(chain('none', 4));
+    const strict = await measured(chain('strict-cost', 4), { tokens: 1_000_000, mode: 'strict' });
+    const warn = await measured(chain('warn-cost', 4), { tokens: 1_000_000, mode: 'warn' });
+    const noopsFree = await measured(noops);
+    const noopsBudgeted = await measured(noops, { tokens: 10, mode: 'strict' });
+
+    const perStepOf = (run: RunView) => run.usage.perExecutedStep;
+    console.log(`UpdateItem calls for 4 llm steps: none ${updates(none)}, strict ${updates(strict)}, warn ${updates(warn)}; 4 noop steps: none ${updates(noopsFree)}, strict ${updates(noopsBudgeted)}`);
+    console.log(`per executed step: none ${JSON.stringify(perStepOf(none))}; strict ${JSON.stringify(perStepOf(strict))}; warn ${JSON.stringify(perStepOf(warn))}`);
+    // The usage remainder adds one UpdateItem per worker invocation: a chain split across one more invocation adds one.
+    expect(updates(strict) - updates(none)).toBeGreaterThanOrEqual(8);
+    expect(updates(strict) - updates(none)).toBeLessThanOrEqual(9);
+    expect(updates(warn) - updates(none)).toBeGreaterThanOrEqual(4);
+    expect(updates(warn) - updates(none)).toBeLessThanOrEqual(5);
+    expect(Math.abs(updates(noopsBudgeted) - updates(noopsFree))).toBeLessThanOrEqual(1);
+  }, 240_000);
 
   it('refuses a bad budget naming the field', async () => {
     const workflowId = await client.workflow(chain('bad', 1));

@@ -205,6 +205,26 @@ describe('the web console', () => {
     expect(testAgent().requests.filter((request) => request.path === '/validate').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('shows spend against a strict run budget, and an editor raises it and resumes the run it blocked', async () => {
+    const llm = (id: string, dependsOn: string[] = []) => ({ id, kind: 'llm', dependsOn, input: { provider: 'bedrock', model: 'anthropic.claude-3-haiku-20240307-v1:0', prompt: 'Name an otter.', maxTokens: 100 } });
+    // 100 tokens fit the first step's worst case (maxTokens 100), not the second's after the first spent some.
+    const workflowId = await client.workflow({ name: 'budgeted', steps: [llm('first'), llm('second', ['first'])] });
+    const { id } = await client.run(workflowId, { budget: { tokens: 100, mode: 'strict' } });
+    await openRun(page, id);
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('blocked');
+    await expect.poll(() => page.locator('.reason').textContent(), poll).toMatch(/^BUDGET_EXCEEDED: step second could spend up to 100 tokens/);
+    await expect.poll(() => page.getByTestId('budget-run').textContent(), poll).toMatch(/^run [0-9,.\u202f]+ \/ 100 tokens · strict/);
+    await page.getByRole('button', { name: 'Set run budget…' }).click();
+    await page.getByLabel('tokens').fill('5000');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByTestId('budget-run').textContent(), poll).toMatch(/\/ 5[,.\u202f]?000 tokens · strict/);
+    await page.getByRole('button', { name: 'Resume' }).click();
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    expect((await client.getRun(id)).budgets.run?.tokens).toBe(5000);
+  });
+
   it('shows a viewer no action it cannot take', async () => {
     const waiting = await client.run(gateWorkflow);
     const blocked = await client.run(validateWorkflow);
