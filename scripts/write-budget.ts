@@ -26,6 +26,7 @@ import { defaultProjectSettings } from '#shared/schemas/projects';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
 import { listingsIndex, outboxIndex, timersIndex } from '#shared/store/keys';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { createRunStore } from '#shared/store/runs';
 import { resolveTarget } from './lib/emulator';
 import { benchSteps, type BenchShape } from './lib/bench/shapes';
 
@@ -164,11 +165,28 @@ async function runCase(shape: BenchShape) {
 
 const round = (value: number) => Math.round(value * 1000) / 1000;
 
+/** The run's history as the API reads it: every step queued, started and completed once, and paging by cursor gives the same list. */
+async function checkHistory(runId: string, steps: number) {
+  const runs = createRunStore({ documents: raw, tableName });
+  const all = (await runs.listEvents(runId, { order: 'asc', limit: 100_000 })).items;
+  const paged: Record<string, unknown>[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await runs.listEvents(runId, { order: 'desc', limit: 97, ...(cursor ? { cursor } : {}) });
+    paged.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  const count = (type: string) => all.filter((event) => event.type === type).length;
+  const complete = ['step.queued', 'step.started', 'step.completed'].every((type) => count(type) === steps);
+  const samePages = JSON.stringify(paged.map((event) => event.id).reverse()) === JSON.stringify(all.map((event) => event.id));
+  console.log(`  history: ${all.length} events (${['step.queued', 'step.started', 'step.completed', 'run.completed'].map((type) => `${type} ${count(type)}`).join(', ')}): ${complete && samePages ? 'every step recorded, pages agree' : 'MISMATCH'}`);
+}
+
 async function main() {
   await createTable();
   try {
     for (const shape of values.shape.split(',') as BenchShape[]) {
-      const { steps } = await runCase(shape);
+      const { run, steps } = await runCase(shape);
       const byOperation = new Map<string, { calls: number; table: number; indexes: Record<string, number> }>();
       for (const record of records) {
         const key = `${record.operation} · ${record.call}`;
@@ -187,6 +205,7 @@ async function main() {
         console.log(`  ${key.padEnd(48)} calls ${round(entry.calls / steps).toString().padEnd(6)} table ${round(entry.table / steps).toString().padEnd(6)} indexes ${round(indexUnits / steps)}${indexes ? ` (${indexes})` : ''}`);
       }
       console.log(`  total ${round(total / steps)} WU per step = $${round((total / steps) * 0.625)} per million steps at $0.625 per million write units`);
+      await checkHistory(run.id, steps);
     }
   } finally {
     await base.send(new DeleteTableCommand({ TableName: tableName }));

@@ -5,11 +5,12 @@ import type { EngineStore, EventToWrite, Finish, Release, Written } from '#share
 import { createDynamoBudgetLedger } from './budget-ledger';
 import type { CommittedEvent } from './event-outbox';
 import { jsonField } from './json-attribute';
+import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
 import { queryAll, queryPrefix } from './query';
 import { createRunStore, type StepRecord } from './runs';
 import { runCondition, stepCondition, type GuardValues } from './step-conditions';
-import { ConditionFailedError, createTransaction, updateExpression, type Transaction } from './transaction';
+import { ConditionFailedError, createTransaction, updateExpression, type Transaction, type UpdateSpec } from './transaction';
 
 /** An event's place: its run's partition, or its project's for events of no run (webhook deliveries). */
 export const committed = (event: LifecycleEvent): CommittedEvent => ({
@@ -63,6 +64,21 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     const { key } = committed(lifecycle);
     tx.event(key, lifecycle, publish);
   };
+  /**
+   * A step's change and the event that records it, in the same write. An event not for the bus
+   * (a step event of a run without publishStepEvents) is appended to the step's own `history`
+   * rather than written as an item: no event item, no feed entry, and a change of the step alone
+   * stays one conditional write instead of a transaction ("Write budget per step").
+   */
+  const stepChange = (tx: Transaction, key: { pk: string; sk: string }, spec: UpdateSpec, written: EventToWrite) => {
+    if (written.publish) {
+      tx.update(key, spec);
+      event(tx, written);
+      return;
+    }
+    tx.update(key, { ...spec, append: { ...spec.append, history: [historyEntry(written.event)] } });
+    tx.recorded(committed(written.event).key, written.event);
+  };
   /** One UpdateItem, lost on its condition. */
   const update = async (key: { pk: string; sk: string }, spec: Parameters<typeof updateExpression>[0], returnValues = false) => {
     try {
@@ -79,8 +95,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
   const finishInto = (tx: Transaction, runId: string, parentId: string, finish: Finish, runAdd: Record<string, unknown>) => {
     const condition = guarded('queue', {})!;
     for (const release of finish.released) {
-      tx.update(keys.step(runId, release.stepId), { set: releaseSet(release), add: { releasedBy: new Set([parentId]) }, ...condition });
-      event(tx, release.event);
+      stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), add: { releasedBy: new Set([parentId]) }, ...condition }, release.event);
     }
     const add = { ...runAdd, ...(finish.sink ? { remainingSinks: -1 } : {}) };
     if (Object.keys(add).length) tx.update(keys.run(runId), { add });
@@ -154,8 +169,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     queue: (runId, releases) =>
       write((tx) => {
         for (const release of releases) {
-          tx.update(keys.step(runId, release.stepId), { set: releaseSet(release), ...guarded('queue', {})! });
-          event(tx, release.event);
+          stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), ...guarded('queue', {})! }, release.event);
         }
       }),
 
@@ -166,12 +180,16 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
 
     claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, started) =>
       write((tx) => {
-        tx.update(keys.step(runId, stepId), {
-          set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timerPk: timersIndex.lease, dueAt: leaseUntil },
-          remove: ['waitingFor'],
-          ...guarded(transition, { attempt: readAttempt, now: at })!,
-        });
-        event(tx, started);
+        stepChange(
+          tx,
+          keys.step(runId, stepId),
+          {
+            set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timerPk: timersIndex.lease, dueAt: leaseUntil },
+            remove: ['waitingFor'],
+            ...guarded(transition, { attempt: readAttempt, now: at })!,
+          },
+          started,
+        );
         if (callback) {
           const { tokenHash, expiresAt, ...bound } = callback;
           tx.put({ ...keys.callback(tokenHash), type: 'callback', ...bound, createdAt: at, expiresAt });
@@ -189,7 +207,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
 
     complete: (done, finish, completed) =>
       write((tx) => {
-        tx.update(keys.step(done.runId, done.stepId), {
+        stepChange(tx, keys.step(done.runId, done.stepId), {
           set: {
             status: 'completed',
             finishedAt: done.finishedAt,
@@ -203,8 +221,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           append: { llmUsage: done.llmUsage },
           remove: finishedIndexes(done.dispatchDueAt).remove,
           ...guarded(done.transition, { attempt: done.attempt })!,
-        });
-        event(tx, completed);
+        }, completed);
         finishInto(tx, done.runId, done.stepId, finish, {});
       }),
 
@@ -212,13 +229,12 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       const condition = guarded(failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus });
       if (!condition) return { won: false };
       return write((tx) => {
-        tx.update(keys.step(failure.runId, failure.stepId), {
+        stepChange(tx, keys.step(failure.runId, failure.stepId), {
           set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
           append: { llmUsage: failure.llmUsage },
           remove: finishedIndexes(failure.dispatchDueAt).remove,
           ...condition,
-        });
-        event(tx, failed);
+        }, failed);
         if (finish) return finishInto(tx, failure.runId, failure.stepId, finish, { failedOptionalSteps: new Set([failure.stepId]) });
         tx.update(keys.run(failure.runId), {
           add: { failedSteps: new Set([failure.stepId]) },
@@ -230,20 +246,19 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
 
     retry: (runId, stepId, { attempt, at, dispatchDueAt, error, llmUsage }, retrying) =>
       write((tx) => {
-        tx.update(keys.step(runId, stepId), {
+        stepChange(tx, keys.step(runId, stepId), {
           // Marked for dispatch even in the worker: the redelivery of the failed attempt's message
           // finds the next attempt queued and takes itself for a duplicate.
           set: { status: 'queued', queuedAt: at, error, ...dispatchMarker(dispatchDueAt) },
           append: { llmUsage },
           remove: waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey),
           ...guarded('retry', { attempt })!,
-        });
-        event(tx, retrying);
+        }, retrying);
       }),
 
     wait: (step, at, { reason, deadline, correlationKey }, waiting) =>
       write((tx) => {
-        tx.update(keys.step(step.runId, step.stepId), {
+        stepChange(tx, keys.step(step.runId, step.stepId), {
           set: {
             status: 'needs_qa',
             waitingFor: reason,
@@ -255,8 +270,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           },
           remove: deadline ? ['leaseUntil'] : ['leaseUntil', timersIndex.partitionKey, timersIndex.sortKey],
           ...guarded('wait', { attempt: step.attempt })!,
-        });
-        event(tx, waiting);
+        }, waiting);
         if (correlationKey) {
           tx.put({ ...keys.webhookWait(step.projectId, correlationKey, step.runId, step.stepId), type: 'webhookWait', runId: step.runId, stepId: step.stepId, since: at });
         }
@@ -264,11 +278,10 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
 
     pend: (runId, stepId, attempt, { at, deadline, dueAt, usage }, pending) =>
       write((tx) => {
-        tx.update(keys.step(runId, stepId), {
+        stepChange(tx, keys.step(runId, stepId), {
           set: { waitingFor: 'callback', pendingSince: at, callbackDeadline: deadline, leaseUntil: dueAt, timerPk: timersIndex.callback, dueAt, ...(usage ? { usage } : {}) },
           ...guarded('pend', { attempt })!,
-        });
-        event(tx, pending);
+        }, pending);
       }),
 
     async heartbeat(runId, stepId, attempt, at, dueAt) {
@@ -280,20 +293,18 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       const condition = guarded(transition, { attempt, readStatus });
       if (!condition) return { won: false };
       return write((tx) => {
-        tx.update(keys.step(runId, stepId), { set: { status: 'cancelled', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...condition });
-        event(tx, cancelled);
+        stepChange(tx, keys.step(runId, stepId), { set: { status: 'cancelled', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...condition }, cancelled);
       });
     },
 
     requeue: (runId, stepId, { at, allowedAttempts, generation, input }, requested) =>
       write((tx) => {
-        tx.update(keys.step(runId, stepId), {
+        stepChange(tx, keys.step(runId, stepId), {
           set: { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? jsonField('input', input.value) : {}), ...dispatchMarker(at) },
           // The rejection's comment belongs to the execution that ended; the events keep it.
           remove: ['finishedAt', 'comment'],
           ...guarded('requeue', {})!,
-        });
-        event(tx, requested);
+        }, requested);
       }),
 
     async skip(runId, steps, at) {
@@ -302,8 +313,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return write((tx) => {
         steps.forEach((step, index) => {
           // Off the timers index too: a skipped step has no deadline and no time to wait for.
-          tx.update(keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...conditions[index]! });
-          event(tx, step.event);
+          stepChange(tx, keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...conditions[index]! }, step.event);
         });
       });
     },

@@ -89,7 +89,8 @@ export const timersIndex = {
  * - `PROJECTS`: every project's META item, by project id (creation time).
  * - `PROJECT#p#INBOX`: the project's steps waiting in needs_qa, by `<since>#<run>#<step>`
  *   (set by the write that parks the step, removed by every write that moves it on).
- * - `PROJECT#p#EVENTS`: every event of the project (its own, its runs' and steps'), by event id.
+ * - `PROJECT#p#EVENTS`: every event item of the project (its own, its runs', and step events
+ *   published on the bus; a step event kept in its step's `history` has no entry), by event id.
  */
 export const listingsIndex = {
   name: 'gsi2',

@@ -15,7 +15,8 @@ import { jsonAttribute } from './json-attribute';
 import { keys, listingsIndex, projectRunsIndex } from './keys';
 import { decodeCursor, encodeCursor, type Page } from './cursor';
 import { listingKeys } from './listings';
-import { getInOrder, queryPrefix } from './query';
+import { getInOrder, queryAll, queryPrefix } from './query';
+import { historyEvents } from './step-history';
 
 export interface StepErrorRecord {
   message: string;
@@ -128,7 +129,7 @@ export interface StepRecord {
 }
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {
-  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, inputJson, outputJson, ...rest } = item;
+  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, history: _history, inputJson, outputJson, ...rest } = item;
   return {
     ...rest,
     ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}),
@@ -202,24 +203,31 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return (await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
   },
 
+  /**
+   * A run's history: its event items and its steps' own histories (step events not for the bus
+   * are kept on the step item, "Write budget per step"), merged in id order (ULIDs: time order).
+   * Reads the run's partition once per page; the cursor (and `after`) is a position by event id.
+   */
   async listEvents(runId: string, options: { order: 'asc' | 'desc'; limit: number; cursor?: string; after?: string }): Promise<Page<Record<string, unknown>>> {
-    const response = await documents.send(
-      new QueryCommand({
-        TableName: tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': 'EVENT#' },
-        ScanIndexForward: options.order === 'asc',
-        Limit: options.limit,
-        // `after` needs no event of that id: an exclusive start key is only a position.
-        ExclusiveStartKey: options.after
-          ? keys.runEvent(runId, options.after)
-          : decodeCursor(
-            options.cursor,
-            (key) => Object.keys(key).length === 2 && key.pk === `RUN#${runId}` && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
-          ),
-      }),
-    );
-    return { items: (response.Items ?? []).map(toEvent), cursor: encodeCursor(response.LastEvaluatedKey) };
+    const position =
+      options.after ??
+      (decodeCursor(
+        options.cursor,
+        (key) => Object.keys(key).length === 2 && key.pk === `RUN#${runId}` && typeof key.sk === 'string' && key.sk.startsWith('EVENT#'),
+      )?.sk as string | undefined)?.slice('EVENT#'.length);
+    const items = await queryAll(documents, { TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RUN#${runId}` } });
+    const events: Record<string, unknown>[] = [];
+    for (const item of items) {
+      const sk = item.sk as string;
+      if (sk.startsWith('EVENT#')) events.push(toEvent(item));
+      else if (sk.startsWith('STEP#')) events.push(...(historyEvents(item) as unknown as Record<string, unknown>[]));
+    }
+    const ascending = options.order === 'asc';
+    const ordered = events.sort((a, b) => ((a.id as string) < (b.id as string) ? -1 : 1) * (ascending ? 1 : -1));
+    const rest = position === undefined ? ordered : ordered.filter((event) => (ascending ? (event.id as string) > position : (event.id as string) < position));
+    const page = rest.slice(0, options.limit);
+    const last = page.at(-1);
+    return { items: page, cursor: rest.length > page.length && last ? encodeCursor(keys.runEvent(runId, last.id as string)) : undefined };
   },
 
   /**

@@ -1,8 +1,9 @@
-import { TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { eventItem, type CommittedEvent } from './event-outbox';
 
 type Key = { pk: string; sk: string };
+type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
 /** A conditional write lost: the item was not in the state the write expected. */
 export class ConditionFailedError extends Error {
@@ -69,7 +70,7 @@ export function updateExpression(spec: UpdateSpec) {
  * not at all (DESIGN invariant 4). A lost condition surfaces as ConditionFailedError.
  */
 export function createTransaction(documents: DynamoDBDocumentClient, tableName: string) {
-  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [];
+  const items: TransactItem[] = [];
   const events: CommittedEvent[] = [];
   const tx = {
     update(key: Key, spec: UpdateSpec) {
@@ -90,25 +91,46 @@ export function createTransaction(documents: DynamoDBDocumentClient, tableName: 
       events.push({ key, event, ...(publish ? {} : { publish: false }) });
       return tx;
     },
+    /**
+     * An event kept on the item whose change it records (a step's `history`, written by the
+     * caller's update of that item): no item of its own, never on the bus; returned like the others.
+     */
+    recorded(key: Key, event: LifecycleEvent) {
+      events.push({ key, event, publish: false });
+      return tx;
+    },
     get size() {
       return items.length;
     },
-    /** Commits; returns the events written, for publishing after commit. */
+    /**
+     * Commits; returns the events written, for publishing after commit. A change of one item is
+     * one conditional write, not a transaction: atomic all the same, at half the write units.
+     */
     async commit() {
       if (items.length === 0) return events;
       try {
-        await documents.send(new TransactWriteCommand({ TransactItems: items }));
+        if (items.length === 1) await sendSingle(documents, items[0]!);
+        else await documents.send(new TransactWriteCommand({ TransactItems: items }));
       } catch (error) {
         const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
-        if ((error as Error).name === 'TransactionCanceledException' && reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) {
-          throw new ConditionFailedError('A conditional write lost: the item changed meanwhile', { cause: error });
-        }
+        const lost =
+          (error as Error).name === 'ConditionalCheckFailedException' ||
+          ((error as Error).name === 'TransactionCanceledException' && reasons.some((reason) => reason.Code === 'ConditionalCheckFailed'));
+        if (lost) throw new ConditionFailedError('A conditional write lost: the item changed meanwhile', { cause: error });
         throw error;
       }
       return events;
     },
   };
   return tx;
+}
+
+/** A transaction's only item, sent as the single write it is. */
+async function sendSingle(documents: DynamoDBDocumentClient, item: TransactItem): Promise<void> {
+  if (item.Update) await documents.send(new UpdateCommand(item.Update as ConstructorParameters<typeof UpdateCommand>[0]));
+  else if (item.Put) await documents.send(new PutCommand(item.Put as ConstructorParameters<typeof PutCommand>[0]));
+  else if (item.Delete) await documents.send(new DeleteCommand(item.Delete as ConstructorParameters<typeof DeleteCommand>[0]));
+  else throw new Error('a transaction item of an unknown kind');
 }
 
 export type Transaction = ReturnType<typeof createTransaction>;

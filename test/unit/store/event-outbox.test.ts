@@ -1,5 +1,5 @@
 import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import type { BatchWriteCommand, DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { isPublishedOnBus } from '#shared/domain/events';
 import { runEvent } from '#shared/engine/context';
@@ -17,8 +17,10 @@ function fakes() {
   const marks: unknown[] = [];
   const published: string[] = [];
   const documents = {
-    send: async (command: TransactWriteCommand | BatchWriteCommand) => {
+    send: async (command: TransactWriteCommand | BatchWriteCommand | PutCommand) => {
       if ('TransactItems' in command.input) writes.push((command.input.TransactItems ?? []).map((item) => item.Put?.Item ?? {}));
+      // A transaction of one item goes as the single write it is.
+      else if ('Item' in command.input) writes.push([command.input.Item ?? {}]);
       else marks.push(...Object.values(command.input.RequestItems ?? {}).flat());
       return {};
     },

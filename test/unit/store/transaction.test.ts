@@ -27,9 +27,30 @@ describe('createTransaction', () => {
 
   it('reports a lost condition as ConditionFailedError', async () => {
     const cancelled = Object.assign(new Error('cancelled'), { name: 'TransactionCanceledException', CancellationReasons: [{ Code: 'None' }, { Code: 'ConditionalCheckFailed' }] });
-    const tx = createTransaction(failingWith(cancelled), 'table').update({ pk: 'a', sk: 'b' }, { set: { x: 1 }, condition: '#x = :y', values: { ':y': 0 } });
+    const tx = createTransaction(failingWith(cancelled), 'table')
+      .update({ pk: 'a', sk: 'b' }, { set: { x: 1 }, condition: '#x = :y', values: { ':y': 0 } })
+      .event({ pk: 'RUN#run', sk: 'EVENT#1' }, event);
 
     await expect(tx.commit()).rejects.toBeInstanceOf(ConditionFailedError);
+  });
+
+  it('sends a change of one item as one conditional write (not a transaction, billed double) and reports its lost condition the same way', async () => {
+    const sent: { name: string; input: Record<string, unknown> }[] = [];
+    const documents = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        sent.push({ name: command.constructor.name, input: command.input });
+        return {};
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const kept = { ...event, stepId: 'a', type: 'step.started' };
+    const tx = createTransaction(documents, 'table').update({ pk: 'RUN#run', sk: 'STEP#a' }, { set: { status: 'running' }, condition: '#status = :queued', values: { ':queued': 'queued' } }).recorded({ pk: 'RUN#run', sk: 'EVENT#2' }, kept);
+
+    expect(await tx.commit()).toEqual([{ key: { pk: 'RUN#run', sk: 'EVENT#2' }, event: kept, publish: false }]);
+    expect(sent).toEqual([{ name: 'UpdateCommand', input: expect.objectContaining({ TableName: 'table', Key: { pk: 'RUN#run', sk: 'STEP#a' }, ConditionExpression: '#status = :queued' }) }]);
+
+    const lost = Object.assign(new Error('lost'), { name: 'ConditionalCheckFailedException' });
+    const alone = createTransaction(failingWith(lost), 'table').update({ pk: 'a', sk: 'b' }, { set: { x: 1 }, condition: '#x = :y', values: { ':y': 0 } });
+    await expect(alone.commit()).rejects.toBeInstanceOf(ConditionFailedError);
   });
 
   it('passes any other failure through unchanged', async () => {
