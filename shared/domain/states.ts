@@ -72,7 +72,7 @@ export interface StepTransition {
 export const stepTransitions = {
   queue: { from: ['pending'], to: 'queued', guard: [], event: 'step.queued', effects: ['message sent (delayed to its time gate; parked in the timers index when over 15 min)', 'DISPATCH timer unless the worker queues it (its redelivery re-releases)'] },
   release: { from: ['pending'], to: 'pending', guard: ['notReleasedBy'], effects: ['remaining - 1, parent added to releasedBy; the decrement that reaches 0 queues the step'] },
-  claim: { from: ['queued'], to: 'running', guard: ['attempt'], event: 'step.started', effects: ['attempt + 1', 'lease in the timers index (replaces the DISPATCH timer)', 'callback token (http, lambda)'] },
+  claim: { from: ['queued'], to: 'running', guard: ['attempt'], event: 'step.started', effects: ['attempt + 1', 'lease on the step, off the timers index (a DISPATCH timer goes; a dead worker is found by its message\'s redelivery)', 'callback token (http, lambda)'] },
   takeover: { from: ['running'], to: 'running', guard: ['attempt', 'leaseExpired'], event: 'step.started', effects: ['attempt + 1 (takeover: true)', 'new lease', 'new callback token'] },
   park: { from: ['queued'], to: 'queued', guard: ['attempt'], effects: ['parked in the timers index until its time is within 15 min (the sweeper sends it)'] },
   complete: { from: ['running'], to: 'completed', guard: ['attempt'], event: 'step.completed', effects: ['output (S3 above 4 KB)', 'single-parent dependents queued in the same write', 'sink: run remainingSinks - 1', 'shared dependents released', 'last sink: run completed (again on a redelivery, if the worker died before)'] },

@@ -5,7 +5,7 @@ import type { DueTimer } from './store';
  * A step committed as `queued` must reach the queue even when its message is never sent (the
  * send failed, or the Lambda died between the commit and the send). The write that queues the
  * step also files it in the timers index as `DISPATCH`, due when its message should become
- * visible; the claim replaces that timer with its `LEASE`, so a marker older than the sweeper's
+ * visible; the claim takes that timer off, so a marker older than the sweeper's
  * grace belongs to a message that never arrived (or is stuck behind a backlog: a duplicate then
  * loses its claim). See docs/ARCHITECTURE.md, "Lost sends". The marker itself is the store's
  * (`Release.dispatchDueAt`, `retry`, `requeue`, `markForDispatch`; `dispatchMarker` in the

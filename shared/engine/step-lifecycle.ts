@@ -189,7 +189,15 @@ export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, r
   // execution that already ended. The margin absorbs clock skew between SQS and the functions.
   const sentBeforeQueued = sentAt !== undefined && step.queuedAt !== undefined && sentAt < Date.parse(step.queuedAt) - staleCopyMarginMs;
   const stillQueued = step.status === 'queued' && step.attempt === message.attempt && !sentBeforeQueued;
-  const abandoned = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt && Date.parse(step.leaseUntil ?? '') < deps.clock().getTime();
+  const running = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt;
+  const leaseEnds = Date.parse(step.leaseUntil ?? '');
+  const abandoned = running && leaseEnds < deps.clock().getTime();
+  if (running && !abandoned) {
+    // A live lease: its worker may still finish, or may have died too. Nothing else would look
+    // again (no lease timer), so a copy comes back just after the lease ends: a takeover then.
+    await deps.dispatcher.send([messageFor({ ...step, attempt: step.attempt - 1 }, Math.max(1, (leaseEnds - deps.clock().getTime()) / 1000 + 1))]);
+    return 'ignored';
+  }
   if (!stillQueued && !abandoned) return 'ignored';
   const error = new NonRetryableStepError(`The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`, { code: 'DEAD_LETTERED' });
   const effects = await failStep(deps, run, step, error, { actor: 'dlq-handler', transition: 'deadLetter' });

@@ -184,8 +184,11 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           tx,
           keys.step(runId, stepId),
           {
-            set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timerPk: timersIndex.lease, dueAt: leaseUntil },
-            remove: ['waitingFor'],
+            // No LEASE timer: an entry in the timers index (ALL projection) is a write on the claim
+            // and another on the outcome; a dead worker's step is found by its message's
+            // redelivery instead ("Write budget per step"). A DISPATCH marker is taken off.
+            set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at },
+            remove: ['waitingFor', timersIndex.partitionKey, timersIndex.sortKey],
             ...guarded(transition, { attempt: readAttempt, now: at })!,
           },
           started,

@@ -75,7 +75,7 @@ export const timersIndex = {
   /**
    * A step committed as queued by a function whose message has no redelivery to fall back on
    * (actions, reactions, callbacks, the sweeper; any retry): due when its message should be
-   * visible, replaced by the claim's LEASE. The sweeper re-sends what is left past a grace.
+   * visible, taken off by the claim. The sweeper re-sends what is left past a grace.
    */
   dispatch: 'DISPATCH',
 } as const;

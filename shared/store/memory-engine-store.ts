@@ -145,7 +145,9 @@ export function createMemoryEngineStore() {
     async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, event) {
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds(transition, step, { attempt: readAttempt, now: at })) return lostWrite;
-      Object.assign(step, { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, timer: { kind: 'lease', dueAt: leaseUntil } });
+      // Off the timers index (a DISPATCH marker goes): a dead worker's step is found by its message's redelivery.
+      Object.assign(step, { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at });
+      delete step.timer;
       delete step.waitingFor;
       if (callback) {
         const { tokenHash, expiresAt: _expires, ...bound } = callback;

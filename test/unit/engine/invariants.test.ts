@@ -124,16 +124,31 @@ describe('invariant 1: nothing lost', () => {
     expect(h.step(again, 'b').status).toBe('failed');
   });
 
-  it('recovers a step whose worker died after its duplicate was acknowledged: the sweeper finds the expired lease', async () => {
+  it('recovers a step whose worker died after its duplicate was acknowledged: the duplicate left a copy due when the lease ends (no lease timer)', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }]);
-    h.queue.splice(0); // the message is gone (acknowledged as a duplicate), and the worker that claimed the step died:
+    // A worker claimed the step and died; its message's other copy arrives during the live lease.
     const at = new Date(h.now()).toISOString();
     await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01LOST', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: true });
-    h.advance(60);
-    const report = await sweep(h.deps, { eventGraceSeconds: 0, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 });
-    expect(report).toMatchObject({ leasesExpired: 1, republished: 1 });
+    expect(await h.deliver()).toBe('duplicate'); // acknowledged: the original message is gone
+    expect(h.queue).toEqual([expect.objectContaining({ visibleAt: h.now() + 8_000 })]);
+    expect((await h.deps.store.dueTimers('lease', new Date(h.now() + 3_600_000).toISOString(), 10))).toEqual([]);
     await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(h.run(runId).status).toBe('completed');
+  });
+
+  it('a message dead-lettered while a live lease holds its step sends a copy due when the lease ends, so a dead worker is still taken over', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    const [entry] = h.queue.splice(0, 1);
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01DLQ', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: true });
+    expect(await h.deadLetter(entry!.message)).toBe('ignored');
+    expect(h.step(runId, 'a').status).toBe('running');
+    expect(h.queue).toEqual([expect.objectContaining({ visibleAt: h.now() + 8_000 })]);
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
     expect(h.run(runId).status).toBe('completed');
   });
 });
