@@ -12,6 +12,9 @@ import { stepsPerWrite, type Finish, type Release } from './store';
  * steps: the work is proportional to the out-degree.
  */
 
+/** How many single-step queue writes the worker has in flight at once. */
+const parallelWrites = 25;
+
 /** The not-before time a step gets when released: a `wait` step's is computed from now. */
 const gateOf = (step: StepRecord, releasedAt: Date): string | undefined =>
   step.kind === 'wait' ? (waitNotBefore(step.input, releasedAt) ?? step.notBefore) : step.notBefore;
@@ -55,6 +58,17 @@ const dispatchesOf = (run: RunRecord, steps: StepRecord[], releases: Release[], 
  * write; returns their messages. A step no longer pending was queued by someone else: left alone.
  */
 export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string): Promise<Effects> {
+  // The worker's releases come back with its message's redelivery (rerelease): each step is
+  // queued by its own single-item write (one write unit) rather than in transactions of 45
+  // (two per step), several at a time.
+  if (deps.releasesRecoveredByRedelivery && steps.length > 1) {
+    const effects = noEffects();
+    for (let start = 0; start < steps.length; start += parallelWrites) {
+      const each = await Promise.all(steps.slice(start, start + parallelWrites).map((step) => queueSteps(deps, run, [step], actor)));
+      each.forEach((one) => mergeEffects(effects, one));
+    }
+    return effects;
+  }
   const effects = noEffects();
   for (let start = 0; start < steps.length; start += stepsPerWrite) {
     const chunk = steps.slice(start, start + stepsPerWrite);
@@ -94,8 +108,10 @@ export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRec
   // This step is the only dependency such a child still waits for: nobody else touches it.
   const single = waiting.filter((child) => child.remaining === 1 && !child.releasedBy?.length);
   const shared = waiting.filter((child) => !single.includes(child));
-  const inline = single.slice(0, stepsPerWrite);
-  const later = single.slice(stepsPerWrite);
+  // The worker's releases are recovered by its message's redelivery: its children are queued by
+  // their own writes after the parent's (no transaction), the others' in the finishing write.
+  const inline = deps.releasesRecoveredByRedelivery ? [] : single.slice(0, stepsPerWrite);
+  const later = single.slice(inline.length);
   const sink = step.dependents.length === 0;
   const followUp = !deps.releasesRecoveredByRedelivery && (shared.length > 0 || later.length > 0 || sink);
   return {

@@ -184,6 +184,13 @@ const staleCopyMarginMs = 60_000;
 export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'ignored'> {
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) return 'ignored';
+  if (step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue')) {
+    // The step finished but its worker kept dying after (while releasing, sending or running a
+    // child inline): the worker's releases counted on this message's redelivery, which ends
+    // here, so release again from here (this function's releases are marked for dispatch).
+    await applyEffects(deps, await rerelease(deps, run, step));
+    return 'ignored';
+  }
   // A person's retry of a step that never started queues it again under the same attempt number:
   // a copy sent before that queuing (SQS keeps a message's SentTimestamp in the DLQ) is the
   // execution that already ended. The margin absorbs clock skew between SQS and the functions.

@@ -47,6 +47,8 @@ function workerDeps(h: EngineHarness, fate: Fate, yields: number[]): EngineDeps 
   const registry = h.deps.executors;
   return {
     ...h.deps,
+    // As the step worker: its releases are recovered by its message's redelivery.
+    releasesRecoveredByRedelivery: true,
     store,
     dispatcher: { send: (dispatches) => gate(() => h.deps.dispatcher.send(dispatches)) },
     outbox: { publish: (events, options) => gate(() => h.deps.outbox.publish(events, options)) },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runAction, stepAction } from '#shared/engine/run-actions';
+import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { sweep } from '#shared/engine/sweeper';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '#test/helpers/engine-harness';
 
@@ -191,6 +192,24 @@ describe('invariant 1: nothing lost when a person, an agent or a reaction dies a
     await h.drain();
     expect(h.run(runId).status).toBe('completed');
     expect(h.memory.timer(runId, 'next')).toBeUndefined();
+  });
+});
+
+describe('invariant 1: nothing lost, when a finished step\'s message dead-letters', () => {
+  it('re-releases from the DLQ handler what the worker queued but never sent (its releases counted on a redelivery that ended in the DLQ)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a'] }]);
+    const [entry] = h.queue.splice(0, 1);
+    // The worker ran a and queued b and c (no dispatch marker: its message's redelivery recovers them), then died sending.
+    const dying = { ...h.deps, releasesRecoveredByRedelivery: true, dispatcher: { send: async () => Promise.reject(new Error('the worker died')) } };
+    await expect(processStepMessage(dying, entry!.message, h.now() + 20_000)).rejects.toThrow('the worker died');
+    expect([h.step(runId, 'a').status, h.step(runId, 'b').status, h.step(runId, 'c').status]).toEqual(['completed', 'queued', 'queued']);
+    expect(h.queue).toEqual([]);
+    // It kept dying: the message dead-letters.
+    expect(await h.deadLetter(entry!.message)).toBe('ignored');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.executions.map((execution) => execution.stepId).sort()).toEqual(['a', 'b', 'c']);
   });
 });
 
