@@ -57,14 +57,14 @@ const dispatchesOf = (run: RunRecord, steps: StepRecord[], releases: Release[], 
  * pending → queued for steps with no dependency left, each with its event, `stepsPerWrite` to a
  * write; returns their messages. A step no longer pending was queued by someone else: left alone.
  */
-export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string): Promise<Effects> {
+export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRecord[], actor: string, parentId?: string): Promise<Effects> {
   // The worker's releases come back with its message's redelivery (rerelease): each step is
   // queued by its own single-item write (one write unit) rather than in transactions of 45
   // (two per step), several at a time.
   if (deps.releasesRecoveredByRedelivery && steps.length > 1) {
     const effects = noEffects();
     for (let start = 0; start < steps.length; start += parallelWrites) {
-      const each = await Promise.all(steps.slice(start, start + parallelWrites).map((step) => queueSteps(deps, run, [step], actor)));
+      const each = await Promise.all(steps.slice(start, start + parallelWrites).map((step) => queueSteps(deps, run, [step], actor, parentId)));
       each.forEach((one) => mergeEffects(effects, one));
     }
     return effects;
@@ -73,14 +73,14 @@ export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRe
   for (let start = 0; start < steps.length; start += stepsPerWrite) {
     const chunk = steps.slice(start, start + stepsPerWrite);
     const at = deps.clock();
-    const releases = chunk.map((step) => releaseOf(deps, run, step, at, actor));
+    const releases = chunk.map((step) => releaseOf(deps, run, step, at, actor, parentId));
     const written = await deps.store.queue(run.id, releases);
     if (written.won) {
       effects.events.push(...written.events);
       effects.dispatches.push(...dispatchesOf(run, chunk, releases, at));
     } else if (chunk.length > 1) {
       // One of them was queued meanwhile: one by one, so the others still go.
-      for (const step of chunk) mergeEffects(effects, await queueSteps(deps, run, [step], actor));
+      for (const step of chunk) mergeEffects(effects, await queueSteps(deps, run, [step], actor, parentId));
     }
   }
   return effects;
@@ -126,7 +126,8 @@ export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRec
 /** After a finishing write won: the inline children's messages, the rest released, the run completed after its last sink. */
 export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, plan: FinishPlan, effects: Effects, actor: string): Promise<Effects> {
   effects.dispatches.push(...dispatchesOf(run, plan.inline, plan.finish.released, deps.clock()));
-  mergeEffects(effects, await queueSteps(deps, run, plan.later, actor));
+  // Released by this step: their step.queued says so, as when queued in its own write.
+  mergeEffects(effects, await queueSteps(deps, run, plan.later, actor, step.stepId));
   mergeEffects(effects, await releaseShared(deps, run, step.stepId, plan.shared, actor));
   if (plan.finish.sink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
   // Done: what is left (messages, events) is recovered by the children's own markers and the outbox.
