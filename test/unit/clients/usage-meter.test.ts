@@ -109,6 +109,15 @@ describe('usage meter', () => {
     expect(usage.dynamodb).toEqual({ readUnits: 0.5, writeUnits: 4 });
   });
 
+  it("counts a transaction's index writes, which its WriteCapacityUnits leave out and its CapacityUnits hold", async () => {
+    const aws = new FakeAws(dynamodbReply({ TransactWriteItems: [{ TableName: 'baton', CapacityUnits: 6, WriteCapacityUnits: 4 }] }));
+    const documents = dynamodb(aws);
+
+    const { usage } = await meterUsage(async () => documents.send(transactWrite));
+
+    expect(usage.dynamodb).toEqual({ readUnits: 0, writeUnits: 6 });
+  });
+
   it('asks DynamoDB for the consumed capacity unless the caller chose a level', async () => {
     const aws = new FakeAws(dynamodbReply({ GetItem: { TableName: 'baton', CapacityUnits: 1 } }));
     const documents = dynamodb(aws);
