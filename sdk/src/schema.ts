@@ -289,7 +289,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's event feed: its own events and those of all its runs and steps, newest first */
+        /** The project's event feed, newest first: its own events, its runs' events, and the step events a person acts on (step.needs_qa, step.failed, step.retry_requested); every step event when the project's settings.publishStepEvents was on at the run's creation. A run's full history, every step event included, is GET /v1/runs/{runId}/events */
         get: operations["listProjectEvents"];
         put?: never;
         post?: never;
@@ -3248,7 +3248,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of events */
+            /** @description A page of events, newest first */
             200: {
                 headers: {
                     /** @description The request id, also in every error body */

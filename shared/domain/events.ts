@@ -25,3 +25,15 @@ export interface LifecycleEvent {
  * Every event is stored and listed by the history API either way.
  */
 export const isPublishedOnBus = (type: string, publishStepEvents: boolean | undefined): boolean => !type.startsWith('step.') || publishStepEvents === true;
+
+/** The step events a person acts on (a gate waiting, a step failed, a retry asked for): always in the project feed. */
+export const stepEventsAlwaysInFeed: readonly string[] = ['step.needs_qa', 'step.failed', 'step.retry_requested'];
+
+/**
+ * Which events the project feed lists (`GET /v1/projects/{projectId}/events`): every event on the
+ * bus, and the step events a person acts on. Such an event keeps an item of its own with a feed
+ * entry; every other step event lives only in its step's `history` (in its run's history, not in
+ * the feed): a feed entry per step event would cost more write units than a step's whole budget.
+ */
+export const isInProjectFeed = (type: string, publishStepEvents: boolean | undefined): boolean =>
+  isPublishedOnBus(type, publishStepEvents) || stepEventsAlwaysInFeed.includes(type);

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Usage } from '#shared/clients/usage-meter';
-import { isPublishedOnBus } from '#shared/domain/events';
+import { isInProjectFeed, isPublishedOnBus } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -59,11 +59,13 @@ export interface EngineDeps {
 
 /**
  * A run's or step's lifecycle event; step events go to the bus only when the run was created
- * with its project's `publishStepEvents` on (every event is kept in the history).
+ * with its project's `publishStepEvents` on, and into the project feed only then or when a
+ * person acts on them (isInProjectFeed). Every event is kept in the run's history.
  */
 export function runEvent(run: { id: string; projectId: string; publishStepEvents?: boolean }, type: string, actor: string, detail: Record<string, unknown>, at: Date, stepId?: string): EventToWrite {
   return {
     event: { id: newEventId(), type, projectId: run.projectId, runId: run.id, ...(stepId ? { stepId } : {}), at: at.toISOString(), actor, detail },
     publish: isPublishedOnBus(type, run.publishStepEvents),
+    inFeed: isInProjectFeed(type, run.publishStepEvents),
   };
 }

@@ -15,10 +15,15 @@ import type { BudgetLedger } from './budgets';
  */
 export type Written = { won: true; events: CommittedEvent[] } | { won: false };
 
-/** An event to write with a change; `publish: false` keeps it in the history only, off the bus (isPublishedOnBus). */
+/**
+ * An event to write with a change. `publish`: for the bus (isPublishedOnBus). `inFeed`: in the
+ * project feed although not for the bus (isInProjectFeed). An event that is neither is kept in
+ * its step's history only.
+ */
 export interface EventToWrite {
   event: LifecycleEvent;
   publish: boolean;
+  inFeed?: boolean;
 }
 export const lost: Written = { won: false };
 

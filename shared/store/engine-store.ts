@@ -65,13 +65,14 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     tx.event(key, lifecycle, publish);
   };
   /**
-   * A step's change and the event that records it, in the same write. An event not for the bus
-   * (a step event of a run without publishStepEvents) is appended to the step's own `history`
-   * rather than written as an item: no event item, no feed entry, and a change of the step alone
-   * stays one conditional write instead of a transaction ("Write budget per step").
+   * A step's change and the event that records it, in the same write. An event neither for the
+   * bus nor for the project feed (isInProjectFeed: most step events of a run without
+   * publishStepEvents) is appended to the step's own `history` rather than written as an item:
+   * no event item, no feed entry, and a change of the step alone stays one conditional write
+   * instead of a transaction ("Write budget per step").
    */
   const stepChange = (tx: Transaction, key: { pk: string; sk: string }, spec: UpdateSpec, written: EventToWrite) => {
-    if (written.publish) {
+    if (written.publish || written.inFeed) {
       tx.update(key, spec);
       event(tx, written);
       return;

@@ -32,7 +32,7 @@ const leaveIndexes = (step: StoredStep) => {
 export function createMemoryEngineStore() {
   const runs = new Map<string, RunRecord>();
   const steps = new Map<string, StoredStep>();
-  const events = new Map<string, { committed: CommittedEvent; published: boolean }>();
+  const events = new Map<string, { committed: CommittedEvent; published: boolean; inFeed: boolean }>();
   const idempotency = new Map<string, { runId: string; requestHash?: string }>();
   const callbacks = new Map<string, CallbackRecord>();
   const deliveries = new Map<string, Record<string, unknown>>();
@@ -45,14 +45,21 @@ export function createMemoryEngineStore() {
     const { timer: _timer, inInbox: _inbox, pendingSince: _since, lastHeartbeatAt: _beat, ...record } = clone(step);
     return record;
   };
-  /** Writes the events of a change; one kept off the bus (`publish: false`) is never pending in the outbox. */
+  /**
+   * Writes the events of a change; one kept off the bus (`publish: false`) is never pending in the
+   * outbox; `inFeed` stands for the DynamoDB adapter's event item with its feed entry (isInProjectFeed).
+   */
   const commit = (written: EventToWrite[]): Written => {
-    const committed: CommittedEvent[] = written.map(({ event, publish }) => ({
-      key: event.runId ? keys.runEvent(event.runId, event.id) : keys.projectEvent(event.projectId, event.id),
-      event: clone(event),
-      ...(publish ? {} : { publish: false }),
-    }));
-    for (const entry of committed) events.set(entry.event.id, { committed: entry, published: entry.publish === false });
+    const committed: CommittedEvent[] = [];
+    for (const { event, publish, inFeed } of written) {
+      const entry: CommittedEvent = {
+        key: event.runId ? keys.runEvent(event.runId, event.id) : keys.projectEvent(event.projectId, event.id),
+        event: clone(event),
+        ...(publish ? {} : { publish: false }),
+      };
+      committed.push(entry);
+      events.set(event.id, { committed: entry, published: !publish, inFeed: publish || inFeed === true || !event.stepId });
+    }
     return { won: true, events: committed };
   };
   const lostWrite: Written = { won: false };
@@ -320,7 +327,7 @@ export function createMemoryEngineStore() {
       }
     },
     /** Every committed event, in commit order. */
-    events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published })),
+    events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published, inFeed: entry.inFeed })),
     step: (runId: string, stepId: string) => stepOf(runId, stepId) && view(stepOf(runId, stepId)!),
     run: (runId: string) => clone(runs.get(runId)),
     /** Steps the inbox lists (waiting in needs_qa) and timers set, as the indexes would hold them. */

@@ -156,28 +156,57 @@ describe("a project's approval inbox", () => {
 });
 
 describe("a project's event feed", () => {
-  it("pages through the project's own events and all its runs' and steps' events, newest first, and no other project's", async () => {
+  /** The step events a person acts on: in the feed whatever the project's settings. */
+  const actedOn = ['step.needs_qa', 'step.failed', 'step.retry_requested'];
+
+  it("pages through the project's own events, its runs' events and the step events a person acts on (every step event with publishStepEvents), newest first, and no other project's", async () => {
     const { projectId, baton } = await projectClient('feed');
     const other = await projectClient('feed-other');
-    const { id: workflowId } = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'pair', steps: [{ id: 'a', kind: 'noop' }, { id: 'b', kind: 'noop', dependsOn: ['a'] }] } }));
+    const steps = [{ id: 'a', kind: 'noop' }, { id: 'review', kind: 'approval', dependsOn: ['a'] }, { id: 'b', kind: 'noop', dependsOn: ['review'] }];
+    const { id: workflowId } = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'gated', steps } }));
     await unwrap(other.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: other.projectId } }, body: { name: 'noise', steps: [{ id: 'x', kind: 'noop' }] } }));
-    const first = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
-    await waitForRun(baton, first.id, { timeoutMs: 30_000 });
-    const second = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
-    await waitForRun(baton, second.id, { timeoutMs: 30_000 });
+    const review = (runId: string, action: 'approve' | 'reject') => unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId, stepId: 'review', action } } }));
+    const gated = async () => {
+      const run = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId } }));
+      await waitForRun(baton, run.id, { until: stepsWaiting, timeoutMs: 30_000 });
+      return run.id;
+    };
+    // An approved run; a rejected one, retried and then approved; both without publishStepEvents.
+    const approved = await gated();
+    await review(approved, 'approve');
+    await waitForRun(baton, approved, { timeoutMs: 30_000 });
+    const retried = await gated();
+    await review(retried, 'reject');
+    await waitForRun(baton, retried, { until: (run) => run.status === 'blocked', timeoutMs: 30_000 });
+    await unwrap(baton.POST('/v1/runs/{runId}/actions/retry', { params: { path: { runId: retried } } }));
+    await waitForRun(baton, retried, { until: stepsWaiting, timeoutMs: 30_000 });
+    await review(retried, 'approve');
+    await waitForRun(baton, retried, { timeoutMs: 30_000 });
+    // A run of the project once it subscribes to step events.
+    await unwrap(baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: { publishStepEvents: true } }));
+    const subscribed = await gated();
+    await review(subscribed, 'approve');
+    await waitForRun(baton, subscribed, { timeoutMs: 30_000 });
 
     const feed = await collect(paginate((cursor) => unwrap(baton.GET('/v1/projects/{projectId}/events', { params: { path: { projectId }, query: { limit: 4, ...(cursor ? { cursor } : {}) } } }))));
-    const runHistories = await Promise.all(
-      [first.id, second.id].map(async (runId) => (await unwrap(baton.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 500 } } }))).items),
-    );
+    const history = async (runId: string) => (await unwrap(baton.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 500 } } }))).items;
+    const inFeed = (runId: string) => feed.filter((event) => event.runId === runId).map((event) => event.id).sort();
     const ids = feed.map((event) => event.id);
 
     expect(ids).toEqual([...ids].sort().reverse());
     expect(new Set(ids).size).toBe(ids.length);
     expect(feed.at(-1)?.type).toBe('project.created');
     expect(feed.filter((event) => event.type === 'workflow.saved')).toHaveLength(1);
-    for (const history of runHistories) expect(ids).toEqual(expect.arrayContaining(history.map((event) => event.id)));
-    expect(feed.filter((event) => event.runId).length).toBe(runHistories.flat().length);
+    for (const runId of [approved, retried]) {
+      const events = await history(runId);
+      const expected = events.filter((event) => !event.type.startsWith('step.') || actedOn.includes(event.type));
+      expect(events.some((event) => event.type === 'step.completed')).toBe(true);
+      expect(inFeed(runId)).toEqual(expected.map((event) => event.id).sort());
+    }
+    expect(feed.filter((event) => event.runId === approved).map((event) => event.type)).toContain('step.needs_qa');
+    expect(feed.filter((event) => event.runId === retried && event.stepId === 'review').map((event) => event.type).reverse()).toEqual(['step.needs_qa', 'step.failed', 'step.retry_requested', 'step.needs_qa']);
+    expect(inFeed(subscribed)).toEqual((await history(subscribed)).map((event) => event.id).sort());
+    expect(feed.filter((event) => event.runId === subscribed).map((event) => event.type)).toEqual(expect.arrayContaining(['step.queued', 'step.started', 'step.completed']));
     expect(feed.every((event) => event.projectId === projectId)).toBe(true);
     expect(feed[0]).not.toHaveProperty('gsi2pk');
     expect(feed[0]).not.toHaveProperty('outboxPk');

@@ -7,7 +7,10 @@ import { backoff } from '../polling';
 
 const pageSize = 50;
 
-/** The project's event feed (GET /v1/projects/{p}/events): every run's, step's and the project's own events, newest first. */
+/**
+ * The project's event feed (GET /v1/projects/{p}/events), newest first: the project's own events,
+ * its runs' events and the step events a person acts on (every step event with publishStepEvents).
+ */
 export function EventsPage() {
   const { api, projectId } = useSession();
   const feed = useInfiniteQuery({
@@ -23,7 +26,7 @@ export function EventsPage() {
   return (
     <div>
       <h1>Events</h1>
-      <p className="muted">Everything that happened in the project, newest first: its runs and steps, workflows saved, tokens and settings changed.</p>
+      <p className="muted">What happened in the project, newest first: its runs, the steps waiting for a person, failed or asked to retry, workflows saved, tokens and settings changed. Every step's full history is on its run's page (every step event shows here too when the project publishes step events).</p>
       {feed.isError && (
         <p className="error" role="alert">
           {errorText(feed.error)}

@@ -100,12 +100,13 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     operationId: 'listProjectEvents',
     method: 'GET',
     path: '/v1/projects/{projectId}/events',
-    summary: "The project's event feed: its own events and those of all its runs and steps, newest first",
+    summary:
+      "The project's event feed, newest first: its own events, its runs' events, and the step events a person acts on (step.needs_qa, step.failed, step.retry_requested); every step event when the project's settings.publishStepEvents was on at the run's creation. A run's full history, every step event included, is GET /v1/runs/{runId}/events",
     tag: 'runs',
     access: { project: 'viewer' },
     params: projectPath,
     query: pageQuery(500, 100),
-    responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
+    responses: { 200: { description: 'A page of events, newest first', schema: eventPageResponse } },
     handler: async ({ params, query }) => {
       const page = await runs.listProjectEvents(params.projectId, query);
       return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };

@@ -292,6 +292,32 @@ describe('invariant 4: every change has its event, every event is published', ()
     expect(h.typesOf(runId, 'flaky')).toEqual(['step.queued', 'step.started', 'step.retrying', 'step.started', 'step.completed']);
     expectEveryChangeRecorded(h, runId);
   });
+
+  it('puts in the project feed the run events and the step events a person acts on (waiting gate, failure, retry asked for), the rest only in the history', async () => {
+    let broken = true;
+    const h = createEngineHarness({ failWhen: ({ stepId }) => (stepId === 'work' && broken ? 'fatal' : undefined) });
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }, { id: 'work', dependsOn: ['gate'] }]);
+    await h.drain();
+    await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    await h.drain();
+    broken = false;
+    await runAction(h.deps, h.run(runId), 'retry', 'tok_person');
+    await h.drain();
+
+    expect(h.run(runId).status).toBe('completed');
+    const feed = h.memory.events().filter((event) => event.runId === runId && event.inFeed);
+    expect(feed.map((event) => [event.type, event.stepId])).toEqual([
+      ['run.created', undefined],
+      ['run.started', undefined],
+      ['step.needs_qa', 'gate'],
+      ['step.failed', 'work'],
+      ['run.blocked', undefined],
+      ['run.retried', undefined],
+      ['step.retry_requested', 'work'],
+      ['run.completed', undefined],
+    ]);
+    expect(h.memory.events().filter((event) => event.runId === runId && !event.inFeed).every((event) => ['step.queued', 'step.started', 'step.completed'].includes(event.type))).toBe(true);
+  });
 });
 
 describe('invariant 5: failures are classified', () => {

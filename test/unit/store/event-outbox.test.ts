@@ -1,10 +1,12 @@
 import type { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { BatchWriteCommand, DynamoDBDocumentClient, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { isPublishedOnBus } from '#shared/domain/events';
+import { isInProjectFeed, isPublishedOnBus } from '#shared/domain/events';
 import { runEvent } from '#shared/engine/context';
-import { committed } from '#shared/store/engine-store';
+import { committed, createDynamoEngineStore } from '#shared/store/engine-store';
 import { createEventOutbox } from '#shared/store/event-outbox';
+import { listingsIndex } from '#shared/store/keys';
+import type { StepRecord } from '#shared/store/runs';
 import { createTransaction } from '#shared/store/transaction';
 
 const at = new Date('2026-11-30T10:00:00Z');
@@ -73,5 +75,31 @@ describe('step events on the bus only for projects that subscribe', () => {
     expect(writes[0]![0]!.outboxPk).toBe('PENDING');
     expect(published).toEqual(['step.started']);
     expect(marks).toHaveLength(1);
+  });
+});
+
+describe('the project feed: run events and the step events a person acts on', () => {
+  it('lists bus events always, step.needs_qa, step.failed and step.retry_requested always, other step events only with publishStepEvents', () => {
+    expect(isInProjectFeed('run.created', false)).toBe(true);
+    expect(isInProjectFeed('project.created', undefined)).toBe(true);
+    for (const type of ['step.needs_qa', 'step.failed', 'step.retry_requested']) expect(isInProjectFeed(type, false), type).toBe(true);
+    for (const type of ['step.queued', 'step.started', 'step.completed', 'step.retrying', 'step.skipped', 'step.cancelled']) {
+      expect(isInProjectFeed(type, false), type).toBe(false);
+      expect(isInProjectFeed(type, true), type).toBe(true);
+    }
+  });
+
+  it('writes a waiting gate\'s step.needs_qa as an event item in the feed, outside the outbox, with the step change', async () => {
+    const { documents, writes } = fakes();
+    const store = createDynamoEngineStore({ documents, tableName: 't' });
+    const step = { runId: 'run_1', projectId: 'prj_1', stepId: 'gate', kind: 'approval', attempt: 1 } as StepRecord;
+    const waiting = runEvent(quietRun, 'step.needs_qa', 'worker', { attempt: 1, reason: 'approval' }, at, 'gate');
+
+    const written = await store.wait(step, at.toISOString(), { reason: 'approval' }, waiting);
+
+    expect(written.won).toBe(true);
+    const item = writes[0]!.find((candidate) => candidate.type === 'step.needs_qa');
+    expect(item).toMatchObject({ id: waiting.event.id, [listingsIndex.partitionKey]: listingsIndex.feed('prj_1'), [listingsIndex.sortKey]: waiting.event.id });
+    expect(item).not.toHaveProperty('outboxPk');
   });
 });
