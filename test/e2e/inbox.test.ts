@@ -182,15 +182,19 @@ describe("a project's event feed", () => {
     await waitForRun(baton, retried, { until: stepsWaiting, timeoutMs: 30_000 });
     await review(retried, 'approve');
     await waitForRun(baton, retried, { timeoutMs: 30_000 });
-    // A run of the project once it subscribes to step events.
-    await unwrap(baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: { publishStepEvents: true } }));
-    const subscribed = await gated();
-    await review(subscribed, 'approve');
-    await waitForRun(baton, subscribed, { timeoutMs: 30_000 });
+    // A project that subscribes to step events before its first run (a function reads a project's settings at most every 30 s).
+    const loud = await projectClient('feed-subscribed');
+    await unwrap(loud.baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId: loud.projectId } }, body: { publishStepEvents: true } }));
+    const { id: loudWorkflow } = await unwrap(loud.baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: loud.projectId } }, body: { name: 'gated', steps } }));
+    const subscribed = (await unwrap(loud.baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: loud.projectId } }, body: { workflowId: loudWorkflow } }))).id;
+    await waitForRun(loud.baton, subscribed, { until: stepsWaiting, timeoutMs: 30_000 });
+    await unwrap(loud.baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId: subscribed, stepId: 'review', action: 'approve' } } }));
+    await waitForRun(loud.baton, subscribed, { timeoutMs: 30_000 });
 
     const feed = await collect(paginate((cursor) => unwrap(baton.GET('/v1/projects/{projectId}/events', { params: { path: { projectId }, query: { limit: 4, ...(cursor ? { cursor } : {}) } } }))));
-    const history = async (runId: string) => (await unwrap(baton.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 500 } } }))).items;
-    const inFeed = (runId: string) => feed.filter((event) => event.runId === runId).map((event) => event.id).sort();
+    const loudFeed = await collect(paginate((cursor) => unwrap(loud.baton.GET('/v1/projects/{projectId}/events', { params: { path: { projectId: loud.projectId }, query: { limit: 50, ...(cursor ? { cursor } : {}) } } }))));
+    const history = async (runId: string, client = baton) => (await unwrap(client.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 500 } } }))).items;
+    const inFeed = (runId: string, events = feed) => events.filter((event) => event.runId === runId).map((event) => event.id).sort();
     const ids = feed.map((event) => event.id);
 
     expect(ids).toEqual([...ids].sort().reverse());
@@ -205,8 +209,9 @@ describe("a project's event feed", () => {
     }
     expect(feed.filter((event) => event.runId === approved).map((event) => event.type)).toContain('step.needs_qa');
     expect(feed.filter((event) => event.runId === retried && event.stepId === 'review').map((event) => event.type).reverse()).toEqual(['step.needs_qa', 'step.failed', 'step.retry_requested', 'step.needs_qa']);
-    expect(inFeed(subscribed)).toEqual((await history(subscribed)).map((event) => event.id).sort());
-    expect(feed.filter((event) => event.runId === subscribed).map((event) => event.type)).toEqual(expect.arrayContaining(['step.queued', 'step.started', 'step.completed']));
+    expect(inFeed(subscribed, loudFeed)).toEqual((await history(subscribed, loud.baton)).map((event) => event.id).sort());
+    expect(loudFeed.filter((event) => event.runId === subscribed).map((event) => event.type)).toEqual(expect.arrayContaining(['step.queued', 'step.started', 'step.completed']));
+    expect(feed.some((event) => event.projectId === loud.projectId)).toBe(false);
     expect(feed.every((event) => event.projectId === projectId)).toBe(true);
     expect(feed[0]).not.toHaveProperty('gsi2pk');
     expect(feed[0]).not.toHaveProperty('outboxPk');
