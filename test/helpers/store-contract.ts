@@ -31,11 +31,12 @@ const at = (seconds: number) => new Date(base + seconds * 1000).toISOString();
 const timerKinds: TimerKind[] = ['lease', 'notBefore', 'deadline', 'callback', 'dispatch'];
 const lease = at(30);
 /**
- * What a claim (or takeover) files in the timers index for a running step: its lease, due when it
- * runs out (the sweeper's `recoverLeases` finds a dead worker's step by it). The one place to
- * change if claims stop filing leases.
+ * What a claim (or takeover) files in the timers index for a running step: nothing. The lease is
+ * on the step item only; a dead worker's step is recovered by its message's redelivery, a
+ * duplicate's or the DLQ handler's copy due when the lease ends (docs/ARCHITECTURE.md, "Write
+ * budget per step"), and the claim takes the step's DISPATCH marker off.
  */
-const claimTimers = (leaseUntil: string) => [`lease@${leaseUntil}`];
+const claimTimers = (_leaseUntil: string): string[] => [];
 
 interface StepShape {
   id: string;
