@@ -20,7 +20,7 @@ import { createRun } from '#shared/engine/run-actions';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import type { EngineStore } from '#shared/engine/store';
 import { noopExecutor } from '#shared/executors/noop';
-import { createExecutorRegistry } from '#shared/executors/registry';
+import { createExecutorRegistry } from '#shared/executors/executor-registry';
 import type { StepMessage } from '#shared/schemas/messages';
 import { defaultProjectSettings } from '#shared/schemas/projects';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
