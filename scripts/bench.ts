@@ -8,6 +8,7 @@
  *   npm run bench -- --shape fan --size 100         # one case
  *   npm run bench -- --size 10,100 --no-pipeline --no-cold-start
  *   npm run bench -- --publish-step-events            # as a project subscribed to step events
+ *   npm run bench -- --budgets '{"perRun":{"tokens":100000,"mode":"warn"}}'   # as a project with budgets (settings.budgets)
  *   npm run bench -- --cold-start-only                # bundle sizes and require times only
  */
 import { join } from 'node:path';
@@ -38,6 +39,8 @@ const { values } = parseArgs({
     'poll-ms': { type: 'string', default: '250' },
     /** Runs as a project subscribed to step events (settings.publishStepEvents): what that lever saves. */
     'publish-step-events': { type: 'boolean', default: false },
+    /** Runs as a project with these budgets (settings.budgets, JSON): what budgets cost steps that spend nothing. */
+    budgets: { type: 'string' },
   },
 });
 
@@ -87,13 +90,14 @@ async function runCases(): Promise<void> {
     return body;
   })();
   const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
-  if (values['publish-step-events']) {
+  const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}) };
+  if (Object.keys(settings).length) {
     const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${target.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ publishStepEvents: true }),
+      body: JSON.stringify(settings),
     });
-    if (!response.ok) throw new Error(`setting publishStepEvents: ${response.status} ${await response.text()}`);
+    if (!response.ok) throw new Error(`setting ${Object.keys(settings).join(', ')}: ${response.status} ${await response.text()}`);
   }
 
   // The bare pipeline first, with as many messages as each size has steps (warmed up once).

@@ -86,13 +86,7 @@ export interface BudgetHold {
  */
 export async function reserveBudgets(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<BudgetHold | 'blocked' | undefined> {
   if (!spendingKinds.includes(step.kind)) return undefined;
-  const settings = await deps.projectSettings(run.projectId);
-  const month = monthOf(deps.clock());
-  const levels: Level[] = [
-    ...(inForce(step.budget) ? [{ level: 'step' as const, limit: step.budget, reserved: zero }] : []),
-    ...(inForce(run.budget) ? [{ level: 'run' as const, limit: run.budget, scope: { runId: run.id }, reserved: zero }] : []),
-    ...(inForce(settings.budgets?.monthly) ? [{ level: 'project' as const, limit: settings.budgets.monthly, scope: { projectId: run.projectId, month }, month, reserved: zero }] : []),
-  ];
+  const { levels, settings } = await levelsOf(deps, run, step);
   if (levels.length === 0) return undefined;
   const worst = worstCase(step, settings.llmPrices);
   const hold = budgetHold(deps, run, step, levels);
@@ -104,6 +98,28 @@ export async function reserveBudgets(deps: EngineDeps, run: RunRecord, step: Ste
     return 'blocked';
   }
   return hold;
+}
+
+/**
+ * What an agent reports through its callback, after its attempt's reservation was settled (when it
+ * answered "pending"): counted at every level in force, warnings included. Nothing to do without one.
+ */
+export async function settleLateSpend(deps: EngineDeps, run: RunRecord, step: StepRecord, outcome: StepOutcome | StepError): Promise<void> {
+  if (!spendingKinds.includes(step.kind)) return;
+  const { levels } = await levelsOf(deps, run, step);
+  if (levels.length) await budgetHold(deps, run, step, levels).settle(outcome);
+}
+
+/** The levels in force for a step: its own budget, its run's, its project's month (each unless off). */
+async function levelsOf(deps: EngineDeps, run: RunRecord, step: StepRecord) {
+  const settings = await deps.projectSettings(run.projectId);
+  const month = monthOf(deps.clock());
+  const levels: Level[] = [
+    ...(inForce(step.budget) ? [{ level: 'step' as const, limit: step.budget, reserved: zero }] : []),
+    ...(inForce(run.budget) ? [{ level: 'run' as const, limit: run.budget, scope: { runId: run.id }, reserved: zero }] : []),
+    ...(inForce(settings.budgets?.monthly) ? [{ level: 'project' as const, limit: settings.budgets.monthly, scope: { projectId: run.projectId, month }, month, reserved: zero }] : []),
+  ];
+  return { levels, settings };
 }
 
 /** One strict level: the step's own spend is its ledger; the run and the month reserve conditionally. */

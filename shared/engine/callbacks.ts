@@ -6,6 +6,8 @@ import { agentReplyOutcome, type AgentReply } from '#shared/executors/agent-repl
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, type Dispatch, type Effects } from './dispatch';
+import type { StepOutcome } from '#shared/executors/types';
+import { settleLateSpend } from './budgets';
 import { completeStep, failStep, retryStep } from './step-lifecycle';
 import type { CallbackRecord } from './store';
 
@@ -127,13 +129,16 @@ export async function completeByCallback(deps: EngineDeps, token: string, reply:
 
   let effects: Effects | undefined;
   let outcome: 'completed' | 'retrying' | 'failed';
+  let spent: StepOutcome | StepError;
   try {
     const completed = agentReplyOutcome(reply, { who: 'the agent (callback)', details: {} });
     if (completed.status !== 'completed') throw new Error('unreachable: pending replies are refused before');
+    spent = completed;
     effects = await completeStep(deps, run, step, completed, { actor: 'callback', transition: 'complete' });
     outcome = 'completed';
   } catch (error) {
     if (!(error instanceof StepError)) throw error;
+    spent = error;
     const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, error, deps.random);
     effects = decision.retry ? await retryStep(deps, run, step, error, decision.delaySeconds, 'callback') : await failStep(deps, run, step, error, { actor: 'callback', transition: 'fail' });
     outcome = decision.retry ? 'retrying' : 'failed';
@@ -143,6 +148,7 @@ export async function completeByCallback(deps: EngineDeps, token: string, reply:
     const current = await deps.store.getStep(callback.runId, callback.stepId);
     return { outcome: 'closed', step: stateOf(callback, current), reason: closedReason(callback, current, now(deps)) };
   }
+  await settleLateSpend(deps, run, step, spent);
   await applyEffects(deps, effects);
   return { outcome, step: stateOf(callback, await deps.store.getStep(callback.runId, callback.stepId)) };
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Budget } from '#shared/domain/budgets';
 import { setRunBudget } from '#shared/engine/budgets';
+import { completeByCallback } from '#shared/engine/callbacks';
 import { runAction } from '#shared/engine/run-actions';
 import type { Executor } from '#shared/executors/types';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
@@ -184,5 +185,33 @@ describe('cost and run actions', () => {
     await harness.drain();
 
     expect(harness.run(runId).status).toBe('completed');
+  });
+});
+
+describe('agents that report later', () => {
+  it("what an agent reports through its callback counts against the run's budget, with its warnings", async () => {
+    // Prepare: an agent that answers "pending" and keeps its callback URL; a warn budget of 150 tokens.
+    const urls: string[] = [];
+    const agent: Executor = {
+      kind: 'http',
+      input: z.unknown(),
+      async run(_input, context) {
+        urls.push(context.callback!.url);
+        return { status: 'pending' };
+      },
+    };
+    const harness = createEngineHarness({ executors: [agent], callbackBaseUrl: 'https://api.example' });
+    const runId = await harness.startRun([{ id: 'agent', kind: 'http', input: { url: 'https://agent.example' }, estimate: { tokens: 100 } }], { budget: { tokens: 150, mode: 'warn' } });
+    await harness.drain();
+    expect(harness.step(runId, 'agent')).toMatchObject({ status: 'running', waitingFor: 'callback' });
+
+    // Act: the agent calls back with the model calls it made.
+    const token = urls[0]!.split('/').at(-1)!;
+    const result = await completeByCallback(harness.deps, token, { ok: true, data: { done: true }, usage: { llm: [{ provider: 'openai', model: 'gpt-4o', inputTokens: 40, outputTokens: 160 }] } });
+
+    // Assess
+    expect(result.outcome).toBe('completed');
+    expect(harness.memory.ledger({ runId })?.spent.tokens).toBe(200);
+    expect(runEventsOf(harness, runId, 'budget.warning').map((event) => event.detail.threshold)).toEqual([80, 100]);
   });
 });
