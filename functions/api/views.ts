@@ -121,6 +121,7 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
     ...(step.output !== undefined ? { output: step.output } : {}),
     ...(step.outputRef ? { outputUrl: await artifacts.signedUrl(step.outputRef) } : {}),
     ...(step.comment ? { comment: step.comment } : {}),
+    ...(step.guidance ? { guidance: step.guidance } : {}),
     artifacts: await Promise.all(
       (step.artifacts ?? []).map(async (artifact) => ({
         name: artifact.name,

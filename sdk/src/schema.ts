@@ -401,6 +401,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/steps/{stepId}/actions/rerun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a completed or failed step again as a new generation (new idempotency key), then everything downstream of it */
+        post: operations["rerunStep"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}/steps/{stepId}/actions/{action}": {
         parameters: {
             query?: never;
@@ -1186,6 +1203,8 @@ export interface components {
             outputUrl?: string;
             /** @description The comment a person approved or rejected the step with */
             comment?: string;
+            /** @description A re-run's guidance (already added to the input) */
+            guidance?: string;
             artifacts: {
                 name: string;
                 contentType: string;
@@ -1211,6 +1230,12 @@ export interface components {
             startedAt: string;
             /** Format: date-time */
             endedAt: string;
+        };
+        Rerun: {
+            run: components["schemas"]["Run"];
+            step: components["schemas"]["StepSummary"];
+            /** @description The steps that run again after it, in workflow order */
+            downstream: string[];
         };
         Feedback: {
             id: string;
@@ -3862,6 +3887,117 @@ export interface operations {
             };
             /** @description Not found (or another project's) */
             404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rerunStep: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+                stepId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    input?: unknown;
+                    guidance?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The run, running again, the step queued and the steps that follow it */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rerun"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run's or step's status does not allow this action */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;

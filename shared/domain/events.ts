@@ -26,8 +26,8 @@ export interface LifecycleEvent {
  */
 export const isPublishedOnBus = (type: string, publishStepEvents: boolean | undefined): boolean => !type.startsWith('step.') || publishStepEvents === true;
 
-/** The step events a person acts on (a gate waiting, a step failed, a retry asked for): always in the project feed. */
-export const stepEventsAlwaysInFeed: readonly string[] = ['step.needs_qa', 'step.failed', 'step.retry_requested'];
+/** The step events a person acts on (a gate waiting, a step failed, a retry or a re-run asked for): always in the project feed. */
+export const stepEventsAlwaysInFeed: readonly string[] = ['step.needs_qa', 'step.failed', 'step.retry_requested', 'step.rerun_requested'];
 
 /**
  * Which events the project feed lists (`GET /v1/projects/{projectId}/events`): every event on the

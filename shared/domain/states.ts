@@ -14,24 +14,29 @@ export const finalStepStatuses: readonly StepStatus[] = ['completed', 'failed', 
 export const runActions = ['start', 'pause', 'resume', 'cancel', 'retry'] as const;
 export type RunAction = (typeof runActions)[number];
 
+/** Run moves a person makes through a step's action rather than a run action of their own (issue 12 §4). */
+export type RunMove = RunAction | 'rerun';
+
 /**
- * From which statuses each run action is legal, and the status it leads to. `noFailedSteps`: a
- * blocked run resumes only when no step failed (a budget block, BUDGET_EXCEEDED); failed steps
- * need `retry`, which also sends the steps a budget held.
+ * From which statuses each run action (and a step's re-run) is legal, and the status it leads to.
+ * `noFailedSteps`: a blocked run resumes only when no step failed (a budget block,
+ * BUDGET_EXCEEDED); failed steps need `retry`, which also sends the steps a budget held.
  */
-export const runActionRules: Record<RunAction, { from: readonly RunStatus[]; to: RunStatus; guard?: 'noFailedSteps' }> = {
+export const runActionRules: Record<RunMove, { from: readonly RunStatus[]; to: RunStatus; guard?: 'noFailedSteps' }> = {
   start: { from: ['pending'], to: 'running' },
   pause: { from: ['running'], to: 'paused' },
   resume: { from: ['paused', 'blocked'], to: 'running', guard: 'noFailedSteps' },
   cancel: { from: ['pending', 'running', 'paused', 'blocked'], to: 'cancelled' },
   retry: { from: ['blocked'], to: 'running' },
+  // A re-run of a finished step: the run is still or again running its downstream.
+  rerun: { from: ['completed', 'blocked'], to: 'running' },
 };
 
 export const stepActions = ['approve', 'reject'] as const;
 export type StepAction = (typeof stepActions)[number];
 
 /** The API's 409 message for an action the run's status does not allow. */
-export const illegalRunAction = (action: RunAction, status: RunStatus, failedSteps?: readonly string[]): string =>
+export const illegalRunAction = (action: RunMove, status: RunStatus, failedSteps?: readonly string[]): string =>
   runActionRules[action].guard === 'noFailedSteps' && status === 'blocked' && failedSteps?.length
     ? `Cannot ${action} a run blocked by failed steps (${failedSteps.join(', ')}); retry it instead`
     : `Cannot ${action} a run that is ${status}; ${action} is allowed when the run is ${runActionRules[action].from.join(' or ')}`;
@@ -88,6 +93,8 @@ export const stepTransitions = {
   cancelWaiting: { from: ['needs_qa'], to: 'cancelled', guard: [], event: 'step.cancelled', effects: ['leaves the inbox'] },
   requeue: { from: ['failed'], to: 'queued', guard: [], event: 'step.retry_requested', effects: ['fresh attempts', 'new input raises the generation', 'comment removed', 'message sent', 'DISPATCH timer'] },
   skip: { from: ['pending', 'queued', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },
+  rerun: { from: ['completed', 'failed'], to: 'queued', guard: ['asRead'], event: 'step.rerun_requested', effects: ['a new generation (idempotency key)', 'fresh attempts', 'new input or guidance', 'output, error and comment cleared', 'run running again (rerun rule), with the downstream reset in the same write', 'message sent', 'DISPATCH timer'] },
+  reset: { from: ['completed', 'failed', 'pending'], to: 'pending', guard: ['asRead'], event: 'step.reset', effects: ['downstream of a re-run: remaining counts the re-run steps it waits for', 'a new generation when it had run', 'fresh attempts', 'output, error and comment cleared'] },
 } as const satisfies Record<string, StepTransition>;
 export type StepTransitionName = keyof typeof stepTransitions;
 

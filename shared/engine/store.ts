@@ -164,6 +164,10 @@ export interface EngineStore {
   requeue(runId: string, stepId: string, change: { at: string; allowedAttempts: number; generation: number; input?: { value: unknown } }, event: EventToWrite): Promise<Written>;
   /** Files queued steps (held while their run was paused) under a DISPATCH timer due `dueAt`; others are left alone. */
   markForDispatch(runId: string, stepIds: string[], dueAt: string): Promise<void>;
+  /** Downstream steps of a re-run back to pending (`reset`), all or none, each from the status it was read in: the chunks before the last (rerun-step.ts). */
+  resetSteps(runId: string, resets: StepReset[]): Promise<Written>;
+  /** A finished step runs again (`rerun`) and the run with it (rules' `rerun`), with the last chunk of its downstream's resets: all or none. */
+  rerun(plan: RerunPlan): Promise<Written>;
   /** → skipped, all or none, each only from the status it was read in. */
   skip(runId: string, steps: { stepId: string; readStatus: StepRecord['status']; event: EventToWrite }[], at: string): Promise<Written>;
 
@@ -188,6 +192,31 @@ export interface EngineStore {
 
   // --- Budgets: ledgers, reservations, budget blocks (shared/engine/budgets.ts) ---
   budgets: BudgetLedger;
+}
+
+/** A downstream step of a re-run, back to pending and waiting for the re-run steps it depends on. */
+export interface StepReset {
+  stepId: string;
+  readStatus: StepRecord['status'];
+  /** Dependencies it waits for again (those in the re-run); the others stay in releasedBy. */
+  remaining: number;
+  releasedBy: string[];
+  /** Every dependent of the workflow's graph (a fork's reused steps kept fewer). */
+  dependents: string[];
+  generation: number;
+  allowedAttempts: number;
+  at: string;
+  event: EventToWrite;
+}
+
+/** The write that re-runs a finished step: the step queued again, the run running, its last resets. */
+export interface RerunPlan {
+  runId: string;
+  at: string;
+  step: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; dependents: string[]; input?: { value: unknown }; guidance?: string; event: EventToWrite };
+  resets: StepReset[];
+  /** Sinks of the re-run that had finished (counted again); steps whose failure it forgets. */
+  run: { addSinks: number; forget: string[]; event: EventToWrite };
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

@@ -231,6 +231,7 @@ export const stepDetailResponse = stepSummaryResponse
     output: z.unknown().optional(),
     outputUrl: z.string().optional().meta({ description: 'A 15-minute signed URL, when the output is kept in S3' }),
     comment: z.string().optional().meta({ description: 'The comment a person approved or rejected the step with' }),
+    guidance: z.string().optional().meta({ description: "A re-run's guidance (already added to the input)" }),
     artifacts: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() })),
     usage: usage.optional(),
     llmUsage: z.array(llmUsageRecordResponse).meta({ description: 'One record per model call, failed attempts included' }),

@@ -1,7 +1,7 @@
 import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { runActionRules } from '#shared/domain/states';
-import type { EngineStore, EventToWrite, Finish, Release, Written } from '#shared/engine/store';
+import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } from '#shared/engine/store';
 import { createDynamoBudgetLedger } from './budget-ledger';
 import type { CommittedEvent } from './event-outbox';
 import { jsonField } from './json-attribute';
@@ -37,6 +37,9 @@ const finishedIndexes = (dispatchDueAt: string | undefined) =>
   dispatchDueAt
     ? { set: dispatchMarker(dispatchDueAt), remove: waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey) }
     : { set: {}, remove: [...waitingStepIndexAttributes] };
+
+/** What a step's previous execution left: a re-run and a reset start it afresh (llmUsage and usage stay: they were spent). */
+const previousOutcome = ['outputJson', 'outputRef', 'artifacts', 'error', 'comment', 'finishedAt', 'guidance', 'agentUsage'] as const;
 
 /** The step as an item: JSON fields as strings (shared/store/json-attribute.ts). */
 const stepItem = ({ input, output, ...step }: StepRecord) => ({ ...keys.step(step.runId, step.stepId), type: 'step', ...step, ...jsonField('input', input), ...jsonField('output', output) });
@@ -91,6 +94,19 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     }
   };
   const guarded = (name: Parameters<typeof stepCondition>[0], given: GuardValues) => stepCondition(name, given);
+
+  /** A downstream step of a re-run back to pending, waiting for the re-run steps it depends on. */
+  const resetInto = (tx: Transaction, runId: string, reset: StepReset, condition: NonNullable<ReturnType<typeof stepCondition>>) =>
+    stepChange(
+      tx,
+      keys.step(runId, reset.stepId),
+      {
+        set: { status: 'pending', remaining: reset.remaining, dependents: reset.dependents, generation: reset.generation, allowedAttempts: reset.allowedAttempts, ...(reset.releasedBy.length ? { releasedBy: new Set(reset.releasedBy) } : {}) },
+        remove: [...previousOutcome, ...waitingStepIndexAttributes, 'queuedAt', 'startedAt', ...(reset.releasedBy.length ? [] : ['releasedBy'])],
+        ...condition,
+      },
+      reset.event,
+    );
 
   /** The children a finished step queues in its own write, and the run's counters. */
   const finishInto = (tx: Transaction, runId: string, parentId: string, finish: Finish, runAdd: Record<string, unknown>) => {
@@ -319,6 +335,39 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           // Off the timers index too: a skipped step has no deadline and no time to wait for.
           stepChange(tx, keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...conditions[index]! }, step.event);
         });
+      });
+    },
+
+    resetSteps: (runId, resets) => {
+      const conditions = resets.map((reset) => guarded('reset', { readStatus: reset.readStatus }));
+      if (conditions.some((condition) => !condition)) return Promise.resolve({ won: false } as Written);
+      return write((tx) => resets.forEach((reset, index) => resetInto(tx, runId, reset, conditions[index]!)));
+    },
+
+    async rerun({ runId, at, step, resets, run }) {
+      const conditions = resets.map((reset) => guarded('reset', { readStatus: reset.readStatus }));
+      const own = guarded('rerun', { readStatus: step.readStatus });
+      if (!own || conditions.some((condition) => !condition)) return { won: false };
+      return write((tx) => {
+        tx.update(keys.run(runId), {
+          set: { status: 'running' },
+          add: { remainingSinks: run.addSinks },
+          remove: ['finishedAt', 'reason', 'degraded'],
+          ...(run.forget.length ? { delete: { failedSteps: new Set(run.forget), failedOptionalSteps: new Set(run.forget) } } : {}),
+          ...runCondition('rerun'),
+        });
+        event(tx, run.event);
+        stepChange(
+          tx,
+          keys.step(runId, step.stepId),
+          {
+            set: { status: 'queued', queuedAt: at, generation: step.generation, allowedAttempts: step.allowedAttempts, dependents: step.dependents, ...(step.input ? jsonField('input', step.input.value) : {}), ...(step.guidance ? { guidance: step.guidance } : {}), ...dispatchMarker(at) },
+            remove: [...previousOutcome.filter((name) => !(step.guidance && name === 'guidance')), ...waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey)],
+            ...own,
+          },
+          step.event,
+        );
+        resets.forEach((reset, index) => resetInto(tx, runId, reset, conditions[index]!));
       });
     },
 

@@ -1,5 +1,5 @@
 import { runActionRules } from '#shared/domain/states';
-import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, TimerKind, Written } from '#shared/engine/store';
+import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, StepReset, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { keys } from './keys';
@@ -21,6 +21,19 @@ const leaveIndexes = (step: StoredStep) => {
   delete step.leaseUntil;
   delete step.timer;
   delete step.inInbox;
+};
+
+/** What a step's previous execution left (a re-run and a reset start it afresh; llmUsage and usage stay: they were spent). */
+const clearOutcome = (step: StoredStep) => {
+  leaveIndexes(step);
+  for (const name of ['output', 'outputRef', 'artifacts', 'error', 'comment', 'finishedAt', 'guidance', 'agentUsage'] as const) delete step[name];
+};
+const resetInto = (step: StoredStep, reset: StepReset) => {
+  clearOutcome(step);
+  Object.assign(step, { status: 'pending', remaining: reset.remaining, releasedBy: reset.releasedBy.length ? [...reset.releasedBy] : undefined, dependents: [...reset.dependents], generation: reset.generation, allowedAttempts: reset.allowedAttempts });
+  if (!step.releasedBy) delete step.releasedBy;
+  delete step.queuedAt;
+  delete step.startedAt;
 };
 
 /**
@@ -255,6 +268,25 @@ export function createMemoryEngineStore() {
       delete step.finishedAt;
       delete step.comment;
       return commit([event]);
+    },
+    async resetSteps(runId, resets) {
+      if (!allHold(resets.map((reset) => [stepOf(runId, reset.stepId), 'reset', { readStatus: reset.readStatus }]))) return lostWrite;
+      for (const reset of resets) resetInto(stepOf(runId, reset.stepId)!, reset);
+      return commit(resets.map((reset) => reset.event));
+    },
+    async rerun({ runId, at, step: again, resets, run: change }) {
+      const run = runs.get(runId);
+      const step = stepOf(runId, again.stepId);
+      const checks: [StoredStep | undefined, 'rerun' | 'reset', GuardValues][] = [[step, 'rerun', { readStatus: again.readStatus }], ...resets.map((reset): [StoredStep | undefined, 'reset', GuardValues] => [stepOf(runId, reset.stepId), 'reset', { readStatus: reset.readStatus }])];
+      if (!run || !runGuardHolds('rerun', run) || !allHold(checks)) return lostWrite;
+      for (const reset of resets) resetInto(stepOf(runId, reset.stepId)!, reset);
+      clearOutcome(step!);
+      Object.assign(step!, { status: 'queued', queuedAt: at, generation: again.generation, allowedAttempts: again.allowedAttempts, dependents: [...again.dependents], timer: { kind: 'dispatch', dueAt: at }, ...(again.input ? { input: clone(again.input.value) } : {}), ...(again.guidance ? { guidance: again.guidance } : {}) });
+      Object.assign(run, { status: 'running', remainingSinks: run.remainingSinks + change.addSinks });
+      for (const name of ['finishedAt', 'reason', 'degraded'] as const) delete run[name];
+      run.failedSteps = without(run.failedSteps, change.forget);
+      run.failedOptionalSteps = without(run.failedOptionalSteps, change.forget);
+      return commit([change.event, again.event, ...resets.map((reset) => reset.event)]);
     },
     async markForDispatch(runId, stepIds, dueAt) {
       for (const stepId of stepIds) {

@@ -124,6 +124,8 @@ export interface StepRecord {
   queuedAt?: string;
   startedAt?: string;
   finishedAt?: string;
+  /** A person's guidance for a re-run (issue 12 §4), already applied to the input; kept to show. */
+  guidance?: string;
   /** Marked done in an imported plan: completed at creation, never run. */
   doneAtImport?: boolean;
 }

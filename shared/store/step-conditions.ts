@@ -1,4 +1,4 @@
-import { runActionRules, runTransitions, stepTransitions, type RunAction, type StepTransitionName } from '#shared/domain/states';
+import { runActionRules, runTransitions, stepTransitions, type RunMove, type StepTransitionName } from '#shared/domain/states';
 
 /** What a guard compares with: the attempt and status the writer read, the time, the releasing parent. */
 export interface GuardValues {
@@ -46,11 +46,11 @@ export function stepCondition(name: StepTransitionName, given: GuardValues): { c
 }
 
 /** The condition of a run action or of a run transition the engine makes, from the same tables. */
-export function runCondition(name: RunAction | `engine:${keyof typeof runTransitions}`): { condition: string; values: Record<string, unknown> } {
+export function runCondition(name: RunMove | `engine:${keyof typeof runTransitions}`): { condition: string; values: Record<string, unknown> } {
   const values: Record<string, unknown> = {};
-  const from = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
+  const from = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunMove].from;
   const condition = statusClause(from, 'run', values);
-  if (!name.startsWith('engine:') && runActionRules[name as RunAction].guard === 'noFailedSteps') {
+  if (!name.startsWith('engine:') && runActionRules[name as RunMove].guard === 'noFailedSteps') {
     values[':blockedStatus'] = 'blocked';
     return { condition: `${condition} AND (#status <> :blockedStatus OR attribute_not_exists(#failedSteps))`, values };
   }
@@ -74,8 +74,8 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
 }
 
 /** A run's status check from the same tables. */
-export function runGuardHolds(name: RunAction | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; failedSteps?: string[] }): boolean {
-  const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunAction].from;
-  const guarded = !name.startsWith('engine:') && runActionRules[name as RunAction].guard === 'noFailedSteps' && run.status === 'blocked' && (run.failedSteps?.length ?? 0) > 0;
+export function runGuardHolds(name: RunMove | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; failedSteps?: string[] }): boolean {
+  const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunMove].from;
+  const guarded = !name.startsWith('engine:') && runActionRules[name as RunMove].guard === 'noFailedSteps' && run.status === 'blocked' && (run.failedSteps?.length ?? 0) > 0;
   return from.includes(run.status) && !guarded && (name !== 'engine:complete' || run.remainingSinks <= 0);
 }

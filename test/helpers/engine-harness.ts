@@ -204,6 +204,8 @@ export const statusFromEvents = (types: string[]): string => {
     'step.cancelled': 'cancelled',
     'step.skipped': 'skipped',
     'step.retry_requested': 'queued',
+    'step.rerun_requested': 'queued',
+    'step.reset': 'pending',
   };
   return types.reduce((status, type) => byType[type] ?? status, 'pending');
 };

@@ -4,6 +4,8 @@ import { NotFoundError } from '#shared/domain/errors';
 import { budget } from '#shared/domain/budgets';
 import { runBudgets, setRunBudget } from '#shared/engine/budgets';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
+import { rerunStep } from '#shared/engine/rerun-step';
+import { rerunBody, rerunResponse } from '#shared/schemas/rerun';
 import { chargeRemainderTo } from '#shared/middleware/metering';
 import {
   createRunBody,
@@ -203,6 +205,24 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
       const step = await runs.getStep(run.id, params.stepId, true);
       if (!step) throw new NotFoundError('Step');
       return { status: 200, body: await stepDetail(step, artifacts) };
+    },
+  }),
+  // Before the generic step action: the router tries parameterized paths in order.
+  operation({
+    operationId: 'rerunStep',
+    method: 'POST',
+    path: '/v1/runs/{runId}/steps/{stepId}/actions/rerun',
+    summary: 'Run a completed or failed step again as a new generation (new idempotency key), then everything downstream of it',
+    tag: 'runs',
+    access: { run: 'editor' },
+    params: stepPath,
+    body: { schema: rerunBody, required: false },
+    responses: { 200: { description: 'The run, running again, the step queued and the steps that follow it', schema: rerunResponse }, ...conflict },
+    handler: async ({ run, params, body, principal }) => {
+      if (body?.input !== undefined) await assertSecretsExist(secrets, run.projectId, secretReferences([['input', body.input]], (_key, path) => ['body', 'input', ...path].join('.')));
+      const rerun = await rerunStep(engine, run, params.stepId, body ?? {}, principal.actor);
+      chargeRemainderTo([run.id]);
+      return { status: 200, body: { run: runView(rerun.run, undefined), step: stepSummary(rerun.step), downstream: rerun.downstream } };
     },
   }),
   operation({
