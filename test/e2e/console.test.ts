@@ -22,6 +22,8 @@ let editorToken: string;
 let viewerToken: string;
 let gateWorkflow: string;
 let validateWorkflow: string;
+/** The run whose gate the editor approved in the browser (its history names the editor). */
+let approvedRun: string;
 let browser: ConsoleBrowser;
 let page: Page;
 
@@ -153,11 +155,14 @@ describe('the web console', () => {
     expect(await page.getByRole('button', { name: 'Cancel' }).isVisible()).toBe(true);
     await page.locator('[data-step-id="review"]').first().click();
     await page.getByTestId('decision').waitFor();
+    // A person's approval has no attempts to count: the drawer says none ("attempt 1 of 3" meant nothing).
+    expect(await page.getByTestId('step-drawer').textContent()).not.toMatch(/attempt/i);
     await page.screenshot({ path: screenshotPath('run.png'), fullPage: true });
   });
 
   it('approves a waiting step from the inbox, and the run completes on screen without a reload', async () => {
     const { id } = await client.run(gateWorkflow);
+    approvedRun = id;
     await client.waitForStep(id, 'review', ['needs_qa']);
     await markPage(page);
 
@@ -175,7 +180,7 @@ describe('the web console', () => {
     expect(await pageWasKept(page)).toBe(true);
     // The comment is on the step (its drawer) and in the event log, with who approved.
     await page.locator('[data-testid="dag"] [data-step-id="review"]').click();
-    await expect.poll(() => page.getByTestId('step-comment').textContent(), poll).toMatch(/^Looks good to meapproved by /);
+    await expect.poll(() => page.getByTestId('step-comment').textContent(), poll).toMatch(/^Looks good to meapproved by you, /);
     await expect.poll(() => page.locator('[data-testid="event-log"] tr[data-event-type="step.completed"] q.comment').allTextContents(), poll).toEqual(['Looks good to me']);
     const review = await client.step(id, 'review');
     expect(review).toMatchObject({ comment: 'Looks good to me', output: { comment: 'Looks good to me' } });
@@ -200,6 +205,10 @@ describe('the web console', () => {
     await expect
       .poll(() => attributes(page.locator('[data-testid="timeline"] .timeline-row[data-step-id="check"] .bar[data-attempt]'), 'data-status'), poll)
       .toEqual(['failed', 'completed']);
+    // An agent call's attempts mean something: the drawer counts them.
+    await page.locator('[data-testid="dag"] [data-step-id="check"]').click();
+    await expect.poll(() => page.getByTestId('step-attempt').textContent(), poll).toBe(' · attempt 2 of 2');
+    expect(await page.getByTestId('step-attempts').locator('tr').count()).toBe(2);
     const check = await client.step(id, 'check');
     expect(check).toMatchObject({ status: 'completed', input: { body: { valid: true } } });
     expect(testAgent().requests.filter((request) => request.path === '/validate').length).toBeGreaterThanOrEqual(2);
@@ -290,6 +299,17 @@ describe('the web console', () => {
         return project.settings.publishStepEvents ? project.settings : undefined;
       });
       expect(settings.autoQaOnCi).toBe(false);
+
+      // Who did what, by token name: an admin reads the token list. The editor's approval names
+      // the editor's token, the admin's own changes say so; the id stays on hover.
+      await openRun(admin.page, approvedRun);
+      const approvedBy = admin.page.locator('[data-testid="event-log"] tr[data-event-type="step.completed"]:has(q.comment) .actor');
+      await expect.poll(() => approvedBy.textContent(), poll).toBe('console-editor');
+      expect(await approvedBy.getAttribute('title')).toMatch(/^tok_/);
+      await admin.page.locator('nav').getByRole('link', { name: 'Events' }).click();
+      const created = admin.page.locator('[data-testid="feed"] tr[data-event-type="token.created"]', { hasText: 'from-console' }).locator('.actor');
+      await expect.poll(() => created.textContent(), poll).toBe('initial admin token (you)');
+      await admin.page.screenshot({ path: screenshotPath('events-admin.png') });
     } finally {
       await admin.close();
     }

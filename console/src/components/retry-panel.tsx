@@ -2,6 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import type { RunDetail } from '../api';
 import { useSession } from '../context';
+import { ErrorText } from './error-text';
 import { errorText } from './format';
 
 /**
@@ -63,11 +64,7 @@ export function RetryPanel({ run, onDone, onCancel }: { run: RunDetail; onDone: 
           </label>
         </div>
       ))}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
       <div className="actions">
         <button type="button" disabled={busy || !details.data} onClick={() => void submit()}>
           Retry run

@@ -3,11 +3,21 @@ import { useState } from 'react';
 import type { RunEvent, StepDetail } from '../api';
 import { can, useSession } from '../context';
 import { backoff } from '../polling';
+import { ErrorText } from './error-text';
 import { errorText, formatDuration, formatTime, pretty } from './format';
+import { Actor } from './actor';
 import { StatusBadge } from './status';
-import { attemptsByStep } from './timeline';
+import { attemptsByStep, type Attempt } from './timeline';
 
 const settled = (step: StepDetail) => ['completed', 'failed', 'cancelled', 'skipped'].includes(step.status);
+
+/**
+ * Kinds whose attempt count tells a person nothing: a gate waits for someone or something
+ * (approval, webhook), noop and wait complete at once. Their attempts are shown only once one
+ * was actually repeated (a person's retry, a takeover); the kinds that call out show them always.
+ */
+const kindsWithoutAttempts = ['approval', 'webhook', 'noop', 'wait'];
+export const attemptsMatter = (step: Pick<StepDetail, 'kind' | 'attempt'>): boolean => step.attempt > 1 || (step.attempt > 0 && !kindsWithoutAttempts.includes(step.kind));
 
 /** One step in detail: input, output, error, attempts, usage, artifacts, and approve/reject when it waits. */
 export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId: string; stepId: string; events: RunEvent[]; runFinal: boolean; onClose: () => void }) {
@@ -29,11 +39,17 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
           ✕
         </button>
       </header>
-      {step.isError && <p className="error">{errorText(step.error)}</p>}
+      <ErrorText error={step.error} />
       {data && (
         <>
           <p>
-            <StatusBadge status={data.status} /> {data.kind} · attempt {data.attempt} of {data.allowedAttempts}
+            <StatusBadge status={data.status} /> {data.kind}
+            {attemptsMatter(data) && (
+              <span data-testid="step-attempt">
+                {' '}
+                · attempt {data.attempt} of {data.allowedAttempts}
+              </span>
+            )}
           </p>
           {data.status === 'needs_qa' && <Decision runId={runId} stepId={stepId} />}
           {data.comment && (
@@ -41,7 +57,7 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
               {data.comment}
               {decision && decision.detail.comment === data.comment && (
                 <div className="muted small">
-                  {decision.type === 'step.failed' ? 'rejected' : 'approved'} by {decision.actor}, {formatTime(decision.at)}
+                  {decision.type === 'step.failed' ? 'rejected' : 'approved'} by <Actor actor={decision.actor} />, {formatTime(decision.at)}
                 </div>
               )}
             </blockquote>
@@ -56,7 +72,8 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
                 </>
               )}
               <div className="muted small">
-                attempt {data.error.attempt}, {formatTime(data.error.at)}, {data.error.retryable ? 'retryable' : 'not retryable'}
+                {attemptsMatter(data) && `attempt ${data.error.attempt}, `}
+                {formatTime(data.error.at)}, {data.error.retryable ? 'retryable' : 'not retryable'}
               </div>
             </div>
           )}
@@ -70,25 +87,7 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
           ) : (
             <pre data-testid="step-output">{pretty(data.output)}</pre>
           )}
-          <h3>Attempts</h3>
-          {attempts.length === 0 ? (
-            <p className="muted">None yet.</p>
-          ) : (
-            <table className="small">
-              <tbody>
-                {attempts.map((attempt) => (
-                  <tr key={attempt.start}>
-                    <td>#{attempt.attempt}</td>
-                    <td>{formatTime(new Date(attempt.start).toISOString())}</td>
-                    <td>{formatDuration(new Date(attempt.start).toISOString(), attempt.end ? new Date(attempt.end).toISOString() : undefined)}</td>
-                    <td>
-                      <StatusBadge status={attempt.outcome} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
+          {attemptsMatter(data) && <Attempts attempts={attempts} />}
           <h3>Artifacts</h3>
           {data.artifacts.length === 0 ? (
             <p className="muted">None.</p>
@@ -114,6 +113,33 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
         </>
       )}
     </aside>
+  );
+}
+
+/** Each attempt of the step: when it started, how long it took, how it ended. */
+function Attempts({ attempts }: { attempts: Attempt[] }) {
+  return (
+    <>
+      <h3>Attempts</h3>
+      {attempts.length === 0 ? (
+        <p className="muted">None yet.</p>
+      ) : (
+        <table className="small" data-testid="step-attempts">
+          <tbody>
+            {attempts.map((attempt) => (
+              <tr key={attempt.start}>
+                <td>#{attempt.attempt}</td>
+                <td>{formatTime(new Date(attempt.start).toISOString())}</td>
+                <td>{formatDuration(new Date(attempt.start).toISOString(), attempt.end ? new Date(attempt.end).toISOString() : undefined)}</td>
+                <td>
+                  <StatusBadge status={attempt.outcome} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
   );
 }
 
@@ -152,11 +178,7 @@ export function Decision({ runId, stepId, onDecided }: { runId: string; stepId: 
           Reject
         </button>
       </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
     </div>
   );
 }

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState, type FormEvent } from 'react';
 import type { Role } from '../api';
+import { ErrorText } from '../components/error-text';
 import { errorText, formatTime } from '../components/format';
 import { can, useSession } from '../context';
 
@@ -106,7 +107,7 @@ function Tokens() {
         <button type="submit">Create token</button>
       </form>
       {created && <ShownOnce label="New token" value={created} />}
-      {error && <p className="error">{error}</p>}
+      <ErrorText error={error} />
     </section>
   );
 }
@@ -136,7 +137,7 @@ function WebhookSecrets() {
         ))}
       </div>
       {shown && <ShownOnce label={`${shown.provider} secret`} value={shown.secret} />}
-      {error && <p className="error">{error}</p>}
+      <ErrorText error={error} />
     </section>
   );
 }
@@ -174,7 +175,7 @@ function ProjectSecrets() {
     <section className="card">
       <h2>Project secrets</h2>
       <p className="muted small">Steps reference them as {'{"$secret": "name"}'}; values are write-only and never shown again.</p>
-      {secrets.isError && <p className="error">{errorText(secrets.error)}</p>}
+      <ErrorText error={secrets.error} />
       {secrets.data?.length === 0 && <p className="muted">No secrets yet.</p>}
       <ul>
         {secrets.data?.map((secret) => (
@@ -191,7 +192,7 @@ function ProjectSecrets() {
         <input name="secretValue" type="password" autoComplete="off" value={value} onChange={(event) => setValue(event.target.value)} placeholder="value" required />
         <button type="submit">Save secret</button>
       </form>
-      {error && <p className="error">{error}</p>}
+      <ErrorText error={error} />
     </section>
   );
 }
@@ -232,7 +233,7 @@ function Settings() {
         <summary className="small">All settings</summary>
         <pre className="small">{JSON.stringify(settings, null, 2)}</pre>
       </details>
-      {error && <p className="error">{error}</p>}
+      <ErrorText error={error} />
     </section>
   );
 }

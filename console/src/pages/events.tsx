@@ -1,7 +1,6 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
-import { Link } from 'wouter';
-import { errorText, formatTime } from '../components/format';
-import { EventDetail } from '../components/event-log';
+import { ErrorText } from '../components/error-text';
+import { EventHead, EventRow } from '../components/event-log';
 import { useSession } from '../context';
 import { backoff } from '../polling';
 
@@ -27,41 +26,13 @@ export function EventsPage() {
     <div>
       <h1>Events</h1>
       <p className="muted">What happened in the project, newest first: its runs, the steps waiting for a person, failed or asked to retry, workflows saved, tokens and settings changed. Every step's full history is on its run's page (every step event shows here too when the project publishes step events).</p>
-      {feed.isError && (
-        <p className="error" role="alert">
-          {errorText(feed.error)}
-        </p>
-      )}
+      <ErrorText error={feed.error} />
       <div className="event-log feed">
         <table data-testid="feed">
-          <thead>
-            <tr>
-              <th>time</th>
-              <th>event</th>
-              <th>run</th>
-              <th>step</th>
-              <th>by</th>
-              <th>detail</th>
-            </tr>
-          </thead>
+          <EventHead withRun />
           <tbody>
             {items.map((event) => (
-              <tr key={event.id} data-event-id={event.id} data-event-type={event.type}>
-                <td className="nowrap">{formatTime(event.at)}</td>
-                <td className="mono">{event.type}</td>
-                <td>
-                  {event.runId && (
-                    <Link href={`/runs/${event.runId}`} className="mono small">
-                      {event.runId}
-                    </Link>
-                  )}
-                </td>
-                <td className="mono">{event.stepId}</td>
-                <td className="mono small">{event.actor}</td>
-                <td className="small detail">
-                  <EventDetail detail={event.detail} />
-                </td>
-              </tr>
+              <EventRow key={event.id} event={event} withRun />
             ))}
           </tbody>
         </table>

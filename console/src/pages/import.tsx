@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'wouter';
 import { Dag, type DagNode } from '../components/dag';
+import { ErrorText } from '../components/error-text';
 import { errorText } from '../components/format';
 import { useSession } from '../context';
 
@@ -100,11 +101,7 @@ export function ImportPage() {
           </button>
         </div>
       </div>
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
       {saved && (
         <p className="ok" role="status">
           Saved {saved.steps} steps as <Link href={`/workflows/${saved.id}`}>version {saved.version}</Link>.

@@ -1,7 +1,8 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link } from 'wouter';
 import type { InboxItem } from '../api';
-import { errorText, formatDuration, formatTime } from '../components/format';
+import { ErrorText } from '../components/error-text';
+import { formatDuration, formatTime } from '../components/format';
 import { Decision } from '../components/step-drawer';
 import { useSession } from '../context';
 import { backoff } from '../polling';
@@ -14,11 +15,7 @@ export function InboxPage() {
     <div>
       <h1>Approval inbox</h1>
       <p className="muted">Steps waiting in needs_qa, oldest first.</p>
-      {inbox.isError && (
-        <p className="error" role="alert">
-          {errorText(inbox.error)}
-        </p>
-      )}
+      <ErrorText error={inbox.error} />
       {inbox.data?.length === 0 && <p className="muted" data-testid="inbox-empty">Nothing is waiting for you.</p>}
       <ul className="inbox" data-testid="inbox">
         {inbox.data?.map((item) => (

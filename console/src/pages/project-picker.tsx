@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
 import { createApi, type Project } from '../api';
+import { ErrorText } from '../components/error-text';
 import { errorText, formatTime } from '../components/format';
 
 /**
@@ -49,11 +50,7 @@ export function ProjectPicker({ apiUrl, token, onPick, onSignOut }: { apiUrl: st
       <section className="picker" aria-label="Pick a project">
         <h1>Baton</h1>
         <p className="muted">You signed in with the installation token. Pick the project to open.</p>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorText error={error} />
         {loaded && projects.length === 0 && (
           <p className="muted" data-testid="no-projects">
             No project yet. Create one with <code>POST /v1/projects</code> (see the README); its admin token opens it here.

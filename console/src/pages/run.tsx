@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Link } from 'wouter';
 import { finalRunStatuses, type RunDetail, type RunEvent } from '../api';
 import { Dag } from '../components/dag';
+import { ErrorText } from '../components/error-text';
 import { EventLog } from '../components/event-log';
 import { errorText, formatDuration, formatTime, formatUsd } from '../components/format';
 import { BudgetsCard } from '../components/budgets-card';
@@ -57,7 +58,7 @@ export function RunPage({ runId }: { runId: string }) {
 
   const nodes = useMemo(() => (steps.data ?? []).map((step) => ({ id: step.id, kind: step.kind, dependsOn: step.dependsOn, status: step.status })), [steps.data]);
 
-  if (run.isError) return <p className="error" role="alert">{errorText(run.error)}</p>;
+  if (run.isError) return <ErrorText error={run.error} />;
   if (!run.data) return <p className="muted">Loading run…</p>;
   const data = run.data;
 
@@ -136,11 +137,7 @@ export function RunPage({ runId }: { runId: string }) {
           </div>
         )}
       </section>
-      {actionError && (
-        <p className="error" role="alert">
-          {actionError}
-        </p>
-      )}
+      <ErrorText error={actionError} />
       {retrying && editor && data.status === 'blocked' && (
         <RetryPanel
           run={data}

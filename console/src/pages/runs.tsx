@@ -2,7 +2,8 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link } from 'wouter';
 import { runStatuses, type RunQuery, type RunStatus } from '../api';
-import { errorText, formatDuration, formatTime } from '../components/format';
+import { ErrorText } from '../components/error-text';
+import { formatDuration, formatTime } from '../components/format';
 import { StatusBadge } from '../components/status';
 import { useSession } from '../context';
 import { backoff } from '../polling';
@@ -118,11 +119,7 @@ export function RunsPage() {
           ))}
         <li className="muted small">{items.length} shown</li>
       </ul>
-      {runs.isError && (
-        <p className="error" role="alert">
-          {errorText(runs.error)}
-        </p>
-      )}
+      <ErrorText error={runs.error} />
       <table className="runs" data-testid="runs">
         <thead>
           <tr>

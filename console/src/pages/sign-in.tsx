@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { createApi, type WhoAmI } from '../api';
+import { ErrorText } from '../components/error-text';
 import { errorText } from '../components/format';
 
 /**
@@ -33,11 +34,7 @@ export function SignIn({ apiUrl, onSignedIn }: { apiUrl: string; onSignedIn: (to
           Token
           <input name="token" type="password" autoComplete="off" value={token} onChange={(event) => setToken(event.target.value)} required placeholder="btn_…" />
         </label>
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorText error={error} />
         <button type="submit" disabled={busy || !token.trim()}>
           {busy ? 'Checking…' : 'Sign in'}
         </button>

@@ -2,6 +2,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { Link, useLocation } from 'wouter';
 import { Dag } from '../components/dag';
+import { ErrorText } from '../components/error-text';
 import { errorText, formatTime } from '../components/format';
 import { can, useSession } from '../context';
 
@@ -12,11 +13,7 @@ export function WorkflowsPage() {
   return (
     <div>
       <h1>Workflows</h1>
-      {workflows.isError && (
-        <p className="error" role="alert">
-          {errorText(workflows.error)}
-        </p>
-      )}
+      <ErrorText error={workflows.error} />
       <table data-testid="workflows">
         <thead>
           <tr>
@@ -53,7 +50,7 @@ export function WorkflowPage({ workflowId }: { workflowId: string }) {
   const queryClient = useQueryClient();
   const [error, setError] = useState<string | null>(null);
   const workflow = useQuery({ queryKey: ['workflow', projectId, workflowId], queryFn: () => api.getWorkflow(projectId, workflowId) });
-  if (workflow.isError) return <p className="error" role="alert">{errorText(workflow.error)}</p>;
+  if (workflow.isError) return <ErrorText error={workflow.error} />;
   if (!workflow.data) return <p className="muted">Loading workflow…</p>;
   const data = workflow.data;
   const start = async () => {
@@ -85,11 +82,7 @@ export function WorkflowPage({ workflowId }: { workflowId: string }) {
           </button>
         </div>
       )}
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
       <Dag nodes={data.steps.map((step) => ({ id: step.id, kind: step.kind, dependsOn: step.dependsOn ?? [] }))} />
     </div>
   );
