@@ -18,13 +18,13 @@ export type BudgetMode = (typeof budgetModes)[number];
 const usdAmount = z.union([z.literal(0), z.number().min(1e-9).max(1e9)]);
 const tokenAmount = z.number().int().min(0).max(1e12);
 
+/** A budget; one with neither tokens nor usd limits nothing (the contract cannot say "at least one of them", so such a budget is accepted and not in force). */
 export const budget = z
   .strictObject({
     tokens: tokenAmount.optional().meta({ description: 'Most tokens (input + output) to spend' }),
     usd: usdAmount.optional().meta({ description: 'Most USD to spend (usage records priced by the project or the list)' }),
     mode: z.enum(budgetModes).default('strict').meta({ description: 'strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced' }),
-  })
-  .refine((value) => value.tokens !== undefined || value.usd !== undefined || value.mode === 'off', { message: 'give tokens, usd or both (or mode "off")', path: ['tokens'] });
+  });
 export type Budget = z.infer<typeof budget>;
 
 /** What an agent step declares it may spend at most (its worst case for strict budgets). */
@@ -58,8 +58,8 @@ export const spendingKinds: readonly string[] = ['llm', 'http', 'lambda'];
 /** `run` and `step` budgets; `project` is the project's month. */
 export type BudgetLevel = 'step' | 'run' | 'project';
 
-/** A budget that is enforced (`strict` or `warn`). */
-export const inForce = (value: Budget | undefined): value is Budget => value !== undefined && value.mode !== 'off';
+/** A budget that is enforced: `strict` or `warn`, with a limit in tokens or USD. */
+export const inForce = (value: Budget | undefined): value is Budget => value !== undefined && value.mode !== 'off' && (value.tokens !== undefined || value.usd !== undefined);
 
 /**
  * The most a step may spend in one attempt, before it starts: an `llm` step's `maxTokens` at its

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { budget, monthOf, overrun, overrunReason, reservationCeiling, spendOf, warningsCrossed, worstCase } from '#shared/domain/budgets';
+import { budget, inForce, monthOf, overrun, overrunReason, reservationCeiling, spendOf, warningsCrossed, worstCase } from '#shared/domain/budgets';
 import { stepSpec } from '#shared/domain/workflow';
 
 const record = (totalTokens: number, costUsd: number) => ({ provider: 'bedrock', model: 'm', inputTokens: 1, outputTokens: totalTokens - 1, totalTokens, latencyMs: 1, costUsd, startedAt: '', endedAt: '' });
@@ -47,10 +47,12 @@ describe('budget rules', () => {
     ]);
   });
 
-  it('budgets are validated: a limit or mode off, amounts DynamoDB can hold, strict by default', () => {
+  it('budgets are validated: amounts DynamoDB can hold, strict by default; one without a limit or off is not in force', () => {
     expect(budget.parse({ tokens: 10 })).toEqual({ tokens: 10, mode: 'strict' });
-    expect(budget.safeParse({ mode: 'warn' }).error?.issues[0]?.path).toEqual(['tokens']);
-    expect(budget.safeParse({ mode: 'off' }).success).toBe(true);
+    expect(inForce(budget.parse({ tokens: 10 }))).toBe(true);
+    expect(inForce(budget.parse({}))).toBe(false);
+    expect(inForce(budget.parse({ usd: 1, mode: 'off' }))).toBe(false);
+    expect(inForce(undefined)).toBe(false);
     expect(budget.safeParse({ usd: 5e-324 }).success).toBe(false);
     expect(budget.safeParse({ tokens: 1.5 }).success).toBe(false);
     expect(budget.safeParse({ tokens: 1, mode: 'hard' }).success).toBe(false);
