@@ -105,7 +105,8 @@ export type StepTransitionName = keyof typeof stepTransitions;
  */
 export const runTransitions = {
   block: { from: ['running'], to: 'blocked', event: 'run.blocked' },
-  complete: { from: ['running', 'blocked'], to: 'completed', event: 'run.completed' },
+  // Paused too: a paused run's last sink may finish (approved, called back, already running); nothing is left to resume.
+  complete: { from: ['running', 'blocked', 'paused'], to: 'completed', event: 'run.completed' },
   completeEarly: { from: ['pending', 'running', 'paused', 'blocked'], to: 'completed', event: 'run.completed' },
   hold: { from: ['paused', 'pending'], to: 'unchanged', event: undefined },
   // Budgets (shared/engine/budgets.ts): a step that does not fit a strict budget blocks a running

@@ -1,3 +1,4 @@
+import { runTransitions } from '#shared/domain/states';
 import { waitNotBefore } from '#shared/executors/wait';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
@@ -162,7 +163,7 @@ export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: 
  */
 export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: string): Promise<Effects> {
   const run = await deps.store.getRun(runId);
-  if (!run || run.remainingSinks > 0 || !['running', 'blocked'].includes(run.status)) return noEffects();
+  if (!run || run.remainingSinks > 0 || !(runTransitions.complete.from as readonly string[]).includes(run.status)) return noEffects();
   const at = deps.clock();
   const failedOptionalSteps = run.failedOptionalSteps ?? [];
   const degraded = failedOptionalSteps.length > 0;

@@ -10,6 +10,7 @@ import type { CommittedEvent } from '#shared/store/event-outbox';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
+import { cancelStranded, sendCancelChecks } from './cancel-run';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
 import { completeRunIfDone, queueSteps } from './release-dependents';
@@ -130,11 +131,12 @@ async function replayOf(deps: EngineDeps, projectId: string, key: string, reques
 }
 
 /** Moves the run's status for an action (runActionRules); 409 when its status forbids it, also when it changed meanwhile. */
-async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[] } = {}): Promise<CommittedEvent[]> {
+async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[]; blocked?: string } = {}): Promise<CommittedEvent[]> {
   if (!runActionAllowed(action, run)) throw new ConflictError(illegalRunAction(action, run.status, run.failedSteps));
   const at = now(deps);
-  const type = { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
-  const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, { from: run.status }, at));
+  const type = change.blocked ? 'run.blocked' : { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
+  const detail = { from: run.status, ...(change.blocked ? { reason: change.blocked } : {}) };
+  const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, detail, at));
   if (written.won) return written.events;
   const current = await deps.store.getRun(run.id);
   throw new ConflictError(illegalRunAction(action, current?.status ?? run.status, current?.failedSteps));
@@ -166,8 +168,9 @@ export async function runAction(
       await applyEffects(deps, { dispatches: [], events: await transitionRun(deps, run, action, actor) });
       break;
     case 'cancel': {
+      await sendCancelChecks(deps, run);
       const events = await transitionRun(deps, run, action, actor);
-      await applyEffects(deps, { dispatches: [], events: [...events, ...(await cancelWaitingSteps(deps, run, actor))] });
+      await applyEffects(deps, { dispatches: [], events: [...events, ...(await cancelStranded(deps, run, actor))] });
       break;
     }
     case 'resume':
@@ -180,36 +183,23 @@ export async function runAction(
   return (await deps.store.getRun(run.id))!;
 }
 
-/**
- * A cancelled run's steps waiting in needs_qa are cancelled too: nobody is to approve them any
- * more, and they leave the project's inbox (and their deadlines) with the same write. Reads the
- * run's steps once; a step that moved meanwhile (approved a moment earlier) is left as it is.
- */
-async function cancelWaitingSteps(deps: EngineDeps, run: RunRecord, actor: string): Promise<CommittedEvent[]> {
-  const waiting = (await deps.store.listSteps(run.id)).filter((step) => step.status === 'needs_qa');
-  const at = now(deps);
-  const events: CommittedEvent[] = [];
-  for (const step of waiting) {
-    const event = runEvent(run, 'step.cancelled', actor, { from: 'needs_qa', reason: 'run cancelled' }, at, step.stepId);
-    const written = await deps.store.cancel(run.id, step.stepId, { transition: 'cancelWaiting', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
-    if (written.won) events.push(...written.events);
-  }
-  return events;
-}
-
 /** Back to running (resume, retry), and the steps held meanwhile (released while paused, or by a strict budget) go to the queue. */
 async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume' | 'retry', actor: string, failed?: string[]): Promise<Effects> {
   const held = run.heldSteps ?? [];
   // Marked before the run moves, so a send lost after it is re-sent by the sweeper (one marked
   // while the run is still paused is only held again).
   await deps.store.markForDispatch(run.id, held, now(deps).toISOString());
-  const events = await transitionRun(deps, run, action, actor, { held, ...(failed ? { failed } : {}) });
+  // A step failed for good while the run was paused (a paused run cannot block): it resumes blocked, with that reason.
+  const [broken] = action === 'resume' && run.status === 'paused' && run.failedSteps?.length ? await deps.store.getSteps(run.id, run.failedSteps.slice(0, 1)) : [];
+  const blocked = broken ? { blocked: `step ${broken.stepId} failed: ${broken.error?.message ?? 'unknown error'}` } : {};
+  const events = await transitionRun(deps, run, action, actor, { held, ...(failed ? { failed } : {}), ...blocked });
   // Steps held between our read and the commit stay in the set: pick them up too.
   const after = await deps.store.getRun(run.id);
   const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
   await deps.store.markForDispatch(run.id, late, now(deps).toISOString());
   const steps = await deps.store.getSteps(run.id, [...held, ...late]);
-  const effects: Effects = { events, dispatches: steps.filter((step) => step.status === 'queued').map((step) => messageFor(step)) };
+  // A held step still running was a dead worker's, held at its takeover: its message looks at its lease again.
+  const effects: Effects = { events, dispatches: steps.flatMap((step) => (step.status === 'queued' ? [messageFor(step)] : step.status === 'running' ? [messageFor({ ...step, attempt: step.attempt - 1 })] : [])) };
   // Its last sink finished while it was paused (approved, called back, or already running): a
   // paused run does not complete, so nobody did then. Resuming does.
   if (after && after.remainingSinks <= 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
@@ -220,7 +210,7 @@ async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume
  * blocked → running: each failed step is queued again with a fresh set of attempts (and a new
  * input when the body gives one), and the run goes on from there.
  */
-async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Record<string, { input?: unknown }>): Promise<void> {
+async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Record<string, { input?: unknown }>, round = 0): Promise<void> {
   const failed = run.failedSteps ?? [];
   for (const stepId of Object.keys(inputs)) {
     if (!failed.includes(stepId)) {
@@ -242,7 +232,10 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
       }
     }
   }
-  const effects = await moveAndSendHeld(deps, run, 'retry', actor, failed);
+  if (!runActionAllowed('retry', run)) throw new ConflictError(illegalRunAction('retry', run.status, run.failedSteps));
+  // The steps first (each marked for dispatch), then the run: if we die in between, the run is
+  // still blocked with them listed, and a person's retry goes on from there.
+  const effects: Effects = { dispatches: [], events: [] };
   const at = now(deps);
   for (const step of steps.filter((candidate) => candidate.status === 'failed')) {
     const replacement = inputs[step.stepId];
@@ -255,6 +248,15 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
     if (!written.won) continue;
     effects.events.push(...written.events);
     effects.dispatches.push(messageFor(step));
+  }
+  try {
+    mergeEffects(effects, await moveAndSendHeld(deps, run, 'retry', actor, failed));
+  } catch (error) {
+    // Another step failed meanwhile (recorded alone: the run was blocked): again, with it too.
+    const current = await deps.store.getRun(run.id);
+    if (!(error instanceof ConflictError) || current?.status !== 'blocked' || round >= 3) throw error;
+    await applyEffects(deps, effects);
+    return retry(deps, current, actor, {}, round + 1);
   }
   await applyEffects(deps, effects);
 }

@@ -62,6 +62,9 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       }
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
       return startAttempt(deps, run, step, 'takeover', deadline, depth);
+    case 'needs_qa':
+      // Its run was cancelled while the step ran into its wait (after the cancel looked): it waits for nobody.
+      return run.status === 'cancelled' ? cancelStep(deps, run, step) : 'ignored';
     default:
       return 'ignored';
   }
@@ -158,8 +161,8 @@ async function deferStep(deps: EngineDeps, step: StepRecord): Promise<MessageRes
 /** The run is paused (or not started): keep the step queued and remember it for `resume`. */
 async function holdStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
   if ((await deps.store.hold(run.id, step.stepId)).won) return 'held';
-  // Resumed meanwhile: try again now.
-  await deps.dispatcher.send([messageFor(step)]);
+  // Resumed meanwhile: try again now (a takeover's message is for the attempt before).
+  await deps.dispatcher.send([messageFor(step.status === 'running' ? { ...step, attempt: step.attempt - 1 } : step)]);
   return 'deferred';
 }
 
@@ -167,7 +170,7 @@ async function holdStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Pro
 async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
   const at = deps.clock();
   const event = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
-  const written = await deps.store.cancel(run.id, step.stepId, { transition: 'cancel', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
+  const written = await deps.store.cancel(run.id, step.stepId, { transition: step.status === 'needs_qa' ? 'cancelWaiting' : 'cancel', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
   if (written.won) await applyEffects(deps, { dispatches: [], events: written.events });
   return 'cancelled';
 }
@@ -312,5 +315,7 @@ export async function waitStep(deps: EngineDeps, run: RunRecord, step: StepRecor
   const event = runEvent(run, 'step.needs_qa', actor, { attempt: step.attempt, reason, ...(deadline ? { deadline } : {}) }, at, step.stepId);
   const change = { reason, ...(deadline ? { deadline } : {}), ...(correlation?.success ? { correlationKey: webhookCorrelationKey(correlation.data) } : {}) };
   const written = await deps.store.wait(step, at.toISOString(), change, event);
-  return written.won ? { events: written.events, dispatches: [] } : undefined;
+  // Cancelled meanwhile: its own message cancels it (a crash first leaves that to the worker's redelivery).
+  const cancelled = written.won && (await deps.store.getRun(run.id))?.status === 'cancelled';
+  return written.won ? { events: written.events, dispatches: cancelled ? [messageFor(step)] : [] } : undefined;
 }

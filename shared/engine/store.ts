@@ -118,8 +118,11 @@ export interface EngineStore {
   putSteps(steps: StepRecord[]): Promise<void>;
   /** The run, its idempotency record (lost when the key is taken), its branch mapping and its event, together. */
   createRun(run: RunRecord, extra: { idempotency?: { key: string; requestHash?: string; expiresAt: number }; branchExpiresAt?: number; usage?: unknown; event: EventToWrite }): Promise<Written>;
-  /** A person's run action (runActionRules): start, pause, resume (forgets `held`), cancel, retry (forgets `failed` and the reason). */
-  moveRun(runId: string, action: RunAction, at: string, change: { held?: string[]; failed?: string[] }, event: EventToWrite): Promise<Written>;
+  /**
+   * A person's run action (runActionRules): start, pause, resume (forgets `held`), cancel, retry (forgets `failed` and the reason).
+   * `blocked` (resume only): the run goes to blocked with this reason instead (a step failed for good while it was paused).
+   */
+  moveRun(runId: string, action: RunAction, at: string, change: { held?: string[]; failed?: string[]; blocked?: string }, event: EventToWrite): Promise<Written>;
   /** A step released while the run is paused (or not started): remembered for `resume`. */
   hold(runId: string, stepId: string): Promise<Written>;
   /** The last sink is done: the run completes (degraded when optional steps failed); one caller wins. */

@@ -9,7 +9,7 @@ import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
 import { queryAll, queryPrefix } from './query';
 import { createRunStore, type StepRecord } from './runs';
-import { runCondition, stepCondition, type GuardValues } from './step-conditions';
+import { failedStepsUnchanged, runCondition, stepCondition, type GuardValues } from './step-conditions';
 import { ConditionFailedError, createTransaction, updateExpression, type Transaction, type UpdateSpec } from './transaction';
 
 /** An event's place: its run's partition, or its project's for events of no run (webhook deliveries). */
@@ -31,6 +31,8 @@ const releaseSet = (release: Release) => ({
   ...(release.notBefore ? { notBefore: release.notBefore } : {}),
   ...(release.parked ? { timerPk: timersIndex.notBefore, dueAt: release.notBefore } : release.dispatchDueAt ? dispatchMarker(release.dispatchDueAt) : {}),
 });
+
+const andCondition = (a: { condition: string; values: Record<string, unknown> }, b: { condition: string; values: Record<string, unknown> }) => ({ condition: `${a.condition} AND ${b.condition}`, values: { ...a.values, ...b.values } });
 
 /** A finishing write leaves every index, or files the step under DISPATCH when it asks to (Completion.dispatchDueAt). */
 const finishedIndexes = (dispatchDueAt: string | undefined) =>
@@ -154,14 +156,14 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
         event(tx, created);
       }),
 
-    moveRun: (runId, action, at, { held = [], failed = [] }, moved) =>
+    moveRun: (runId, action, at, { held = [], failed = [], blocked }, moved) =>
       write((tx) => {
-        const to = runActionRules[action].to;
+        const to = action === 'resume' && blocked ? 'blocked' : runActionRules[action].to;
         tx.update(keys.run(runId), {
-          set: { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) },
-          ...(action === 'retry' || action === 'resume' ? { remove: ['reason'] } : {}),
+          set: { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}), ...(to === 'blocked' ? { reason: blocked } : {}) },
+          ...((action === 'retry' || action === 'resume') && to !== 'blocked' ? { remove: ['reason'] } : {}),
           ...(held.length || failed.length ? { delete: { ...(held.length ? { heldSteps: new Set(held) } : {}), ...(failed.length ? { failedSteps: new Set(failed) } : {}) } } : {}),
-          ...runCondition(action),
+          ...(action === 'retry' ? andCondition(runCondition(action), failedStepsUnchanged(failed)) : runCondition(action)),
         });
         event(tx, moved);
       }),

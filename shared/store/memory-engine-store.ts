@@ -120,12 +120,12 @@ export function createMemoryEngineStore() {
       if (run.git) branchRuns.set(`${run.projectId}\n${run.git.repository.toLowerCase()}\n${run.git.branch}`, new Set([...(branchRuns.get(`${run.projectId}\n${run.git.repository.toLowerCase()}\n${run.git.branch}`) ?? []), run.id]));
       return commit([event]);
     },
-    async moveRun(runId, action, at, { held = [], failed = [] }, event) {
+    async moveRun(runId, action, at, { held = [], failed = [], blocked }, event) {
       const run = runs.get(runId);
-      if (!run || !runGuardHolds(action, run)) return lostWrite;
-      const to = runActionRules[action].to;
-      Object.assign(run, { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}) });
-      if (action === 'retry' || action === 'resume') delete run.reason;
+      if (!run || !runGuardHolds(action, run) || (action === 'retry' && (run.failedSteps ?? []).length !== failed.length)) return lostWrite;
+      const to = action === 'resume' && blocked ? 'blocked' : runActionRules[action].to;
+      Object.assign(run, { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}), ...(to === 'blocked' ? { reason: blocked } : {}) });
+      if ((action === 'retry' || action === 'resume') && to !== 'blocked') delete run.reason;
       run.heldSteps = without(run.heldSteps, held);
       run.failedSteps = without(run.failedSteps, failed);
       return commit([event]);

@@ -73,6 +73,13 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
   return true;
 }
 
+/**
+ * A person's retry forgets the failed steps it read and requeued: only if no other step failed
+ * meanwhile (recorded alone while the run was blocked), or that one would be forgotten unblocked.
+ */
+export const failedStepsUnchanged = (failed: string[]): { condition: string; values: Record<string, unknown> } =>
+  failed.length ? { condition: 'size(#failedSteps) = :failedCount', values: { ':failedCount': failed.length } } : { condition: 'attribute_not_exists(#failedSteps)', values: {} };
+
 /** A run's status check from the same tables. */
 export function runGuardHolds(name: RunMove | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; failedSteps?: string[] }): boolean {
   const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunMove].from;

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { NonRetryableStepError } from '#shared/domain/step-errors';
+import { applyEffects } from '#shared/engine/dispatch';
 import { runAction, stepAction } from '#shared/engine/run-actions';
-import { processStepMessage } from '#shared/engine/step-lifecycle';
+import { failStep, processStepMessage, waitStep } from '#shared/engine/step-lifecycle';
 import { sweep } from '#shared/engine/sweeper';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '#test/helpers/engine-harness';
 
@@ -72,18 +74,71 @@ describe('invariant 1: nothing lost', () => {
     expect(h.run(runId).heldSteps).toBeUndefined();
   });
 
-  it('completes on resume a run whose last step finished while it was paused (approved, or already running)', async () => {
+  it('sends on resume a dead worker\'s step that was held at its takeover (still running: no queue marker, no lease timer)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CLAIM', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: false });
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    h.advance(30);
+    // The dead worker's message comes back: its lease is over, but the run is paused.
+    expect(await h.deliver()).toBe('held');
+    expect(h.step(runId, 'a').status).toBe('running');
+    expect(h.queue).toEqual([]);
+    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(h.run(runId).status).toBe('completed');
+  });
+
+  it('resumes blocked, with the reason, a run whose step failed for good while it was paused', async () => {
+    let broken = true;
+    const h = createEngineHarness({ failWhen: () => (broken ? 'fatal' : undefined) });
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }]);
+    // A worker claimed a before the pause and records its failure after it: a paused run cannot block.
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CLAIM', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: false });
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    const effects = await failStep(h.deps, h.run(runId), h.step(runId, 'a'), new NonRetryableStepError('broken', { code: 'BROKEN', status: 400 }), { actor: 'worker', transition: 'fail' });
+    await applyEffects(h.deps, effects!);
+    expect(h.run(runId)).toMatchObject({ status: 'paused', failedSteps: ['a'] });
+    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    expect(h.run(runId)).toMatchObject({ status: 'blocked', reason: 'step a failed: broken', failedSteps: ['a'] });
+    expect(h.typesOf(runId).slice(-2)).toEqual(['run.paused', 'run.blocked']);
+    broken = false;
+    await runAction(h.deps, h.run(runId), 'retry', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('completes a run whose last step finished while it was paused (approved, or already running): nothing is left to resume', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }, { id: 'gate', kind: 'approval', dependsOn: ['a'] }]);
     await h.drain();
     await runAction(h.deps, h.run(runId), 'pause', 'test');
-    // A person approves the gate of a paused run: its last sink is done, but a paused run does not complete.
     await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
-    expect(h.run(runId)).toMatchObject({ status: 'paused', remainingSinks: 0 });
-    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    expect(h.run(runId)).toMatchObject({ status: 'completed', remainingSinks: 0 });
+    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.paused', 'run.completed']);
+    await expect(runAction(h.deps, h.run(runId), 'resume', 'test')).rejects.toThrow('Cannot resume a run that is completed');
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a person\'s retry that read the failed steps before another one failed goes again with it: no failed step is forgotten unblocked', async () => {
+    const h = createEngineHarness({ failWhen: ({ stepId, attempt }) => (attempt === 1 && stepId !== 'c' ? 'fatal' : undefined) });
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }, { id: 'c' }]);
+    await h.deliver(0);
+    expect(h.run(runId)).toMatchObject({ status: 'blocked', failedSteps: ['a'] });
+    // The person's retry read the run (failed: a); then b fails for good, recorded alone (the run is blocked).
+    const read = h.run(runId);
+    await h.deliver(0);
+    expect(h.run(runId).failedSteps?.sort()).toEqual(['a', 'b']);
+    await runAction(h.deps, read, 'retry', 'person');
+    expect(h.run(runId)).toMatchObject({ status: 'running' });
+    expect(h.run(runId).failedSteps).toBeUndefined();
     await h.drain();
     expect(h.run(runId).status).toBe('completed');
-    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.paused', 'run.resumed', 'run.completed']);
+    expect(h.typesOf(runId, 'b')).toContain('step.retry_requested');
     expectEveryChangeRecorded(h, runId);
   });
 
@@ -213,6 +268,45 @@ describe('invariant 1: nothing lost, when a finished step\'s message dead-letter
   });
 });
 
+describe('invariant 1: a cancelled run leaves no step half-way', () => {
+  it('a gate that starts waiting after its run was cancelled is cancelled by its own message', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval' }]);
+    // The worker claimed the gate; the run is cancelled (nothing waits yet); then the gate starts waiting.
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'gate', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CLAIM', type: 'step.started', projectId: 'prj_test', runId, stepId: 'gate', at, actor: 'worker', detail: { attempt: 1 } }, publish: false });
+    h.queue.length = 0;
+    await runAction(h.deps, h.run(runId), 'cancel', 'person');
+    const effects = await waitStep(h.deps, h.run(runId), h.step(runId, 'gate'), 'awaiting approval', 'worker');
+    await applyEffects(h.deps, effects!);
+    await h.drain();
+    expect(h.step(runId, 'gate').status).toBe('cancelled');
+    expect(h.memory.inbox()).toEqual([]);
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a cancel whose function died after the run\'s write: the check messages it sent first cancel the waiting and the held steps', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval' }, { id: 'held' }]);
+    await h.deliver(h.visible().findIndex((entry) => entry.message.stepId === 'gate'));
+    await runAction(h.deps, h.run(runId), 'pause', 'person');
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'paused', heldSteps: ['held'] });
+    const dying = { ...h.deps, store: { ...h.deps.store, moveRun: async (...args: Parameters<typeof h.deps.store.moveRun>) => {
+      await h.deps.store.moveRun(...args);
+      throw new Error('the function died after the run\'s write');
+    } } };
+    await expect(runAction(dying, h.run(runId), 'cancel', 'person')).rejects.toThrow('died');
+    expect(h.run(runId).status).toBe('cancelled');
+    expect(h.step(runId, 'gate').status).toBe('needs_qa');
+    await h.drain();
+    expect(h.step(runId, 'gate').status).toBe('cancelled');
+    expect(h.step(runId, 'held').status).toBe('cancelled');
+    expect(h.memory.inbox()).toEqual([]);
+    expect(h.executions).toEqual([]);
+  });
+});
+
 describe('invariant 2: no attempt executes twice', () => {
   it('a duplicate delivery of a message loses the claim and does nothing', async () => {
     const h = createEngineHarness();
@@ -312,8 +406,9 @@ describe('invariant 4: every change has its event, every event is published', ()
       ['step.needs_qa', 'gate'],
       ['step.failed', 'work'],
       ['run.blocked', undefined],
-      ['run.retried', undefined],
+      // A retry requeues its steps before it moves the run (a retry that dies between leaves the run blocked).
       ['step.retry_requested', 'work'],
+      ['run.retried', undefined],
       ['run.completed', undefined],
     ]);
     expect(h.memory.events().filter((event) => event.runId === runId && !event.inFeed).every((event) => ['step.queued', 'step.started', 'step.completed'].includes(event.type))).toBe(true);

@@ -1,0 +1,46 @@
+import type { CommittedEvent } from '#shared/store/event-outbox';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { runEvent, type EngineDeps } from './context';
+import { messageFor } from './dispatch';
+
+/**
+ * What cancelling a run does to the steps it would otherwise leave half-way: those waiting in
+ * needs_qa (nobody is to approve them any more) and those held while it was paused (no message
+ * will come for them): queued, or running when held at the takeover of a dead worker's attempt. The run's own write cannot hold them (one item per step), so
+ * they are cancelled after it, and made safe against the request dying in between.
+ */
+
+/** After the request's own writes (an API request ends within 30 s): when a check message may look. */
+const cancelCheckDelaySeconds = 35;
+
+const strandedSteps = (run: RunRecord | undefined, steps: StepRecord[]): StepRecord[] =>
+  steps.filter((step) => step.status === 'needs_qa' || (['queued', 'running'].includes(step.status) && (run?.heldSteps ?? []).includes(step.stepId)));
+
+/**
+ * Sent before the run moves: each stranded step's own message, due after this request, cancels
+ * it (step-lifecycle: a waiting or queued step of a cancelled run) if the request dies before
+ * cancelStranded does; a person's second cancel would be refused, the run being cancelled. A
+ * message that finds its run not cancelled (the cancel lost) changes nothing.
+ */
+export async function sendCancelChecks(deps: EngineDeps, run: RunRecord): Promise<void> {
+  const stranded = strandedSteps(run, await deps.store.listSteps(run.id));
+  // A running one's message is for the attempt before (it looks at the lease, then takes over or cancels).
+  if (stranded.length > 0) await deps.dispatcher.send(stranded.map((step) => messageFor(step.status === 'running' ? { ...step, attempt: step.attempt - 1 } : step, cancelCheckDelaySeconds)));
+}
+
+/**
+ * After the run moved to cancelled: its waiting steps are cancelled (out of the inbox and off
+ * their deadlines in the same write) and its held ones too. Reads the run and its steps again; a
+ * step that moved meanwhile (approved a moment earlier) is left as it is.
+ */
+export async function cancelStranded(deps: EngineDeps, run: RunRecord, actor: string): Promise<CommittedEvent[]> {
+  const at = deps.clock();
+  const events: CommittedEvent[] = [];
+  for (const step of strandedSteps(await deps.store.getRun(run.id), await deps.store.listSteps(run.id))) {
+    const event = runEvent(run, 'step.cancelled', actor, { from: step.status, reason: 'run cancelled' }, at, step.stepId);
+    const transition = step.status === 'needs_qa' ? 'cancelWaiting' : 'cancel';
+    const written = await deps.store.cancel(run.id, step.stepId, { transition, readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
+    if (written.won) events.push(...written.events);
+  }
+  return events;
+}
