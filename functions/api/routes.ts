@@ -8,6 +8,7 @@ import { buildOpenApiDocument } from './openapi';
 import { operationHandler, type Operation } from './operation';
 import { callbackOperations } from './routes/callbacks';
 import { feedbackOperations } from './routes/feedback';
+import { forkOperations } from './routes/forks';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { runOperations } from './routes/runs';
@@ -29,6 +30,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...secretOperations(deps),
     ...workflowOperations(deps),
     ...runOperations(deps),
+    ...forkOperations(deps),
     ...feedbackOperations(deps),
     ...scheduleOperations(deps),
     ...callbackOperations(deps),

@@ -26,6 +26,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
     ...(run.degraded ? { degraded: true } : {}),
     ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
     ...(run.budget ? { budget: run.budget } : {}),
+    ...(run.forkedFrom ? { forkedFrom: run.forkedFrom } : {}),
   };
   if (!steps) return view;
   const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;
@@ -104,6 +105,7 @@ export function stepSummary(step: StepRecord) {
     ...(step.startedAt ? { startedAt: step.startedAt } : {}),
     ...(step.finishedAt ? { finishedAt: step.finishedAt } : {}),
     ...(step.error ? { error: step.error } : {}),
+    ...(step.reusedFrom ? { reusedFrom: step.reusedFrom } : {}),
   };
 }
 

@@ -90,6 +90,8 @@ export async function runSchemathesis(info: StackInfo, { maxExamples, seed }: { 
       '[parameters]',
       `"path.projectId" = ${toml(fixture.projectId)}`,
       `"path.runId" = ${toml(fixture.runId)}`,
+      // A run compared with itself: the same prepared run.
+      `"path.otherRunId" = ${toml(fixture.runId)}`,
       `"path.workflowId" = ${toml(fixture.workflowId)}`,
       `"path.tokenId" = ${toml(fixture.tokenId)}`,
       '"path.stepId" = "gate"',

@@ -452,6 +452,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/fork": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new run of the same workflow version that reuses the outputs of every step not downstream of fromStep and runs the rest */
+        post: operations["forkRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/runs/{runId}/compare/{otherRunId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Two runs of a project side by side, step by step: status, output difference, duration, tokens and cost, and the totals */
+        get: operations["compareRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}/steps/{stepId}/feedback": {
         parameters: {
             query?: never;
@@ -941,6 +975,11 @@ export interface components {
                 /** @enum {string} */
                 mode: "strict" | "warn" | "off";
             };
+            /** @description A fork: the run it was forked from and the step it was forked at */
+            forkedFrom?: {
+                runId: string;
+                stepId: string;
+            };
         };
         RunPage: {
             items: components["schemas"]["Run"][];
@@ -1032,6 +1071,11 @@ export interface components {
                 usd?: number;
                 /** @enum {string} */
                 mode: "strict" | "warn" | "off";
+            };
+            /** @description A fork: the run it was forked from and the step it was forked at */
+            forkedFrom?: {
+                runId: string;
+                stepId: string;
             };
             steps: {
                 total: number;
@@ -1148,6 +1192,11 @@ export interface components {
                 /** Format: date-time */
                 at: string;
             };
+            /** @description A fork's step completed with the output of the run it was forked from: it did not run here */
+            reusedFrom?: {
+                runId: string;
+                generation: number;
+            };
         };
         StepDetail: {
             id: string;
@@ -1175,6 +1224,11 @@ export interface components {
                 attempt: number;
                 /** Format: date-time */
                 at: string;
+            };
+            /** @description A fork's step completed with the output of the run it was forked from: it did not run here */
+            reusedFrom?: {
+                runId: string;
+                generation: number;
             };
             allowedAttempts: number;
             dependents: string[];
@@ -1236,6 +1290,155 @@ export interface components {
             step: components["schemas"]["StepSummary"];
             /** @description The steps that run again after it, in workflow order */
             downstream: string[];
+        };
+        Fork: {
+            id: string;
+            projectId: string;
+            workflowId: string;
+            workflowName: string;
+            workflowVersion: number;
+            /** @enum {string} */
+            status: "pending" | "running" | "paused" | "blocked" | "failed" | "cancelled" | "completed";
+            reason?: string;
+            input?: unknown;
+            git?: {
+                repository: string;
+                branch: string;
+            };
+            tags?: {
+                [key: string]: string;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            startedAt?: string;
+            /** Format: date-time */
+            finishedAt?: string;
+            /** @description Steps that failed for good and block the run (retry runs them again) */
+            failedSteps?: string[];
+            /** @description Steps with onFailure "continue" that failed for good: their dependents ran anyway */
+            failedOptionalSteps?: string[];
+            /**
+             * @description The run completed although some optional steps failed (failedOptionalSteps)
+             * @enum {boolean}
+             */
+            degraded?: true;
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
+            heldSteps?: string[];
+            /** @description The run's budget (its own, or the project's perRun when created) */
+            budget?: {
+                tokens?: number;
+                usd?: number;
+                /** @enum {string} */
+                mode: "strict" | "warn" | "off";
+            };
+            /** @description A fork: the run it was forked from and the step it was forked at */
+            forkedFrom?: {
+                runId: string;
+                stepId: string;
+            };
+            /** @description Steps written completed with the source run's outputs: they do not run in the fork */
+            reused: string[];
+        };
+        RunComparison: {
+            a: {
+                id: string;
+                /** @enum {string} */
+                status: "pending" | "running" | "paused" | "blocked" | "failed" | "cancelled" | "completed";
+                workflowId: string;
+                workflowVersion: number;
+                forkedFrom?: {
+                    runId: string;
+                    stepId: string;
+                };
+                /** @description From start to finish (absent while it runs) */
+                durationMs?: number;
+                tokens: {
+                    input: number;
+                    output: number;
+                };
+                costUsd: number;
+                executedSteps: number;
+                reusedSteps: number;
+            };
+            b: {
+                id: string;
+                /** @enum {string} */
+                status: "pending" | "running" | "paused" | "blocked" | "failed" | "cancelled" | "completed";
+                workflowId: string;
+                workflowVersion: number;
+                forkedFrom?: {
+                    runId: string;
+                    stepId: string;
+                };
+                /** @description From start to finish (absent while it runs) */
+                durationMs?: number;
+                tokens: {
+                    input: number;
+                    output: number;
+                };
+                costUsd: number;
+                executedSteps: number;
+                reusedSteps: number;
+            };
+            /** @description Steps whose status or output differ */
+            changedSteps: string[];
+            steps: {
+                stepId: string;
+                /** @description Absent: the first run has no such step */
+                a?: {
+                    /** @enum {string} */
+                    status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+                    generation: number;
+                    attempt: number;
+                    /** @description Completed with the output of the run this one was forked from: it did not run here */
+                    reused: boolean;
+                    /** @description From its last start to its finish (absent when it did not run here or has not finished) */
+                    durationMs?: number;
+                    tokens: {
+                        input: number;
+                        output: number;
+                    };
+                    /** @description Model calls of every attempt and generation, plus what agents reported */
+                    costUsd: number;
+                };
+                b?: {
+                    /** @enum {string} */
+                    status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+                    generation: number;
+                    attempt: number;
+                    /** @description Completed with the output of the run this one was forked from: it did not run here */
+                    reused: boolean;
+                    /** @description From its last start to its finish (absent when it did not run here or has not finished) */
+                    durationMs?: number;
+                    tokens: {
+                        input: number;
+                        output: number;
+                    };
+                    /** @description Model calls of every attempt and generation, plus what agents reported */
+                    costUsd: number;
+                };
+                output: {
+                    equal: boolean;
+                    /** @description Where the outputs differ (at most 20): `$` is the whole output */
+                    changes: {
+                        path: string;
+                        a?: unknown;
+                        b?: unknown;
+                    }[];
+                    /** @enum {boolean} */
+                    truncated?: true;
+                };
+            }[];
+            /** @description b − a */
+            difference: {
+                durationMs?: number;
+                tokens: {
+                    input: number;
+                    output: number;
+                };
+                costUsd: number;
+            };
         };
         Feedback: {
             id: string;
@@ -4160,6 +4363,190 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    forkRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    fromStep: string;
+                    input?: unknown;
+                    stepInputs?: {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description The fork, started */
+            201: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Fork"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    compareRuns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+                otherRunId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The comparison */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunComparison"];
                 };
             };
             /** @description Invalid input: `error.field` names where, `error.message` says what */

@@ -7,7 +7,7 @@ import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/doma
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
 import type { CommittedEvent } from '#shared/store/event-outbox';
-import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
+import { generationOf, type ReusedStep, type RunRecord, type StepRecord } from '#shared/store/runs';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
 import { cancelStranded, sendCancelChecks } from './cancel-run';
@@ -30,7 +30,20 @@ const now = (deps: EngineDeps) => deps.clock();
  */
 export async function createRun(
   deps: EngineDeps,
-  input: { projectId: string; workflow: Workflow; input?: unknown; git?: GitRef; tags?: Record<string, string>; budget?: Budget; idempotencyKey?: string; requestHash?: string; actor: string; start: boolean },
+  input: {
+    projectId: string;
+    workflow: Workflow;
+    input?: unknown;
+    git?: GitRef;
+    tags?: Record<string, string>;
+    budget?: Budget;
+    idempotencyKey?: string;
+    requestHash?: string;
+    actor: string;
+    start: boolean;
+    /** A fork (fork-run.ts): the run it comes from, and the steps written completed with that run's outputs, never run. */
+    fork?: { from: { runId: string; stepId: string }; reused: Map<string, ReusedStep> };
+  },
 ): Promise<{ run: RunRecord; created: boolean }> {
   const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
   if (idempotencyKey) {
@@ -38,7 +51,8 @@ export async function createRun(
     if (existing) return existing;
   }
   const dag = analyzeDag(workflow.steps);
-  const done = new Set(workflow.steps.filter((spec) => spec.done).map((spec) => spec.id));
+  const reused = input.fork?.reused ?? new Map<string, ReusedStep>();
+  const done = new Set([...workflow.steps.filter((spec) => spec.done).map((spec) => spec.id), ...reused.keys()]);
   const at = now(deps);
   // Its id starts with its creation time: a search by time range is a key range on run ids.
   const runId = newId('run', at.getTime());
@@ -67,7 +81,7 @@ export async function createRun(
       generation: 1,
       allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
       remaining,
-      ...(isDone ? { finishedAt: at.toISOString(), output: null, doneAtImport: true } : {}),
+      ...(isDone ? { finishedAt: at.toISOString(), ...(reused.get(spec.id) ?? { output: null, doneAtImport: true }) } : {}),
     };
     return step;
   });
@@ -94,11 +108,12 @@ export async function createRun(
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
     ...(budget ? { budget } : {}),
+    ...(input.fork ? { forkedFrom: input.fork.from } : {}),
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.
   const creationUsage = deps.usage.sinceCheckpoint();
-  const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size }, at);
+  const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size, ...(input.fork ? { forkedFrom: input.fork.from, reused: [...reused.keys()] } : {}) }, at);
   const expiresAt = (seconds: number) => Math.floor(at.getTime() / 1000) + seconds;
   const written = await deps.store.createRun(run, {
     ...(idempotencyKey ? { idempotency: { key: idempotencyKey, ...(requestHash ? { requestHash } : {}), expiresAt: expiresAt(idempotencyTtlSeconds) } } : {}),

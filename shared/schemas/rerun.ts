@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { boundedJson } from '#shared/domain/json-limits';
 import { text } from '#shared/domain/text';
+import { stepIdPattern } from '#shared/domain/workflow';
 import { runResponse, stepSummaryResponse } from './responses';
 
 export const rerunBody = z
@@ -19,3 +20,18 @@ export const rerunResponse = z
     downstream: z.array(z.string()).meta({ description: 'The steps that run again after it, in workflow order' }),
   })
   .meta({ id: 'Rerun' });
+
+export const forkBody = z.strictObject({
+  /** The step the fork runs again from: it and everything downstream of it run; the rest is reused. */
+  fromStep: z.string().regex(stepIdPattern, 'must be a step id'),
+  /** The fork's run input (otherwise the source run's). */
+  input: boundedJson(64 * 1024).optional(),
+  /** New inputs for steps that run in the fork, by step id. */
+  stepInputs: z.record(z.string(), boundedJson(32 * 1024)).optional(),
+});
+
+export const forkResponse = runResponse
+  .extend({
+    reused: z.array(z.string()).meta({ description: "Steps written completed with the source run's outputs: they do not run in the fork" }),
+  })
+  .meta({ id: 'Fork' });

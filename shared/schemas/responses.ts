@@ -158,6 +158,7 @@ export const runResponse = z
     degraded: z.literal(true).optional().meta({ description: 'The run completed although some optional steps failed (failedOptionalSteps)' }),
     heldSteps: z.array(z.string()).optional().meta({ description: 'Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED)' }),
     budget: budgetResponse.optional().meta({ description: "The run's budget (its own, or the project's perRun when created)" }),
+    forkedFrom: z.object({ runId: z.string(), stepId: z.string() }).optional().meta({ description: 'A fork: the run it was forked from and the step it was forked at' }),
   })
   .meta({ id: 'Run' });
 
@@ -214,6 +215,7 @@ export const stepSummaryResponse = z
     startedAt: timestamp.optional(),
     finishedAt: timestamp.optional(),
     error: stepError.optional(),
+    reusedFrom: z.object({ runId: z.string(), generation: z.number().int() }).optional().meta({ description: "A fork's step completed with the output of the run it was forked from: it did not run here" }),
   })
   .meta({ id: 'StepSummary' });
 

@@ -59,6 +59,8 @@ export interface RunRecord {
   degraded?: boolean;
   reason?: string;
   idempotencyKey?: string;
+  /** A fork: the run it was forked from and the step it was forked at (issue 12 §4). */
+  forkedFrom?: { runId: string; stepId: string };
   /** The project's `settings.publishStepEvents` when the run was created: its step events go to the bus too. */
   publishStepEvents?: boolean;
   /** Its budget (given at creation, else the project's `budgets.perRun`; an editor may change it). Counters: the run's budget ledger item. */
@@ -124,11 +126,16 @@ export interface StepRecord {
   queuedAt?: string;
   startedAt?: string;
   finishedAt?: string;
+  /** A fork's step written completed with the output of the run it was forked from: it never ran here. */
+  reusedFrom?: { runId: string; generation: number };
   /** A person's guidance for a re-run (issue 12 §4), already applied to the input; kept to show. */
   guidance?: string;
   /** Marked done in an imported plan: completed at creation, never run. */
   doneAtImport?: boolean;
 }
+
+/** What a fork's reused step takes from the run it was forked from. */
+export type ReusedStep = Pick<StepRecord, 'output' | 'outputRef' | 'artifacts' | 'reusedFrom'>;
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {
   const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, history: _history, inputJson, outputJson, ...rest } = item;

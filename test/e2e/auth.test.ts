@@ -52,6 +52,7 @@ describe('authentication and tenancy on the deployed API', () => {
     values = {
       projectId: a.project.id,
       runId: run.id,
+      otherRunId: run.id,
       workflowId,
       stepId: 'review',
       tokenId: viewer.id,

@@ -97,3 +97,63 @@ describe('re-run of a step', () => {
     expect((await client.getRun(id)).status).toBe('completed');
   });
 });
+
+describe('fork and compare', () => {
+  it('forks at a middle step: the upstream outputs are reused (their steps never run in the fork), and the comparison shows the differences and the cost of both', async () => {
+    const client = await engineClient('fork');
+    const workflowId = await client.workflow(article);
+    const { id: sourceId } = await client.run(workflowId);
+    const source = await client.waitFor(sourceId, ['completed', 'blocked'], 90_000);
+    expect(source.status, source.reason).toBe('completed');
+
+    const newDraft = { provider: 'bedrock', model: haiku, prompt: 'Write a short poem from these facts: {{dependencies.research.text}}', maxTokens: 100 };
+    const fork = await unwrap(client.baton.POST('/v1/runs/{runId}/fork', { params: { path: { runId: sourceId } }, body: { fromStep: 'draft', stepInputs: { draft: newDraft } } }));
+    expect(fork.reused).toEqual(['topic', 'research', 'index']);
+    expect(fork.forkedFrom).toEqual({ runId: sourceId, stepId: 'draft' });
+    expect(fork.workflowVersion).toBe(source.workflowVersion);
+    const forked = await client.waitFor(fork.id, ['completed', 'blocked'], 90_000);
+    expect(forked.status, forked.reason).toBe('completed');
+
+    // Proven from the fork's history: the reused steps have no event at all (never queued, never started).
+    const events = await client.events(fork.id);
+    const stepsWithEvents = new Set(events.filter((event) => event.stepId).map((event) => event.stepId));
+    expect([...stepsWithEvents].sort()).toEqual(['draft', 'publish']);
+    expect(startedCounts(events)).toEqual({ draft: 1, publish: 1 });
+    expect(events.find((event) => event.type === 'run.created')?.detail).toMatchObject({ forkedFrom: { runId: sourceId, stepId: 'draft' }, reused: ['topic', 'research', 'index'] });
+    const research = await client.step(fork.id, 'research');
+    expect(research).toMatchObject({ status: 'completed', attempt: 0, reusedFrom: { runId: sourceId, generation: 1 }, llmUsage: [] });
+    expect(research.output).toEqual((await client.step(sourceId, 'research')).output);
+
+    const comparison = await unwrap(client.baton.GET('/v1/runs/{runId}/compare/{otherRunId}', { params: { path: { runId: sourceId, otherRunId: fork.id } } }));
+    expect(comparison.changedSteps).toEqual(['draft']);
+    const byStep = Object.fromEntries(comparison.steps.map((step) => [step.stepId, step]));
+    expect(byStep.research).toMatchObject({ a: { status: 'completed', reused: false }, b: { status: 'completed', reused: true }, output: { equal: true } });
+    expect(byStep.research!.a!.costUsd).toBeGreaterThan(0);
+    expect(byStep.research!.b!.costUsd).toBe(0);
+    expect(byStep.draft!.output.equal).toBe(false);
+    expect(byStep.draft!.output.changes.map((change) => change.path)).toContain('text');
+    expect(byStep.draft!.a!.tokens.input).toBeGreaterThan(0);
+    expect(byStep.draft!.b!.tokens.input).toBeGreaterThan(0);
+    expect(byStep.draft!.b!.durationMs).toBeGreaterThanOrEqual(0);
+    // Totals: the source paid for two model steps, the fork for one.
+    expect(comparison.a).toMatchObject({ id: sourceId, executedSteps: 5, reusedSteps: 0 });
+    expect(comparison.b).toMatchObject({ id: fork.id, executedSteps: 2, reusedSteps: 3, forkedFrom: { runId: sourceId, stepId: 'draft' } });
+    expect(comparison.a.costUsd).toBeGreaterThan(comparison.b.costUsd);
+    expect(comparison.b.costUsd).toBeGreaterThan(0);
+    expect(comparison.difference.costUsd).toBeCloseTo(comparison.b.costUsd - comparison.a.costUsd, 9);
+    expect(comparison.a.durationMs).toBeGreaterThan(0);
+
+    // Bad input: an unknown step, a new input for a reused step, another project's run.
+    const unknown = await client.baton.POST('/v1/runs/{runId}/fork', { params: { path: { runId: sourceId } }, body: { fromStep: 'nope' } });
+    expect(unknown.response.status).toBe(400);
+    expect(unknown.error?.error.field).toBe('body.fromStep');
+    const reusedInput = await client.baton.POST('/v1/runs/{runId}/fork', { params: { path: { runId: sourceId } }, body: { fromStep: 'draft', stepInputs: { research: newDraft } } });
+    expect(reusedInput.response.status).toBe(400);
+    expect(reusedInput.error?.error.field).toBe('body.stepInputs.research');
+    const other = await engineClient('fork-other');
+    const otherRun = await other.run(await other.workflow({ name: 'solo', steps: [{ id: 'only', kind: 'noop' }] }));
+    const acrossProjects = await client.baton.GET('/v1/runs/{runId}/compare/{otherRunId}', { params: { path: { runId: sourceId, otherRunId: otherRun.id } } });
+    expect(acrossProjects.response.status).toBe(404);
+    expect(acrossProjects.error?.error.field).toBe('path.otherRunId');
+  });
+});
