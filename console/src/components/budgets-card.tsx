@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { RunDetail } from '../api';
-import { errorText, formatUsd } from './format';
+import { ErrorText } from './error-text';
+import { formatUsd } from './format';
 
 type BudgetLimit = { tokens?: number; usd?: number; mode: 'strict' | 'warn' | 'off' };
 type Spend = { tokens: number; usd: number };
@@ -27,14 +28,14 @@ export function BudgetsCard({ run, editor, onSave }: { run: RunDetail; editor: b
   const [tokens, setTokens] = useState(String(budgets.run?.tokens ?? ''));
   const [usd, setUsd] = useState(String(budgets.run?.usd ?? ''));
   const [mode, setMode] = useState<BudgetLimit['mode']>(budgets.run?.mode ?? 'strict');
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
   const save = async () => {
     setError(null);
     try {
       await onSave({ ...(tokens.trim() ? { tokens: Number(tokens) } : {}), ...(usd.trim() ? { usd: Number(usd) } : {}), mode });
       setEditing(false);
     } catch (failure) {
-      setError(errorText(failure));
+      setError(failure);
     }
   };
   return (
@@ -79,11 +80,7 @@ export function BudgetsCard({ run, editor, onSave }: { run: RunDetail; editor: b
           <button type="button" onClick={() => setEditing(false)}>
             Cancel
           </button>
-          {error && (
-            <p className="error" role="alert">
-              {error}
-            </p>
-          )}
+          <ErrorText error={error} />
         </form>
       )}
     </div>
