@@ -6,7 +6,7 @@ import type { ArtifactStore } from '#shared/store/artifacts';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 
 /** A run as the API shows it: status, step counts by status, usage and its estimated cost. */
-export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
+export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsage?: unknown) {
   const view = {
     id: run.id,
     projectId: run.projectId,
@@ -31,7 +31,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
   if (!steps) return view;
   const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;
   for (const step of steps) byStatus[step.status] = (byStatus[step.status] ?? 0) + 1;
-  const usage = runUsage(run, steps);
+  const usage = runUsage(run, steps, ownUsage);
   const executed = steps.filter((step) => step.attempt > 0).length;
   return {
     ...view,
@@ -49,9 +49,13 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined) {
   };
 }
 
-/** What the run cost Baton: its creation, every step's processing and the remainders added to the run (docs/ARCHITECTURE.md, "Usage accounting"). */
-function runUsage(run: RunRecord, steps: StepRecord[]): Usage {
-  return steps.reduce((total, step) => (step.usage ? addUsage(total, usageFromItem(step.usage)) : total), run.usage ? usageFromItem(run.usage) : emptyUsage());
+/**
+ * What the run cost Baton: its creation and the remainders added to the run (its usage item, or
+ * the run item for runs from before it), and every step's processing (docs/ARCHITECTURE.md, "Usage accounting").
+ */
+function runUsage(run: RunRecord, steps: StepRecord[], ownUsage: unknown): Usage {
+  const own = [run.usage, ownUsage].reduce<Usage>((total, usage) => (usage ? addUsage(total, usageFromItem(usage)) : total), emptyUsage());
+  return steps.reduce((total, step) => (step.usage ? addUsage(total, usageFromItem(step.usage)) : total), own);
 }
 
 function perStep(usage: Usage, steps: number) {

@@ -1,4 +1,5 @@
 import { runTransitions } from '#shared/domain/states';
+import { sinksOpen } from '#shared/domain/sink-buckets';
 import { waitNotBefore } from '#shared/executors/wait';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
@@ -90,6 +91,8 @@ export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRe
 /** What finishing a step (completed, or failed but optional) does to its dependents, read before its write. */
 export interface FinishPlan {
   finish: Finish;
+  /** The step has no dependents: a sink, counted out of its bucket (in the finishing write, after it, or both). */
+  sink: boolean;
   /** Single-parent children beyond what the finishing write holds, and children with other dependencies. */
   later: StepRecord[];
   shared: StepRecord[];
@@ -116,7 +119,8 @@ export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRec
   const sink = step.dependents.length === 0;
   const followUp = !deps.releasesRecoveredByRedelivery && (shared.length > 0 || later.length > 0 || sink);
   return {
-    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), sink },
+    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), ...(sink ? sinkCount(deps, run, step) : {}) },
+    sink,
     later,
     shared,
     inline,
@@ -130,10 +134,34 @@ export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRe
   // Released by this step: their step.queued says so, as when queued in its own write.
   mergeEffects(effects, await queueSteps(deps, run, plan.later, actor, step.stepId));
   mergeEffects(effects, await releaseShared(deps, run, step.stepId, plan.shared, actor));
-  if (plan.finish.sink) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  if (plan.sink) mergeEffects(effects, await countSinks(deps, run, [step], actor));
   // Done: what is left (messages, events) is recovered by the children's own markers and the outbox.
   if (plan.marker) await deps.store.clearDispatchMarker(run.id, step.stepId, plan.marker.status);
   return effects;
+}
+
+/**
+ * How a finishing write counts its sink: the step worker's sinks leave their bucket by a write of
+ * their own after it (`countSinks`, shared by the sinks of one invocation; a crash in between is
+ * recounted by the record's redelivery, rerelease), every other function's in the finishing write
+ * itself (nothing would redeliver). A run from before sink buckets counts down `remainingSinks`.
+ */
+function sinkCount(deps: EngineDeps, run: RunRecord, step: StepRecord): Pick<Finish, 'sink'> {
+  if (run.sinkBuckets === undefined || step.sinkBucket === undefined) return { sink: {} };
+  return deps.releasesRecoveredByRedelivery ? {} : { sink: { bucket: step.sinkBucket } };
+}
+
+/**
+ * Finished sinks out of their buckets (idempotent, so also a recount: a sink counted in its
+ * finishing write is removed again to learn whether its bucket is empty), and the run completed
+ * when no bucket is left open. A run from before sink buckets counted them in the finishing write.
+ */
+export async function countSinks(deps: EngineDeps, run: RunRecord, sinks: StepRecord[], actor: string): Promise<Effects> {
+  const byBucket = new Map<number, string[]>();
+  for (const { stepId, sinkBucket } of sinks) if (sinkBucket !== undefined) byBucket.set(sinkBucket, [...(byBucket.get(sinkBucket) ?? []), stepId]);
+  if (run.sinkBuckets === undefined || byBucket.size === 0) return completeRunIfDone(deps, run.id, actor);
+  const emptied = await Promise.all([...byBucket].map(([bucket, ids]) => deps.store.finishSinks(run.id, bucket, ids)));
+  return emptied.some(Boolean) ? completeRunIfDone(deps, run.id, actor) : noEffects();
 }
 
 /**
@@ -158,12 +186,12 @@ export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: 
 /**
  * Completes the run when its last sink is done (one caller wins). A run some of whose optional
  * steps failed completes `degraded`, naming them: those failures were recorded before, as a
- * step's failure commits before any of its descendants runs and a failed sink's decrement is in
- * its failure's own write.
+ * step's failure commits before any of its descendants runs, and a failed sink is listed by its
+ * failure's own write, before it is counted.
  */
 export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: string): Promise<Effects> {
   const run = await deps.store.getRun(runId);
-  if (!run || run.remainingSinks > 0 || !(runTransitions.complete.from as readonly string[]).includes(run.status)) return noEffects();
+  if (!run || sinksOpen(run) || !(runTransitions.complete.from as readonly string[]).includes(run.status)) return noEffects();
   const at = deps.clock();
   const failedOptionalSteps = run.failedOptionalSteps ?? [];
   const degraded = failedOptionalSteps.length > 0;
@@ -178,20 +206,20 @@ const isFinished = (step: StepRecord): boolean => step.status === 'completed' ||
 /**
  * Releases what a finished step should have released, and follows finished dependents down to
  * the unfinished frontier (steps run inline after it may have been cut short by a crash); a
- * finished sink on the way also completes the run if its last decrement was the last (a worker
- * that died between a sink's write and the run's completion). Idempotent: used on redelivery;
+ * finished sink on the way is counted out of its bucket again, and completes the run if it was
+ * the last (a worker that died between a sink's write, its count and the run's completion). Idempotent: used on redelivery;
  * a duplicate message it sends is harmless.
  */
 export async function rerelease(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<Effects> {
   const effects = noEffects();
   const seen = new Set<string>([step.stepId]);
   let frontier: StepRecord[] = [step];
-  let sinkSeen = false;
+  const sinks: StepRecord[] = [];
   while (frontier.length > 0) {
     const parents = frontier;
     frontier = [];
     for (const parent of parents) {
-      sinkSeen ||= parent.dependents.length === 0;
+      if (parent.dependents.length === 0) sinks.push(parent);
       const ids = parent.dependents.filter((id) => !seen.has(id));
       ids.forEach((id) => seen.add(id));
       if (ids.length === 0) continue;
@@ -207,5 +235,5 @@ export async function rerelease(deps: EngineDeps, run: RunRecord, step: StepReco
       }
     }
   }
-  return sinkSeen ? mergeEffects(effects, await completeRunIfDone(deps, run.id, 'worker')) : effects;
+  return sinks.length ? mergeEffects(effects, await countSinks(deps, run, sinks, 'worker')) : effects;
 }

@@ -92,8 +92,12 @@ export async function rerunStep(
       event: runEvent(run, 'step.reset', actor, { rerunOf: stepId, from: child.status, generation: childGeneration }, at, id),
     };
   });
-  // Sinks of the re-run that had finished were counted off the run: they count again.
-  const addSinks = [...again].filter((id) => (dependents.get(id) ?? []).length === 0 && finished(byId.get(id)!)).length;
+  // Sinks of the re-run that had finished were counted off the run: they count again, back in
+  // their sink buckets (shared/domain/sink-buckets.ts), or on the run item for runs from before them.
+  const finishedSinks = [...again].filter((id) => (dependents.get(id) ?? []).length === 0 && finished(byId.get(id)!)).map((id) => byId.get(id)!);
+  const bucketed = run.sinkBuckets === undefined ? [] : finishedSinks.filter((sink) => sink.sinkBucket !== undefined);
+  const addSinks = finishedSinks.length - bucketed.length;
+  const reopenSinks = [...new Set(bucketed.map((sink) => sink.sinkBucket!))].map((bucket) => ({ bucket, sinks: bucketed.filter((sink) => sink.sinkBucket === bucket).map((sink) => sink.stepId) }));
   const forget = [...again].filter((id) => byId.get(id)!.status === 'failed');
 
   const lastChunk = resets.length % stepsPerWrite || Math.min(resets.length, stepsPerWrite);
@@ -117,7 +121,7 @@ export async function rerunStep(
       event: runEvent(run, 'step.rerun_requested', actor, { from: step.status, ...detail }, at, stepId),
     },
     resets: resets.slice(resets.length - lastChunk),
-    run: { addSinks, forget, event: runEvent(run, 'run.rerun', actor, { from: run.status, stepId, ...detail }, at) },
+    run: { addSinks, reopenSinks, forget, event: runEvent(run, 'run.rerun', actor, { from: run.status, stepId, ...detail }, at) },
   });
   if (!written.won) {
     const current = await deps.store.getRun(run.id);

@@ -3,6 +3,7 @@ import type { Budget } from '#shared/domain/budgets';
 import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
+import { sinkBuckets, sinksOpen } from '#shared/domain/sink-buckets';
 import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { defaultRetryPolicy } from '#shared/domain/workflow';
@@ -86,8 +87,12 @@ export async function createRun(
     return step;
   });
   const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
-  const remainingSinks = dag.sinks.filter((id) => !done.has(id)).length;
+  // Its unfinished sinks go into buckets (shared/domain/sink-buckets.ts): the run completes when the last one empties.
+  const buckets = sinkBuckets(dag.sinks.filter((id) => !done.has(id)));
+  const byId = new Map(stepItems.map((item) => [item.stepId, item]));
+  buckets.forEach((sinks, bucket) => sinks.forEach((id) => (byId.get(id)!.sinkBucket = bucket)));
   await deps.store.putSteps(stepItems);
+  await deps.store.putSinkBuckets(runId, buckets);
   // Taken once per run: its step events go to the bus only if the project subscribes to them.
   const { publishStepEvents, budgets } = await deps.projectSettings(projectId);
   const budget = input.budget ?? budgets?.perRun;
@@ -103,7 +108,9 @@ export async function createRun(
     ...(input.git ? { git: input.git } : {}),
     ...(input.tags && Object.keys(input.tags).length ? { tags: input.tags } : {}),
     totalSteps: workflow.steps.length,
-    remainingSinks,
+    remainingSinks: 0,
+    sinkBuckets: buckets.length,
+    ...(buckets.length ? { openSinkBuckets: buckets.map((_, bucket) => String(bucket)) } : {}),
     roots,
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
@@ -162,7 +169,7 @@ export async function startRun(deps: EngineDeps, run: RunRecord, actor: string):
   const started = { ...run, status: 'running' as const };
   const roots = await deps.store.getSteps(run.id, run.roots);
   mergeEffects(effects, await queueSteps(deps, started, roots, actor));
-  if (run.remainingSinks === 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  if (!sinksOpen(run)) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
   await applyEffects(deps, effects);
   return (await deps.store.getRun(run.id))!;
 }
@@ -217,7 +224,7 @@ async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume
   const effects: Effects = { events, dispatches: steps.flatMap((step) => (step.status === 'queued' ? [messageFor(step)] : step.status === 'running' ? [messageFor({ ...step, attempt: step.attempt - 1 })] : [])) };
   // Its last sink finished while it was paused (approved, called back, or already running): a
   // paused run does not complete, so nobody did then. Resuming does.
-  if (after && after.remainingSinks <= 0) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
+  if (after && !sinksOpen(after)) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
   return effects;
 }
 

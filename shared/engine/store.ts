@@ -42,8 +42,12 @@ export interface Release {
 export interface Finish {
   /** Children whose only remaining dependency this step was: queued in the same write. */
   released: Release[];
-  /** The run's `remainingSinks` goes down by one (the step has no dependents). */
-  sink: boolean;
+  /**
+   * A sink (no dependents) counted in the same write: out of its bucket's pending sinks
+   * (`bucket`), or, for a run created before sink buckets, the run's `remainingSinks` - 1. Absent
+   * for a sink the step worker counts after its write (`finishSinks`: its redelivery recounts).
+   */
+  sink?: { bucket?: number };
 }
 
 /** A step's new record and why it is being written: the fields of its final write. */
@@ -116,6 +120,14 @@ export interface EngineStore {
   // --- Runs ---
   /** Writes a new run's steps (before the run: until it commits nothing refers to them). */
   putSteps(steps: StepRecord[]): Promise<void>;
+  /** Writes a new run's sink buckets (shared/domain/sink-buckets.ts), before the run like its steps. */
+  putSinkBuckets(runId: string, buckets: string[][]): Promise<void>;
+  /**
+   * Finished sinks out of their bucket's pending sinks (idempotent: a sink gone already changes
+   * nothing); the write that leaves the bucket empty takes it off the run's `openSinkBuckets`
+   * (idempotent too). Answers true when the run has no open bucket left: its last sink is done.
+   */
+  finishSinks(runId: string, bucket: number, stepIds: string[]): Promise<boolean>;
   /** The run, its idempotency record (lost when the key is taken), its branch mapping and its event, together. */
   createRun(run: RunRecord, extra: { idempotency?: { key: string; requestHash?: string; expiresAt: number }; branchExpiresAt?: number; usage?: unknown; event: EventToWrite }): Promise<Written>;
   /**
@@ -125,7 +137,7 @@ export interface EngineStore {
   moveRun(runId: string, action: RunAction, at: string, change: { held?: string[]; failed?: string[]; blocked?: string }, event: EventToWrite): Promise<Written>;
   /** A step released while the run is paused (or not started): remembered for `resume`. */
   hold(runId: string, stepId: string): Promise<Written>;
-  /** The last sink is done: the run completes (degraded when optional steps failed); one caller wins. */
+  /** The last sink is done (no open sink bucket, no `remainingSinks`): the run completes (degraded when optional steps failed); one caller wins. */
   completeRun(runId: string, at: string, degraded: boolean, event: EventToWrite): Promise<Written>;
   /** Completes an open run before its steps are done (a merge); `reason` recorded. */
   completeRunEarly(runId: string, at: string, reason: string, event: EventToWrite): Promise<Written>;
@@ -146,7 +158,7 @@ export interface EngineStore {
   park(runId: string, stepId: string, attempt: number, notBefore: string): Promise<Written>;
   /** The sweeper sent a parked step: off the timers index. */
   unpark(runId: string, stepId: string): Promise<void>;
-  /** running/needs_qa → completed, with the dependents it alone held back queued and the run's sink count. */
+  /** running/needs_qa → completed, with the dependents it alone held back queued and the sink counted (`finish`). */
   complete(completion: Completion, finish: Finish, event: EventToWrite): Promise<Written>;
   /**
    * → failed. `block`: the run is blocked with this reason (lost when the run is not running);
@@ -219,7 +231,12 @@ export interface RerunPlan {
   step: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; dependents: string[]; input?: { value: unknown }; guidance?: string; event: EventToWrite };
   resets: StepReset[];
   /** Sinks of the re-run that had finished (counted again); steps whose failure it forgets. */
-  run: { addSinks: number; forget: string[]; event: EventToWrite };
+  /**
+   * `addSinks`: finished sinks re-run, counted again on the run item (runs from before sink
+   * buckets, and sinks without a bucket); `reopenSinks`: the others, back into their buckets
+   * (and each bucket open again on the run).
+   */
+  run: { addSinks: number; reopenSinks?: { bucket: number; sinks: string[] }[]; forget: string[]; event: EventToWrite };
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

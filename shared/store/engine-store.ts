@@ -1,10 +1,12 @@
 import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { emptyUsage } from '#shared/clients/usage-meter';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { runActionRules } from '#shared/domain/states';
 import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } from '#shared/engine/store';
 import { createDynamoBudgetLedger } from './budget-ledger';
 import type { CommittedEvent } from './event-outbox';
 import { jsonField } from './json-attribute';
+import { createSinkBucketWriter } from './sink-buckets';
 import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
 import { queryAll, queryPrefix } from './query';
@@ -53,6 +55,7 @@ const stepItem = ({ input, output, ...step }: StepRecord) => ({ ...keys.step(ste
  */
 export function createDynamoEngineStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): EngineStore {
   const runs = createRunStore({ documents, tableName });
+  const finishSinks = createSinkBucketWriter({ documents, tableName });
 
   /** Commits a transaction built by `build`; its events are what the caller publishes. */
   const write = async (build: (tx: Transaction) => void): Promise<Written> => {
@@ -110,13 +113,15 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       reset.event,
     );
 
-  /** The children a finished step queues in its own write, and the run's counters. */
+  /** The children a finished step queues in its own write, its sink count, and the run's counters. */
   const finishInto = (tx: Transaction, runId: string, parentId: string, finish: Finish, runAdd: Record<string, unknown>) => {
     const condition = guarded('queue', {})!;
     for (const release of finish.released) {
       stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), add: { releasedBy: new Set([parentId]) }, ...condition }, release.event);
     }
-    const add = { ...runAdd, ...(finish.sink ? { remainingSinks: -1 } : {}) };
+    const bucket = finish.sink?.bucket;
+    if (bucket !== undefined) tx.update(keys.sinkBucket(runId, bucket), { delete: { pending: new Set([parentId]) }, condition: 'attribute_exists(pk)' });
+    const add = { ...runAdd, ...(finish.sink && bucket === undefined ? { remainingSinks: -1 } : {}) };
     if (Object.keys(add).length) tx.update(keys.run(runId), { add });
   };
 
@@ -136,14 +141,27 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     },
 
     putSteps: (steps) => runs.putAll(steps.map(stepItem)),
+    putSinkBuckets: (runId, buckets) => runs.putAll(buckets.map((sinks, bucket) => ({ ...keys.sinkBucket(runId, bucket), type: 'sinkBucket', pending: new Set(sinks) }))),
+    finishSinks,
 
     createRun: (run, { idempotency, branchExpiresAt, usage, event: created }) =>
       write((tx) => {
-        const { input, ...attributes } = run;
+        const { input, openSinkBuckets, ...attributes } = run;
         tx.put(
-          { ...keys.run(run.id), type: 'run', ...attributes, ...jsonField('input', input), ...(usage ? { usage } : {}), gsi1pk: projectRunsIndex.value(run.projectId), gsi1sk: run.id },
+          {
+            ...keys.run(run.id),
+            type: 'run',
+            ...attributes,
+            ...jsonField('input', input),
+            // A string set, so that a bucket's removal is idempotent (DELETE); absent when empty.
+            ...(openSinkBuckets?.length ? { openSinkBuckets: new Set(openSinkBuckets) } : {}),
+            gsi1pk: projectRunsIndex.value(run.projectId),
+            gsi1sk: run.id,
+          },
           'attribute_not_exists(pk)',
         );
+        // The meter's own item: what the run costs beyond its steps is added here, not to the run item (no index copy).
+        tx.put({ ...keys.runUsage(run.id), type: 'runUsage', usage: usage ?? emptyUsage() });
         if (idempotency) {
           tx.put(
             { ...keys.idempotency(run.projectId, idempotency.key), type: 'idempotency', runId: run.id, ...(idempotency.requestHash ? { requestHash: idempotency.requestHash } : {}), expiresAt: idempotency.expiresAt },
@@ -353,12 +371,13 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return write((tx) => {
         tx.update(keys.run(runId), {
           set: { status: 'running' },
-          add: { remainingSinks: run.addSinks },
+          add: { remainingSinks: run.addSinks, ...(run.reopenSinks?.length ? { openSinkBuckets: new Set(run.reopenSinks.map(({ bucket }) => String(bucket))) } : {}) },
           remove: ['finishedAt', 'reason', 'degraded'],
           ...(run.forget.length ? { delete: { failedSteps: new Set(run.forget), failedOptionalSteps: new Set(run.forget) } } : {}),
           ...runCondition('rerun'),
         });
         event(tx, run.event);
+        for (const { bucket, sinks } of run.reopenSinks ?? []) tx.update(keys.sinkBucket(runId, bucket), { add: { pending: new Set(sinks) } });
         stepChange(
           tx,
           keys.step(runId, step.stepId),

@@ -21,6 +21,10 @@ export const keys = {
   /** Budget ledgers (counters of spent and reserved): a run's, and a project's per calendar month (YYYY-MM). */
   runBudget: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'BUDGET' }),
   projectBudget: (projectId: string, month: string) => ({ pk: `PROJECT#${projectId}`, sk: `BUDGET#${month}` }),
+  /** One of a run's sink buckets: the ids of its unfinished sinks in `pending` (shared/domain/sink-buckets.ts). */
+  sinkBucket: (runId: string, bucket: number) => ({ pk: `RUN#${runId}`, sk: `SINKS#${bucket}` }),
+  /** What the run cost Baton beyond its steps' own usage (the meter's per-invocation remainders): off the run item, no index. */
+  runUsage: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'USAGE' }),
   webhookSecret: (projectId: string, provider: string) => ({ pk: `PROJECT#${projectId}`, sk: `WEBHOOKSECRET#${provider}` }),
   /** A project secret: its KMS ciphertext and timestamps (never the value). */
   projectSecret: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `${projectSecretPrefix}${name}` }),

@@ -51,6 +51,8 @@ export function createMemoryEngineStore() {
   const deliveries = new Map<string, Record<string, unknown>>();
   const branchRuns = new Map<string, Set<string>>();
   const webhookWaits = new Map<string, Map<string, { runId: string; stepId: string }>>();
+  /** Each run's sink buckets: the unfinished sinks of each, by bucket number. */
+  const sinkBuckets = new Map<string, Map<number, Set<string>>>();
 
   const stepKey = (runId: string, stepId: string) => `${runId}\n${stepId}`;
   const stepOf = (runId: string, stepId: string) => steps.get(stepKey(runId, stepId));
@@ -93,7 +95,8 @@ export function createMemoryEngineStore() {
       releaseInto(child, release);
       child.releasedBy = addTo(child.releasedBy, parentId);
     }
-    if (finish.sink) run.remainingSinks -= 1;
+    if (finish.sink?.bucket !== undefined) sinkBuckets.get(run.id)?.get(finish.sink.bucket)?.delete(parentId);
+    else if (finish.sink) run.remainingSinks -= 1;
     return finish.released.map((release) => release.event);
   };
 
@@ -111,6 +114,18 @@ export function createMemoryEngineStore() {
 
     async putSteps(records) {
       for (const step of records) steps.set(stepKey(step.runId, step.stepId), clone(step));
+    },
+    async putSinkBuckets(runId, buckets) {
+      sinkBuckets.set(runId, new Map(buckets.map((sinks, bucket) => [bucket, new Set(sinks)])));
+    },
+    async finishSinks(runId, bucket, stepIds) {
+      const pending = sinkBuckets.get(runId)?.get(bucket);
+      const run = runs.get(runId);
+      if (!pending || !run) return false;
+      for (const stepId of stepIds) pending.delete(stepId);
+      if (pending.size > 0) return false;
+      run.openSinkBuckets = without(run.openSinkBuckets, [String(bucket)]);
+      return run.openSinkBuckets === undefined;
     },
     async createRun(run, { idempotency: record, usage, event }) {
       const key = record ? `${run.projectId}\n${record.key}` : undefined;
@@ -283,6 +298,11 @@ export function createMemoryEngineStore() {
       clearOutcome(step!);
       Object.assign(step!, { status: 'queued', queuedAt: at, generation: again.generation, allowedAttempts: again.allowedAttempts, dependents: [...again.dependents], timer: { kind: 'dispatch', dueAt: at }, ...(again.input ? { input: clone(again.input.value) } : {}), ...(again.guidance ? { guidance: again.guidance } : {}) });
       Object.assign(run, { status: 'running', remainingSinks: run.remainingSinks + change.addSinks });
+      for (const { bucket, sinks } of change.reopenSinks ?? []) {
+        const buckets = sinkBuckets.get(runId) ?? new Map<number, Set<string>>();
+        sinkBuckets.set(runId, buckets.set(bucket, new Set([...(buckets.get(bucket) ?? []), ...sinks])));
+        run.openSinkBuckets = addTo(run.openSinkBuckets, String(bucket));
+      }
       for (const name of ['finishedAt', 'reason', 'degraded'] as const) delete run[name];
       run.failedSteps = without(run.failedSteps, change.forget);
       run.failedOptionalSteps = without(run.failedOptionalSteps, change.forget);
@@ -362,6 +382,8 @@ export function createMemoryEngineStore() {
     events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published, inFeed: entry.inFeed })),
     step: (runId: string, stepId: string) => stepOf(runId, stepId) && view(stepOf(runId, stepId)!),
     run: (runId: string) => clone(runs.get(runId)),
+    /** The sinks still in the run's buckets. */
+    pendingSinks: (runId: string) => [...(sinkBuckets.get(runId)?.values() ?? [])].flatMap((bucket) => [...bucket]).sort(),
     /** Steps the inbox lists (waiting in needs_qa) and timers set, as the indexes would hold them. */
     inbox: () => [...steps.values()].filter((step) => step.inInbox).map((step) => `${step.runId}/${step.stepId}`),
     timer: (runId: string, stepId: string) => clone(stepOf(runId, stepId)?.timer),

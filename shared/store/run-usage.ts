@@ -2,16 +2,17 @@ import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamod
 import { addUsage, emptyUsage, type Usage } from '#shared/clients/usage-meter';
 import { keys } from './keys';
 
-/** Adds AWS usage to a run's own total (the `usage` of its item; the API adds its steps' to it). */
+/** Adds AWS usage to a run's own total (its `USAGE` item; the API adds its steps' to it). */
 export type RunUsageRecorder = (runId: string, usage: Usage) => Promise<void>;
 
 const isConditionFailure = (error: unknown) => (error as Error).name === 'ConditionalCheckFailedException';
 
 /**
- * Records usage on the run item with one UpdateItem (ADD, so concurrent invocations add up
- * without reading). The write also charges itself: one UpdateItem call and the write units the
- * previous such write to this run consumed (1 at first; a run item grows only a little), so the
- * run's total includes the cost of keeping it.
+ * Records usage on the run's own usage item (`RUN#r / USAGE`, written with the run; no index, so
+ * one write unit) with one UpdateItem (ADD, so concurrent invocations add up without reading).
+ * A run created before that item existed keeps its usage on the run item, as then. The write
+ * also charges itself: one UpdateItem call and the write units the previous such write to this
+ * run consumed (1 at first), so the run's total includes the cost of keeping it.
  */
 export function createRunUsageRecorder({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): RunUsageRecorder {
   // Write units of the last usage write per run (a small, bounded cache: one entry per run this instance served lately).
@@ -56,38 +57,44 @@ export function createRunUsageRecorder({ documents, tableName }: { documents: Dy
       values[`:call${index}`] = count;
       adds.push(`#usage.#calls.#call${index} :call${index}`);
     });
-    const key = keys.run(runId);
-    try {
-      const { ConsumedCapacity } = await documents.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: key,
-          UpdateExpression: `ADD ${adds.join(', ')}`,
-          // ADD into a nested path needs its maps: a run created outside any metering scope has none.
-          ConditionExpression: 'attribute_exists(#usage.#calls) AND attribute_exists(#usage.#dynamodb)',
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      remember(runId, Math.max(1, Math.ceil(ConsumedCapacity?.CapacityUnits ?? 1)));
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      // No usage map yet (or no run: a deleted one is not brought back): start it with this.
-      await documents
-        .send(
+    /** ADD into the usage map of one item; false when it has none (ADD into a nested path needs its maps). */
+    const addTo = async (key: { pk: string; sk: string }): Promise<boolean> => {
+      try {
+        const { ConsumedCapacity } = await documents.send(
           new UpdateCommand({
             TableName: tableName,
             Key: key,
-            UpdateExpression: 'SET #usage = :usage',
-            ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#usage)',
-            ExpressionAttributeNames: { '#usage': 'usage' },
-            ExpressionAttributeValues: { ':usage': usage },
+            UpdateExpression: `ADD ${adds.join(', ')}`,
+            ConditionExpression: 'attribute_exists(#usage.#calls) AND attribute_exists(#usage.#dynamodb)',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            ReturnConsumedCapacity: 'TOTAL',
           }),
-        )
-        .catch((second: unknown) => {
-          if (!isConditionFailure(second)) throw second;
-        });
-    }
+        );
+        remember(runId, Math.max(1, Math.ceil(ConsumedCapacity?.CapacityUnits ?? 1)));
+        return true;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        return false;
+      }
+    };
+    if (await addTo(keys.runUsage(runId))) return;
+    // A run from before the usage item: on the run item, as then.
+    if (await addTo(keys.run(runId))) return;
+    // No usage map at all yet (or no run: a deleted one is not brought back): start it on the run item with this.
+    await documents
+      .send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: keys.run(runId),
+          UpdateExpression: 'SET #usage = :usage',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#usage)',
+          ExpressionAttributeNames: { '#usage': 'usage' },
+          ExpressionAttributeValues: { ':usage': usage },
+        }),
+      )
+      .catch((second: unknown) => {
+        if (!isConditionFailure(second)) throw second;
+      });
   };
 }

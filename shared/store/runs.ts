@@ -48,8 +48,15 @@ export interface RunRecord {
   /** Labels given at creation, to find the run by. */
   tags?: Record<string, string>;
   totalSteps: number;
-  /** Sinks (steps nothing depends on) not yet completed: the run completes when it reaches 0. */
+  /**
+   * Sinks (steps nothing depends on) not yet completed, counted on the run item: runs created
+   * before sink buckets only (0 for newer runs, whose sinks are in `openSinkBuckets`).
+   */
   remainingSinks: number;
+  /** How many sink buckets the run's unfinished sinks were put in at creation (shared/domain/sink-buckets.ts); absent on runs from before them. */
+  sinkBuckets?: number;
+  /** The buckets still holding an unfinished sink: the run completes when none is left. */
+  openSinkBuckets?: string[];
   roots: string[];
   heldSteps?: string[];
   failedSteps?: string[];
@@ -104,6 +111,8 @@ export interface StepRecord {
   allowedAttempts: number;
   /** Dependencies not yet completed. */
   remaining: number;
+  /** A sink's bucket (shared/domain/sink-buckets.ts): it leaves that bucket's pending sinks when it finishes. */
+  sinkBucket?: number;
   releasedBy?: string[];
   leaseUntil?: string;
   /**
@@ -148,13 +157,14 @@ const stripKeys = <T>(item: Record<string, unknown>): T => {
 };
 
 export const toRun = (item: Record<string, unknown>): RunRecord => {
-  const run = stripKeys<RunRecord & { heldSteps?: unknown; failedSteps?: unknown; failedOptionalSteps?: unknown }>(item);
+  const run = stripKeys<RunRecord & { heldSteps?: unknown; failedSteps?: unknown; failedOptionalSteps?: unknown; openSinkBuckets?: unknown }>(item);
   const list = (value: unknown) => (value instanceof Set ? [...(value as Set<string>)] : (value as string[] | undefined));
   return {
     ...run,
     heldSteps: list(run.heldSteps),
     failedSteps: list(run.failedSteps),
     failedOptionalSteps: list(run.failedOptionalSteps),
+    openSinkBuckets: list(run.openSinkBuckets),
   };
 };
 /** An event as the API shows it: the stored item without its keys. */
@@ -206,6 +216,12 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       }
     }
     return steps;
+  },
+
+  /** The run's own usage item (what the meter added to the run beyond its steps); undefined for a run from before it. */
+  async getRunUsage(runId: string): Promise<unknown> {
+    const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.runUsage(runId) }));
+    return Item?.usage;
   },
 
   async listSteps(runId: string): Promise<StepRecord[]> {

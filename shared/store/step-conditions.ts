@@ -1,3 +1,4 @@
+import { sinksOpen } from '#shared/domain/sink-buckets';
 import { runActionRules, runTransitions, stepTransitions, type RunMove, type StepTransitionName } from '#shared/domain/states';
 
 /** What a guard compares with: the attempt and status the writer read, the time, the releasing parent. */
@@ -56,7 +57,8 @@ export function runCondition(name: RunMove | `engine:${keyof typeof runTransitio
   }
   if (name !== 'engine:complete') return { condition, values };
   values[':zero'] = 0;
-  return { condition: `${condition} AND #remainingSinks <= :zero`, values };
+  // Its last sink is done: no sink bucket open, and no count left on the run (runs from before buckets).
+  return { condition: `${condition} AND #remainingSinks <= :zero AND attribute_not_exists(#openSinkBuckets)`, values };
 }
 
 /** The same row read as a check on a step in memory (the in-memory store): true when the write may happen. */
@@ -81,8 +83,8 @@ export const failedStepsUnchanged = (failed: string[]): { condition: string; val
   failed.length ? { condition: 'size(#failedSteps) = :failedCount', values: { ':failedCount': failed.length } } : { condition: 'attribute_not_exists(#failedSteps)', values: {} };
 
 /** A run's status check from the same tables. */
-export function runGuardHolds(name: RunMove | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; failedSteps?: string[] }): boolean {
+export function runGuardHolds(name: RunMove | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; openSinkBuckets?: string[]; failedSteps?: string[] }): boolean {
   const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunMove].from;
   const guarded = !name.startsWith('engine:') && runActionRules[name as RunMove].guard === 'noFailedSteps' && run.status === 'blocked' && (run.failedSteps?.length ?? 0) > 0;
-  return from.includes(run.status) && !guarded && (name !== 'engine:complete' || run.remainingSinks <= 0);
+  return from.includes(run.status) && !guarded && (name !== 'engine:complete' || !sinksOpen(run));
 }

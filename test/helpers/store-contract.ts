@@ -267,7 +267,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'a' }]);
         expect((await s.store.completeRun(w.runId, at(9), false, w.event('run.completed'))).won).toBe(false);
         await w.running('a');
-        expect((await s.store.complete(w.completion('a'), { released: [], sink: true }, w.event('step.completed', 'a'))).won).toBe(true);
+        expect((await s.store.complete(w.completion('a'), { released: [], sink: {} }, w.event('step.completed', 'a'))).won).toBe(true);
         expect((await w.run())!.remainingSinks).toBe(0);
         await w.expectRecorded(await s.store.completeRun(w.runId, at(9), true, w.event('run.completed')));
         expect(await w.run()).toMatchObject({ status: 'completed', finishedAt: at(9), degraded: true });
@@ -280,13 +280,39 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await blocked.running('b');
         expect((await s.store.fail(blocked.failure('a'), { block: { reason: 'a broke', event: blocked.event('run.blocked') } }, blocked.event('step.failed', 'a'))).won).toBe(true);
         expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
-        expect((await s.store.complete(blocked.completion('b'), { released: [], sink: true }, blocked.event('step.completed', 'b'))).won).toBe(true);
+        expect((await s.store.complete(blocked.completion('b'), { released: [], sink: {} }, blocked.event('step.completed', 'b'))).won).toBe(true);
         // a's failure did not count as a sink: one left.
         expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
         const early = await s.store.completeRunEarly(blocked.runId, at(10), 'merged', blocked.event('run.completed'));
         await blocked.expectRecorded(early);
         expect(await blocked.run()).toMatchObject({ status: 'completed', reason: 'merged', finishedAt: at(10) });
         expect((await s.store.completeRunEarly(blocked.runId, at(11), 'again', blocked.event('run.completed'))).won).toBe(false);
+      });
+
+      it('sink buckets: a sink leaves its bucket in its finishing write or by finishSinks (a repeat changes nothing); the run completes only once no bucket is open', async () => {
+        const s = open();
+        const w = scenario(s);
+        await s.store.putSinkBuckets(w.runId, [['a', 'b'], ['c']]);
+        await w.create([{ id: 'a' }, { id: 'b' }, { id: 'c' }], { extra: { remainingSinks: 0, sinkBuckets: 2, openSinkBuckets: ['0', '1'] } });
+        for (const id of ['a', 'b', 'c']) await w.running(id);
+        // a: counted in its completion's own write (a function no redelivery stands behind).
+        expect((await s.store.complete(w.completion('a'), { released: [], sink: { bucket: 0 } }, w.event('step.completed', 'a'))).won).toBe(true);
+        expect(await s.store.finishSinks(w.runId, 0, ['a'])).toBe(false);
+        // c: by its own write after its completion (the step worker's); its bucket empties, the other is open.
+        expect((await s.store.complete(w.completion('c'), { released: [] }, w.event('step.completed', 'c'))).won).toBe(true);
+        expect(await s.store.finishSinks(w.runId, 1, ['c'])).toBe(false);
+        expect((await w.run())!.openSinkBuckets).toEqual(['0']);
+        expect((await s.store.completeRun(w.runId, at(9), false, w.event('run.completed'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('b'), { released: [] }, w.event('step.completed', 'b'))).won).toBe(true);
+        expect(await s.store.finishSinks(w.runId, 0, ['b'])).toBe(true);
+        expect((await w.run())!.openSinkBuckets ?? []).toEqual([]);
+        // A redelivered sink's recount removes nothing more and finds the run done again.
+        expect(await s.store.finishSinks(w.runId, 0, ['b'])).toBe(true);
+        expect(await s.store.finishSinks(w.runId, 1, ['c'])).toBe(true);
+        await w.expectRecorded(await s.store.completeRun(w.runId, at(9), false, w.event('run.completed')));
+        expect((await s.store.completeRun(w.runId, at(10), false, w.event('run.completed'))).won).toBe(false);
+        // No such bucket (a run gone): nothing is written, nothing is done.
+        expect(await s.store.finishSinks(newId('run'), 0, ['x'])).toBe(false);
       });
     });
 
@@ -409,13 +435,13 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         const w = scenario(s);
         await w.create([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a'] }, { id: 'd' }]);
         await w.running('a');
-        expect((await s.store.complete(w.completion('a', 2), { released: [w.release('b')], sink: false }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('a', 2), { released: [w.release('b')] }, w.event('step.completed', 'a'))).won).toBe(false);
         expect((await w.step('a'))!.status).toBe('running');
         expect((await w.step('b'))!.status).toBe('pending');
         const llm = { provider: 'bedrock', model: 'm', inputTokens: 3, outputTokens: 4, latencyMs: 5, costUsd: 0.01, at: at(4) };
         const written = await s.store.complete(
           w.completion('a', 1, { output: { answer: 42, nested: { list: [1, 'two'] } }, usage: { calls: 1 }, agentUsage: { costUsd: 0.5 }, llmUsage: [llm as never] }),
-          { released: [w.release('b'), w.release('c', { notBefore: at(120), dispatchDueAt: at(120) })], sink: false },
+          { released: [w.release('b'), w.release('c', { notBefore: at(120), dispatchDueAt: at(120) })] },
           w.event('step.completed', 'a'),
         );
         await w.expectRecorded(written);
@@ -429,16 +455,16 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect(await w.types('b')).toEqual(['step.queued']);
         expect((await w.run())!.remainingSinks).toBe(3);
         // A repeat is lost and changes nothing.
-        expect((await s.store.complete(w.completion('a'), { released: [], sink: false }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('a'), { released: [] }, w.event('step.completed', 'a'))).won).toBe(false);
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.completed']);
 
         // All or none: a child someone else queued first makes the completion lose.
         await w.running('d');
-        expect((await s.store.complete(w.completion('d'), { released: [w.release('b')], sink: true }, w.event('step.completed', 'd'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('d'), { released: [w.release('b')], sink: {} }, w.event('step.completed', 'd'))).won).toBe(false);
         expect((await w.step('d'))!.status).toBe('running');
         expect((await w.run())!.remainingSinks).toBe(3);
         // A sink: the run's count goes down in the same write; an output held elsewhere is a reference.
-        await w.expectRecorded(await s.store.complete(w.completion('d', 1, { output: undefined, outputRef: 'projects/p/outputs/d.json' }), { released: [], sink: true }, w.event('step.completed', 'd')));
+        await w.expectRecorded(await s.store.complete(w.completion('d', 1, { output: undefined, outputRef: 'projects/p/outputs/d.json' }), { released: [], sink: {} }, w.event('step.completed', 'd')));
         expect(await w.step('d')).toMatchObject({ status: 'completed', outputRef: 'projects/p/outputs/d.json' });
         expect((await w.run())!.remainingSinks).toBe(2);
       });
@@ -449,11 +475,11 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'gate' }, { id: 'o', onFailure: 'continue' }, { id: 'c', dependsOn: ['gate', 'o'] }]);
         await w.needsQa('gate', { deadline: at(600) });
         await w.running('o');
-        await w.expectRecorded(await s.store.complete(w.completion('gate', 1, { transition: 'approve', dispatchDueAt: at(6) }), { released: [], sink: false }, w.event('step.completed', 'gate')));
+        await w.expectRecorded(await s.store.complete(w.completion('gate', 1, { transition: 'approve', dispatchDueAt: at(6) }), { released: [] }, w.event('step.completed', 'gate')));
         expect(await w.timers('gate')).toEqual([`dispatch@${at(6)}`]);
         expect(await w.inbox()).toEqual([]);
         expect((await w.step('gate'))!.status).toBe('completed');
-        await w.expectRecorded(await s.store.fail(w.failure('o', 'running', { dispatchDueAt: at(7) }), { finish: { released: [], sink: false } }, w.event('step.failed', 'o')));
+        await w.expectRecorded(await s.store.fail(w.failure('o', 'running', { dispatchDueAt: at(7) }), { finish: { released: [] } }, w.event('step.failed', 'o')));
         expect(await w.timers('o')).toEqual([`dispatch@${at(7)}`]);
         expect((await s.store.dueTimers('dispatch', at(7), 1000)).filter((timer) => timer.runId === w.runId)).toEqual([
           { runId: w.runId, stepId: 'gate', status: 'completed', attempt: 1, dueAt: at(6), waitingFor: 'approval' },
@@ -509,7 +535,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect(await w.run()).toMatchObject({ status: 'blocked', reason: 'step a failed: broke' });
         expect((await w.run())!.failedSteps?.sort()).toEqual(['a', 'b']);
         // Optional: listed apart, its dependents queued, the run not blocked further.
-        await w.expectRecorded(await s.store.fail(w.failure('o'), { finish: { released: [w.release('after')], sink: false } }, w.event('step.failed', 'o')));
+        await w.expectRecorded(await s.store.fail(w.failure('o'), { finish: { released: [w.release('after')] } }, w.event('step.failed', 'o')));
         expect(await w.step('after')).toMatchObject({ status: 'queued', releasedBy: ['o'] });
         const run = (await w.run())!;
         expect(run.failedOptionalSteps).toEqual(['o']);
@@ -568,11 +594,11 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'yes' }, { id: 'no' }, { id: 'next', dependsOn: ['yes'] }]);
         await w.needsQa('yes', { deadline: at(600) });
         await w.needsQa('no', { deadline: at(600) });
-        const approved = await s.store.complete(w.completion('yes', 1, { transition: 'approve', comment: 'looks good', output: { approvedBy: 'tok_1' } }), { released: [w.release('next')], sink: false }, w.event('step.completed', 'yes'));
+        const approved = await s.store.complete(w.completion('yes', 1, { transition: 'approve', comment: 'looks good', output: { approvedBy: 'tok_1' } }), { released: [w.release('next')] }, w.event('step.completed', 'yes'));
         await w.expectRecorded(approved);
         expect(await w.step('yes')).toMatchObject({ status: 'completed', comment: 'looks good', output: { approvedBy: 'tok_1' } });
         expect((await w.step('next'))!.status).toBe('queued');
-        expect((await s.store.complete(w.completion('yes', 1, { transition: 'approve' }), { released: [], sink: false }, w.event('step.completed', 'yes'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('yes', 1, { transition: 'approve' }), { released: [] }, w.event('step.completed', 'yes'))).won).toBe(false);
         expect((await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', attempt: 2 }), {}, w.event('step.failed', 'no'))).won).toBe(false);
         await w.expectRecorded(await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', comment: 'wrong' }), { block: { reason: 'rejected', event: w.event('run.blocked') } }, w.event('step.failed', 'no')));
         expect(await w.step('no')).toMatchObject({ status: 'failed', comment: 'wrong' });
@@ -602,7 +628,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await s.store.heartbeat(w.runId, 'a', 1, at(33), at(53))).won).toBe(false);
         expect(await w.timers('a')).toEqual([`callback@${at(32)}`]);
         // A callback's completion takes the step off the timer.
-        await w.expectRecorded(await s.store.complete(w.completion('a'), { released: [], sink: true }, w.event('step.completed', 'a')));
+        await w.expectRecorded(await s.store.complete(w.completion('a'), { released: [], sink: {} }, w.event('step.completed', 'a')));
         expect(await w.timers('a')).toEqual([]);
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.completed']);
       });

@@ -124,8 +124,8 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     params: runPath,
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
     handler: async ({ run }) => {
-      const steps = await runs.listSteps(run.id);
-      return { status: 200, body: { ...runView(run, steps), budgets: await runBudgets(engine, run, steps) } };
+      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      return { status: 200, body: { ...runView(run, steps, usage), budgets: await runBudgets(engine, run, steps) } };
     },
   }),
   operation({
@@ -142,8 +142,8 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
       await setRunBudget(engine, run, body, principal.actor);
       chargeRemainderTo([run.id]);
       const updated = (await runs.getRun(run.id, true)) ?? run;
-      const steps = await runs.listSteps(run.id);
-      return { status: 200, body: { ...runView(updated, steps), budgets: await runBudgets(engine, updated, steps) } };
+      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps) } };
     },
   }),
   // Before the generic action: the router tries parameterized paths in order.

@@ -28,7 +28,7 @@ describe('the step transitions table', () => {
     expect(stepCondition('release', { parentId: 'a' })?.condition).toBe('#status = :from0 AND NOT contains(#releasedBy, :parent)');
     expect(stepCondition('approve', {})?.condition).toBe('#status = :from0');
     expect(stepCondition('deadLetter', { attempt: 1, readStatus: 'queued' })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt', values: { ':from0': 'queued', ':attempt': 1 } });
-    expect(runCondition('engine:complete').condition).toBe('#status IN (:run0, :run1, :run2) AND #remainingSinks <= :zero');
+    expect(runCondition('engine:complete').condition).toBe('#status IN (:run0, :run1, :run2) AND #remainingSinks <= :zero AND attribute_not_exists(#openSinkBuckets)');
     expect(runCondition('cancel').values).toEqual({ ':run0': 'pending', ':run1': 'running', ':run2': 'paused', ':run3': 'blocked' });
   });
 

@@ -10,9 +10,10 @@ import { createEngineHarness, statusFromEvents, type EngineHarness, type QueuedM
 /**
  * Property: whatever SQS and Lambda do (deliver twice, deliver in any order, run deliveries at the
  * same moment, kill a worker at any point of its work, dead-letter a message that keeps dying)
- * and however attempts fail and people retry, every run of a random DAG ends completed with each
- * step released once, no attempt executed twice, dependencies done before a step runs, every
- * status change carried by its event, and every event published.
+ * and however attempts fail (optional steps for good) and people retry, every run of a random DAG
+ * ends completed exactly once, after its last sink, with each step released once, no attempt
+ * executed twice, dependencies done before a step runs, every status change carried by its
+ * event, and every event published.
  */
 
 class Crash extends Error {
@@ -60,11 +61,14 @@ const dagArbitrary = fc.integer({ min: 1, max: 7 }).chain((size) =>
   fc.tuple(
     fc.array(fc.array(fc.boolean(), { minLength: size, maxLength: size }), { minLength: size, maxLength: size }),
     fc.array(fc.tuple(fc.nat(size - 1), fc.integer({ min: 1, max: 2 })), { maxLength: 4 }),
-  ).map(([edges, failures]) => ({
+    // Some steps optional (`onFailure: continue`): one failing for good releases its dependents (or, a sink, counts as done).
+    fc.array(fc.boolean(), { minLength: size, maxLength: size }),
+  ).map(([edges, failures, optional]) => ({
     steps: Array.from({ length: size }, (_, index) => ({
       id: `s${index}`,
       dependsOn: Array.from({ length: index }, (_, parent) => parent).filter((parent) => edges[index]![parent]).map((parent) => `s${parent}`),
       retry: { maxAttempts: 2, backoffBaseSeconds: 1, backoffCapSeconds: 2, jitter: 'full' as const },
+      ...(optional[index] ? { onFailure: 'continue' as const } : {}),
     })),
     // Retryable failures on some (step, attempt): with two attempts a step may fail for good, and a person retries the run.
     failures: new Set(failures.map(([step, attempt]) => `s${step}#${attempt}`)),
@@ -145,12 +149,14 @@ describe('the engine under duplicate deliveries, crashes at every point, concurr
         const runId = await h.startRun(steps);
         await simulate(h, rounds, yields, runId);
 
-        // Nothing lost: the run ended.
+        // Nothing lost: the run ended, once its last sink was done (no sink left in its buckets).
         expect(h.run(runId).status).toBe('completed');
-        for (const { id } of steps) {
+        expect(h.memory.pendingSinks(runId)).toEqual([]);
+        for (const { id, onFailure } of steps) {
           const step = h.step(runId, id);
           const types = h.typesOf(runId, id);
-          expect(step.status, id).toBe('completed');
+          // An optional step may have failed for good; the run went on without it.
+          expect(step.status, id).toBe(onFailure === 'continue' && step.status === 'failed' ? 'failed' : 'completed');
           // Released once: one step.queued per step, ever.
           expect(types.filter((type) => type === 'step.queued'), id).toHaveLength(1);
           // Every change has its event: the history replays to the status; one start per attempt.
@@ -163,6 +169,7 @@ describe('the engine under duplicate deliveries, crashes at every point, concurr
         expect(h.executions.every((execution) => execution.dependenciesDone)).toBe(true);
         expect(h.executions.every((execution) => execution.idempotencyKey === `${runId}:${execution.stepId}:1`)).toBe(true);
         expect(h.typesOf(runId).filter((type) => type === 'run.completed')).toHaveLength(1);
+        expect([...(h.run(runId).failedOptionalSteps ?? [])].sort()).toEqual(steps.filter(({ id }) => h.step(runId, id).status === 'failed').map(({ id }) => id));
         // Every event reached the bus (at least once) and was marked.
         expect(h.memory.events().filter((event) => !event.published)).toEqual([]);
       }),

@@ -307,6 +307,68 @@ describe('invariant 1: a cancelled run leaves no step half-way', () => {
   });
 });
 
+describe('invariant 1: the run completes exactly once, when its last sink is done (sink buckets)', () => {
+  /** As the step worker: its releases and sink counts are recovered by its message's redelivery. */
+  const asWorker = (h: EngineHarness) => {
+    h.deps.releasesRecoveredByRedelivery = true;
+  };
+
+  it('counts a sink whose worker died after its completion, before its count, on the redelivery: the run completes once', async () => {
+    const h = createEngineHarness();
+    asWorker(h);
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }]);
+    const { store } = h.deps;
+    h.deps.store = { ...store, finishSinks: (...args) => (args[2].includes('a') ? Promise.reject(new Error('the worker died')) : store.finishSinks(...args)) };
+    await expect(h.deliver(h.visible().findIndex((entry) => entry.message.stepId === 'a'))).rejects.toThrow('the worker died');
+    await h.deliver(h.visible().findIndex((entry) => entry.message.stepId === 'b'));
+    expect(h.step(runId, 'a').status).toBe('completed');
+    expect(h.memory.pendingSinks(runId)).toEqual(['a']);
+    expect(h.run(runId).status).toBe('running');
+
+    h.deps.store = store;
+    h.advance(20);
+    await h.drain();
+    expect(h.memory.pendingSinks(runId)).toEqual([]);
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId).filter((type) => type === 'run.completed')).toHaveLength(1);
+    expect(h.executions.map((execution) => execution.stepId).sort()).toEqual(['a', 'b']);
+  });
+
+  it('completes a fan whose sinks finish in parallel and are redelivered, once; an optional sink that fails for good counts as done', async () => {
+    const h = createEngineHarness({ failWhen: ({ stepId }) => (stepId === 'leaf3' ? 'fatal' : undefined) });
+    asWorker(h);
+    const leaves = Array.from({ length: 40 }, (_, index) => ({ id: `leaf${index}`, dependsOn: ['root'], ...(index === 3 ? { onFailure: 'continue' as const } : {}) }));
+    const runId = await h.startRun([{ id: 'root' }, ...leaves]);
+    expect(h.run(runId).sinkBuckets).toBeGreaterThan(0);
+    await h.deliver(0);
+    const copies = h.visible().slice(0, 5).map((entry) => ({ ...entry, message: { ...entry.message }, receives: 0 }));
+    await Promise.all(h.visible().map(() => h.deliver(0)));
+    h.queue.push(...copies);
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'completed', degraded: true, failedOptionalSteps: ['leaf3'] });
+    expect(h.memory.pendingSinks(runId)).toEqual([]);
+    expect(h.typesOf(runId).filter((type) => type === 'run.completed')).toHaveLength(1);
+  });
+
+  it('counts a sink in the same write when a person finishes it (no redelivery behind an approval)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }]);
+    await h.drain();
+    const { store } = h.deps;
+    // Whatever happens after the approval's write, its sink is counted by it.
+    h.deps.store = { ...store, finishSinks: () => Promise.reject(new Error('the function died')) };
+    await expect(stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {})).rejects.toThrow('the function died');
+    expect(h.step(runId, 'gate').status).toBe('completed');
+    expect(h.memory.pendingSinks(runId)).toEqual([]);
+  });
+
+  it('completes a run with no unfinished sink at its start (every sink done at import)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a', done: true }]);
+    expect(h.run(runId)).toMatchObject({ status: 'completed', sinkBuckets: 0 });
+  });
+});
+
 describe('invariant 2: no attempt executes twice', () => {
   it('a duplicate delivery of a message loses the claim and does nothing', async () => {
     const h = createEngineHarness();

@@ -27,9 +27,13 @@ describe('re-run of a step', () => {
     expect(harness.step(runId, 'b')).toMatchObject({ status: 'queued', generation: 2, input: { again: true } });
     expect(harness.step(runId, 'f')).toMatchObject({ status: 'pending', remaining: 1, releasedBy: ['e'] });
     expect(harness.step(runId, 'd').output).toBeUndefined();
+    // Its finished sinks are back in their sink buckets: the run completes again only after them.
+    expect(harness.memory.pendingSinks(runId)).toEqual(['d', 'f']);
+    expect(harness.run(runId).openSinkBuckets).toEqual(['0']);
     await harness.drain();
 
     expect(harness.run(runId).status).toBe('completed');
+    expect(harness.memory.pendingSinks(runId)).toEqual([]);
     expect(executed(harness, before).sort()).toEqual(['b', 'c', 'd', 'f']);
     expect(harness.executions.slice(before).map((execution) => execution.idempotencyKey).sort()).toEqual([`${runId}:b:2`, `${runId}:c:2`, `${runId}:d:2`, `${runId}:f:2`]);
     expect(harness.executions.slice(before).every((execution) => execution.dependenciesDone)).toBe(true);

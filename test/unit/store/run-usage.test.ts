@@ -35,7 +35,7 @@ const addedByPath = (input: UpdateCommandInput): Record<string, number> => {
 };
 
 describe('run usage recorder', () => {
-  it('adds the usage to the run item in one UpdateItem, and charges that write to the run too', async () => {
+  it("adds the usage to the run's usage item (not the run item, which has an index copy) in one UpdateItem, and charges that write to the run too", async () => {
     const { documents, updates } = recordingTable(() => ({ ConsumedCapacity: { CapacityUnits: 2 } }));
     const record = createRunUsageRecorder({ documents, tableName: 'baton' });
 
@@ -43,7 +43,7 @@ describe('run usage recorder', () => {
     await record('run_1', spent);
 
     expect(updates).toHaveLength(2);
-    expect(updates[0]?.Key).toEqual({ pk: 'RUN#run_1', sk: 'META' });
+    expect(updates[0]?.Key).toEqual({ pk: 'RUN#run_1', sk: 'USAGE' });
     expect(addedByPath(updates[0]!)).toEqual({
       'usage.dynamodb.readUnits': 0.5,
       'usage.dynamodb.writeUnits': 5,
@@ -57,19 +57,25 @@ describe('run usage recorder', () => {
     expect(addedByPath(updates[1]!)['usage.dynamodb.writeUnits']).toBe(6);
   });
 
-  it('starts the run’s usage when it has none yet, and leaves a missing run alone', async () => {
-    const { documents, updates } = recordingTable((_input, index) => (index === 0 ? conditionFailed() : {}));
-    const record = createRunUsageRecorder({ documents, tableName: 'baton' });
+  it('adds to the run item for a run from before the usage item, starts its usage there when it has none, and leaves a missing run alone', async () => {
+    const legacy = recordingTable((_input, index) => (index === 0 ? conditionFailed() : {}));
+    await createRunUsageRecorder({ documents: legacy.documents, tableName: 'baton' })('run_old', spent);
+    expect(legacy.updates.map((update) => update.Key)).toEqual([
+      { pk: 'RUN#run_old', sk: 'USAGE' },
+      { pk: 'RUN#run_old', sk: 'META' },
+    ]);
+    expect(addedByPath(legacy.updates[1]!)['usage.dynamodb.writeUnits']).toBe(5);
 
-    await record('run_1', spent);
-
-    expect(updates[1]?.UpdateExpression).toBe('SET #usage = :usage');
-    expect(updates[1]?.ConditionExpression).toBe('attribute_exists(pk) AND attribute_not_exists(#usage)');
-    expect(updates[1]?.ExpressionAttributeValues?.[':usage']).toMatchObject({ dynamodb: { writeUnits: 5 }, calls: { 'DynamoDB.UpdateItem': 1 } });
+    const { documents, updates } = recordingTable((_input, index) => (index < 2 ? conditionFailed() : {}));
+    await createRunUsageRecorder({ documents, tableName: 'baton' })('run_1', spent);
+    expect(updates[2]?.Key).toEqual({ pk: 'RUN#run_1', sk: 'META' });
+    expect(updates[2]?.UpdateExpression).toBe('SET #usage = :usage');
+    expect(updates[2]?.ConditionExpression).toBe('attribute_exists(pk) AND attribute_not_exists(#usage)');
+    expect(updates[2]?.ExpressionAttributeValues?.[':usage']).toMatchObject({ dynamodb: { writeUnits: 5 }, calls: { 'DynamoDB.UpdateItem': 1 } });
 
     const gone = recordingTable(() => conditionFailed());
     await expect(createRunUsageRecorder({ documents: gone.documents, tableName: 'baton' })('run_gone', spent)).resolves.toBeUndefined();
-    expect(gone.updates).toHaveLength(2);
+    expect(gone.updates).toHaveLength(3);
   });
 
   it("adds Baton's Lambda compute (handler ms and GB-seconds) in the same write", async () => {
