@@ -3,6 +3,7 @@ import { registerLogin } from './commands/login';
 import { registerPlan } from './commands/plan';
 import { registerRunActions, registerRuns } from './commands/runs';
 import { registerSteps } from './commands/steps';
+import { registerGovernance } from './commands/governance';
 import { registerWorkflows } from './commands/workflows';
 import { exitCodes, type ExitCode } from './errors';
 import { createOutput } from './output';
@@ -82,6 +83,7 @@ BATON_URL and BATON_TOKEN override it).`,
   registerPlan(program, act);
   registerRuns(program, act);
   registerSteps(program, act);
+  registerGovernance(program, act);
   // pause, resume and cancel also at the top level: `baton cancel <run>` as well as `baton run cancel <run>`.
   registerRunActions(program, act);
   return program;
