@@ -311,7 +311,9 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       (key) =>
         Object.keys(key).length === 4 &&
         key[projectRunsIndex.partitionKey] === projectRunsIndex.value(projectId) &&
-        typeof key.pk === 'string' && key.pk.startsWith('RUN#') && key.sk === 'META' && key[projectRunsIndex.sortKey] === key.pk.slice('RUN#'.length),
+        typeof key.pk === 'string' && key.pk.startsWith('RUN#') && key.sk === 'META' && key[projectRunsIndex.sortKey] === key.pk.slice('RUN#'.length) &&
+        // A cursor from the same listing with another time range: DynamoDB refuses a start key outside the key condition.
+        (!low || (key[projectRunsIndex.sortKey] as string) >= low) && (!high || (key[projectRunsIndex.sortKey] as string) <= high),
     );
     // A filter applies after DynamoDB's Limit: read index pages of 100 until the page is full,
     // at most a few deep, and when a read matches more than the page holds, the cursor is the

@@ -81,6 +81,9 @@ describe('run search', () => {
     const toFirst = await list({ to: first.createdAt });
     const between = await list({ from: second.createdAt, to: second.createdAt });
     const opsPaged = await collect(paginate((cursor) => list({ tag: 'team:ops', limit: 1, ...(cursor ? { cursor } : {}) })));
+    // A cursor of this listing, passed back with a time range it lies outside: a 400, not DynamoDB's refusal as a 500.
+    const firstPage = await list({ limit: 1 });
+    const outOfRange = await list({ from: new Date(Date.parse(third.createdAt) + 60_000).toISOString(), cursor: firstPage.cursor! }).catch((error: unknown) => error);
 
     expect(first.tags).toEqual({ team: 'ops', env: 'prod' });
     expect(read.tags).toEqual({ team: 'ops', env: 'prod' });
@@ -92,6 +95,8 @@ describe('run search', () => {
     expect(ids(toFirst)).toEqual([first.id]);
     expect(ids(between)).toEqual([second.id]);
     expect(opsPaged.map((run) => run.id)).toEqual([second.id, first.id]);
+    expect(firstPage.cursor).toBeDefined();
+    expect(outOfRange).toMatchObject({ status: 400, field: 'query.cursor' });
   });
 
   it('refuses bad tags and bad searches, naming the field', async () => {
