@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { createEngine } from '#shared/clients/create-engine';
-import { handleDeadLetter } from '#shared/engine/step-lifecycle';
+import { handleDeadLetter } from '#shared/engine/dead-letters';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';

@@ -52,9 +52,11 @@ export const runActionAllowed = (action: RunAction, run: { status: RunStatus; fa
  * - `asRead`: the step is still in the very status the writer read (one of `from`);
  * - `leaseExpired`: the lease of the worker that ran it has run out (a takeover);
  * - `waitingLive`: the step waits for its agent's callback and that wait has not run out;
- * - `notReleasedBy`: this parent has not released the step before (its decrement counts once).
+ * - `notReleasedBy`: this parent has not released the step before (its decrement counts once);
+ * - `singleParent`: the step waits for one dependency only and was never decremented (no
+ *   `releasedBy`): its message exists only because that parent finished, so it is ready.
  */
-export const stepGuards = ['attempt', 'asRead', 'leaseExpired', 'waitingLive', 'notReleasedBy'] as const;
+export const stepGuards = ['attempt', 'asRead', 'leaseExpired', 'waitingLive', 'notReleasedBy', 'singleParent'] as const;
 export type StepGuard = (typeof stepGuards)[number];
 
 export interface StepTransition {
@@ -75,12 +77,13 @@ export interface StepTransition {
  * docs/ARCHITECTURE.md ("Step transitions"); a unit test keeps the two equal.
  */
 export const stepTransitions = {
-  queue: { from: ['pending'], to: 'queued', guard: [], event: 'step.queued', effects: ['message sent (delayed to its time gate; parked in the timers index when over 15 min)', 'DISPATCH timer unless the worker queues it (its redelivery re-releases)'] },
+  queue: { from: ['pending'], to: 'queued', guard: [], event: 'step.queued', effects: ['roots, shared children, time-gated children and children of a paused run (the others are released by their claim: `claimReleased`)', 'message sent (delayed to its time gate; parked in the timers index when over 15 min)', 'DISPATCH timer unless the worker queues it (its redelivery re-releases)'] },
   release: { from: ['pending'], to: 'pending', guard: ['notReleasedBy'], effects: ['remaining - 1, parent added to releasedBy; the decrement that reaches 0 queues the step'] },
+  claimReleased: { from: ['pending'], to: 'running', guard: ['attempt', 'singleParent'], event: 'step.started', effects: ['its release folded in: step.queued appended before step.started (the parent\'s completion is the record; its message was sent after it)', 'as claim'] },
   claim: { from: ['queued'], to: 'running', guard: ['attempt'], event: 'step.started', effects: ['attempt + 1', 'lease on the step, off the timers index (a DISPATCH timer goes; a dead worker is found by its message\'s redelivery)', 'callback token (http, lambda)'] },
   takeover: { from: ['running'], to: 'running', guard: ['attempt', 'leaseExpired'], event: 'step.started', effects: ['attempt + 1 (takeover: true)', 'new lease', 'new callback token'] },
   park: { from: ['queued'], to: 'queued', guard: ['attempt'], effects: ['parked in the timers index until its time is within 15 min (the sweeper sends it)'] },
-  complete: { from: ['running'], to: 'completed', guard: ['attempt'], event: 'step.completed', effects: ['output (S3 above 4 KB)', 'single-parent dependents queued in the same write (by the step worker: each by its own write after it, its redelivery re-releases)', 'sink: out of its sink bucket (by the step worker: by its own write after it, shared by the sinks of one invocation; its redelivery recounts)', 'shared dependents released', 'last sink: run completed (again on a redelivery, if the worker died before)'] },
+  complete: { from: ['running'], to: 'completed', guard: ['attempt'], event: 'step.completed', effects: ['output (S3 above 4 KB)', 'single-parent dependents sent their message after it, no write (claimReleased); time-gated ones queued', 'sink: out of its sink bucket (by the step worker: by its own write after it, shared by the sinks of one invocation; its redelivery recounts)', 'shared dependents released', 'last sink: run completed (again on a redelivery, if the worker died before)', 'not the worker (approve, callback, reaction): the step filed under a DISPATCH timer until its sends are done (the sweeper re-releases it)'] },
   approve: { from: ['needs_qa'], to: 'completed', guard: [], event: 'step.completed', effects: ['leaves the inbox', 'as complete'] },
   retry: { from: ['running'], to: 'queued', guard: ['attempt'], event: 'step.retrying', effects: ['message delayed by the backoff', 'DISPATCH timer due then (the sweeper re-sends a lost message)'] },
   wait: { from: ['running'], to: 'needs_qa', guard: ['attempt'], event: 'step.needs_qa', effects: ['into the inbox', 'deadline in the timers index (timeoutSeconds)', 'webhook wait filed (webhook kind)'] },
@@ -88,8 +91,8 @@ export const stepTransitions = {
   heartbeat: { from: ['running'], to: 'running', guard: ['attempt', 'waitingLive'], effects: ['callback timer pushed on'] },
   fail: { from: ['running'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['run blocked (failedSteps)', 'optional (onFailure continue): released like a completion (failedOptionalSteps)'] },
   reject: { from: ['needs_qa'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['leaves the inbox', 'as fail'] },
-  deadLetter: { from: ['queued', 'running'], to: 'failed', guard: ['asRead', 'attempt'], event: 'step.failed', effects: ['as fail'] },
-  cancel: { from: ['queued', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended'] },
+  deadLetter: { from: ['pending', 'queued', 'running'], to: 'failed', guard: ['asRead', 'attempt'], event: 'step.failed', effects: ['as fail'] },
+  cancel: { from: ['pending', 'queued', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended (pending: a released child whose message arrived after)'] },
   cancelWaiting: { from: ['needs_qa'], to: 'cancelled', guard: [], event: 'step.cancelled', effects: ['leaves the inbox'] },
   requeue: { from: ['failed'], to: 'queued', guard: [], event: 'step.retry_requested', effects: ['fresh attempts', 'new input raises the generation', 'comment removed', 'message sent', 'DISPATCH timer'] },
   skip: { from: ['pending', 'queued', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },

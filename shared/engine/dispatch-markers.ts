@@ -30,6 +30,7 @@ export interface DispatchRecovery {
   clear: MarkedStep[];
 }
 
+
 /**
  * What the sweeper does with `DISPATCH` markers due before `now - graceSeconds`: re-send those
  * whose step is still queued (with whatever remains of its not-before delay), send the finished
@@ -59,7 +60,12 @@ export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSecond
  */
 export const lostSendPrefix = 'lost-send-';
 
-export const withLostTestSends = <T extends { send(dispatches: Dispatch[]): Promise<void> }>(dispatcher: T): T => ({
+export const withLostTestSends = <T extends { send(dispatches: Dispatch[]): Promise<void | { dropped: number }> }>(dispatcher: T): T => ({
   ...dispatcher,
-  send: (dispatches: Dispatch[]) => dispatcher.send(dispatches.filter((dispatch) => !dispatch.message.stepId.startsWith(lostSendPrefix))),
+  async send(dispatches: Dispatch[]) {
+    const kept = dispatches.filter((dispatch) => !dispatch.message.stepId.startsWith(lostSendPrefix));
+    await dispatcher.send(kept);
+    // Reported so that what follows the sends (a DISPATCH timer taken off) does not happen either.
+    return kept.length < dispatches.length ? { dropped: dispatches.length - kept.length } : undefined;
+  },
 });

@@ -7,11 +7,13 @@ import { maxQueueDelaySeconds, mergeEffects, messageFor, noEffects, type Dispatc
 import { stepsPerWrite, type Finish, type Release } from './store';
 
 /**
- * Releasing dependents (DESIGN §3.3): a child whose last dependency just finished is queued,
- * exactly once. A child with one dependency left is queued in its parent's own finishing write;
- * one with several is released by one decrement per parent (`release`, counted once per parent),
- * and only the decrement that reaches zero queues it. No step ever looks at the run's other
- * steps: the work is proportional to the out-degree.
+ * Releasing dependents (DESIGN §3.3): a child whose last dependency just finished runs, exactly
+ * once. A child with one dependency left is released by its parent's finishing write itself: its
+ * message is sent after that write and its claim (`claimReleased`, conditional on never having
+ * been claimed) records the release; a time-gated one is queued by its own write. A child with
+ * several is released by one decrement per parent (`release`, counted once per parent), and only
+ * the decrement that reaches zero queues it. No step ever looks at the run's other steps: the
+ * work is proportional to the out-degree.
  */
 
 /** How many single-step queue writes the worker has in flight at once. */
@@ -88,55 +90,66 @@ export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRe
   return effects;
 }
 
+/** A pending step waiting for one dependency only, never decremented: released by that parent's finish alone (`singleParent`). */
+export const isReleasedByParent = (step: StepRecord): boolean => step.status === 'pending' && step.remaining === 1 && !step.releasedBy?.length;
+
+/** The not-before time of a released step is still ahead (or computed at release: `wait`): it is queued with its gate, not claimed at once. */
+const isGated = (step: StepRecord, at: Date): boolean => step.kind === 'wait' || (step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime());
+
+/** A finished parent's pending children, by how each is released. */
+interface Children {
+  /** Single-parent, ungated: the finish is their release; only their message is sent (claimReleased). */
+  sent: StepRecord[];
+  /** Single-parent with a time gate: queued by their own write, with the gate. */
+  gated: StepRecord[];
+  /** Several dependencies: one decrement per parent. */
+  shared: StepRecord[];
+}
+
+const sortChildren = (children: StepRecord[], at: Date): Children => {
+  const waiting = children.filter((child) => child.status === 'pending');
+  const single = waiting.filter(isReleasedByParent);
+  return { sent: single.filter((child) => !isGated(child, at)), gated: single.filter((child) => isGated(child, at)), shared: waiting.filter((child) => !single.includes(child)) };
+};
+
+/** Releases a finished parent's pending children (idempotent: a repeat sends duplicates that lose their claim, decrements nothing). */
+async function releaseChildren(deps: EngineDeps, run: RunRecord, parentId: string, children: Children, actor: string): Promise<Effects> {
+  const effects: Effects = { dispatches: children.sent.map((child) => messageFor(child)), events: [] };
+  // Released by this step: their step.queued says so.
+  mergeEffects(effects, await queueSteps(deps, run, children.gated, actor, parentId));
+  mergeEffects(effects, await releaseShared(deps, run, parentId, children.shared.filter((child) => child.remaining > 0), actor));
+  // A shared child whose last decrement was made but not followed by its queuing (a crash).
+  return mergeEffects(effects, await queueSteps(deps, run, children.shared.filter((child) => child.remaining === 0), actor));
+}
+
 /** What finishing a step (completed, or failed but optional) does to its dependents, read before its write. */
 export interface FinishPlan {
   finish: Finish;
   /** The step has no dependents: a sink, counted out of its bucket (in the finishing write, after it, or both). */
   sink: boolean;
-  /** Single-parent children beyond what the finishing write holds, and children with other dependencies. */
-  later: StepRecord[];
-  shared: StepRecord[];
-  inline: StepRecord[];
+  children: Children;
   /**
-   * Work left after the write (shared or further children, the run's completion) by a function
-   * with no redelivery to redo it (a person's action, a callback, a reaction, the sweeper): the
-   * write files the finished step under DISPATCH and afterFinish takes it off; if the function
-   * dies in between, the sweeper sends the step's message and the worker redoes it (rerelease).
+   * Work left after the write (children to send, queue or release, the run's completion) by a
+   * function with no redelivery to redo it (a person's action, a callback, a reaction, the
+   * sweeper): the write files the finished step under DISPATCH, taken off once the sends are
+   * done (Effects.settled); if the function dies before, the sweeper sends the step's message
+   * and the worker redoes it (rerelease). The worker's own finishes are redone by redelivery.
    */
   marker?: { dueAt: string; status: 'completed' | 'failed' };
 }
 
-export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, actor: string, finishedAs: 'completed' | 'failed' = 'completed'): Promise<FinishPlan> {
-  const children = step.dependents.length ? await deps.store.getSteps(run.id, step.dependents) : [];
-  const waiting = children.filter((child) => child.status === 'pending');
-  // This step is the only dependency such a child still waits for: nobody else touches it.
-  const single = waiting.filter((child) => child.remaining === 1 && !child.releasedBy?.length);
-  const shared = waiting.filter((child) => !single.includes(child));
-  // The worker's releases are recovered by its message's redelivery: its children are queued by
-  // their own writes after the parent's (no transaction), the others' in the finishing write.
-  const inline = deps.releasesRecoveredByRedelivery ? [] : single.slice(0, stepsPerWrite);
-  const later = single.slice(inline.length);
+export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, finishedAs: 'completed' | 'failed' = 'completed'): Promise<FinishPlan> {
+  const children = sortChildren(step.dependents.length ? await deps.store.getSteps(run.id, step.dependents) : [], at);
   const sink = step.dependents.length === 0;
-  const followUp = !deps.releasesRecoveredByRedelivery && (shared.length > 0 || later.length > 0 || sink);
-  return {
-    finish: { released: inline.map((child) => releaseOf(deps, run, child, at, actor, step.stepId)), ...(sink ? sinkCount(deps, run, step) : {}) },
-    sink,
-    later,
-    shared,
-    inline,
-    ...(followUp ? { marker: { dueAt: at.toISOString(), status: finishedAs } } : {}),
-  };
+  const followUp = !deps.releasesRecoveredByRedelivery && (sink || children.sent.length + children.gated.length + children.shared.length > 0);
+  return { finish: sink ? sinkCount(deps, run, step) : {}, sink, children, ...(followUp ? { marker: { dueAt: at.toISOString(), status: finishedAs } } : {}) };
 }
 
-/** After a finishing write won: the inline children's messages, the rest released, the run completed after its last sink. */
+/** After a finishing write won: the children released (their messages, to send), the run completed after its last sink, the timer to take off after the sends. */
 export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, plan: FinishPlan, effects: Effects, actor: string): Promise<Effects> {
-  effects.dispatches.push(...dispatchesOf(run, plan.inline, plan.finish.released, deps.clock()));
-  // Released by this step: their step.queued says so, as when queued in its own write.
-  mergeEffects(effects, await queueSteps(deps, run, plan.later, actor, step.stepId));
-  mergeEffects(effects, await releaseShared(deps, run, step.stepId, plan.shared, actor));
+  mergeEffects(effects, await releaseChildren(deps, run, step.stepId, plan.children, actor));
   if (plan.sink) mergeEffects(effects, await countSinks(deps, run, [step], actor));
-  // Done: what is left (messages, events) is recovered by the children's own markers and the outbox.
-  if (plan.marker) await deps.store.clearDispatchMarker(run.id, step.stepId, plan.marker.status);
+  if (plan.marker) (effects.settled ??= []).push({ runId: run.id, stepId: step.stepId, status: plan.marker.status });
   return effects;
 }
 
@@ -201,7 +214,7 @@ export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: 
 }
 
 /** Done with as far as its dependents are concerned: completed, or failed but optional. */
-const isFinished = (step: StepRecord): boolean => step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue');
+export const isFinished = (step: StepRecord): boolean => step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue');
 
 /**
  * Releases what a finished step should have released, and follows finished dependents down to
@@ -224,9 +237,7 @@ export async function rerelease(deps: EngineDeps, run: RunRecord, step: StepReco
       ids.forEach((id) => seen.add(id));
       if (ids.length === 0) continue;
       const children = await deps.store.getSteps(run.id, ids);
-      const pending = children.filter((child) => child.status === 'pending');
-      mergeEffects(effects, await releaseShared(deps, run, parent.stepId, pending.filter((child) => child.remaining > 0), 'worker'));
-      mergeEffects(effects, await queueSteps(deps, run, pending.filter((child) => child.remaining === 0), 'worker'));
+      mergeEffects(effects, await releaseChildren(deps, run, parent.stepId, sortChildren(children, deps.clock()), 'worker'));
       for (const child of children) {
         if (child.status === 'queued') effects.dispatches.push(messageFor(child));
         // A running child is checked against its lease (taken over if its worker died).

@@ -12,7 +12,7 @@ import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
 import { executeStep, runTimeoutOf } from './execute-step';
-import { afterFinish, planFinish, rerelease } from './release-dependents';
+import { afterFinish, isReleasedByParent, planFinish, queueSteps, releaseOf, rerelease } from './release-dependents';
 
 /**
  * A step's life, one message at a time (DESIGN §3): read the step, claim it (a conditional write
@@ -42,13 +42,16 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       // A redelivery after the outcome committed: make sure its dependents were released.
       await applyEffects(deps, await rerelease(deps, run, step));
       return 'rereleased';
+    case 'pending':
     case 'queued':
       if (step.attempt !== message.attempt) return 'duplicate';
+      // A pending step's message was sent by its only parent's finish: it is released (claimReleased).
+      if (step.status === 'pending' && !isReleasedByParent(step)) return 'ignored';
       if (depth > 0 && deadline - now < (runTimeoutOf(deps, step) + deps.leaseMarginSeconds + 1) * 1000) {
         await deps.dispatcher.send([{ message }]);
         return 'deferred';
       }
-      return startAttempt(deps, run, step, 'claim', deadline, depth);
+      return startAttempt(deps, run, step, step.status === 'pending' ? 'claimReleased' : 'claim', deadline, depth);
     case 'running':
       // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
       // raise the attempt while the crashed message keeps being redelivered unchanged.
@@ -70,11 +73,15 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
   }
 }
 
-async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, transition: 'claim' | 'takeover', deadline: number, depth: number): Promise<MessageResult> {
+async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, transition: 'claim' | 'takeover' | 'claimReleased', deadline: number, depth: number): Promise<MessageResult> {
   const at = deps.clock();
-  if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
+  const gated = step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime();
   if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step);
-  if (step.notBefore && Date.parse(step.notBefore) > at.getTime()) return deferStep(deps, step);
+  // A released child that cannot start now (its run paused, its time not come) is queued as
+  // shared children are, and its message comes back to the queued step (held, or deferred).
+  if (transition === 'claimReleased' && (run.status === 'paused' || run.status === 'pending' || gated)) return queueReleased(deps, run, step);
+  if (run.status === 'paused' || run.status === 'pending') return holdStep(deps, run, step);
+  if (gated) return deferStep(deps, step);
   if (transition === 'takeover' && step.attempt >= step.allowedAttempts) {
     const error = new NonRetryableStepError(`The worker stopped during attempt ${step.attempt} (it crashed or timed out) and no attempt is left`, { code: 'WORKER_LOST' });
     await applyEffects(deps, (await failStep(deps, run, step, error, { actor: 'worker', transition: 'fail' })) ?? noEffects());
@@ -82,6 +89,8 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   }
 
   const budget = await reserveBudgets(deps, run, step);
+  // Held by the run's budget: a released child is queued (no message), so `resume` finds it.
+  if (budget === 'blocked' && transition === 'claimReleased') await deps.store.queue(run.id, [releaseOf(deps, run, step, at, 'worker', step.dependsOn.length === 1 ? step.dependsOn[0] : undefined)]);
   if (budget === 'blocked') return 'held';
   const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor((deadline - at.getTime()) / 1000) - deps.leaseMarginSeconds - 1));
   const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
@@ -91,6 +100,9 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   // the worker has even recorded its "pending" answer. Only its hash is stored.
   const callbackToken = callbackBase !== undefined ? generateCallbackToken() : undefined;
   const waitSeconds = timeoutSeconds + (step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds);
+  // Released by its parent's finish (no write then): the claim records the queuing, before the start (ids sort the history).
+  const parentId = step.dependsOn.length === 1 ? step.dependsOn[0] : undefined;
+  const queued = transition === 'claimReleased' ? runEvent(run, 'step.queued', 'worker', { attempt, ...(parentId ? { releasedBy: parentId } : {}) }, at, step.stepId) : undefined;
   const started = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(transition === 'takeover' ? { takeover: true } : {}) }, at, step.stepId);
   const claimed = await deps.store.claim(
     run.id,
@@ -102,6 +114,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
       leaseUntil,
       // Kept a week past the longest wait, so a late callback still gets 409 rather than 404.
       ...(callbackToken ? { callback: { tokenHash: hashCallbackToken(callbackToken), projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt, expiresAt: Math.floor(at.getTime() / 1000) + waitSeconds + 7 * 24 * 3600 } } : {}),
+      ...(queued ? { queued } : {}),
     },
     started,
   );
@@ -158,6 +171,14 @@ async function deferStep(deps: EngineDeps, step: StepRecord): Promise<MessageRes
   return 'deferred';
 }
 
+/** A released child that does not start now: queued by its own write (with its gate), its message sent for the queued step; lost when queued meanwhile. */
+async function queueReleased(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
+  const effects = await queueSteps(deps, run, [step], 'worker', step.dependsOn.length === 1 ? step.dependsOn[0] : undefined);
+  if (effects.events.length === 0) return 'duplicate';
+  await applyEffects(deps, effects);
+  return 'deferred';
+}
+
 /** The run is paused (or not started): keep the step queued and remember it for `resume`. */
 async function holdStep(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<MessageResult> {
   if ((await deps.store.hold(run.id, step.stepId)).won) return 'held';
@@ -175,47 +196,6 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord): P
   return 'cancelled';
 }
 
-/** How much older than the step's last queuing a dead letter must be to count as a stale copy. */
-const staleCopyMarginMs = 60_000;
-
-/**
- * A step message that kept failing (the worker crashed on it every time) reached the DLQ: fail
- * the step with that reason and block the run, so `retry` can pick it up; but only while this
- * message's attempt is still the step's fate: queued for exactly this attempt, or running with
- * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
- */
-export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'ignored'> {
-  const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
-  if (!run || !step) return 'ignored';
-  if (step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue')) {
-    // The step finished but its worker kept dying after (while releasing, sending or running a
-    // child inline): the worker's releases counted on this message's redelivery, which ends
-    // here, so release again from here (this function's releases are marked for dispatch).
-    await applyEffects(deps, await rerelease(deps, run, step));
-    return 'ignored';
-  }
-  // A person's retry of a step that never started queues it again under the same attempt number:
-  // a copy sent before that queuing (SQS keeps a message's SentTimestamp in the DLQ) is the
-  // execution that already ended. The margin absorbs clock skew between SQS and the functions.
-  const sentBeforeQueued = sentAt !== undefined && step.queuedAt !== undefined && sentAt < Date.parse(step.queuedAt) - staleCopyMarginMs;
-  const stillQueued = step.status === 'queued' && step.attempt === message.attempt && !sentBeforeQueued;
-  const running = step.status === 'running' && step.waitingFor !== 'callback' && message.attempt < step.attempt;
-  const leaseEnds = Date.parse(step.leaseUntil ?? '');
-  const abandoned = running && leaseEnds < deps.clock().getTime();
-  if (running && !abandoned) {
-    // A live lease: its worker may still finish, or may have died too. Nothing else would look
-    // again (no lease timer), so a copy comes back just after the lease ends: a takeover then.
-    await deps.dispatcher.send([messageFor({ ...step, attempt: step.attempt - 1 }, Math.max(1, (leaseEnds - deps.clock().getTime()) / 1000 + 1))]);
-    return 'ignored';
-  }
-  if (!stillQueued && !abandoned) return 'ignored';
-  const error = new NonRetryableStepError(`The step's message was dead-lettered after ${receiveCount} deliveries: the worker crashed or timed out each time`, { code: 'DEAD_LETTERED' });
-  const effects = await failStep(deps, run, step, error, { actor: 'dlq-handler', transition: 'deadLetter' });
-  if (!effects) return 'ignored';
-  await applyEffects(deps, effects);
-  return 'failed';
-}
-
 // --- Outcomes: each a transition of the table; undefined when the step had moved on (lost) ---
 
 /** running → completed (the worker, a callback) or needs_qa → completed (approve, CI, a delivery); releases the dependents. */
@@ -230,7 +210,7 @@ export async function completeStep(
   const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
   const stored = await deps.artifacts.storeOutput(address, outcome.output);
   const artifacts = outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
-  const plan = await planFinish(deps, run, step, at, actor);
+  const plan = await planFinish(deps, run, step, at);
   const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) }, at, step.stepId);
   const written = await deps.store.complete(
     {
@@ -281,7 +261,7 @@ export async function failStep(
   const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), llmUsage: error.llmUsage };
   const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
   if (optional) {
-    const plan = await planFinish(deps, run, step, at, actor, 'failed');
+    const plan = await planFinish(deps, run, step, at, 'failed');
     const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);
     return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
   }

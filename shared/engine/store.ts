@@ -38,10 +38,12 @@ export interface Release {
   event: EventToWrite;
 }
 
-/** Where the dependents of a finished step stand after its write. */
+/**
+ * What a finishing write (completed, or failed but optional) does beside the step. Its
+ * single-parent children are not written: the finish is their release, their messages are sent
+ * after it and their claim (`claimReleased`) records it.
+ */
 export interface Finish {
-  /** Children whose only remaining dependency this step was: queued in the same write. */
-  released: Release[];
   /**
    * A sink (no dependents) counted in the same write: out of its bucket's pending sinks
    * (`bucket`), or, for a run created before sink buckets, the run's `remainingSinks` - 1. Absent
@@ -147,18 +149,26 @@ export interface EngineStore {
   queue(runId: string, releases: Release[]): Promise<Written>;
   /** A shared dependent's decrement by one parent; `remaining` is what is left after it. */
   release(runId: string, stepId: string, parentId: string): Promise<{ won: true; remaining: number } | { won: false }>;
-  /** queued → running (or a takeover of an expired lease): the write that makes an attempt run once. */
+  /** queued → running, pending → running for a released single-parent child, or a takeover of an expired lease: the write that makes an attempt run once. */
   claim(
     runId: string,
     stepId: string,
-    claim: { transition: 'claim' | 'takeover'; readAttempt: number; at: string; leaseUntil: string; callback?: CallbackRecord & { tokenHash: string; expiresAt: number } },
+    claim: {
+      transition: 'claim' | 'takeover' | 'claimReleased';
+      readAttempt: number;
+      at: string;
+      leaseUntil: string;
+      callback?: CallbackRecord & { tokenHash: string; expiresAt: number };
+      /** claimReleased: the release's `step.queued`, recorded before the start in the same write. */
+      queued?: EventToWrite;
+    },
     event: EventToWrite,
   ): Promise<Written>;
   /** A queued step gated further ahead than a queue delay reaches: into the timers index. */
   park(runId: string, stepId: string, attempt: number, notBefore: string): Promise<Written>;
   /** The sweeper sent a parked step: off the timers index. */
   unpark(runId: string, stepId: string): Promise<void>;
-  /** running/needs_qa → completed, with the dependents it alone held back queued and the sink counted (`finish`). */
+  /** running/needs_qa → completed, with the sink counted (`finish`) and a DISPATCH timer on the step when the plan says. */
   complete(completion: Completion, finish: Finish, event: EventToWrite): Promise<Written>;
   /**
    * → failed. `block`: the run is blocked with this reason (lost when the run is not running);
@@ -202,7 +212,7 @@ export interface EngineStore {
   dueTimers(kind: TimerKind, before: string, limit: number): Promise<DueTimer[]>;
   /** A re-sent step's DISPATCH timer moves to `dueAt` (only while it is still queued at that attempt). */
   moveDispatchMarker(runId: string, stepId: string, attempt: number, dueAt: string): Promise<void>;
-  /** A DISPATCH timer of a step that moved on without a claim (cancelled, skipped…) is taken off (only while in that status). */
+  /** A DISPATCH timer of a step that moved on without a claim (cancelled, skipped…) or whose release's sends are done is taken off (only while in that status). */
   clearDispatchMarker(runId: string, stepId: string, status: string): Promise<void>;
 
   // --- Budgets: ledgers, reservations, budget blocks (shared/engine/budgets.ts) ---

@@ -132,7 +132,10 @@ async function expireCallbacks(deps: EngineDeps, now: Date, { limit }: SweepOpti
 /**
  * Queued steps whose DISPATCH marker is still there past the grace: their message was lost (or
  * is very late). Sent again, then the marker moves to now, so a step that stays queued (its run
- * paused) is re-sent once per grace at most; markers of steps that moved on are removed.
+ * paused) is re-sent once per grace at most. Finished steps still marked: whoever finished them
+ * (approve, callback, reaction) did not get through the sends of their release: the step's own
+ * message goes to the worker, whose rerelease does them again (idempotent), and the marker goes.
+ * Markers of steps that moved on are removed.
  */
 async function resendLostDispatches(deps: EngineDeps, now: Date, { limit, dispatchGraceSeconds }: SweepOptions): Promise<number> {
   const before = new Date(now.getTime() - dispatchGraceSeconds * 1000).toISOString();
@@ -144,5 +147,5 @@ async function resendLostDispatches(deps: EngineDeps, now: Date, { limit, dispat
   ]);
   if (redo.length > 0) deps.logger.warn('re-sent finished steps whose follow-up was cut short', { count: redo.length, steps: redo.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
   if (resend.length > 0) deps.logger.warn('re-sent queued steps whose message never arrived', { count: resend.length, steps: resend.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
-  return resend.length;
+  return resend.length + redo.length;
 }

@@ -79,14 +79,14 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
    * no event item, no feed entry, and a change of the step alone stays one conditional write
    * instead of a transaction ("Write budget per step").
    */
-  const stepChange = (tx: Transaction, key: { pk: string; sk: string }, spec: UpdateSpec, written: EventToWrite) => {
-    if (written.publish || written.inFeed) {
-      tx.update(key, spec);
-      event(tx, written);
-      return;
+  const stepChange = (tx: Transaction, key: { pk: string; sk: string }, spec: UpdateSpec, ...written: EventToWrite[]) => {
+    const itemOf = (entry: EventToWrite) => entry.publish || entry.inFeed;
+    const kept = written.filter((entry) => !itemOf(entry));
+    tx.update(key, kept.length ? { ...spec, append: { ...spec.append, history: kept.map((entry) => historyEntry(entry.event)) } } : spec);
+    for (const entry of written) {
+      if (itemOf(entry)) event(tx, entry);
+      else tx.recorded(committed(entry.event).key, entry.event);
     }
-    tx.update(key, { ...spec, append: { ...spec.append, history: [historyEntry(written.event)] } });
-    tx.recorded(committed(written.event).key, written.event);
   };
   /** One UpdateItem, lost on its condition. */
   const update = async (key: { pk: string; sk: string }, spec: Parameters<typeof updateExpression>[0], returnValues = false) => {
@@ -113,14 +113,10 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       reset.event,
     );
 
-  /** The children a finished step queues in its own write, its sink count, and the run's counters. */
-  const finishInto = (tx: Transaction, runId: string, parentId: string, finish: Finish, runAdd: Record<string, unknown>) => {
-    const condition = guarded('queue', {})!;
-    for (const release of finish.released) {
-      stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), add: { releasedBy: new Set([parentId]) }, ...condition }, release.event);
-    }
+  /** A finished step's sink count and the run's counters (in the same write). */
+  const finishInto = (tx: Transaction, runId: string, stepId: string, finish: Finish, runAdd: Record<string, unknown>) => {
     const bucket = finish.sink?.bucket;
-    if (bucket !== undefined) tx.update(keys.sinkBucket(runId, bucket), { delete: { pending: new Set([parentId]) }, condition: 'attribute_exists(pk)' });
+    if (bucket !== undefined) tx.update(keys.sinkBucket(runId, bucket), { delete: { pending: new Set([stepId]) }, condition: 'attribute_exists(pk)' });
     const add = { ...runAdd, ...(finish.sink && bucket === undefined ? { remainingSinks: -1 } : {}) };
     if (Object.keys(add).length) tx.update(keys.run(runId), { add });
   };
@@ -215,7 +211,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return result.won ? { won: true, remaining: result.item?.remaining as number } : { won: false };
     },
 
-    claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, started) =>
+    claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued }, started) =>
       write((tx) => {
         stepChange(
           tx,
@@ -224,10 +220,12 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
             // No LEASE timer: an entry in the timers index (ALL projection) is a write on the claim
             // and another on the outcome; a dead worker's step is found by its message's
             // redelivery instead ("Write budget per step"). A DISPATCH marker is taken off.
-            set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at },
+            // A released child's claim is its queuing too (claimReleased): queuedAt and step.queued with it.
+            set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, ...(transition === 'claimReleased' ? { queuedAt: at } : {}) },
             remove: ['waitingFor', timersIndex.partitionKey, timersIndex.sortKey],
             ...guarded(transition, { attempt: readAttempt, now: at })!,
           },
+          ...(queued ? [queued] : []),
           started,
         );
         if (callback) {

@@ -87,17 +87,10 @@ export function createMemoryEngineStore() {
     if (release.parked) step.timer = { kind: 'notBefore', dueAt: release.notBefore! };
     else if (release.dispatchDueAt) step.timer = { kind: 'dispatch', dueAt: release.dispatchDueAt };
   };
-  /** A finishing write's children and run counters, after its own checks held. */
-  const finishChecks = (runId: string, finish: Finish) => finish.released.map((release): [StoredStep | undefined, 'queue', GuardValues] => [stepOf(runId, release.stepId), 'queue', {}]);
-  const applyFinish = (run: RunRecord, parentId: string, finish: Finish) => {
-    for (const release of finish.released) {
-      const child = stepOf(run.id, release.stepId)!;
-      releaseInto(child, release);
-      child.releasedBy = addTo(child.releasedBy, parentId);
-    }
-    if (finish.sink?.bucket !== undefined) sinkBuckets.get(run.id)?.get(finish.sink.bucket)?.delete(parentId);
+  /** A finishing write's sink count (its bucket, or the run's counter for a run from before buckets). */
+  const applyFinish = (run: RunRecord, stepId: string, finish: Finish) => {
+    if (finish.sink?.bucket !== undefined) sinkBuckets.get(run.id)?.get(finish.sink.bucket)?.delete(stepId);
     else if (finish.sink) run.remainingSinks -= 1;
-    return finish.released.map((release) => release.event);
   };
 
   const store: EngineStore = {
@@ -177,18 +170,18 @@ export function createMemoryEngineStore() {
       step.releasedBy = addTo(step.releasedBy, parentId);
       return { won: true, remaining: step.remaining };
     },
-    async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback }, event) {
+    async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued }, event) {
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds(transition, step, { attempt: readAttempt, now: at })) return lostWrite;
       // Off the timers index (a DISPATCH marker goes): a dead worker's step is found by its message's redelivery.
-      Object.assign(step, { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at });
+      Object.assign(step, { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, ...(transition === 'claimReleased' ? { queuedAt: at } : {}) });
       delete step.timer;
       delete step.waitingFor;
       if (callback) {
         const { tokenHash, expiresAt: _expires, ...bound } = callback;
         callbacks.set(tokenHash, bound);
       }
-      return commit([event]);
+      return commit([...(queued ? [queued] : []), event]);
     },
     async park(runId, stepId, attempt, notBefore) {
       const step = stepOf(runId, stepId);
@@ -203,7 +196,7 @@ export function createMemoryEngineStore() {
     async complete(done, finish, event) {
       const step = stepOf(done.runId, done.stepId);
       const run = runs.get(done.runId);
-      if (!run || !allHold([[step, done.transition, { attempt: done.attempt }], ...finishChecks(done.runId, finish)])) return lostWrite;
+      if (!run || !allHold([[step, done.transition, { attempt: done.attempt }]])) return lostWrite;
       leaveIndexes(step!);
       Object.assign(step!, {
         status: 'completed',
@@ -216,20 +209,22 @@ export function createMemoryEngineStore() {
       });
       if (done.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(done.llmUsage)];
       if (done.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: done.dispatchDueAt };
-      return commit([event, ...applyFinish(run, done.stepId, finish)]);
+      applyFinish(run, done.stepId, finish);
+      return commit([event]);
     },
     async fail(failure, { block, finish }, event) {
       const step = stepOf(failure.runId, failure.stepId);
       const run = runs.get(failure.runId);
       const own: [StoredStep | undefined, typeof failure.transition, GuardValues] = [step, failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus }];
-      if (!run || !allHold([own, ...(finish ? finishChecks(failure.runId, finish) : [])]) || (block && !runGuardHolds('engine:block', run))) return lostWrite;
+      if (!run || !allHold([own]) || (block && !runGuardHolds('engine:block', run))) return lostWrite;
       leaveIndexes(step!);
       Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}) });
       if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
       if (failure.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: failure.dispatchDueAt };
       if (finish) {
         run.failedOptionalSteps = addTo(run.failedOptionalSteps, failure.stepId);
-        return commit([event, ...applyFinish(run, failure.stepId, finish)]);
+        applyFinish(run, failure.stepId, finish);
+        return commit([event]);
       }
       run.failedSteps = addTo(run.failedSteps, failure.stepId);
       if (!block) return commit([event]);

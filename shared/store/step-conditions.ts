@@ -43,6 +43,10 @@ export function stepCondition(name: StepTransitionName, given: GuardValues): { c
     clauses.push('NOT contains(#releasedBy, :parent)');
     values[':parent'] = given.parentId;
   }
+  if (guards.includes('singleParent')) {
+    clauses.push('#remaining = :one AND attribute_not_exists(#releasedBy)');
+    values[':one'] = 1;
+  }
   return { condition: clauses.join(' AND '), values };
 }
 
@@ -62,7 +66,7 @@ export function runCondition(name: RunMove | `engine:${keyof typeof runTransitio
 }
 
 /** The same row read as a check on a step in memory (the in-memory store): true when the write may happen. */
-export function stepGuardHolds(name: StepTransitionName, step: { status: string; attempt: number; leaseUntil?: string; waitingFor?: string; releasedBy?: string[] }, given: GuardValues): boolean {
+export function stepGuardHolds(name: StepTransitionName, step: { status: string; attempt: number; remaining?: number; leaseUntil?: string; waitingFor?: string; releasedBy?: string[] }, given: GuardValues): boolean {
   const rule = stepTransitions[name];
   const guards: readonly string[] = rule.guard;
   const from: readonly string[] = rule.from;
@@ -72,6 +76,7 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
   if (guards.includes('leaseExpired') && !(step.leaseUntil !== undefined && step.leaseUntil < given.now!)) return false;
   if (guards.includes('waitingLive') && !(step.waitingFor === 'callback' && step.leaseUntil !== undefined && step.leaseUntil > given.now!)) return false;
   if (guards.includes('notReleasedBy') && (step.releasedBy ?? []).includes(given.parentId!)) return false;
+  if (guards.includes('singleParent') && !(step.remaining === 1 && !step.releasedBy?.length)) return false;
   return true;
 }
 

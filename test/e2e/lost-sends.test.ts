@@ -72,7 +72,7 @@ describe('lost sends on the deployed stack', () => {
     expect((await stepItem(id, 'lost-send-root')).timerPk).toBeUndefined();
   });
 
-  it('re-sends a step released by an approval whose message was lost', async () => {
+  it('re-sends a step released by an approval whose message was lost: the approved gate stays filed under DISPATCH until the sweeper released it again', async () => {
     const client = await engineClient();
     const workflowId = await client.workflow({
       name: 'lost-release',
@@ -87,15 +87,21 @@ describe('lost sends on the deployed stack', () => {
 
     const approve = await unwrap(client.baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId: id, stepId: 'gate', action: 'approve' } } }));
     expect(approve.status).toBe('completed');
-    await expectLost(client, id, 'lost-send-child', 'sent-child');
+    // A single-parent child is released by its parent's completion alone (its claim records it):
+    // the lost one is still pending, and the gate keeps the marker its sends would have taken off.
+    await client.waitForStep(id, 'sent-child', ['completed']);
+    expect(await stepItem(id, 'lost-send-child')).toMatchObject({ status: 'pending', attempt: 0 });
+    expect(await stepItem(id, 'gate')).toMatchObject({ status: 'completed', timerPk: 'DISPATCH' });
 
-    await overdue(id, 'lost-send-child');
+    await overdue(id, 'gate');
     const report = await runSweeper();
     const run = await client.waitFor(id, ['completed', 'blocked']);
 
     expect(report.dispatchesResent).toBeGreaterThanOrEqual(1);
     expect(run.status).toBe('completed');
     expect((await client.step(id, 'lost-send-child')).status).toBe('completed');
+    expect((await client.events(id)).filter((event) => event.stepId === 'lost-send-child').map((event) => event.type)).toEqual(['step.queued', 'step.started', 'step.completed']);
+    expect((await stepItem(id, 'gate')).timerPk).toBeUndefined();
   });
 
   it('leaves a marker that is not yet overdue alone', async () => {

@@ -267,7 +267,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'a' }]);
         expect((await s.store.completeRun(w.runId, at(9), false, w.event('run.completed'))).won).toBe(false);
         await w.running('a');
-        expect((await s.store.complete(w.completion('a'), { released: [], sink: {} }, w.event('step.completed', 'a'))).won).toBe(true);
+        expect((await s.store.complete(w.completion('a'), { sink: {} }, w.event('step.completed', 'a'))).won).toBe(true);
         expect((await w.run())!.remainingSinks).toBe(0);
         await w.expectRecorded(await s.store.completeRun(w.runId, at(9), true, w.event('run.completed')));
         expect(await w.run()).toMatchObject({ status: 'completed', finishedAt: at(9), degraded: true });
@@ -280,7 +280,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await blocked.running('b');
         expect((await s.store.fail(blocked.failure('a'), { block: { reason: 'a broke', event: blocked.event('run.blocked') } }, blocked.event('step.failed', 'a'))).won).toBe(true);
         expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
-        expect((await s.store.complete(blocked.completion('b'), { released: [], sink: {} }, blocked.event('step.completed', 'b'))).won).toBe(true);
+        expect((await s.store.complete(blocked.completion('b'), { sink: {} }, blocked.event('step.completed', 'b'))).won).toBe(true);
         // a's failure did not count as a sink: one left.
         expect((await s.store.completeRun(blocked.runId, at(9), false, blocked.event('run.completed'))).won).toBe(false);
         const early = await s.store.completeRunEarly(blocked.runId, at(10), 'merged', blocked.event('run.completed'));
@@ -296,14 +296,14 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'a' }, { id: 'b' }, { id: 'c' }], { extra: { remainingSinks: 0, sinkBuckets: 2, openSinkBuckets: ['0', '1'] } });
         for (const id of ['a', 'b', 'c']) await w.running(id);
         // a: counted in its completion's own write (a function no redelivery stands behind).
-        expect((await s.store.complete(w.completion('a'), { released: [], sink: { bucket: 0 } }, w.event('step.completed', 'a'))).won).toBe(true);
+        expect((await s.store.complete(w.completion('a'), { sink: { bucket: 0 } }, w.event('step.completed', 'a'))).won).toBe(true);
         expect(await s.store.finishSinks(w.runId, 0, ['a'])).toBe(false);
         // c: by its own write after its completion (the step worker's); its bucket empties, the other is open.
-        expect((await s.store.complete(w.completion('c'), { released: [] }, w.event('step.completed', 'c'))).won).toBe(true);
+        expect((await s.store.complete(w.completion('c'), {}, w.event('step.completed', 'c'))).won).toBe(true);
         expect(await s.store.finishSinks(w.runId, 1, ['c'])).toBe(false);
         expect((await w.run())!.openSinkBuckets).toEqual(['0']);
         expect((await s.store.completeRun(w.runId, at(9), false, w.event('run.completed'))).won).toBe(false);
-        expect((await s.store.complete(w.completion('b'), { released: [] }, w.event('step.completed', 'b'))).won).toBe(true);
+        expect((await s.store.complete(w.completion('b'), {}, w.event('step.completed', 'b'))).won).toBe(true);
         expect(await s.store.finishSinks(w.runId, 0, ['b'])).toBe(true);
         expect((await w.run())!.openSinkBuckets ?? []).toEqual([]);
         // A redelivered sink's recount removes nothing more and finds the run done again.
@@ -430,18 +430,18 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.started']);
       });
 
-      it('complete: running at its attempt → completed with its output, off every timer, the single-parent children it names queued and the run\'s sinks counted, in one write', async () => {
+      it('complete: running at its attempt → completed with its output, off every timer, the run\'s sinks counted, in one write; its children untouched (their claim releases them)', async () => {
         const s = open();
         const w = scenario(s);
         await w.create([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a'] }, { id: 'd' }]);
         await w.running('a');
-        expect((await s.store.complete(w.completion('a', 2), { released: [w.release('b')] }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('a', 2), {}, w.event('step.completed', 'a'))).won).toBe(false);
         expect((await w.step('a'))!.status).toBe('running');
         expect((await w.step('b'))!.status).toBe('pending');
         const llm = { provider: 'bedrock', model: 'm', inputTokens: 3, outputTokens: 4, latencyMs: 5, costUsd: 0.01, at: at(4) };
         const written = await s.store.complete(
           w.completion('a', 1, { output: { answer: 42, nested: { list: [1, 'two'] } }, usage: { calls: 1 }, agentUsage: { costUsd: 0.5 }, llmUsage: [llm as never] }),
-          { released: [w.release('b'), w.release('c', { notBefore: at(120), dispatchDueAt: at(120) })] },
+          {},
           w.event('step.completed', 'a'),
         );
         await w.expectRecorded(written);
@@ -449,24 +449,40 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect(a).toMatchObject({ status: 'completed', finishedAt: at(5), output: { answer: 42, nested: { list: [1, 'two'] } }, usage: { calls: 1 }, agentUsage: { costUsd: 0.5 }, llmUsage: [llm] });
         expect(a.leaseUntil).toBeUndefined();
         expect(await w.timers('a')).toEqual([]);
-        expect(await w.step('b')).toMatchObject({ status: 'queued', releasedBy: ['a'], queuedAt: at(1) });
-        expect(await w.step('c')).toMatchObject({ status: 'queued', releasedBy: ['a'], notBefore: at(120) });
-        expect(await w.timers('c')).toEqual([`dispatch@${at(120)}`]);
-        expect(await w.types('b')).toEqual(['step.queued']);
+        expect(await w.step('b')).toMatchObject({ status: 'pending', remaining: 1 });
+        expect((await w.step('b'))!.releasedBy).toBeUndefined();
+        expect(await w.timers('c')).toEqual([]);
+        expect(await w.types('b')).toEqual([]);
         expect((await w.run())!.remainingSinks).toBe(3);
         // A repeat is lost and changes nothing.
-        expect((await s.store.complete(w.completion('a'), { released: [] }, w.event('step.completed', 'a'))).won).toBe(false);
+        expect((await s.store.complete(w.completion('a'), {}, w.event('step.completed', 'a'))).won).toBe(false);
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.completed']);
 
-        // All or none: a child someone else queued first makes the completion lose.
         await w.running('d');
-        expect((await s.store.complete(w.completion('d'), { released: [w.release('b')], sink: {} }, w.event('step.completed', 'd'))).won).toBe(false);
-        expect((await w.step('d'))!.status).toBe('running');
-        expect((await w.run())!.remainingSinks).toBe(3);
         // A sink: the run's count goes down in the same write; an output held elsewhere is a reference.
-        await w.expectRecorded(await s.store.complete(w.completion('d', 1, { output: undefined, outputRef: 'projects/p/outputs/d.json' }), { released: [], sink: {} }, w.event('step.completed', 'd')));
+        await w.expectRecorded(await s.store.complete(w.completion('d', 1, { output: undefined, outputRef: 'projects/p/outputs/d.json' }), { sink: {} }, w.event('step.completed', 'd')));
         expect(await w.step('d')).toMatchObject({ status: 'completed', outputRef: 'projects/p/outputs/d.json' });
         expect((await w.run())!.remainingSinks).toBe(2);
+      });
+
+      it('claimReleased: a single-parent child goes pending → running once, recording its release (step.queued) before its start in the same write; never a shared or claimed one', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'p2' }, { id: 'shared', dependsOn: ['a', 'p2'] }]);
+        const claimReleased = (stepId: string, readAttempt = 0) =>
+          s.store.claim(w.runId, stepId, { transition: 'claimReleased', readAttempt, at: at(6), leaseUntil: at(60), queued: w.event('step.queued', stepId, { attempt: 1, releasedBy: 'a' }) }, w.event('step.started', stepId, { attempt: 1 }));
+        await w.expectRecorded(await claimReleased('b'));
+        expect(await w.step('b')).toMatchObject({ status: 'running', attempt: 1, leaseUntil: at(60), queuedAt: at(6), startedAt: at(6) });
+        expect(await w.types('b')).toEqual(['step.queued', 'step.started']);
+        // Once: a duplicate message's claim loses (the step is running now), as does one at another attempt.
+        expect((await claimReleased('b')).won).toBe(false);
+        expect((await claimReleased('b', 1)).won).toBe(false);
+        expect(await w.types('b')).toEqual(['step.queued', 'step.started']);
+        // A child waiting for two parents is released by their decrements, never by a claim.
+        expect((await claimReleased('shared')).won).toBe(false);
+        expect(await s.store.release(w.runId, 'shared', 'a')).toEqual({ won: true, remaining: 1 });
+        expect((await claimReleased('shared')).won).toBe(false);
+        expect((await w.step('shared'))!.status).toBe('pending');
       });
 
       it('complete and fail with dispatchDueAt: the finished step filed under DISPATCH instead of leaving every index (its follow-up is redone if the writer dies)', async () => {
@@ -475,11 +491,11 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'gate' }, { id: 'o', onFailure: 'continue' }, { id: 'c', dependsOn: ['gate', 'o'] }]);
         await w.needsQa('gate', { deadline: at(600) });
         await w.running('o');
-        await w.expectRecorded(await s.store.complete(w.completion('gate', 1, { transition: 'approve', dispatchDueAt: at(6) }), { released: [] }, w.event('step.completed', 'gate')));
+        await w.expectRecorded(await s.store.complete(w.completion('gate', 1, { transition: 'approve', dispatchDueAt: at(6) }), {}, w.event('step.completed', 'gate')));
         expect(await w.timers('gate')).toEqual([`dispatch@${at(6)}`]);
         expect(await w.inbox()).toEqual([]);
         expect((await w.step('gate'))!.status).toBe('completed');
-        await w.expectRecorded(await s.store.fail(w.failure('o', 'running', { dispatchDueAt: at(7) }), { finish: { released: [] } }, w.event('step.failed', 'o')));
+        await w.expectRecorded(await s.store.fail(w.failure('o', 'running', { dispatchDueAt: at(7) }), { finish: {} }, w.event('step.failed', 'o')));
         expect(await w.timers('o')).toEqual([`dispatch@${at(7)}`]);
         expect((await s.store.dueTimers('dispatch', at(7), 1000)).filter((timer) => timer.runId === w.runId)).toEqual([
           { runId: w.runId, stepId: 'gate', status: 'completed', attempt: 1, dueAt: at(6), waitingFor: 'approval' },
@@ -534,9 +550,9 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.expectRecorded(await s.store.fail(w.failure('b'), {}, w.event('step.failed', 'b')));
         expect(await w.run()).toMatchObject({ status: 'blocked', reason: 'step a failed: broke' });
         expect((await w.run())!.failedSteps?.sort()).toEqual(['a', 'b']);
-        // Optional: listed apart, its dependents queued, the run not blocked further.
-        await w.expectRecorded(await s.store.fail(w.failure('o'), { finish: { released: [w.release('after')] } }, w.event('step.failed', 'o')));
-        expect(await w.step('after')).toMatchObject({ status: 'queued', releasedBy: ['o'] });
+        // Optional: listed apart, the run not blocked further; its dependents untouched (their claim releases them).
+        await w.expectRecorded(await s.store.fail(w.failure('o'), { finish: {} }, w.event('step.failed', 'o')));
+        expect(await w.step('after')).toMatchObject({ status: 'pending', remaining: 1 });
         const run = (await w.run())!;
         expect(run.failedOptionalSteps).toEqual(['o']);
         expect(run.failedSteps?.sort()).toEqual(['a', 'b']);
@@ -594,11 +610,11 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.create([{ id: 'yes' }, { id: 'no' }, { id: 'next', dependsOn: ['yes'] }]);
         await w.needsQa('yes', { deadline: at(600) });
         await w.needsQa('no', { deadline: at(600) });
-        const approved = await s.store.complete(w.completion('yes', 1, { transition: 'approve', comment: 'looks good', output: { approvedBy: 'tok_1' } }), { released: [w.release('next')] }, w.event('step.completed', 'yes'));
+        const approved = await s.store.complete(w.completion('yes', 1, { transition: 'approve', comment: 'looks good', output: { approvedBy: 'tok_1' } }), {}, w.event('step.completed', 'yes'));
         await w.expectRecorded(approved);
         expect(await w.step('yes')).toMatchObject({ status: 'completed', comment: 'looks good', output: { approvedBy: 'tok_1' } });
-        expect((await w.step('next'))!.status).toBe('queued');
-        expect((await s.store.complete(w.completion('yes', 1, { transition: 'approve' }), { released: [] }, w.event('step.completed', 'yes'))).won).toBe(false);
+        expect((await w.step('next'))!.status).toBe('pending');
+        expect((await s.store.complete(w.completion('yes', 1, { transition: 'approve' }), {}, w.event('step.completed', 'yes'))).won).toBe(false);
         expect((await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', attempt: 2 }), {}, w.event('step.failed', 'no'))).won).toBe(false);
         await w.expectRecorded(await s.store.fail(w.failure('no', 'needs_qa', { transition: 'reject', comment: 'wrong' }), { block: { reason: 'rejected', event: w.event('run.blocked') } }, w.event('step.failed', 'no')));
         expect(await w.step('no')).toMatchObject({ status: 'failed', comment: 'wrong' });
@@ -628,7 +644,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await s.store.heartbeat(w.runId, 'a', 1, at(33), at(53))).won).toBe(false);
         expect(await w.timers('a')).toEqual([`callback@${at(32)}`]);
         // A callback's completion takes the step off the timer.
-        await w.expectRecorded(await s.store.complete(w.completion('a'), { released: [], sink: {} }, w.event('step.completed', 'a')));
+        await w.expectRecorded(await s.store.complete(w.completion('a'), { sink: {} }, w.event('step.completed', 'a')));
         expect(await w.timers('a')).toEqual([]);
         expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.pending', 'step.completed']);
       });

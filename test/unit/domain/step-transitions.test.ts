@@ -27,6 +27,7 @@ describe('the step transitions table', () => {
     expect(stepCondition('heartbeat', { attempt: 3, now: 'T' })?.condition).toBe('#status = :from0 AND #attempt = :attempt AND #waitingFor = :callback AND #leaseUntil > :now');
     expect(stepCondition('release', { parentId: 'a' })?.condition).toBe('#status = :from0 AND NOT contains(#releasedBy, :parent)');
     expect(stepCondition('approve', {})?.condition).toBe('#status = :from0');
+    expect(stepCondition('claimReleased', { attempt: 0 })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt AND #remaining = :one AND attribute_not_exists(#releasedBy)', values: { ':from0': 'pending', ':attempt': 0, ':one': 1 } });
     expect(stepCondition('deadLetter', { attempt: 1, readStatus: 'queued' })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt', values: { ':from0': 'queued', ':attempt': 1 } });
     expect(runCondition('engine:complete').condition).toBe('#status IN (:run0, :run1, :run2) AND #remainingSinks <= :zero AND attribute_not_exists(#openSinkBuckets)');
     expect(runCondition('cancel').values).toEqual({ ':run0': 'pending', ':run1': 'running', ':run2': 'paused', ':run3': 'blocked' });
@@ -48,6 +49,10 @@ describe('the step transitions table', () => {
       ['release', { status: 'pending', attempt: 0, releasedBy: ['a'] }, { parentId: 'a' }, false],
       ['release', { status: 'pending', attempt: 0, releasedBy: ['a'] }, { parentId: 'b' }, true],
       ['skip', { status: 'queued', attempt: 0 }, { readStatus: 'pending' }, false],
+      ['claimReleased', { status: 'pending', attempt: 0, remaining: 1 }, { attempt: 0 }, true],
+      ['claimReleased', { status: 'pending', attempt: 0, remaining: 1, releasedBy: ['a'] }, { attempt: 0 }, false],
+      ['claimReleased', { status: 'pending', attempt: 0, remaining: 2 }, { attempt: 0 }, false],
+      ['claimReleased', { status: 'queued', attempt: 0, remaining: 0 }, { attempt: 0 }, false],
       ['approve', { status: 'needs_qa', attempt: 1 }, {}, true],
       ['approve', running, {}, false],
     ];

@@ -42,6 +42,7 @@ describe('dispatch markers', () => {
     const plan = planDispatchRecovery([marked('cancelled', { status: 'cancelled' }), marked('skipped', { status: 'skipped' })], now, 60);
 
     expect(plan.resend).toEqual([]);
+    expect(plan.redo).toEqual([]);
     expect(plan.clear.map((step) => step.stepId)).toEqual(['cancelled', 'skipped']);
   });
 
@@ -60,11 +61,14 @@ describe('dispatch markers', () => {
     const sent: Dispatch[] = [];
     const dispatcher = withLostTestSends({ send: async (dispatches: Dispatch[]) => void sent.push(...dispatches) });
 
-    await dispatcher.send([
+    const report = await dispatcher.send([
       { message: { runId: 'run_1', stepId: 'lost-send-root', attempt: 0 } },
       { message: { runId: 'run_1', stepId: 'kept', attempt: 0 } },
     ]);
 
     expect(sent.map((dispatch) => dispatch.message.stepId)).toEqual(['kept']);
+    // Reported, so that nothing after the sends happens (as after a death right after the commit).
+    expect(report).toEqual({ dropped: 1 });
+    expect(await dispatcher.send([{ message: { runId: 'run_1', stepId: 'kept', attempt: 0 } }])).toBeUndefined();
   });
 });

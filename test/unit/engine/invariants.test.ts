@@ -236,17 +236,16 @@ describe('invariant 1: nothing lost when a person, an agent or a reaction dies a
     expectEveryChangeRecorded(h, runId);
   });
 
-  it('a finishing write with nothing left to do after it files no marker; one with follow-up takes its marker off once done', async () => {
+  it('a finishing write with follow-up takes its marker off once its sends are done; its released child carries none (no write of its own)', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'gate', kind: 'approval' }, { id: 'next', dependsOn: ['gate'] }]);
     await h.drain();
     await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
-    // Its only child was queued in the approval's own write (with its own DISPATCH marker).
     expect(h.memory.timer(runId, 'gate')).toBeUndefined();
-    expect(h.memory.timer(runId, 'next')).toEqual({ kind: 'dispatch', dueAt: new Date(h.now()).toISOString() });
+    expect(h.memory.timer(runId, 'next')).toBeUndefined();
+    expect(h.step(runId, 'next').status).toBe('pending');
     await h.drain();
     expect(h.run(runId).status).toBe('completed');
-    expect(h.memory.timer(runId, 'next')).toBeUndefined();
   });
 });
 
@@ -255,10 +254,10 @@ describe('invariant 1: nothing lost, when a finished step\'s message dead-letter
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a'] }]);
     const [entry] = h.queue.splice(0, 1);
-    // The worker ran a and queued b and c (no dispatch marker: its message's redelivery recovers them), then died sending.
+    // The worker ran a, whose completion released b and c (no write of theirs, no dispatch marker: its message's redelivery recovers them), then died sending.
     const dying = { ...h.deps, releasesRecoveredByRedelivery: true, dispatcher: { send: async () => Promise.reject(new Error('the worker died')) } };
     await expect(processStepMessage(dying, entry!.message, h.now() + 20_000)).rejects.toThrow('the worker died');
-    expect([h.step(runId, 'a').status, h.step(runId, 'b').status, h.step(runId, 'c').status]).toEqual(['completed', 'queued', 'queued']);
+    expect([h.step(runId, 'a').status, h.step(runId, 'b').status, h.step(runId, 'c').status]).toEqual(['completed', 'pending', 'pending']);
     expect(h.queue).toEqual([]);
     // It kept dying: the message dead-letters.
     expect(await h.deadLetter(entry!.message)).toBe('ignored');
@@ -366,6 +365,89 @@ describe('invariant 1: the run completes exactly once, when its last sink is don
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a', done: true }]);
     expect(h.run(runId)).toMatchObject({ status: 'completed', sinkBuckets: 0 });
+  });
+});
+
+describe('invariant 1: nothing lost, when the sends after a completion never happen', () => {
+  const worker = (h: EngineHarness) => ({ ...h.deps, releasesRecoveredByRedelivery: true });
+
+  it('a worker that dies after the completion, before the sends: the redelivery sends the child, whose claim records its release', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }]);
+    const entry = h.queue[0]!;
+    const dying = { ...worker(h), dispatcher: { send: async () => Promise.reject(new Error('the worker died')) } };
+    // Inline execution would run b in the same delivery: keep the send (and so the crash) in the way.
+    await expect(processStepMessage(dying, entry.message, h.now() + 20_000, 50)).rejects.toThrow('the worker died');
+    expect([h.step(runId, 'a').status, h.step(runId, 'b').status]).toEqual(['completed', 'pending']);
+    expect(h.typesOf(runId, 'b')).toEqual([]);
+    // SQS shows the message again: its redelivery finds a finished and releases again.
+    expect(await processStepMessage(worker(h), entry.message, h.now() + 20_000)).toBe('rereleased');
+    h.queue.splice(h.queue.indexOf(entry), 1);
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId, 'b')).toEqual(['step.queued', 'step.started', 'step.completed']);
+    expect(h.eventsOf(runId, 'b')[0]!.detail).toMatchObject({ attempt: 1, releasedBy: 'a' });
+    // The history is read in id order: the release sorts before the start it was written with.
+    const ids = h.eventsOf(runId, 'b').map((event) => event.id);
+    expect([...ids].sort()).toEqual(ids);
+    expect(h.executions.map((execution) => execution.stepId)).toEqual(['a', 'b']);
+  });
+
+  it('an approval whose sends are lost stays filed under DISPATCH until the sweeper released its children again', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }, { id: 'b', dependsOn: ['gate'] }, { id: 'c', dependsOn: ['gate'] }]);
+    await h.drain();
+    // The API committed the approval and died before its sends (a dropped send stands for that).
+    const dying = { ...h.deps, dispatcher: { send: async () => ({ dropped: 2 }) } };
+    await stepAction(dying, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    expect(h.step(runId, 'gate').status).toBe('completed');
+    expect(h.memory.timer(runId, 'gate')).toMatchObject({ kind: 'dispatch' });
+    expect(h.queue).toEqual([]);
+    h.advance(120);
+    // The gate's own message goes to the worker, whose rerelease sends its children.
+    expect((await sweep(h.deps, { eventGraceSeconds: 30, limit: 10, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 })).dispatchesResent).toBe(1);
+    expect(h.memory.timer(runId, 'gate')).toBeUndefined();
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId, 'b')).toEqual(['step.queued', 'step.started', 'step.completed']);
+    // An approval whose sends went through takes its marker off at once.
+    const other = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }, { id: 'b', dependsOn: ['gate'] }]);
+    await h.drain();
+    await stepAction(h.deps, h.run(other), h.step(other, 'gate'), 'approve', 'tok_person', {});
+    expect(h.memory.timer(other, 'gate')).toBeUndefined();
+    await h.drain();
+    expect(h.run(other).status).toBe('completed');
+  });
+
+  it('a child released while its run is paused is queued and held for resume; one released after a cancel is cancelled', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }, { id: 'b', dependsOn: ['gate'] }]);
+    await h.drain();
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    await stepAction(h.deps, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {});
+    await h.drain();
+    expect(h.step(runId, 'b').status).toBe('queued');
+    expect(h.run(runId)).toMatchObject({ status: 'paused', heldSteps: ['b'] });
+    await runAction(h.deps, h.run(runId), 'resume', 'test');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId, 'b')).toEqual(['step.queued', 'step.started', 'step.completed']);
+
+    const late = await h.startRun([{ id: 'gate', kind: 'approval', input: { prompt: 'ok?' } }, { id: 'b', dependsOn: ['gate'] }]);
+    await h.drain();
+    await stepAction(h.deps, h.run(late), h.step(late, 'gate'), 'approve', 'tok_person', {});
+    await runAction(h.deps, h.run(late), 'cancel', 'test');
+    await h.drain();
+    expect(h.step(late, 'b').status).toBe('cancelled');
+    expectEveryChangeRecorded(h, late);
+  });
+
+  it('a released wait step gets its not-before time at its release: queued with it, not claimed at once', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'pause', kind: 'wait', input: { seconds: 30 }, dependsOn: ['a'] }]);
+    const released = h.now();
+    await h.deliver();
+    expect(h.step(runId, 'pause')).toMatchObject({ status: 'queued', notBefore: new Date(released + 30_000).toISOString() });
   });
 });
 
