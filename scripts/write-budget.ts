@@ -27,6 +27,7 @@ import { defaultProjectSettings } from '#shared/schemas/projects';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
 import { listingsIndex, outboxIndex, timersIndex } from '#shared/store/keys';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { createWorkflowStore } from '#shared/store/workflows';
 import { createRunStore } from '#shared/store/runs';
 import { resolveTarget } from './lib/emulator';
 import { benchSteps, type BenchShape } from './lib/bench/shapes';
@@ -143,7 +144,8 @@ async function runCase(shape: BenchShape) {
     releasesRecoveredByRedelivery: true,
   };
   const steps = benchSteps(shape, size).map((step) => ({ ...step, dependsOn: step.dependsOn ?? [] }));
-  const workflow = { id: 'wf_budget', projectId: 'prj_budget', name: `budget-${shape}`, version: 1, createdAt: new Date(now).toISOString(), steps };
+  // Saved as the API saves it: steps with no item yet are read from this version.
+  const { workflow } = await createWorkflowStore({ documents: raw, tableName }).save({ projectId: 'prj_budget', body: { name: `budget-${shape}`, steps }, actor: 'budget', now: new Date(now) });
   operation = 'createRun (api)';
   const { run } = await createRun({ ...deps, releasesRecoveredByRedelivery: false }, { projectId: 'prj_budget', workflow: workflow, actor: 'budget', start: true });
   // The worker: batches of `batchSize` records, one usage write per run per invocation (createMetering).

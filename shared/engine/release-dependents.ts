@@ -184,7 +184,7 @@ export async function countSinks(deps: EngineDeps, run: RunRecord, sinks: StepRe
 export async function releaseShared(deps: EngineDeps, run: RunRecord, parentId: string, children: StepRecord[], actor: string): Promise<Effects> {
   const ready: StepRecord[] = [];
   for (const child of children) {
-    const released = await deps.store.release(run.id, child.stepId, parentId);
+    const released = await deps.store.release(run.id, child.stepId, parentId, child.remaining);
     if (released.won) {
       if (released.remaining === 0) ready.push(child);
       continue;

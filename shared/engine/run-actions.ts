@@ -1,14 +1,13 @@
 import { addUsage, usageFromItem } from '#shared/clients/usage-meter';
 import type { Budget } from '#shared/domain/budgets';
-import { analyzeDag } from '#shared/domain/dag';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { sinkBuckets, sinksOpen } from '#shared/domain/sink-buckets';
+import { sinksOpen } from '#shared/domain/sink-buckets';
 import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
-import { defaultRetryPolicy } from '#shared/domain/workflow';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import { generationOf, type ReusedStep, type RunRecord, type StepRecord } from '#shared/store/runs';
+import { runSinkBuckets, stepRecordsOf } from '#shared/store/step-definitions';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
 import { cancelStranded, sendCancelChecks } from './cancel-run';
@@ -23,8 +22,9 @@ const branchMappingTtlSeconds = 90 * 24 * 3600;
 const now = (deps: EngineDeps) => deps.clock();
 
 /**
- * Creates a run of a workflow version. Its steps are written first (in batches) and the run
- * item last, in one transaction with the idempotency record and the event: until that commit
+ * Creates a run of a workflow version. Its steps are written first (in batches; only roots and
+ * steps already done: the others are born at their first write, read from the version until
+ * then) and the run item last, in one transaction with the idempotency record and the event: until that commit
  * nothing refers to the steps, so a failure half-way leaves no visible run. The same
  * Idempotency-Key with the same request (`requestHash`, see shared/domain/canonical-json.ts)
  * returns the run it created the first time; with another request it is refused (422).
@@ -51,46 +51,21 @@ export async function createRun(
     const existing = await replayOf(deps, projectId, idempotencyKey, requestHash);
     if (existing) return existing;
   }
-  const dag = analyzeDag(workflow.steps);
   const reused = input.fork?.reused ?? new Map<string, ReusedStep>();
-  const done = new Set([...workflow.steps.filter((spec) => spec.done).map((spec) => spec.id), ...reused.keys()]);
+  const reusedSteps = [...reused.keys()];
   const at = now(deps);
   // Its id starts with its creation time: a search by time range is a key range on run ids.
   const runId = newId('run', at.getTime());
-  const stepItems = workflow.steps.map((spec) => {
-    const remaining = spec.dependsOn.filter((dependency) => !done.has(dependency)).length;
-    const isDone = done.has(spec.id);
-    const step: StepRecord = {
-      runId,
-      projectId,
-      stepId: spec.id,
-      kind: spec.kind,
-      input: spec.input,
-      dependsOn: spec.dependsOn,
-      dependents: (dag.dependents[spec.id] ?? []).filter((child) => !done.has(child)),
-      retry: spec.retry ?? defaultRetryPolicy,
-      ...(spec.timeoutSeconds ? { timeoutSeconds: spec.timeoutSeconds } : {}),
-      ...(spec.onFailure === 'continue' ? { onFailure: 'continue' } : {}),
-      ...(spec.callbackTimeoutSeconds ? { callbackTimeoutSeconds: spec.callbackTimeoutSeconds } : {}),
-      ...(spec.heartbeatSeconds ? { heartbeatSeconds: spec.heartbeatSeconds } : {}),
-      ...(spec.notBefore ? { notBefore: spec.notBefore } : {}),
-      ...(spec.labels ? { labels: spec.labels } : {}),
-      ...(spec.budget ? { budget: spec.budget } : {}),
-      ...(spec.estimate ? { estimate: spec.estimate } : {}),
-      status: isDone ? 'completed' : 'pending',
-      attempt: 0,
-      generation: 1,
-      allowedAttempts: (spec.retry ?? defaultRetryPolicy).maxAttempts,
-      remaining,
-      ...(isDone ? { finishedAt: at.toISOString(), ...(reused.get(spec.id) ?? { output: null, doneAtImport: true }) } : {}),
-    };
-    return step;
+  // Every step as its definition says (a fork's reused steps done, with the outputs they reuse);
+  // putSteps writes only what the run starts from and what is done, the others are born later.
+  const stepItems = stepRecordsOf({ id: runId, projectId, createdAt: at.toISOString(), reusedSteps }, workflow.steps).map((step) => {
+    const reuse = reused.get(step.stepId);
+    return reuse ? { ...step, ...reuse } : step;
   });
-  const roots = workflow.steps.filter((spec) => !done.has(spec.id) && stepItems.find((item) => item.stepId === spec.id)!.remaining === 0).map((spec) => spec.id);
+  const done = new Set(stepItems.filter((step) => step.status === 'completed').map((step) => step.stepId));
+  const roots = stepItems.filter((step) => step.status === 'pending' && step.remaining === 0).map((step) => step.stepId);
   // Its unfinished sinks go into buckets (shared/domain/sink-buckets.ts): the run completes when the last one empties.
-  const buckets = sinkBuckets(dag.sinks.filter((id) => !done.has(id)));
-  const byId = new Map(stepItems.map((item) => [item.stepId, item]));
-  buckets.forEach((sinks, bucket) => sinks.forEach((id) => (byId.get(id)!.sinkBucket = bucket)));
+  const buckets = runSinkBuckets(workflow.steps, reusedSteps);
   await deps.store.putSteps(stepItems);
   await deps.store.putSinkBuckets(runId, buckets);
   // Taken once per run: its step events go to the bus only if the project subscribes to them.
@@ -116,6 +91,7 @@ export async function createRun(
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
     ...(budget ? { budget } : {}),
     ...(input.fork ? { forkedFrom: input.fork.from } : {}),
+    ...(reusedSteps.length ? { reusedSteps } : {}),
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.

@@ -5,7 +5,7 @@ import { NonRetryableStepError, type StepError } from '#shared/domain/step-error
 import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import type { StepMessage } from '#shared/schemas/messages';
-import { generationOf, type RunRecord, type StepErrorRecord, type StepRecord } from '#shared/store/runs';
+import { generationOf, stepErrorRecord, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { reserveBudgets } from './budgets';
 import { checkWaitingStep, pendStep } from './callbacks';
 import { runEvent, type EngineDeps } from './context';
@@ -233,16 +233,6 @@ export async function completeStep(
   return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
 }
 
-const errorRecord = (error: StepError, attempt: number, at: Date): StepErrorRecord => ({
-  message: error.message,
-  retryable: error.retryable,
-  attempt,
-  at: at.toISOString(),
-  ...(error.details.code ? { code: error.details.code } : {}),
-  ...(error.details.status ? { status: error.details.status } : {}),
-  ...(error.details.url ? { url: error.details.url } : {}),
-});
-
 /**
  * → failed for good, blocking the run with the error as its reason (or, when the run is not
  * running, recording the failure alone). An optional step (`onFailure: "continue"`) blocks
@@ -256,7 +246,7 @@ export async function failStep(
   { actor, transition, usage, comment }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter'; usage?: unknown; comment?: string },
 ): Promise<Effects | undefined> {
   const at = deps.clock();
-  const record = errorRecord(error, step.attempt, at);
+  const record = stepErrorRecord(error, step.attempt, at);
   const optional = step.onFailure === 'continue';
   const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), llmUsage: error.llmUsage };
   const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
@@ -278,7 +268,7 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   const event = runEvent(run, 'step.retrying', actor, { attempt: step.attempt, delaySeconds, error: error.message, ...(error.details.code ? { code: error.details.code } : {}) }, at, step.stepId);
   // The failed attempt's model calls were paid for: they count.
   // Filed for dispatch even by the worker: the failed attempt's redelivered message takes itself for a duplicate.
-  const change = { attempt: step.attempt, at: at.toISOString(), dispatchDueAt: dispatchDueAt(at, delaySeconds).toISOString(), error: errorRecord(error, step.attempt, at), llmUsage: error.llmUsage };
+  const change = { attempt: step.attempt, at: at.toISOString(), dispatchDueAt: dispatchDueAt(at, delaySeconds).toISOString(), error: stepErrorRecord(error, step.attempt, at), llmUsage: error.llmUsage };
   const written = await deps.store.retry(run.id, step.stepId, change, event);
   return written.won ? { events: written.events, dispatches: [messageFor(step, delaySeconds)] } : undefined;
 }

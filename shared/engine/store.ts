@@ -120,7 +120,11 @@ export interface EngineStore {
   findCallback(tokenHash: string): Promise<CallbackRecord | undefined>;
 
   // --- Runs ---
-  /** Writes a new run's steps (before the run: until it commits nothing refers to them). */
+  /**
+   * A new run's steps as its definition says (before the run: until it commits nothing refers to
+   * them). Only those it starts from (roots, plan rows already done) are written; the others are
+   * born at their first write and read as their definition until then (pending).
+   */
   putSteps(steps: StepRecord[]): Promise<void>;
   /** Writes a new run's sink buckets (shared/domain/sink-buckets.ts), before the run like its steps. */
   putSinkBuckets(runId: string, buckets: string[][]): Promise<void>;
@@ -147,8 +151,11 @@ export interface EngineStore {
   // --- Steps (each named in stepTransitions) ---
   /** pending → queued, all or none (the caller goes one by one when some moved). */
   queue(runId: string, releases: Release[]): Promise<Written>;
-  /** A shared dependent's decrement by one parent; `remaining` is what is left after it. */
-  release(runId: string, stepId: string, parentId: string): Promise<{ won: true; remaining: number } | { won: false }>;
+  /**
+   * A shared dependent's decrement by one parent; `remaining` is what is left after it.
+   * `readRemaining`: its count as read, which a step with no item yet counts down from.
+   */
+  release(runId: string, stepId: string, parentId: string, readRemaining: number): Promise<{ won: true; remaining: number } | { won: false }>;
   /** queued → running, pending → running for a released single-parent child, or a takeover of an expired lease: the write that makes an attempt run once. */
   claim(
     runId: string,

@@ -12,6 +12,7 @@ import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, t
 import { queryAll, queryPrefix } from './query';
 import { createRunStore, type StepRecord } from './runs';
 import { failedStepsUnchanged, runCondition, stepCondition, type GuardValues } from './step-conditions';
+import { writtenAtCreation } from './step-definitions';
 import { ConditionFailedError, createTransaction, updateExpression, type Transaction, type UpdateSpec } from './transaction';
 
 /** An event's place: its run's partition, or its project's for events of no run (webhook deliveries). */
@@ -108,6 +109,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       {
         set: { status: 'pending', remaining: reset.remaining, dependents: reset.dependents, generation: reset.generation, allowedAttempts: reset.allowedAttempts, ...(reset.releasedBy.length ? { releasedBy: new Set(reset.releasedBy) } : {}) },
         remove: [...previousOutcome, ...waitingStepIndexAttributes, 'queuedAt', 'startedAt', ...(reset.releasedBy.length ? [] : ['releasedBy'])],
+        // A pending step with no item yet is born by its reset: at attempt 0, as it reads.
+        setIfMissing: { attempt: 0 },
         ...condition,
       },
       reset.event,
@@ -136,7 +139,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return { projectId: Item.projectId as string, runId: Item.runId as string, stepId: Item.stepId as string, attempt: Item.attempt as number };
     },
 
-    putSteps: (steps) => runs.putAll(steps.map(stepItem)),
+    putSteps: (steps) => runs.putAll(steps.filter(writtenAtCreation).map(stepItem)),
     putSinkBuckets: (runId, buckets) => runs.putAll(buckets.map((sinks, bucket) => ({ ...keys.sinkBucket(runId, bucket), type: 'sinkBucket', pending: new Set(sinks) }))),
     finishSinks,
 
@@ -202,12 +205,15 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     queue: (runId, releases) =>
       write((tx) => {
         for (const release of releases) {
-          stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), ...guarded('queue', {})! }, release.event);
+          // Maybe the write that creates the item (a step with none is pending at attempt 0).
+          stepChange(tx, keys.step(runId, release.stepId), { set: releaseSet(release), setIfMissing: { attempt: 0 }, ...guarded('queue', {})! }, release.event);
         }
       }),
 
-    async release(runId, stepId, parentId) {
-      const result = await update(keys.step(runId, stepId), { add: { remaining: -1, releasedBy: new Set([parentId]) }, ...guarded('release', { parentId })! }, true);
+    async release(runId, stepId, parentId, readRemaining) {
+      // The first parent's decrement may create the item: counted down from the definition's count.
+      const spec = { countDown: { remaining: readRemaining }, setIfMissing: { status: 'pending', attempt: 0 }, add: { releasedBy: new Set([parentId]) }, ...guarded('release', { parentId })! };
+      const result = await update(keys.step(runId, stepId), spec, true);
       return result.won ? { won: true, remaining: result.item?.remaining as number } : { won: false };
     },
 
@@ -269,6 +275,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return write((tx) => {
         stepChange(tx, keys.step(failure.runId, failure.stepId), {
           set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
+          // A released child dead-lettered before its claim: its item may be born failed, at attempt 0.
+          setIfMissing: { attempt: 0 },
           append: { llmUsage: failure.llmUsage },
           remove: finishedIndexes(failure.dispatchDueAt).remove,
           ...condition,
@@ -331,7 +339,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       const condition = guarded(transition, { attempt, readStatus });
       if (!condition) return { won: false };
       return write((tx) => {
-        stepChange(tx, keys.step(runId, stepId), { set: { status: 'cancelled', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...condition }, cancelled);
+        stepChange(tx, keys.step(runId, stepId), { set: { status: 'cancelled', finishedAt: at }, setIfMissing: { attempt: 0 }, remove: [...waitingStepIndexAttributes], ...condition }, cancelled);
       });
     },
 
@@ -351,7 +359,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return write((tx) => {
         steps.forEach((step, index) => {
           // Off the timers index too: a skipped step has no deadline and no time to wait for.
-          stepChange(tx, keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, remove: [...waitingStepIndexAttributes], ...conditions[index]! }, step.event);
+          stepChange(tx, keys.step(runId, step.stepId), { set: { status: 'skipped', finishedAt: at }, setIfMissing: { attempt: 0 }, remove: [...waitingStepIndexAttributes], ...conditions[index]! }, step.event);
         });
       });
     },
@@ -423,9 +431,10 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     },
     async dueTimers(kind, before, limit) {
       const items = await queryIndex(timersIndex.name, `${timersIndex.partitionKey} = :kind AND ${timersIndex.sortKey} <= :before`, { ':kind': timerKinds[kind], ':before': before }, limit);
+      // A step item born at its first write holds no ids of its own: its keys say them.
       return items.map((item) => ({
-        runId: item.runId as string,
-        stepId: item.stepId as string,
+        runId: (item.runId as string | undefined) ?? (item.pk as string).slice('RUN#'.length),
+        stepId: (item.stepId as string | undefined) ?? (item.sk as string).slice('STEP#'.length),
         status: item.status as string,
         attempt: item.attempt as number,
         dueAt: item.dueAt as string,

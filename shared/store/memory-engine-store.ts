@@ -5,6 +5,7 @@ import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
 import { runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
+import { writtenAtCreation } from './step-definitions';
 
 /** A step as kept in memory: the record plus what DynamoDB keeps in its indexes. */
 type StoredStep = StepRecord & { timer?: { kind: TimerKind; dueAt: string }; inInbox?: boolean; pendingSince?: string; lastHeartbeatAt?: string };
@@ -46,6 +47,8 @@ export function createMemoryEngineStore() {
   const runs = new Map<string, RunRecord>();
   const steps = new Map<string, StoredStep>();
   const events = new Map<string, { committed: CommittedEvent; published: boolean; inFeed: boolean }>();
+  /** What a step with no item reads as (its definition): items are born at their first write. */
+  const definitions = new Map<string, StepRecord>();
   const idempotency = new Map<string, { runId: string; requestHash?: string }>();
   const callbacks = new Map<string, CallbackRecord>();
   const deliveries = new Map<string, Record<string, unknown>>();
@@ -55,7 +58,17 @@ export function createMemoryEngineStore() {
   const sinkBuckets = new Map<string, Map<number, Set<string>>>();
 
   const stepKey = (runId: string, stepId: string) => `${runId}\n${stepId}`;
-  const stepOf = (runId: string, stepId: string) => steps.get(stepKey(runId, stepId));
+  /** A step as read: its item, or its definition while it has none. */
+  const readOf = (runId: string, stepId: string): StoredStep | undefined => steps.get(stepKey(runId, stepId)) ?? definitions.get(stepKey(runId, stepId));
+  /**
+   * A step to write: its item, born from its definition when it has none (as DynamoDB's write
+   * creates it; here also when the write then loses, which no read can tell apart).
+   */
+  const stepOf = (runId: string, stepId: string): StoredStep | undefined => {
+    const key = stepKey(runId, stepId);
+    if (!steps.has(key) && definitions.has(key)) steps.set(key, clone(definitions.get(key)!));
+    return steps.get(key);
+  };
   const view = (step: StoredStep): StepRecord => {
     const { timer: _timer, inInbox: _inbox, pendingSince: _since, lastHeartbeatAt: _beat, ...record } = clone(step);
     return record;
@@ -96,17 +109,20 @@ export function createMemoryEngineStore() {
   const store: EngineStore = {
     getRun: async (runId) => (runs.has(runId) ? clone(runs.get(runId)) : undefined),
     getStep: async (runId, stepId) => {
-      const step = stepOf(runId, stepId);
+      const step = readOf(runId, stepId);
       return step ? view(step) : undefined;
     },
     getRunAndStep: async (runId, stepId) => ({ run: await store.getRun(runId), step: await store.getStep(runId, stepId) }),
-    getSteps: async (runId, stepIds) => stepIds.flatMap((stepId) => (stepOf(runId, stepId) ? [view(stepOf(runId, stepId)!)] : [])),
-    listSteps: async (runId) => [...steps.values()].filter((step) => step.runId === runId).map(view),
+    getSteps: async (runId, stepIds) => stepIds.flatMap((stepId) => (readOf(runId, stepId) ? [view(readOf(runId, stepId)!)] : [])),
+    listSteps: async (runId) => [...definitions.values()].filter((step) => step.runId === runId).map((step) => view(readOf(runId, step.stepId)!)),
     findIdempotencyRecord: async (projectId, key) => clone(idempotency.get(`${projectId}\n${key}`)),
     findCallback: async (tokenHash) => clone(callbacks.get(tokenHash)),
 
     async putSteps(records) {
-      for (const step of records) steps.set(stepKey(step.runId, step.stepId), clone(step));
+      for (const step of records) {
+        definitions.set(stepKey(step.runId, step.stepId), clone(step));
+        if (writtenAtCreation(step)) steps.set(stepKey(step.runId, step.stepId), clone(step));
+      }
     },
     async putSinkBuckets(runId, buckets) {
       sinkBuckets.set(runId, new Map(buckets.map((sinks, bucket) => [bucket, new Set(sinks)])));
@@ -163,7 +179,7 @@ export function createMemoryEngineStore() {
       for (const release of releases) releaseInto(stepOf(runId, release.stepId)!, release);
       return commit(releases.map((release) => release.event));
     },
-    async release(runId, stepId, parentId) {
+    async release(runId, stepId, parentId, _readRemaining) {
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds('release', step, { parentId })) return { won: false };
       step.remaining -= 1;
@@ -375,15 +391,17 @@ export function createMemoryEngineStore() {
     },
     /** Every committed event, in commit order. */
     events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published, inFeed: entry.inFeed })),
-    step: (runId: string, stepId: string) => stepOf(runId, stepId) && view(stepOf(runId, stepId)!),
+    /** A budget ledger's counters (undefined before its first reservation or settlement). */
+    ledger: budgetLedger.ledger,
+    step: (runId: string, stepId: string) => readOf(runId, stepId) && view(readOf(runId, stepId)!),
+    /** Whether the step has an item yet (born at its first write). */
+    born: (runId: string, stepId: string) => steps.has(stepKey(runId, stepId)),
     run: (runId: string) => clone(runs.get(runId)),
     /** The sinks still in the run's buckets. */
     pendingSinks: (runId: string) => [...(sinkBuckets.get(runId)?.values() ?? [])].flatMap((bucket) => [...bucket]).sort(),
     /** Steps the inbox lists (waiting in needs_qa) and timers set, as the indexes would hold them. */
     inbox: () => [...steps.values()].filter((step) => step.inInbox).map((step) => `${step.runId}/${step.stepId}`),
-    timer: (runId: string, stepId: string) => clone(stepOf(runId, stepId)?.timer),
-    /** A budget ledger's counters (undefined before its first reservation or settlement). */
-    ledger: budgetLedger.ledger,
+    timer: (runId: string, stepId: string) => clone(steps.get(stepKey(runId, stepId))?.timer),
   };
 }
 

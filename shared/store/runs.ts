@@ -9,6 +9,7 @@ import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
+import type { StepError } from '#shared/domain/step-errors';
 import { idRange } from '#shared/domain/ids';
 import { eventStorageAttributes } from './event-outbox';
 import { jsonAttribute } from './json-attribute';
@@ -17,6 +18,8 @@ import { decodeCursor, encodeCursor, type Page } from './cursor';
 import { listingKeys } from './listings';
 import { getInOrder, queryAll, queryPrefix } from './query';
 import { historyEvents } from './step-history';
+import { isWholeItem, stepRecordsOf, withDefinition } from './step-definitions';
+import { unpackSteps } from './workflows';
 
 export interface StepErrorRecord {
   message: string;
@@ -27,6 +30,17 @@ export interface StepErrorRecord {
   attempt: number;
   at: string;
 }
+
+/** What a step keeps of an error (its message, whether retryable, its attempt, and the fields worth showing). */
+export const stepErrorRecord = (error: StepError, attempt: number, at: Date): StepErrorRecord => ({
+  message: error.message,
+  retryable: error.retryable,
+  attempt,
+  at: at.toISOString(),
+  ...(error.details.code ? { code: error.details.code } : {}),
+  ...(error.details.status ? { status: error.details.status } : {}),
+  ...(error.details.url ? { url: error.details.url } : {}),
+});
 
 export interface ArtifactRecord {
   name: string;
@@ -68,6 +82,8 @@ export interface RunRecord {
   idempotencyKey?: string;
   /** A fork: the run it was forked from and the step it was forked at (issue 12 §4). */
   forkedFrom?: { runId: string; stepId: string };
+  /** A fork's steps written completed at creation with the outputs of the run it comes from (their definitions read as done). */
+  reusedSteps?: string[];
   /** The project's `settings.publishStepEvents` when the run was created: its step events go to the bus too. */
   publishStepEvents?: boolean;
   /** Its budget (given at creation, else the project's `budgets.perRun`; an editor may change it). Counters: the run's budget ledger item. */
@@ -179,16 +195,68 @@ export const generationOf = (step: Pick<StepRecord, 'generation'>): number => st
 /** How many index pages (of 100 runs) one filtered listing call reads at most. */
 const filteredReadsPerPage = 10;
 
+/** Runs whose step definitions a Lambda instance keeps (each a few KB; a run's definition never changes). */
+const cachedDefinitions = 200;
+
 /** Reads of runs, steps and events; state changes go through the engine's transactions. */
-export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => ({
-  async getRun(runId: string, consistent = false): Promise<RunRecord | undefined> {
+export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => {
+  const getRun = async (runId: string, consistent = false): Promise<RunRecord | undefined> => {
     const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.run(runId), ConsistentRead: consistent }));
     return Item ? toRun(Item) : undefined;
-  },
+  };
+
+  /**
+   * A run's steps as its workflow version defines them (step-definitions.ts), by step id: read
+   * once per run and Lambda instance (the run item, when not at hand, and the version's one
+   * gzipped item). Undefined for a run that does not exist.
+   */
+  const definitions = new Map<string, Promise<Map<string, StepRecord> | undefined>>();
+  const definitionsOf = (runId: string, known?: RunRecord): Promise<Map<string, StepRecord> | undefined> => {
+    const cached = definitions.get(runId);
+    if (cached) return cached;
+    const loading = (async () => {
+      const run = known ?? (await getRun(runId));
+      if (!run) return undefined;
+      const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.workflowVersion(run.projectId, run.workflowId, run.workflowVersion) }));
+      if (!Item) throw new Error(`run ${runId}: workflow ${run.workflowId} version ${run.workflowVersion} not found`);
+      return new Map(stepRecordsOf(run, unpackSteps(Item.stepsGz as Uint8Array)).map((step) => [step.stepId, step]));
+    })();
+    loading.catch(() => definitions.delete(runId));
+    definitions.set(runId, loading);
+    if (definitions.size > cachedDefinitions) definitions.delete(definitions.keys().next().value!);
+    return loading;
+  };
+
+  /**
+   * Step records from their items, for these ids (all of the run's when `ids` is undefined): a
+   * whole item as it is, a step item born at its first write on top of its definition, a step
+   * with no item yet its definition (pending, every dependency remaining).
+   */
+  const stepsOf = async (runId: string, items: Record<string, unknown>[], ids: string[] | undefined, run?: RunRecord): Promise<StepRecord[]> => {
+    const found = new Map(items.map((item) => [(item.sk as string).slice('STEP#'.length), item]));
+    const wanted = ids ?? [...found.keys()];
+    const complete = ids !== undefined && wanted.every((id) => found.has(id) && isWholeItem(found.get(id)!)) && items.every(isWholeItem);
+    if (complete) return items.map(toStep);
+    const defined = await definitionsOf(runId, run);
+    if (!defined) return items.filter(isWholeItem).map(toStep);
+    // Listed in key order (step ids are ASCII: the table's byte order is the string order).
+    const order = ids ?? [...defined.keys()].sort();
+    return order.flatMap((id) => {
+      const item = found.get(id);
+      const definition = defined.get(id);
+      if (item && isWholeItem(item)) return [toStep(item)];
+      if (!definition) return [];
+      return [item ? withDefinition(definition, toStep(item)) : definition];
+    });
+  };
+
+  return {
+  getRun,
 
   async getStep(runId: string, stepId: string, consistent = false): Promise<StepRecord | undefined> {
     const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.step(runId, stepId), ConsistentRead: consistent }));
-    return Item ? toStep(Item) : undefined;
+    if (Item && isWholeItem(Item)) return toStep(Item);
+    return (await stepsOf(runId, Item ? [Item] : [], [stepId]))[0];
   },
 
   /** The run and one of its steps in one strongly consistent round trip. */
@@ -197,25 +265,27 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       new BatchGetCommand({ RequestItems: { [tableName]: { Keys: [keys.run(runId), keys.step(runId, stepId)], ConsistentRead: true } } }),
     );
     const items = Responses?.[tableName] ?? [];
-    const run = items.find((item) => item.sk === 'META');
-    const step = items.find((item) => item.sk !== 'META');
-    return { run: run ? toRun(run) : undefined, step: step ? toStep(step) : undefined };
+    const runItem = items.find((item) => item.sk === 'META');
+    const stepItem = items.find((item) => item.sk !== 'META');
+    const run = runItem ? toRun(runItem) : undefined;
+    if (!run) return {};
+    return { run, step: (await stepsOf(runId, stepItem ? [stepItem] : [], [stepId], run))[0] };
   },
 
   /** Several steps of a run by id (order not kept). */
   async getSteps(runId: string, stepIds: string[], consistent = false): Promise<StepRecord[]> {
-    const steps: StepRecord[] = [];
+    const items: Record<string, unknown>[] = [];
     for (let start = 0; start < stepIds.length; start += 100) {
       let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined = {
         [tableName]: { Keys: stepIds.slice(start, start + 100).map((stepId) => keys.step(runId, stepId)), ConsistentRead: consistent },
       };
       while (request && Object.keys(request).length > 0) {
         const response = await documents.send(new BatchGetCommand({ RequestItems: request }));
-        steps.push(...(response.Responses?.[tableName] ?? []).map(toStep));
+        items.push(...(response.Responses?.[tableName] ?? []));
         request = response.UnprocessedKeys as typeof request;
       }
     }
-    return steps;
+    return stepsOf(runId, items, stepIds);
   },
 
   /** The run's own usage item (what the meter added to the run beyond its steps); undefined for a run from before it. */
@@ -224,8 +294,9 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return Item?.usage;
   },
 
+  /** Every step of the run, those with no item yet as their definition says (pending). */
   async listSteps(runId: string): Promise<StepRecord[]> {
-    return (await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#')).map(toStep);
+    return stepsOf(runId, await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#'), undefined);
   },
 
   /**
@@ -242,10 +313,11 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       )?.sk as string | undefined)?.slice('EVENT#'.length);
     const items = await queryAll(documents, { TableName: tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': `RUN#${runId}` } });
     const events: Record<string, unknown>[] = [];
+    const projectId = (items.find((item) => item.sk === 'META')?.projectId as string | undefined) ?? '';
     for (const item of items) {
       const sk = item.sk as string;
       if (sk.startsWith('EVENT#')) events.push(toEvent(item));
-      else if (sk.startsWith('STEP#')) events.push(...(historyEvents(item) as unknown as Record<string, unknown>[]));
+      else if (sk.startsWith('STEP#')) events.push(...(historyEvents(item, projectId) as unknown as Record<string, unknown>[]));
     }
     const ascending = options.order === 'asc';
     const ordered = events.sort((a, b) => ((a.id as string) < (b.id as string) ? -1 : 1) * (ascending ? 1 : -1));
@@ -366,10 +438,15 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     const runKeys = [...new Set(stepKeys.map((key) => key.pk))].map((pk) => ({ pk, sk: 'META' }));
     const items = await getInOrder(documents, tableName, [...stepKeys, ...runKeys]);
     const runs = new Map(items.filter((item) => item.sk === 'META').map((item) => [item.pk as string, toRun(item)]));
-    const waiting = items
-      .filter((item) => item.sk !== 'META')
-      .map((item) => ({ step: toStep(item), run: runs.get(item.pk as string) }))
-      .filter((entry): entry is { step: StepRecord; run: RunRecord } => entry.step.status === 'needs_qa' && !!entry.run && !finalRunStatuses.includes(entry.run.status));
+    const steps = await Promise.all(
+      items.filter((item) => item.sk !== 'META').map(async (item) => {
+        const run = runs.get(item.pk as string);
+        const step = isWholeItem(item) || !run ? toStep(item) : (await stepsOf(run.id, [item], [(item.sk as string).slice('STEP#'.length)], run))[0];
+        return { step, run };
+      }),
+    );
+    const waiting = steps
+      .filter((entry): entry is { step: StepRecord; run: RunRecord } => entry.step?.status === 'needs_qa' && !!entry.run && !finalRunStatuses.includes(entry.run.status));
     return { items: waiting, cursor: page.cursor };
   },
 
@@ -397,6 +474,7 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
       }
     }
   },
-});
+  };
+};
 
 export type RunStore = ReturnType<typeof createRunStore>;

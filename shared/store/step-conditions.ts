@@ -47,7 +47,11 @@ export function stepCondition(name: StepTransitionName, given: GuardValues): { c
     clauses.push('#remaining = :one AND attribute_not_exists(#releasedBy)');
     values[':one'] = 1;
   }
-  return { condition: clauses.join(' AND '), values };
+  const condition = clauses.join(' AND ');
+  // A step with no item yet is pending as its definition says (attempt 0, every dependency
+  // remaining, released by none): a transition from pending may be the write that creates it.
+  const fromPending = guards.includes('asRead') ? given.readStatus === 'pending' : from.includes('pending');
+  return { condition: fromPending ? `attribute_not_exists(#pk) OR (${condition})` : condition, values };
 }
 
 /** The condition of a run action or of a run transition the engine makes, from the same tables. */

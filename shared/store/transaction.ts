@@ -13,6 +13,10 @@ export class ConditionFailedError extends Error {
 export interface UpdateSpec {
   /** Attributes to set, by name. */
   set?: Record<string, unknown>;
+  /** Attributes to set only where the item has none (an item born by this write gets them). */
+  setIfMissing?: Record<string, unknown>;
+  /** Numbers to count down by one, starting from the given value where the item has none yet. */
+  countDown?: Record<string, number>;
   /** Items to append to lists (created when missing), by name. */
   append?: Record<string, unknown[]>;
   /** Numbers to add (negative to subtract) or string sets to extend, by name. */
@@ -38,6 +42,15 @@ export function updateExpression(spec: UpdateSpec) {
     values[`:set_${attribute}`] = value;
     return `${name(attribute)} = :set_${attribute}`;
   });
+  for (const [attribute, value] of Object.entries(spec.setIfMissing ?? {})) {
+    values[`:sim_${attribute}`] = value;
+    set.push(`${name(attribute)} = if_not_exists(${name(attribute)}, :sim_${attribute})`);
+  }
+  for (const [attribute, from] of Object.entries(spec.countDown ?? {})) {
+    values[`:cd_${attribute}`] = from;
+    values[':cd_one'] = 1;
+    set.push(`${name(attribute)} = if_not_exists(${name(attribute)}, :cd_${attribute}) - :cd_one`);
+  }
   for (const [attribute, items] of Object.entries(spec.append ?? {})) {
     if (items.length === 0) continue;
     values[`:app_${attribute}`] = items;

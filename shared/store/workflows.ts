@@ -20,8 +20,8 @@ export interface Workflow {
 }
 
 /** Steps are stored gzipped: a 365-step plan stays a few KB, far below the 400 KB item limit. */
-const packSteps = (steps: StepSpec[]): Uint8Array => gzipSync(JSON.stringify(steps));
-const unpackSteps = (value: Uint8Array): StepSpec[] => JSON.parse(gunzipSync(value).toString('utf8')) as StepSpec[];
+export const packSteps = (steps: StepSpec[]): Uint8Array => gzipSync(JSON.stringify(steps));
+export const unpackSteps = (value: Uint8Array): StepSpec[] => JSON.parse(gunzipSync(value).toString('utf8')) as StepSpec[];
 
 const toWorkflow = (item: Record<string, unknown>): Workflow => ({
   id: item.workflowId as string,

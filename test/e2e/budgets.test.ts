@@ -128,10 +128,12 @@ describe('budgets', () => {
     const perStepOf = (run: RunView) => run.usage.perExecutedStep;
     console.log(`UpdateItem calls for 4 llm steps: none ${updates(none)}, strict ${updates(strict)}, warn ${updates(warn)}; 4 noop steps: none ${updates(noopsFree)}, strict ${updates(noopsBudgeted)}`);
     console.log(`per executed step: none ${JSON.stringify(perStepOf(none))}; strict ${JSON.stringify(perStepOf(strict))}; warn ${JSON.stringify(perStepOf(warn))}`);
-    // The usage remainder adds one UpdateItem per worker invocation: a chain split across one more invocation adds one.
-    expect(updates(strict) - updates(none)).toBeGreaterThanOrEqual(8);
+    // The usage remainder adds one UpdateItem per worker invocation: a chain split across one more
+    // invocation adds one, in either run (the first run measured, `none`, meets cold instances
+    // that also read its steps' definitions, and is the one seen split once more).
+    expect(updates(strict) - updates(none)).toBeGreaterThanOrEqual(7);
     expect(updates(strict) - updates(none)).toBeLessThanOrEqual(9);
-    expect(updates(warn) - updates(none)).toBeGreaterThanOrEqual(4);
+    expect(updates(warn) - updates(none)).toBeGreaterThanOrEqual(3);
     expect(updates(warn) - updates(none)).toBeLessThanOrEqual(5);
     expect(Math.abs(updates(noopsBudgeted) - updates(noopsFree))).toBeLessThanOrEqual(1);
   }, 240_000);

@@ -1,13 +1,14 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
 import { createEventOutbox } from '#shared/store/event-outbox';
-import { listingsIndex } from '#shared/store/keys';
+import { keys, listingsIndex } from '#shared/store/keys';
 import { listingKeys } from '#shared/store/listings';
 import { createRunStore } from '#shared/store/runs';
+import { packSteps } from '#shared/store/workflows';
 import { createEngineTable, deleteEngineTable } from '#test/helpers/engine-table';
 import { stack } from '#test/helpers/stack';
 import { describeEngineStoreContract } from '#test/helpers/store-contract';
@@ -38,4 +39,5 @@ describeEngineStoreContract('DynamoDB', () => ({
   inbox: async (projectId) =>
     (await listingKeys(documents, tableName, { partition: listingsIndex.inbox(projectId), limit: 1000, isItemKey: () => true })).keys.map((key) => `${key.pk.replace(/^RUN#/, '')}/${key.sk.replace(/^STEP#/, '')}`),
   markPublished: async (events) => void (await outbox.publish(events)),
+  saveWorkflow: async (projectId, workflowId, version, steps) => void (await documents.send(new PutCommand({ TableName: tableName, Item: { ...keys.workflowVersion(projectId, workflowId, version), type: 'workflow', stepsGz: packSteps(steps) } }))),
 }));

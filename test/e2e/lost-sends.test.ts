@@ -87,10 +87,12 @@ describe('lost sends on the deployed stack', () => {
 
     const approve = await unwrap(client.baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId: id, stepId: 'gate', action: 'approve' } } }));
     expect(approve.status).toBe('completed');
-    // A single-parent child is released by its parent's completion alone (its claim records it):
-    // the lost one is still pending, and the gate keeps the marker its sends would have taken off.
+    // A single-parent child is released by its parent's completion alone (its claim records it,
+    // and is the write its item is born with): the lost one has no item yet and reads as pending,
+    // and the gate keeps the marker its sends would have taken off.
     await client.waitForStep(id, 'sent-child', ['completed']);
-    expect(await stepItem(id, 'lost-send-child')).toMatchObject({ status: 'pending', attempt: 0 });
+    expect(await stepItem(id, 'lost-send-child')).toEqual({});
+    expect(await client.step(id, 'lost-send-child')).toMatchObject({ status: 'pending', attempt: 0 });
     expect(await stepItem(id, 'gate')).toMatchObject({ status: 'completed', timerPk: 'DISPATCH' });
 
     await overdue(id, 'gate');

@@ -25,9 +25,12 @@ describe('the step transitions table', () => {
     expect(stepCondition('claim', { attempt: 1 })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt', values: { ':from0': 'queued', ':attempt': 1 } });
     expect(stepCondition('takeover', { attempt: 1, now: 'T' })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt AND #leaseUntil < :now', values: { ':from0': 'running', ':attempt': 1, ':now': 'T' } });
     expect(stepCondition('heartbeat', { attempt: 3, now: 'T' })?.condition).toBe('#status = :from0 AND #attempt = :attempt AND #waitingFor = :callback AND #leaseUntil > :now');
-    expect(stepCondition('release', { parentId: 'a' })?.condition).toBe('#status = :from0 AND NOT contains(#releasedBy, :parent)');
+    // From pending, a step with no item yet qualifies: it is born by the write (its definition is pending).
+    expect(stepCondition('release', { parentId: 'a' })?.condition).toBe('attribute_not_exists(#pk) OR (#status = :from0 AND NOT contains(#releasedBy, :parent))');
+    expect(stepCondition('skip', { readStatus: 'pending' })?.condition).toBe('attribute_not_exists(#pk) OR (#status = :from0)');
+    expect(stepCondition('skip', { readStatus: 'needs_qa' })?.condition).toBe('#status = :from0');
     expect(stepCondition('approve', {})?.condition).toBe('#status = :from0');
-    expect(stepCondition('claimReleased', { attempt: 0 })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt AND #remaining = :one AND attribute_not_exists(#releasedBy)', values: { ':from0': 'pending', ':attempt': 0, ':one': 1 } });
+    expect(stepCondition('claimReleased', { attempt: 0 })).toEqual({ condition: 'attribute_not_exists(#pk) OR (#status = :from0 AND #attempt = :attempt AND #remaining = :one AND attribute_not_exists(#releasedBy))', values: { ':from0': 'pending', ':attempt': 0, ':one': 1 } });
     expect(stepCondition('deadLetter', { attempt: 1, readStatus: 'queued' })).toEqual({ condition: '#status = :from0 AND #attempt = :attempt', values: { ':from0': 'queued', ':attempt': 1 } });
     expect(runCondition('engine:complete').condition).toBe('#status IN (:run0, :run1, :run2) AND #remainingSinks <= :zero AND attribute_not_exists(#openSinkBuckets)');
     expect(runCondition('cancel').values).toEqual({ ':run0': 'pending', ':run1': 'running', ':run2': 'paused', ':run3': 'blocked' });

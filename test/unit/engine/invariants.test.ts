@@ -21,6 +21,17 @@ const expectEveryChangeRecorded = (h: EngineHarness, runId: string) => {
 };
 
 describe('invariant 1: nothing lost', () => {
+  it('writes only the roots of a new run: every other step reads as pending from its definition until its first write', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c', dependsOn: ['a', 'b'] }, { id: 'done', done: true }, { id: 'd', dependsOn: ['done'] }]);
+    expect(['a', 'b', 'c', 'done', 'd'].filter((id) => h.memory.born(runId, id))).toEqual(['a', 'done', 'd']);
+    expect(h.step(runId, 'c')).toMatchObject({ status: 'pending', attempt: 0, remaining: 2, dependsOn: ['a', 'b'], dependents: [] });
+    expect((await h.deps.store.listSteps(runId)).map((step) => `${step.stepId}:${step.status}`).sort()).toEqual(['a:queued', 'b:pending', 'c:pending', 'd:queued', 'done:completed']);
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.step(runId, 'c')).toMatchObject({ status: 'completed', remaining: 0, releasedBy: ['a', 'b'] });
+  });
+
   it('runs a chain to completion, one step after another within one delivery (inline)', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun(chain(5));
