@@ -13,7 +13,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { parseArgs } from 'node:util';
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
 import type { EngineDeps } from '#shared/engine/context';
@@ -25,10 +25,10 @@ import { createExecutorRegistry } from '#shared/executors/executor-registry';
 import type { StepMessage } from '#shared/schemas/messages';
 import { defaultProjectSettings } from '#shared/schemas/projects';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
-import { listingsIndex, outboxIndex, timersIndex } from '#shared/store/keys';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createWorkflowStore } from '#shared/store/workflows';
 import { createRunStore } from '#shared/store/runs';
+import { createEngineTable, deleteEngineTable } from '../test/helpers/engine-table';
 import { resolveTarget } from './lib/emulator';
 import { benchSteps, type BenchShape } from './lib/bench/shapes';
 
@@ -88,36 +88,6 @@ const labelled = (store: EngineStore): EngineStore =>
 
 // What a step's metering scope holds by its completion (the step item keeps it): five calls, their units.
 const representativeUsage: Usage = { ...emptyUsage(), calls: { 'DynamoDB.BatchGetItem': 2, 'DynamoDB.TransactWriteItems': 2, 'DynamoDB.GetItem': 1 }, dynamodb: { readUnits: 3, writeUnits: 13 } };
-
-async function createTable() {
-  const key = (name: string) => ({ AttributeName: name, AttributeType: 'S' as const });
-  const index = (name: string, pk: string, sk: string, projection: 'ALL' | 'KEYS_ONLY' = 'ALL') => ({
-    IndexName: name,
-    KeySchema: [
-      { AttributeName: pk, KeyType: 'HASH' as const },
-      { AttributeName: sk, KeyType: 'RANGE' as const },
-    ],
-    Projection: { ProjectionType: projection },
-  });
-  // As infra/stacks/data-stack.ts declares them.
-  await base.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk', outboxIndex.partitionKey, outboxIndex.sortKey, timersIndex.partitionKey, timersIndex.sortKey, listingsIndex.partitionKey, listingsIndex.sortKey].map(key),
-      GlobalSecondaryIndexes: [
-        index('gsi1', 'gsi1pk', 'gsi1sk'),
-        index(outboxIndex.name, outboxIndex.partitionKey, outboxIndex.sortKey),
-        index(timersIndex.name, timersIndex.partitionKey, timersIndex.sortKey),
-        index(listingsIndex.name, listingsIndex.partitionKey, listingsIndex.sortKey, 'KEYS_ONLY'),
-      ],
-    }),
-  );
-}
 
 async function runCase(shape: BenchShape) {
   records.length = 0;
@@ -180,7 +150,7 @@ async function checkHistory(runId: string, steps: number) {
 }
 
 async function main() {
-  await createTable();
+  await createEngineTable(base, tableName);
   try {
     for (const shape of values.shape.split(',') as BenchShape[]) {
       const { run, steps } = await runCase(shape);
@@ -205,7 +175,7 @@ async function main() {
       await checkHistory(run.id, steps);
     }
   } finally {
-    await base.send(new DeleteTableCommand({ TableName: tableName }));
+    await deleteEngineTable(base, tableName);
   }
 }
 

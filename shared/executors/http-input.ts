@@ -18,7 +18,8 @@ const reservedHeaders: Record<string, string> = {
   'content-type': 'is always application/json',
 };
 
-const withoutCredentials = (value: string): boolean => {
+/** A URL with no user or password in it (a URL that does not parse passes: the URL check reports it). */
+export const withoutCredentials = (value: string): boolean => {
   try {
     const url = new URL(value);
     return url.username === '' && url.password === '';

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { secretRef } from '#shared/domain/secrets';
 import { templateProblem } from '#shared/domain/templates';
 import type { StepKind } from '#shared/executors/types';
+import { withoutCredentials } from './http-input';
 
 /**
  * What an `llm` step's input may be: the half of the kind that validation needs (a JSON Schema
@@ -40,15 +41,6 @@ const jsonSchema = z.record(z.string(), z.unknown()).superRefine((schema, contex
 });
 
 const template = z.string().min(1).max(maxTemplateLength);
-
-const withoutCredentials = (value: string): boolean => {
-  try {
-    const url = new URL(value);
-    return url.username === '' && url.password === '';
-  } catch {
-    return true; // the URL check reports it
-  }
-};
 
 /** What an `llm` step's input must look like. */
 export const llmInput = z

@@ -4,7 +4,7 @@ import type { BudgetLedger, Ledger, LedgerScope } from '#shared/engine/budgets';
 import type { EventToWrite, Written } from '#shared/engine/store';
 import { keys } from './keys';
 import { runCondition } from './step-conditions';
-import { ConditionFailedError, createTransaction, updateExpression, type Transaction } from './transaction';
+import { updateExpression, writeTransaction, type Transaction } from './transaction';
 
 const keyOf = (scope: LedgerScope) => ('runId' in scope ? keys.runBudget(scope.runId) : keys.projectBudget(scope.projectId, scope.month));
 const describe = (scope: LedgerScope) => ('runId' in scope ? { type: 'runBudget', runId: scope.runId } : { type: 'projectBudget', projectId: scope.projectId, month: scope.month });
@@ -23,16 +23,7 @@ const ledgerOf = (item: Record<string, unknown> | undefined): Ledger => ({
  * of the difference. Both are atomic, so concurrent steps cannot pass a limit together.
  */
 export function createDynamoBudgetLedger({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): BudgetLedger {
-  const write = async (build: (tx: Transaction) => void): Promise<Written> => {
-    const tx = createTransaction(documents, tableName);
-    build(tx);
-    try {
-      return { won: true, events: await tx.commit() };
-    } catch (error) {
-      if (error instanceof ConditionFailedError) return { won: false };
-      throw error;
-    }
-  };
+  const write = (build: (tx: Transaction) => void): Promise<Written> => writeTransaction(documents, tableName, build);
   const event = (tx: Transaction, { event: lifecycle, publish }: EventToWrite) => tx.event(keys.runEvent(lifecycle.runId!, lifecycle.id), lifecycle, publish);
   const add = (scope: LedgerScope, used: Amount, spent: Amount) => ({
     set: describe(scope),

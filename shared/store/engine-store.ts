@@ -13,7 +13,7 @@ import { queryAll, queryPrefix } from './query';
 import { createRunStore, type StepRecord } from './runs';
 import { failedStepsUnchanged, runCondition, stepCondition, type GuardValues } from './step-conditions';
 import { writtenAtCreation } from './step-definitions';
-import { ConditionFailedError, createTransaction, updateExpression, type Transaction, type UpdateSpec } from './transaction';
+import { updateExpression, writeTransaction, type Transaction, type UpdateSpec } from './transaction';
 
 /** An event's place: its run's partition, or its project's for events of no run (webhook deliveries). */
 export const committed = (event: LifecycleEvent): CommittedEvent => ({
@@ -59,16 +59,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
   const finishSinks = createSinkBucketWriter({ documents, tableName });
 
   /** Commits a transaction built by `build`; its events are what the caller publishes. */
-  const write = async (build: (tx: Transaction) => void): Promise<Written> => {
-    const tx = createTransaction(documents, tableName);
-    build(tx);
-    try {
-      return { won: true, events: await tx.commit() };
-    } catch (error) {
-      if (error instanceof ConditionFailedError) return { won: false };
-      throw error;
-    }
-  };
+  const write = (build: (tx: Transaction) => void): Promise<Written> => writeTransaction(documents, tableName, build);
   const event = (tx: Transaction, { event: lifecycle, publish }: EventToWrite) => {
     const { key } = committed(lifecycle);
     tx.event(key, lifecycle, publish);

@@ -147,3 +147,19 @@ async function sendSingle(documents: DynamoDBDocumentClient, item: TransactItem)
 }
 
 export type Transaction = ReturnType<typeof createTransaction>;
+
+/** Commits a transaction built by `build`: won with its events (for the caller to publish), or lost when a condition failed. */
+export async function writeTransaction(
+  documents: DynamoDBDocumentClient,
+  tableName: string,
+  build: (tx: Transaction) => void,
+): Promise<{ won: true; events: Awaited<ReturnType<Transaction['commit']>> } | { won: false }> {
+  const tx = createTransaction(documents, tableName);
+  build(tx);
+  try {
+    return { won: true, events: await tx.commit() };
+  } catch (error) {
+    if (error instanceof ConditionFailedError) return { won: false };
+    throw error;
+  }
+}
