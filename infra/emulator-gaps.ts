@@ -9,6 +9,19 @@
 export { localApiUrl, localFireTime, reachableApiUrl } from '#shared/config/emulator-gaps';
 
 /**
+ * MiniStack 1.5.33 returns no `ConsumedCapacity` on BatchGetItem, whatever ReturnConsumedCapacity
+ * says (its GetItem, Query, Scan and TransactGetItems return one: a flat 1 or 0.5 unit per call,
+ * whatever the size). The usage meter asks for the capacity on every DynamoDB call
+ * (shared/clients/usage-meter.ts, `prepare`), so on AWS every read is billed as DynamoDB reports
+ * it; a read that comes back without it is billed by this estimate from the items it returned,
+ * by DynamoDB's rules (4 KB units, a missing item one unit, half for eventually consistent reads,
+ * double in a transaction). Without it the engine's hot-path reads (the run and step of each
+ * message, a parent's children) counted nothing on the emulator. Goes when the pinned emulator
+ * reports capacity on every read (the meter then never calls it).
+ */
+export { estimateReadUnits } from '#shared/clients/read-units';
+
+/**
  * The API id the local stage pins. On AWS an API id is random per deployment; locally a fixed
  * one keeps the printed URL valid across redeploys and resets. MiniStack reads the
  * `ms-custom-id` tag (8 lowercase hex characters); LocalStack reads `_custom_id_`.

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient, GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { HttpRequest, HttpResponse } from '@smithy/types';
 import { describe, expect, it } from 'vitest';
 import { createDocumentClient } from '#shared/clients/dynamodb';
@@ -116,6 +116,26 @@ describe('usage meter', () => {
     const { usage } = await meterUsage(async () => documents.send(transactWrite));
 
     expect(usage.dynamodb).toEqual({ readUnits: 0, writeUnits: 6 });
+  });
+
+  it('estimates the read units of a read that comes back without the capacity asked for (an emulator gap), and takes the reported ones otherwise', async () => {
+    const run = { pk: { S: 'RUN#1' }, sk: { S: 'META' }, note: { S: 'x'.repeat(5000) } };
+    const aws = new FakeAws((operation, request) =>
+      operation === 'BatchGetItem'
+        ? { body: { Responses: { baton: [run] }, UnprocessedKeys: {} } }
+        : { body: { Item: run, ...(request.ReturnConsumedCapacity ? { ConsumedCapacity: { TableName: 'baton', CapacityUnits: 1 } } : {}) } },
+    );
+    const documents = dynamodb(aws);
+
+    const { usage } = await meterUsage(async () => {
+      // The run (5 KB: 2 units) and a step not found (1 unit), strongly consistent.
+      await documents.send(new BatchGetCommand({ RequestItems: { baton: { Keys: [{ pk: 'RUN#1', sk: 'META' }, { pk: 'RUN#1', sk: 'STEP#a' }], ConsistentRead: true } } }));
+      // Reported: 1 unit, whatever the estimate would say.
+      await documents.send(new GetCommand({ TableName: 'baton', Key: { pk: 'RUN#1', sk: 'META' } }));
+    });
+
+    expect(aws.requests.map(({ body }) => body.ReturnConsumedCapacity)).toEqual(['TOTAL', 'TOTAL']);
+    expect(usage.dynamodb).toEqual({ readUnits: 3 + 1, writeUnits: 0 });
   });
 
   it('asks DynamoDB for the consumed capacity unless the caller chose a level', async () => {
