@@ -19,7 +19,11 @@ export const dispatchDueAt = (at: Date, delaySeconds?: number): Date => new Date
 export type MarkedStep = DueTimer;
 
 export interface DispatchRecovery {
-  /** Still queued: send its message again (a duplicate loses the conditional claim). */
+  /**
+   * Still queued: send its message again (a duplicate loses the conditional claim). Still running:
+   * a step its run held at the takeover of a dead worker's attempt (marked by `resume`, which
+   * died before its send): a message for the attempt before, which looks at the lease and takes over.
+   */
   resend: { step: MarkedStep; dispatch: Dispatch }[];
   /**
    * Finished by a function that died before its follow-up (FinishPlan.marker): its message lets
@@ -33,23 +37,25 @@ export interface DispatchRecovery {
 
 /**
  * What the sweeper does with `DISPATCH` markers due before `now - graceSeconds`: re-send those
- * whose step is still queued (with whatever remains of its not-before delay), send the finished
+ * whose step is still queued (with whatever remains of its not-before delay) or held running, send the finished
  * ones to the worker to redo their follow-up, clear the rest.
  */
 const finishedMarks = ['completed', 'failed'];
+const resentMarks = ['queued', 'running'];
 
 export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSeconds: number): DispatchRecovery {
   const before = now.getTime() - graceSeconds * 1000;
   const due = items.filter((item) => Date.parse(item.dueAt) < before);
   return {
     resend: due
-      .filter((item) => item.status === 'queued')
+      .filter((item) => resentMarks.includes(item.status))
       .map((step) => {
-        const delay = step.notBefore ? (Date.parse(step.notBefore) - now.getTime()) / 1000 : 0;
-        return { step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt }, ...(delay > 0 ? { delaySeconds: delay } : {}) } };
+        const delay = step.status === 'queued' && step.notBefore ? (Date.parse(step.notBefore) - now.getTime()) / 1000 : 0;
+        const attempt = step.status === 'running' ? step.attempt - 1 : step.attempt;
+        return { step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt }, ...(delay > 0 ? { delaySeconds: delay } : {}) } };
       }),
     redo: due.filter((item) => finishedMarks.includes(item.status)).map((step) => ({ step, dispatch: { message: { runId: step.runId, stepId: step.stepId, attempt: step.attempt } } })),
-    clear: due.filter((item) => item.status !== 'queued' && !finishedMarks.includes(item.status)),
+    clear: due.filter((item) => !resentMarks.includes(item.status) && !finishedMarks.includes(item.status)),
   };
 }
 

@@ -1,4 +1,4 @@
-import { runTransitions } from '#shared/domain/states';
+import { finalRunStatuses, runTransitions } from '#shared/domain/states';
 import { sinksOpen } from '#shared/domain/sink-buckets';
 import { waitNotBefore } from '#shared/executors/wait';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
@@ -81,13 +81,25 @@ export async function queueSteps(deps: EngineDeps, run: RunRecord, steps: StepRe
     const written = await deps.store.queue(run.id, releases);
     if (written.won) {
       effects.events.push(...written.events);
-      effects.dispatches.push(...dispatchesOf(run, chunk, releases, at));
+      effects.dispatches.push(...dispatchesOf(run, chunk, releases, at), ...(await parkedInEndedRun(deps, run.id, chunk, releases)));
     } else if (chunk.length > 1) {
       // One of them was queued meanwhile: one by one, so the others still go.
       for (const step of chunk) mergeEffects(effects, await queueSteps(deps, run, [step], actor, parentId));
     }
   }
   return effects;
+}
+
+/**
+ * Parked steps (no message) whose run ended before the release committed (a cancel that listed
+ * its steps before this write could not see them): their messages now, which cancel them,
+ * rather than months later from the sweeper. One read, only for releases that park.
+ */
+async function parkedInEndedRun(deps: EngineDeps, runId: string, steps: StepRecord[], releases: Release[]): Promise<Dispatch[]> {
+  const parked = steps.filter((step) => releases.some((release) => release.parked && release.stepId === step.stepId));
+  if (parked.length === 0) return [];
+  const run = await deps.store.getRun(runId);
+  return run && finalRunStatuses.includes(run.status) ? parked.map((step) => messageFor(step)) : [];
 }
 
 /** A pending step waiting for one dependency only, never decremented: released by that parent's finish alone (`singleParent`). */

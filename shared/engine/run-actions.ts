@@ -13,6 +13,7 @@ import type { GitRef } from '#shared/schemas/runs';
 import { cancelStranded, sendCancelChecks } from './cancel-run';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
+import { moveAndSendHeld } from './held-steps';
 import { completeRunIfDone, queueSteps } from './release-dependents';
 import { completeStep, failStep } from './step-lifecycle';
 
@@ -137,6 +138,8 @@ async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction
   const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, detail, at));
   if (written.won) return written.events;
   const current = await deps.store.getRun(run.id);
+  // Still allowed: what it read changed (a step failed or was held meanwhile).
+  if (current && runActionAllowed(action, current)) throw new ConflictError(`Cannot ${action} run ${run.id} yet: it changed meanwhile; read it again`);
   throw new ConflictError(illegalRunAction(action, current?.status ?? run.status, current?.failedSteps));
 }
 
@@ -172,7 +175,7 @@ export async function runAction(
       break;
     }
     case 'resume':
-      await applyEffects(deps, await moveAndSendHeld(deps, run, 'resume', actor));
+      await applyEffects(deps, await resume(deps, run, actor));
       break;
     case 'retry':
       await retry(deps, run, actor, body.steps ?? {});
@@ -181,27 +184,15 @@ export async function runAction(
   return (await deps.store.getRun(run.id))!;
 }
 
-/** Back to running (resume, retry), and the steps held meanwhile (released while paused, or by a strict budget) go to the queue. */
-async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume' | 'retry', actor: string, failed?: string[]): Promise<Effects> {
-  const held = run.heldSteps ?? [];
-  // Marked before the run moves, so a send lost after it is re-sent by the sweeper (one marked
-  // while the run is still paused is only held again).
-  await deps.store.markForDispatch(run.id, held, now(deps).toISOString());
-  // A step failed for good while the run was paused (a paused run cannot block): it resumes blocked, with that reason.
-  const [broken] = action === 'resume' && run.status === 'paused' && run.failedSteps?.length ? await deps.store.getSteps(run.id, run.failedSteps.slice(0, 1)) : [];
-  const blocked = broken ? { blocked: `step ${broken.stepId} failed: ${broken.error?.message ?? 'unknown error'}` } : {};
-  const events = await transitionRun(deps, run, action, actor, { held, ...(failed ? { failed } : {}), ...blocked });
-  // Steps held between our read and the commit stay in the set: pick them up too.
-  const after = await deps.store.getRun(run.id);
-  const late = (after?.heldSteps ?? []).filter((id) => !held.includes(id));
-  await deps.store.markForDispatch(run.id, late, now(deps).toISOString());
-  const steps = await deps.store.getSteps(run.id, [...held, ...late]);
-  // A held step still running was a dead worker's, held at its takeover: its message looks at its lease again.
-  const effects: Effects = { events, dispatches: steps.flatMap((step) => (step.status === 'queued' ? [messageFor(step)] : step.status === 'running' ? [messageFor({ ...step, attempt: step.attempt - 1 })] : [])) };
-  // Its last sink finished while it was paused (approved, called back, or already running): a
-  // paused run does not complete, so nobody did then. Resuming does.
-  if (after && !sinksOpen(after)) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
-  return effects;
+/** paused or blocked → running, with the held steps; lost to a step held after the read (heldStepsUnchanged): again with it. */
+async function resume(deps: EngineDeps, run: RunRecord, actor: string, round = 0): Promise<Effects> {
+  try {
+    return await moveAndSendHeld(deps, run, 'resume', actor, (change) => transitionRun(deps, run, 'resume', actor, change));
+  } catch (error) {
+    const current = await deps.store.getRun(run.id);
+    if (!(error instanceof ConflictError) || !current || !runActionAllowed('resume', current) || round >= 3) throw error;
+    return resume(deps, current, actor, round + 1);
+  }
 }
 
 /**
@@ -248,9 +239,9 @@ async function retry(deps: EngineDeps, run: RunRecord, actor: string, inputs: Re
     effects.dispatches.push(messageFor(step));
   }
   try {
-    mergeEffects(effects, await moveAndSendHeld(deps, run, 'retry', actor, failed));
+    mergeEffects(effects, await moveAndSendHeld(deps, run, 'retry', actor, (change) => transitionRun(deps, run, 'retry', actor, { ...change, failed })));
   } catch (error) {
-    // Another step failed meanwhile (recorded alone: the run was blocked): again, with it too.
+    // Another step failed (recorded alone: the run was blocked) or was held meanwhile: again, with it too.
     const current = await deps.store.getRun(run.id);
     if (!(error instanceof ConflictError) || current?.status !== 'blocked' || round >= 3) throw error;
     await applyEffects(deps, effects);

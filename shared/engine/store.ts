@@ -138,6 +138,7 @@ export interface EngineStore {
   createRun(run: RunRecord, extra: { idempotency?: { key: string; requestHash?: string; expiresAt: number }; branchExpiresAt?: number; usage?: unknown; event: EventToWrite }): Promise<Written>;
   /**
    * A person's run action (runActionRules): start, pause, resume (forgets `held`), cancel, retry (forgets `failed` and the reason).
+   * resume and retry hold only while the run holds exactly the steps `held` (as read: a step held since is not forgotten unsent).
    * `blocked` (resume only): the run goes to blocked with this reason instead (a step failed for good while it was paused).
    */
   moveRun(runId: string, action: RunAction, at: string, change: { held?: string[]; failed?: string[]; blocked?: string }, event: EventToWrite): Promise<Written>;
@@ -194,7 +195,7 @@ export interface EngineStore {
   cancel(runId: string, stepId: string, change: { transition: 'cancel' | 'cancelWaiting'; readStatus: StepRecord['status']; attempt: number; at: string }, event: EventToWrite): Promise<Written>;
   /** failed → queued by a person's retry: fresh attempts, maybe a new input and generation; the rejection's comment goes (the events keep it). */
   requeue(runId: string, stepId: string, change: { at: string; allowedAttempts: number; generation: number; input?: { value: unknown } }, event: EventToWrite): Promise<Written>;
-  /** Files queued steps (held while their run was paused) under a DISPATCH timer due `dueAt`; others are left alone. */
+  /** Files held steps (queued, or running: held at a dead worker's takeover) under a DISPATCH timer due `dueAt`; others are left alone. */
   markForDispatch(runId: string, stepIds: string[], dueAt: string): Promise<void>;
   /** Downstream steps of a re-run back to pending (`reset`), all or none, each from the status it was read in: the chunks before the last (rerun-step.ts). */
   resetSteps(runId: string, resets: StepReset[]): Promise<Written>;
@@ -217,7 +218,7 @@ export interface EngineStore {
   unpublishedEvents(limit: number): Promise<CommittedEvent[]>;
   /** Timers of one kind due at or before `before`. */
   dueTimers(kind: TimerKind, before: string, limit: number): Promise<DueTimer[]>;
-  /** A re-sent step's DISPATCH timer moves to `dueAt` (only while it is still queued at that attempt). */
+  /** A re-sent step's DISPATCH timer moves to `dueAt` (only while it is still queued, or held running, at that attempt). */
   moveDispatchMarker(runId: string, stepId: string, attempt: number, dueAt: string): Promise<void>;
   /** A DISPATCH timer of a step that moved on without a claim (cancelled, skipped…) or whose release's sends are done is taken off (only while in that status). */
   clearDispatchMarker(runId: string, stepId: string, status: string): Promise<void>;

@@ -132,7 +132,8 @@ async function expireCallbacks(deps: EngineDeps, now: Date, { limit }: SweepOpti
 /**
  * Queued steps whose DISPATCH marker is still there past the grace: their message was lost (or
  * is very late). Sent again, then the marker moves to now, so a step that stays queued (its run
- * paused) is re-sent once per grace at most. Finished steps still marked: whoever finished them
+ * paused) is re-sent once per grace at most. A held running step (its takeover held by a paused
+ * run, marked by a `resume` that died before its send) gets a message for the attempt before. Finished steps still marked: whoever finished them
  * (approve, callback, reaction) did not get through the sends of their release: the step's own
  * message goes to the worker, whose rerelease does them again (idempotent), and the marker goes.
  * Markers of steps that moved on are removed.

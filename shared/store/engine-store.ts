@@ -11,7 +11,7 @@ import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
 import { queryAll, queryPrefix } from './query';
 import { createRunStore, type StepRecord } from './runs';
-import { failedStepsUnchanged, runCondition, stepCondition, type GuardValues } from './step-conditions';
+import { failedStepsUnchanged, heldStepsUnchanged, runCondition, stepCondition, type GuardValues } from './step-conditions';
 import { writtenAtCreation } from './step-definitions';
 import { updateExpression, writeTransaction, type Transaction, type UpdateSpec } from './transaction';
 
@@ -171,7 +171,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           set: { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}), ...(to === 'blocked' ? { reason: blocked } : {}) },
           ...((action === 'retry' || action === 'resume') && to !== 'blocked' ? { remove: ['reason'] } : {}),
           ...(held.length || failed.length ? { delete: { ...(held.length ? { heldSteps: new Set(held) } : {}), ...(failed.length ? { failedSteps: new Set(failed) } : {}) } } : {}),
-          ...(action === 'retry' ? andCondition(runCondition(action), failedStepsUnchanged(failed)) : runCondition(action)),
+          ...(action === 'retry' ? andCondition(andCondition(runCondition(action), failedStepsUnchanged(failed)), heldStepsUnchanged(held)) : action === 'resume' ? andCondition(runCondition(action), heldStepsUnchanged(held)) : runCondition(action)),
         });
         event(tx, moved);
       }),
@@ -390,7 +390,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     },
 
     async markForDispatch(runId, stepIds, dueAt) {
-      for (const stepId of stepIds) await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#status = :queued', values: { ':queued': 'queued' } });
+      // Running: held at the takeover of a dead worker's attempt (no lease timer finds it).
+      for (const stepId of stepIds) await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#status IN (:queued, :running)', values: { ':queued': 'queued', ':running': 'running' } });
     },
 
     recordDelivery: ({ projectId, provider, deliveryId, receivedAt, expiresAt }, received) =>
@@ -435,7 +436,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     },
     async moveDispatchMarker(runId, stepId, attempt, dueAt) {
       // Claimed (or otherwise moved) meanwhile: its write decided the timer.
-      await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#timerPk = :dispatch AND #status = :queued AND #attempt = :attempt', values: { ':dispatch': timersIndex.dispatch, ':queued': 'queued', ':attempt': attempt } });
+      await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#timerPk = :dispatch AND #status IN (:queued, :running) AND #attempt = :attempt', values: { ':dispatch': timersIndex.dispatch, ':queued': 'queued', ':running': 'running', ':attempt': attempt } });
     },
     async clearDispatchMarker(runId, stepId, status) {
       await update(keys.step(runId, stepId), { remove: [timersIndex.partitionKey, timersIndex.sortKey], condition: '#timerPk = :dispatch AND #status = :status', values: { ':dispatch': timersIndex.dispatch, ':status': status } });

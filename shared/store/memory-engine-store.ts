@@ -4,7 +4,7 @@ import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
-import { runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
+import { heldStepsAre, runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
 import { writtenAtCreation } from './step-definitions';
 
 /** A step as kept in memory: the record plus what DynamoDB keeps in its indexes. */
@@ -147,6 +147,7 @@ export function createMemoryEngineStore() {
     async moveRun(runId, action, at, { held = [], failed = [], blocked }, event) {
       const run = runs.get(runId);
       if (!run || !runGuardHolds(action, run) || (action === 'retry' && (run.failedSteps ?? []).length !== failed.length)) return lostWrite;
+      if ((action === 'resume' || action === 'retry') && !heldStepsAre(run, held)) return lostWrite;
       const to = action === 'resume' && blocked ? 'blocked' : runActionRules[action].to;
       Object.assign(run, { status: to, ...(action === 'start' ? { startedAt: at } : {}), ...(to === 'cancelled' ? { finishedAt: at } : {}), ...(to === 'blocked' ? { reason: blocked } : {}) });
       if ((action === 'retry' || action === 'resume') && to !== 'blocked') delete run.reason;
@@ -322,7 +323,7 @@ export function createMemoryEngineStore() {
     async markForDispatch(runId, stepIds, dueAt) {
       for (const stepId of stepIds) {
         const step = stepOf(runId, stepId);
-        if (step?.status === 'queued') step.timer = { kind: 'dispatch', dueAt };
+        if (step?.status === 'queued' || step?.status === 'running') step.timer = { kind: 'dispatch', dueAt };
       }
     },
     async skip(runId, skipped, at) {
@@ -371,7 +372,7 @@ export function createMemoryEngineStore() {
         })),
     async moveDispatchMarker(runId, stepId, attempt, dueAt) {
       const step = stepOf(runId, stepId);
-      if (step?.timer?.kind === 'dispatch' && step.status === 'queued' && step.attempt === attempt) step.timer = { kind: 'dispatch', dueAt };
+      if (step?.timer?.kind === 'dispatch' && (step.status === 'queued' || step.status === 'running') && step.attempt === attempt) step.timer = { kind: 'dispatch', dueAt };
     },
     async clearDispatchMarker(runId, stepId, status) {
       const step = stepOf(runId, stepId);

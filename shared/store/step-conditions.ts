@@ -91,6 +91,19 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
 export const failedStepsUnchanged = (failed: string[]): { condition: string; values: Record<string, unknown> } =>
   failed.length ? { condition: 'size(#failedSteps) = :failedCount', values: { ':failedCount': failed.length } } : { condition: 'attribute_not_exists(#failedSteps)', values: {} };
 
+/**
+ * `resume` and `retry` forget the held steps they read and sent: only while the run holds exactly
+ * those (a step held after the read would be forgotten with no message; the action reads again).
+ */
+export const heldStepsUnchanged = (held: string[]): { condition: string; values: Record<string, unknown> } =>
+  held.length ? { condition: '#heldSteps = :heldSteps', values: { ':heldSteps': new Set(held) } } : { condition: 'attribute_not_exists(#heldSteps)', values: {} };
+
+/** The same check in memory: the run's held steps are the set read. */
+export const heldStepsAre = (run: { heldSteps?: string[] }, held: string[]): boolean => {
+  const current = new Set(run.heldSteps ?? []);
+  return current.size === new Set(held).size && held.every((stepId) => current.has(stepId));
+};
+
 /** A run's status check from the same tables. */
 export function runGuardHolds(name: RunMove | `engine:${keyof typeof runTransitions}`, run: { status: string; remainingSinks: number; openSinkBuckets?: string[]; failedSteps?: string[] }): boolean {
   const from: readonly string[] = name.startsWith('engine:') ? runTransitions[name.slice('engine:'.length) as keyof typeof runTransitions].from : runActionRules[name as RunMove].from;

@@ -1,5 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { unwrap } from '#sdk';
 import { keys } from '#shared/store/keys';
 import { aws } from '../helpers/aws';
 import { engineClient, type RunEvent } from '../helpers/engine';
@@ -46,7 +47,7 @@ describe('time on the deployed engine', () => {
     expect(firstAt(events, 'step.started', 'gated')).toBeGreaterThanOrEqual(Date.parse(notBefore));
   });
 
-  it('holds a date-gated plan step until its day, and runs the days that have come', async () => {
+  it('holds a date-gated plan step until its day, and runs the days that have come; a cancel cancels it at once', async () => {
     const client = await engineClient();
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
     const csv = [planHeader, `1,${day(-1)},Past,Planner,Yesterday's work,tokens,Open,`, `2,${day(30)},Future,Planner,Next month's work,tokens,Open,1`].join('\n');
@@ -66,5 +67,12 @@ describe('time on the deployed engine', () => {
     // Parked in the timers index for the sweeper: no message waits in the queue for a month.
     const { Item } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.step(id, 'day-2') }));
     expect(Item).toMatchObject({ timerPk: 'NOT_BEFORE', dueAt: `${day(30)}T00:00:00Z` });
+
+    // A cancel cancels the parked step with the run, rather than leaving it queued for a month.
+    const cancelled = await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: id, action: 'cancel' } } }));
+    const { Item: after } = await aws.documents.send(new GetCommand({ TableName: stack.tableName, Key: keys.step(id, 'day-2') }));
+    expect(cancelled.status).toBe('cancelled');
+    expect(after).toMatchObject({ status: 'cancelled' });
+    expect(after?.timerPk).toBeUndefined();
   });
 });

@@ -198,7 +198,7 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect(await s.store.branchRuns(w.projectId, 'acme/app', 'Feature/X')).toEqual([]);
       });
 
-      it('moveRun: each action only from the statuses runActionRules allow; resume forgets the held steps, retry the failed ones and the reason', async () => {
+      it('moveRun: each action only from the statuses runActionRules allow; resume forgets the held steps (exactly those it read), retry the failed ones and the reason', async () => {
         const s = open();
         const w = scenario(s);
         await w.create([{ id: 'a' }, { id: 'b' }], { start: false });
@@ -215,8 +215,12 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await w.run())!.heldSteps?.sort()).toEqual(['a', 'b']);
         expect((await s.store.moveRun(w.runId, 'pause', at(2), {}, w.event('run.paused'))).won).toBe(false);
         expect((await s.store.moveRun(w.runId, 'retry', at(2), {}, w.event('run.retried'))).won).toBe(false);
-        await w.expectRecorded(await s.store.moveRun(w.runId, 'resume', at(3), { held: ['a'] }, w.event('run.resumed')));
-        expect(await w.run()).toMatchObject({ status: 'running', heldSteps: ['b'] });
+        // Only with every held step as read: one held since would be forgotten with no message.
+        expect((await s.store.moveRun(w.runId, 'resume', at(3), { held: ['a'] }, w.event('run.resumed'))).won).toBe(false);
+        expect((await s.store.moveRun(w.runId, 'resume', at(3), {}, w.event('run.resumed'))).won).toBe(false);
+        await w.expectRecorded(await s.store.moveRun(w.runId, 'resume', at(3), { held: ['b', 'a'] }, w.event('run.resumed')));
+        expect(await w.run()).toMatchObject({ status: 'running' });
+        expect((await w.run())!.heldSteps).toBeUndefined();
         expect((await s.store.moveRun(w.runId, 'resume', at(3), {}, w.event('run.resumed'))).won).toBe(false);
         await w.expectRecorded(await s.store.moveRun(w.runId, 'pause', at(3), {}, w.event('run.paused')));
         expect((await w.run())!.status).toBe('paused');
@@ -720,10 +724,20 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await s.store.skip(w.runId, [entry('p', 'pending')], at(10))).won).toBe(false);
       });
 
-      it('markForDispatch, moveDispatchMarker, clearDispatchMarker: DISPATCH timers of queued steps only, each move conditional on what the sweeper read', async () => {
+      it('markForDispatch, moveDispatchMarker, clearDispatchMarker: DISPATCH timers of held steps only (queued, or running: held at a takeover), each move conditional on what the sweeper read', async () => {
         const s = open();
         const w = scenario(s);
-        await w.create([{ id: 'held' }, { id: 'pending' }, { id: 'gone' }]);
+        await w.create([{ id: 'held' }, { id: 'pending' }, { id: 'gone' }, { id: 'taken' }]);
+        // A running step (a dead worker's, held at its takeover) is marked and moved like a queued one; its claim takes the marker off.
+        await w.running('taken');
+        await s.store.markForDispatch(w.runId, ['taken'], at(4));
+        expect(await w.timers('taken')).toEqual([`dispatch@${at(4)}`]);
+        await s.store.moveDispatchMarker(w.runId, 'taken', 0, at(70));
+        expect(await w.timers('taken')).toEqual([`dispatch@${at(4)}`]);
+        await s.store.moveDispatchMarker(w.runId, 'taken', 1, at(70));
+        expect(await w.timers('taken')).toEqual([`dispatch@${at(70)}`]);
+        expect((await w.claim('taken', 1, { transition: 'takeover', at: at(100) })).won).toBe(true);
+        expect(await w.timers('taken')).toEqual([]);
         const { dispatchDueAt: _none, ...workers } = w.release('held');
         await s.store.queue(w.runId, [workers]);
         await s.store.markForDispatch(w.runId, ['held', 'pending'], at(4));

@@ -38,6 +38,14 @@ describe('dispatch markers', () => {
     ]);
   });
 
+  it('re-sends a held running step (a takeover its paused run held) with a message for the attempt before, which looks at its lease', () => {
+    const plan = planDispatchRecovery([marked('taken', { status: 'running', attempt: 2, notBefore: new Date(now.getTime() + 90_000).toISOString() })], now, 60);
+
+    expect(plan.resend.map(({ dispatch }) => dispatch)).toEqual([{ message: { runId: 'run_1', stepId: 'taken', attempt: 1 } }]);
+    expect(plan.resend[0]!.step.attempt).toBe(2);
+    expect(plan.clear).toEqual([]);
+  });
+
   it('only clears the marker of a step that moved on without a claim', () => {
     const plan = planDispatchRecovery([marked('cancelled', { status: 'cancelled' }), marked('skipped', { status: 'skipped' })], now, 60);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { applyEffects } from '#shared/engine/dispatch';
 import { runAction, stepAction } from '#shared/engine/run-actions';
@@ -10,6 +11,21 @@ import { createEngineHarness, statusFromEvents, type EngineHarness } from '#test
  * DESIGN §3, invariant by invariant, on the engine's in-memory store (the same semantics as the
  * DynamoDB adapter; the e2e suite runs the same paths on the emulator). Milliseconds each.
  */
+
+const sweepOptions = { eventGraceSeconds: 30, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 };
+
+/** The engine as a function that dies right after a run action's write wins (nothing after it happens). */
+const dyingAfterMove = (h: EngineHarness) => ({
+  ...h.deps,
+  store: {
+    ...h.deps.store,
+    moveRun: async (...args: Parameters<typeof h.deps.store.moveRun>) => {
+      const written = await h.deps.store.moveRun(...args);
+      if (written.won) throw new Error('the function died after the run\'s write');
+      return written;
+    },
+  },
+});
 
 const chain = (n: number) => Array.from({ length: n }, (_, index) => ({ id: `s${index}`, ...(index ? { dependsOn: [`s${index - 1}`] } : {}) }));
 
@@ -97,6 +113,47 @@ describe('invariant 1: nothing lost', () => {
     expect(h.step(runId, 'a').status).toBe('running');
     expect(h.queue).toEqual([]);
     await runAction(h.deps, h.run(runId), 'resume', 'test');
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(h.run(runId).status).toBe('completed');
+  });
+
+  it('a resume that dies after its write: the sweeper sends the held steps it marked before, queued or running (held at a takeover)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }]);
+    const at = new Date(h.now()).toISOString();
+    // A worker claimed `a` and died; the run is paused; `a`'s message comes back to a paused run, as does `b`'s.
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CLAIM', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: false });
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    h.advance(30);
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'paused', heldSteps: ['a', 'b'] });
+    await expect(runAction(dyingAfterMove(h), h.run(runId), 'resume', 'test')).rejects.toThrow('died');
+    expect(h.run(runId)).toMatchObject({ status: 'running' });
+    expect(h.queue).toEqual([]);
+    h.advance(120);
+    expect((await sweep(h.deps, sweepOptions)).dispatchesResent).toBe(2);
+    await h.drain();
+    expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(h.run(runId).status).toBe('completed');
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a step held after a resume read the run is not forgotten: the resume\'s write loses, it reads again and marks it, and a death after the write is recovered', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }]);
+    const at = new Date(h.now()).toISOString();
+    await h.deps.store.claim(runId, 'a', { transition: 'claim', readAttempt: 0, at, leaseUntil: new Date(h.now() + 7_000).toISOString() }, { event: { id: '01CLAIM', type: 'step.started', projectId: 'prj_test', runId, stepId: 'a', at, actor: 'worker', detail: { attempt: 1 } }, publish: false });
+    await runAction(h.deps, h.run(runId), 'pause', 'test');
+    h.advance(30);
+    // The person's resume reads the run; the dead worker's message is held before the resume writes.
+    const read = h.run(runId);
+    expect(await h.deliver()).toBe('held');
+    await expect(runAction(dyingAfterMove(h), read, 'resume', 'test')).rejects.toThrow('died');
+    expect(h.run(runId)).toMatchObject({ status: 'running' });
+    expect(h.run(runId).heldSteps).toBeUndefined();
+    h.advance(120);
+    await sweep(h.deps, sweepOptions);
     await h.drain();
     expect(h.step(runId, 'a')).toMatchObject({ status: 'completed', attempt: 2 });
     expect(h.run(runId).status).toBe('completed');
@@ -314,6 +371,54 @@ describe('invariant 1: a cancelled run leaves no step half-way', () => {
     expect(h.step(runId, 'held').status).toBe('cancelled');
     expect(h.memory.inbox()).toEqual([]);
     expect(h.executions).toEqual([]);
+  });
+  it('a cancel cancels a step queued with its time far ahead (parked: no message until the sweeper\'s, maybe weeks later)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'later', kind: 'wait', input: { seconds: 3_600 }, dependsOn: ['a'] }]);
+    await h.drain();
+    expect(h.memory.timer(runId, 'later')).toMatchObject({ kind: 'notBefore' });
+    await runAction(h.deps, h.run(runId), 'cancel', 'person');
+    expect(h.step(runId, 'later').status).toBe('cancelled');
+    expect(h.memory.timer(runId, 'later')).toBeUndefined();
+    await h.drain();
+    expect(h.step(runId, 'later').status).toBe('cancelled');
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a far wait released in a cancelled run (an approval that died before its release, redone by the sweeper) is sent at once and cancelled, not parked', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'gate', kind: 'approval' }, { id: 'later', kind: 'wait', input: { seconds: 1_500 }, dependsOn: ['gate'] }]);
+    await h.drain();
+    const dying = { ...h.deps, store: { ...h.deps.store, complete: async (...args: Parameters<typeof h.deps.store.complete>) => {
+      await h.deps.store.complete(...args);
+      throw new Error('the function died after its write');
+    } } };
+    await expect(stepAction(dying, h.run(runId), h.step(runId, 'gate'), 'approve', 'tok_person', {})).rejects.toThrow('died');
+    await runAction(h.deps, h.run(runId), 'cancel', 'person');
+    h.advance(120);
+    await sweep(h.deps, sweepOptions);
+    await h.drain();
+    expect(h.step(runId, 'later').status).toBe('cancelled');
+    expect(h.memory.timer(runId, 'later')).toBeUndefined();
+    expect(h.memory.timer(runId, 'gate')).toBeUndefined();
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a step parked by a release that lands after the cancel looked at the steps gets its message at once, which cancels it', async () => {
+    const h = createEngineHarness({
+      executors: [{ kind: 'cancelling', input: z.unknown(), run: async (_input, context) => {
+        // The run is cancelled while this step runs: the cancel finds its child still pending.
+        await runAction(h.deps, h.run(context.runId), 'cancel', 'person');
+        return { status: 'completed', output: {} };
+      } }],
+    });
+    const runId = await h.startRun([{ id: 'a', kind: 'cancelling' }, { id: 'later', kind: 'wait', input: { seconds: 3_600 }, dependsOn: ['a'] }]);
+    await h.deliver();
+    expect(h.run(runId).status).toBe('cancelled');
+    await h.drain();
+    expect(h.step(runId, 'later').status).toBe('cancelled');
+    expect(h.memory.timer(runId, 'later')).toBeUndefined();
+    expectEveryChangeRecorded(h, runId);
   });
 });
 
@@ -602,10 +707,12 @@ describe('invariant 5: failures are classified', () => {
 });
 
 describe('cancel and time', () => {
-  it('cancels a step released after its run was cancelled, and parks a step gated far ahead', async () => {
+  it('cancels a step released after its run was cancelled and, with the run, one parked far ahead; parks a step gated far ahead', async () => {
     const h = createEngineHarness();
     const runId = await h.startRun([{ id: 'a' }, { id: 'later', notBefore: new Date(h.now() + 3_600_000).toISOString() }]);
     await runAction(h.deps, h.run(runId), 'cancel', 'test');
+    // The parked one is cancelled with the run (no message would come for it before its time).
+    expect(h.step(runId, 'later').status).toBe('cancelled');
     await h.deliver(0);
     expect(h.step(runId, 'a').status).toBe('cancelled');
     expect(h.executions).toEqual([]);
@@ -613,8 +720,8 @@ describe('cancel and time', () => {
     expect(h.queue.map((entry) => entry.message.runId)).not.toContain(timed); // parked at release: no message
     expect(h.memory.timer(timed, 'later')).toMatchObject({ kind: 'notBefore' });
     h.advance(3_600 - 100);
-    // Both parked steps are sent; the cancelled run's is cancelled when its message arrives.
-    expect((await sweep(h.deps, { eventGraceSeconds: 60, limit: 10, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 })).timersDue).toBe(2);
+    // The parked step is sent; the cancelled run's was cancelled with it, off the timers index.
+    expect((await sweep(h.deps, { eventGraceSeconds: 60, limit: 10, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 })).timersDue).toBe(1);
     await h.drain();
     expect(h.step(timed, 'later').status).toBe('completed');
     expect(h.step(runId, 'later').status).toBe('cancelled');
