@@ -26,6 +26,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsag
     ...(run.degraded ? { degraded: true } : {}),
     ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
     ...(run.budget ? { budget: run.budget } : {}),
+    ...(run.limits ? { limits: run.limits } : {}),
     ...(run.forkedFrom ? { forkedFrom: run.forkedFrom } : {}),
   };
   if (!steps) return view;

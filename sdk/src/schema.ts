@@ -333,6 +333,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a run's limits (maxExecutedSteps, maxDurationSeconds, noProgressAfter); raise them, then resume a run blocked with MAX_EXECUTED_STEPS or MAX_DURATION */
+        put: operations["setRunLimits"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/runs/{runId}/actions/retry": {
         parameters: {
             query?: never;
@@ -702,6 +719,15 @@ export interface components {
                         mode: "strict" | "warn" | "off";
                     };
                 };
+                /** @description Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter */
+                limits: {
+                    /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                    maxExecutedSteps?: number;
+                    /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                    maxDurationSeconds?: number;
+                    /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                    noProgressAfter?: number;
+                };
             };
             adminToken: {
                 id: string;
@@ -760,6 +786,15 @@ export interface components {
                         mode: "strict" | "warn" | "off";
                     };
                 };
+                /** @description Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter */
+                limits: {
+                    /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                    maxExecutedSteps?: number;
+                    /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                    maxDurationSeconds?: number;
+                    /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                    noProgressAfter?: number;
+                };
             };
         };
         ProjectSettings: {
@@ -802,6 +837,15 @@ export interface components {
                      */
                     mode: "strict" | "warn" | "off";
                 };
+            };
+            /** @description Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter */
+            limits: {
+                /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                maxExecutedSteps?: number;
+                /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                maxDurationSeconds?: number;
+                /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                noProgressAfter?: number;
             };
         };
         WebhookSecret: {
@@ -966,7 +1010,7 @@ export interface components {
              * @enum {boolean}
              */
             degraded?: true;
-            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) or a limit (MAX_EXECUTED_STEPS, MAX_DURATION) */
             heldSteps?: string[];
             /** @description The run's budget (its own, or the project's perRun when created) */
             budget?: {
@@ -974,6 +1018,12 @@ export interface components {
                 usd?: number;
                 /** @enum {string} */
                 mode: "strict" | "warn" | "off";
+            };
+            /** @description The run's limits (its own, each else the project's settings.limits when created) */
+            limits?: {
+                maxExecutedSteps?: number;
+                maxDurationSeconds?: number;
+                noProgressAfter?: number;
             };
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
@@ -1063,7 +1113,7 @@ export interface components {
              * @enum {boolean}
              */
             degraded?: true;
-            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) or a limit (MAX_EXECUTED_STEPS, MAX_DURATION) */
             heldSteps?: string[];
             /** @description The run's budget (its own, or the project's perRun when created) */
             budget?: {
@@ -1072,6 +1122,7 @@ export interface components {
                 /** @enum {string} */
                 mode: "strict" | "warn" | "off";
             };
+            limits?: components["schemas"]["RunLimitsDetail"];
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
                 runId: string;
@@ -1116,6 +1167,19 @@ export interface components {
                 [key: string]: unknown;
             };
             budgets: components["schemas"]["RunBudgets"];
+        };
+        RunLimitsDetail: {
+            maxExecutedSteps?: number;
+            maxDurationSeconds?: number;
+            /** @description A step producing the same output this many times in a row stops with NO_PROGRESS (the run's, else the default 3) */
+            noProgressAfter: number;
+            /** @description Step executions started so far (every attempt, retries, re-runs and takeovers included): what maxExecutedSteps counts */
+            executedSteps: number;
+            /**
+             * Format: date-time
+             * @description When the run blocks with MAX_DURATION (its start + maxDurationSeconds)
+             */
+            deadline?: string;
         };
         LlmModelUsage: {
             provider: string;
@@ -1323,7 +1387,7 @@ export interface components {
              * @enum {boolean}
              */
             degraded?: true;
-            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) */
+            /** @description Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) or a limit (MAX_EXECUTED_STEPS, MAX_DURATION) */
             heldSteps?: string[];
             /** @description The run's budget (its own, or the project's perRun when created) */
             budget?: {
@@ -1331,6 +1395,12 @@ export interface components {
                 usd?: number;
                 /** @enum {string} */
                 mode: "strict" | "warn" | "off";
+            };
+            /** @description The run's limits (its own, each else the project's settings.limits when created) */
+            limits?: {
+                maxExecutedSteps?: number;
+                maxDurationSeconds?: number;
+                noProgressAfter?: number;
             };
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
@@ -1965,6 +2035,15 @@ export interface operations {
                              */
                             mode?: "strict" | "warn" | "off";
                         };
+                    };
+                    /** @description Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter */
+                    limits?: {
+                        /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                        maxExecutedSteps?: number;
+                        /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                        maxDurationSeconds?: number;
+                        /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                        noProgressAfter?: number;
                     };
                 };
             };
@@ -3282,6 +3361,14 @@ export interface operations {
                          */
                         mode?: "strict" | "warn" | "off";
                     };
+                    limits?: {
+                        /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                        maxExecutedSteps?: number;
+                        /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                        maxDurationSeconds?: number;
+                        /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                        noProgressAfter?: number;
+                    };
                 };
             };
         };
@@ -3654,6 +3741,120 @@ export interface operations {
         };
         responses: {
             /** @description The run, with its budgets */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run has ended */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    setRunLimits: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                runId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                    maxExecutedSteps?: number;
+                    /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                    maxDurationSeconds?: number;
+                    /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                    noProgressAfter?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The run, with its limits */
             200: {
                 headers: {
                     /** @description The request id, also in every error body */
@@ -4440,6 +4641,26 @@ export interface operations {
                     input?: unknown;
                     stepInputs?: {
                         [key: string]: unknown;
+                    };
+                    budget?: {
+                        /** @description Most tokens (input + output) to spend */
+                        tokens?: number;
+                        /** @description Most USD to spend (usage records priced by the project or the list) */
+                        usd?: 0 | number;
+                        /**
+                         * @description strict: a step that could pass the limit never starts (the run blocks); warn: budget.warning at 80% and 100%; off: not enforced
+                         * @default strict
+                         * @enum {string}
+                         */
+                        mode?: "strict" | "warn" | "off";
+                    };
+                    limits?: {
+                        /** @description Most step executions (attempts that ran an executor: retries, re-runs and takeovers count) the run may start; the next one blocks the run with MAX_EXECUTED_STEPS */
+                        maxExecutedSteps?: number;
+                        /** @description Most seconds from the run's start; past it the run blocks with MAX_DURATION (no step starts, and a timer blocks an idle run) */
+                        maxDurationSeconds?: number;
+                        /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
+                        noProgressAfter?: number;
                     };
                 };
             };

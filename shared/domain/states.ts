@@ -91,6 +91,7 @@ export const stepTransitions = {
   heartbeat: { from: ['running'], to: 'running', guard: ['attempt', 'waitingLive'], effects: ['callback timer pushed on'] },
   fail: { from: ['running'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['run blocked (failedSteps)', 'optional (onFailure continue): released like a completion (failedOptionalSteps)'] },
   reject: { from: ['needs_qa'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['leaves the inbox', 'as fail'] },
+  stall: { from: ['running'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['NO_PROGRESS: the output repeats the last ones (its hash, `limits.noProgressAfter` times in a row); output not kept, the streak (`progress`) is', 'run blocked with reason NO_PROGRESS (failedSteps), `limit.exceeded`', 'only a run-again execution (re-run, retry) is checked: a first one costs nothing'] },
   deadLetter: { from: ['pending', 'queued', 'running'], to: 'failed', guard: ['asRead', 'attempt'], event: 'step.failed', effects: ['as fail'] },
   cancel: { from: ['pending', 'queued', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended (pending: a released child whose message arrived after)'] },
   cancelWaiting: { from: ['needs_qa'], to: 'cancelled', guard: [], event: 'step.cancelled', effects: ['leaves the inbox'] },
@@ -117,6 +118,13 @@ export const runTransitions = {
   budgetBlock: { from: ['running'], to: 'blocked', event: 'run.blocked' },
   budgetHold: { from: ['paused', 'blocked'], to: 'unchanged', event: 'budget.exceeded' },
   setBudget: { from: ['pending', 'running', 'paused', 'blocked'], to: 'unchanged', event: 'budget.changed' },
+  // Limits (shared/engine/limits.ts): a step that would pass maxExecutedSteps, or start past
+  // maxDurationSeconds, blocks a running run (MAX_EXECUTED_STEPS, MAX_DURATION) and waits in
+  // heldSteps; a run already blocked or paused only holds it. The duration timer blocks a
+  // running run with no step in hand. NO_PROGRESS is the step transition `stall`.
+  limitBlock: { from: ['running'], to: 'blocked', event: 'run.blocked' },
+  limitHold: { from: ['paused', 'blocked'], to: 'unchanged', event: 'limit.exceeded' },
+  setLimits: { from: ['pending', 'running', 'paused', 'blocked'], to: 'unchanged', event: 'limits.changed' },
 } as const satisfies Record<string, { from: readonly RunStatus[]; to: RunStatus | 'unchanged'; event: string | undefined }>;
 
 /** The transitions table as markdown (docs/ARCHITECTURE.md holds this text; a unit test compares). */

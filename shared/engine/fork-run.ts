@@ -1,4 +1,6 @@
+import type { Budget } from '#shared/domain/budgets';
 import { ValidationError } from '#shared/domain/errors';
+import type { RunLimits } from '#shared/domain/limits';
 import { downstreamOf } from '#shared/domain/downstream';
 import { generationOf, type ReusedStep, type RunRecord } from '#shared/store/runs';
 import type { Workflow } from '#shared/store/workflows';
@@ -18,7 +20,7 @@ export async function forkRun(
   deps: EngineDeps,
   source: RunRecord,
   workflow: Workflow,
-  body: { fromStep: string; input?: unknown; stepInputs?: Record<string, unknown> },
+  body: { fromStep: string; input?: unknown; stepInputs?: Record<string, unknown>; budget?: Budget; limits?: RunLimits },
   actor: string,
 ): Promise<{ run: RunRecord; reused: string[] }> {
   if (!workflow.steps.some((spec) => spec.id === body.fromStep)) {
@@ -51,6 +53,9 @@ export async function forkRun(
     workflow: forked,
     ...(input !== undefined ? { input } : {}),
     ...(source.tags ? { tags: source.tags } : {}),
+    // The source's budget and limits (not the project's defaults of today), unless the request gives its own.
+    ...(body.budget ?? source.budget ? { budget: body.budget ?? source.budget } : {}),
+    ...(body.limits ?? source.limits ? { limits: body.limits ?? source.limits } : {}),
     actor,
     start: true,
     fork: { from: { runId: source.id, stepId: body.fromStep }, reused },

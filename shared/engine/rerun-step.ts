@@ -5,6 +5,7 @@ import { illegalRunAction, runActionRules, type StepStatus } from '#shared/domai
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
+import { progressBeforeRerun } from './limits';
 import { stepsPerWrite, type StepReset } from './store';
 
 /** Steps that are doing or awaiting something: a re-run waits until none of the run's is. */
@@ -106,6 +107,8 @@ export async function rerunStep(
     if (!written.won) throw new ConflictError(`Step ${stepId}'s downstream changed meanwhile; read the run again`, 'path.stepId');
     await applyEffects(deps, { dispatches: [], events: written.events });
   }
+  // Its output so far, remembered: the same output once too often stops it (NO_PROGRESS).
+  const progress = await progressBeforeRerun(deps, step);
   const detail = { generation, downstream, newInput: Boolean(body.input !== undefined), ...(body.guidance ? { guidance: body.guidance } : {}) };
   const written = await deps.store.rerun({
     runId: run.id,
@@ -118,6 +121,7 @@ export async function rerunStep(
       dependents: dependents.get(stepId) ?? [],
       ...(input ? { input } : {}),
       ...(body.guidance ? { guidance: body.guidance } : {}),
+      ...(progress ? { progress } : {}),
       event: runEvent(run, 'step.rerun_requested', actor, { from: step.status, ...detail }, at, stepId),
     },
     resets: resets.slice(resets.length - lastChunk),

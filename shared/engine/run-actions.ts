@@ -1,5 +1,6 @@
 import { addUsage, usageFromItem } from '#shared/clients/usage-meter';
 import type { Budget } from '#shared/domain/budgets';
+import { limitsOf, type RunLimits } from '#shared/domain/limits';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import { sinksOpen } from '#shared/domain/sink-buckets';
@@ -14,6 +15,7 @@ import { cancelStranded, sendCancelChecks } from './cancel-run';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
 import { moveAndSendHeld } from './held-steps';
+import { assertWithinDuration, fileRunDeadline } from './limits';
 import { completeRunIfDone, queueSteps } from './release-dependents';
 import { completeStep, failStep } from './step-lifecycle';
 
@@ -39,11 +41,17 @@ export async function createRun(
     git?: GitRef;
     tags?: Record<string, string>;
     budget?: Budget;
+    /** Its limits; each one it leaves out comes from the project's `settings.limits`. */
+    limits?: RunLimits;
     idempotencyKey?: string;
     requestHash?: string;
     actor: string;
     start: boolean;
-    /** A fork (fork-run.ts): the run it comes from, and the steps written completed with that run's outputs, never run. */
+    /**
+     * A fork (fork-run.ts): the run it comes from, and the steps written completed with that run's
+     * outputs, never run. A fork's `budget` and `limits` are taken as given (its source's, unless
+     * the fork request brings its own), never the project's defaults.
+     */
     fork?: { from: { runId: string; stepId: string }; reused: Map<string, ReusedStep> };
   },
 ): Promise<{ run: RunRecord; created: boolean }> {
@@ -70,8 +78,9 @@ export async function createRun(
   await deps.store.putSteps(stepItems);
   await deps.store.putSinkBuckets(runId, buckets);
   // Taken once per run: its step events go to the bus only if the project subscribes to them.
-  const { publishStepEvents, budgets } = await deps.projectSettings(projectId);
-  const budget = input.budget ?? budgets?.perRun;
+  const { publishStepEvents, budgets, limits: defaultLimits } = await deps.projectSettings(projectId);
+  const budget = input.fork ? input.budget : (input.budget ?? budgets?.perRun);
+  const limits = input.fork ? input.limits : limitsOf(input.limits, defaultLimits);
 
   const run: RunRecord = {
     id: runId,
@@ -91,6 +100,7 @@ export async function createRun(
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
     ...(budget ? { budget } : {}),
+    ...(limits ? { limits } : {}),
     ...(input.fork ? { forkedFrom: input.fork.from } : {}),
     ...(reusedSteps.length ? { reusedSteps } : {}),
     createdAt: at.toISOString(),
@@ -150,7 +160,9 @@ export async function startRun(deps: EngineDeps, run: RunRecord, actor: string):
   mergeEffects(effects, await queueSteps(deps, started, roots, actor));
   if (!sinksOpen(run)) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
   await applyEffects(deps, effects);
-  return (await deps.store.getRun(run.id))!;
+  const after = (await deps.store.getRun(run.id))!;
+  await fileRunDeadline(deps, after);
+  return after;
 }
 
 /** Applies a run action (start, pause, resume, cancel, retry); 409 when the run's status forbids it. */
@@ -175,13 +187,18 @@ export async function runAction(
       break;
     }
     case 'resume':
+      assertWithinDuration(run, now(deps));
       await applyEffects(deps, await resume(deps, run, actor));
       break;
     case 'retry':
+      assertWithinDuration(run, now(deps));
       await retry(deps, run, actor, body.steps ?? {});
       break;
   }
-  return (await deps.store.getRun(run.id))!;
+  const after = (await deps.store.getRun(run.id))!;
+  // Running again: an idle run stops at its deadline too (a block took its timer off).
+  if (action === 'resume' || action === 'retry') await fileRunDeadline(deps, after);
+  return after;
 }
 
 /** paused or blocked → running, with the held steps; lost to a step held after the read (heldStepsUnchanged): again with it. */

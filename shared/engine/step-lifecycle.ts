@@ -4,6 +4,7 @@ import { decideRetry } from '#shared/domain/retry';
 import { NonRetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
+import type { Progress } from '#shared/domain/limits';
 import type { StepMessage } from '#shared/schemas/messages';
 import { generationOf, stepErrorRecord, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { reserveBudgets } from './budgets';
@@ -12,6 +13,7 @@ import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
 import { executeStep, runTimeoutOf } from './execute-step';
+import { checkProgress, recordNoProgress, reserveExecution } from './limits';
 import { afterFinish, isReleasedByParent, planFinish, queueSteps, releaseOf, rerelease } from './release-dependents';
 
 /**
@@ -88,10 +90,13 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
     return 'executed';
   }
 
-  const budget = await reserveBudgets(deps, run, step);
-  // Held by the run's budget: a released child is queued (no message), so `resume` finds it.
+  // The run's limits first (an execution reserved), then its budgets: either may hold the step.
+  const execution = await reserveExecution(deps, run, step, at);
+  const budget = execution === 'blocked' ? 'blocked' : await reserveBudgets(deps, run, step);
+  if (budget === 'blocked' && execution !== 'blocked') await execution?.release();
+  // Held by the run's budget or limits: a released child is queued (no message), so `resume` finds it.
   if (budget === 'blocked' && transition === 'claimReleased') await deps.store.queue(run.id, [releaseOf(deps, run, step, at, 'worker', step.dependsOn.length === 1 ? step.dependsOn[0] : undefined)]);
-  if (budget === 'blocked') return 'held';
+  if (budget === 'blocked' || execution === 'blocked') return 'held';
   const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor((deadline - at.getTime()) / 1000) - deps.leaseMarginSeconds - 1));
   const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
   const attempt = step.attempt + 1;
@@ -120,6 +125,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   );
   if (!claimed.won) {
     await budget?.release();
+    await execution?.release();
     return 'duplicate';
   }
   // Subscribers hear of the start at once; the event is marked published with the outcome's
@@ -206,6 +212,13 @@ export async function completeStep(
   outcome: Extract<StepOutcome, { status: 'completed' }>,
   { actor, transition, usage, comment }: { actor: string; transition: 'complete' | 'approve'; usage?: unknown; comment?: string },
 ): Promise<Effects | undefined> {
+  // A step that runs again and produced the same output once too often stops (NO_PROGRESS).
+  const stalled = transition === 'complete' ? checkProgress(run, step, outcome.output) : undefined;
+  if (stalled) {
+    const effects = await failStep(deps, run, step, stalled.error, { actor, transition: 'stall', usage, progress: stalled.progress });
+    if (effects) await recordNoProgress(deps, run, stalled.exceeded, actor);
+    return effects;
+  }
   const at = deps.clock();
   const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
   const stored = await deps.artifacts.storeOutput(address, outcome.output);
@@ -243,20 +256,22 @@ export async function failStep(
   run: RunRecord,
   step: StepRecord,
   error: StepError,
-  { actor, transition, usage, comment }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter'; usage?: unknown; comment?: string },
+  { actor, transition, usage, comment, progress }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter' | 'stall'; usage?: unknown; comment?: string; progress?: Progress },
 ): Promise<Effects | undefined> {
   const at = deps.clock();
   const record = stepErrorRecord(error, step.attempt, at);
   const optional = step.onFailure === 'continue';
-  const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), llmUsage: error.llmUsage };
+  const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), ...(progress ? { progress } : {}), llmUsage: error.llmUsage };
   const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
   if (optional) {
     const plan = await planFinish(deps, run, step, at, 'failed');
     const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);
     return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
   }
-  const reason = `step ${step.stepId} failed: ${error.message}`;
-  const blocked = await deps.store.fail(failure, { block: { reason, event: runEvent(run, 'run.blocked', actor, { stepId: step.stepId, reason }, at) } }, event);
+  // A guard's stop says its code first (NO_PROGRESS: …), as a budget's or a limit's block does.
+  const reason = transition === 'stall' ? error.message : `step ${step.stepId} failed: ${error.message}`;
+  const code = error.details.code ? { code: error.details.code } : {};
+  const blocked = await deps.store.fail(failure, { block: { reason, event: runEvent(run, 'run.blocked', actor, { stepId: step.stepId, ...code, reason }, at) } }, event);
   // The run was not running (paused, already blocked, cancelled): record the failure alone.
   const written = blocked.won ? blocked : await deps.store.fail(failure, {}, event);
   return written.won ? { dispatches: [], events: written.events } : undefined;

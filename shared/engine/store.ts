@@ -3,7 +3,9 @@ import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { RunAction } from '#shared/domain/states';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { ArtifactRecord, RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
+import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
+import type { LimitLedger } from './limits';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -74,7 +76,7 @@ export interface Completion {
 export interface Failure {
   runId: string;
   stepId: string;
-  transition: 'fail' | 'reject' | 'deadLetter';
+  transition: 'fail' | 'reject' | 'deadLetter' | 'stall';
   /** The status the step was read in (deadLetter's `asRead` guard). */
   readStatus: StepRecord['status'];
   attempt: number;
@@ -86,6 +88,8 @@ export interface Failure {
   llmUsage: LlmUsageRecord[];
   /** As Completion's (an optional step's failure releases like a completion). */
   dispatchDueAt?: string;
+  /** A NO_PROGRESS stop (`stall`): the streak the step keeps for its next execution. */
+  progress?: Progress;
 }
 
 /** A due time the sweeper acts on (the timers index). */
@@ -225,6 +229,9 @@ export interface EngineStore {
 
   // --- Budgets: ledgers, reservations, budget blocks (shared/engine/budgets.ts) ---
   budgets: BudgetLedger;
+
+  // --- Limits: execution counter, limit blocks, the duration timer (shared/engine/limits.ts) ---
+  limits: LimitLedger;
 }
 
 /** A downstream step of a re-run, back to pending and waiting for the re-run steps it depends on. */
@@ -246,7 +253,7 @@ export interface StepReset {
 export interface RerunPlan {
   runId: string;
   at: string;
-  step: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; dependents: string[]; input?: { value: unknown }; guidance?: string; event: EventToWrite };
+  step: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; dependents: string[]; input?: { value: unknown }; guidance?: string; progress?: Progress; event: EventToWrite };
   resets: StepReset[];
   /** Sinks of the re-run that had finished (counted again); steps whose failure it forgets. */
   /**

@@ -3,6 +3,7 @@ import type { EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor } from './dispatch';
 import { expireCallback } from './callbacks';
 import { planDispatchRecovery } from './dispatch-markers';
+import { blockPastDeadlines } from './limits';
 import { failStep } from './step-lifecycle';
 
 export interface SweepOptions {
@@ -33,6 +34,8 @@ export interface SweepReport {
   callbacksExpired: number;
   /** Queued steps whose message never arrived (a lost send), sent again. */
   dispatchesResent: number;
+  /** Running runs past their limits.maxDurationSeconds, now blocked (MAX_DURATION). */
+  runsPastDuration: number;
 }
 
 /**
@@ -44,15 +47,16 @@ export interface SweepReport {
  */
 export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<SweepReport> {
   const now = deps.clock();
-  const [republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent] = await Promise.all([
+  const [republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent, runsPastDuration] = await Promise.all([
     republish(deps, now, options),
     recoverLeases(deps, now, options),
     dispatchDueTimers(deps, now, options),
     failPastDeadlines(deps, now, options),
     expireCallbacks(deps, now, options),
     resendLostDispatches(deps, now, options),
+    blockPastDeadlines(deps, now, options.limit),
   ]);
-  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent };
+  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent, runsPastDuration };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {

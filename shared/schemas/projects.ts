@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseCidr } from '#shared/domain/addresses';
 import { projectBudgets } from '#shared/domain/budgets';
+import { runLimits } from '#shared/domain/limits';
 import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
@@ -67,9 +68,11 @@ export const projectSettings = z.strictObject({
   }),
   /** Budgets (README "Budgets"): `perRun` is copied to each new run that brings none; `monthly` holds across all runs of a calendar month (UTC). */
   budgets: projectBudgets,
+  /** Limits (README "Limits and NO_PROGRESS"): each new run takes these, field by field, unless it gives its own. */
+  limits: runLimits.meta({ description: 'Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter' }),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
-export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {} };
+export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
 export const projectSettingsPatch = projectSettings.partial();

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { budget } from '#shared/domain/budgets';
+import { runLimits } from '#shared/domain/limits';
 import { boundedJson } from '#shared/domain/json-limits';
 import { text } from '#shared/domain/text';
 import { stepIdPattern } from '#shared/domain/workflow';
@@ -28,6 +30,10 @@ export const forkBody = z.strictObject({
   input: boundedJson(64 * 1024).optional(),
   /** New inputs for steps that run in the fork, by step id. */
   stepInputs: z.record(z.string(), boundedJson(32 * 1024)).optional(),
+  /** The fork's budget (otherwise the source run's). */
+  budget: budget.optional(),
+  /** The fork's limits (otherwise the source run's). */
+  limits: runLimits.optional(),
 });
 
 export const forkResponse = runResponse

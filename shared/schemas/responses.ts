@@ -138,6 +138,23 @@ export const runBudgetsResponse = z
   })
   .meta({ id: 'RunBudgets' });
 
+const limitFields = {
+  maxExecutedSteps: z.number().int().optional(),
+  maxDurationSeconds: z.number().int().optional(),
+  noProgressAfter: z.number().int().optional(),
+};
+export const runLimitsResponse = z.object(limitFields).meta({ id: 'RunLimits' });
+
+/** The run's limits and how far it got (README "Limits and NO_PROGRESS"). */
+export const runLimitsDetailResponse = z
+  .object({
+    ...limitFields,
+    noProgressAfter: z.number().int().meta({ description: 'A step producing the same output this many times in a row stops with NO_PROGRESS (the run\'s, else the default 3)' }),
+    executedSteps: z.number().int().meta({ description: 'Step executions started so far (every attempt, retries, re-runs and takeovers included): what maxExecutedSteps counts' }),
+    deadline: timestamp.optional().meta({ description: 'When the run blocks with MAX_DURATION (its start + maxDurationSeconds)' }),
+  })
+  .meta({ id: 'RunLimitsDetail' });
+
 export const runResponse = z
   .object({
     id: z.string(),
@@ -156,8 +173,9 @@ export const runResponse = z
     failedSteps: z.array(z.string()).optional().meta({ description: 'Steps that failed for good and block the run (retry runs them again)' }),
     failedOptionalSteps: z.array(z.string()).optional().meta({ description: 'Steps with onFailure "continue" that failed for good: their dependents ran anyway' }),
     degraded: z.literal(true).optional().meta({ description: 'The run completed although some optional steps failed (failedOptionalSteps)' }),
-    heldSteps: z.array(z.string()).optional().meta({ description: 'Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED)' }),
+    heldSteps: z.array(z.string()).optional().meta({ description: 'Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) or a limit (MAX_EXECUTED_STEPS, MAX_DURATION)' }),
     budget: budgetResponse.optional().meta({ description: "The run's budget (its own, or the project's perRun when created)" }),
+    limits: runLimitsResponse.optional().meta({ description: "The run's limits (its own, each else the project's settings.limits when created)" }),
     forkedFrom: z.object({ runId: z.string(), stepId: z.string() }).optional().meta({ description: 'A fork: the run it was forked from and the step it was forked at' }),
   })
   .meta({ id: 'Run' });
@@ -180,6 +198,7 @@ export const runDetailResponse = runResponse
       llm: z.record(z.string(), llmModelUsage).meta({ description: 'Model calls of every step (failed attempts included), summed by model id' }),
     }),
     budgets: runBudgetsResponse,
+    limits: runLimitsDetailResponse.optional(),
   })
   .meta({ id: 'RunDetail' });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { budget } from '#shared/domain/budgets';
+import { runLimits } from '#shared/domain/limits';
 import { runActions, runStatuses, stepActions } from '#shared/domain/states';
 import { boundedJson } from '#shared/domain/json-limits';
 import { text } from '#shared/domain/text';
@@ -60,6 +61,8 @@ export const createRunBody = z.strictObject({
   start: z.boolean().default(true),
   /** The run's budget (README "Budgets"); without it the project's `budgets.perRun`, if any. */
   budget: budget.optional(),
+  /** The run's limits (README "Limits and NO_PROGRESS"); each one left out comes from the project's `settings.limits`. */
+  limits: runLimits.optional(),
 });
 
 /** `limit` and `cursor` of a paged listing (the cursor is opaque: pass back the one returned). */

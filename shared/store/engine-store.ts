@@ -4,6 +4,7 @@ import type { LifecycleEvent } from '#shared/domain/events';
 import { runActionRules } from '#shared/domain/states';
 import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } from '#shared/engine/store';
 import { createDynamoBudgetLedger } from './budget-ledger';
+import { createDynamoLimitLedger } from './limit-ledger';
 import type { CommittedEvent } from './event-outbox';
 import { jsonField } from './json-attribute';
 import { createSinkBucketWriter } from './sink-buckets';
@@ -99,7 +100,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       keys.step(runId, reset.stepId),
       {
         set: { status: 'pending', remaining: reset.remaining, dependents: reset.dependents, generation: reset.generation, allowedAttempts: reset.allowedAttempts, ...(reset.releasedBy.length ? { releasedBy: new Set(reset.releasedBy) } : {}) },
-        remove: [...previousOutcome, ...waitingStepIndexAttributes, 'queuedAt', 'startedAt', ...(reset.releasedBy.length ? [] : ['releasedBy'])],
+        // Run again because an upstream step re-ran: a new streak (its inputs may have changed).
+        remove: [...previousOutcome, ...waitingStepIndexAttributes, 'queuedAt', 'startedAt', 'progress', ...(reset.releasedBy.length ? [] : ['releasedBy'])],
         // A pending step with no item yet is born by its reset: at attempt 0, as it reads.
         setIfMissing: { attempt: 0 },
         ...condition,
@@ -265,7 +267,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       if (!condition) return { won: false };
       return write((tx) => {
         stepChange(tx, keys.step(failure.runId, failure.stepId), {
-          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
+          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: failure.progress } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
           // A released child dead-lettered before its claim: its item may be born failed, at attempt 0.
           setIfMissing: { attempt: 0 },
           append: { llmUsage: failure.llmUsage },
@@ -379,7 +381,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           tx,
           keys.step(runId, step.stepId),
           {
-            set: { status: 'queued', queuedAt: at, generation: step.generation, allowedAttempts: step.allowedAttempts, dependents: step.dependents, ...(step.input ? jsonField('input', step.input.value) : {}), ...(step.guidance ? { guidance: step.guidance } : {}), ...dispatchMarker(at) },
+            set: { status: 'queued', queuedAt: at, generation: step.generation, allowedAttempts: step.allowedAttempts, dependents: step.dependents, ...(step.input ? jsonField('input', step.input.value) : {}), ...(step.guidance ? { guidance: step.guidance } : {}), ...(step.progress ? { progress: step.progress } : {}), ...dispatchMarker(at) },
             remove: [...previousOutcome.filter((name) => !(step.guidance && name === 'guidance')), ...waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey)],
             ...own,
           },
@@ -443,6 +445,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     },
 
     budgets: createDynamoBudgetLedger({ documents, tableName }),
+    limits: createDynamoLimitLedger({ documents, tableName }),
   };
 
   function queryIndex(indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

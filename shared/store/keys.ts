@@ -21,6 +21,8 @@ export const keys = {
   /** Budget ledgers (counters of spent and reserved): a run's, and a project's per calendar month (YYYY-MM). */
   runBudget: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'BUDGET' }),
   projectBudget: (projectId: string, month: string) => ({ pk: `PROJECT#${projectId}`, sk: `BUDGET#${month}` }),
+  /** A run's execution counter (`executed`), while `limits.maxExecutedSteps` is in force (shared/engine/limits.ts). */
+  runLimits: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'LIMITS' }),
   /** One of a run's sink buckets: the ids of its unfinished sinks in `pending` (shared/domain/sink-buckets.ts). */
   sinkBucket: (runId: string, bucket: number) => ({ pk: `RUN#${runId}`, sk: `SINKS#${bucket}` }),
   /** What the run cost Baton beyond its steps' own usage (the meter's per-invocation remainders): off the run item, no index. */
@@ -82,6 +84,8 @@ export const timersIndex = {
    * visible, taken off by the claim. The sweeper re-sends what is left past a grace.
    */
   dispatch: 'DISPATCH',
+  /** A running run with `limits.maxDurationSeconds` (its META item): due at its deadline, when the sweeper blocks it (MAX_DURATION). */
+  runDeadline: 'RUN_DEADLINE',
 } as const;
 
 /**

@@ -2,6 +2,7 @@ import { runActionRules } from '#shared/domain/states';
 import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, StepReset, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
+import { createMemoryLimitLedger } from './memory-limit-ledger';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
 import { heldStepsAre, runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
@@ -35,6 +36,8 @@ const resetInto = (step: StoredStep, reset: StepReset) => {
   if (!step.releasedBy) delete step.releasedBy;
   delete step.queuedAt;
   delete step.startedAt;
+  // Run again because an upstream step re-ran: a new streak (its inputs may have changed).
+  delete step.progress;
 };
 
 /**
@@ -92,6 +95,7 @@ export function createMemoryEngineStore() {
   };
   const lostWrite: Written = { won: false };
   const budgetLedger = createMemoryBudgetLedger({ runOf: (runId) => runs.get(runId), commit });
+  const limitLedger = createMemoryLimitLedger({ runOf: (runId) => runs.get(runId), commit });
   /** Checks every step guard of a write first; applies nothing unless all hold. */
   const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
 
@@ -235,7 +239,7 @@ export function createMemoryEngineStore() {
       const own: [StoredStep | undefined, typeof failure.transition, GuardValues] = [step, failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus }];
       if (!run || !allHold([own]) || (block && !runGuardHolds('engine:block', run))) return lostWrite;
       leaveIndexes(step!);
-      Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}) });
+      Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: clone(failure.progress) } : {}) });
       if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
       if (failure.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: failure.dispatchDueAt };
       if (finish) {
@@ -308,7 +312,7 @@ export function createMemoryEngineStore() {
       if (!run || !runGuardHolds('rerun', run) || !allHold(checks)) return lostWrite;
       for (const reset of resets) resetInto(stepOf(runId, reset.stepId)!, reset);
       clearOutcome(step!);
-      Object.assign(step!, { status: 'queued', queuedAt: at, generation: again.generation, allowedAttempts: again.allowedAttempts, dependents: [...again.dependents], timer: { kind: 'dispatch', dueAt: at }, ...(again.input ? { input: clone(again.input.value) } : {}), ...(again.guidance ? { guidance: again.guidance } : {}) });
+      Object.assign(step!, { status: 'queued', queuedAt: at, generation: again.generation, allowedAttempts: again.allowedAttempts, dependents: [...again.dependents], timer: { kind: 'dispatch', dueAt: at }, ...(again.input ? { input: clone(again.input.value) } : {}), ...(again.guidance ? { guidance: again.guidance } : {}), ...(again.progress ? { progress: clone(again.progress) } : {}) });
       Object.assign(run, { status: 'running', remainingSinks: run.remainingSinks + change.addSinks });
       for (const { bucket, sinks } of change.reopenSinks ?? []) {
         const buckets = sinkBuckets.get(runId) ?? new Map<number, Set<string>>();
@@ -379,6 +383,7 @@ export function createMemoryEngineStore() {
       if (step?.timer?.kind === 'dispatch' && step.status === status) delete step.timer;
     },
     budgets: budgetLedger.budgets,
+    limits: limitLedger.limits,
   };
 
   return {
@@ -394,6 +399,9 @@ export function createMemoryEngineStore() {
     events: () => [...events.values()].map((entry) => ({ ...entry.committed.event, published: entry.published, inFeed: entry.inFeed })),
     /** A budget ledger's counters (undefined before its first reservation or settlement). */
     ledger: budgetLedger.ledger,
+    /** A run's execution counter (undefined before its first reservation) and its deadline timer. */
+    executed: limitLedger.executed,
+    deadlineTimer: limitLedger.deadline,
     step: (runId: string, stepId: string) => readOf(runId, stepId) && view(readOf(runId, stepId)!),
     /** Whether the step has an item yet (born at its first write). */
     born: (runId: string, stepId: string) => steps.has(stepKey(runId, stepId)),

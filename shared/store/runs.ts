@@ -6,6 +6,7 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { Budget, Estimate } from '#shared/domain/budgets';
+import type { Progress, RunLimits } from '#shared/domain/limits';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
@@ -88,6 +89,8 @@ export interface RunRecord {
   publishStepEvents?: boolean;
   /** Its budget (given at creation, else the project's `budgets.perRun`; an editor may change it). Counters: the run's budget ledger item. */
   budget?: Budget;
+  /** Its limits (the project's `settings.limits` overridden by its own at creation; an editor may change them): shared/engine/limits.ts. */
+  limits?: RunLimits;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -157,6 +160,8 @@ export interface StepRecord {
   guidance?: string;
   /** Marked done in an imported plan: completed at creation, never run. */
   doneAtImport?: boolean;
+  /** Its latest output's hash and how often in a row it came out so: set when it runs again (NO_PROGRESS, shared/engine/limits.ts). */
+  progress?: Progress;
 }
 
 /** What a fork's reused step takes from the run it was forked from. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Budget } from '#shared/domain/budgets';
 import type { LifecycleEvent } from '#shared/domain/events';
+import type { RunLimits } from '#shared/domain/limits';
 import { NonRetryableStepError, RetryableStepError } from '#shared/domain/step-errors';
 import type { StepSpec } from '#shared/domain/workflow';
 import type { EngineDeps } from '#shared/engine/context';
@@ -141,7 +142,7 @@ export function createEngineHarness(
       now += seconds * 1000;
     },
     /** Starts a run of these steps (kind `work` unless given). */
-    async startRun(steps: (Partial<StepSpec> & { id: string })[], { start = true, budget }: { start?: boolean; budget?: Budget } = {}) {
+    async startRun(steps: (Partial<StepSpec> & { id: string })[], { start = true, budget, limits }: { start?: boolean; budget?: Budget; limits?: RunLimits } = {}) {
       const workflow: Workflow = {
         id: 'wf_test',
         projectId,
@@ -150,7 +151,7 @@ export function createEngineHarness(
         createdAt: new Date(now).toISOString(),
         steps: steps.map((step) => ({ kind: 'work', dependsOn: [], ...step })),
       };
-      const { run } = await createRun(deps, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}) });
+      const { run } = await createRun(deps, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}), ...(limits ? { limits } : {}) });
       return run.id;
     },
     /** Messages visible now. */

@@ -3,6 +3,8 @@ import { requestHash } from '#shared/domain/canonical-json';
 import { NotFoundError } from '#shared/domain/errors';
 import { budget } from '#shared/domain/budgets';
 import { runBudgets, setRunBudget } from '#shared/engine/budgets';
+import { runLimits } from '#shared/domain/limits';
+import { runLimitsView, setRunLimits } from '#shared/engine/limits';
 import { createRun, runAction, stepAction } from '#shared/engine/run-actions';
 import { rerunStep } from '#shared/engine/rerun-step';
 import { rerunBody, rerunResponse } from '#shared/schemas/rerun';
@@ -58,6 +60,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
         ...(body.git ? { git: body.git } : {}),
         ...(body.tags ? { tags: body.tags } : {}),
         ...(body.budget ? { budget: body.budget } : {}),
+        ...(body.limits ? { limits: body.limits } : {}),
         // The parsed body with its keys sorted: the same request however its JSON was spelled.
         ...(idempotencyKey ? { idempotencyKey, requestHash: requestHash(body) } : {}),
         actor: principal.actor,
@@ -125,7 +128,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
     handler: async ({ run }) => {
       const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
-      return { status: 200, body: { ...runView(run, steps, usage), budgets: await runBudgets(engine, run, steps) } };
+      return { status: 200, body: { ...runView(run, steps, usage), budgets: await runBudgets(engine, run, steps), limits: runLimitsView(run, steps) } };
     },
   }),
   operation({
@@ -143,7 +146,25 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
       chargeRemainderTo([run.id]);
       const updated = (await runs.getRun(run.id, true)) ?? run;
       const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
-      return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps) } };
+      return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps), limits: runLimitsView(updated, steps) } };
+    },
+  }),
+  operation({
+    operationId: 'setRunLimits',
+    method: 'PUT',
+    path: '/v1/runs/{runId}/limits',
+    summary: "Set a run's limits (maxExecutedSteps, maxDurationSeconds, noProgressAfter); raise them, then resume a run blocked with MAX_EXECUTED_STEPS or MAX_DURATION",
+    tag: 'runs',
+    access: { run: 'editor' },
+    params: runPath,
+    body: { schema: runLimits, required: true },
+    responses: { 200: { description: 'The run, with its limits', schema: runDetailResponse }, 409: { description: 'The run has ended' } },
+    handler: async ({ run, body, principal }) => {
+      await setRunLimits(engine, run, body, principal.actor);
+      chargeRemainderTo([run.id]);
+      const updated = (await runs.getRun(run.id, true)) ?? run;
+      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps), limits: runLimitsView(updated, steps) } };
     },
   }),
   // Before the generic action: the router tries parameterized paths in order.

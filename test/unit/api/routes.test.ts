@@ -136,11 +136,11 @@ describe('API routes', () => {
     const read = await call('GET', `/v1/projects/${project.id}`, { headers: admin });
 
     expect(changed.statusCode).toBe(200);
-    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {} });
+    expect(changed.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} });
     expect(unknown.statusCode).toBe(400);
     expect(unknown.json).toMatchObject({ error: { code: 'validation_error', field: 'body' } });
     expect(empty.statusCode).toBe(200);
-    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {} });
+    expect(empty.json).toEqual({ autoQaOnCi: true, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} });
     expect(wrongType.json).toMatchObject({ error: { field: 'body.completeRunOnMerge' } });
     expect(read.json).toMatchObject({ settings: { autoQaOnCi: true, completeRunOnMerge: false } });
   });
@@ -155,7 +155,7 @@ describe('API routes', () => {
     const negative = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: { m: { inputPerMillion: -1, outputPerMillion: 0 } } } });
     const cleared = await call('PATCH', `/v1/projects/${project.id}/settings`, { headers: admin, body: { llmPrices: {} } });
 
-    expect(set.json).toEqual({ autoQaOnCi: false, completeRunOnMerge: false, llmPrices: prices, allowPrivateAgents: [], publishStepEvents: false, budgets: {} });
+    expect(set.json).toEqual({ autoQaOnCi: false, completeRunOnMerge: false, llmPrices: prices, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} });
     expect(negative.statusCode).toBe(400);
     expect(negative.json).toMatchObject({ error: { field: 'body.llmPrices.m.inputPerMillion' } });
     expect(cleared.json).toMatchObject({ llmPrices: {} });

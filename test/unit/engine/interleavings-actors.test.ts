@@ -56,7 +56,8 @@ function crashing(base: EngineDeps & { executors: ExecutorRegistry }, fate: Fate
     throw new Crash(`died after call ${calls}`);
   };
   const store = Object.fromEntries(
-    Object.entries(base.store).map(([name, operation]) => [name, (...args: unknown[]) => gate(() => (operation as (...a: unknown[]) => Promise<unknown>)(...args))]),
+    // Ports grouped under a name (budgets, limits: no run here has any) are passed as they are.
+    Object.entries(base.store).map(([name, operation]) => [name, typeof operation === 'function' ? (...args: unknown[]) => gate(() => (operation as (...a: unknown[]) => Promise<unknown>)(...args)) : operation]),
   ) as unknown as EngineStore;
   const registry = base.executors;
   return {
