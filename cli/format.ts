@@ -8,7 +8,7 @@ import type { Event, RunDetail, StepSummary } from '#sdk';
 /** Why a step that is not running waits. */
 export interface WaitingStep {
   step: string;
-  on: 'approval' | 'webhook' | 'timer' | 'not_before' | 'callback';
+  on: 'approval' | 'webhook' | 'timer' | 'not_before' | 'callback' | 'held';
   /** When it is due (timers and not-before dates), ISO. */
   until?: string;
 }
@@ -36,6 +36,8 @@ export interface RunProgress {
   failed: FailedStep[];
   elapsedMs: number;
   cost: RunCost;
+  /** Spend against each budget in force (absent when the run has none). */
+  budgets?: RunDetail['budgets'];
 }
 
 export interface RunCost {
@@ -69,8 +71,11 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
   const running: string[] = [];
   const waiting: WaitingStep[] = [];
   const failed: FailedStep[] = [];
+  // Held until resume (queued, or pending when refused at its claim): released while the run was paused, or refused by a strict budget.
+  const held = new Set(run.heldSteps ?? []);
   for (const step of [...steps].sort(byStart)) {
     if (step.status === 'needs_qa') waiting.push({ step: step.id, on: 'approval' });
+    else if ((step.status === 'queued' || step.status === 'pending') && held.has(step.id)) waiting.push({ step: step.id, on: 'held' });
     else if ((step.status === 'running' || step.status === 'queued') && waitingKinds[step.kind]) waiting.push({ step: step.id, on: waitingKinds[step.kind]! });
     else if (step.status === 'running' || step.status === 'queued') running.push(step.attempt > 1 ? `${step.id} (attempt ${step.attempt})` : step.id);
     else if (step.status === 'pending' && step.notBefore && Date.parse(step.notBefore) > now && dependenciesMet(step, steps)) {
@@ -95,6 +100,7 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
     failed,
     elapsedMs: Math.max(0, ended - started),
     cost: costOf(run),
+    ...(run.budgets && (run.budgets.run || run.budgets.projectMonthly || run.budgets.steps) ? { budgets: run.budgets } : {}),
   };
 }
 
@@ -132,9 +138,10 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`;
 }
 
-/** `$0.00`, `$1.25`, and small amounts with two significant digits: `$0.000031`. */
+/** `$0.00`, `$1.25`, and small amounts with two significant digits: `$0.000031` (`-$0.000031` below zero). */
 export function formatUsd(usd: number): string {
   if (usd === 0) return '$0.00';
+  if (usd < 0) return `-${formatUsd(-usd)}`;
   if (usd >= 1) return `$${usd.toFixed(2)}`;
   const decimals = Math.min(12, Math.max(2, Math.ceil(-Math.log10(usd)) + 1));
   return `$${usd.toFixed(decimals)}`;
@@ -161,9 +168,36 @@ export function modelLines(cost: RunCost): string[] {
 
 const count = (value: number) => value.toLocaleString('en-US');
 
+type BudgetLimit = { tokens?: number; usd?: number; mode: string };
+type Amount = { tokens: number; usd: number };
+
+/** `1,200 / 5,000 tokens · $0.0012 / $0.020 · strict (+100 tokens reserved)`: one budget against its spend. */
+export function budgetLine(limit: BudgetLimit, spent: Amount, reserved?: Amount): string {
+  const parts = [
+    ...(limit.tokens !== undefined ? [`${count(spent.tokens)} / ${count(limit.tokens)} tokens`] : []),
+    ...(limit.usd !== undefined ? [`${formatUsd(spent.usd)} / ${formatUsd(limit.usd)}`] : []),
+  ];
+  const held = reserved && (reserved.tokens || reserved.usd) ? ` (+${count(reserved.tokens)} tokens, ${formatUsd(reserved.usd)} reserved)` : '';
+  return `${parts.join(' · ') || 'no limit'} · ${limit.mode}${held}`;
+}
+
+/** One line per budget in force: the run's, the project's month, each step's own. */
+export function budgetLines(budgets: RunDetail['budgets'] | undefined): string[] {
+  if (!budgets) return [];
+  return [
+    ...(budgets.run ? [`run ${budgetLine(budgets.run, budgets.run.spent, budgets.run.reserved)}`] : []),
+    ...(budgets.projectMonthly ? [`project ${budgets.projectMonthly.month} ${budgetLine(budgets.projectMonthly, budgets.projectMonthly.spent, budgets.projectMonthly.reserved)}`] : []),
+    ...Object.entries(budgets.steps ?? {}).map(([stepId, step]) => `step ${stepId} ${budgetLine(step, step.spent)}`),
+  ];
+}
+
+/** `BUDGET_EXCEEDED: step …` → `BUDGET_EXCEEDED`; a reason without a code has none. */
+export const reasonCode = (reason: string | undefined): string | undefined => (reason ? /^([A-Z][A-Z0-9_]+):/.exec(reason)?.[1] : undefined);
+
 /** `review (approval)`, `deploy (not before 2026-12-01 09:00Z)`. */
 export function describeWaiting({ step, on, until }: WaitingStep): string {
   if (on === 'not_before' && until) return `${step} (not before ${shortTime(until)})`;
+  if (on === 'held') return `${step} (held until the run resumes)`;
   return `${step} (${on})`;
 }
 
@@ -217,9 +251,13 @@ export function summaryLines(progress: RunProgress, { command = 'npx baton' }: {
   for (const waiting of progress.waiting) lines.push(`  Waits:  ${describeWaiting(waiting)}`);
   lines.push(`  Cost:   ${formatCost(progress.cost)}`);
   for (const line of modelLines(progress.cost)) lines.push(`  Model:  ${line}`);
+  for (const line of budgetLines(progress.budgets)) lines.push(`  Budget: ${line}`);
   if (progress.status === 'blocked') {
     const step = progress.failed[0]?.step;
-    lines.push(`  Retry:  ${command} run retry ${progress.runId}${step ? ` [--step ${step} --input <file>]` : ''}`);
+    const code = reasonCode(progress.reason);
+    if (code === 'BUDGET_EXCEEDED') lines.push(`  Raise:  ${command} run budget ${progress.runId} --tokens <n> [--usd <usd>], then ${command} resume ${progress.runId}`);
+    else if (!step && code) lines.push(`  Resume: ${command} resume ${progress.runId}`);
+    else lines.push(`  Retry:  ${command} run retry ${progress.runId}${step ? ` [--step ${step} --input <file>]` : ''}`);
   }
   return lines;
 }
@@ -228,7 +266,7 @@ export function summaryLines(progress: RunProgress, { command = 'npx baton' }: {
 export function eventLine(event: Event): string {
   const time = event.at.slice(11, 23);
   const detail = Object.keys(event.detail).length ? `  ${truncate(JSON.stringify(event.detail), 160)}` : '';
-  return `${time}  ${event.type.padEnd(16)}  ${(event.stepId ?? '-').padEnd(12)}${detail}  (by ${event.actor})`;
+  return `${time}  ${event.type.padEnd(16)}  ${(event.stepId ?? '-').padEnd(12)}${detail}  (by ${event.actorName ?? event.actor})`;
 }
 
 export function truncate(text: string, max: number): string {

@@ -2,7 +2,7 @@ import { paginate, runEvents, unwrap, type BatonClient, type CreateRunBody, type
 import { InvalidArgumentError, type Command } from 'commander';
 import { exitCodes, UsageError, type ExitCode } from '../errors';
 import { readValue } from '../files';
-import { eventLine, formatDuration, progressOf, summaryLines } from '../format';
+import { budgetLines, eventLine, formatDuration, progressOf, reasonCode, summaryLines } from '../format';
 import type { Act } from '../program';
 import { createProgressDisplay } from '../progress';
 import type { Session } from '../session';
@@ -24,7 +24,7 @@ export function registerRuns(program: Command, act: Act): void {
     .option('--idempotency-key <key>', 'start at most one run for this key (a retried CI job gets the same run)')
     .option('--budget-tokens <n>', "the run's budget in tokens (README \"Budgets\")", nonNegativeInteger)
     .option('--budget-usd <usd>', "the run's budget in USD", nonNegativeNumber)
-    .option('--budget-mode <mode>', 'strict (a step that could pass the budget never starts; the default), warn or off')
+    .option('--budget-mode <mode>', 'strict (a step that could pass the budget never starts; the default), warn or off', budgetMode)
     .option('--watch', 'then watch it until it stops moving (exit 0 completed, 2 blocked, failed or cancelled)')
     .action(
       act(async (session, workflow: string, options: { input?: string; tag?: Record<string, string>; workflowVersion?: number; idempotencyKey?: string; budgetTokens?: number; budgetUsd?: number; budgetMode?: string; watch?: boolean }) => {
@@ -126,6 +126,34 @@ export function registerRuns(program: Command, act: Act): void {
     );
 
   run
+    .command('budget')
+    .description("spend against each budget of a run; with --tokens, --usd or --mode, replaces the run's budget (an editor's)")
+    .argument('<run>', 'the run id (run_…)')
+    .option('--tokens <n>', 'at most this many tokens for the whole run', nonNegativeInteger)
+    .option('--usd <usd>', 'at most this many USD for the whole run', nonNegativeNumber)
+    .option('--mode <mode>', 'strict (a step that could pass the budget never starts; the default), warn or off', budgetMode)
+    .addHelpText('after', '\nThe new budget replaces the old one: give every limit you want to keep.\nA run blocked with BUDGET_EXCEEDED goes on after `baton resume <run>`.')
+    .action(
+      act(async (session, runId: string, options: { tokens?: number; usd?: number; mode?: 'strict' | 'warn' | 'off' }) => {
+        const client = await session.client();
+        const changing = options.tokens !== undefined || options.usd !== undefined || options.mode !== undefined;
+        if (changing) {
+          const body = { ...(options.tokens !== undefined ? { tokens: options.tokens } : {}), ...(options.usd !== undefined ? { usd: options.usd } : {}), mode: options.mode ?? 'strict' };
+          await unwrap(client.PUT('/v1/runs/{runId}/budget', { params: { path: { runId } }, body }));
+        }
+        const detail = await unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } }));
+        const lines = budgetLines(detail.budgets);
+        const blockedByBudget = detail.status === 'blocked' && reasonCode(detail.reason) === 'BUDGET_EXCEEDED';
+        session.output.result(detail.budgets, [
+          ...(changing ? [`Set the budget of run ${runId}`] : []),
+          ...(lines.length ? lines.map((line) => `  ${line}`) : [`Run ${runId} has no budget.`]),
+          ...(blockedByBudget ? [`The run is blocked: ${detail.reason}`, changing ? `Continue it: npx baton resume ${runId}` : `Raise it: npx baton run budget ${runId} --tokens <n> [--usd <usd>], then npx baton resume ${runId}`] : []),
+        ]);
+        return exitCodes.ok;
+      }),
+    );
+
+  run
     .command('show')
     .alias('get')
     .description("a run's status, step counts, failures and cost")
@@ -166,7 +194,7 @@ export function registerRuns(program: Command, act: Act): void {
 export function registerRunActions(parent: Command, act: Act): void {
   const actions = [
     ['pause', 'pause a running run: no new step starts until resume'],
-    ['resume', 'resume a paused run'],
+    ['resume', 'resume a paused run, or one blocked by a budget (raise it first: run budget) or a guard'],
     ['cancel', 'cancel a run: its waiting and pending steps are cancelled'],
   ] as const;
   for (const [action, description] of actions) {
@@ -235,6 +263,11 @@ export function positiveInteger(value: string): number {
 export function nonNegativeInteger(value: string): number {
   if (!/^(0|[1-9][0-9]*)$/.test(value)) throw new InvalidArgumentError('must be a whole number (0 or more)');
   return Number(value);
+}
+
+export function budgetMode(value: string): 'strict' | 'warn' | 'off' {
+  if (value !== 'strict' && value !== 'warn' && value !== 'off') throw new InvalidArgumentError('must be strict, warn or off');
+  return value;
 }
 
 export function nonNegativeNumber(value: string): number {

@@ -19,6 +19,10 @@ export type Workflow = Schemas['Workflow'];
 export type WorkflowSummary = Schemas['WorkflowSummary'];
 export type Project = Schemas['Project'];
 export type TokenInfo = Schemas['Token'];
+export type Feedback = Schemas['Feedback'];
+export type FeedbackList = Schemas['FeedbackList'];
+export type RunComparison = Schemas['RunComparison'];
+export type Fork = Schemas['Fork'];
 export { BatonApiError as ApiError };
 
 export const runStatuses: RunStatus[] = ['pending', 'running', 'paused', 'blocked', 'failed', 'cancelled', 'completed'];
@@ -73,6 +77,15 @@ export function createApi(baseUrl: string, token: string) {
     /** Approves or rejects a waiting step; the comment is kept on the step and in its event. */
     stepAction: (runId: string, stepId: string, action: 'approve' | 'reject', comment: string) =>
       unwrap(client.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { runId, stepId, action } }, body: comment ? { comment } : {} })),
+    /** A step's feedback (scores, comments, who gave them), with its average. */
+    listStepFeedback: (runId: string, stepId: string): Promise<FeedbackList> => unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path: { runId, stepId } } })),
+    addFeedback: (runId: string, stepId: string, feedback: { score: number; comment?: string }) =>
+      unwrap(client.POST('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path: { runId, stepId } }, body: { ...feedback, source: 'human' } })),
+    /** Runs a completed or failed step again (a new generation), then its downstream. */
+    rerunStep: (runId: string, stepId: string, body: { input?: unknown; guidance?: string }) => unwrap(client.POST('/v1/runs/{runId}/steps/{stepId}/actions/rerun', { params: { path: { runId, stepId } }, body })),
+    /** A new run of the same workflow version reusing every output not downstream of `fromStep`. */
+    forkRun: (runId: string, body: { fromStep: string; input?: unknown; stepInputs?: Record<string, unknown> }): Promise<Fork> => unwrap(client.POST('/v1/runs/{runId}/fork', { ...runPath(runId), body })),
+    compareRuns: (runId: string, otherRunId: string): Promise<RunComparison> => unwrap(client.GET('/v1/runs/{runId}/compare/{otherRunId}', { params: { path: { runId, otherRunId } } })),
     getWorkflow: (projectId: string, workflowId: string, version?: number) =>
       unwrap(client.GET('/v1/projects/{projectId}/workflows/{workflowId}', { params: { path: { projectId, workflowId }, query: version ? { version } : {} } })),
     listWorkflows: async (projectId: string) => (await unwrap(client.GET('/v1/projects/{projectId}/workflows', { params: { path: { projectId }, query: { limit: 100 } } }))).items,

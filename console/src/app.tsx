@@ -5,6 +5,7 @@ import { useHashLocation } from 'wouter/use-hash-location';
 import { ApiError, createApi, type WhoAmI } from './api';
 import { can, SessionContext, type Session } from './context';
 import { AdminPage } from './pages/admin';
+import { ComparePage } from './pages/compare';
 import { EventsPage } from './pages/events';
 import { ImportPage } from './pages/import';
 import { InboxPage } from './pages/inbox';
@@ -160,6 +161,7 @@ function Shell({ session }: { session: Session }) {
         <Switch>
           {/* Keyed by the run: another run's page starts afresh (no step drawer left open from the last one). */}
           <Route path="/runs/:runId">{(params) => <RunPage key={params.runId} runId={params.runId} />}</Route>
+          <Route path="/compare/:a/:b">{(params) => <ComparePage key={`${params.a}/${params.b}`} a={params.a} b={params.b} />}</Route>
           <Route path="/inbox" component={InboxPage} />
           <Route path="/events" component={EventsPage} />
           <Route path="/workflows/:workflowId">{(params) => <WorkflowPage workflowId={params.workflowId} />}</Route>

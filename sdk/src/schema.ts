@@ -1074,7 +1074,10 @@ export interface components {
             stepId?: string;
             /** Format: date-time */
             at: string;
+            /** @description Who acted: a token's id (shown to admins and the token itself; `token` to viewers and editors), or Baton's own actor (worker, sweeper, installation, webhook:<provider>, schedule:<id>, …) */
             actor: string;
+            /** @description The name of the token that acted (every reader) */
+            actorName?: string;
             detail: {
                 [key: string]: unknown;
             };
@@ -1522,8 +1525,10 @@ export interface components {
             comment?: string;
             /** @enum {string} */
             source: "human" | "reviewer";
-            /** @description Who recorded it: the token, or the engine for a reviewer step */
+            /** @description Who recorded it: the token's id (shown to admins and the token itself; `token` to other readers), or the engine for a reviewer step */
             actor: string;
+            /** @description The name of the token that recorded it */
+            actorName?: string;
             reviewerStepId?: string;
             /** Format: date-time */
             at: string;

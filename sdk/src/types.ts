@@ -16,8 +16,27 @@ export type StepSummary = Schemas['StepSummary'];
 export type StepDetail = Schemas['StepDetail'];
 export type Event = Schemas['Event'];
 export type Schedule = Schemas['Schedule'];
+/** Spend against each budget of a run (`RunDetail.budgets`). */
+export type RunBudgets = Schemas['RunBudgets'];
+export type Feedback = Schemas['Feedback'];
+export type FeedbackList = Schemas['FeedbackList'];
+export type FeedbackAverages = Schemas['FeedbackAverages'];
+/** The answer of a step's re-run: the run, the step (its new generation) and what runs after it. */
+export type Rerun = Schemas['Rerun'];
+/** A fork: the new run, `forkedFrom` and the steps it `reused`. */
+export type Fork = Schemas['Fork'];
+export type RunComparison = Schemas['RunComparison'];
 
 export type RunStatus = Run['status'];
 export type StepStatus = StepSummary['status'];
 export type CreateRunBody = NonNullable<operations['createRun']['requestBody']>['content']['application/json'];
 export type SaveWorkflowBody = NonNullable<operations['saveWorkflow']['requestBody']>['content']['application/json'];
+type JsonBody<Operation extends keyof operations> = NonNullable<operations[Operation]['requestBody']> extends { content: { 'application/json': infer Body } } ? Body : never;
+/** `PUT /v1/runs/{runId}/budget`. */
+export type RunBudgetBody = JsonBody<'setRunBudget'>;
+/** `POST /v1/runs/{runId}/steps/{stepId}/feedback`. */
+export type FeedbackBody = JsonBody<'giveStepFeedback'>;
+/** `POST /v1/runs/{runId}/steps/{stepId}/actions/rerun`. */
+export type RerunBody = JsonBody<'rerunStep'>;
+/** `POST /v1/runs/{runId}/fork`. */
+export type ForkBody = JsonBody<'forkRun'>;

@@ -23,7 +23,8 @@ export const feedbackResponse = z
     score: z.number().int(),
     comment: z.string().optional(),
     source: z.enum(feedbackSources),
-    actor: z.string().meta({ description: 'Who recorded it: the token, or the engine for a reviewer step' }),
+    actor: z.string().meta({ description: "Who recorded it: the token's id (shown to admins and the token itself; `token` to other readers), or the engine for a reviewer step" }),
+    actorName: z.string().optional().meta({ description: "The name of the token that recorded it" }),
     reviewerStepId: z.string().optional(),
     at: timestamp,
   })

@@ -267,7 +267,10 @@ export const eventResponse = z
     runId: z.string().optional(),
     stepId: z.string().optional(),
     at: timestamp,
-    actor: z.string(),
+    actor: z.string().meta({
+      description: "Who acted: a token's id (shown to admins and the token itself; `token` to viewers and editors), or Baton's own actor (worker, sweeper, installation, webhook:<provider>, schedule:<id>, …)",
+    }),
+    actorName: z.string().optional().meta({ description: 'The name of the token that acted (every reader)' }),
     detail: z.looseObject({}),
   })
   .meta({ id: 'Event' });

@@ -30,6 +30,11 @@ interface Result {
 let configHome: string;
 let project: CreatedProject;
 let sdk: BatonClient;
+/** The run the budget test raised and completed: feedback, re-run, fork and compare use it. */
+let articleRun: string;
+const llmStep = (id: string, prompt: string, dependsOn: string[] = []) =>
+  `  - id: ${id}\n    kind: llm\n${dependsOn.length ? `    dependsOn: [${dependsOn.join(', ')}]\n` : ''}    input: { provider: bedrock, model: "anthropic.claude-3-haiku-20240307-v1:0", prompt: "${prompt}", maxTokens: 100 }\n`;
+const articleYaml = `name: article\nsteps:\n${llmStep('research', 'Facts about {{runInput.topic}}.')}${llmStep('draft', 'Write about {{runInput.topic}}: {{dependencies.research.text}}', ['research'])}  - id: publish\n    kind: noop\n    dependsOn: [draft]\n`;
 
 function baton(args: string[], { command = [process.execPath, bin] }: { command?: string[] } = {}): Promise<Result> {
   // Only this test's settings: no BATON_URL/BATON_TOKEN from the developer's shell.
@@ -196,6 +201,130 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(watched.code, watched.stderr).toBe(0);
     expect(watched.stdout).toMatch(/Cost: {3}\$[0-9.]+ AWS \(estimated\) · \$[0-9.]+ agents and models \([1-9][0-9]* tokens in, [1-9][0-9]* out\)/);
     expect(watched.stdout).toMatch(/Model: {2}bedrock anthropic\.claude-3-haiku-20240307-v1:0: 1 call, [1-9][0-9]* tokens in, [1-9][0-9]* out, \$[0-9.]+/);
+  });
+
+  it('a strict run budget blocks the run before the step that could overspend; `run budget` shows the spend, raises it, and `resume` completes the run', async () => {
+    const workflowId = await apply(articleYaml);
+    const input = await file('otters.json', '{"topic": "otters"}');
+
+    // 110 tokens fit research's worst case (maxTokens 100), not draft's once research spent some.
+    const watched = await baton(['run', 'start', workflowId, '--input', input, '--budget-tokens', '110', '--watch']);
+    const runId = /Run (run_[0-9a-z]{26})/.exec(watched.stdout)?.[1] ?? '';
+    articleRun = runId;
+    const shown = await baton(['run', 'budget', runId]);
+    const badTokens = await baton(['run', 'budget', runId, '--tokens', 'lots']);
+    const badMode = await baton(['run', 'budget', runId, '--tokens', '5000', '--mode', 'sometimes']);
+    const raised = await baton(['run', 'budget', runId, '--tokens', '5000']);
+    const resumed = await baton(['resume', runId]);
+    const completed = await baton(['run', 'watch', runId]);
+    const ended = await baton(['run', 'budget', runId, '--tokens', '9000', '--json']);
+
+    expect(watched.code, watched.stderr).toBe(2);
+    expect(watched.stdout).toMatch(/blocked after .*: BUDGET_EXCEEDED: step draft could spend up to 100 tokens, and the run budget \(110 tokens, strict\) has \d+ tokens left/);
+    expect(watched.stdout).toMatch(/^ {2}Budget: run \d+ \/ 110 tokens · strict$/m);
+    expect(watched.stdout).toContain('  Waits:  draft (held until the run resumes)');
+    expect(watched.stdout).toContain(`  Raise:  npx baton run budget ${runId} --tokens <n> [--usd <usd>], then npx baton resume ${runId}`);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toMatch(/^ {2}run \d+ \/ 110 tokens · strict\nThe run is blocked: BUDGET_EXCEEDED: /m);
+    // Bad values are refused before any request, naming the option; nothing changed.
+    expect(badTokens.code).toBe(1);
+    expect(badTokens.stderr).toContain("option '--tokens <n>' argument 'lots' is invalid. must be a whole number (0 or more)");
+    expect(badMode.code).toBe(1);
+    expect(badMode.stderr).toContain("option '--mode <mode>' argument 'sometimes' is invalid. must be strict, warn or off");
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stdout).toMatch(new RegExp(`^Set the budget of run ${runId}\\n {2}run \\d+ \\/ 5,000 tokens · strict\\n`));
+    expect(raised.stdout).toContain(`Continue it: npx baton resume ${runId}`);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(completed.code, completed.stderr).toBe(0);
+    expect(completed.stdout).toMatch(/^ {2}Budget: run \d+ \/ 5,000 tokens · strict$/m);
+    // A run that ended keeps its budget: the API's 409, said on stderr as JSON with --json, exit 1.
+    expect(ended.code).toBe(1);
+    expect(JSON.parse(ended.stderr)).toMatchObject({ error: { status: 409, code: 'conflict' } });
+  });
+
+  it('gives and lists feedback on a step; bad scores, sources and a missing step are refused with the reason', async () => {
+    const given = await baton(['feedback', articleRun, 'draft', '--score', '80', '--comment', 'clear, but long']);
+    const byReviewer = await baton(['feedback', articleRun, 'research', '--score', '30', '--source', 'reviewer', '--json']);
+    const listed = await baton(['feedback', articleRun]);
+    const ofStep = await baton(['feedback', articleRun, 'draft', '--json']);
+    const tooHigh = await baton(['feedback', articleRun, 'draft', '--score', '101']);
+    const noStep = await baton(['feedback', articleRun, '--score', '50']);
+    const badSource = await baton(['feedback', articleRun, 'draft', '--score', '50', '--source', 'robot']);
+    const unknownStep = await baton(['feedback', articleRun, 'nosuch', '--score', '50']);
+
+    expect(given.code, given.stderr).toBe(0);
+    expect(given.stdout).toBe(`Recorded 80 on draft of run ${articleRun} (generation 1)\n`);
+    expect(json(byReviewer)).toMatchObject({ stepId: 'research', score: 30, source: 'reviewer', actorName: 'initial admin token' });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout.split('\n').filter(Boolean)).toEqual([
+      expect.stringMatching(/^draft +80\/100 {2}human +by initial admin token {2}\d{4}-\d\d-\d\d \d\d:\d\d {2}"clear, but long"$/),
+      expect.stringMatching(/^research +30\/100 {2}reviewer {2}by initial admin token {2}\d{4}-\d\d-\d\d \d\d:\d\d$/),
+      '2 scores, average 55',
+    ]);
+    expect(json(ofStep)).toMatchObject({ count: 1, averageScore: 80, items: [{ score: 80, comment: 'clear, but long' }] });
+    for (const refused of [tooHigh, noStep, badSource, unknownStep]) expect(refused.code).toBe(1);
+    expect(tooHigh.stderr).toContain("option '--score <n>' argument '101' is invalid. must be a whole number from 0 to 100");
+    expect(noStep.stderr).toBe('Error: --score needs the step: baton feedback <run> <step> --score <n> (field step)\n');
+    expect(badSource.stderr).toContain("argument 'robot' is invalid. Allowed choices are human, reviewer.");
+    expect(unknownStep.stderr).toMatch(/^Error: Step was not found .*\[HTTP 404 not_found/);
+    expect((await unwrap(sdk.GET('/v1/runs/{runId}/feedback', { params: { path: { runId: articleRun } } }))).count).toBe(2);
+  });
+
+  it('re-runs a step with guidance (then exactly its downstream); a bad input file is refused naming the option', async () => {
+    const before = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId: articleRun, stepId: 'draft' } } }));
+    const missing = await baton(['rerun', articleRun, 'draft', '--input', join(configHome, 'nope.json')]);
+    const broken = await baton(['rerun', articleRun, 'draft', '--input', await file('broken.json', '{"provider": ')]);
+
+    const rerun = await baton(['rerun', articleRun, 'draft', '--guidance', 'Shorter, please.']);
+    const watched = await baton(['run', 'watch', articleRun]);
+
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^Error: Cannot read --input .*nope\.json: no such file \(field --input\)/);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/^Error: --input .*broken\.json is not valid JSON: .* \(field --input\)/);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toBe(`Re-running draft of run ${articleRun} as generation 2, then publish\n`);
+    expect(watched.code, watched.stderr).toBe(0);
+    const after = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId: articleRun, stepId: 'draft' } } }));
+    expect(after).toMatchObject({ generation: 2, guidance: 'Shorter, please.' });
+    expect(after.output).not.toEqual(before.output);
+    const research = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId: articleRun, stepId: 'research' } } }));
+    expect(research.generation).toBe(1);
+  });
+
+  it('forks a run at a step with a new input, and compares the two runs step by step', async () => {
+    const seals = await file('seals.json', '{"topic": "seals"}');
+    const unknown = await baton(['fork', articleRun, '--from', 'nosuch']);
+    const reusedInput = await baton(['fork', articleRun, '--from', 'draft', '--step-input', `research=${seals}`]);
+    const malformed = await baton(['fork', articleRun, '--from', 'draft', '--step-input', 'research']);
+
+    const forked = await baton(['fork', articleRun, '--from', 'draft', '--input', seals]);
+    const forkId = /: (run_[0-9a-z]{26}) /.exec(forked.stdout)?.[1] ?? '';
+    const watched = await baton(['run', 'watch', forkId]);
+    const compared = await baton(['compare', articleRun, forkId]);
+    const comparedJson = await baton(['compare', articleRun, forkId, '--json']);
+    const otherProject = await baton(['compare', articleRun, 'run_00000000000000000000000000']);
+
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^Error: body\.fromStep: run run_\w+ has no step "nosuch" \(its steps: research, draft, publish\) \(field body\.fromStep\) \[HTTP 400 validation_error/);
+    expect(reusedInput.code).toBe(1);
+    expect(reusedInput.stderr).toContain('(field body.stepInputs.research)');
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toBe('Error: --step-input research: give it as <step id>=<file> (field --step-input)\n');
+    expect(forked.code, forked.stderr).toBe(0);
+    expect(forked.stdout).toBe(`Forked run ${articleRun} at draft: ${forkId} (running); reused research\n`);
+    expect(watched.code, watched.stderr).toBe(0);
+    expect(compared.code, compared.stderr).toBe(0);
+    const lines = compared.stdout.split('\n');
+    expect(lines.slice(0, 2)).toEqual([`a: ${articleRun}`, `b: ${forkId} (forked from a at draft)`]);
+    expect(lines).toContainEqual(expect.stringMatching(/^≠ draft {5}completed +\S+ +\d+ tok +\$[0-9.]+ {2}completed +\S+ +\d+ tok +\$[0-9.]+ {2}differs at text$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}research {2}completed +\S+ +[1-9]\d* tok +\$[0-9.]+ {2}reused +- +0 tok +\$0\.00 {2}same$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}b − a: -\$[0-9.]+, -[\d,]+ tokens, .*; steps run 3 → 2, reused 0 → 1$/));
+    const comparison = json<{ changedSteps: string[]; b: { reusedSteps: number } }>(comparedJson);
+    expect(comparison.changedSteps).toContain('draft');
+    expect(comparison.b.reusedSteps).toBe(1);
+    expect(otherProject.code).toBe(1);
+    expect(otherProject.stderr).toContain('(field path.otherRunId) [HTTP 404 not_found');
   });
 
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {

@@ -24,6 +24,8 @@ let gateWorkflow: string;
 let validateWorkflow: string;
 /** The run whose gate the editor approved in the browser (its history names the editor). */
 let approvedRun: string;
+/** The run the editor gave feedback on, re-ran a step of and forked. */
+let sourceRun: string;
 let browser: ConsoleBrowser;
 let page: Page;
 
@@ -40,6 +42,9 @@ const nodeStatuses = async (target: Page): Promise<Record<string, string | null>
   const nodes = await target.locator('[data-testid="dag"] [data-step-id]').all();
   return Object.fromEntries(await Promise.all(nodes.map(async (node) => [(await node.getAttribute('data-step-id')) ?? '', await node.getAttribute('data-status')] as const)));
 };
+
+/** A USD amount as the console's formatUsd writes it. */
+const formatUsdLike = (value: number) => `${value < 0 ? '-' : ''}$${Math.abs(value) < 0.01 ? Math.abs(value).toFixed(6) : Math.abs(value).toFixed(4)}`;
 
 /** One attribute of every element a locator finds, in page order. */
 const attributes = async (locator: Locator, name: string): Promise<(string | null)[]> => Promise.all((await locator.all()).map((element) => element.getAttribute(name)));
@@ -180,7 +185,7 @@ describe('the web console', () => {
     expect(await pageWasKept(page)).toBe(true);
     // The comment is on the step (its drawer) and in the event log, with who approved.
     await page.locator('[data-testid="dag"] [data-step-id="review"]').click();
-    await expect.poll(() => page.getByTestId('step-comment').textContent(), poll).toMatch(/^Looks good to meapproved by you, /);
+    await expect.poll(() => page.getByTestId('step-comment').textContent(), poll).toMatch(/^Looks good to meapproved by console-editor \(you\), /);
     await expect.poll(() => page.locator('[data-testid="event-log"] tr[data-event-type="step.completed"] q.comment').allTextContents(), poll).toEqual(['Looks good to me']);
     const review = await client.step(id, 'review');
     expect(review).toMatchObject({ comment: 'Looks good to me', output: { comment: 'Looks good to me' } });
@@ -222,7 +227,14 @@ describe('the web console', () => {
     await openRun(page, id);
 
     await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('blocked');
-    await expect.poll(() => page.locator('.reason').textContent(), poll).toMatch(/^BUDGET_EXCEEDED: step second could spend up to 100 tokens/);
+    // The reason as a code and its sentence, and the refusal's numbers from its budget.exceeded event.
+    const reason = page.getByTestId('run-reason');
+    await expect.poll(() => reason.getAttribute('data-code'), poll).toBe('BUDGET_EXCEEDED');
+    expect(await reason.locator('.reason-code').textContent()).toBe('BUDGET_EXCEEDED');
+    expect(await reason.textContent()).toMatch(/step second could spend up to 100 tokens/);
+    await expect.poll(() => page.getByTestId('refusal-limit').textContent(), poll).toBe('100 tokens');
+    expect(await page.getByTestId('budget-refusal').textContent()).toMatch(/budgetrun.*step second could spend100 tokens/);
+    await page.screenshot({ path: screenshotPath('run-budget-blocked.png'), fullPage: true });
     await expect.poll(() => page.getByTestId('budget-run').textContent(), poll).toMatch(/^run [0-9,.\u202f]+ \/ 100 tokens · strict/);
     await page.getByRole('button', { name: 'Set run budget…' }).click();
     await page.getByLabel('tokens').fill('5000');
@@ -232,6 +244,91 @@ describe('the web console', () => {
 
     await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
     expect((await client.getRun(id)).budgets.run?.tokens).toBe(5000);
+  });
+
+  it('records feedback on a step, re-runs it with guidance, forks the run at a step with a new input and compares the two', async () => {
+    const llm = (id: string, prompt: string, dependsOn: string[] = []) => ({ id, kind: 'llm', dependsOn, input: { provider: 'bedrock', model: 'anthropic.claude-3-haiku-20240307-v1:0', prompt, maxTokens: 60 } });
+    const workflowId = await client.workflow({
+      name: 'article',
+      steps: [
+        { id: 'topic', kind: 'noop', input: { note: 'start' } },
+        llm('research', 'Three facts about otters.', ['topic']),
+        llm('draft', 'Write about {{runInput.topic}} from: {{dependencies.research.text}}', ['research']),
+        { id: 'publish', kind: 'noop', dependsOn: ['draft'] },
+      ],
+    });
+    const { id } = await client.run(workflowId, { input: { topic: 'otters' } });
+    sourceRun = id;
+    await client.waitFor(id, ['completed']);
+    await openRun(page, id);
+    await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('completed');
+
+    // Feedback: none yet, then the editor's score with its comment, named as the signed-in token.
+    await page.locator('[data-testid="dag"] [data-step-id="draft"]').click();
+    const drawer = page.getByTestId('step-drawer');
+    await expect.poll(() => drawer.getByTestId('step-feedback').textContent(), poll).toContain('No feedback yet.');
+    await drawer.locator('input[name="score"]').fill('40');
+    await drawer.locator('input[name="feedbackComment"]').fill('Too long, and vague.');
+    await drawer.getByRole('button', { name: 'Add feedback' }).click();
+    const item = drawer.getByTestId('feedback-item');
+    await expect.poll(() => item.textContent(), poll).toMatch(/^40Too long, and vague\.human · by console-editor \(you\) · /);
+    expect(await drawer.getByTestId('feedback-average').textContent()).toBe(' · average 40 of 1');
+    // A score out of range is refused in the form, naming what is wrong; nothing is recorded.
+    await drawer.locator('input[name="score"]').fill('140');
+    await drawer.locator('form[aria-label="Add feedback"]').evaluate((form) => (form as unknown as { noValidate: boolean }).noValidate = true);
+    await drawer.getByRole('button', { name: 'Add feedback' }).click();
+    await expect.poll(() => drawer.getByRole('alert').textContent(), poll).toBe('The score must be a whole number from 0 to 100');
+    const recorded = await unwrap(client.baton.GET('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path: { runId: id, stepId: 'draft' } } }));
+    expect(recorded).toMatchObject({ count: 1, averageScore: 40, items: [{ score: 40, comment: 'Too long, and vague.', source: 'human', actorName: 'console-editor' }] });
+    await page.screenshot({ path: screenshotPath('step-feedback.png'), fullPage: true });
+
+    // Re-run with guidance: a new generation of draft, then publish; research does not run again.
+    const draftBefore = await client.step(id, 'draft');
+    await drawer.getByRole('button', { name: 'Re-run…' }).click();
+    await drawer.locator('textarea[name="guidance"]').fill('Shorter, please.');
+    await page.screenshot({ path: screenshotPath('step-rerun.png'), fullPage: true });
+    await drawer.getByRole('button', { name: 'Re-run step' }).click();
+    await expect.poll(() => drawer.getByRole('status').textContent(), poll).toBe('Running draft again as generation 2, then publish.');
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    await expect.poll(() => drawer.getByTestId('step-generation').textContent(), poll).toBe(' · generation 2');
+    const draftAfter = await client.step(id, 'draft');
+    expect(draftAfter).toMatchObject({ generation: 2, guidance: 'Shorter, please.' });
+    expect(draftAfter.output).not.toEqual(draftBefore.output);
+    expect((await client.step(id, 'research')).generation).toBe(1);
+
+    // Fork at draft with another topic: the fork opens, reusing topic and research.
+    await drawer.getByRole('button', { name: 'Fork from here…' }).click();
+    const fork = page.getByRole('form', { name: 'Fork run' });
+    expect(await fork.locator('select[name="fromStep"]').inputValue()).toBe('draft');
+    await fork.locator('textarea[name="forkInput"]').fill('{"topic": "sea otters"}');
+    await fork.getByRole('button', { name: 'Fork run' }).click();
+    await expect.poll(() => page.getByTestId('forked-from').textContent(), poll).toBe(`Forked from run ${id} at step draft · compare with it`);
+    const forkId = (await page.evaluate(() => (globalThis as unknown as BrowserGlobals).location.hash)).replace('#/runs/', '');
+    expect(forkId).toMatch(/^run_/);
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    const forked = await client.getRun(forkId);
+    expect(forked).toMatchObject({ forkedFrom: { runId: id, stepId: 'draft' }, input: { topic: 'sea otters' } });
+    await page.locator('[data-testid="dag"] [data-step-id="research"]').click();
+    await expect.poll(() => page.getByTestId('step-reused').textContent(), poll).toBe(`Reused: the output of run ${id} (generation 1); it did not run here.`);
+
+    // Compare: draft and publish differ, research is reused in the fork; the totals and b − a.
+    await page.getByTestId('forked-from').getByRole('link', { name: 'compare with it' }).click();
+    const compare = page.getByTestId('compare');
+    await compare.waitFor({ timeout: 20_000 });
+    const comparison = await unwrap(client.baton.GET('/v1/runs/{runId}/compare/{otherRunId}', { params: { path: { runId: id, otherRunId: forkId } } }));
+    expect(comparison.changedSteps).toContain('draft');
+    await expect.poll(() => attributes(compare.locator('.compare-steps > tbody > tr'), 'data-step-id'), poll).toEqual(comparison.steps.map((step) => step.stepId));
+    expect((await attributes(compare.locator('.compare-steps > tbody > tr[data-changed="true"]'), 'data-step-id')).sort()).toEqual([...comparison.changedSteps].sort());
+    expect(await compare.locator('tr[data-step-id="research"] .badge.reused').count()).toBe(1);
+    const draftRow = compare.locator('tr[data-step-id="draft"]');
+    expect(await draftRow.getByTestId('output-diff').textContent()).toMatch(/^\d+ differences?/);
+    await draftRow.locator('summary').click();
+    expect(await draftRow.locator('.diff td.mono').first().textContent()).toBe('text');
+    expect(await compare.getByTestId('compare-total-a').textContent()).toContain(formatUsdLike(comparison.a.costUsd));
+    expect(await compare.getByTestId('compare-total-b').textContent()).toContain(formatUsdLike(comparison.b.costUsd));
+    expect(await compare.getByTestId('compare-difference').textContent()).toContain(formatUsdLike(comparison.difference.costUsd));
+    expect(comparison.b.reusedSteps).toBe(2);
+    await page.screenshot({ path: screenshotPath('compare.png'), fullPage: true });
   });
 
   it('shows a viewer no action it cannot take', async () => {
@@ -251,8 +348,21 @@ describe('the web console', () => {
         await viewer.page.locator('[data-testid="dag"] [data-step-id]').first().waitFor();
         await viewer.page.locator('[data-step-id="review"], [data-step-id="check"]').first().click();
         await viewer.page.getByTestId('step-drawer').locator('.badge').first().waitFor();
-        expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject']));
+        expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject', 'Fork…', 'Set run budget…']));
       }
+      // A completed run: the viewer reads the feedback and who gave it (by name, never a token id), with no form, re-run or fork.
+      await openRun(viewer.page, sourceRun);
+      await viewer.page.locator('[data-testid="dag"] [data-step-id="draft"]').click();
+      const feedbackItem = viewer.page.getByTestId('feedback-item');
+      await expect.poll(() => feedbackItem.textContent(), poll).toMatch(/^40Too long, and vague\.human · by console-editor · /);
+      expect(await viewer.page.getByTestId('step-drawer').locator('form').count()).toBe(0);
+      expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Re-run…', 'Fork from here…', 'Fork…', 'Add feedback']));
+      // Who approved, by the editor token's name: the API gives a viewer the name, not the id.
+      await openRun(viewer.page, approvedRun);
+      const approvedBy = viewer.page.locator('[data-testid="event-log"] tr[data-event-type="step.completed"]:has(q.comment) .actor');
+      await expect.poll(() => approvedBy.textContent(), poll).toBe('console-editor');
+      expect(await approvedBy.getAttribute('data-actor')).toBe('token');
+      expect(await viewer.page.getByTestId('event-log').textContent()).not.toMatch(/tok_/);
       await viewer.page.locator('nav').getByRole('link', { name: 'Inbox' }).click();
       await viewer.page.locator(`[data-testid="inbox"] li[data-run-id="${waiting.id}"]`).waitFor({ timeout: 20_000 });
       expect(await viewer.page.getByRole('button', { name: /Approve|Reject/ }).count()).toBe(0);

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BatonApiError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun } from '#sdk';
+import { BatonApiError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun, type FeedbackBody, type Fork, type ForkBody, type RerunBody, type RunBudgetBody, type RunComparison } from '#sdk';
 import { createProject } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
@@ -73,5 +73,54 @@ describe('the SDK against the deployed API', () => {
     expect(invalid).toMatchObject({ status: 400, code: 'validation_error', field: 'body.workflowId', requestId: expect.any(String) });
     expect(both).toMatchObject({ status: 400, field: 'query.after' });
     expect(unknown).toMatchObject({ status: 401 });
+  });
+
+  it('governs a run through the typed routes: its budget, feedback, a re-run, a fork and the comparison of the two', async () => {
+    const { projectId, baton } = await projectClient();
+    const saved = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId } },
+        body: { name: 'sdk-governed', steps: [{ id: 'fetch', kind: 'noop', input: { n: 1 } }, { id: 'shape', kind: 'noop', dependsOn: ['fetch'], input: { style: 'long' } }, { id: 'ship', kind: 'noop', dependsOn: ['shape'] }] },
+      }),
+    );
+    const created = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: saved.id, budget: { tokens: 1000, mode: 'warn' } } }));
+    const run = await waitForRun(baton, created.id, { timeoutMs: 45_000 });
+    const path = { runId: run.id, stepId: 'shape' };
+
+    // Budget: spend against it on the run; a budget cannot change once the run ended (409), a bad one names its field (400).
+    const budget: RunBudgetBody = { tokens: 2000, mode: 'strict' };
+    const ended = await unwrap(baton.PUT('/v1/runs/{runId}/budget', { params: { path: { runId: run.id } }, body: budget })).catch((error: unknown) => error);
+    const invalid = await unwrap(baton.PUT('/v1/runs/{runId}/budget', { params: { path: { runId: run.id } }, body: { tokens: -1, mode: 'strict' } })).catch((error: unknown) => error);
+    // Feedback: given, listed on the step and the run, averaged per workflow version.
+    const feedback: FeedbackBody = { score: 70, comment: 'fine', source: 'human' };
+    const given = await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path }, body: feedback }));
+    const ofStep = await unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path } }));
+    const ofRun = await unwrap(baton.GET('/v1/runs/{runId}/feedback', { params: { path: { runId: run.id } } }));
+    const averages = await unwrap(baton.GET('/v1/projects/{projectId}/workflows/{workflowId}/feedback', { params: { path: { projectId, workflowId: saved.id } } }));
+    // Re-run shape with a new input: a new generation, then ship.
+    const rerunBody: RerunBody = { input: { style: 'short' } };
+    const rerun = await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/rerun', { params: { path }, body: rerunBody }));
+    const rerunDone = await waitForRun(baton, run.id, { timeoutMs: 45_000 });
+    // Fork at shape with another input for it, then compare.
+    const forkBody: ForkBody = { fromStep: 'shape', stepInputs: { shape: { style: 'haiku' } } };
+    const fork: Fork = await unwrap(baton.POST('/v1/runs/{runId}/fork', { params: { path: { runId: run.id } }, body: forkBody }));
+    await waitForRun(baton, fork.id, { timeoutMs: 45_000 });
+    const comparison: RunComparison = await unwrap(baton.GET('/v1/runs/{runId}/compare/{otherRunId}', { params: { path: { runId: run.id, otherRunId: fork.id } } }));
+
+    expect(run.status).toBe('completed');
+    expect(run.budgets.run).toMatchObject({ tokens: 1000, mode: 'warn', spent: { tokens: 0, usd: 0 } });
+    expect(ended).toMatchObject({ status: 409, code: 'conflict' });
+    expect(invalid).toBeInstanceOf(BatonApiError);
+    expect(invalid).toMatchObject({ status: 400, field: 'body.tokens' });
+    expect(given).toMatchObject({ stepId: 'shape', score: 70, generation: 1, source: 'human', actorName: 'initial admin token' });
+    expect(ofStep).toMatchObject({ count: 1, averageScore: 70 });
+    expect(ofRun.items.map((item) => item.id)).toEqual([given.id]);
+    expect(averages.items).toEqual([{ version: 1, count: 1, averageScore: 70 }]);
+    expect(rerun).toMatchObject({ step: { id: 'shape', generation: 2 }, downstream: ['ship'] });
+    expect(rerunDone.status).toBe('completed');
+    expect(fork).toMatchObject({ forkedFrom: { runId: run.id, stepId: 'shape' }, reused: ['fetch'] });
+    expect(comparison.changedSteps).toEqual(['shape']);
+    expect(comparison.steps.find((step) => step.stepId === 'shape')?.output.changes).toEqual([{ path: 'style', a: 'short', b: 'haiku' }]);
+    expect(comparison.b).toMatchObject({ reusedSteps: 1, executedSteps: 2 });
   });
 });

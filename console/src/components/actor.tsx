@@ -1,37 +1,28 @@
-import { useQuery } from '@tanstack/react-query';
-import { useCallback } from 'react';
 import { can, useSession } from '../context';
 
 /**
- * Who did something, as a person reads it. Events name a token by its id (`tok_…`); the console
- * shows the token's name where it can read it (the token list is an admin's), "you" for the
- * signed-in token, and the id otherwise. Baton's own actors (worker, sweeper, webhook:github,
- * schedule:sch_…, installation) are already words.
+ * Who did something, as a person reads it. The API names a token for every reader (`actorName`:
+ * the token's name; the id itself only to admins, docs/ARCHITECTURE.md "Who did it"); the
+ * signed-in token is "you". Baton's own actors (worker, sweeper, webhook:github, schedule:sch_…,
+ * installation) are already words.
  */
-export function useActorName(): (actor: string) => string {
-  const { api, projectId, role, whoami } = useSession();
-  // The Admin page's query: one read serves both, refreshed when a token is created or revoked.
-  const tokens = useQuery({ queryKey: ['tokens', projectId], queryFn: () => api.listTokens(projectId), enabled: can(role, 'admin'), retry: false, staleTime: 60_000 });
+export function useActorName(): (actor: string, name?: string) => string {
+  const { whoami } = useSession();
   const ownTokenId = whoami.kind === 'project' ? whoami.tokenId : undefined;
-  const names = tokens.data;
-  return useCallback(
-    (actor: string) => {
-      if (!actor.startsWith('tok_')) return actor;
-      const name = names?.find((token) => token.id === actor)?.name;
-      if (actor === ownTokenId) return name ? `${name} (you)` : 'you';
-      return name ?? actor;
-    },
-    [names, ownTokenId],
-  );
+  return (actor, name) => {
+    if (ownTokenId && actor === ownTokenId) return name ? `${name} (you)` : 'you';
+    return name ?? actor;
+  };
 }
 
-/** An actor's name, with the id it stands for on hover. */
-export function Actor({ actor }: { actor: string }) {
+/** An actor's name; admins see the token id it stands for on hover. */
+export function Actor({ actor, name }: { actor: string; name?: string | undefined }) {
+  const { role } = useSession();
   const nameOf = useActorName();
-  const name = nameOf(actor);
+  const shown = nameOf(actor, name);
   return (
-    <span className="actor" title={name === actor ? undefined : actor} data-actor={actor}>
-      {name}
+    <span className="actor" title={shown !== actor && can(role, 'admin') ? actor : undefined} data-actor={actor}>
+      {shown}
     </span>
   );
 }

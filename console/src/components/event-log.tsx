@@ -76,7 +76,7 @@ export function EventRow({ event, withRun = false, onSelectStep }: { event: RunE
           ))}
       </td>
       <td className="small">
-        <Actor actor={event.actor} />
+        <Actor actor={event.actor} name={event.actorName} />
       </td>
       <td className="small detail">
         <EventDetail detail={event.detail} />

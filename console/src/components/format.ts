@@ -13,6 +13,10 @@ export function formatDuration(fromIso: string | undefined, toIso?: string): str
   return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
 }
 
-export const formatUsd = (value: unknown): string => (typeof value === 'number' ? `$${value < 0.01 ? value.toFixed(6) : value.toFixed(4)}` : '—');
+export const formatUsd = (value: unknown): string => {
+  if (typeof value !== 'number') return '—';
+  const size = Math.abs(value);
+  return `${value < 0 ? '-' : ''}$${size < 0.01 ? size.toFixed(6) : size.toFixed(4)}`;
+};
 
 export const pretty = (value: unknown): string => (value === undefined ? '—' : JSON.stringify(value, null, 2));

@@ -1,12 +1,15 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
-import type { RunEvent, StepDetail } from '../api';
+import { Link } from 'wouter';
+import type { RunEvent, RunStatus, StepDetail } from '../api';
 import { can, useSession } from '../context';
 import { backoff } from '../polling';
 import { ErrorText } from './error-text';
 import { errorText, formatDuration, formatTime, pretty } from './format';
 import { Actor } from './actor';
+import { RerunForm } from './rerun-form';
 import { StatusBadge } from './status';
+import { StepFeedback } from './step-feedback';
 import { attemptsByStep, type Attempt } from './timeline';
 
 const settled = (step: StepDetail) => ['completed', 'failed', 'cancelled', 'skipped'].includes(step.status);
@@ -20,8 +23,25 @@ const kindsWithoutAttempts = ['approval', 'webhook', 'noop', 'wait'];
 export const attemptsMatter = (step: Pick<StepDetail, 'kind' | 'attempt'>): boolean => step.attempt > 1 || (step.attempt > 0 && !kindsWithoutAttempts.includes(step.kind));
 
 /** One step in detail: input, output, error, attempts, usage, artifacts, and approve/reject when it waits. */
-export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId: string; stepId: string; events: RunEvent[]; runFinal: boolean; onClose: () => void }) {
-  const { api } = useSession();
+export function StepDrawer({
+  runId,
+  stepId,
+  events,
+  runFinal,
+  runStatus,
+  onFork,
+  onClose,
+}: {
+  runId: string;
+  stepId: string;
+  events: RunEvent[];
+  runFinal: boolean;
+  runStatus: RunStatus;
+  /** Opens the run's fork form at this step (editors). */
+  onFork?: (stepId: string) => void;
+  onClose: () => void;
+}) {
+  const { api, role } = useSession();
   const step = useQuery({
     queryKey: ['step', runId, stepId],
     queryFn: () => api.getStep(runId, stepId),
@@ -50,14 +70,30 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
                 · attempt {data.attempt} of {data.allowedAttempts}
               </span>
             )}
+            {data.generation > 1 && <span data-testid="step-generation"> · generation {data.generation}</span>}
           </p>
+          {data.reusedFrom && (
+            <p className="muted small" data-testid="step-reused">
+              Reused: the output of run{' '}
+              <Link href={`/runs/${data.reusedFrom.runId}`} className="mono">
+                {data.reusedFrom.runId}
+              </Link>{' '}
+              (generation {data.reusedFrom.generation}); it did not run here.
+            </p>
+          )}
+          {data.guidance && (
+            <blockquote className="comment" data-testid="step-guidance">
+              {data.guidance}
+              <div className="muted small">guidance of the re-run</div>
+            </blockquote>
+          )}
           {data.status === 'needs_qa' && <Decision runId={runId} stepId={stepId} />}
           {data.comment && (
             <blockquote className="comment" data-testid="step-comment">
               {data.comment}
               {decision && decision.detail.comment === data.comment && (
                 <div className="muted small">
-                  {decision.type === 'step.failed' ? 'rejected' : 'approved'} by <Actor actor={decision.actor} />, {formatTime(decision.at)}
+                  {decision.type === 'step.failed' ? 'rejected' : 'approved'} by <Actor actor={decision.actor} name={decision.actorName} />, {formatTime(decision.at)}
                 </div>
               )}
             </blockquote>
@@ -77,6 +113,15 @@ export function StepDrawer({ runId, stepId, events, runFinal, onClose }: { runId
               </div>
             </div>
           )}
+          <div className="actions">
+            <RerunForm runId={runId} step={data} runStatus={runStatus} />
+            {onFork && can(role, 'editor') && (
+              <button type="button" onClick={() => onFork(stepId)}>
+                Fork from here…
+              </button>
+            )}
+          </div>
+          <StepFeedback runId={runId} step={data} />
           <h3>Input</h3>
           <pre>{pretty(data.input)}</pre>
           <h3>Output</h3>

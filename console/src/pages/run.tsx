@@ -1,12 +1,14 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
-import { Link } from 'wouter';
+import { Link, useLocation } from 'wouter';
 import { finalRunStatuses, type RunDetail, type RunEvent } from '../api';
 import { Dag } from '../components/dag';
 import { ErrorText } from '../components/error-text';
 import { EventLog } from '../components/event-log';
 import { errorText, formatDuration, formatTime, formatUsd } from '../components/format';
+import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
+import { ForkPanel } from '../components/fork-panel';
 import { RetryPanel } from '../components/retry-panel';
 import { StatusBadge } from '../components/status';
 import { StepDrawer } from '../components/step-drawer';
@@ -24,6 +26,9 @@ export function RunPage({ runId }: { runId: string }) {
   const queryClient = useQueryClient();
   const [selected, setSelected] = useState<string | undefined>();
   const [retrying, setRetrying] = useState(false);
+  // The fork form, open at a step (or at the first one).
+  const [forking, setForking] = useState<{ fromStep?: string } | null>(null);
+  const [comparing, setComparing] = useState(false);
   const [actionError, setActionError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -97,7 +102,17 @@ export function RunPage({ runId }: { runId: string }) {
               {data.status}
             </span>
           </h1>
-          {data.reason && <p className="reason">{data.reason}</p>}
+          {data.forkedFrom && (
+            <p className="muted small" data-testid="forked-from">
+              Forked from run{' '}
+              <Link href={`/runs/${data.forkedFrom.runId}`} className="mono">
+                {data.forkedFrom.runId}
+              </Link>{' '}
+              at step <span className="mono">{data.forkedFrom.stepId}</span> ·{' '}
+              <Link href={`/compare/${data.forkedFrom.runId}/${data.id}`}>compare with it</Link>
+            </p>
+          )}
+          <BlockedReason run={data} events={events.data ?? []} editor={editor} />
           <p className="muted">
             created {formatTime(data.createdAt)} · started {formatTime(data.startedAt)} · {data.finishedAt ? `finished ${formatTime(data.finishedAt)}` : 'not finished'} · took{' '}
             {formatDuration(data.startedAt ?? data.createdAt, data.finishedAt)}
@@ -112,32 +127,45 @@ export function RunPage({ runId }: { runId: string }) {
             </p>
           )}
         </div>
-        {editor && (
-          <div className="actions" aria-label="Run actions">
-            {data.status === 'running' && (
-              <button type="button" disabled={busy} onClick={() => void act('pause')}>
-                Pause
-              </button>
-            )}
-            {(data.status === 'paused' || (data.status === 'blocked' && !data.failedSteps?.length)) && (
-              <button type="button" disabled={busy} onClick={() => void act('resume')}>
-                Resume
-              </button>
-            )}
-            {data.status === 'blocked' && (
-              <button type="button" disabled={busy} onClick={() => setRetrying(true)}>
-                Retry…
-              </button>
-            )}
-            {['pending', 'running', 'paused', 'blocked'].includes(data.status) && (
-              <button type="button" className="danger" disabled={busy} onClick={() => window.confirm('Cancel this run?') && void act('cancel')}>
-                Cancel
-              </button>
-            )}
-          </div>
-        )}
+        <div className="actions" aria-label="Run actions">
+          {editor && (
+            <>
+              {data.status === 'running' && (
+                <button type="button" disabled={busy} onClick={() => void act('pause')}>
+                  Pause
+                </button>
+              )}
+              {(data.status === 'paused' || (data.status === 'blocked' && !data.failedSteps?.length)) && (
+                <button type="button" disabled={busy} onClick={() => void act('resume')}>
+                  Resume
+                </button>
+              )}
+              {data.status === 'blocked' && (
+                <button type="button" disabled={busy} onClick={() => setRetrying(true)}>
+                  Retry…
+                </button>
+              )}
+              {steps.data && steps.data.length > 0 && (
+                <button type="button" disabled={busy} onClick={() => setForking({})}>
+                  Fork…
+                </button>
+              )}
+              {['pending', 'running', 'paused', 'blocked'].includes(data.status) && (
+                <button type="button" className="danger" disabled={busy} onClick={() => window.confirm('Cancel this run?') && void act('cancel')}>
+                  Cancel
+                </button>
+              )}
+            </>
+          )}
+          <button type="button" className="secondary" onClick={() => setComparing(!comparing)}>
+            Compare…
+          </button>
+        </div>
+
       </section>
       <ErrorText error={actionError} />
+      {comparing && <CompareForm runId={runId} suggested={data.forkedFrom?.runId} onCancel={() => setComparing(false)} />}
+      {forking && editor && steps.data && <ForkPanel key={forking.fromStep ?? ''} run={data} steps={steps.data} fromStep={forking.fromStep} onCancel={() => setForking(null)} />}
       {retrying && editor && data.status === 'blocked' && (
         <RetryPanel
           run={data}
@@ -201,7 +229,44 @@ export function RunPage({ runId }: { runId: string }) {
         <h2>Events</h2>
         <EventLog events={events.data ?? []} onSelectStep={setSelected} />
       </section>
-      {selected && <StepDrawer runId={runId} stepId={selected} events={events.data ?? []} runFinal={final} onClose={() => setSelected(undefined)} />}
+      {selected && (
+        <StepDrawer
+          runId={runId}
+          stepId={selected}
+          events={events.data ?? []}
+          runFinal={final}
+          runStatus={data.status}
+          {...(editor ? { onFork: (fromStep: string) => setForking({ fromStep }) } : {})}
+          onClose={() => setSelected(undefined)}
+        />
+      )}
     </div>
+  );
+}
+
+/** Which run to compare this one with (a run id; a fork suggests its source). */
+function CompareForm({ runId, suggested, onCancel }: { runId: string; suggested?: string | undefined; onCancel: () => void }) {
+  const [, navigate] = useLocation();
+  const [other, setOther] = useState(suggested ?? '');
+  return (
+    <form
+      className="panel inline-form"
+      aria-label="Compare runs"
+      onSubmit={(event) => {
+        event.preventDefault();
+        if (other.trim()) navigate(`/compare/${runId}/${other.trim()}`);
+      }}
+    >
+      <label className="grow">
+        Compare with run
+        <input name="otherRun" value={other} onChange={(event) => setOther(event.target.value)} placeholder="run_…" spellCheck={false} />
+      </label>
+      <button type="submit" disabled={!other.trim()}>
+        Compare
+      </button>
+      <button type="button" className="link" onClick={onCancel}>
+        Close
+      </button>
+    </form>
   );
 }

@@ -4,6 +4,8 @@ import { NotFoundError } from '#shared/domain/errors';
 import { recordFeedback, type FeedbackRecord } from '#shared/engine/feedback';
 import { feedbackAveragesResponse, feedbackBody, feedbackListResponse, feedbackResponse } from '#shared/schemas/feedback';
 import { runIdParam, stepIdParam, workflowIdParam } from '#shared/schemas/runs';
+import { nameActors } from '../actor-names';
+import type { Principal } from '#shared/middleware/principal';
 import { operation, type Operation } from '../operation';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
@@ -12,15 +14,18 @@ const runPath = z.strictObject({ runId: runIdParam });
 const stepPath = runPath.extend({ stepId: stepIdParam });
 const conflict = { 409: { description: "The step has not run yet (feedback is for a step that is needs_qa, completed or failed)" } };
 
-/** The records as a list with their count and mean. */
-const listOf = (items: FeedbackRecord[]) => {
-  const visible = items.map(({ projectId: _project, ...rest }) => rest);
+/** The records as a list with their count and mean, each naming who gave it as the reader may see it. */
+const listOf = async (items: FeedbackRecord[], reader: { principal: Principal; projectId: string; projects: ApiDeps['projects'] }) => {
+  const visible = await nameActors(
+    items.map(({ projectId: _project, ...rest }) => rest),
+    reader,
+  );
   const sum = items.reduce((total, item) => total + item.score, 0);
   return { items: visible, count: items.length, ...(items.length ? { averageScore: averageScore(items.length, sum) } : {}) };
 };
 
 /** Feedback on steps (issue 12 §3): given on a step, listed on the step and the run, averaged per workflow version. */
-export const feedbackOperations = ({ engine, feedback, runs, workflows }: ApiDeps): Operation[] => [
+export const feedbackOperations = ({ engine, feedback, runs, workflows, projects }: ApiDeps): Operation[] => [
   operation({
     operationId: 'giveStepFeedback',
     method: 'POST',
@@ -40,7 +45,8 @@ export const feedbackOperations = ({ engine, feedback, runs, workflows }: ApiDep
         source: body.source,
         actor: principal.actor,
       });
-      return { status: 201, body: recorded };
+      const [named] = await nameActors([recorded], { principal, projectId: run.projectId, projects });
+      return { status: 201, body: named };
     },
   }),
   operation({
@@ -52,10 +58,10 @@ export const feedbackOperations = ({ engine, feedback, runs, workflows }: ApiDep
     access: { run: 'viewer' },
     params: stepPath,
     responses: { 200: { description: 'Feedback', schema: feedbackListResponse } },
-    handler: async ({ run, params }) => {
+    handler: async ({ run, params, principal }) => {
       const step = await runs.getStep(run.id, params.stepId);
       if (!step) throw new NotFoundError('Step');
-      return { status: 200, body: listOf(await feedback.list(run.id, params.stepId)) };
+      return { status: 200, body: await listOf(await feedback.list(run.id, params.stepId), { principal, projectId: run.projectId, projects }) };
     },
   }),
   operation({
@@ -67,7 +73,7 @@ export const feedbackOperations = ({ engine, feedback, runs, workflows }: ApiDep
     access: { run: 'viewer' },
     params: runPath,
     responses: { 200: { description: 'Feedback', schema: feedbackListResponse } },
-    handler: async ({ run }) => ({ status: 200, body: listOf(await feedback.list(run.id)) }),
+    handler: async ({ run, principal }) => ({ status: 200, body: await listOf(await feedback.list(run.id), { principal, projectId: run.projectId, projects }) }),
   }),
   operation({
     operationId: 'getWorkflowFeedback',

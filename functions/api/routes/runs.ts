@@ -23,6 +23,7 @@ import {
   stepIdParam,
 } from '#shared/schemas/runs';
 import { eventPageResponse, inboxPageResponse, runDetailResponse, runPageResponse, runResponse, stepDetailResponse, stepListResponse } from '#shared/schemas/responses';
+import { nameActors } from '../actor-names';
 import { operation, type Operation } from '../operation';
 import { inboxItem, runView, stepDetail, stepSummary } from '../views';
 import type { ApiDeps } from './deps';
@@ -34,7 +35,7 @@ const stepPath = runPath.extend({ stepId: stepIdParam });
 const conflict = { 409: { description: "The run's or step's status does not allow this action" } };
 
 /** Runs, their steps and their history. */
-export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: ApiDeps): Operation[] => [
+export const runOperations = ({ workflows, engine, secrets, runs, artifacts, projects }: ApiDeps): Operation[] => [
   operation({
     operationId: 'createRun',
     method: 'POST',
@@ -112,9 +113,10 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     params: projectPath,
     query: pageQuery(500, 100),
     responses: { 200: { description: 'A page of events, newest first', schema: eventPageResponse } },
-    handler: async ({ params, query }) => {
+    handler: async ({ params, query, principal }) => {
       const page = await runs.listProjectEvents(params.projectId, query);
-      return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
+      const items = await nameActors(page.items, { principal, projectId: params.projectId, projects });
+      return { status: 200, body: { items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
   operation({
@@ -275,9 +277,10 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts }: A
     params: runPath,
     query: listEventsQuery,
     responses: { 200: { description: 'A page of events', schema: eventPageResponse } },
-    handler: async ({ run, query }) => {
+    handler: async ({ run, query, principal }) => {
       const page = await runs.listEvents(run.id, query);
-      return { status: 200, body: { items: page.items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
+      const items = await nameActors(page.items, { principal, projectId: run.projectId, projects });
+      return { status: 200, body: { items, ...(page.cursor ? { cursor: page.cursor } : {}) } };
     },
   }),
 ];

@@ -131,3 +131,37 @@ describe('lines', () => {
     expect(line).toBe('09:14:03.120  step.completed    fetch         {"attempt":1}  (by worker)');
   });
 });
+
+describe('budgets and a budget block', () => {
+  const budgets: RunDetail['budgets'] = {
+    run: { tokens: 110, mode: 'strict', spent: { tokens: 26, usd: 0.00003 }, reserved: { tokens: 0, usd: 0 } },
+    projectMonthly: { usd: 200, mode: 'warn', month: '2026-11', spent: { tokens: 1200, usd: 1.5 }, reserved: { tokens: 100, usd: 0.01 } },
+    steps: { draft: { usd: 0.5, mode: 'strict', spent: { tokens: 0, usd: 0 } } },
+  };
+
+  it('shows spend against each budget in the summary, and how to go on after a budget block', () => {
+    const blocked = run({ status: 'blocked', reason: 'BUDGET_EXCEEDED: step draft could spend up to 100 tokens, and the run budget (110 tokens, strict) has 84 tokens left', heldSteps: ['draft'], budgets });
+    const progress = progressOf(blocked, [step('research', 'completed'), step('draft', 'pending', { kind: 'llm', dependsOn: ['research'] })], now);
+
+    const lines = summaryLines(progress);
+
+    expect(progress.waiting).toEqual([{ step: 'draft', on: 'held' }]);
+    expect(progress.running).toEqual([]);
+    expect(lines.filter((line) => line.startsWith('  Budget: '))).toEqual([
+      '  Budget: run 26 / 110 tokens · strict',
+      '  Budget: project 2026-11 $1.50 / $200.00 · warn (+100 tokens, $0.010 reserved)',
+      '  Budget: step draft $0.00 / $0.50 · strict',
+    ]);
+    expect(lines).toContain('  Waits:  draft (held until the run resumes)');
+    expect(lines.at(-1)).toBe(`  Raise:  npx baton run budget ${blocked.id} --tokens <n> [--usd <usd>], then npx baton resume ${blocked.id}`);
+  });
+
+  it('a run blocked by a guard (a reason with a code, no failed step) resumes; one with a failed step retries', () => {
+    const guarded = summaryLines(progressOf(run({ status: 'blocked', reason: 'NO_PROGRESS: step loop returned the same output 3 times in a row' }), [], now));
+    const failed = step('check', 'failed', { error: { message: 'boom', retryable: false, attempt: 1, at: '2026-11-30T09:00:05.000Z' } });
+    const retry = summaryLines(progressOf(run({ status: 'blocked', reason: 'step check failed: boom' }), [failed], now));
+    expect(guarded.at(-1)).toBe('  Resume: npx baton resume run_01m8nr9vsag79msy2kv4hbxs92');
+    expect(retry.at(-1)).toBe('  Retry:  npx baton run retry run_01m8nr9vsag79msy2kv4hbxs92 [--step check --input <file>]');
+    expect(formatUsd(-0.000131)).toBe('-$0.00013');
+  });
+});
