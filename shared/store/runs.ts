@@ -1,5 +1,4 @@
 import {
-  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   QueryCommand,
@@ -13,6 +12,7 @@ import type { RetryPolicy } from '#shared/domain/workflow';
 import type { StepError } from '#shared/domain/step-errors';
 import { idRange } from '#shared/domain/ids';
 import { eventStorageAttributes } from './event-outbox';
+import { createGatheredReads } from './gathered-reads';
 import { jsonAttribute } from './json-attribute';
 import { keys, listingsIndex, projectRunsIndex } from './keys';
 import { decodeCursor, encodeCursor, type Page } from './cursor';
@@ -205,6 +205,8 @@ const cachedDefinitions = 200;
 
 /** Reads of runs, steps and events; state changes go through the engine's transactions. */
 export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => {
+  // Reads of steps (and of a step with its run) by key: gathered across the records of an invocation.
+  const readItems = createGatheredReads({ documents, tableName });
   const getRun = async (runId: string, consistent = false): Promise<RunRecord | undefined> => {
     const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.run(runId), ConsistentRead: consistent }));
     return Item ? toRun(Item) : undefined;
@@ -264,14 +266,9 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return (await stepsOf(runId, Item ? [Item] : [], [stepId]))[0];
   },
 
-  /** The run and one of its steps in one strongly consistent round trip. */
+  /** The run and one of its steps in one strongly consistent round trip (shared with the other records' reads of the moment). */
   async getRunAndStep(runId: string, stepId: string): Promise<{ run?: RunRecord; step?: StepRecord }> {
-    const { Responses } = await documents.send(
-      new BatchGetCommand({ RequestItems: { [tableName]: { Keys: [keys.run(runId), keys.step(runId, stepId)], ConsistentRead: true } } }),
-    );
-    const items = Responses?.[tableName] ?? [];
-    const runItem = items.find((item) => item.sk === 'META');
-    const stepItem = items.find((item) => item.sk !== 'META');
+    const [runItem, stepItem] = await readItems([keys.run(runId), keys.step(runId, stepId)], true);
     const run = runItem ? toRun(runItem) : undefined;
     if (!run) return {};
     return { run, step: (await stepsOf(runId, stepItem ? [stepItem] : [], [stepId], run))[0] };
@@ -279,17 +276,7 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
 
   /** Several steps of a run by id (order not kept). */
   async getSteps(runId: string, stepIds: string[], consistent = false): Promise<StepRecord[]> {
-    const items: Record<string, unknown>[] = [];
-    for (let start = 0; start < stepIds.length; start += 100) {
-      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead?: boolean }> | undefined = {
-        [tableName]: { Keys: stepIds.slice(start, start + 100).map((stepId) => keys.step(runId, stepId)), ConsistentRead: consistent },
-      };
-      while (request && Object.keys(request).length > 0) {
-        const response = await documents.send(new BatchGetCommand({ RequestItems: request }));
-        items.push(...(response.Responses?.[tableName] ?? []));
-        request = response.UnprocessedKeys as typeof request;
-      }
-    }
+    const items = (await readItems(stepIds.map((stepId) => keys.step(runId, stepId)), consistent)).filter((item) => item !== undefined);
     return stepsOf(runId, items, stepIds);
   },
 
