@@ -9,6 +9,8 @@
  *   npm run bench -- --size 10,100 --no-pipeline --no-cold-start
  *   npm run bench -- --publish-step-events            # as a project subscribed to step events
  *   npm run bench -- --budgets '{"perRun":{"tokens":100000,"mode":"warn"}}'   # as a project with budgets (settings.budgets)
+ *   npm run bench -- --limits '{"maxExecutedSteps":100000}'   # as a project with run limits (settings.limits)
+ *   npm run bench -- --kind llm --size 100 --shape fan   # llm steps on the emulator's Bedrock (steps that spend: what a budget costs)
  *   npm run bench -- --cold-start-only                # bundle sizes and require times only
  */
 import { join } from 'node:path';
@@ -22,7 +24,7 @@ import { logOffset, logsRequests, readLogSince } from './lib/bench/emulator-log'
 import { deployBarePipeline } from './lib/bench/pipeline';
 import { caseLine } from './lib/bench/report';
 import { runCase, saveWorkflow, type CaseTarget } from './lib/bench/run-case';
-import { benchShapes, benchSizes, benchWorkflow, type BenchShape } from './lib/bench/shapes';
+import { benchKinds, benchShapes, benchSizes, benchWorkflow, type BenchKind, type BenchShape } from './lib/bench/shapes';
 import { readAdminToken } from './lib/demo';
 import { emulatorEnv, logFile } from './lib/emulator';
 import { root, statePath } from './lib/paths';
@@ -41,6 +43,10 @@ const { values } = parseArgs({
     'publish-step-events': { type: 'boolean', default: false },
     /** Runs as a project with these budgets (settings.budgets, JSON): what budgets cost steps that spend nothing. */
     budgets: { type: 'string' },
+    /** Runs as a project with these run limits (settings.limits, JSON): what limits cost a step. */
+    limits: { type: 'string' },
+    /** The steps' kind: noop (default), or llm on the emulator's Bedrock. */
+    kind: { type: 'string', default: 'noop' },
   },
 });
 
@@ -59,6 +65,12 @@ for (const size of sizes) {
     process.exit(2);
   }
 }
+
+if (!(benchKinds as readonly string[]).includes(values.kind)) {
+  console.error(`--kind must be one of ${benchKinds.join(', ')} (got ${values.kind})`);
+  process.exit(2);
+}
+const kind = values.kind as BenchKind;
 
 const info = readStackInfo();
 Object.assign(process.env, emulatorEnv(info.endpoint));
@@ -90,7 +102,7 @@ async function runCases(): Promise<void> {
     return body;
   })();
   const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
-  const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}) };
+  const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}), ...(values.limits ? { limits: JSON.parse(values.limits) as unknown } : {}) };
   if (Object.keys(settings).length) {
     const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
       method: 'PATCH',
@@ -119,13 +131,13 @@ async function runCases(): Promise<void> {
 
   // A first small run warms the worker up, so the first case does not pay its cold start.
   note('bench: warming up …');
-  await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10)));
+  await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10, kind)));
 
   const began = Date.now();
   for (const shape of shapes) {
     for (const size of sizes) {
       note(`bench: ${shape}-${size} …`);
-      const workflowId = await saveWorkflow(target, benchWorkflow(shape, size));
+      const workflowId = await saveWorkflow(target, benchWorkflow(shape, size, kind));
       const measured = await runCase(target, shape, size, workflowId);
       print(caseLine({ ...measured, pipeline: pipelineBySize.get(size) }));
     }

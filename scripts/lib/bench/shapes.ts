@@ -51,9 +51,16 @@ function dependenciesOf(shape: BenchShape, size: number, index: number): number[
   }
 }
 
+/** Step kinds a case may be made of: noop, or `llm` on the emulator's Bedrock (a step that spends, for what budgets cost). */
+export const benchKinds = ['noop', 'llm'] as const;
+export type BenchKind = (typeof benchKinds)[number];
+
+/** The input of a bench `llm` step: a short deterministic Converse call (the emulator's replies are canned). */
+const llmInput = { provider: 'bedrock', model: 'anthropic.claude-3-haiku-20240307-v1:0', prompt: 'Say ok.', maxTokens: 20 };
+
 /** A workflow body for the API: one per case, named after it. */
-export const benchWorkflow = (shape: BenchShape, size: number) => ({
-  name: `bench-${shape}-${size}`,
-  description: `npm run bench: ${size} noop steps, ${shape}`,
-  steps: benchSteps(shape, size),
+export const benchWorkflow = (shape: BenchShape, size: number, kind: BenchKind = 'noop') => ({
+  name: `bench-${shape}-${size}${kind === 'noop' ? '' : `-${kind}`}`,
+  description: `npm run bench: ${size} ${kind} steps, ${shape}`,
+  steps: benchSteps(shape, size).map((step) => (kind === 'noop' ? step : { ...step, kind, input: llmInput })),
 });

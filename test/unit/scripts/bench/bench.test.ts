@@ -3,7 +3,7 @@ import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
 import { minimalHandlerSource, sdkPackagesOf } from '../../../../scripts/lib/bench/cold-start';
 import { countRequests, logsRequests, subtractCounts } from '../../../../scripts/lib/bench/emulator-log';
 import { callsByService, caseLine, meterDifferencePercent, usdPerMillionSteps } from '../../../../scripts/lib/bench/report';
-import { benchSteps, meshWidth } from '../../../../scripts/lib/bench/shapes';
+import { benchSteps, benchWorkflow, meshWidth } from '../../../../scripts/lib/bench/shapes';
 
 const logText = [
   '2026-11-30 10:59:01 DEBUG [ministack] POST / -> service=dynamodb region=us-east-1',
@@ -96,6 +96,14 @@ describe('bench: shapes', () => {
     }
     expect(benchSteps('chain', 3).map((step) => step.dependsOn)).toEqual([undefined, ['s0000'], ['s0001']]);
     expect(benchSteps('fan', 3).map((step) => step.dependsOn)).toEqual([undefined, ['s0000'], ['s0000']]);
+  });
+
+  it('makes a case of llm steps when asked (steps that spend: what a budget costs), noop otherwise', () => {
+    const llm = benchWorkflow('fan', 3, 'llm');
+    expect(llm.name).toBe('bench-fan-3-llm');
+    expect(llm.steps.map((step) => step.kind)).toEqual(['llm', 'llm', 'llm']);
+    expect(llm.steps[1]).toMatchObject({ dependsOn: ['s0000'], input: { provider: 'bedrock', maxTokens: 20 } });
+    expect(benchWorkflow('fan', 3).steps.every((step) => step.kind === 'noop' && !('input' in step))).toBe(true);
   });
 
   it('releases every mesh step past the first row by two parents', () => {
