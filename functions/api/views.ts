@@ -1,6 +1,7 @@
 import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
 import { estimateComputeUsd, estimateCostUsd } from '#shared/domain/cost';
 import { sumLlmUsage } from '#shared/domain/llm-usage';
+import type { GateState } from '#shared/domain/quality-gates';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
@@ -111,8 +112,23 @@ export function stepSummary(step: StepRecord) {
     ...(step.finishedAt ? { finishedAt: step.finishedAt } : {}),
     ...(step.error ? { error: step.error } : {}),
     ...(step.reusedFrom ? { reusedFrom: step.reusedFrom } : {}),
+    ...(step.gate ? { gate: gateView(step.gate) } : {}),
   };
 }
+
+/** A step's quality gate as the API shows it: where it is and the latest score (its policy is the step's `qa`, or the project's). */
+const gateView = ({ policy, from, state, retries, score, comment, error }: GateState) => ({
+  state,
+  from,
+  reviewer: policy.reviewer === 'human' ? 'human' : policy.reviewer.kind,
+  threshold: policy.threshold,
+  onBelow: policy.onBelow,
+  retries,
+  maxRetries: policy.maxRetries,
+  ...(score !== undefined ? { score } : {}),
+  ...(comment ? { comment } : {}),
+  ...(error ? { error } : {}),
+});
 
 /** A step in full: output inline or by signed URL, artifacts by signed URL. */
 export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
@@ -129,6 +145,7 @@ export async function stepDetail(step: StepRecord, artifacts: ArtifactStore) {
     ...(step.outputRef ? { outputUrl: await artifacts.signedUrl(step.outputRef) } : {}),
     ...(step.comment ? { comment: step.comment } : {}),
     ...(step.guidance ? { guidance: step.guidance } : {}),
+    ...(step.qa ? { qa: step.qa } : {}),
     artifacts: await Promise.all(
       (step.artifacts ?? []).map(async (artifact) => ({
         name: artifact.name,

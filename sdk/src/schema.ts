@@ -104,7 +104,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges) */
+        /** Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges, budgets, the default quality gate) */
         patch: operations["updateProjectSettings"];
         trace?: never;
     };
@@ -728,6 +728,25 @@ export interface components {
                     /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
                     noProgressAfter?: number;
                 };
+                /** @description Default quality gate for every llm, http and lambda step without its own qa; null in a patch turns it off */
+                qa?: {
+                    /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                    reviewer: "human" | {
+                        /** @enum {string} */
+                        kind: "llm" | "http" | "lambda";
+                        input?: unknown;
+                        timeoutSeconds?: number;
+                    };
+                    /** @default 60 */
+                    threshold: number;
+                    /**
+                     * @default pause
+                     * @enum {string}
+                     */
+                    onBelow: "pause" | "retry" | "fail";
+                    /** @default 1 */
+                    maxRetries: number;
+                };
             };
             adminToken: {
                 id: string;
@@ -795,6 +814,25 @@ export interface components {
                     /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
                     noProgressAfter?: number;
                 };
+                /** @description Default quality gate for every llm, http and lambda step without its own qa; null in a patch turns it off */
+                qa?: {
+                    /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                    reviewer: "human" | {
+                        /** @enum {string} */
+                        kind: "llm" | "http" | "lambda";
+                        input?: unknown;
+                        timeoutSeconds?: number;
+                    };
+                    /** @default 60 */
+                    threshold: number;
+                    /**
+                     * @default pause
+                     * @enum {string}
+                     */
+                    onBelow: "pause" | "retry" | "fail";
+                    /** @default 1 */
+                    maxRetries: number;
+                };
             };
         };
         ProjectSettings: {
@@ -846,6 +884,25 @@ export interface components {
                 maxDurationSeconds?: number;
                 /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
                 noProgressAfter?: number;
+            };
+            /** @description Default quality gate for every llm, http and lambda step without its own qa; null in a patch turns it off */
+            qa?: {
+                /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                reviewer: "human" | {
+                    /** @enum {string} */
+                    kind: "llm" | "http" | "lambda";
+                    input?: unknown;
+                    timeoutSeconds?: number;
+                };
+                /** @default 60 */
+                threshold: number;
+                /**
+                 * @default pause
+                 * @enum {string}
+                 */
+                onBelow: "pause" | "retry" | "fail";
+                /** @default 1 */
+                maxRetries: number;
             };
         };
         WebhookSecret: {
@@ -973,6 +1030,24 @@ export interface components {
                 estimate?: {
                     tokens?: number;
                     usd?: 0 | number;
+                };
+                qa?: {
+                    /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                    reviewer: "human" | {
+                        /** @enum {string} */
+                        kind: "llm" | "http" | "lambda";
+                        input?: unknown;
+                        timeoutSeconds?: number;
+                    };
+                    /** @default 60 */
+                    threshold: number;
+                    /**
+                     * @default pause
+                     * @enum {string}
+                     */
+                    onBelow: "pause" | "retry" | "fail";
+                    /** @default 1 */
+                    maxRetries: number;
                 };
             }[];
             /** Format: date-time */
@@ -1264,6 +1339,33 @@ export interface components {
                 runId: string;
                 generation: number;
             };
+            gate?: components["schemas"]["StepGate"];
+        };
+        StepGate: {
+            /**
+             * @description reviewing: the automatic reviewer runs; waiting: a human reviewer's step waits for a person's feedback or approval; paused: scored below the threshold (or no score), waits for a person; retrying: running again with the reviewer's comment
+             * @enum {string}
+             */
+            state: "reviewing" | "waiting" | "paused" | "retrying";
+            /**
+             * @description The step's own qa, or the project's default
+             * @enum {string}
+             */
+            from: "step" | "project";
+            /** @description human, or the reviewer's kind (llm, http, lambda) */
+            reviewer: string;
+            threshold: number;
+            /** @enum {string} */
+            onBelow: "pause" | "retry" | "fail";
+            /** @description QA retries used (onBelow retry) */
+            retries: number;
+            maxRetries: number;
+            /** @description The latest score */
+            score?: number;
+            /** @description The latest reviewer's comment */
+            comment?: string;
+            /** @description Why the latest review gave no score */
+            error?: string;
         };
         StepDetail: {
             id: string;
@@ -1297,6 +1399,7 @@ export interface components {
                 runId: string;
                 generation: number;
             };
+            gate?: components["schemas"]["StepGate"];
             allowedAttempts: number;
             dependents: string[];
             retry: {
@@ -1324,8 +1427,27 @@ export interface components {
             outputUrl?: string;
             /** @description The comment a person approved or rejected the step with */
             comment?: string;
-            /** @description A re-run's guidance (already added to the input) */
+            /** @description A re-run's guidance, or a QA retry's reviewer note (already added to the input) */
             guidance?: string;
+            /** @description The step's own quality gate */
+            qa?: {
+                /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                reviewer: "human" | {
+                    /** @enum {string} */
+                    kind: "llm" | "http" | "lambda";
+                    input?: unknown;
+                    timeoutSeconds?: number;
+                };
+                /** @default 60 */
+                threshold: number;
+                /**
+                 * @default pause
+                 * @enum {string}
+                 */
+                onBelow: "pause" | "retry" | "fail";
+                /** @default 1 */
+                maxRetries: number;
+            };
             artifacts: {
                 name: string;
                 contentType: string;
@@ -2050,6 +2172,24 @@ export interface operations {
                         /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
                         noProgressAfter?: number;
                     };
+                    qa?: {
+                        /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                        reviewer: "human" | {
+                            /** @enum {string} */
+                            kind: "llm" | "http" | "lambda";
+                            input?: unknown;
+                            timeoutSeconds?: number;
+                        };
+                        /** @default 60 */
+                        threshold?: number;
+                        /**
+                         * @default pause
+                         * @enum {string}
+                         */
+                        onBelow?: "pause" | "retry" | "fail";
+                        /** @default 1 */
+                        maxRetries?: number;
+                    } | null;
                 };
             };
         };
@@ -2917,6 +3057,24 @@ export interface operations {
                             tokens?: number;
                             usd?: 0 | number;
                         };
+                        qa?: {
+                            /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                            reviewer: "human" | {
+                                /** @enum {string} */
+                                kind: "llm" | "http" | "lambda";
+                                input?: unknown;
+                                timeoutSeconds?: number;
+                            };
+                            /** @default 60 */
+                            threshold?: number;
+                            /**
+                             * @default pause
+                             * @enum {string}
+                             */
+                            onBelow?: "pause" | "retry" | "fail";
+                            /** @default 1 */
+                            maxRetries?: number;
+                        };
                     }[];
                 };
                 "application/yaml": {
@@ -2967,6 +3125,24 @@ export interface operations {
                         estimate?: {
                             tokens?: number;
                             usd?: 0 | number;
+                        };
+                        qa?: {
+                            /** @description "human" (a person scores or approves), or a step spec of kind llm, http or lambda whose output is {score: 0-100, comment} */
+                            reviewer: "human" | {
+                                /** @enum {string} */
+                                kind: "llm" | "http" | "lambda";
+                                input?: unknown;
+                                timeoutSeconds?: number;
+                            };
+                            /** @default 60 */
+                            threshold?: number;
+                            /**
+                             * @default pause
+                             * @enum {string}
+                             */
+                            onBelow?: "pause" | "retry" | "fail";
+                            /** @default 1 */
+                            maxRetries?: number;
                         };
                     }[];
                 };

@@ -9,6 +9,7 @@ import { readConfig } from '#shared/config/env';
 import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
 import { createArtifactStore } from '#shared/store/artifacts';
 import { createEventOutbox } from '#shared/store/event-outbox';
+import { createFeedbackStore } from '#shared/store/feedback';
 import { createProjectStore } from '#shared/store/projects';
 import { createProjectSecretStore, type SecretCipher } from '#shared/store/project-secrets';
 import { createRunStore } from '#shared/store/runs';
@@ -92,6 +93,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,
+    feedback: createFeedbackStore({ documents, tableName }),
     ...(stepKinds ? { stepKinds: stepKinds(setup) } : {}),
     ...(executors ? { executors: executors(setup) } : {}),
     ...(secretsCipher ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: secretsCipher }) } : {}),

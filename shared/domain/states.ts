@@ -55,8 +55,10 @@ export const runActionAllowed = (action: RunAction, run: { status: RunStatus; fa
  * - `notReleasedBy`: this parent has not released the step before (its decrement counts once);
  * - `singleParent`: the step waits for one dependency only and was never decremented (no
  *   `releasedBy`): its message exists only because that parent finished, so it is ready.
+ * - `gateRound`: its quality gate is still at the round the writer read (every gate write raises it);
+ * - `leaseFree`: no live lease on the step (none, or run out): no reviewer is running it.
  */
-export const stepGuards = ['attempt', 'asRead', 'leaseExpired', 'waitingLive', 'notReleasedBy', 'singleParent'] as const;
+export const stepGuards = ['attempt', 'asRead', 'leaseExpired', 'waitingLive', 'notReleasedBy', 'singleParent', 'gateRound', 'leaseFree'] as const;
 export type StepGuard = (typeof stepGuards)[number];
 
 export interface StepTransition {
@@ -99,6 +101,14 @@ export const stepTransitions = {
   skip: { from: ['pending', 'queued', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },
   rerun: { from: ['completed', 'failed'], to: 'queued', guard: ['asRead'], event: 'step.rerun_requested', effects: ['a new generation (idempotency key)', 'fresh attempts', 'new input or guidance', 'output, error and comment cleared', 'run running again (rerun rule), with the downstream reset in the same write', 'message sent', 'DISPATCH timer'] },
   reset: { from: ['completed', 'failed', 'pending'], to: 'pending', guard: ['asRead'], event: 'step.reset', effects: ['downstream of a re-run: remaining counts the re-run steps it waits for', 'a new generation when it had run', 'fresh attempts', 'output, error and comment cleared'] },
+  // Quality gates (shared/engine/quality-gates.ts): a step with a `qa` policy (its own or the project's) is reviewed before it completes.
+  review: { from: ['running'], to: 'needs_qa', guard: ['attempt'], event: 'step.needs_qa', effects: ['a gated step\'s execution done: output, artifacts and usage kept on the step, gate round 1', 'automatic reviewer: its message sent (the worker reviews inline; a lost one is its own message\'s redelivery)', 'human reviewer: into the inbox'] },
+  reviewStart: { from: ['needs_qa'], to: 'needs_qa', guard: ['attempt', 'gateRound', 'leaseFree'], effects: ['the reviewer\'s lease on the step (a dead reviewer is taken over when its message comes back)', 'gate round + 1'] },
+  pass: { from: ['needs_qa'], to: 'completed', guard: ['attempt', 'gateRound'], event: 'step.completed', effects: ['score at or above the threshold (recorded as feedback before it)', 'the reviewer\'s model calls added to llmUsage', 'leaves the inbox', 'as complete'] },
+  qaPause: { from: ['needs_qa'], to: 'needs_qa', guard: ['attempt', 'gateRound'], event: 'step.needs_qa', effects: ['below the threshold (onBelow pause, or retries used up): feedback.critical with it', 'no score (the reviewer failed): the error kept on the gate', 'into the inbox: a person approves, rejects or re-runs it with guidance'] },
+  qaRetry: { from: ['needs_qa'], to: 'queued', guard: ['attempt', 'gateRound'], event: 'step.retrying', effects: ['below the threshold, onBelow retry: feedback.critical with it', 'the reviewer\'s comment added to the input (guidance)', 'a new generation', 'fresh attempts', 'output cleared, gate retries + 1', 'message sent', 'DISPATCH timer'] },
+  qaFail: { from: ['needs_qa'], to: 'failed', guard: ['attempt', 'gateRound'], event: 'step.failed', effects: ['below the threshold, onBelow fail: feedback.critical with it', 'as fail (QA_BELOW_THRESHOLD)'] },
+  qaRerun: { from: ['needs_qa'], to: 'queued', guard: ['attempt'], event: 'step.rerun_requested', effects: ['a person\'s re-run of a step held at its gate (input or guidance)', 'a new generation', 'fresh attempts', 'output and gate cleared', 'leaves the inbox', 'message sent', 'DISPATCH timer'] },
 } as const satisfies Record<string, StepTransition>;
 export type StepTransitionName = keyof typeof stepTransitions;
 

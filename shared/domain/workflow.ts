@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { budget, estimate } from './budgets';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
+import { qaPolicy } from './quality-gates';
 import { callbackKinds, defaultCallbackTimeoutSeconds, maxCallbackTimeoutSeconds } from './callbacks';
 import { text } from './text';
 
@@ -62,6 +63,8 @@ export const stepSpec = z.strictObject({
   budget: budget.optional(),
   /** What an agent step (http, lambda) may spend at most in one attempt: its worst case under strict budgets. */
   estimate: estimate.optional(),
+  /** A quality gate after execution (README "Quality gates"): a reviewer scores the output; below the threshold `onBelow` decides. */
+  qa: qaPolicy.optional(),
 });
 export type StepSpec = z.infer<typeof stepSpec>;
 

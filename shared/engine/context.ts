@@ -7,6 +7,7 @@ import type { ArtifactStore } from '#shared/store/artifacts';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { Dispatcher } from './dispatch';
+import type { FeedbackStore } from './feedback';
 import type { ProjectSettingsReader } from './project-settings';
 import type { EngineStore, EventToWrite } from './store';
 
@@ -28,6 +29,8 @@ export interface EngineDeps {
   stepKinds?: StepKindRegistry;
   /** The kinds that run, with their clients: the step worker only (no other function bundles them). */
   executors?: ExecutorRegistry;
+  /** Where reviewers' scores are recorded (quality gates: the step worker; the API has its own). */
+  feedback?: FeedbackStore;
   /** Project secrets, decrypted for a step at the moment of its call: the step worker only. */
   secrets?: Pick<ProjectSecretStore, 'reveal'>;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;

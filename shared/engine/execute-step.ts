@@ -17,7 +17,15 @@ export const runTimeoutOf = (deps: EngineDeps, step: StepRecord): number =>
  * Runs a claimed attempt's executor within its timeout; never throws: a failure comes back
  * classified (retryable or not, DESIGN §3.5).
  */
-export async function executeStep(deps: EngineDeps, run: RunRecord, step: StepRecord, timeoutSeconds: number, callback: StepContext['callback']): Promise<StepOutcome | StepError> {
+export async function executeStep(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  timeoutSeconds: number,
+  callback: StepContext['callback'],
+  /** A reviewer's execution (quality-gates.ts): its own idempotency key, and the output it reviews as its dependency. */
+  override?: Pick<StepContext, 'idempotencyKey' | 'dependencyOutputs'>,
+): Promise<StepOutcome | StepError> {
   if (!deps.executors) throw new Error('No executors in this function: only the step worker runs steps');
   const executor = deps.executors.get(step.kind);
   if (!executor) return new NonRetryableStepError(`No executor for step kind "${step.kind}"`, { code: 'UNKNOWN_KIND' });
@@ -40,9 +48,9 @@ export async function executeStep(deps: EngineDeps, run: RunRecord, step: StepRe
       attempt: step.attempt,
       generation: generationOf(step),
       // The same for every attempt of this execution (automatic retries, takeovers): DESIGN §3.2.
-      idempotencyKey: `${run.id}:${step.stepId}:${generationOf(step)}`,
+      idempotencyKey: override?.idempotencyKey ?? `${run.id}:${step.stepId}:${generationOf(step)}`,
       runInput: run.input,
-      dependencyOutputs: await dependencyOutputs(deps, run.id, step.dependsOn),
+      dependencyOutputs: override?.dependencyOutputs ?? (await dependencyOutputs(deps, run.id, step.dependsOn)),
       deadlineMs: timeoutSeconds * 1000,
       ...(callback ? { callback } : {}),
       allowPrivateTargets: deps.allowPrivateTargets,

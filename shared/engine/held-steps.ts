@@ -20,9 +20,13 @@ import { completeRunIfDone } from './release-dependents';
 /** The run's move, given the held steps it forgets and, for a resume, the reason it stays blocked. */
 export type HeldMove = (change: { held: string[]; blocked?: string }) => Promise<CommittedEvent[]>;
 
-/** A held step's message: a queued one's own; a running one's for the attempt before (it looks at the lease, then takes over). */
+/**
+ * A held step's message: a queued one's own, or a step whose reviewer a budget held (needs_qa,
+ * its gate reviewing: quality-gates.ts); a running one's for the attempt before (it looks at the
+ * lease, then takes over).
+ */
 export const heldStepMessage = (step: StepRecord): Dispatch[] =>
-  step.status === 'queued' ? [messageFor(step)] : step.status === 'running' ? [messageFor({ ...step, attempt: step.attempt - 1 })] : [];
+  step.status === 'queued' || (step.status === 'needs_qa' && step.gate?.state === 'reviewing') ? [messageFor(step)] : step.status === 'running' ? [messageFor({ ...step, attempt: step.attempt - 1 })] : [];
 
 /** Back to running (resume, retry) with the steps held meanwhile sent; a run whose last sink finished while paused completes. */
 export async function moveAndSendHeld(deps: EngineDeps, run: RunRecord, action: 'resume' | 'retry', actor: string, move: HeldMove): Promise<Effects> {

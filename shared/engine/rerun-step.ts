@@ -6,6 +6,7 @@ import { generationOf, type RunRecord, type StepRecord } from '#shared/store/run
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
 import { progressBeforeRerun } from './limits';
+import { rerunAtGate } from './quality-gates';
 import { stepsPerWrite, type StepReset } from './store';
 
 /** Steps that are doing or awaiting something: a re-run waits until none of the run's is. */
@@ -45,6 +46,12 @@ export async function rerunStep(
   body: { input?: unknown; guidance?: string },
   actor: string,
 ): Promise<{ run: RunRecord; step: StepRecord; downstream: string[] }> {
+  // A step held at its quality gate (needs_qa, its downstream never ran): a guided re-run of it alone.
+  const held = await deps.store.getStep(run.id, stepId);
+  if (held?.status === 'needs_qa' && held.gate && run.status !== 'cancelled') {
+    const step = await rerunAtGate(deps, run, held, body, actor);
+    return { run: (await deps.store.getRun(run.id))!, step, downstream: [] };
+  }
   if (!runActionRules.rerun.from.includes(run.status)) throw new ConflictError(illegalRunAction('rerun', run.status));
   const steps = await deps.store.listSteps(run.id);
   const step = steps.find((candidate) => candidate.stepId === stepId);

@@ -17,6 +17,7 @@ import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch
 import { moveAndSendHeld } from './held-steps';
 import { assertWithinDuration, fileRunDeadline } from './limits';
 import { completeRunIfDone, queueSteps } from './release-dependents';
+import { keptOutput } from './quality-gates';
 import { completeStep, failStep } from './step-lifecycle';
 
 const idempotencyTtlSeconds = 24 * 3600;
@@ -287,7 +288,14 @@ export async function stepAction(
   const reason = body.reason || comment;
   const effects =
     action === 'approve'
-      ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor, ...(comment ? { comment } : {}) } }, { actor, transition: 'approve', usage: addStoredUsage(deps, step.usage), comment })
+      ? await completeStep(deps, run, step, { status: 'completed', output: body.output ?? { approvedBy: actor, ...(comment ? { comment } : {}) } }, {
+          actor,
+          transition: 'approve',
+          usage: addStoredUsage(deps, step.usage),
+          comment,
+          // A step held at its quality gate completes with what its execution produced, unless the approver gives an output.
+          ...(step.gate && body.output === undefined ? { kept: keptOutput(step) } : {}),
+        })
       : await failStep(deps, run, step, new NonRetryableStepError(`rejected${reason ? `: ${reason}` : ''}`, { code: 'REJECTED' }), { actor, transition: 'reject', comment });
   if (!effects) throw new ConflictError(`Step ${step.stepId} changed meanwhile; read it again`);
   await applyEffects(deps, effects);

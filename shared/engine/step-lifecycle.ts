@@ -1,6 +1,8 @@
 import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callback-tokens';
 import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
 import { decideRetry } from '#shared/domain/retry';
+import type { LlmUsageRecord } from '#shared/domain/llm-usage';
+import type { GateState } from '#shared/domain/quality-gates';
 import { NonRetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
@@ -15,6 +17,7 @@ import { dispatchDueAt } from './dispatch-markers';
 import { executeStep, runTimeoutOf } from './execute-step';
 import { checkProgress, recordNoProgress, reserveExecution } from './limits';
 import { afterFinish, isReleasedByParent, planFinish, queueSteps, releaseOf, rerelease } from './release-dependents';
+import { awaitReview, gateFor, reviewStep } from './quality-gates';
 
 /**
  * A step's life, one message at a time (DESIGN §3): read the step, claim it (a conditional write
@@ -69,7 +72,9 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
       return startAttempt(deps, run, step, 'takeover', deadline, depth);
     case 'needs_qa':
       // Its run was cancelled while the step ran into its wait (after the cancel looked): it waits for nobody.
-      return run.status === 'cancelled' ? cancelStep(deps, run, step) : 'ignored';
+      if (run.status === 'cancelled') return cancelStep(deps, run, step);
+      // Its execution is done and its automatic reviewer is due (quality-gates.ts).
+      return step.gate?.state === 'reviewing' ? reviewStep(deps, run, step, message, deadline) : 'ignored';
     default:
       return 'ignored';
   }
@@ -210,7 +215,28 @@ export async function completeStep(
   run: RunRecord,
   step: StepRecord,
   outcome: Extract<StepOutcome, { status: 'completed' }>,
-  { actor, transition, usage, comment }: { actor: string; transition: 'complete' | 'approve'; usage?: unknown; comment?: string },
+  {
+    actor,
+    transition,
+    usage,
+    comment,
+    gateRound,
+    gate: endGate,
+    llmUsage,
+    kept,
+  }: {
+    actor: string;
+    transition: 'complete' | 'approve' | 'pass';
+    usage?: unknown;
+    comment?: string;
+    /** pass: the gate round of the verdict, and the gate as it ends (with its score). */
+    gateRound?: number;
+    gate?: GateState;
+    /** Model calls to record instead of the outcome's (a reviewer's, on pass). */
+    llmUsage?: LlmUsageRecord[];
+    /** The output already on the step (a gated step's execution): completed with it, not stored again. */
+    kept?: { output?: unknown; outputRef?: string };
+  },
 ): Promise<Effects | undefined> {
   // A step that runs again and produced the same output once too often stops (NO_PROGRESS).
   const stalled = transition === 'complete' ? checkProgress(run, step, outcome.output) : undefined;
@@ -219,10 +245,13 @@ export async function completeStep(
     if (effects) await recordNoProgress(deps, run, stalled.exceeded, actor);
     return effects;
   }
+  // A gated step's execution waits for its review instead (the worker's and a callback's completions).
+  const gate = transition === 'complete' ? await gateFor(deps, run, step) : undefined;
+  if (gate) return awaitReview(deps, run, step, outcome, gate, { actor, usage });
   const at = deps.clock();
   const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
-  const stored = await deps.artifacts.storeOutput(address, outcome.output);
-  const artifacts = outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
+  const stored = kept ?? (await deps.artifacts.storeOutput(address, outcome.output));
+  const artifacts = !kept && outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
   const plan = await planFinish(deps, run, step, at);
   const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) }, at, step.stepId);
   const written = await deps.store.complete(
@@ -231,13 +260,15 @@ export async function completeStep(
       stepId: step.stepId,
       transition,
       attempt: step.attempt,
+      ...(gateRound !== undefined ? { gateRound } : {}),
+      ...(endGate ? { gate: endGate } : {}),
       finishedAt: at.toISOString(),
       ...(stored.outputRef ? { outputRef: stored.outputRef } : { output: stored.output }),
       ...(artifacts ? { artifacts } : {}),
       ...(outcome.usage ? { agentUsage: outcome.usage } : {}),
       ...(usage ? { usage } : {}),
       ...(comment ? { comment } : {}),
-      llmUsage: outcome.usage?.llm ?? [],
+      llmUsage: llmUsage ?? outcome.usage?.llm ?? [],
       ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}),
     },
     plan.finish,
@@ -256,12 +287,12 @@ export async function failStep(
   run: RunRecord,
   step: StepRecord,
   error: StepError,
-  { actor, transition, usage, comment, progress }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter' | 'stall'; usage?: unknown; comment?: string; progress?: Progress },
+  { actor, transition, usage, comment, progress, gateRound, gate }: { actor: string; transition: 'fail' | 'reject' | 'deadLetter' | 'stall' | 'qaFail'; usage?: unknown; comment?: string; progress?: Progress; gateRound?: number; gate?: GateState },
 ): Promise<Effects | undefined> {
   const at = deps.clock();
   const record = stepErrorRecord(error, step.attempt, at);
   const optional = step.onFailure === 'continue';
-  const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), ...(progress ? { progress } : {}), llmUsage: error.llmUsage };
+  const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, ...(gateRound !== undefined ? { gateRound } : {}), ...(gate ? { gate } : {}), finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), ...(progress ? { progress } : {}), llmUsage: error.llmUsage };
   const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
   if (optional) {
     const plan = await planFinish(deps, run, step, at, 'failed');

@@ -2,6 +2,7 @@ import type { LifecycleEvent } from '#shared/domain/events';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { RunAction } from '#shared/domain/states';
 import type { CommittedEvent } from '#shared/store/event-outbox';
+import type { GateState } from '#shared/domain/quality-gates';
 import type { ArtifactRecord, RunRecord, StepErrorRecord, StepRecord } from '#shared/store/runs';
 import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
@@ -58,8 +59,11 @@ export interface Finish {
 export interface Completion {
   runId: string;
   stepId: string;
-  transition: 'complete' | 'approve';
+  transition: 'complete' | 'approve' | 'pass';
   attempt: number;
+  /** `pass`: the gate round the reviewer's verdict was reached in (its output is already on the step), and the gate as it ends. */
+  gateRound?: number;
+  gate?: GateState;
   finishedAt: string;
   output?: unknown;
   outputRef?: string;
@@ -76,10 +80,13 @@ export interface Completion {
 export interface Failure {
   runId: string;
   stepId: string;
-  transition: 'fail' | 'reject' | 'deadLetter' | 'stall';
+  transition: 'fail' | 'reject' | 'deadLetter' | 'stall' | 'qaFail';
   /** The status the step was read in (deadLetter's `asRead` guard). */
   readStatus: StepRecord['status'];
   attempt: number;
+  /** `qaFail`: the gate round of the verdict, and the gate as it ends. */
+  gateRound?: number;
+  gate?: GateState;
   finishedAt: string;
   error: StepErrorRecord;
   usage?: unknown;
@@ -205,6 +212,8 @@ export interface EngineStore {
   resetSteps(runId: string, resets: StepReset[]): Promise<Written>;
   /** A finished step runs again (`rerun`) and the run with it (rules' `rerun`), with the last chunk of its downstream's resets: all or none. */
   rerun(plan: RerunPlan): Promise<Written>;
+  /** A quality gate's write (review, reviewStart, qaPause, qaRetry, qaRerun; its pass and fail are `complete` and `fail`). */
+  gate(change: GateWrite, events: EventToWrite[]): Promise<Written>;
   /** → skipped, all or none, each only from the status it was read in. */
   skip(runId: string, steps: { stepId: string; readStatus: StepRecord['status']; event: EventToWrite }[], at: string): Promise<Written>;
 
@@ -262,6 +271,38 @@ export interface RerunPlan {
    * (and each bucket open again on the run).
    */
   run: { addSinks: number; reopenSinks?: { bucket: number; sinks: string[] }[]; forget: string[]; event: EventToWrite };
+}
+
+/**
+ * One write of a step's quality gate (shared/engine/quality-gates.ts), conditional on the row of
+ * its transition: `review` (running → needs_qa, the execution's outcome kept), `reviewStart`
+ * (the reviewer's lease), `qaPause` (waits for a person), `qaRetry` and `qaRerun` (→ queued, a
+ * new execution).
+ */
+export interface GateWrite {
+  transition: 'review' | 'reviewStart' | 'qaPause' | 'qaRetry' | 'qaRerun';
+  runId: string;
+  stepId: string;
+  projectId: string;
+  /** The attempt the writer read (every gate transition is guarded by it). */
+  attempt: number;
+  /** The gate round the writer read (gateRound guard). */
+  round?: number;
+  at: string;
+  /** The gate's new state (policy included); absent: the gate is cleared (qaRerun). */
+  gate?: GateState;
+  /** reviewStart: the reviewer's lease. */
+  leaseUntil?: string;
+  /** Waits for a person: into the project's inbox, with what it waits for. */
+  inbox?: { waitingFor: string };
+  /** review: what the execution produced. */
+  outcome?: { output?: unknown; outputRef?: string; artifacts?: ArtifactRecord[]; agentUsage?: unknown; usage?: unknown };
+  /** The reviewer's own AWS usage added to the step's (its `usage` as it should now read). */
+  usage?: unknown;
+  /** Model calls to add to the step's llmUsage (the execution's, or the reviewer's). */
+  llmUsage?: LlmUsageRecord[];
+  /** qaRetry, qaRerun: the step runs afresh as a new execution. */
+  requeue?: { generation: number; allowedAttempts: number; input?: { value: unknown }; guidance?: string; progress?: Progress };
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

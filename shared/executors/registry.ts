@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ValidationError } from '#shared/domain/errors';
+import { reviewedOutputName, ungatedKinds } from '#shared/domain/quality-gates';
 import type { StepSpec } from '#shared/domain/workflow';
 import { approvalExecutor } from '#shared/executors/approval';
 import { crashExecutor } from '#shared/executors/crash';
@@ -62,12 +63,32 @@ export const createKindRegistry = <Kind extends StepKind>(list: Kind[]): KindReg
           throw new ValidationError(`${at}.kind: unknown step kind "${step.kind}"; known kinds: ${kinds().join(', ')}`, `${at}.kind`);
         }
         assertInput(kind, step, `${at}.input`);
+        if (step.qa) assertQa(byKind, step, `${at}.qa`);
       });
     },
   };
 };
 
-const assertInput = (kind: StepKind, step: StepSpec, at: string): void => {
+/**
+ * A step's quality gate: only on kinds that execute work (not approval, webhook, wait), and an
+ * automatic reviewer's input valid for its kind, with the reviewed output as its dependency
+ * `output` (and the step's own id): 400 naming the field.
+ */
+export const assertQa = (byKind: { get(kind: string): StepKind | undefined }, step: Pick<StepSpec, 'id' | 'kind' | 'qa'>, at: string): void => {
+  if (!step.qa) return;
+  if (ungatedKinds.includes(step.kind)) throw new ValidationError(`${at}: a ${step.kind} step executes nothing to review; quality gates are for steps that run work`, at);
+  assertReviewer(byKind, step.qa.reviewer, [reviewedOutputName, step.id], `${at}.reviewer`);
+};
+
+/** An automatic reviewer's input checked as its kind's (templates may name `dependencies.output` and the listed ids). */
+export const assertReviewer = (byKind: { get(kind: string): StepKind | undefined }, reviewer: NonNullable<StepSpec['qa']>['reviewer'], dependsOn: string[], at: string): void => {
+  if (reviewer === 'human') return;
+  const kind = byKind.get(reviewer.kind);
+  if (!kind) throw new ValidationError(`${at}.kind: this deployment has no ${reviewer.kind} kind`, `${at}.kind`);
+  assertInput(kind, { input: reviewer.input, dependsOn }, `${at}.input`);
+};
+
+const assertInput = (kind: StepKind, step: Pick<StepSpec, 'input' | 'dependsOn'>, at: string): void => {
   const result = kind.input.safeParse(step.input);
   const issue = result.success ? kind.checkStep?.(result.data, { dependsOn: step.dependsOn ?? [] }) : result.error.issues[0];
   if (!issue && result.success) return;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseCidr } from '#shared/domain/addresses';
 import { projectBudgets } from '#shared/domain/budgets';
 import { runLimits } from '#shared/domain/limits';
+import { qaPolicy } from '#shared/domain/quality-gates';
 import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
@@ -70,12 +71,19 @@ export const projectSettings = z.strictObject({
   budgets: projectBudgets,
   /** Limits (README "Limits and NO_PROGRESS"): each new run takes these, field by field, unless it gives its own. */
   limits: runLimits.meta({ description: 'Default limits of every new run (each field unless the run gives its own): maxExecutedSteps, maxDurationSeconds, noProgressAfter' }),
+  /**
+   * The default quality gate (README "Quality gates"): applied after execution to every llm, http
+   * and lambda step that has no `qa` of its own (the seeds' "auto QA after execution"). A patch
+   * with `null` turns it off.
+   */
+  qa: qaPolicy.optional().meta({ description: 'Default quality gate for every llm, http and lambda step without its own qa; null in a patch turns it off' }),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
 export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} };
 
 /** Any of the settings; an empty patch changes nothing (and answers the current settings). */
-export const projectSettingsPatch = projectSettings.partial();
+export const projectSettingsPatch = projectSettings.partial().extend({ qa: qaPolicy.nullable().optional() });
+export type ProjectSettingsPatch = z.infer<typeof projectSettingsPatch>;
 
 /** A token's request rate: a bucket of `burst` requests refilled at `perSecond`. */
 export const rateLimit = z.strictObject({

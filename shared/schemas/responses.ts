@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { budgetModes } from '#shared/domain/budgets';
+import { qaPolicy } from '#shared/domain/quality-gates';
 import { roles } from '#shared/domain/tokens';
 import { runStatuses, stepStatuses } from '#shared/domain/states';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
@@ -221,6 +222,22 @@ export const inboxItemResponse = z
 
 export const inboxPageResponse = z.object({ items: z.array(inboxItemResponse), cursor: z.string().optional() }).meta({ id: 'InboxPage' });
 
+/** A step's quality gate (README "Quality gates"). */
+export const stepGateResponse = z
+  .object({
+    state: z.enum(['reviewing', 'waiting', 'paused', 'retrying']).meta({ description: "reviewing: the automatic reviewer runs; waiting: a human reviewer's step waits for a person's feedback or approval; paused: scored below the threshold (or no score), waits for a person; retrying: running again with the reviewer's comment" }),
+    from: z.enum(['step', 'project']).meta({ description: "The step's own qa, or the project's default" }),
+    reviewer: z.string().meta({ description: 'human, or the reviewer\'s kind (llm, http, lambda)' }),
+    threshold: z.number().int(),
+    onBelow: z.enum(['pause', 'retry', 'fail']),
+    retries: z.number().int().meta({ description: 'QA retries used (onBelow retry)' }),
+    maxRetries: z.number().int(),
+    score: z.number().int().optional().meta({ description: 'The latest score' }),
+    comment: z.string().optional().meta({ description: "The latest reviewer's comment" }),
+    error: z.string().optional().meta({ description: 'Why the latest review gave no score' }),
+  })
+  .meta({ id: 'StepGate' });
+
 export const stepSummaryResponse = z
   .object({
     id: z.string(),
@@ -235,6 +252,7 @@ export const stepSummaryResponse = z
     finishedAt: timestamp.optional(),
     error: stepError.optional(),
     reusedFrom: z.object({ runId: z.string(), generation: z.number().int() }).optional().meta({ description: "A fork's step completed with the output of the run it was forked from: it did not run here" }),
+    gate: stepGateResponse.optional(),
   })
   .meta({ id: 'StepSummary' });
 
@@ -252,7 +270,8 @@ export const stepDetailResponse = stepSummaryResponse
     output: z.unknown().optional(),
     outputUrl: z.string().optional().meta({ description: 'A 15-minute signed URL, when the output is kept in S3' }),
     comment: z.string().optional().meta({ description: 'The comment a person approved or rejected the step with' }),
-    guidance: z.string().optional().meta({ description: "A re-run's guidance (already added to the input)" }),
+    guidance: z.string().optional().meta({ description: "A re-run's guidance, or a QA retry's reviewer note (already added to the input)" }),
+    qa: qaPolicy.optional().meta({ description: "The step's own quality gate" }),
     artifacts: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() })),
     usage: usage.optional(),
     llmUsage: z.array(llmUsageRecordResponse).meta({ description: 'One record per model call, failed attempts included' }),

@@ -2,11 +2,12 @@ import { DeleteCommand, GetCommand, UpdateCommand, type DynamoDBDocumentClient }
 import { emptyUsage } from '#shared/clients/usage-meter';
 import type { LifecycleEvent } from '#shared/domain/events';
 import { runActionRules } from '#shared/domain/states';
+import type { GateState } from '#shared/domain/quality-gates';
 import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } from '#shared/engine/store';
 import { createDynamoBudgetLedger } from './budget-ledger';
 import { createDynamoLimitLedger } from './limit-ledger';
 import type { CommittedEvent } from './event-outbox';
-import { jsonField } from './json-attribute';
+import { jsonAttribute, jsonField } from './json-attribute';
 import { createSinkBucketWriter } from './sink-buckets';
 import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
@@ -47,8 +48,15 @@ const finishedIndexes = (dispatchDueAt: string | undefined) =>
 /** What a step's previous execution left: a re-run and a reset start it afresh (llmUsage and usage stay: they were spent). */
 const previousOutcome = ['outputJson', 'outputRef', 'artifacts', 'error', 'comment', 'finishedAt', 'guidance', 'agentUsage'] as const;
 
+/** A quality gate on the step item: its state as a map (conditions read its round), its policy as JSON (a reviewer's input is free-form). */
+const gateAttributes = (gate: GateState | undefined): Record<string, unknown> => {
+  if (!gate) return {};
+  const { policy, ...state } = gate;
+  return { gate: state, gatePolicyJson: jsonAttribute.encode(policy) };
+};
+
 /** The step as an item: JSON fields as strings (shared/store/json-attribute.ts). */
-const stepItem = ({ input, output, ...step }: StepRecord) => ({ ...keys.step(step.runId, step.stepId), type: 'step', ...step, ...jsonField('input', input), ...jsonField('output', output) });
+const stepItem = ({ input, output, qa, ...step }: StepRecord) => ({ ...keys.step(step.runId, step.stepId), type: 'step', ...step, ...jsonField('input', input), ...jsonField('output', output), ...(qa ? { qaJson: jsonAttribute.encode(qa) } : {}) });
 
 /**
  * The engine's store on DynamoDB: one table, today's item layout (docs/ARCHITECTURE.md, "Data
@@ -253,21 +261,22 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
             ...(done.agentUsage ? { agentUsage: done.agentUsage } : {}),
             ...(done.usage ? { usage: done.usage } : {}),
             ...(done.comment ? { comment: done.comment } : {}),
+            ...gateAttributes(done.gate),
             ...finishedIndexes(done.dispatchDueAt).set,
           },
           append: { llmUsage: done.llmUsage },
           remove: finishedIndexes(done.dispatchDueAt).remove,
-          ...guarded(done.transition, { attempt: done.attempt })!,
+          ...guarded(done.transition, { attempt: done.attempt, round: done.gateRound })!,
         }, completed);
         finishInto(tx, done.runId, done.stepId, finish, {});
       }),
 
     async fail(failure, { block, finish }, failed) {
-      const condition = guarded(failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus });
+      const condition = guarded(failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus, round: failure.gateRound });
       if (!condition) return { won: false };
       return write((tx) => {
         stepChange(tx, keys.step(failure.runId, failure.stepId), {
-          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: failure.progress } : {}), ...finishedIndexes(failure.dispatchDueAt).set },
+          set: { status: 'failed', finishedAt: failure.finishedAt, error: failure.error, ...(failure.usage ? { usage: failure.usage } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: failure.progress } : {}), ...gateAttributes(failure.gate), ...finishedIndexes(failure.dispatchDueAt).set },
           // A released child dead-lettered before its claim: its item may be born failed, at attempt 0.
           setIfMissing: { attempt: 0 },
           append: { llmUsage: failure.llmUsage },
@@ -344,6 +353,40 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
           remove: ['finishedAt', 'comment'],
           ...guarded('requeue', {})!,
         }, requested);
+      }),
+
+    gate: (change, written) =>
+      write((tx) => {
+        const { gate, requeue, inbox, outcome } = change;
+        const queued = change.transition === 'qaRetry' || change.transition === 'qaRerun';
+        const set: Record<string, unknown> = {
+          ...gateAttributes(gate),
+          ...(change.leaseUntil ? { leaseUntil: change.leaseUntil } : {}),
+          ...(change.usage ? { usage: change.usage } : {}),
+        };
+        const remove: string[] = gate ? [] : ['gate', 'gatePolicyJson'];
+        if (change.transition === 'review') {
+          Object.assign(set, { status: 'needs_qa', waitingSince: change.at, waitingFor: inbox?.waitingFor ?? 'qa: reviewer' });
+          if (outcome?.outputRef) set.outputRef = outcome.outputRef;
+          else Object.assign(set, jsonField('output', outcome?.output));
+          if (outcome?.artifacts) set.artifacts = outcome.artifacts;
+          if (outcome?.agentUsage) set.agentUsage = outcome.agentUsage;
+          if (outcome?.usage) set.usage = outcome.usage;
+          remove.push('leaseUntil', timersIndex.partitionKey, timersIndex.sortKey);
+        }
+        // Waits for a person: into the project's inbox, as an approval gate does.
+        if (inbox) Object.assign(set, { waitingFor: inbox.waitingFor, [listingsIndex.partitionKey]: listingsIndex.inbox(change.projectId), [listingsIndex.sortKey]: `${change.at}#${change.runId}#${change.stepId}` });
+        if (change.transition === 'qaPause') remove.push('leaseUntil');
+        if (queued && requeue) {
+          Object.assign(set, { status: 'queued', queuedAt: change.at, generation: requeue.generation, allowedAttempts: requeue.allowedAttempts, ...(requeue.input ? jsonField('input', requeue.input.value) : {}), ...(requeue.guidance ? { guidance: requeue.guidance } : {}), ...(requeue.progress ? { progress: requeue.progress } : {}), ...dispatchMarker(change.at) });
+          remove.push(...previousOutcome.filter((name) => !(requeue.guidance && name === 'guidance')), 'waitingFor', ...waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey));
+        }
+        stepChange(
+          tx,
+          keys.step(change.runId, change.stepId),
+          { set, append: { llmUsage: change.llmUsage ?? [] }, ...(remove.length ? { remove: [...new Set(remove)] } : {}), ...guarded(change.transition, { attempt: change.attempt, round: change.round, now: change.at })! },
+          ...written,
+        );
       }),
 
     async skip(runId, steps, at) {

@@ -217,7 +217,7 @@ export function createMemoryEngineStore() {
     async complete(done, finish, event) {
       const step = stepOf(done.runId, done.stepId);
       const run = runs.get(done.runId);
-      if (!run || !allHold([[step, done.transition, { attempt: done.attempt }]])) return lostWrite;
+      if (!run || !allHold([[step, done.transition, { attempt: done.attempt, round: done.gateRound }]])) return lostWrite;
       leaveIndexes(step!);
       Object.assign(step!, {
         status: 'completed',
@@ -227,6 +227,7 @@ export function createMemoryEngineStore() {
         ...(done.agentUsage ? { agentUsage: clone(done.agentUsage) } : {}),
         ...(done.usage ? { usage: clone(done.usage) } : {}),
         ...(done.comment ? { comment: done.comment } : {}),
+        ...(done.gate ? { gate: clone(done.gate) } : {}),
       });
       if (done.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(done.llmUsage)];
       if (done.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: done.dispatchDueAt };
@@ -236,10 +237,10 @@ export function createMemoryEngineStore() {
     async fail(failure, { block, finish }, event) {
       const step = stepOf(failure.runId, failure.stepId);
       const run = runs.get(failure.runId);
-      const own: [StoredStep | undefined, typeof failure.transition, GuardValues] = [step, failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus }];
+      const own: [StoredStep | undefined, typeof failure.transition, GuardValues] = [step, failure.transition, { attempt: failure.attempt, readStatus: failure.readStatus, round: failure.gateRound }];
       if (!run || !allHold([own]) || (block && !runGuardHolds('engine:block', run))) return lostWrite;
       leaveIndexes(step!);
-      Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: clone(failure.progress) } : {}) });
+      Object.assign(step!, { status: 'failed', finishedAt: failure.finishedAt, error: clone(failure.error), ...(failure.usage ? { usage: clone(failure.usage) } : {}), ...(failure.comment ? { comment: failure.comment } : {}), ...(failure.progress ? { progress: clone(failure.progress) } : {}), ...(failure.gate ? { gate: clone(failure.gate) } : {}) });
       if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
       if (failure.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: failure.dispatchDueAt };
       if (finish) {
@@ -329,6 +330,34 @@ export function createMemoryEngineStore() {
         const step = stepOf(runId, stepId);
         if (step?.status === 'queued' || step?.status === 'running') step.timer = { kind: 'dispatch', dueAt };
       }
+    },
+    async gate(change, written) {
+      const step = stepOf(change.runId, change.stepId);
+      if (!step || !stepGuardHolds(change.transition, step, { attempt: change.attempt, round: change.round, now: change.at })) return lostWrite;
+      const { gate, requeue, inbox, outcome } = change;
+      if (gate) step.gate = clone(gate);
+      else delete step.gate;
+      if (change.leaseUntil) step.leaseUntil = change.leaseUntil;
+      if (change.usage) step.usage = clone(change.usage);
+      if (change.transition === 'review') {
+        delete step.leaseUntil;
+        delete step.timer;
+        Object.assign(step, { status: 'needs_qa', waitingSince: change.at, waitingFor: inbox?.waitingFor ?? 'qa: reviewer' });
+        if (outcome?.outputRef) step.outputRef = outcome.outputRef;
+        else step.output = clone(outcome?.output);
+        if (outcome?.artifacts) step.artifacts = clone(outcome.artifacts);
+        if (outcome?.agentUsage) step.agentUsage = clone(outcome.agentUsage);
+        if (outcome?.usage) step.usage = clone(outcome.usage);
+      }
+      if (inbox) Object.assign(step, { waitingFor: inbox.waitingFor, inInbox: true });
+      if (change.transition === 'qaPause') delete step.leaseUntil;
+      if (change.llmUsage?.length) step.llmUsage = [...(step.llmUsage ?? []), ...clone(change.llmUsage)];
+      if ((change.transition === 'qaRetry' || change.transition === 'qaRerun') && requeue) {
+        clearOutcome(step);
+        delete step.waitingFor;
+        Object.assign(step, { status: 'queued', queuedAt: change.at, generation: requeue.generation, allowedAttempts: requeue.allowedAttempts, timer: { kind: 'dispatch', dueAt: change.at }, ...(requeue.input ? { input: clone(requeue.input.value) } : {}), ...(requeue.guidance ? { guidance: requeue.guidance } : {}), ...(requeue.progress ? { progress: clone(requeue.progress) } : {}) });
+      }
+      return commit(written);
     },
     async skip(runId, skipped, at) {
       if (!allHold(skipped.map((entry) => [stepOf(runId, entry.stepId), 'skip', { readStatus: entry.readStatus }]))) return lostWrite;

@@ -2,7 +2,7 @@ import { GetCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentC
 import type { LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { generateToken, hashToken, type Role } from '#shared/domain/tokens';
-import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
+import { defaultProjectSettings, type ProjectSettings, type ProjectSettingsPatch } from '#shared/schemas/projects';
 import { jsonAttribute } from './json-attribute';
 import { eventItem, type CommittedEvent } from './event-outbox';
 import { keys, listingsIndex } from './keys';
@@ -112,7 +112,7 @@ export const createProjectStore = ({ documents, tableName }: ProjectStoreDeps) =
    * settings do not overwrite each other); the project must exist. Returns all settings.
    * Every project is created with its settings map, so the nested paths always resolve.
    */
-  async updateSettings(projectId: string, patch: Partial<ProjectSettings>): Promise<ProjectSettings | undefined> {
+  async updateSettings(projectId: string, patch: Partial<ProjectSettings> | ProjectSettingsPatch): Promise<ProjectSettings | undefined> {
     const entries = Object.entries(patch).filter(([, value]) => value !== undefined);
     if (entries.length === 0) return (await this.get(projectId))?.settings;
     try {
@@ -227,12 +227,14 @@ const toProject = (item: Record<string, unknown>): Project => ({
  * DynamoDB number refuses past ±1e-130 or 38 digits: like other free-form JSON they are kept as a
  * JSON string (json-attribute.ts). Older items hold a map, read as it is.
  */
-const storedSetting = (key: string, value: unknown): unknown => (key === 'llmPrices' ? jsonAttribute.encode(value) : value);
+const storedSetting = (key: string, value: unknown): unknown => (key === 'llmPrices' || key === 'qa' ? jsonAttribute.encode(value) : value);
 
 const settingsOf = (stored: unknown): ProjectSettings => {
-  const { llmPrices, ...rest } = (stored ?? {}) as Record<string, unknown>;
+  const { llmPrices, qa, ...rest } = (stored ?? {}) as Record<string, unknown>;
   const prices = typeof llmPrices === 'string' ? jsonAttribute.decode(llmPrices) : llmPrices;
-  return { ...defaultProjectSettings, ...(rest as Partial<ProjectSettings>), ...(prices ? { llmPrices: prices as ProjectSettings['llmPrices'] } : {}) };
+  // The default quality gate, as JSON like the prices (its reviewer's input is free-form); null: turned off.
+  const gate = typeof qa === 'string' ? jsonAttribute.decode(qa) : undefined;
+  return { ...defaultProjectSettings, ...(rest as Partial<ProjectSettings>), ...(prices ? { llmPrices: prices as ProjectSettings['llmPrices'] } : {}), ...(gate ? { qa: gate as ProjectSettings['qa'] } : {}) };
 };
 
 const toTokenRecord = (item: Record<string, unknown>): TokenRecord => ({

@@ -7,6 +7,7 @@ import {
 import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { Progress, RunLimits } from '#shared/domain/limits';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
+import type { GateState, QaPolicy } from '#shared/domain/quality-gates';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
 import type { StepError } from '#shared/domain/step-errors';
@@ -162,16 +163,23 @@ export interface StepRecord {
   doneAtImport?: boolean;
   /** Its latest output's hash and how often in a row it came out so: set when it runs again (NO_PROGRESS, shared/engine/limits.ts). */
   progress?: Progress;
+  /** Its own quality gate (StepSpec `qa`). */
+  qa?: QaPolicy;
+  /** Where its quality gate is (shared/engine/quality-gates.ts): from its review until it completes, fails or runs afresh. */
+  gate?: GateState;
 }
 
 /** What a fork's reused step takes from the run it was forked from. */
 export type ReusedStep = Pick<StepRecord, 'output' | 'outputRef' | 'artifacts' | 'reusedFrom'>;
 
 const stripKeys = <T>(item: Record<string, unknown>): T => {
-  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, history: _history, inputJson, outputJson, ...rest } = item;
+  const { pk: _pk, sk: _sk, type: _type, gsi1pk: _g1, gsi1sk: _g2, gsi2pk: _l1, gsi2sk: _l2, timerPk: _t1, dueAt: _t2, history: _history, inputJson, outputJson, gatePolicyJson, qaJson, ...rest } = item;
   return {
     ...rest,
+    // A gate's policy is kept as JSON beside it (its reviewer's input is free-form).
+    ...(rest.gate && gatePolicyJson !== undefined ? { gate: { ...(rest.gate), policy: jsonAttribute.decode(gatePolicyJson) } } : {}),
     ...(inputJson !== undefined ? { input: jsonAttribute.decode(inputJson) } : {}),
+    ...(qaJson !== undefined ? { qa: jsonAttribute.decode(qaJson) } : {}),
     ...(outputJson !== undefined ? { output: jsonAttribute.decode(outputJson) } : {}),
     ...(rest.releasedBy instanceof Set ? { releasedBy: [...(rest.releasedBy as Set<string>)] } : {}),
   } as T;

@@ -7,6 +7,8 @@ export interface GuardValues {
   readStatus?: string;
   now?: string;
   parentId?: string;
+  /** The gate round the writer read (`gateRound`). */
+  round?: number;
 }
 
 const statusClause = (statuses: readonly string[], prefix: string, values: Record<string, unknown>): string => {
@@ -47,6 +49,14 @@ export function stepCondition(name: StepTransitionName, given: GuardValues): { c
     clauses.push('#remaining = :one AND attribute_not_exists(#releasedBy)');
     values[':one'] = 1;
   }
+  if (guards.includes('gateRound')) {
+    clauses.push('#gate.#round = :round');
+    values[':round'] = given.round;
+  }
+  if (guards.includes('leaseFree')) {
+    clauses.push('(attribute_not_exists(#leaseUntil) OR #leaseUntil < :now)');
+    values[':now'] = given.now;
+  }
   const condition = clauses.join(' AND ');
   // A step with no item yet is pending as its definition says (attempt 0, every dependency
   // remaining, released by none): a transition from pending may be the write that creates it.
@@ -70,7 +80,7 @@ export function runCondition(name: RunMove | `engine:${keyof typeof runTransitio
 }
 
 /** The same row read as a check on a step in memory (the in-memory store): true when the write may happen. */
-export function stepGuardHolds(name: StepTransitionName, step: { status: string; attempt: number; remaining?: number; leaseUntil?: string; waitingFor?: string; releasedBy?: string[] }, given: GuardValues): boolean {
+export function stepGuardHolds(name: StepTransitionName, step: { status: string; attempt: number; remaining?: number; leaseUntil?: string; waitingFor?: string; releasedBy?: string[]; gate?: { round: number } }, given: GuardValues): boolean {
   const rule = stepTransitions[name];
   const guards: readonly string[] = rule.guard;
   const from: readonly string[] = rule.from;
@@ -81,6 +91,8 @@ export function stepGuardHolds(name: StepTransitionName, step: { status: string;
   if (guards.includes('waitingLive') && !(step.waitingFor === 'callback' && step.leaseUntil !== undefined && step.leaseUntil > given.now!)) return false;
   if (guards.includes('notReleasedBy') && (step.releasedBy ?? []).includes(given.parentId!)) return false;
   if (guards.includes('singleParent') && !(step.remaining === 1 && !step.releasedBy?.length)) return false;
+  if (guards.includes('gateRound') && step.gate?.round !== given.round) return false;
+  if (guards.includes('leaseFree') && step.leaseUntil !== undefined && !(step.leaseUntil < given.now!)) return false;
   return true;
 }
 

@@ -44,6 +44,7 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
       ...(spec.labels ? { labels: spec.labels } : {}),
       ...(spec.budget ? { budget: spec.budget } : {}),
       ...(spec.estimate ? { estimate: spec.estimate } : {}),
+      ...(spec.qa ? { qa: spec.qa } : {}),
       status: isDone ? 'completed' : 'pending',
       attempt: 0,
       generation: 1,

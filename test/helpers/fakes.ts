@@ -56,7 +56,9 @@ export function fakeProjectStore(): ProjectStore & { projects: Map<string, Proje
     async updateSettings(projectId, patch) {
       const project = projects.get(projectId);
       if (!project) return undefined;
-      project.settings = { ...project.settings, ...patch };
+      const { qa, ...rest } = patch;
+      project.settings = { ...project.settings, ...rest, ...(qa ? { qa } : {}) };
+      if (qa === null) delete project.settings.qa;
       return project.settings;
     },
   };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { averageScore } from '#shared/domain/feedback';
 import { NotFoundError } from '#shared/domain/errors';
 import { recordFeedback, type FeedbackRecord } from '#shared/engine/feedback';
+import { decideByPerson } from '#shared/engine/quality-gates';
 import { feedbackAveragesResponse, feedbackBody, feedbackListResponse, feedbackResponse } from '#shared/schemas/feedback';
 import { runIdParam, stepIdParam, workflowIdParam } from '#shared/schemas/runs';
 import { nameActors } from '../actor-names';
@@ -45,6 +46,8 @@ export const feedbackOperations = ({ engine, feedback, runs, workflows, projects
         source: body.source,
         actor: principal.actor,
       });
+      // A step whose quality gate waits for a person's review: this score decides it (quality-gates.ts).
+      await decideByPerson(engine, run, step, { score: body.score, ...(body.comment ? { comment: body.comment } : {}) }, principal.actor);
       const [named] = await nameActors([recorded], { principal, projectId: run.projectId, projects });
       return { status: 201, body: named };
     },

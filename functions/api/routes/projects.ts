@@ -4,6 +4,8 @@ import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { createProjectBody, projectIdParam, projectSettingsPatch, webhookSecretBody } from '#shared/schemas/projects';
 import { createdProjectResponse, projectPageResponse, projectResponse, projectSettingsResponse, webhookSecretResponse } from '#shared/schemas/responses';
 import { pageQuery } from '#shared/schemas/runs';
+import { assertReviewer } from '#shared/executors/registry';
+import { reviewedOutputName } from '#shared/domain/quality-gates';
 import { generateWebhookSecret } from '#shared/store/webhook-secrets';
 import { operation, type Operation } from '../operation';
 import type { ApiDeps } from './deps';
@@ -11,7 +13,7 @@ import type { ApiDeps } from './deps';
 export const projectPath = z.strictObject({ projectId: projectIdParam });
 
 /** Projects, their settings and their webhook secrets. */
-export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps): Operation[] => [
+export const projectOperations = ({ projects, outbox, webhookSecrets, engine }: ApiDeps): Operation[] => [
   operation({
     operationId: 'createProject',
     method: 'POST',
@@ -60,13 +62,15 @@ export const projectOperations = ({ projects, outbox, webhookSecrets }: ApiDeps)
     operationId: 'updateProjectSettings',
     method: 'PATCH',
     path: '/v1/projects/{projectId}/settings',
-    summary: 'Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges)',
+    summary: 'Change some of the project settings (auto-QA on CI, complete on merge, private agent ranges, budgets, the default quality gate)',
     tag: 'projects',
     access: { project: 'admin' },
     params: projectPath,
     body: { schema: projectSettingsPatch, required: true },
     responses: { 200: { description: 'All settings, after the change', schema: projectSettingsResponse } },
     handler: async ({ params, body }) => {
+      // The default gate's reviewer is checked as a step's would be; it sees the reviewed output as `dependencies.output`.
+      if (body.qa) assertReviewer(engine.stepKinds, body.qa.reviewer, [reviewedOutputName], 'body.qa.reviewer');
       const settings = await projects.updateSettings(params.projectId, body);
       if (!settings) throw new NotFoundError('Project');
       return { status: 200, body: settings };
