@@ -8,7 +8,10 @@ import type { Event, RunDetail, StepSummary } from '#sdk';
 /** Why a step that is not running waits. */
 export interface WaitingStep {
   step: string;
-  on: 'approval' | 'webhook' | 'timer' | 'not_before' | 'callback' | 'held';
+  on: 'approval' | 'webhook' | 'timer' | 'not_before' | 'callback' | 'held' | 'throttled' | 'review';
+  /** A throttled step's limit: `project`, or its concurrency key (README "Fair capacity"). */
+  key?: string;
+  limit?: number;
   /** When it is due (timers and not-before dates), ISO. */
   until?: string;
 }
@@ -38,6 +41,8 @@ export interface RunProgress {
   cost: RunCost;
   /** Spend against each budget in force (absent when the run has none). */
   budgets?: RunDetail['budgets'];
+  /** The run's guards, when it has a limit of executions or duration. */
+  limits?: RunDetail['limits'];
 }
 
 export interface RunCost {
@@ -62,6 +67,12 @@ export interface ModelCost {
 
 const waitingKinds: Record<string, WaitingStep['on']> = { approval: 'approval', webhook: 'webhook', wait: 'timer' };
 
+/** What a step may carry beyond the contract this CLI was built with: a throttled step's limit, a quality gate's state. */
+interface StepExtras {
+  throttle?: { kind: string; key: string; limit: number; since?: string };
+  gate?: { state: string; score?: number; threshold?: number };
+}
+
 /** The progress model of a run and its steps at `now`. */
 export function progressOf(run: RunDetail, steps: StepSummary[], now: number): RunProgress {
   // Counted from the same list as the names, so one line never disagrees with itself (the run
@@ -74,7 +85,12 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
   // Held until resume (queued, or pending when refused at its claim): released while the run was paused, or refused by a strict budget.
   const held = new Set(run.heldSteps ?? []);
   for (const step of [...steps].sort(byStart)) {
-    if (step.status === 'needs_qa') waiting.push({ step: step.id, on: 'approval' });
+    const extras = step as StepSummary & StepExtras;
+    // Statuses newer than this contract (throttled) are compared as strings.
+    const status: string = step.status;
+    if (status === 'throttled') waiting.push({ step: step.id, on: 'throttled', ...(extras.throttle ? { key: extras.throttle.key, limit: extras.throttle.limit } : {}) });
+    else if (step.status === 'needs_qa' && extras.gate && extras.gate.state !== 'paused' && extras.gate.state !== 'waiting') waiting.push({ step: step.id, on: 'review' });
+    else if (step.status === 'needs_qa') waiting.push({ step: step.id, on: 'approval' });
     else if ((step.status === 'queued' || step.status === 'pending') && held.has(step.id)) waiting.push({ step: step.id, on: 'held' });
     else if ((step.status === 'running' || step.status === 'queued') && waitingKinds[step.kind]) waiting.push({ step: step.id, on: waitingKinds[step.kind]! });
     else if (step.status === 'running' || step.status === 'queued') running.push(step.attempt > 1 ? `${step.id} (attempt ${step.attempt})` : step.id);
@@ -101,6 +117,7 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
     elapsedMs: Math.max(0, ended - started),
     cost: costOf(run),
     ...(run.budgets && (run.budgets.run || run.budgets.projectMonthly || run.budgets.steps) ? { budgets: run.budgets } : {}),
+    ...(run.limits && (run.limits.maxExecutedSteps !== undefined || run.limits.maxDurationSeconds !== undefined) ? { limits: run.limits } : {}),
   };
 }
 
@@ -191,13 +208,23 @@ export function budgetLines(budgets: RunDetail['budgets'] | undefined): string[]
   ];
 }
 
+/** `4 / 10 executions · 600s (until 2026-11-30 10:00Z) · same output 3× stops a step`: a run's guards and how far it got. */
+export function limitsLine(limits: RunDetail['limits'] | undefined): string {
+  if (!limits) return 'no limits';
+  const executions = `${count(limits.executedSteps)}${limits.maxExecutedSteps !== undefined ? ` / ${count(limits.maxExecutedSteps)}` : ''} executions`;
+  const duration = limits.maxDurationSeconds !== undefined ? `at most ${limits.maxDurationSeconds}s${limits.deadline ? ` (until ${shortTime(limits.deadline)})` : ''}` : 'no duration limit';
+  return `${executions} · ${duration} · the same output ${limits.noProgressAfter}× stops a step`;
+}
+
 /** `BUDGET_EXCEEDED: step …` → `BUDGET_EXCEEDED`; a reason without a code has none. */
 export const reasonCode = (reason: string | undefined): string | undefined => (reason ? /^([A-Z][A-Z0-9_]+):/.exec(reason)?.[1] : undefined);
 
 /** `review (approval)`, `deploy (not before 2026-12-01 09:00Z)`. */
-export function describeWaiting({ step, on, until }: WaitingStep): string {
+export function describeWaiting({ step, on, until, key, limit }: WaitingStep): string {
   if (on === 'not_before' && until) return `${step} (not before ${shortTime(until)})`;
   if (on === 'held') return `${step} (held until the run resumes)`;
+  if (on === 'throttled') return `${step} (throttled${key ? `: ${key === 'project' ? 'the project' : `key ${key}`}${limit !== undefined ? ` at its limit of ${limit}` : ''}` : ''})`;
+  if (on === 'review') return `${step} (quality review)`;
   return `${step} (${on})`;
 }
 
@@ -211,7 +238,7 @@ export function listNames(names: string[], max = 3): string {
 
 /** The counts that are not `done`, in the order a reader scans them: `1 failed, 2 pending`. */
 export function otherCounts(progress: RunProgress): string {
-  const order = ['running', 'queued', 'needs_qa', 'pending', 'blocked', 'failed', 'cancelled'];
+  const order = ['running', 'queued', 'throttled', 'needs_qa', 'pending', 'blocked', 'failed', 'cancelled'];
   return order
     .filter((status) => (progress.byStatus[status] ?? 0) > 0)
     .map((status) => `${progress.byStatus[status]} ${status === 'needs_qa' ? 'awaiting approval' : status}`)
@@ -252,10 +279,15 @@ export function summaryLines(progress: RunProgress, { command = 'npx baton' }: {
   lines.push(`  Cost:   ${formatCost(progress.cost)}`);
   for (const line of modelLines(progress.cost)) lines.push(`  Model:  ${line}`);
   for (const line of budgetLines(progress.budgets)) lines.push(`  Budget: ${line}`);
+  if (progress.limits) lines.push(`  Limits: ${limitsLine(progress.limits)}`);
   if (progress.status === 'blocked') {
     const step = progress.failed[0]?.step;
     const code = reasonCode(progress.reason);
-    if (code === 'BUDGET_EXCEEDED') lines.push(`  Raise:  ${command} run budget ${progress.runId} --tokens <n> [--usd <usd>], then ${command} resume ${progress.runId}`);
+    if (code === 'MAX_EXECUTED_STEPS' || code === 'MAX_DURATION') lines.push(`  Raise:  ${command} run limits ${progress.runId} --${code === 'MAX_DURATION' ? 'max-duration-seconds' : 'max-executed-steps'} <n>, then ${command} resume ${progress.runId}`);
+    else if (code === 'NO_PROGRESS') {
+      const stalled = /step (\S+) produced/.exec(progress.reason ?? '')?.[1];
+      lines.push(`  Re-run: ${command} rerun ${progress.runId} ${stalled ?? '<step>'} --guidance <text> (or --input <file>)`);
+    } else if (code === 'BUDGET_EXCEEDED') lines.push(`  Raise:  ${command} run budget ${progress.runId} --tokens <n> [--usd <usd>], then ${command} resume ${progress.runId}`);
     else if (!step && code) lines.push(`  Resume: ${command} resume ${progress.runId}`);
     else lines.push(`  Retry:  ${command} run retry ${progress.runId}${step ? ` [--step ${step} --input <file>]` : ''}`);
   }

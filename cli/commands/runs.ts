@@ -2,7 +2,7 @@ import { paginate, runEvents, unwrap, type BatonClient, type CreateRunBody, type
 import { InvalidArgumentError, type Command } from 'commander';
 import { exitCodes, UsageError, type ExitCode } from '../errors';
 import { readValue } from '../files';
-import { budgetLines, eventLine, formatDuration, progressOf, reasonCode, summaryLines } from '../format';
+import { budgetLines, eventLine, formatDuration, limitsLine, progressOf, reasonCode, summaryLines } from '../format';
 import type { Act } from '../program';
 import { createProgressDisplay } from '../progress';
 import type { Session } from '../session';
@@ -25,9 +25,11 @@ export function registerRuns(program: Command, act: Act): void {
     .option('--budget-tokens <n>', "the run's budget in tokens (README \"Budgets\")", nonNegativeInteger)
     .option('--budget-usd <usd>', "the run's budget in USD", nonNegativeNumber)
     .option('--budget-mode <mode>', 'strict (a step that could pass the budget never starts; the default), warn or off', budgetMode)
+    .option('--max-executed-steps <n>', 'the run may start at most this many step executions (retries and re-runs count; README "Guards")', positiveInteger)
+    .option('--max-duration-seconds <n>', "the run may take at most this many seconds from its start", positiveInteger)
     .option('--watch', 'then watch it until it stops moving (exit 0 completed, 2 blocked, failed or cancelled)')
     .action(
-      act(async (session, workflow: string, options: { input?: string; tag?: Record<string, string>; workflowVersion?: number; idempotencyKey?: string; budgetTokens?: number; budgetUsd?: number; budgetMode?: string; watch?: boolean }) => {
+      act(async (session, workflow: string, options: { input?: string; tag?: Record<string, string>; workflowVersion?: number; idempotencyKey?: string; budgetTokens?: number; budgetUsd?: number; budgetMode?: string; maxExecutedSteps?: number; maxDurationSeconds?: number; watch?: boolean }) => {
         const budgetGiven = options.budgetTokens !== undefined || options.budgetUsd !== undefined || options.budgetMode !== undefined;
         const client = await session.client();
         const projectId = await session.projectId();
@@ -42,6 +44,9 @@ export function registerRuns(program: Command, act: Act): void {
           // The API checks the budget (a 400 names body.budget.<field>).
           ...(budgetGiven
             ? { budget: { ...(options.budgetTokens !== undefined ? { tokens: options.budgetTokens } : {}), ...(options.budgetUsd !== undefined ? { usd: options.budgetUsd } : {}), ...(options.budgetMode ? { mode: options.budgetMode } : {}) } }
+            : {}),
+          ...(options.maxExecutedSteps !== undefined || options.maxDurationSeconds !== undefined
+            ? { limits: { ...(options.maxExecutedSteps !== undefined ? { maxExecutedSteps: options.maxExecutedSteps } : {}), ...(options.maxDurationSeconds !== undefined ? { maxDurationSeconds: options.maxDurationSeconds } : {}) } }
             : {}),
         } as CreateRunBody;
         const created = await unwrap(
@@ -148,6 +153,36 @@ export function registerRuns(program: Command, act: Act): void {
           ...(changing ? [`Set the budget of run ${runId}`] : []),
           ...(lines.length ? lines.map((line) => `  ${line}`) : [`Run ${runId} has no budget.`]),
           ...(blockedByBudget ? [`The run is blocked: ${detail.reason}`, changing ? `Continue it: npx baton resume ${runId}` : `Raise it: npx baton run budget ${runId} --tokens <n> [--usd <usd>], then npx baton resume ${runId}`] : []),
+        ]);
+        return exitCodes.ok;
+      }),
+    );
+
+  run
+    .command('limits')
+    .description("a run's guards (executions started against maxExecutedSteps, its duration limit, NO_PROGRESS); with options, replaces them (an editor's)")
+    .argument('<run>', 'the run id (run_…)')
+    .option('--max-executed-steps <n>', 'at most this many step executions (retries and re-runs count)', positiveInteger)
+    .option('--max-duration-seconds <n>', 'at most this many seconds from the run\'s start', positiveInteger)
+    .option('--stall-after <n>', 'stop a step that produces the same output this many times in a row with NO_PROGRESS (noProgressAfter; 2 or more)', positiveInteger)
+    .addHelpText('after', '\nThe new limits replace the old ones: give every limit you want to keep.\nA run blocked with MAX_EXECUTED_STEPS or MAX_DURATION goes on after `baton resume <run>`.')
+    .action(
+      act(async (session, runId: string, options: { maxExecutedSteps?: number; maxDurationSeconds?: number; stallAfter?: number }) => {
+        const client = await session.client();
+        const body = {
+          ...(options.maxExecutedSteps !== undefined ? { maxExecutedSteps: options.maxExecutedSteps } : {}),
+          ...(options.maxDurationSeconds !== undefined ? { maxDurationSeconds: options.maxDurationSeconds } : {}),
+          ...(options.stallAfter !== undefined ? { noProgressAfter: options.stallAfter } : {}),
+        };
+        const changing = Object.keys(body).length > 0;
+        if (changing) await unwrap(client.PUT('/v1/runs/{runId}/limits', { params: { path: { runId } }, body }));
+        const detail = await unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } }));
+        const code = reasonCode(detail.reason);
+        const blockedByLimit = detail.status === 'blocked' && (code === 'MAX_EXECUTED_STEPS' || code === 'MAX_DURATION');
+        session.output.result(detail.limits ?? {}, [
+          ...(changing ? [`Set the limits of run ${runId}`] : []),
+          `  ${limitsLine(detail.limits)}`,
+          ...(blockedByLimit ? [`The run is blocked: ${detail.reason}`, changing ? `Continue it: npx baton resume ${runId}` : `Raise them: npx baton run limits ${runId} --max-executed-steps <n> …, then npx baton resume ${runId}`] : []),
         ]);
         return exitCodes.ok;
       }),

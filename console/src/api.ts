@@ -65,6 +65,8 @@ export function createApi(baseUrl: string, token: string) {
     /** The project's events, newest first (its own, its runs' and its steps'). */
     listProjectEvents: (projectId: string, query: { limit?: number; cursor?: string }) => unwrap(client.GET('/v1/projects/{projectId}/events', { params: { path: { projectId }, query } })),
     setRunBudget: (runId: string, budget: { tokens?: number; usd?: number; mode: 'strict' | 'warn' | 'off' }) => unwrap(client.PUT('/v1/runs/{runId}/budget', { params: { path: { runId } }, body: budget })),
+    /** Replaces the run's limits (every field given is kept; one left out is dropped). */
+    setRunLimits: (runId: string, limits: { maxExecutedSteps?: number; maxDurationSeconds?: number; noProgressAfter?: number }) => unwrap(client.PUT('/v1/runs/{runId}/limits', { params: { path: { runId } }, body: limits })),
     runAction: (runId: string, action: 'pause' | 'resume' | 'cancel' | 'start') => unwrap(client.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId, action } } })),
     /** Retries a blocked run; `inputs` replaces the input of some failed steps. */
     retryRun: (runId: string, inputs: Record<string, unknown>) =>

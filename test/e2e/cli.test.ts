@@ -327,6 +327,30 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(otherProject.stderr).toContain('(field path.otherRunId) [HTTP 404 not_found');
   });
 
+  it('a run over its limit of executions blocks with MAX_EXECUTED_STEPS; `run limits` raises it and `resume` completes the run', async () => {
+    const workflowId = await apply('name: three\nsteps:\n  - id: a\n    kind: noop\n  - id: b\n    kind: noop\n    dependsOn: [a]\n  - id: c\n    kind: noop\n    dependsOn: [b]\n');
+
+    const watched = await baton(['run', 'start', workflowId, '--max-executed-steps', '2', '--watch']);
+    const runId = /Run (run_[0-9a-z]{26})/.exec(watched.stdout)?.[1] ?? '';
+    const zero = await baton(['run', 'limits', runId, '--max-executed-steps', '0']);
+    const raised = await baton(['run', 'limits', runId, '--max-executed-steps', '5']);
+    const resumed = await baton(['resume', runId]);
+    const completed = await baton(['run', 'watch', runId]);
+
+    expect(watched.code, watched.stderr).toBe(2);
+    expect(watched.stdout).toMatch(/blocked after .*: MAX_EXECUTED_STEPS: step c would be execution 3, and the run's limits\.maxExecutedSteps is 2/);
+    expect(watched.stdout).toContain('  Waits:  c (held until the run resumes)');
+    expect(watched.stdout).toContain('  Limits: 2 / 2 executions · no duration limit · the same output 3× stops a step');
+    expect(watched.stdout).toContain(`  Raise:  npx baton run limits ${runId} --max-executed-steps <n>, then npx baton resume ${runId}`);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toContain("option '--max-executed-steps <n>' argument '0' is invalid. must be a positive whole number");
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(raised.stdout).toMatch(new RegExp(`^Set the limits of run ${runId}\\n {2}2 / 5 executions · `));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(completed.code, completed.stderr).toBe(0);
+    expect(completed.stdout).toContain('  Limits: 3 / 5 executions');
+  });
+
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);
     const missingJson = await baton(['run', 'start', '--json']);

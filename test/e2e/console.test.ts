@@ -246,6 +246,28 @@ describe('the web console', () => {
     expect((await client.getRun(id)).budgets.run?.tokens).toBe(5000);
   });
 
+  it('shows a run stopped by its limit of executions with the numbers, and an editor raises the limit and resumes it', async () => {
+    const workflowId = await client.workflow({ name: 'limited', steps: [{ id: 'a', kind: 'noop' }, { id: 'b', kind: 'noop', dependsOn: ['a'] }, { id: 'c', kind: 'noop', dependsOn: ['b'] }] });
+    const { id } = await client.run(workflowId, { limits: { maxExecutedSteps: 2 } });
+    await openRun(page, id);
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('blocked');
+    const reason = page.getByTestId('run-reason');
+    await expect.poll(() => reason.getAttribute('data-code'), poll).toBe('MAX_EXECUTED_STEPS');
+    expect(await reason.textContent()).toMatch(/step c would be execution 3, and the run's limits\.maxExecutedSteps is 2/);
+    await expect.poll(() => page.getByTestId('limit-stop').textContent(), poll).toMatch(/limitmaxExecutedSteps.*value2.*executed2.*stepIdc/);
+    await expect.poll(() => page.getByTestId('limit-executions').textContent(), poll).toBe('executions 2 / 2');
+    await page.screenshot({ path: screenshotPath('run-limit-blocked.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Set limits…' }).click();
+    await page.locator('input[name="maxExecutedSteps"]').fill('5');
+    await page.getByRole('form', { name: 'Run limits' }).getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByTestId('limit-executions').textContent(), poll).toBe('executions 2 / 5');
+    await page.getByRole('button', { name: 'Resume' }).click();
+
+    await expect.poll(() => page.getByTestId('run-status').textContent(), { timeout: 30_000, interval: 250 }).toBe('completed');
+    expect((await client.getRun(id)).limits).toMatchObject({ maxExecutedSteps: 5, executedSteps: 3 });
+  });
+
   it('records feedback on a step, re-runs it with guidance, forks the run at a step with a new input and compares the two', async () => {
     const llm = (id: string, prompt: string, dependsOn: string[] = []) => ({ id, kind: 'llm', dependsOn, input: { provider: 'bedrock', model: 'anthropic.claude-3-haiku-20240307-v1:0', prompt, maxTokens: 60 } });
     const workflowId = await client.workflow({
@@ -348,7 +370,7 @@ describe('the web console', () => {
         await viewer.page.locator('[data-testid="dag"] [data-step-id]').first().waitFor();
         await viewer.page.locator('[data-step-id="review"], [data-step-id="check"]').first().click();
         await viewer.page.getByTestId('step-drawer').locator('.badge').first().waitFor();
-        expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject', 'Fork…', 'Set run budget…']));
+        expect(await viewer.page.getByRole('button').allTextContents()).toEqual(expect.not.arrayContaining(['Pause', 'Resume', 'Cancel', 'Retry…', 'Approve', 'Reject', 'Fork…', 'Set run budget…', 'Set limits…']));
       }
       // A completed run: the viewer reads the feedback and who gave it (by name, never a token id), with no form, re-run or fork.
       await openRun(viewer.page, sourceRun);

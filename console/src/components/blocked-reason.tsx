@@ -1,3 +1,4 @@
+import { Fragment } from 'react';
 import type { RunDetail, RunEvent } from '../api';
 import { formatUsd } from './format';
 
@@ -30,6 +31,8 @@ export function BlockedReason({ run, events, editor }: { run: RunDetail; events:
   if (!run.reason) return null;
   const { code, message } = splitReason(run.reason);
   const refusal = code === 'BUDGET_EXCEEDED' ? (events.findLast((event) => event.type === 'budget.exceeded')?.detail as BudgetRefusal | undefined) : undefined;
+  // A guard's stop (issue 12 §5) records its numbers in a limit.exceeded event: shown as they are.
+  const limitStop = code && code !== 'BUDGET_EXCEEDED' ? (events.findLast((event) => event.type === 'limit.exceeded' && event.detail.code === code)?.detail) : undefined;
   const waits = run.status === 'blocked' || run.status === 'paused';
   return (
     <div className={`reason${waits ? '' : ' past'}`} data-testid="run-reason" data-code={code ?? ''}>
@@ -56,6 +59,28 @@ export function BlockedReason({ run, events, editor }: { run: RunDetail; events:
             </tr>
           </tbody>
         </table>
+      )}
+      {limitStop && (
+        <table className="small reason-numbers" data-testid="limit-stop">
+          <tbody>
+            <tr>
+              {Object.entries(limitStop)
+                .filter(([key]) => key !== 'code' && key !== 'reason')
+                .map(([key, value]) => (
+                  <Fragment key={key}>
+                    <th>{key}</th>
+                    <td>{typeof value === 'string' ? value : JSON.stringify(value)}</td>
+                  </Fragment>
+                ))}
+            </tr>
+          </tbody>
+        </table>
+      )}
+      {run.status === 'blocked' && (code === 'MAX_EXECUTED_STEPS' || code === 'MAX_DURATION') && (
+        <p className="muted small">{editor ? "Raise the run's limits, then Resume." : "An editor can raise the run's limits and resume it."}</p>
+      )}
+      {run.status === 'blocked' && code === 'NO_PROGRESS' && (
+        <p className="muted small">{editor ? 'Open the step and re-run it with guidance or a new input (or Retry).' : 'An editor can re-run the step with guidance.'}</p>
       )}
       {run.status === 'blocked' && code === 'BUDGET_EXCEEDED' && (
         <p className="muted small">{editor ? 'Raise the budget below, then Resume: the held step starts.' : 'An editor can raise the budget and resume the run.'}</p>

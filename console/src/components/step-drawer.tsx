@@ -9,6 +9,7 @@ import { errorText, formatDuration, formatTime, pretty } from './format';
 import { Actor } from './actor';
 import { RerunForm } from './rerun-form';
 import { StatusBadge } from './status';
+import { GateNote, ThrottleNote } from './step-extras';
 import { StepFeedback } from './step-feedback';
 import { attemptsByStep, type Attempt } from './timeline';
 
@@ -72,6 +73,8 @@ export function StepDrawer({
             )}
             {data.generation > 1 && <span data-testid="step-generation"> · generation {data.generation}</span>}
           </p>
+          <ThrottleNote step={data} />
+          <GateNote step={data} />
           {data.reusedFrom && (
             <p className="muted small" data-testid="step-reused">
               Reused: the output of run{' '}

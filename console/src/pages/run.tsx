@@ -9,6 +9,7 @@ import { errorText, formatDuration, formatTime, formatUsd } from '../components/
 import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
 import { ForkPanel } from '../components/fork-panel';
+import { LimitsCard } from '../components/limits-card';
 import { RetryPanel } from '../components/retry-panel';
 import { StatusBadge } from '../components/status';
 import { StepDrawer } from '../components/step-drawer';
@@ -206,6 +207,14 @@ export function RunPage({ runId }: { runId: string }) {
           editor={editor && !final}
           onSave={async (budget) => {
             await api.setRunBudget(runId, budget);
+            await queryClient.invalidateQueries({ queryKey: ['run', runId] });
+          }}
+        />
+        <LimitsCard
+          run={data}
+          editor={editor && !final}
+          onSave={async (limits) => {
+            await api.setRunLimits(runId, limits);
             await queryClient.invalidateQueries({ queryKey: ['run', runId] });
           }}
         />

@@ -156,12 +156,40 @@ describe('budgets and a budget block', () => {
     expect(lines.at(-1)).toBe(`  Raise:  npx baton run budget ${blocked.id} --tokens <n> [--usd <usd>], then npx baton resume ${blocked.id}`);
   });
 
-  it('a run blocked by a guard (a reason with a code, no failed step) resumes; one with a failed step retries', () => {
-    const guarded = summaryLines(progressOf(run({ status: 'blocked', reason: 'NO_PROGRESS: step loop returned the same output 3 times in a row' }), [], now));
+  it('a run blocked with another code and no failed step resumes; one with a failed step retries', () => {
+    const guarded = summaryLines(progressOf(run({ status: 'blocked', reason: 'CAPACITY_LOST: the run waits for a person to resume it' }), [], now));
     const failed = step('check', 'failed', { error: { message: 'boom', retryable: false, attempt: 1, at: '2026-11-30T09:00:05.000Z' } });
     const retry = summaryLines(progressOf(run({ status: 'blocked', reason: 'step check failed: boom' }), [failed], now));
     expect(guarded.at(-1)).toBe('  Resume: npx baton resume run_01m8nr9vsag79msy2kv4hbxs92');
     expect(retry.at(-1)).toBe('  Retry:  npx baton run retry run_01m8nr9vsag79msy2kv4hbxs92 [--step check --input <file>]');
     expect(formatUsd(-0.000131)).toBe('-$0.00013');
+  });
+});
+
+describe('throttled steps, quality reviews and guard stops', () => {
+  it('says which limit a throttled step waits for, and that an automatic review is not waiting for a person', () => {
+    const throttled = { ...step('call', 'queued', { kind: 'http' }), status: 'throttled', throttle: { kind: 'concurrency', key: 'customer-42', limit: 2, since: '2026-11-30T09:00:01.000Z' } } as unknown as StepSummary;
+    const project = { ...step('other', 'queued', { kind: 'http' }), status: 'throttled', throttle: { kind: 'project', key: 'project', limit: 3, since: '2026-11-30T09:00:01.000Z' } } as unknown as StepSummary;
+    const reviewing = { ...step('draft', 'needs_qa', { kind: 'llm' }), gate: { state: 'reviewing', threshold: 60 } } as unknown as StepSummary;
+    const paused = { ...step('polish', 'needs_qa', { kind: 'llm' }), gate: { state: 'paused', score: 42, threshold: 60 } } as unknown as StepSummary;
+
+    const progress = progressOf(run(), [throttled, project, reviewing, paused], now);
+
+    expect(progress.running).toEqual([]);
+    expect(summaryLines(progress).filter((line) => line.startsWith('  Waits:'))).toEqual([
+      '  Waits:  call (throttled: key customer-42 at its limit of 2)',
+      '  Waits:  draft (quality review)',
+      '  Waits:  other (throttled: the project at its limit of 3)',
+      '  Waits:  polish (approval)',
+    ]);
+    expect(approvalHint(progress)?.step).toBe('polish');
+  });
+
+  it('after a guard stop: raise the limits and resume, or re-run the stalled step with guidance', () => {
+    const limited = summaryLines(progressOf(run({ status: 'blocked', reason: "MAX_EXECUTED_STEPS: step b would be execution 4, and the run's limits.maxExecutedSteps is 3; raise it", limits: { maxExecutedSteps: 3, noProgressAfter: 3, executedSteps: 3 } }), [], now));
+    expect(limited).toContain('  Limits: 3 / 3 executions · no duration limit · the same output 3× stops a step');
+    const stalled = summaryLines(progressOf(run({ status: 'blocked', reason: 'NO_PROGRESS: step loop produced the same output (sha256 abc) 3 times in a row (limits.noProgressAfter 3); retry or re-run it' }), [], now));
+    expect(limited.at(-1)).toBe('  Raise:  npx baton run limits run_01m8nr9vsag79msy2kv4hbxs92 --max-executed-steps <n>, then npx baton resume run_01m8nr9vsag79msy2kv4hbxs92');
+    expect(stalled.at(-1)).toBe('  Re-run: npx baton rerun run_01m8nr9vsag79msy2kv4hbxs92 loop --guidance <text> (or --input <file>)');
   });
 });
