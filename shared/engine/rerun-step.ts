@@ -5,7 +5,7 @@ import { illegalRunAction, runActionRules, type StepStatus } from '#shared/domai
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
-import { progressBeforeRerun } from './limits';
+import { fileRunDeadline, progressBeforeRerun } from './limits';
 import { rerunAtGate } from './quality-gates';
 import { stepsPerWrite, type StepReset } from './store';
 
@@ -140,5 +140,7 @@ export async function rerunStep(
   }
   await applyEffects(deps, { dispatches: [messageFor(step)], events: written.events });
   const [after, queued] = await Promise.all([deps.store.getRun(run.id), deps.store.getStep(run.id, stepId)]);
+  // Running again: an idle run stops at its deadline too (its timer went when it ended or blocked).
+  await fileRunDeadline(deps, after!);
   return { run: after!, step: queued!, downstream };
 }

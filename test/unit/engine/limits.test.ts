@@ -157,7 +157,7 @@ describe('maxDurationSeconds', () => {
     expect(harness.run(runId).status).toBe('running');
   });
 
-  it('the sweeper drops the timer of a run that ended', async () => {
+  it('the sweeper drops the timer of a run that ended; a re-run files it again, and the re-run step past the deadline does not start', async () => {
     const harness = createEngineHarness();
     const runId = await harness.startRun(chain(1), { limits: { maxDurationSeconds: 60 } });
     await harness.drain();
@@ -165,6 +165,12 @@ describe('maxDurationSeconds', () => {
     harness.advance(120);
     expect((await sweep(harness.deps, sweepOptions)).runsPastDuration).toBe(0);
     expect(harness.memory.deadlineTimer(runId)).toBeUndefined();
+
+    await rerunStep(harness.deps, harness.run(runId), 's1', {}, 'editor');
+    expect(harness.memory.deadlineTimer(runId)).toBe('2026-11-30T12:01:00.000Z');
+    await harness.drain();
+    expect(harness.run(runId)).toMatchObject({ status: 'blocked', heldSteps: ['s1'] });
+    expect(harness.run(runId).reason).toMatch(/^MAX_DURATION: /);
   });
 });
 
