@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { defaultRetryPolicy, type StepSpec } from '#shared/domain/workflow';
-import type { Completion, EngineStore, EventToWrite, Failure, Release, TimerKind, Written } from '#shared/engine/store';
+import type { GateState } from '#shared/domain/quality-gates';
+import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, Release, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 
@@ -813,6 +814,54 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await s.store.markDeliveryHandled(w.projectId, 'github', 'never-received', at(1), {});
         // Another provider's delivery of the same id is another delivery.
         expect((await s.store.recordDelivery({ ...delivery, provider: 'gitlab' }, received())).won).toBe(true);
+      });
+
+      it('quality gates: review keeps the output in needs_qa, reviewStart claims once per round and lease, verdicts hold only at the round read', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'h' }, { id: 'c', dependsOn: ['a'] }]);
+        const policy = { reviewer: { kind: 'lambda' as const, input: { function: 'baton-agent-r', payload: { big: 1e300 } } }, threshold: 60, onBelow: 'pause' as const, maxRetries: 1 };
+        const gate = (extra: Partial<GateState> = {}): GateState => ({ policy, from: 'step', state: 'reviewing', round: 1, retries: 0, ...extra });
+        const base = (stepId: string, extra: Partial<GateWrite>): GateWrite => ({ transition: 'review', runId: w.runId, stepId, projectId: w.projectId, attempt: 1, at: at(4), ...extra });
+        await w.running('a');
+        // review: running → needs_qa at its attempt, the execution's output kept; an automatic reviewer's step is not in the inbox.
+        expect((await s.store.gate(base('a', { attempt: 2, gate: gate(), outcome: { output: { draft: 1 } } }), [w.event('step.needs_qa', 'a')])).won).toBe(false);
+        await w.expectRecorded(await s.store.gate(base('a', { gate: gate(), outcome: { output: { draft: 1 } }, llmUsage: [] }), [w.event('step.needs_qa', 'a')]));
+        expect(await w.step('a')).toMatchObject({ status: 'needs_qa', output: { draft: 1 }, gate: { state: 'reviewing', round: 1, policy } });
+        expect(await w.inbox()).toEqual([]);
+        // reviewStart: once per round, and only without a live lease.
+        const start = (round: number, now: number) => s.store.gate(base('a', { transition: 'reviewStart', round, at: at(now), leaseUntil: at(now + 10), gate: gate({ round: round + 1 }) }), []);
+        expect((await start(1, 5)).won).toBe(true);
+        expect((await start(1, 5)).won).toBe(false);
+        expect((await start(2, 6)).won).toBe(false);
+        expect(await w.step('a')).toMatchObject({ leaseUntil: at(15), gate: { round: 2 } });
+        expect((await start(2, 16)).won).toBe(true);
+        // qaPause: at the round read only; into the inbox with its events; the lease gone.
+        const pause = (round: number) => s.store.gate(base('a', { transition: 'qaPause', round, gate: gate({ round: round + 1, state: 'paused', score: 30 }), inbox: { waitingFor: 'qa: scored 30' } }), [w.event('step.needs_qa', 'a'), w.event('feedback.critical', 'a', { score: 30 })]);
+        expect((await pause(2)).won).toBe(false);
+        await w.expectRecorded(await pause(3));
+        expect(await w.step('a')).toMatchObject({ status: 'needs_qa', waitingFor: 'qa: scored 30', gate: { state: 'paused', score: 30, round: 4 } });
+        expect((await w.step('a'))!.leaseUntil).toBeUndefined();
+        expect(await w.inbox()).toEqual([`${w.runId}/a`]);
+        // qaRerun: → queued as a new execution, gate cleared, out of the inbox, filed for dispatch.
+        await w.expectRecorded(await s.store.gate(base('a', { transition: 'qaRerun', requeue: { generation: 2, allowedAttempts: 3, input: { value: { step: 'a', guidance: 'more' } }, guidance: 'more' } }), [w.event('step.rerun_requested', 'a')]));
+        const requeued = (await w.step('a'))!;
+        expect(requeued).toMatchObject({ status: 'queued', generation: 2, allowedAttempts: 3, input: { step: 'a', guidance: 'more' }, guidance: 'more' });
+        expect(requeued.gate).toBeUndefined();
+        expect(requeued.output).toBeUndefined();
+        expect(await w.inbox()).toEqual([]);
+        expect(await w.timers('a')).toEqual([`dispatch@${at(4)}`]);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.started', 'step.needs_qa', 'step.needs_qa', 'feedback.critical', 'step.rerun_requested']);
+
+        // A human reviewer's step goes into the inbox at its review; pass completes it at the round read, with the gate's end.
+        await w.running('h');
+        await w.expectRecorded(await s.store.gate(base('h', { gate: gate({ state: 'waiting', policy: { ...policy, reviewer: 'human' as never } }), inbox: { waitingFor: 'qa: a person' }, outcome: { output: { draft: 'h' } } }), [w.event('step.needs_qa', 'h')]));
+        expect(await w.inbox()).toEqual([`${w.runId}/h`]);
+        const pass = (round: number) => s.store.complete(w.completion('h', 1, { transition: 'pass', gateRound: round, output: { draft: 'h' }, gate: gate({ state: 'waiting', round: round + 1, score: 80 }) }), {}, w.event('step.completed', 'h'));
+        expect((await pass(2)).won).toBe(false);
+        await w.expectRecorded(await pass(1));
+        expect(await w.step('h')).toMatchObject({ status: 'completed', output: { draft: 'h' }, gate: { score: 80, round: 2 } });
+        expect(await w.inbox()).toEqual([]);
       });
 
       it('reads: a run and its steps, missing ones undefined or left out', async () => {
