@@ -8,6 +8,7 @@ import { readConfig } from '#shared/config/env';
 import { apiUrlFromParameter } from '#shared/clients/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
 import { stepExecutors } from '#shared/clients/step-executors';
+import { invocationRunReads, type RunReads } from '#shared/engine/run-reads';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
@@ -30,6 +31,12 @@ const engine = createEngine(logger, process.env, {
   releasesRecoveredByRedelivery: true,
 });
 const { deps } = engine;
+// One set of run reads per invocation (its Lambda context): shared by the records of its batch.
+const runReads = new WeakMap<object, RunReads>();
+const readsOf = (context: object): RunReads => {
+  if (!runReads.has(context)) runReads.set(context, invocationRunReads(deps.store));
+  return runReads.get(context)!;
+};
 const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(engine) });
 
 /**
@@ -45,7 +52,7 @@ export const handler = sqsStack({
   processInParallel: true,
   runsOf: (message) => [message.runId],
   handle: async (message, record, context) => {
-    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis());
+    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context));
     logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount });
   },
 });

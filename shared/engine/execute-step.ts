@@ -50,7 +50,7 @@ export async function executeStep(
       // The same for every attempt of this execution (automatic retries, takeovers): DESIGN §3.2.
       idempotencyKey: override?.idempotencyKey ?? `${run.id}:${step.stepId}:${generationOf(step)}`,
       runInput: run.input,
-      dependencyOutputs: override?.dependencyOutputs ?? (await dependencyOutputs(deps, run.id, step.dependsOn)),
+      dependencyOutputs: override?.dependencyOutputs ?? (executor.ignoresDependencyOutputs ? {} : await dependencyOutputs(deps, run.id, step.dependsOn)),
       deadlineMs: timeoutSeconds * 1000,
       ...(callback ? { callback } : {}),
       allowPrivateTargets: deps.allowPrivateTargets,

@@ -1,7 +1,7 @@
 import { finalRunStatuses, runTransitions } from '#shared/domain/states';
 import { sinksOpen } from '#shared/domain/sink-buckets';
 import { waitNotBefore } from '#shared/executors/wait';
-import type { RunRecord, StepRecord } from '#shared/store/runs';
+import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { maxQueueDelaySeconds, mergeEffects, messageFor, noEffects, type Dispatch, type Effects } from './dispatch';
 import { stepsPerWrite, type Finish, type Release } from './store';
@@ -124,6 +124,27 @@ const sortChildren = (children: StepRecord[], at: Date): Children => {
   return { sent: single.filter((child) => !isGated(child, at)), gated: single.filter((child) => isGated(child, at)), shared: waiting.filter((child) => !single.includes(child)) };
 };
 
+/**
+ * A finishing step's children, as they are before its finishing write. Read, except the ones a
+ * first-generation step sends without reading: those its run's version defines as pending,
+ * waiting for it alone and not time-gated. Such a child cannot hold anything its definition does
+ * not say while its only parent is unfinished: nothing but that parent's finish releases it, and
+ * only a reset brings a step back to pending with a raised attempt, which raises its parent's
+ * generation too (rerun-step.ts: the re-run step and every downstream step that had run). So it
+ * is pending at attempt 0, and its message (attempt 0) is right; if it did move on (a finish
+ * repeated after an optional failure's retry, a reaction skipped it), the message finds it
+ * claimed, finished or skipped, which is a duplicate. Every other child is read: a shared one,
+ * a gated or `wait` one, one the definition says is done, and every child of a re-run parent.
+ */
+async function childrenOf(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date): Promise<StepRecord[]> {
+  if (generationOf(step) > 1) return deps.store.getSteps(run.id, step.dependents);
+  const defined = await deps.store.definedSteps(run, step.dependents);
+  const unread = defined.filter((child) => isReleasedByParent(child) && child.attempt === 0 && !isGated(child, at));
+  const sent = new Set(unread.map((child) => child.stepId));
+  const toRead = step.dependents.filter((id) => !sent.has(id));
+  return [...unread, ...(toRead.length ? await deps.store.getSteps(run.id, toRead) : [])];
+}
+
 /** Releases a finished parent's pending children (idempotent: a repeat sends duplicates that lose their claim, decrements nothing). */
 async function releaseChildren(deps: EngineDeps, run: RunRecord, parentId: string, children: Children, actor: string): Promise<Effects> {
   const effects: Effects = { dispatches: children.sent.map((child) => messageFor(child)), events: [] };
@@ -151,7 +172,7 @@ export interface FinishPlan {
 }
 
 export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, finishedAs: 'completed' | 'failed' = 'completed'): Promise<FinishPlan> {
-  const children = sortChildren(step.dependents.length ? await deps.store.getSteps(run.id, step.dependents) : [], at);
+  const children = sortChildren(step.dependents.length ? await childrenOf(deps, run, step, at) : [], at);
   const sink = step.dependents.length === 0;
   const followUp = !deps.releasesRecoveredByRedelivery && (sink || children.sent.length + children.gated.length + children.shared.length > 0);
   return { finish: sink ? sinkCount(deps, run, step) : {}, sink, children, ...(followUp ? { marker: { dueAt: at.toISOString(), status: finishedAs } } : {}) };

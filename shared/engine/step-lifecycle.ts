@@ -1,5 +1,6 @@
 import { generateCallbackToken, hashCallbackToken } from '#shared/domain/callback-tokens';
 import { callbackKinds, callbackUrls, defaultCallbackTimeoutSeconds } from '#shared/domain/callbacks';
+import { spendingKinds } from '#shared/domain/budgets';
 import { decideRetry } from '#shared/domain/retry';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { GateState } from '#shared/domain/quality-gates';
@@ -18,6 +19,7 @@ import { executeStep, runTimeoutOf } from './execute-step';
 import { checkProgress, recordNoProgress, reserveExecution } from './limits';
 import { afterFinish, isReleasedByParent, planFinish, queueSteps, releaseOf, rerelease } from './release-dependents';
 import { awaitReview, gateFor, reviewStep } from './quality-gates';
+import { invocationRunReads, unsharedRunReads, type RunReads } from './run-reads';
 
 /**
  * A step's life, one message at a time (DESIGN §3): read the step, claim it (a conditional write
@@ -31,13 +33,50 @@ export type MessageResult = 'executed' | 'duplicate' | 'held' | 'cancelled' | 'r
 /** Steps run one after another in one invocation at most this deep, so a crash's recovery walk stays short. */
 export const maxInlineDepth = 50;
 
-/** Handles one step message; `deadline` is when the invocation ends (epoch ms): a step never runs past it. */
-export async function processStepMessage(deps: EngineDeps, message: StepMessage, deadline: number, depth = 0): Promise<MessageResult> {
-  const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
+/**
+ * Handles one step message; `deadline` is when the invocation ends (epoch ms): a step never runs
+ * past it. `reads`: the invocation's run reads (run-reads.ts), shared by the records of its batch;
+ * by default this message's own.
+ */
+export async function processStepMessage(
+  deps: EngineDeps,
+  message: StepMessage,
+  deadline: number,
+  depth = 0,
+  reads: RunReads = invocationRunReads(deps.store, () => deps.clock().getTime()),
+): Promise<MessageResult> {
+  const run = await reads.run(message.runId);
+  const unread = run ? await unreadRelease(deps, run, message) : undefined;
+  if (unread) {
+    const result = await handleStep(deps, run!, unread, message, deadline, depth, reads, true);
+    // Lost only if the step has an item: read it and decide on what it says.
+    if (result !== 'duplicate') return result;
+  }
+  const step = run ? await deps.store.getStep(message.runId, message.stepId) : undefined;
   if (!run || !step) {
     deps.logger.warn('step message for an unknown run or step', { ...message });
     return 'ignored';
   }
+  return handleStep(deps, run, step, message, deadline, depth, reads);
+}
+
+/**
+ * A released single-parent child's message, claimed without reading the step (its claim is
+ * `unborn`: lost unless the step has no item, i.e. unless it is exactly its definition; then the
+ * caller reads it). Only where the claim is the attempt's first write: the run running and with no
+ * limits (an execution reserved first), the step at its first attempt, not time-gated, of a kind
+ * no budget holds. Undefined: read the step.
+ */
+async function unreadRelease(deps: EngineDeps, run: RunRecord, message: StepMessage): Promise<StepRecord | undefined> {
+  if (run.status !== 'running' || run.limits !== undefined || message.attempt !== 0) return undefined;
+  const [defined] = await deps.store.definedSteps(run, [message.stepId]);
+  if (!defined || !isReleasedByParent(defined) || defined.attempt !== 0 || spendingKinds.includes(defined.kind)) return undefined;
+  const gated = defined.kind === 'wait' || (defined.notBefore !== undefined && Date.parse(defined.notBefore) > deps.clock().getTime());
+  return gated ? undefined : defined;
+}
+
+/** What a message does to its step, as read (or, `unread`, as its definition says: unreadRelease). */
+async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, message: StepMessage, deadline: number, depth: number, reads: RunReads, unread = false): Promise<MessageResult> {
   const now = deps.clock().getTime();
   switch (step.status) {
     case 'completed':
@@ -56,7 +95,7 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
         await deps.dispatcher.send([{ message }]);
         return 'deferred';
       }
-      return startAttempt(deps, run, step, step.status === 'pending' ? 'claimReleased' : 'claim', deadline, depth);
+      return startAttempt(deps, run, step, step.status === 'pending' ? 'claimReleased' : 'claim', deadline, depth, reads, unread);
     case 'running':
       // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
       // raise the attempt while the crashed message keeps being redelivered unchanged.
@@ -69,7 +108,7 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
         return 'duplicate';
       }
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
-      return startAttempt(deps, run, step, 'takeover', deadline, depth);
+      return startAttempt(deps, run, step, 'takeover', deadline, depth, reads);
     case 'needs_qa':
       // Its run was cancelled while the step ran into its wait (after the cancel looked): it waits for nobody.
       if (run.status === 'cancelled') return cancelStep(deps, run, step);
@@ -80,7 +119,16 @@ export async function processStepMessage(deps: EngineDeps, message: StepMessage,
   }
 }
 
-async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, transition: 'claim' | 'takeover' | 'claimReleased', deadline: number, depth: number): Promise<MessageResult> {
+async function startAttempt(
+  deps: EngineDeps,
+  run: RunRecord,
+  step: StepRecord,
+  transition: 'claim' | 'takeover' | 'claimReleased',
+  deadline: number,
+  depth: number,
+  reads: RunReads,
+  unread = false,
+): Promise<MessageResult> {
   const at = deps.clock();
   const gated = step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime();
   if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step);
@@ -125,6 +173,7 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
       // Kept a week past the longest wait, so a late callback still gets 409 rather than 404.
       ...(callbackToken ? { callback: { tokenHash: hashCallbackToken(callbackToken), projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt, expiresAt: Math.floor(at.getTime() / 1000) + waitSeconds + 7 * 24 * 3600 } } : {}),
       ...(queued ? { queued } : {}),
+      ...(unread ? { unborn: true } : {}),
     },
     started,
   );
@@ -148,7 +197,9 @@ async function startAttempt(deps: EngineDeps, run: RunRecord, step: StepRecord, 
   const next = depth < maxInlineDepth ? effects.dispatches.findIndex((dispatch) => !dispatch.delaySeconds && dispatch.message.runId === run.id) : -1;
   const [inline] = next >= 0 ? effects.dispatches.splice(next, 1) : [];
   await applyEffects(deps, effects, startedEvents);
-  if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1);
+  // Its run read again: it starts after this step ran, and a cancel or pause meanwhile must stop it
+  // (a time-gated step parked in a run cancelled meanwhile would otherwise wait out its time).
+  if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1, unsharedRunReads(deps.store));
   return 'executed';
 }
 

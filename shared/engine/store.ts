@@ -127,6 +127,12 @@ export interface EngineStore {
   /** `eventually`: an eventually consistent read will do (a finished step's output never changes). */
   getSteps(runId: string, stepIds: string[], options?: { eventually?: boolean }): Promise<StepRecord[]>;
   listSteps(runId: string): Promise<StepRecord[]>;
+  /**
+   * Steps as the run's workflow version defines them, without reading their items: what a step
+   * with no item reads as (cached per run; no read once the run's definition is at hand). Only
+   * for deciding what a conditional write then checks (`claim`'s `unborn`, planFinish).
+   */
+  definedSteps(run: RunRecord, stepIds: string[]): Promise<StepRecord[]>;
   findIdempotencyRecord(projectId: string, key: string): Promise<{ runId: string; requestHash?: string } | undefined>;
   findCallback(tokenHash: string): Promise<CallbackRecord | undefined>;
 
@@ -180,6 +186,11 @@ export interface EngineStore {
       callback?: CallbackRecord & { tokenHash: string; expiresAt: number };
       /** claimReleased: the release's `step.queued`, recorded before the start in the same write. */
       queued?: EventToWrite;
+      /**
+       * claimReleased of a step that was not read (its definition stood in for it): lost unless
+       * the step has no item yet, in which case it is exactly its definition.
+       */
+      unborn?: boolean;
     },
     event: EventToWrite,
   ): Promise<Written>;

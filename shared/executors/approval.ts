@@ -14,6 +14,7 @@ export type ApprovalInput = z.infer<typeof approvalInput>;
 export const approvalExecutor: Executor<ApprovalInput> = {
   kind: 'approval',
   input: approvalInput,
+  ignoresDependencyOutputs: true,
   async run({ prompt }) {
     return { status: 'waiting', reason: prompt ? `awaiting approval: ${prompt}` : 'awaiting approval' };
   },

@@ -5,6 +5,7 @@ import type { Executor } from '#shared/executors/types';
 export const noopExecutor: Executor = {
   kind: 'noop',
   input: z.unknown(),
+  ignoresDependencyOutputs: true,
   async run(input) {
     return { status: 'completed', output: input ?? null };
   },

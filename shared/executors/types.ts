@@ -91,4 +91,10 @@ export interface StepKind<Input = unknown> {
  */
 export interface Executor<Input = unknown> extends StepKind<Input> {
   run(input: Input, context: StepContext): Promise<StepOutcome>;
+  /**
+   * The kind never looks at `context.dependencyOutputs`: the worker does not read the
+   * dependencies' items for it (an eventually consistent read per dependency per step, the
+   * biggest read of a noop chain: docs/ARCHITECTURE.md, "Reads per step") and passes `{}`.
+   */
+  ignoresDependencyOutputs?: boolean;
 }

@@ -27,6 +27,7 @@ export const waitNotBefore = (input: unknown, releasedAt: Date): string | undefi
 export const waitExecutor: Executor<WaitInput> = {
   kind: 'wait',
   input: waitInput,
+  ignoresDependencyOutputs: true,
   async run(_input, context) {
     return { status: 'completed', output: { waitedUntil: new Date().toISOString(), attempt: context.attempt } };
   },

@@ -27,6 +27,7 @@ export const webhookCorrelationKey = (input: WebhookInput): string =>
 export const webhookExecutor: Executor<WebhookInput> = {
   kind: 'webhook',
   input: webhookInput,
+  ignoresDependencyOutputs: true,
   async run(input) {
     return { status: 'waiting', reason: `webhook ${webhookCorrelationKey(input)}` };
   },

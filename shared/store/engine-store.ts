@@ -133,6 +133,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
     getRunAndStep: (runId, stepId) => runs.getRunAndStep(runId, stepId),
     getSteps: (runId, stepIds, options) => runs.getSteps(runId, stepIds, !options?.eventually),
     listSteps: (runId) => runs.listSteps(runId),
+    definedSteps: (run, stepIds) => runs.definedSteps(run, stepIds),
     findIdempotencyRecord: (projectId, key) => runs.findIdempotencyRecord(projectId, key),
     async findCallback(tokenHash) {
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.callback(tokenHash), ConsistentRead: true }));
@@ -218,7 +219,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
       return result.won ? { won: true, remaining: result.item?.remaining as number } : { won: false };
     },
 
-    claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued }, started) =>
+    claim: (runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued, unborn }, started) =>
       write((tx) => {
         stepChange(
           tx,
@@ -230,7 +231,8 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
             // A released child's claim is its queuing too (claimReleased): queuedAt and step.queued with it.
             set: { status: 'running', attempt: readAttempt + 1, leaseUntil, startedAt: at, ...(transition === 'claimReleased' ? { queuedAt: at } : {}) },
             remove: ['waitingFor', timersIndex.partitionKey, timersIndex.sortKey],
-            ...guarded(transition, { attempt: readAttempt, now: at })!,
+            // Not read (unborn): only a step with no item is known to be its definition.
+            ...(unborn ? { condition: 'attribute_not_exists(#pk)', values: {} } : guarded(transition, { attempt: readAttempt, now: at })!),
           },
           ...(queued ? [queued] : []),
           started,

@@ -119,6 +119,7 @@ export function createMemoryEngineStore() {
     getRunAndStep: async (runId, stepId) => ({ run: await store.getRun(runId), step: await store.getStep(runId, stepId) }),
     getSteps: async (runId, stepIds) => stepIds.flatMap((stepId) => (readOf(runId, stepId) ? [view(readOf(runId, stepId)!)] : [])),
     listSteps: async (runId) => [...definitions.values()].filter((step) => step.runId === runId).map((step) => view(readOf(runId, step.stepId)!)),
+    definedSteps: async (run, stepIds) => stepIds.flatMap((id) => (definitions.has(stepKey(run.id, id)) ? [view(definitions.get(stepKey(run.id, id))!)] : [])),
     findIdempotencyRecord: async (projectId, key) => clone(idempotency.get(`${projectId}\n${key}`)),
     findCallback: async (tokenHash) => clone(callbacks.get(tokenHash)),
 
@@ -191,7 +192,8 @@ export function createMemoryEngineStore() {
       step.releasedBy = addTo(step.releasedBy, parentId);
       return { won: true, remaining: step.remaining };
     },
-    async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued }, event) {
+    async claim(runId, stepId, { transition, readAttempt, at, leaseUntil, callback, queued, unborn }, event) {
+      if (unborn && steps.has(stepKey(runId, stepId))) return lostWrite;
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds(transition, step, { attempt: readAttempt, now: at })) return lostWrite;
       // Off the timers index (a DISPATCH marker goes): a dead worker's step is found by its message's redelivery.

@@ -282,6 +282,12 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return { run, step: (await stepsOf(runId, stepItem ? [stepItem] : [], [stepId], run))[0] };
   },
 
+  /** Steps as the run's version defines them, without reading their items (EngineStore.definedSteps). */
+  async definedSteps(run: RunRecord, stepIds: string[]): Promise<StepRecord[]> {
+    const defined = await definitionsOf(run.id, run);
+    return stepIds.flatMap((id) => (defined?.has(id) ? [defined.get(id)!] : []));
+  },
+
   /** Several steps of a run by id (order not kept). */
   async getSteps(runId: string, stepIds: string[], consistent = false): Promise<StepRecord[]> {
     const items = (await readItems(stepIds.map((stepId) => keys.step(runId, stepId)), consistent)).filter((item) => item !== undefined);

@@ -59,8 +59,9 @@ export function createEngineHarness(
   const deadLettered: StepMessage[] = [];
 
   const record = async (context: StepContext) => {
-    const dependencies = await memory.store.getSteps(context.runId, Object.keys(context.dependencyOutputs));
+    // From the step's own dependsOn: kinds that ignore dependency outputs get none in their context.
     const step = await memory.store.getStep(context.runId, context.stepId);
+    const dependencies = await memory.store.getSteps(context.runId, step?.dependsOn ?? []);
     executions.push({
       runId: context.runId,
       stepId: context.stepId,
