@@ -3,7 +3,6 @@ import type { Budget } from '#shared/domain/budgets';
 import { limitsOf, type RunLimits } from '#shared/domain/limits';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
-import { sinksOpen } from '#shared/domain/sink-buckets';
 import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/domain/states';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import type { CommittedEvent } from '#shared/store/event-outbox';
@@ -13,11 +12,12 @@ import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
 import { cancelStranded, sendCancelChecks } from './cancel-run';
 import { runEvent, type EngineDeps } from './context';
+import type { EventToWrite } from './store';
 import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
 import { moveAndSendHeld } from './held-steps';
 import { assertWithinDuration, fileRunDeadline } from './limits';
-import { completeRunIfDone, queueSteps } from './release-dependents';
 import { keptOutput } from './quality-gates';
+import { startOnce, startWithRoots } from './start-run';
 import { completeStep, failStep } from './step-lifecycle';
 
 const idempotencyTtlSeconds = 24 * 3600;
@@ -59,7 +59,8 @@ export async function createRun(
   const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
   if (idempotencyKey) {
     const existing = await replayOf(deps, projectId, idempotencyKey, requestHash);
-    if (existing) return existing;
+    // Its first request may have died before starting it: this one does what was asked.
+    if (existing) return input.start ? { ...existing, run: await startOnce(deps, existing.run, (pending) => startRun(deps, pending, actor)) } : existing;
   }
   const reused = input.fork?.reused ?? new Map<string, ReusedStep>();
   const reusedSteps = [...reused.keys()];
@@ -119,12 +120,12 @@ export async function createRun(
   if (!written.won) {
     // Another request with the same key won the race: answer with its run (if it was the same request).
     const winner = idempotencyKey ? await replayOf(deps, projectId, idempotencyKey, requestHash) : undefined;
-    if (winner) return winner;
+    if (winner) return input.start ? { ...winner, run: await startOnce(deps, winner.run, (pending) => startRun(deps, pending, actor)) } : winner;
     throw new ConflictError(`run ${runId} could not be created: a conflicting write won`);
   }
   const events = written.events;
   await applyEffects(deps, { dispatches: [], events });
-  if (input.start) return { run: await startRun(deps, run, actor), created: true };
+  if (input.start) return { run: await startOnce(deps, run, (pending) => startRun(deps, pending, actor)), created: true };
   return { run, created: true };
 }
 
@@ -141,12 +142,12 @@ async function replayOf(deps: EngineDeps, projectId: string, key: string, reques
 }
 
 /** Moves the run's status for an action (runActionRules); 409 when its status forbids it, also when it changed meanwhile. */
-async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[]; blocked?: string } = {}): Promise<CommittedEvent[]> {
+async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction, actor: string, change: { held?: string[]; failed?: string[]; blocked?: string } = {}, made?: EventToWrite): Promise<CommittedEvent[]> {
   if (!runActionAllowed(action, run)) throw new ConflictError(illegalRunAction(action, run.status, run.failedSteps));
   const at = now(deps);
   const type = change.blocked ? 'run.blocked' : { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
   const detail = { from: run.status, ...(change.blocked ? { reason: change.blocked } : {}) };
-  const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, runEvent(run, type, actor, detail, at));
+  const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, made ?? runEvent(run, type, actor, detail, at));
   if (written.won) return written.events;
   const current = await deps.store.getRun(run.id);
   // Still allowed: what it read changed (a step failed or was held meanwhile).
@@ -154,14 +155,10 @@ async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction
   throw new ConflictError(illegalRunAction(action, current?.status ?? run.status, current?.failedSteps));
 }
 
+/** pending → running, the roots queued first (start-run.ts); the run's duration limit filed after. */
 export async function startRun(deps: EngineDeps, run: RunRecord, actor: string): Promise<RunRecord> {
-  const effects: Effects = { dispatches: [], events: await transitionRun(deps, run, 'start', actor) };
-  const started = { ...run, status: 'running' as const };
-  const roots = await deps.store.getSteps(run.id, run.roots);
-  mergeEffects(effects, await queueSteps(deps, started, roots, actor));
-  if (!sinksOpen(run)) mergeEffects(effects, await completeRunIfDone(deps, run.id, actor));
-  await applyEffects(deps, effects);
-  const after = (await deps.store.getRun(run.id))!;
+  if (!runActionAllowed('start', run)) throw new ConflictError(illegalRunAction('start', run.status, run.failedSteps));
+  const after = await startWithRoots(deps, run, actor, (change, event) => transitionRun(deps, run, 'start', actor, change, event));
   await fileRunDeadline(deps, after);
   return after;
 }

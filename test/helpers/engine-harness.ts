@@ -142,8 +142,11 @@ export function createEngineHarness(
     advance(seconds: number) {
       now += seconds * 1000;
     },
-    /** Starts a run of these steps (kind `work` unless given). */
-    async startRun(steps: (Partial<StepSpec> & { id: string })[], { start = true, budget, limits }: { start?: boolean; budget?: Budget; limits?: RunLimits } = {}) {
+    /** Starts a run of these steps (kind `work` unless given); `as`: the creating function's deps (one that may die), `idempotencyKey`: its request's. */
+    async startRun(
+      steps: (Partial<StepSpec> & { id: string })[],
+      { start = true, budget, limits, idempotencyKey, as = deps }: { start?: boolean; budget?: Budget; limits?: RunLimits; idempotencyKey?: string; as?: EngineDeps } = {},
+    ) {
       const workflow: Workflow = {
         id: 'wf_test',
         projectId,
@@ -152,7 +155,7 @@ export function createEngineHarness(
         createdAt: new Date(now).toISOString(),
         steps: steps.map((step) => ({ kind: 'work', dependsOn: [], ...step })),
       };
-      const { run } = await createRun(deps, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}), ...(limits ? { limits } : {}) });
+      const { run } = await createRun(as, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}), ...(limits ? { limits } : {}), ...(idempotencyKey ? { idempotencyKey } : {}) });
       return run.id;
     },
     /** Messages visible now. */

@@ -159,6 +159,49 @@ describe('invariant 1: nothing lost', () => {
     expect(h.run(runId).status).toBe('completed');
   });
 
+  it('a start that dies after the run\'s write: its roots were queued before it (and marked), the sweeper sends them', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b', dependsOn: ['a'] }, { id: 'c' }], { start: false });
+    await expect(runAction(dyingAfterMove(h), h.run(runId), 'start', 'person')).rejects.toThrow('died');
+    expect(h.run(runId).status).toBe('running');
+    expect(h.queue).toEqual([]);
+    h.advance(120);
+    expect((await sweep(h.deps, sweepOptions)).dispatchesResent).toBe(2);
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.completed']);
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a start that dies between its roots and the run\'s write leaves the run pending; the next start sends the roots (held meanwhile if the sweeper sent them)', async () => {
+    const h = createEngineHarness();
+    const runId = await h.startRun([{ id: 'a' }, { id: 'b' }], { start: false });
+    const dying = { ...h.deps, store: { ...h.deps.store, moveRun: async () => { throw new Error('the function died before the run\'s write'); } } };
+    await expect(runAction(dying, h.run(runId), 'start', 'person')).rejects.toThrow('died');
+    expect(h.run(runId).status).toBe('pending');
+    expect(h.step(runId, 'a').status).toBe('queued');
+    h.advance(120);
+    await sweep(h.deps, sweepOptions);
+    await h.drain();
+    expect(h.run(runId)).toMatchObject({ status: 'pending', heldSteps: ['a', 'b'] });
+    await runAction(h.deps, h.run(runId), 'start', 'person');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.run(runId).heldSteps).toBeUndefined();
+    expectEveryChangeRecorded(h, runId);
+  });
+
+  it('a creating request (start) that died before its start: the client\'s retry under the same Idempotency-Key starts the run it created', async () => {
+    const h = createEngineHarness();
+    const dying = { ...h.deps, store: { ...h.deps.store, getSteps: async () => { throw new Error('the function died after the run\'s creation'); } } };
+    await expect(h.startRun([{ id: 'a' }], { as: dying, idempotencyKey: 'create-once' })).rejects.toThrow('died');
+    const runId = await h.startRun([{ id: 'a' }], { idempotencyKey: 'create-once' });
+    expect(h.run(runId).status).toBe('running');
+    await h.drain();
+    expect(h.run(runId).status).toBe('completed');
+    expect(h.typesOf(runId)).toEqual(['run.created', 'run.started', 'run.completed']);
+  });
+
   it('resumes blocked, with the reason, a run whose step failed for good while it was paused', async () => {
     let broken = true;
     const h = createEngineHarness({ failWhen: () => (broken ? 'fatal' : undefined) });
