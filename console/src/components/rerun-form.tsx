@@ -6,9 +6,13 @@ import { ErrorText } from './error-text';
 
 /**
  * Whether the API would take a re-run of this step now: the step completed or failed, and the run
- * is completed or blocked (the API also wants nothing queued or running; it says so if not).
+ * is completed or blocked (the API also wants nothing queued or running; it says so if not), or
+ * the step waits for a person at its quality gate.
  */
-export const canRerun = (step: Pick<StepDetail, 'status'>, runStatus: RunStatus) => ['completed', 'failed'].includes(step.status) && ['completed', 'blocked'].includes(runStatus);
+export const canRerun = (step: StepDetail, runStatus: RunStatus) =>
+  (['completed', 'failed'].includes(step.status) && ['completed', 'blocked'].includes(runStatus)) ||
+  // A step held at its quality gate waiting for a person: a guided re-run of it alone (issue 12 §2).
+  (step.status === 'needs_qa' && runStatus !== 'cancelled' && ['paused', 'waiting'].includes((step as StepDetail & { gate?: { state: string } }).gate?.state ?? ''));
 
 /** Run a step again (a new generation, then its downstream), with guidance and optionally a new input. Editors only. */
 export function RerunForm({ runId, step, runStatus }: { runId: string; step: StepDetail; runStatus: RunStatus }) {
