@@ -28,6 +28,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsag
     ...(run.heldSteps?.length ? { heldSteps: run.heldSteps } : {}),
     ...(run.budget ? { budget: run.budget } : {}),
     ...(run.limits ? { limits: run.limits } : {}),
+    ...(run.priority ? { priority: run.priority } : {}),
     ...(run.forkedFrom ? { forkedFrom: run.forkedFrom } : {}),
   };
   if (!steps) return view;
@@ -113,6 +114,7 @@ export function stepSummary(step: StepRecord) {
     ...(step.error ? { error: step.error } : {}),
     ...(step.reusedFrom ? { reusedFrom: step.reusedFrom } : {}),
     ...(step.gate ? { gate: gateView(step.gate) } : {}),
+    ...(step.status === 'throttled' && step.throttle ? { throttle: { kind: step.throttle.kind, key: step.throttle.key, limit: step.throttle.limit, since: step.throttle.since } } : {}),
   };
 }
 

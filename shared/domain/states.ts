@@ -5,7 +5,7 @@
 export const runStatuses = ['pending', 'running', 'paused', 'blocked', 'failed', 'cancelled', 'completed'] as const;
 export type RunStatus = (typeof runStatuses)[number];
 
-export const stepStatuses = ['pending', 'queued', 'running', 'needs_qa', 'completed', 'failed', 'cancelled', 'blocked', 'skipped'] as const;
+export const stepStatuses = ['pending', 'queued', 'throttled', 'running', 'needs_qa', 'completed', 'failed', 'cancelled', 'blocked', 'skipped'] as const;
 export type StepStatus = (typeof stepStatuses)[number];
 
 export const finalRunStatuses: readonly RunStatus[] = ['failed', 'cancelled', 'completed'];
@@ -83,6 +83,9 @@ export const stepTransitions = {
   release: { from: ['pending'], to: 'pending', guard: ['notReleasedBy'], effects: ['remaining - 1, parent added to releasedBy; the decrement that reaches 0 queues the step'] },
   claimReleased: { from: ['pending'], to: 'running', guard: ['attempt', 'singleParent'], event: 'step.started', effects: ['its release folded in: step.queued appended before step.started (the parent\'s completion is the record; its message was sent after it)', 'as claim'] },
   claim: { from: ['queued'], to: 'running', guard: ['attempt'], event: 'step.started', effects: ['attempt + 1', 'lease on the step, off the timers index (a DISPATCH timer goes; a dead worker is found by its message\'s redelivery)', 'callback token (http, lambda)'] },
+  throttle: { from: ['queued'], to: 'throttled', guard: ['attempt'], event: 'step.throttled', effects: ['only while the scope is full (checked in the same write): into its waiting list (priority, then arrival)', 'THROTTLED timer at the first holder\'s lease end (the sweeper sends it then: a dead holder\'s slot is reclaimed)'] },
+  throttleReleased: { from: ['pending'], to: 'throttled', guard: ['attempt', 'singleParent'], event: 'step.throttled', effects: ['its release folded in: step.queued appended before step.throttled', 'as throttle'] },
+  unthrottle: { from: ['throttled'], to: 'queued', guard: ['attempt'], event: 'step.unthrottled', effects: ['a freed slot handed over in the same write (only while the scope has room)', 'out of the waiting list', 'DISPATCH timer', 'message sent'] },
   takeover: { from: ['running'], to: 'running', guard: ['attempt', 'leaseExpired'], event: 'step.started', effects: ['attempt + 1 (takeover: true)', 'new lease', 'new callback token'] },
   park: { from: ['queued'], to: 'queued', guard: ['attempt'], effects: ['parked in the timers index until its time is within 15 min (the sweeper sends it)'] },
   complete: { from: ['running'], to: 'completed', guard: ['attempt'], event: 'step.completed', effects: ['output (S3 above 4 KB)', 'single-parent dependents sent their message after it, no write (claimReleased); time-gated ones queued', 'sink: out of its sink bucket (by the step worker: by its own write after it, shared by the sinks of one invocation; its redelivery recounts)', 'shared dependents released', 'last sink: run completed (again on a redelivery, if the worker died before)', 'not the worker (approve, callback, reaction): the step filed under a DISPATCH timer until its sends are done (the sweeper re-releases it)'] },
@@ -95,10 +98,10 @@ export const stepTransitions = {
   reject: { from: ['needs_qa'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['leaves the inbox', 'as fail'] },
   stall: { from: ['running'], to: 'failed', guard: ['attempt'], event: 'step.failed', effects: ['NO_PROGRESS: the output repeats the last ones (its hash, `limits.noProgressAfter` times in a row); output not kept, the streak (`progress`) is', 'run blocked with reason NO_PROGRESS (failedSteps), `limit.exceeded`', 'only a run-again execution (re-run, retry) is checked: a first one costs nothing'] },
   deadLetter: { from: ['pending', 'queued', 'running'], to: 'failed', guard: ['asRead', 'attempt'], event: 'step.failed', effects: ['as fail'] },
-  cancel: { from: ['pending', 'queued', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended (pending: a released child whose message arrived after)'] },
+  cancel: { from: ['pending', 'queued', 'throttled', 'running'], to: 'cancelled', guard: ['asRead', 'attempt'], event: 'step.cancelled', effects: ['none: its run ended (pending: a released child whose message arrived after)', 'throttled: out of its waiting list; a slot handed to it is given back'] },
   cancelWaiting: { from: ['needs_qa'], to: 'cancelled', guard: [], event: 'step.cancelled', effects: ['leaves the inbox'] },
   requeue: { from: ['failed'], to: 'queued', guard: [], event: 'step.retry_requested', effects: ['fresh attempts', 'new input raises the generation', 'comment removed', 'message sent', 'DISPATCH timer'] },
-  skip: { from: ['pending', 'queued', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },
+  skip: { from: ['pending', 'queued', 'throttled', 'needs_qa', 'blocked'], to: 'skipped', guard: ['asRead'], event: 'step.skipped', effects: ['leaves the inbox and the timers index'] },
   rerun: { from: ['completed', 'failed'], to: 'queued', guard: ['asRead'], event: 'step.rerun_requested', effects: ['a new generation (idempotency key)', 'fresh attempts', 'new input or guidance', 'output, error and comment cleared', 'run running again (rerun rule), with the downstream reset in the same write', 'message sent', 'DISPATCH timer'] },
   reset: { from: ['completed', 'failed', 'pending'], to: 'pending', guard: ['asRead'], event: 'step.reset', effects: ['downstream of a re-run: remaining counts the re-run steps it waits for', 'a new generation when it had run', 'fresh attempts', 'output, error and comment cleared'] },
   // Quality gates (shared/engine/quality-gates.ts): a step with a `qa` policy (its own or the project's) is reviewed before it completes.

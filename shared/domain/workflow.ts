@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { budget, estimate } from './budgets';
+import { concurrency, priority } from './capacity';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
 import { qaPolicy } from './quality-gates';
@@ -65,6 +66,10 @@ export const stepSpec = z.strictObject({
   estimate: estimate.optional(),
   /** A quality gate after execution (README "Quality gates"): a reviewer scores the output; below the threshold `onBelow` decides. */
   qa: qaPolicy.optional(),
+  /** At most `limit` steps with this key run at once across the project's runs (README "Fair capacity"). */
+  concurrency: concurrency.optional(),
+  /** Overrides the run's priority for this step when it waits for a slot. */
+  priority: priority.optional(),
 });
 export type StepSpec = z.infer<typeof stepSpec>;
 

@@ -1,6 +1,7 @@
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
+import { cancelThrottled } from './capacity';
 import { messageFor } from './dispatch';
 
 /**
@@ -21,7 +22,7 @@ const cancelCheckDelaySeconds = 35;
 const gatedAhead = (step: StepRecord, now: number): boolean => step.status === 'queued' && step.notBefore !== undefined && Date.parse(step.notBefore) > now;
 
 const strandedSteps = (run: RunRecord | undefined, steps: StepRecord[], now: number): StepRecord[] =>
-  steps.filter((step) => step.status === 'needs_qa' || gatedAhead(step, now) || (['queued', 'running'].includes(step.status) && (run?.heldSteps ?? []).includes(step.stepId)));
+  steps.filter((step) => step.status === 'needs_qa' || step.status === 'throttled' || gatedAhead(step, now) || (['queued', 'running'].includes(step.status) && (run?.heldSteps ?? []).includes(step.stepId)));
 
 /**
  * Sent before the run moves: each stranded step's own message, due after this request, cancels
@@ -44,6 +45,11 @@ export async function cancelStranded(deps: EngineDeps, run: RunRecord, actor: st
   const at = deps.clock();
   const events: CommittedEvent[] = [];
   for (const step of strandedSteps(await deps.store.getRun(run.id), await deps.store.listSteps(run.id), at.getTime())) {
+    if (step.status === 'throttled') {
+      // Out of its waiting list in the same write; it holds no slot (a slot handed meanwhile is given back by its message).
+      await cancelThrottled(deps, { ...run, status: 'cancelled' }, step, actor);
+      continue;
+    }
     const event = runEvent(run, 'step.cancelled', actor, { from: step.status, reason: 'run cancelled' }, at, step.stepId);
     const transition = step.status === 'needs_qa' ? 'cancelWaiting' : 'cancel';
     const written = await deps.store.cancel(run.id, step.stepId, { transition, readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);

@@ -10,7 +10,7 @@ import { rerunAtGate } from './quality-gates';
 import { stepsPerWrite, type StepReset } from './store';
 
 /** Steps that are doing or awaiting something: a re-run waits until none of the run's is. */
-const moving: readonly StepStatus[] = ['queued', 'running', 'needs_qa', 'blocked'];
+const moving: readonly StepStatus[] = ['queued', 'throttled', 'running', 'needs_qa', 'blocked'];
 /** Done with as far as dependents go (completed, or failed but optional): a sink of these was counted off the run. */
 const finished = (step: StepRecord) => step.status === 'completed' || (step.status === 'failed' && step.onFailure === 'continue');
 

@@ -1,6 +1,7 @@
 import { addUsage, usageFromItem } from '#shared/clients/usage-meter';
 import type { Budget } from '#shared/domain/budgets';
 import { limitsOf, type RunLimits } from '#shared/domain/limits';
+import type { Priority } from '#shared/domain/capacity';
 import { ConflictError, IdempotencyKeyReusedError, NotFoundError, ValidationError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import { illegalRunAction, runActionAllowed, type RunAction } from '#shared/domain/states';
@@ -44,6 +45,7 @@ export async function createRun(
     budget?: Budget;
     /** Its limits; each one it leaves out comes from the project's `settings.limits`. */
     limits?: RunLimits;
+    priority?: Priority;
     idempotencyKey?: string;
     requestHash?: string;
     actor: string;
@@ -103,6 +105,7 @@ export async function createRun(
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
     ...(budget ? { budget } : {}),
     ...(limits ? { limits } : {}),
+    ...(input.priority ? { priority: input.priority } : {}),
     ...(input.fork ? { forkedFrom: input.fork.from } : {}),
     ...(reusedSteps.length ? { reusedSteps } : {}),
     createdAt: at.toISOString(),

@@ -12,6 +12,7 @@ import type { StepMessage } from '#shared/schemas/messages';
 import { generationOf, stepErrorRecord, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { reserveBudgets } from './budgets';
 import { checkWaitingStep, pendStep } from './callbacks';
+import { giveBackHandedSlots, recheckThrottled, takeSlots } from './capacity';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
@@ -28,7 +29,7 @@ import { invocationRunReads, unsharedRunReads, type RunReads } from './run-reads
  * `stepTransitions` (shared/domain/states.ts) that the store turns into its condition.
  */
 
-export type MessageResult = 'executed' | 'duplicate' | 'held' | 'cancelled' | 'rereleased' | 'ignored' | 'deferred';
+export type MessageResult = 'executed' | 'duplicate' | 'held' | 'cancelled' | 'rereleased' | 'ignored' | 'deferred' | 'throttled';
 
 /** Steps run one after another in one invocation at most this deep, so a crash's recovery walk stays short. */
 export const maxInlineDepth = 50;
@@ -109,6 +110,9 @@ async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, me
       }
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
       return startAttempt(deps, run, step, 'takeover', deadline, depth, reads);
+    case 'throttled':
+      // Its recheck (THROTTLED timer) or a cancel's check: a dead holder's slot, or a run that ended.
+      return recheckThrottled(deps, run, step);
     case 'needs_qa':
       // Its run was cancelled while the step ran into its wait (after the cancel looked): it waits for nobody.
       if (run.status === 'cancelled') return cancelStep(deps, run, step);
@@ -129,8 +133,10 @@ async function startAttempt(
   reads: RunReads,
   unread = false,
 ): Promise<MessageResult> {
-  const at = deps.clock();
+  let at = deps.clock();
   const gated = step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime();
+  // A queued step that will not run now gives back a slot handed to it while it was throttled.
+  if (['cancelled', 'completed', 'failed', 'paused', 'pending'].includes(run.status)) await giveBackHandedSlots(deps, run, step);
   if (['cancelled', 'completed', 'failed'].includes(run.status)) return cancelStep(deps, run, step);
   // A released child that cannot start now (its run paused, its time not come) is queued as
   // shared children are, and its message comes back to the queued step (held, or deferred).
@@ -143,10 +149,17 @@ async function startAttempt(
     return 'executed';
   }
 
+  // A slot in every capacity scope in force (none: nothing read or written), or the step waits throttled.
+  const slots = await takeSlots(deps, run, step, transition, at.getTime() + (runTimeoutOf(deps, step) + deps.leaseMarginSeconds) * 1000);
+  if (slots === 'throttled' || slots === 'deferred') return slots;
+  if (slots === 'moved') return 'duplicate';
+  // It starts once it holds its slots (their wait may take a while): its start never precedes them.
+  if (slots) at = deps.clock();
   // The run's limits first (an execution reserved), then its budgets: either may hold the step.
   const execution = await reserveExecution(deps, run, step, at);
   const budget = execution === 'blocked' ? 'blocked' : await reserveBudgets(deps, run, step);
   if (budget === 'blocked' && execution !== 'blocked') await execution?.release();
+  if (budget === 'blocked') await slots?.release();
   // Held by the run's budget or limits: a released child is queued (no message), so `resume` finds it.
   if (budget === 'blocked' && transition === 'claimReleased') await deps.store.queue(run.id, [releaseOf(deps, run, step, at, 'worker', step.dependsOn.length === 1 ? step.dependsOn[0] : undefined)]);
   if (budget === 'blocked' || execution === 'blocked') return 'held';
@@ -180,6 +193,7 @@ async function startAttempt(
   if (!claimed.won) {
     await budget?.release();
     await execution?.release();
+    await slots?.release();
     return 'duplicate';
   }
   // Subscribers hear of the start at once; the event is marked published with the outcome's
@@ -191,6 +205,8 @@ async function startAttempt(
   const outcome = await executeStep(deps, run, running, timeoutSeconds, callback);
   const effects = (await recordOutcome(deps, run, running, outcome)) ?? noEffects();
   await budget?.settle(outcome);
+  // The slots go to the steps waiting for them (a worker dead before this leaves them to their lease).
+  await slots?.release();
   // Run one released dependent right here instead of through the queue: a chain costs no SQS
   // round trip per step. Crash safety: this message stays undeleted until we return, and its
   // redelivery walks the completed chain to whatever was left unfinished (rerelease).

@@ -7,6 +7,7 @@ import type { ArtifactRecord, RunRecord, StepErrorRecord, StepRecord } from '#sh
 import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
+import type { CapacityStore } from './capacity';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -100,7 +101,7 @@ export interface Failure {
 }
 
 /** A due time the sweeper acts on (the timers index). */
-export type TimerKind = 'lease' | 'notBefore' | 'deadline' | 'callback' | 'dispatch';
+export type TimerKind = 'lease' | 'notBefore' | 'deadline' | 'callback' | 'dispatch' | 'throttled';
 export interface DueTimer {
   runId: string;
   stepId: string;
@@ -252,6 +253,8 @@ export interface EngineStore {
 
   // --- Limits: execution counter, limit blocks, the duration timer (shared/engine/limits.ts) ---
   limits: LimitLedger;
+  // --- Fair capacity: slots, waiting lists, throttled steps (shared/engine/capacity.ts) ---
+  capacity: CapacityStore;
 }
 
 /** A downstream step of a re-run, back to pending and waiting for the re-run steps it depends on. */

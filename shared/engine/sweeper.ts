@@ -36,6 +36,8 @@ export interface SweepReport {
   dispatchesResent: number;
   /** Running runs past their limits.maxDurationSeconds, now blocked (MAX_DURATION). */
   runsPastDuration: number;
+  /** Throttled steps whose scope's first lease ended: sent to look for slots of holders that died. */
+  throttledRechecked: number;
 }
 
 /**
@@ -56,7 +58,8 @@ export async function sweep(deps: EngineDeps, options: SweepOptions): Promise<Sw
     resendLostDispatches(deps, now, options),
     blockPastDeadlines(deps, now, options.limit),
   ]);
-  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent, runsPastDuration };
+  const throttledRechecked = await recheckThrottledSteps(deps, now, options);
+  return { republished, leasesExpired, timersDue, deadlinesPassed, callbacksExpired, dispatchesResent, runsPastDuration, throttledRechecked };
 }
 
 async function republish(deps: EngineDeps, now: Date, { eventGraceSeconds, limit }: SweepOptions): Promise<number> {
@@ -153,4 +156,16 @@ async function resendLostDispatches(deps: EngineDeps, now: Date, { limit, dispat
   if (redo.length > 0) deps.logger.warn('re-sent finished steps whose follow-up was cut short', { count: redo.length, steps: redo.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
   if (resend.length > 0) deps.logger.warn('re-sent queued steps whose message never arrived', { count: resend.length, steps: resend.slice(0, 20).map(({ step }) => `${step.runId}/${step.stepId}`) });
   return resend.length + redo.length;
+}
+
+/**
+ * Throttled steps whose scope's first holder lease has ended (fair capacity): each gets its own
+ * message, whose worker takes back the slots of holders that died and hands free slots to the
+ * waiting list's heads (shared/engine/capacity.ts, recheckThrottled). Slots freed normally are
+ * handed over by their holder; this only catches a holder that died.
+ */
+async function recheckThrottledSteps(deps: EngineDeps, now: Date, { limit }: SweepOptions): Promise<number> {
+  const due = (await deps.store.dueTimers('throttled', now.toISOString(), limit)).filter((timer) => timer.status === 'throttled');
+  if (due.length > 0) await deps.dispatcher.send(due.map((timer) => messageFor(timer)));
+  return due.length;
 }

@@ -3,6 +3,7 @@ import { parseCidr } from '#shared/domain/addresses';
 import { projectBudgets } from '#shared/domain/budgets';
 import { runLimits } from '#shared/domain/limits';
 import { qaPolicy } from '#shared/domain/quality-gates';
+import { projectConcurrency } from '#shared/domain/capacity';
 import { secretName } from '#shared/domain/secrets';
 import { text } from '#shared/domain/text';
 import { roles } from '#shared/domain/tokens';
@@ -77,6 +78,8 @@ export const projectSettings = z.strictObject({
    * with `null` turns it off.
    */
   qa: qaPolicy.optional().meta({ description: 'Default quality gate for every llm, http and lambda step without its own qa; null in a patch turns it off' }),
+  /** At most `limit` steps of the project run at once (README "Fair capacity"); absent: no limit. */
+  concurrency: projectConcurrency.optional(),
 });
 export type ProjectSettings = z.infer<typeof projectSettings>;
 export const defaultProjectSettings: ProjectSettings = { autoQaOnCi: false, completeRunOnMerge: false, llmPrices: {}, allowPrivateAgents: [], publishStepEvents: false, budgets: {}, limits: {} };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { budgetModes } from '#shared/domain/budgets';
 import { qaPolicy } from '#shared/domain/quality-gates';
+import { priorities } from '#shared/domain/capacity';
 import { roles } from '#shared/domain/tokens';
 import { runStatuses, stepStatuses } from '#shared/domain/states';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
@@ -177,6 +178,7 @@ export const runResponse = z
     heldSteps: z.array(z.string()).optional().meta({ description: 'Steps waiting for resume: released while the run was paused, or held by a strict budget (BUDGET_EXCEEDED) or a limit (MAX_EXECUTED_STEPS, MAX_DURATION)' }),
     budget: budgetResponse.optional().meta({ description: "The run's budget (its own, or the project's perRun when created)" }),
     limits: runLimitsResponse.optional().meta({ description: "The run's limits (its own, each else the project's settings.limits when created)" }),
+    priority: z.enum(priorities).optional().meta({ description: 'Which of its steps get a freed slot first (absent: normal)' }),
     forkedFrom: z.object({ runId: z.string(), stepId: z.string() }).optional().meta({ description: 'A fork: the run it was forked from and the step it was forked at' }),
   })
   .meta({ id: 'Run' });
@@ -253,6 +255,10 @@ export const stepSummaryResponse = z
     error: stepError.optional(),
     reusedFrom: z.object({ runId: z.string(), generation: z.number().int() }).optional().meta({ description: "A fork's step completed with the output of the run it was forked from: it did not run here" }),
     gate: stepGateResponse.optional(),
+    throttle: z
+      .object({ kind: z.enum(['project', 'concurrency']), key: z.string(), limit: z.number().int(), since: timestamp })
+      .optional()
+      .meta({ description: 'While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity")' }),
   })
   .meta({ id: 'StepSummary' });
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { budget } from '#shared/domain/budgets';
 import { runLimits } from '#shared/domain/limits';
+import { priority } from '#shared/domain/capacity';
 import { runActions, runStatuses, stepActions } from '#shared/domain/states';
 import { boundedJson } from '#shared/domain/json-limits';
 import { text } from '#shared/domain/text';
@@ -63,6 +64,8 @@ export const createRunBody = z.strictObject({
   budget: budget.optional(),
   /** The run's limits (README "Limits and NO_PROGRESS"); each one left out comes from the project's `settings.limits`. */
   limits: runLimits.optional(),
+  /** Which of its steps get a freed slot first when they wait for one (README "Fair capacity"); steps may override it. */
+  priority: priority.optional(),
 });
 
 /** `limit` and `cursor` of a paged listing (the cursor is opaque: pass back the one returned). */

@@ -6,6 +6,7 @@ import type { GateState } from '#shared/domain/quality-gates';
 import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } from '#shared/engine/store';
 import { createDynamoBudgetLedger } from './budget-ledger';
 import { createDynamoLimitLedger } from './limit-ledger';
+import { createDynamoCapacityStore } from './capacity-store';
 import type { CommittedEvent } from './event-outbox';
 import { jsonAttribute, jsonField } from './json-attribute';
 import { createSinkBucketWriter } from './sink-buckets';
@@ -23,7 +24,7 @@ export const committed = (event: LifecycleEvent): CommittedEvent => ({
   event,
 });
 
-const timerKinds = { lease: timersIndex.lease, notBefore: timersIndex.notBefore, deadline: timersIndex.deadline, callback: timersIndex.callback, dispatch: timersIndex.dispatch } as const;
+const timerKinds = { lease: timersIndex.lease, notBefore: timersIndex.notBefore, deadline: timersIndex.deadline, callback: timersIndex.callback, dispatch: timersIndex.dispatch, throttled: timersIndex.throttled } as const;
 
 /** A queued step filed under DISPATCH, due when its message should be visible (see shared/engine/dispatch-markers.ts). */
 export const dispatchMarker = (dueAt: Date | string) => ({ [timersIndex.partitionKey]: timersIndex.dispatch, [timersIndex.sortKey]: typeof dueAt === 'string' ? dueAt : dueAt.toISOString() });
@@ -491,6 +492,7 @@ export function createDynamoEngineStore({ documents, tableName }: { documents: D
 
     budgets: createDynamoBudgetLedger({ documents, tableName }),
     limits: createDynamoLimitLedger({ documents, tableName }),
+    capacity: createDynamoCapacityStore({ documents, tableName }),
   };
 
   function queryIndex(indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

@@ -23,6 +23,9 @@ export const keys = {
   projectBudget: (projectId: string, month: string) => ({ pk: `PROJECT#${projectId}`, sk: `BUDGET#${month}` }),
   /** A run's execution counter (`executed`), while `limits.maxExecutedSteps` is in force (shared/engine/limits.ts). */
   runLimits: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'LIMITS' }),
+  /** A capacity scope's slot item (holders and their lease ends) and its waiting list (`WAIT#<priority>#<arrival>#<run>#<step>`). */
+  capacitySlots: (projectId: string, scopeId: string) => ({ pk: capacityPartition(projectId, scopeId), sk: 'SLOTS' }),
+  capacityWait: (projectId: string, scopeId: string, entry: string) => ({ pk: capacityPartition(projectId, scopeId), sk: entry }),
   /** One of a run's sink buckets: the ids of its unfinished sinks in `pending` (shared/domain/sink-buckets.ts). */
   sinkBucket: (runId: string, bucket: number) => ({ pk: `RUN#${runId}`, sk: `SINKS#${bucket}` }),
   /** What the run cost Baton beyond its steps' own usage (the meter's per-invocation remainders): off the run item, no index. */
@@ -50,6 +53,10 @@ export const branchRunsPrefix = (repository: string, branch: string) =>
   `BRANCH#${encodeURIComponent(repository.toLowerCase())}#${encodeURIComponent(branch)}#`;
 
 export const projectSecretPrefix = 'SECRET#';
+
+/** A capacity scope's partition: `project`, or `key#<resolved key>` (shared/domain/capacity.ts). */
+export const capacityPartition = (projectId: string, scopeId: string) => `CAPACITY#${projectId}#${scopeId}`;
+export const capacityWaitPrefix = 'WAIT#';
 
 export const webhookWaitPrefix = (correlationKey: string) => `WAIT#${correlationKey}#`;
 
@@ -86,6 +93,8 @@ export const timersIndex = {
   dispatch: 'DISPATCH',
   /** A running run with `limits.maxDurationSeconds` (its META item): due at its deadline, when the sweeper blocks it (MAX_DURATION). */
   runDeadline: 'RUN_DEADLINE',
+  /** A throttled step: due when the first holder's lease of its scope ends (a dead holder's slot is then taken back). */
+  throttled: 'THROTTLED',
 } as const;
 
 /**

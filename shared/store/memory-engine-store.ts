@@ -3,6 +3,7 @@ import type { CallbackRecord, EngineStore, EventToWrite, Finish, Release, StepRe
 import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { createMemoryLimitLedger } from './memory-limit-ledger';
+import { createMemoryCapacityStore } from './memory-capacity-store';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
 import { heldStepsAre, runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
@@ -96,6 +97,7 @@ export function createMemoryEngineStore() {
   const lostWrite: Written = { won: false };
   const budgetLedger = createMemoryBudgetLedger({ runOf: (runId) => runs.get(runId), commit });
   const limitLedger = createMemoryLimitLedger({ runOf: (runId) => runs.get(runId), commit });
+  const capacity = createMemoryCapacityStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), commit });
   /** Checks every step guard of a write first; applies nothing unless all hold. */
   const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
 
@@ -415,6 +417,7 @@ export function createMemoryEngineStore() {
     },
     budgets: budgetLedger.budgets,
     limits: limitLedger.limits,
+    capacity: capacity.capacity,
   };
 
   return {
@@ -433,6 +436,9 @@ export function createMemoryEngineStore() {
     /** A run's execution counter (undefined before its first reservation) and its deadline timer. */
     executed: limitLedger.executed,
     deadlineTimer: limitLedger.deadline,
+    /** A capacity scope's holders and waiting list. */
+    slots: capacity.slots,
+    waitingList: capacity.waitingList,
     step: (runId: string, stepId: string) => readOf(runId, stepId) && view(readOf(runId, stepId)!),
     /** Whether the step has an item yet (born at its first write). */
     born: (runId: string, stepId: string) => steps.has(stepKey(runId, stepId)),

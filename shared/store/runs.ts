@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { Progress, RunLimits } from '#shared/domain/limits';
+import type { Concurrency, Priority } from '#shared/domain/capacity';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { GateState, QaPolicy } from '#shared/domain/quality-gates';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
@@ -43,6 +44,18 @@ export const stepErrorRecord = (error: StepError, attempt: number, at: Date): St
   ...(error.details.status ? { status: error.details.status } : {}),
   ...(error.details.url ? { url: error.details.url } : {}),
 });
+
+/** What a throttled step waits for (shared/engine/capacity.ts). */
+export interface StepThrottle {
+  kind: 'project' | 'concurrency';
+  key: string;
+  limit: number;
+  since: string;
+  /** Its entry in the scope's waiting list (the sort key), so a cancel takes it out. */
+  waitEntry: string;
+  /** The scope it waits in (its slot item's partition). */
+  scope: string;
+}
 
 export interface ArtifactRecord {
   name: string;
@@ -92,6 +105,8 @@ export interface RunRecord {
   budget?: Budget;
   /** Its limits (the project's `settings.limits` overridden by its own at creation; an editor may change them): shared/engine/limits.ts. */
   limits?: RunLimits;
+  /** Which of its steps get a freed slot first (README "Fair capacity"; absent: normal). */
+  priority?: Priority;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -119,6 +134,11 @@ export interface StepRecord {
   /** The step's own budget and declared worst case (StepSpec). */
   budget?: Budget;
   estimate?: Estimate;
+  /** Its key's limit and its own priority (StepSpec; README "Fair capacity"). */
+  concurrency?: Concurrency;
+  priority?: Priority;
+  /** While throttled: the limit it waits for (`key`: `project` or the resolved key) and since when. */
+  throttle?: StepThrottle;
   status: StepStatus;
   /** Attempts started so far (0 before the first). */
   attempt: number;

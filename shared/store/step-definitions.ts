@@ -45,6 +45,8 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
       ...(spec.budget ? { budget: spec.budget } : {}),
       ...(spec.estimate ? { estimate: spec.estimate } : {}),
       ...(spec.qa ? { qa: spec.qa } : {}),
+      ...(spec.concurrency ? { concurrency: spec.concurrency } : {}),
+      ...(spec.priority ? { priority: spec.priority } : {}),
       status: isDone ? 'completed' : 'pending',
       attempt: 0,
       generation: 1,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Budget } from '#shared/domain/budgets';
+import type { Priority } from '#shared/domain/capacity';
 import type { LifecycleEvent } from '#shared/domain/events';
 import type { RunLimits } from '#shared/domain/limits';
 import { NonRetryableStepError, RetryableStepError } from '#shared/domain/step-errors';
@@ -145,7 +146,7 @@ export function createEngineHarness(
     /** Starts a run of these steps (kind `work` unless given); `as`: the creating function's deps (one that may die), `idempotencyKey`: its request's. */
     async startRun(
       steps: (Partial<StepSpec> & { id: string })[],
-      { start = true, budget, limits, idempotencyKey, as = deps }: { start?: boolean; budget?: Budget; limits?: RunLimits; idempotencyKey?: string; as?: EngineDeps } = {},
+      { start = true, budget, limits, idempotencyKey, as = deps, input, priority }: { start?: boolean; budget?: Budget; limits?: RunLimits; idempotencyKey?: string; as?: EngineDeps; input?: unknown; priority?: Priority } = {},
     ) {
       const workflow: Workflow = {
         id: 'wf_test',
@@ -155,7 +156,7 @@ export function createEngineHarness(
         createdAt: new Date(now).toISOString(),
         steps: steps.map((step) => ({ kind: 'work', dependsOn: [], ...step })),
       };
-      const { run } = await createRun(as, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}), ...(limits ? { limits } : {}), ...(idempotencyKey ? { idempotencyKey } : {}) });
+      const { run } = await createRun(as, { projectId, workflow, actor: 'test', start, ...(budget ? { budget } : {}), ...(limits ? { limits } : {}), ...(idempotencyKey ? { idempotencyKey } : {}), ...(input !== undefined ? { input } : {}), ...(priority ? { priority } : {}) });
       return run.id;
     },
     /** Messages visible now. */
@@ -201,6 +202,8 @@ export type EngineHarness = ReturnType<typeof createEngineHarness>;
 export const statusFromEvents = (types: string[]): string => {
   const byType: Record<string, string> = {
     'step.queued': 'queued',
+    'step.throttled': 'throttled',
+    'step.unthrottled': 'queued',
     'step.started': 'running',
     'step.pending': 'running',
     'step.retrying': 'queued',

@@ -62,6 +62,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
         ...(body.tags ? { tags: body.tags } : {}),
         ...(body.budget ? { budget: body.budget } : {}),
         ...(body.limits ? { limits: body.limits } : {}),
+        ...(body.priority ? { priority: body.priority } : {}),
         // The parsed body with its keys sorted: the same request however its JSON was spelled.
         ...(idempotencyKey ? { idempotencyKey, requestHash: requestHash(body) } : {}),
         actor: principal.actor,
