@@ -747,6 +747,10 @@ export interface components {
                     /** @default 1 */
                     maxRetries: number;
                 };
+                /** @description At most `limit` steps of the project run at once; the others wait `throttled` (README "Fair capacity"). `{}` removes the limit. */
+                concurrency?: {
+                    limit?: number;
+                };
             };
             adminToken: {
                 id: string;
@@ -833,6 +837,10 @@ export interface components {
                     /** @default 1 */
                     maxRetries: number;
                 };
+                /** @description At most `limit` steps of the project run at once; the others wait `throttled` (README "Fair capacity"). `{}` removes the limit. */
+                concurrency?: {
+                    limit?: number;
+                };
             };
         };
         ProjectSettings: {
@@ -903,6 +911,10 @@ export interface components {
                 onBelow: "pause" | "retry" | "fail";
                 /** @default 1 */
                 maxRetries: number;
+            };
+            /** @description At most `limit` steps of the project run at once; the others wait `throttled` (README "Fair capacity"). `{}` removes the limit. */
+            concurrency?: {
+                limit?: number;
             };
         };
         WebhookSecret: {
@@ -1049,6 +1061,16 @@ export interface components {
                     /** @default 1 */
                     maxRetries: number;
                 };
+                concurrency?: {
+                    /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                    key: string;
+                    limit: number;
+                };
+                /**
+                 * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
+                 * @enum {string}
+                 */
+                priority?: "high" | "normal" | "low";
             }[];
             /** Format: date-time */
             createdAt: string;
@@ -1100,6 +1122,11 @@ export interface components {
                 maxDurationSeconds?: number;
                 noProgressAfter?: number;
             };
+            /**
+             * @description Which of its steps get a freed slot first (absent: normal)
+             * @enum {string}
+             */
+            priority?: "high" | "normal" | "low";
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
                 runId: string;
@@ -1201,6 +1228,11 @@ export interface components {
                 mode: "strict" | "warn" | "off";
             };
             limits?: components["schemas"]["RunLimitsDetail"];
+            /**
+             * @description Which of its steps get a freed slot first (absent: normal)
+             * @enum {string}
+             */
+            priority?: "high" | "normal" | "low";
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
                 runId: string;
@@ -1211,6 +1243,7 @@ export interface components {
                 byStatus: {
                     pending?: number;
                     queued?: number;
+                    throttled?: number;
                     running?: number;
                     needs_qa?: number;
                     completed?: number;
@@ -1311,7 +1344,7 @@ export interface components {
             id: string;
             kind: string;
             /** @enum {string} */
-            status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+            status: "pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
             attempt: number;
             /** @description Execution of the step (1 at first; a retry with a new input raises it). Agents see runId:stepId:<generation> as the idempotency key of every attempt of it. */
             generation: number;
@@ -1340,6 +1373,15 @@ export interface components {
                 generation: number;
             };
             gate?: components["schemas"]["StepGate"];
+            /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+            throttle?: {
+                /** @enum {string} */
+                kind: "project" | "concurrency";
+                key: string;
+                limit: number;
+                /** Format: date-time */
+                since: string;
+            };
         };
         StepGate: {
             /**
@@ -1371,7 +1413,7 @@ export interface components {
             id: string;
             kind: string;
             /** @enum {string} */
-            status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+            status: "pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
             attempt: number;
             /** @description Execution of the step (1 at first; a retry with a new input raises it). Agents see runId:stepId:<generation> as the idempotency key of every attempt of it. */
             generation: number;
@@ -1400,6 +1442,15 @@ export interface components {
                 generation: number;
             };
             gate?: components["schemas"]["StepGate"];
+            /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+            throttle?: {
+                /** @enum {string} */
+                kind: "project" | "concurrency";
+                key: string;
+                limit: number;
+                /** Format: date-time */
+                since: string;
+            };
             allowedAttempts: number;
             dependents: string[];
             retry: {
@@ -1527,6 +1578,11 @@ export interface components {
                 maxDurationSeconds?: number;
                 noProgressAfter?: number;
             };
+            /**
+             * @description Which of its steps get a freed slot first (absent: normal)
+             * @enum {string}
+             */
+            priority?: "high" | "normal" | "low";
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
                 runId: string;
@@ -1583,7 +1639,7 @@ export interface components {
                 /** @description Absent: the first run has no such step */
                 a?: {
                     /** @enum {string} */
-                    status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+                    status: "pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
                     generation: number;
                     attempt: number;
                     /** @description Completed with the output of the run this one was forked from: it did not run here */
@@ -1599,7 +1655,7 @@ export interface components {
                 };
                 b?: {
                     /** @enum {string} */
-                    status: "pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+                    status: "pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
                     generation: number;
                     attempt: number;
                     /** @description Completed with the output of the run this one was forked from: it did not run here */
@@ -1693,7 +1749,7 @@ export interface components {
             step: {
                 runId: string;
                 stepId: string;
-                status: ("pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
+                status: ("pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
                 attempt: number;
                 /** @description The attempt this callback URL was issued for */
                 tokenAttempt: number;
@@ -1714,7 +1770,7 @@ export interface components {
             step: {
                 runId: string;
                 stepId: string;
-                status: ("pending" | "queued" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
+                status: ("pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped") | "unknown";
                 attempt: number;
                 /** @description The attempt this callback URL was issued for */
                 tokenAttempt: number;
@@ -2190,6 +2246,10 @@ export interface operations {
                         /** @default 1 */
                         maxRetries?: number;
                     } | null;
+                    /** @description At most `limit` steps of the project run at once; the others wait `throttled` (README "Fair capacity"). `{}` removes the limit. */
+                    concurrency?: {
+                        limit?: number;
+                    };
                 };
             };
         };
@@ -3075,6 +3135,16 @@ export interface operations {
                             /** @default 1 */
                             maxRetries?: number;
                         };
+                        concurrency?: {
+                            /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                            key: string;
+                            limit: number;
+                        };
+                        /**
+                         * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
+                         * @enum {string}
+                         */
+                        priority?: "high" | "normal" | "low";
                     }[];
                 };
                 "application/yaml": {
@@ -3144,6 +3214,16 @@ export interface operations {
                             /** @default 1 */
                             maxRetries?: number;
                         };
+                        concurrency?: {
+                            /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                            key: string;
+                            limit: number;
+                        };
+                        /**
+                         * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
+                         * @enum {string}
+                         */
+                        priority?: "high" | "normal" | "low";
                     }[];
                 };
             };
@@ -3550,6 +3630,11 @@ export interface operations {
                         /** @description A step that produces the same output this many times in a row (re-runs, retries) stops with NO_PROGRESS (default 3) */
                         noProgressAfter?: number;
                     };
+                    /**
+                     * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
+                     * @enum {string}
+                     */
+                    priority?: "high" | "normal" | "low";
                 };
             };
         };
