@@ -72,6 +72,8 @@ async function unreadRelease(deps: EngineDeps, run: RunRecord, message: StepMess
   if (run.status !== 'running' || run.limits !== undefined || message.attempt !== 0) return undefined;
   const [defined] = await deps.store.definedSteps(run, [message.stepId]);
   if (!defined || !isReleasedByParent(defined) || defined.attempt !== 0 || spendingKinds.includes(defined.kind)) return undefined;
+  // A limited step takes its slots before its claim (fair capacity): read it first.
+  if (defined.concurrency || (await deps.projectSettings(run.projectId)).concurrency?.limit) return undefined;
   const gated = defined.kind === 'wait' || (defined.notBefore !== undefined && Date.parse(defined.notBefore) > deps.clock().getTime());
   return gated ? undefined : defined;
 }
