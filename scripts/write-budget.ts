@@ -17,7 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
 import type { EngineDeps } from '#shared/engine/context';
-import { createRun } from '#shared/engine/run-actions';
+import { createRun } from '#shared/engine/create-run';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import type { EngineStore } from '#shared/engine/store';
 import { noopExecutor } from '#shared/executors/noop';

@@ -8,7 +8,7 @@ import { runEvent, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, type Dispatch, type Effects } from './dispatch';
 import type { StepOutcome } from '#shared/executors/types';
 import { settleLateSpend } from './budgets';
-import { completeStep, failStep, retryStep } from './step-lifecycle';
+import { completeStep, failStep, retryStep } from './step-outcomes';
 import type { CallbackRecord } from './store';
 
 /**

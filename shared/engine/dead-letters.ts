@@ -3,7 +3,7 @@ import type { StepMessage } from '#shared/schemas/messages';
 import type { EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
 import { isFinished, isReleasedByParent, rerelease } from './release-dependents';
-import { failStep } from './step-lifecycle';
+import { failStep } from './step-outcomes';
 
 /** How much older than the step's last queuing a dead letter must be to count as a stale copy. */
 const staleCopyMarginMs = 60_000;

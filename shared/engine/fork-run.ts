@@ -6,7 +6,7 @@ import { generationOf, type ReusedStep, type RunRecord } from '#shared/store/run
 import type { Workflow } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
 import { checkStepInput } from './rerun-step';
-import { createRun } from './run-actions';
+import { createRun } from './create-run';
 
 /**
  * Forks a run at a step (issue 12 §4): a new run of the same workflow version in which every step

@@ -28,7 +28,7 @@ import { executeStep, runTimeoutOf } from './execute-step';
 import { recordFeedback } from './feedback';
 import { checkStepInput } from './rerun-step';
 import type { MessageResult } from './step-lifecycle';
-import { completeStep, failStep } from './step-lifecycle';
+import { completeStep, failStep } from './step-outcomes';
 
 /**
  * Quality gates (issue 12 §2; rules in shared/domain/quality-gates.ts). A step held to a `qa`

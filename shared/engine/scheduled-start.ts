@@ -3,7 +3,7 @@ import { localFireTime } from '#shared/config/emulator-gaps';
 import type { ScheduleRecord } from '#shared/store/schedules';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from './context';
-import { createRun } from './run-actions';
+import { createRun } from './create-run';
 
 /** The schedule records a fire reads and, for a one-time schedule, forgets (shared/store/schedules.ts). */
 export interface ScheduleRecords {

@@ -8,6 +8,9 @@ import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
 import type { CapacityStore } from './capacity';
+import type { GateWrite, RerunPlan, StepReset } from './store-plans';
+
+export type { GateWrite, RerunPlan, StepReset } from './store-plans';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -255,68 +258,6 @@ export interface EngineStore {
   limits: LimitLedger;
   // --- Fair capacity: slots, waiting lists, throttled steps (shared/engine/capacity.ts) ---
   capacity: CapacityStore;
-}
-
-/** A downstream step of a re-run, back to pending and waiting for the re-run steps it depends on. */
-export interface StepReset {
-  stepId: string;
-  readStatus: StepRecord['status'];
-  /** Dependencies it waits for again (those in the re-run); the others stay in releasedBy. */
-  remaining: number;
-  releasedBy: string[];
-  /** Every dependent of the workflow's graph (a fork's reused steps kept fewer). */
-  dependents: string[];
-  generation: number;
-  allowedAttempts: number;
-  at: string;
-  event: EventToWrite;
-}
-
-/** The write that re-runs a finished step: the step queued again, the run running, its last resets. */
-export interface RerunPlan {
-  runId: string;
-  at: string;
-  step: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; dependents: string[]; input?: { value: unknown }; guidance?: string; progress?: Progress; event: EventToWrite };
-  resets: StepReset[];
-  /** Sinks of the re-run that had finished (counted again); steps whose failure it forgets. */
-  /**
-   * `addSinks`: finished sinks re-run, counted again on the run item (runs from before sink
-   * buckets, and sinks without a bucket); `reopenSinks`: the others, back into their buckets
-   * (and each bucket open again on the run).
-   */
-  run: { addSinks: number; reopenSinks?: { bucket: number; sinks: string[] }[]; forget: string[]; event: EventToWrite };
-}
-
-/**
- * One write of a step's quality gate (shared/engine/quality-gates.ts), conditional on the row of
- * its transition: `review` (running → needs_qa, the execution's outcome kept), `reviewStart`
- * (the reviewer's lease), `qaPause` (waits for a person), `qaRetry` and `qaRerun` (→ queued, a
- * new execution).
- */
-export interface GateWrite {
-  transition: 'review' | 'reviewStart' | 'qaPause' | 'qaRetry' | 'qaRerun';
-  runId: string;
-  stepId: string;
-  projectId: string;
-  /** The attempt the writer read (every gate transition is guarded by it). */
-  attempt: number;
-  /** The gate round the writer read (gateRound guard). */
-  round?: number;
-  at: string;
-  /** The gate's new state (policy included); absent: the gate is cleared (qaRerun). */
-  gate?: GateState;
-  /** reviewStart: the reviewer's lease. */
-  leaseUntil?: string;
-  /** Waits for a person: into the project's inbox, with what it waits for. */
-  inbox?: { waitingFor: string };
-  /** review: what the execution produced. */
-  outcome?: { output?: unknown; outputRef?: string; artifacts?: ArtifactRecord[]; agentUsage?: unknown; usage?: unknown };
-  /** The reviewer's own AWS usage added to the step's (its `usage` as it should now read). */
-  usage?: unknown;
-  /** Model calls to add to the step's llmUsage (the execution's, or the reviewer's). */
-  llmUsage?: LlmUsageRecord[];
-  /** qaRetry, qaRerun: the step runs afresh as a new execution. */
-  requeue?: { generation: number; allowedAttempts: number; input?: { value: unknown }; guidance?: string; progress?: Progress };
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

@@ -4,7 +4,7 @@ import { applyEffects, maxQueueDelaySeconds, messageFor } from './dispatch';
 import { expireCallback } from './callbacks';
 import { planDispatchRecovery } from './dispatch-markers';
 import { blockPastDeadlines } from './limits';
-import { failStep } from './step-lifecycle';
+import { failStep } from './step-outcomes';
 
 export interface SweepOptions {
   /** Events younger than this are still being published by their writer: leave them. */

@@ -10,7 +10,7 @@ import { runEvent, type EngineDeps } from './context';
 import { applyEffects } from './dispatch';
 import { stepsPerWrite } from './store';
 import type { DeliveryDetail } from './webhook-deliveries';
-import { completeStep, failStep } from './step-lifecycle';
+import { completeStep, failStep } from './step-outcomes';
 
 /** What one delivery did, for the log and the tests. */
 export interface ReactionReport {

@@ -7,7 +7,7 @@ import { NonRetryableStepError, RetryableStepError } from '#shared/domain/step-e
 import type { StepSpec } from '#shared/domain/workflow';
 import type { EngineDeps } from '#shared/engine/context';
 import type { Dispatch } from '#shared/engine/dispatch';
-import { createRun } from '#shared/engine/run-actions';
+import { createRun } from '#shared/engine/create-run';
 import { handleDeadLetter } from '#shared/engine/dead-letters';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createExecutorRegistry, type ExecutorRegistry } from '#shared/executors/executor-registry';

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { NonRetryableStepError } from '#shared/domain/step-errors';
 import { applyEffects } from '#shared/engine/dispatch';
 import { runAction, stepAction } from '#shared/engine/run-actions';
-import { failStep, processStepMessage, waitStep } from '#shared/engine/step-lifecycle';
+import { processStepMessage } from '#shared/engine/step-lifecycle';
+import { failStep, waitStep } from '#shared/engine/step-outcomes';
 import { sweep } from '#shared/engine/sweeper';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '#test/helpers/engine-harness';
 
