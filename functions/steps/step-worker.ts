@@ -19,6 +19,8 @@ import { createRunUsageRecorder } from '#shared/store/run-usage';
 const logger = new Logger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
+/** Records of this instance being processed now (an invocation's batch): its sinks' bucket writes wait for them. */
+let recordsInFlight = 0;
 const engine = createEngine(logger, process.env, {
   // Only this function runs steps: only its bundle carries the executors and their clients.
   executors: stepExecutors({
@@ -29,6 +31,7 @@ const engine = createEngine(logger, process.env, {
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
   releasesRecoveredByRedelivery: true,
+  recordsInFlight: () => recordsInFlight,
 });
 const { deps } = engine;
 // One set of run reads per invocation (its Lambda context): shared by the records of its batch.
@@ -52,7 +55,10 @@ export const handler = sqsStack({
   processInParallel: true,
   runsOf: (message) => [message.runId],
   handle: async (message, record, context) => {
-    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context));
+    recordsInFlight += 1;
+    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context)).finally(() => {
+      recordsInFlight -= 1;
+    });
     logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount });
   },
 });

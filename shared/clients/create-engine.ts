@@ -71,6 +71,8 @@ export interface EngineOptions {
   callbackBaseUrl?: () => Promise<string>;
   /** The step worker's: its releases are recovered by its message's redelivery, so they carry no dispatch marker (EngineDeps). */
   releasesRecoveredByRedelivery?: boolean;
+  /** The step worker's: how many of its records are being processed now; its sinks' bucket writes wait for all of them (createSinkBucketWriter). */
+  recordsInFlight?: () => number;
   /**
    * Test only, and only where TEST_EXECUTORS is on (the local stage): drop the messages of steps
    * whose id starts with `lost-send-`, as if the function died after its commit (dispatch-markers.ts).
@@ -79,7 +81,7 @@ export interface EngineOptions {
 }
 
 /** Builds the engine with real adapters (DynamoDB, SQS, EventBridge, S3), once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { stepKinds, executors, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, loseTestSends }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { stepKinds, executors, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, recordsInFlight, loseTestSends }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const documents = createDocumentClient();
   const tableName = config.TABLE_NAME;
@@ -89,7 +91,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   const setup: KindSetup = { documents, tableName, includeTestKinds: config.TEST_EXECUTORS };
   const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
-    store: createDynamoEngineStore({ documents, tableName }),
+    store: createDynamoEngineStore({ documents, tableName, ...(recordsInFlight ? { recordsInFlight } : {}) }),
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,

@@ -64,9 +64,10 @@ const stepItem = ({ input, output, qa, ...step }: StepRecord) => ({ ...keys.step
  * model"). Each operation is one conditional write (a transaction when it touches several
  * items); a lost condition answers `{won: false}`, any other error is thrown.
  */
-export function createDynamoEngineStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): EngineStore {
+export function createDynamoEngineStore({ documents, tableName, recordsInFlight }: { documents: DynamoDBDocumentClient; tableName: string; recordsInFlight?: () => number }): EngineStore {
   const runs = createRunStore({ documents, tableName });
-  const finishSinks = createSinkBucketWriter({ documents, tableName });
+  // The step worker's sinks: one bucket write per invocation, waiting at most 100 ms for the records still running.
+  const finishSinks = createSinkBucketWriter({ documents, tableName, ...(recordsInFlight ? { inFlight: recordsInFlight, gatherMs: 100 } : {}) });
 
   /** Commits a transaction built by `build`; its events are what the caller publishes. */
   const write = (build: (tx: Transaction) => void): Promise<Written> => writeTransaction(documents, tableName, build);

@@ -9,6 +9,13 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+/** The sinks of one bucket waiting for their write. */
+interface Gathered {
+  runId: string;
+  bucket: number;
+  callers: Waiting[];
+}
+
 /**
  * Counts finished sinks out of their run's sink buckets (shared/domain/sink-buckets.ts): one
  * UpdateItem `DELETE pending :ids` on the bucket, and, when that leaves it empty, one on the run
@@ -16,9 +23,15 @@ interface Waiting {
  * recounting its sink) changes nothing. Sinks finished within `gatherMs` of each other in one
  * instance (the records of one invocation run in parallel) share the bucket's write; every
  * caller hears whether the run's last bucket is now empty.
+ *
+ * `inFlight` (the step worker's: its records being processed now) gathers per invocation instead:
+ * the writes go as soon as every record in flight is waiting for one, since no other sink can
+ * come from this invocation then (a batch of fan leaves: one write per bucket it touches), and
+ * `gatherMs` only bounds the wait of a sink whose neighbours still run their steps.
  */
-export function createSinkBucketWriter({ documents, tableName, gatherMs = 10 }: { documents: DynamoDBDocumentClient; tableName: string; gatherMs?: number }) {
-  const waiting = new Map<string, Waiting[]>();
+export function createSinkBucketWriter({ documents, tableName, gatherMs = 10, inFlight }: { documents: DynamoDBDocumentClient; tableName: string; gatherMs?: number; inFlight?: () => number }) {
+  const waiting = new Map<string, Gathered>();
+  const timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   /** True when the run has no open bucket left after this write; false for a bucket or run that does not exist. */
   const write = async (runId: string, bucket: number, stepIds: string[]): Promise<boolean> => {
@@ -53,22 +66,27 @@ export function createSinkBucketWriter({ documents, tableName, gatherMs = 10 }: 
     }
   };
 
+  const flush = (key: string) => {
+    clearTimeout(timers.get(key));
+    timers.delete(key);
+    const gathered = waiting.get(key);
+    waiting.delete(key);
+    if (!gathered) return;
+    write(gathered.runId, gathered.bucket, [...new Set(gathered.callers.flatMap((caller) => caller.stepIds))]).then(
+      (allDone) => gathered.callers.forEach((caller) => caller.resolve(allDone)),
+      (error: Error) => gathered.callers.forEach((caller) => caller.reject(error)),
+    );
+  };
+  const waiters = () => [...waiting.values()].reduce((sum, gathered) => sum + gathered.callers.length, 0);
+
   return (runId: string, bucket: number, stepIds: string[]): Promise<boolean> =>
     new Promise<boolean>((resolve, reject) => {
       const key = `${runId}#${bucket}`;
-      const callers = waiting.get(key);
-      if (callers) {
-        callers.push({ stepIds, resolve, reject });
-        return;
-      }
-      waiting.set(key, [{ stepIds, resolve, reject }]);
-      setTimeout(() => {
-        const gathered = waiting.get(key) ?? [];
-        waiting.delete(key);
-        write(runId, bucket, [...new Set(gathered.flatMap((caller) => caller.stepIds))]).then(
-          (allDone) => gathered.forEach((caller) => caller.resolve(allDone)),
-          (error: Error) => gathered.forEach((caller) => caller.reject(error)),
-        );
-      }, gatherMs);
+      const gathered = waiting.get(key) ?? { runId, bucket, callers: [] };
+      gathered.callers.push({ stepIds, resolve, reject });
+      waiting.set(key, gathered);
+      if (!timers.has(key)) timers.set(key, setTimeout(() => flush(key), gatherMs));
+      // Every record in flight waits for a sink write: nothing else will come, write them all now.
+      if (inFlight && waiters() >= inFlight()) [...waiting.keys()].forEach(flush);
     });
 }

@@ -56,6 +56,35 @@ describe('sink buckets', () => {
     expect(await finishSinks('run_1', 1, ['d'])).toBe(true);
   });
 
+  it("gathers the step worker's sinks per invocation: one write per bucket once every record in flight waits for one", async () => {
+    const { documents, updates } = bucketTable({ 0: ['a', 'b', 'c', 'z'], 1: ['d'] });
+    let inFlight = 4;
+    const finishSinks = createSinkBucketWriter({ documents, tableName: 't', gatherMs: 60_000, inFlight: () => inFlight });
+
+    // Three of the four records finished their sinks; the fourth is still running its step: no write yet.
+    const early = [finishSinks('run_1', 0, ['a']), finishSinks('run_1', 1, ['d']), finishSinks('run_1', 0, ['b'])];
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(updates).toHaveLength(0);
+    // The last one arrives: every record waits, so each bucket is written once, at once.
+    const last = finishSinks('run_1', 0, ['c']);
+    expect(await Promise.all([...early, last])).toEqual([false, false, false, false]);
+    expect(updates.filter((update) => (update.Key as { sk: string }).sk.startsWith('SINKS#')).map((update) => [update.Key, update.ExpressionAttributeValues])).toEqual([
+      [{ pk: 'RUN#run_1', sk: 'SINKS#0' }, { ':ids': new Set(['a', 'b', 'c']) }],
+      [{ pk: 'RUN#run_1', sk: 'SINKS#1' }, { ':ids': new Set(['d']) }],
+    ]);
+    // A record that finished elsewhere leaves one in flight: its sink is written on its own at once.
+    inFlight = 1;
+    expect(await finishSinks('run_1', 0, ['z'])).toBe(true);
+  });
+
+  it('writes a waiting sink after gatherMs when the other records in flight never come to theirs', async () => {
+    const { documents, updates } = bucketTable({ 0: ['a', 'b'] });
+    const finishSinks = createSinkBucketWriter({ documents, tableName: 't', gatherMs: 5, inFlight: () => 2 });
+
+    expect(await finishSinks('run_1', 0, ['a'])).toBe(false);
+    expect(updates).toHaveLength(1);
+  });
+
   it('answers false for a bucket that does not exist (a deleted run)', async () => {
     const { documents } = bucketTable({});
     expect(await createSinkBucketWriter({ documents, tableName: 't', gatherMs: 1 })('run_gone', 3, ['x'])).toBe(false);
