@@ -5,6 +5,14 @@
 import { sleep } from '#sdk';
 import { runCli } from './program';
 
+// A reader that stops early (`baton runs list | head`) closes the pipe: end quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 const controller = new AbortController();
 process.once('SIGINT', () => controller.abort(new Error('interrupted')));
 
