@@ -27,6 +27,16 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
   const slotName = { '#holders': 'holders', '#h': '' };
   const names = (holder: string) => ({ ...slotName, '#h': holder });
 
+  /** A slot taken (or its lease renewed by its holder) only while the scope has room: the one condition every taker writes under. */
+  const takeSlot = (projectId: string, scope: { id: string; limit: number }, holder: string, leaseUntil: number) => ({
+    TableName: tableName,
+    Key: keys.capacitySlots(projectId, scope.id),
+    UpdateExpression: 'SET #holders.#h = :lease',
+    ConditionExpression: 'attribute_exists(#holders.#h) OR size(#holders) < :limit',
+    ExpressionAttributeNames: names(holder),
+    ExpressionAttributeValues: { ':lease': leaseUntil, ':limit': scope.limit },
+  });
+
   /** A step's change with its events (kept in its history unless for the bus or the feed, as the engine store does). */
   const stepItems = (key: { pk: string; sk: string }, spec: UpdateSpec, written: EventToWrite[]) => {
     const items: TransactItem[] = [];
@@ -62,14 +72,7 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
       for (let round = 0; round < 2; round += 1) {
         try {
           await documents.send(
-            new UpdateCommand({
-              TableName: tableName,
-              Key: keys.capacitySlots(projectId, scope.id),
-              UpdateExpression: 'SET #holders.#h = :lease',
-              ConditionExpression: 'attribute_exists(#holders.#h) OR size(#holders) < :limit',
-              ExpressionAttributeNames: names(holder),
-              ExpressionAttributeValues: { ':lease': leaseUntil, ':limit': scope.limit },
-            }),
+            new UpdateCommand(takeSlot(projectId, scope, holder, leaseUntil)),
           );
           return { won: true };
         } catch (error) {
@@ -160,14 +163,7 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
       );
       const result = await transact([
         {
-          Update: {
-            TableName: tableName,
-            Key: keys.capacitySlots(projectId, scope.id),
-            UpdateExpression: 'SET #holders.#h = :lease',
-            ConditionExpression: 'attribute_exists(#holders.#h) OR size(#holders) < :limit',
-            ExpressionAttributeNames: names(holder),
-            ExpressionAttributeValues: { ':lease': leaseUntil, ':limit': scope.limit },
-          },
+          Update: takeSlot(projectId, scope, holder, leaseUntil),
         },
         { Delete: { TableName: tableName, Key: keys.capacityWait(projectId, scope.id, waiter.entry), ConditionExpression: 'attribute_exists(pk)' } },
         ...step.items,
