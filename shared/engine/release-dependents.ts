@@ -137,7 +137,8 @@ const sortChildren = (children: StepRecord[], at: Date): Children => {
  * a gated or `wait` one, one the definition says is done, and every child of a re-run parent.
  */
 async function childrenOf(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date): Promise<StepRecord[]> {
-  if (generationOf(step) > 1) return deps.store.getSteps(run.id, step.dependents);
+  // A planner's added step (plannedBy): its dependents may have been rewired since their definition (planner.ts).
+  if (generationOf(step) > 1 || step.plannedBy) return deps.store.getSteps(run.id, step.dependents);
   const defined = await deps.store.definedSteps(run, step.dependents);
   const unread = defined.filter((child) => isReleasedByParent(child) && child.attempt === 0 && !isGated(child, at));
   const sent = new Set(unread.map((child) => child.stepId));
@@ -265,7 +266,8 @@ export async function rerelease(deps: EngineDeps, run: RunRecord, step: StepReco
     const parents = frontier;
     frontier = [];
     for (const parent of parents) {
-      if (parent.dependents.length === 0) sinks.push(parent);
+      // A planner that was a sink keeps its bucket (its plan's exits joined it) and is counted out of it again.
+      if (parent.dependents.length === 0 || parent.sinkBucket !== undefined) sinks.push(parent);
       const ids = parent.dependents.filter((id) => !seen.has(id));
       ids.forEach((id) => seen.add(id));
       if (ids.length === 0) continue;

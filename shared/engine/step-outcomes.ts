@@ -7,7 +7,8 @@
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { Progress } from '#shared/domain/limits';
 import type { GateState } from '#shared/domain/quality-gates';
-import type { StepError } from '#shared/domain/step-errors';
+import { planIn } from '#shared/domain/planner';
+import { NonRetryableStepError, type StepError } from '#shared/domain/step-errors';
 import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import { stepErrorRecord, type RunRecord, type StepRecord } from '#shared/store/runs';
@@ -15,6 +16,7 @@ import { runEvent, type EngineDeps } from './context';
 import { messageFor, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
 import { checkProgress, recordNoProgress } from './limits';
+import { preparePlan } from './planner';
 import { awaitReview, gateFor } from './quality-gates';
 import { afterFinish, planFinish } from './release-dependents';
 
@@ -59,10 +61,15 @@ export async function completeStep(
   const gate = transition === 'complete' ? await gateFor(deps, run, step) : undefined;
   if (gate) return awaitReview(deps, run, step, outcome, gate, { actor, usage });
   const at = deps.clock();
+  // A planner's output adds steps to the run with this completion (planner.ts), or fails it when the plan is refused.
+  const raw = transition === 'complete' ? planIn(outcome.output) : undefined;
+  // An empty plan adds nothing: an ordinary completion.
+  const planned = raw?.length ? await preparePlan(deps, run, step, raw, at, actor) : undefined;
+  if (planned instanceof Error) return failStep(deps, run, step, new NonRetryableStepError(planned.message, { code: 'INVALID_PLAN' }), { actor, transition: 'fail', usage });
   const address = { projectId: run.projectId, runId: run.id, stepId: step.stepId, attempt: step.attempt };
   const stored = kept ?? (await deps.artifacts.storeOutput(address, outcome.output));
   const artifacts = !kept && outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
-  const plan = await planFinish(deps, run, step, at);
+  const plan = planned?.plan ?? (await planFinish(deps, run, step, at));
   const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) }, at, step.stepId);
   const written = await deps.store.complete(
     {
@@ -84,7 +91,7 @@ export async function completeStep(
     plan.finish,
     event,
   );
-  return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
+  return written.won ? afterFinish(deps, run, step, plan, { dispatches: planned?.dispatches ?? [], events: written.events }, actor) : undefined;
 }
 
 /**

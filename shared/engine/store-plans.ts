@@ -6,7 +6,7 @@ import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { Progress } from '#shared/domain/limits';
 import type { GateState } from '#shared/domain/quality-gates';
 import type { ArtifactRecord, StepRecord } from '#shared/store/runs';
-import type { EventToWrite } from './store';
+import type { EventToWrite, Release } from './store';
 
 /** A downstream step of a re-run, back to pending and waiting for the re-run steps it depends on. */
 export interface StepReset {
@@ -67,4 +67,23 @@ export interface GateWrite {
   llmUsage?: LlmUsageRecord[];
   /** qaRetry, qaRerun: the step runs afresh as a new execution. */
   requeue?: { generation: number; allowedAttempts: number; input?: { value: unknown }; guidance?: string; progress?: Progress };
+}
+
+/**
+ * Steps a planner's output adds to its run (shared/engine/planner.ts), written with the planner's
+ * completion (`Finish.plan`), all or none: the added steps as whole items (the plan's entries
+ * queued, the others pending), the planner's former dependents waiting for the plan's exits
+ * instead of it, the exits in the planner's sink bucket when it was a sink, the run's total.
+ */
+export interface PlanWrite {
+  /** The planner's dependents from now on: the plan's entry steps. */
+  plannerDependents: string[];
+  /** Whole records; an entry is queued (with its release) and its step.queued event. */
+  added: { step: StepRecord; release?: Release }[];
+  /** The planner's former dependents (still pending): their dependencies now, and how many more they wait for (remaining + delta; `definedRemaining` where they have no item yet). */
+  rewired: { stepId: string; dependsOn: string[]; definedRemaining: number; delta: number }[];
+  /** The planner was a sink: its bucket takes the plan's exits (the planner leaves it by the usual sink count, after this write). */
+  sinks?: { bucket: number; stepIds: string[] };
+  /** run.planned. */
+  event: EventToWrite;
 }

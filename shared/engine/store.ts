@@ -8,9 +8,9 @@ import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
 import type { CapacityStore } from './capacity';
-import type { GateWrite, RerunPlan, StepReset } from './store-plans';
+import type { GateWrite, PlanWrite, RerunPlan, StepReset } from './store-plans';
 
-export type { GateWrite, RerunPlan, StepReset } from './store-plans';
+export type { GateWrite, PlanWrite, RerunPlan, StepReset } from './store-plans';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -57,6 +57,8 @@ export interface Finish {
    * for a sink the step worker counts after its write (`finishSinks`: its redelivery recounts).
    */
   sink?: { bucket?: number };
+  /** A planner's completion: the steps its plan adds, in the same write (store-plans.ts PlanWrite). */
+  plan?: PlanWrite;
 }
 
 /** A step's new record and why it is being written: the fields of its final write. */

@@ -254,6 +254,7 @@ export const stepSummaryResponse = z
     finishedAt: timestamp.optional(),
     error: stepError.optional(),
     reusedFrom: z.object({ runId: z.string(), generation: z.number().int() }).optional().meta({ description: "A fork's step completed with the output of the run it was forked from: it did not run here" }),
+    plannedBy: z.string().optional().meta({ description: 'The planner step whose output added this step to the run (README "Planner steps")' }),
     gate: stepGateResponse.optional(),
     throttle: z
       .object({ kind: z.enum(['project', 'concurrency']), key: z.string(), limit: z.number().int(), since: timestamp })

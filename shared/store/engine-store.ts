@@ -9,6 +9,7 @@ import { createDynamoLimitLedger } from './limit-ledger';
 import { createDynamoCapacityStore } from './capacity-store';
 import type { CommittedEvent } from './event-outbox';
 import { jsonAttribute, jsonField } from './json-attribute';
+import { planInto } from './plan-writes';
 import { createSinkBucketWriter } from './sink-buckets';
 import { historyEntry } from './step-history';
 import { branchRunsPrefix, keys, listingsIndex, outboxIndex, projectRunsIndex, timersIndex, waitingStepIndexAttributes, webhookWaitPrefix } from './keys';
@@ -125,6 +126,17 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
     if (bucket !== undefined) tx.update(keys.sinkBucket(runId, bucket), { delete: { pending: new Set([stepId]) }, condition: 'attribute_exists(pk)' });
     const add = { ...runAdd, ...(finish.sink && bucket === undefined ? { remainingSinks: -1 } : {}) };
     if (Object.keys(add).length) tx.update(keys.run(runId), { add });
+  };
+
+  /** What a plan's write borrows (plan-writes.ts). */
+  const planHelpers = {
+    stepItem,
+    releaseSet,
+    eventItem: (tx: Transaction, entry: EventToWrite) => {
+      if (!(entry.publish || entry.inFeed)) return false;
+      event(tx, entry);
+      return true;
+    },
   };
 
   const deleteItem = (key: { pk: string; sk: string }) => documents.send(new DeleteCommand({ TableName: tableName, Key: key })).then(() => undefined);
@@ -267,12 +279,15 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
             ...(done.comment ? { comment: done.comment } : {}),
             ...gateAttributes(done.gate),
             ...finishedIndexes(done.dispatchDueAt).set,
+            // A planner's dependents are its plan's entries from now on.
+            ...(finish.plan ? { dependents: finish.plan.plannerDependents } : {}),
           },
           append: { llmUsage: done.llmUsage },
           remove: finishedIndexes(done.dispatchDueAt).remove,
           ...guarded(done.transition, { attempt: done.attempt, round: done.gateRound })!,
         }, completed);
         finishInto(tx, done.runId, done.stepId, finish, {});
+        if (finish.plan) planInto(tx, done.runId, finish.plan, planHelpers);
       }),
 
     async fail(failure, { block, finish }, failed) {

@@ -58,6 +58,8 @@ export function createMemoryEngineStore() {
   const deliveries = new Map<string, Record<string, unknown>>();
   const branchRuns = new Map<string, Set<string>>();
   const webhookWaits = new Map<string, Map<string, { runId: string; stepId: string }>>();
+  /** Steps planners added, by run (whole items the version does not define: listed with the defined ones). */
+  const plannedSteps = new Map<string, string[]>();
   /** Each run's sink buckets: the unfinished sinks of each, by bucket number. */
   const sinkBuckets = new Map<string, Map<number, Set<string>>>();
 
@@ -120,7 +122,8 @@ export function createMemoryEngineStore() {
     },
     getRunAndStep: async (runId, stepId) => ({ run: await store.getRun(runId), step: await store.getStep(runId, stepId) }),
     getSteps: async (runId, stepIds) => stepIds.flatMap((stepId) => (readOf(runId, stepId) ? [view(readOf(runId, stepId)!)] : [])),
-    listSteps: async (runId) => [...definitions.values()].filter((step) => step.runId === runId).map((step) => view(readOf(runId, step.stepId)!)),
+    listSteps: async (runId) =>
+      [...[...definitions.values()].filter((step) => step.runId === runId).map((step) => step.stepId), ...(plannedSteps.get(runId) ?? [])].map((stepId) => view(readOf(runId, stepId)!)),
     definedSteps: async (run, stepIds) => stepIds.flatMap((id) => (definitions.has(stepKey(run.id, id)) ? [view(definitions.get(stepKey(run.id, id))!)] : [])),
     findIdempotencyRecord: async (projectId, key) => clone(idempotency.get(`${projectId}\n${key}`)),
     findCallback: async (tokenHash) => clone(callbacks.get(tokenHash)),
@@ -222,6 +225,9 @@ export function createMemoryEngineStore() {
       const step = stepOf(done.runId, done.stepId);
       const run = runs.get(done.runId);
       if (!run || !allHold([[step, done.transition, { attempt: done.attempt, round: done.gateRound }]])) return lostWrite;
+      // A planner's plan: every added id new to the run, every rewired dependent still pending (else nothing is written).
+      const plan = finish.plan;
+      if (plan && (plan.added.some(({ step: added }) => readOf(done.runId, added.stepId)) || plan.rewired.some(({ stepId }) => readOf(done.runId, stepId)?.status !== 'pending'))) return lostWrite;
       leaveIndexes(step!);
       Object.assign(step!, {
         status: 'completed',
@@ -236,7 +242,18 @@ export function createMemoryEngineStore() {
       if (done.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(done.llmUsage)];
       if (done.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: done.dispatchDueAt };
       applyFinish(run, done.stepId, finish);
-      return commit([event]);
+      if (!plan) return commit([event]);
+      step!.dependents = [...plan.plannerDependents];
+      for (const { step: added, release } of plan.added) {
+        const item: StoredStep = clone(added);
+        if (release) releaseInto(item, release);
+        steps.set(stepKey(done.runId, added.stepId), item);
+      }
+      plannedSteps.set(done.runId, [...(plannedSteps.get(done.runId) ?? []), ...plan.added.map(({ step: added }) => added.stepId)]);
+      for (const { stepId, dependsOn, delta } of plan.rewired) Object.assign(stepOf(done.runId, stepId)!, { dependsOn: [...dependsOn], remaining: stepOf(done.runId, stepId)!.remaining + delta });
+      if (plan.sinks) for (const id of plan.sinks.stepIds) sinkBuckets.get(done.runId)?.get(plan.sinks.bucket)?.add(id);
+      run.totalSteps += plan.added.length;
+      return commit([event, ...plan.added.flatMap(({ release }) => (release ? [release.event] : [])), plan.event]);
     },
     async fail(failure, { block, finish }, event) {
       const step = stepOf(failure.runId, failure.stepId);

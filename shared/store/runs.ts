@@ -177,6 +177,8 @@ export interface StepRecord {
   finishedAt?: string;
   /** A fork's step written completed with the output of the run it was forked from: it never ran here. */
   reusedFrom?: { runId: string; generation: number };
+  /** Added to the run by this planner step's plan (shared/engine/planner.ts): a whole item, not in the workflow version. */
+  plannedBy?: string;
   /** A person's guidance for a re-run (issue 12 §4), already applied to the input; kept to show. */
   guidance?: string;
   /** Marked done in an imported plan: completed at creation, never run. */
@@ -275,7 +277,8 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     const defined = await definitionsOf(runId, run);
     if (!defined) return items.filter(isWholeItem).map(toStep);
     // Listed in key order (step ids are ASCII: the table's byte order is the string order).
-    const order = ids ?? [...defined.keys()].sort();
+    // Whole items the version does not define (steps a planner added) are steps of the run too.
+    const order = ids ?? [...new Set([...defined.keys(), ...found.keys()])].sort();
     return order.flatMap((id) => {
       const item = found.get(id);
       const definition = defined.get(id);

@@ -17,6 +17,8 @@ export interface UpdateSpec {
   setIfMissing?: Record<string, unknown>;
   /** Numbers to count down by one, starting from the given value where the item has none yet. */
   countDown?: Record<string, number>;
+  /** Numbers to move by `by`, starting from `from` where the item has none yet. */
+  shift?: Record<string, { from: number; by: number }>;
   /** Items to append to lists (created when missing), by name. */
   append?: Record<string, unknown[]>;
   /** Numbers to add (negative to subtract) or string sets to extend, by name. */
@@ -50,6 +52,11 @@ export function updateExpression(spec: UpdateSpec) {
     values[`:cd_${attribute}`] = from;
     values[':cd_one'] = 1;
     set.push(`${name(attribute)} = if_not_exists(${name(attribute)}, :cd_${attribute}) - :cd_one`);
+  }
+  for (const [attribute, { from, by }] of Object.entries(spec.shift ?? {})) {
+    values[`:sh_${attribute}`] = from;
+    values[`:shby_${attribute}`] = by;
+    set.push(`${name(attribute)} = if_not_exists(${name(attribute)}, :sh_${attribute}) + :shby_${attribute}`);
   }
   for (const [attribute, items] of Object.entries(spec.append ?? {})) {
     if (items.length === 0) continue;

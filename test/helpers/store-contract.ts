@@ -3,7 +3,7 @@ import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { defaultRetryPolicy, type StepSpec } from '#shared/domain/workflow';
 import type { GateState } from '#shared/domain/quality-gates';
-import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, Release, TimerKind, Written } from '#shared/engine/store';
+import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, PlanWrite, Release, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 
@@ -862,6 +862,47 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.expectRecorded(await pass(1));
         expect(await w.step('h')).toMatchObject({ status: 'completed', output: { draft: 'h' }, gate: { score: 80, round: 2 } });
         expect(await w.inbox()).toEqual([]);
+      });
+
+      it('a planner\'s plan: added with its completion, all or none (ids new to the run, rewired dependents still pending); entries queued, dependents rewired, exits in a sink planner\'s bucket', async () => {
+        const s = open();
+        const w = scenario(s);
+        await s.store.putSinkBuckets(w.runId, [['d', 'q']]);
+        await w.create([{ id: 'p' }, { id: 'd', dependsOn: ['p'] }, { id: 'q' }], { extra: { remainingSinks: 0, sinkBuckets: 1, openSinkBuckets: ['0'] } });
+        await w.running('p');
+        const added = (id: string, dependsOn: string[], extra: Partial<StepRecord> = {}): StepRecord => ({
+          runId: w.runId, projectId: w.projectId, stepId: id, kind: 'noop', input: { step: id }, dependsOn, dependents: [], retry: defaultRetryPolicy,
+          status: 'pending', attempt: 0, generation: 1, allowedAttempts: 2, remaining: 0, plannedBy: 'p', ...extra,
+        });
+        const plan = (extra: Partial<PlanWrite> = {}): PlanWrite => ({
+          plannerDependents: ['e1'],
+          added: [{ step: added('e1', ['p'], { dependents: ['e2'], releasedBy: ['p'] }), release: w.release('e1') }, { step: added('e2', ['e1'], { dependents: ['d'], remaining: 1 }) }],
+          rewired: [{ stepId: 'd', dependsOn: ['e2'], definedRemaining: 1, delta: 0 }],
+          event: w.event('run.planned', undefined, { stepId: 'p' }),
+          ...extra,
+        });
+        // An added id the run has already: lost, nothing written.
+        expect((await s.store.complete(w.completion('p'), { plan: plan({ added: [{ step: added('q', ['p']) }] }) }, w.event('step.completed', 'p'))).won).toBe(false);
+        expect((await w.step('p'))!.status).toBe('running');
+        expect((await s.store.listSteps(w.runId)).map((step) => step.stepId).sort()).toEqual(['d', 'p', 'q']);
+        await w.expectRecorded(await s.store.complete(w.completion('p'), { plan: plan() }, w.event('step.completed', 'p')));
+        expect(await w.step('p')).toMatchObject({ status: 'completed', dependents: ['e1'] });
+        expect(await w.step('e1')).toMatchObject({ status: 'queued', remaining: 0, plannedBy: 'p', dependsOn: ['p'], releasedBy: ['p'], input: { step: 'e1' } });
+        expect(await w.timers('e1')).toEqual([`dispatch@${at(1)}`]);
+        expect(await w.step('e2')).toMatchObject({ status: 'pending', remaining: 1, dependents: ['d'] });
+        expect(await w.step('d')).toMatchObject({ status: 'pending', remaining: 1, dependsOn: ['e2'] });
+        expect((await w.run())!.totalSteps).toBe(5);
+        expect((await s.store.listSteps(w.runId)).map((step) => step.stepId).sort()).toEqual(['d', 'e1', 'e2', 'p', 'q']);
+        expect(await w.types('e1')).toEqual(['step.queued']);
+        expect(await w.types()).toContain('run.planned');
+        // A second plan of the same ids is lost as a whole.
+        await w.running('q');
+        expect((await s.store.complete(w.completion('q'), { plan: plan({ plannerDependents: [] , rewired: [] }) }, w.event('step.completed', 'q'))).won).toBe(false);
+        // A sink planner: its bucket takes the exits, so its own count leaves the bucket open until they finish.
+        const exit = added('x1', ['q']);
+        await w.expectRecorded(await s.store.complete(w.completion('q'), { plan: plan({ plannerDependents: ['x1'], added: [{ step: { ...exit, sinkBucket: 0 }, release: w.release('x1') }], rewired: [], sinks: { bucket: 0, stepIds: ['x1'] } }) }, w.event('step.completed', 'q')));
+        expect(await s.store.finishSinks(w.runId, 0, ['q', 'd'])).toBe(false);
+        expect(await s.store.finishSinks(w.runId, 0, ['x1'])).toBe(true);
       });
 
       it('reads: a run and its steps, missing ones undefined or left out', async () => {
