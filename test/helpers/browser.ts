@@ -61,3 +61,16 @@ export function screenshotPath(name: string): string {
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
 }
+
+/** Opens a console route by changing the URL's hash (`/runs/run_…`): the console routes on it, the page is never reloaded. */
+export async function openHash(page: Page, route: string): Promise<void> {
+  await page.evaluate((hash) => {
+    (globalThis as unknown as { location: { hash: string } }).location.hash = hash;
+  }, `#${route}`);
+}
+
+/** The status of every DAG node the page shows, by step id. */
+export async function nodeStatuses(page: Page): Promise<Record<string, string | null>> {
+  const nodes = await page.locator('[data-testid="dag"] [data-step-id]').all();
+  return Object.fromEntries(await Promise.all(nodes.map(async (node) => [(await node.getAttribute('data-step-id')) ?? '', await node.getAttribute('data-status')] as const)));
+}

@@ -7,6 +7,8 @@ export interface DagNode {
   dependsOn: string[];
   /** Absent for a workflow (no run): nodes are drawn neutral. */
   status?: string;
+  /** Why it waits, in words (a throttled step's limit, a gate's state): shown on hover. */
+  note?: string;
 }
 
 interface Layout {
@@ -86,7 +88,7 @@ export function Dag({ nodes, selected, onSelect }: { nodes: DagNode[]; selected?
               tabIndex={onSelect ? 0 : undefined}
               onKeyDown={onSelect ? (event) => event.key === 'Enter' && onSelect(node.id) : undefined}
             >
-              <title>{`${node.id} (${node.kind})${node.status ? `: ${node.status}` : ''}`}</title>
+              <title>{`${node.id} (${node.kind})${node.status ? `: ${node.status}` : ''}${node.note ? ` (${node.note})` : ''}`}</title>
               <rect width={nodeWidth} height={nodeHeight} rx={6} />
               <text x={8} y={16} className="dag-id">
                 {node.id.length > 20 ? `${node.id.slice(0, 19)}…` : node.id}

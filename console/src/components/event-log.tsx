@@ -53,7 +53,7 @@ export function EventHead({ withRun = false }: { withRun?: boolean }) {
 export function EventRow({ event, withRun = false, onSelectStep }: { event: RunEvent; withRun?: boolean; onSelectStep?: (stepId: string) => void }) {
   const { stepId } = event;
   return (
-    <tr data-event-id={event.id} data-event-type={event.type}>
+    <tr data-event-id={event.id} data-event-type={event.type} className={event.type === 'feedback.critical' ? 'critical-row' : undefined}>
       <td className="nowrap">{formatTime(event.at)}</td>
       <td className="mono">{event.type}</td>
       {withRun && (
@@ -79,18 +79,66 @@ export function EventRow({ event, withRun = false, onSelectStep }: { event: RunE
         <Actor actor={event.actor} name={event.actorName} />
       </td>
       <td className="small detail">
-        <EventDetail detail={event.detail} />
+        <EventDetail event={event} />
       </td>
     </tr>
   );
 }
 
-/** An event's detail as JSON, with a person's comment first in plain words. */
-function EventDetail({ detail }: { detail: RunEvent['detail'] }) {
+/**
+ * An event's detail: a one-line summary (a person's comment first in plain words; a
+ * `feedback.critical` as the verdict it is) that opens, on click, into the whole detail as JSON.
+ */
+function EventDetail({ event }: { event: RunEvent }) {
+  const [open, setOpen] = useState(false);
+  const { detail } = event;
   const { comment, ...rest } = detail;
+  if (Object.keys(detail).length === 0) return null;
   return (
-    <>
-      {typeof comment === 'string' && <q className="comment">{comment}</q>} {Object.keys(rest).length ? <span className="mono">{JSON.stringify(rest)}</span> : ''}
-    </>
+    <div className={`event-detail${open ? ' open' : ''}`}>
+      <button type="button" className="link expander" aria-expanded={open} aria-label={open ? 'Hide the detail' : 'Show the whole detail'} onClick={() => setOpen(!open)}>
+        {open ? '\u25be' : '\u25b8'}
+      </button>
+      {event.type === 'feedback.critical' ? (
+        <CriticalFeedback event={event} />
+      ) : (
+        <span className="summary" onClick={() => setOpen(!open)}>
+          {typeof comment === 'string' && <q className="comment">{comment}</q>} {Object.keys(rest).length ? <span className="mono">{JSON.stringify(rest)}</span> : ''}
+        </span>
+      )}
+      {open && (
+        <pre className="event-json" data-testid="event-json">
+          {JSON.stringify(detail, null, 2)}
+        </pre>
+      )}
+    </div>
+  );
+}
+
+/** What onBelow did with a score below the threshold (the event's `verdict`). */
+const verdicts: Record<string, string> = {
+  pause: 'paused for a person',
+  retry: 'running again with the comment',
+  fail: 'failed the step',
+};
+
+/** A quality gate's score below its threshold (issue 12 §2): score against threshold, the step, what happened, the reviewer's comment. */
+function CriticalFeedback({ event }: { event: RunEvent }) {
+  const detail = event.detail as { score?: number; threshold?: number; comment?: string; verdict?: string; generation?: number };
+  return (
+    <span className="critical" data-testid="feedback-critical">
+      <span className="score" data-score-band="low">
+        {detail.score ?? '?'}
+      </span>{' '}
+      below the threshold of <strong>{detail.threshold ?? '?'}</strong> on step <span className="mono">{event.stepId}</span>
+      {detail.generation !== undefined && detail.generation > 1 && ` (generation ${detail.generation})`}
+      {detail.verdict && <>: {verdicts[detail.verdict] ?? detail.verdict}</>}
+      {typeof detail.comment === 'string' && (
+        <>
+          {' '}
+          <q className="comment">{detail.comment}</q>
+        </>
+      )}
+    </span>
   );
 }

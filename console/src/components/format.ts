@@ -20,3 +20,12 @@ export const formatUsd = (value: unknown): string => {
 };
 
 export const pretty = (value: unknown): string => (value === undefined ? '—' : JSON.stringify(value, null, 2));
+
+/** A length of time as a person reads it at a glance: `130 ms`, `12 s`, `4 min`, `2.5 h`. */
+export function formatElapsed(ms: number): string {
+  const size = Math.max(0, ms);
+  if (size < 1000) return `${Math.round(size)} ms`;
+  if (size < 120_000) return `${Math.round(size / 1000)} s`;
+  const minutes = Math.round(size / 60_000);
+  return minutes < 120 ? `${minutes} min` : `${(minutes / 60).toFixed(1)} h`;
+}

@@ -12,10 +12,10 @@ import { ErrorText } from './error-text';
 export const canRerun = (step: StepDetail, runStatus: RunStatus) =>
   (['completed', 'failed'].includes(step.status) && ['completed', 'blocked'].includes(runStatus)) ||
   // A step held at its quality gate waiting for a person: a guided re-run of it alone (issue 12 §2).
-  (step.status === 'needs_qa' && runStatus !== 'cancelled' && ['paused', 'waiting'].includes((step as StepDetail & { gate?: { state: string } }).gate?.state ?? ''));
+  (step.status === 'needs_qa' && runStatus !== 'cancelled' && ['paused', 'waiting'].includes(step.gate?.state ?? ''));
 
 /** Run a step again (a new generation, then its downstream), with guidance and optionally a new input. Editors only. */
-export function RerunForm({ runId, step, runStatus }: { runId: string; step: StepDetail; runStatus: RunStatus }) {
+export function RerunForm({ runId, step, runStatus, label = 'Re-run…' }: { runId: string; step: StepDetail; runStatus: RunStatus; label?: string }) {
   const { api, role } = useSession();
   const queryClient = useQueryClient();
   const [open, setOpen] = useState(false);
@@ -60,7 +60,7 @@ export function RerunForm({ runId, step, runStatus }: { runId: string; step: Ste
       )}
       {!open ? (
         <button type="button" onClick={() => setOpen(true)}>
-          Re-run…
+          {label}
         </button>
       ) : (
         <form

@@ -9,7 +9,8 @@ import { errorText, formatDuration, formatTime, pretty } from './format';
 import { Actor } from './actor';
 import { RerunForm } from './rerun-form';
 import { StatusBadge } from './status';
-import { GateNote, ThrottleNote } from './step-extras';
+import { GateBox } from './quality-gate';
+import { ThrottleNote } from './throttle';
 import { StepFeedback } from './step-feedback';
 import { attemptsByStep, type Attempt } from './timeline';
 
@@ -73,8 +74,8 @@ export function StepDrawer({
             )}
             {data.generation > 1 && <span data-testid="step-generation"> · generation {data.generation}</span>}
           </p>
-          <ThrottleNote step={data} />
-          <GateNote step={data} />
+          <ThrottleNote step={data} now={Date.now()} />
+          <GateBox runId={runId} step={data} runStatus={runStatus} decision={<Decision runId={runId} stepId={stepId} />} />
           {data.reusedFrom && (
             <p className="muted small" data-testid="step-reused">
               Reused: the output of run{' '}
@@ -90,7 +91,7 @@ export function StepDrawer({
               <div className="muted small">guidance of the re-run</div>
             </blockquote>
           )}
-          {data.status === 'needs_qa' && <Decision runId={runId} stepId={stepId} />}
+          {data.status === 'needs_qa' && !data.gate && <Decision runId={runId} stepId={stepId} />}
           {data.comment && (
             <blockquote className="comment" data-testid="step-comment">
               {data.comment}
@@ -117,7 +118,8 @@ export function StepDrawer({
             </div>
           )}
           <div className="actions">
-            <RerunForm runId={runId} step={data} runStatus={runStatus} />
+            {/* A step held at its gate is re-run from the gate box. */}
+            {data.status !== 'needs_qa' && <RerunForm runId={runId} step={data} runStatus={runStatus} />}
             {onFork && can(role, 'editor') && (
               <button type="button" onClick={() => onFork(stepId)}>
                 Fork from here…

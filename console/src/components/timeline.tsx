@@ -54,6 +54,26 @@ function rowAttempts(step: StepSummary, fromEvents: Attempt[] | undefined): Atte
   return [...attempts, { attempt: step.attempt, start: started, ...(step.finishedAt ? { end: Date.parse(step.finishedAt) } : {}), outcome: settled || step.status === 'needs_qa' ? step.status : 'running' }];
 }
 
+/** Tick steps a time axis may use, in ms: 1-2-5 per decade from 1 ms, then minutes and hours. */
+const tickSteps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000];
+
+/** A tick's offset from the run's start in the unit its step reads best in: `50 ms`, `1.5 s`, `2 min`, `3 h`. */
+export function tickLabel(offset: number, step: number): string {
+  if (offset === 0) return '0';
+  if (step < 1000) return `${offset} ms`;
+  if (step < 60_000) return `${Number((offset / 1000).toFixed(step % 1000 ? 1 : 0))} s`;
+  if (step < 3_600_000) return `${Number((offset / 60_000).toFixed(step % 60_000 ? 1 : 0))} min`;
+  return `${Number((offset / 3_600_000).toFixed(step % 3_600_000 ? 1 : 0))} h`;
+}
+
+/** Between three and six ticks on a round step over a span of `span` ms, each at its offset from the start. */
+export function axisTicks(span: number): { offset: number; label: string }[] {
+  const step = tickSteps.find((candidate) => span / candidate <= 5) ?? tickSteps.at(-1)!;
+  const ticks: { offset: number; label: string }[] = [];
+  for (let offset = 0; offset <= span; offset += step) ticks.push({ offset, label: tickLabel(offset, step) });
+  return ticks;
+}
+
 /** A step the plan import marked done: completed when the run was created, never started. */
 const doneBeforeRun = (step: StepSummary) => step.status === 'completed' && !step.startedAt && step.attempt === 0;
 
@@ -81,10 +101,13 @@ export function Timeline({ steps, events, now }: { steps: StepSummary[]; events:
   );
   return (
     <div className="timeline" data-testid="timeline">
-      <div className="timeline-scale">
-        <span>{new Date(start).toLocaleTimeString(undefined, { hour12: false })}</span>
-        <span>{((end - start) / 1000).toFixed(1)} s</span>
-        <span>{new Date(end).toLocaleTimeString(undefined, { hour12: false })}</span>
+      <div className="timeline-scale" data-testid="timeline-scale" title={`${new Date(start).toLocaleTimeString(undefined, { hour12: false })} to ${new Date(end).toLocaleTimeString(undefined, { hour12: false })}`}>
+        {axisTicks(span).map((tick) => (
+          // A tick near the right edge writes its label to the left of its line, inside the frame.
+          <span key={tick.offset} className={`tick${tick.offset / span > 0.85 ? ' end' : ''}`} style={{ left: `${((tick.offset / span) * 100).toFixed(3)}%` }}>
+            {tick.label}
+          </span>
+        ))}
       </div>
       <div className="timeline-rows">
         {ordered.map((step) => {
@@ -102,7 +125,11 @@ export function Timeline({ steps, events, now }: { steps: StepSummary[]; events:
                   <span className="bar done-before" data-status="completed" style={{ left: left(Date.parse(step.finishedAt)), width: width(0, 0) }} title={`${step.id}: done before the run (marked done in the plan)`} />
                 )}
                 {queued !== undefined && (firstStart === undefined || firstStart > queued) && (
-                  <span className="bar queued" style={{ left: left(queued), width: width(queued, firstStart ?? (step.status === 'queued' ? now : queued)) }} title={`${step.id}: queued`} />
+                  <span
+                    className={`bar queued${step.status === 'throttled' ? ' throttled' : ''}`}
+                    style={{ left: left(queued), width: width(queued, firstStart ?? (['queued', 'throttled'].includes(step.status) ? now : queued)) }}
+                    title={step.status === 'throttled' ? `${step.id}: waiting for capacity` : `${step.id}: queued`}
+                  />
                 )}
                 {stepAttempts.map((attempt) => (
                   <span

@@ -10,9 +10,11 @@ import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
 import { ForkPanel } from '../components/fork-panel';
 import { LimitsCard } from '../components/limits-card';
+import { GateWaits } from '../components/quality-gate';
 import { RetryPanel } from '../components/retry-panel';
 import { StatusBadge } from '../components/status';
 import { StepDrawer } from '../components/step-drawer';
+import { CapacityWaits, throttleLimit } from '../components/throttle';
 import { Timeline } from '../components/timeline';
 import { can, useSession } from '../context';
 import { backoff } from '../polling';
@@ -62,7 +64,18 @@ export function RunPage({ runId }: { runId: string }) {
     return () => clearInterval(timer);
   }, [final]);
 
-  const nodes = useMemo(() => (steps.data ?? []).map((step) => ({ id: step.id, kind: step.kind, dependsOn: step.dependsOn, status: step.status })), [steps.data]);
+  const nodes = useMemo(
+    () =>
+      (steps.data ?? []).map((step) => ({
+        id: step.id,
+        kind: step.kind,
+        dependsOn: step.dependsOn,
+        status: step.status,
+        ...(step.status === 'throttled' && step.throttle ? { note: `waiting for capacity: ${throttleLimit(step.throttle)}` } : {}),
+        ...(step.status === 'needs_qa' && step.gate ? { note: `quality gate ${step.gate.state}${step.gate.score !== undefined ? `, score ${step.gate.score} (threshold ${step.gate.threshold})` : ''}` } : {}),
+      })),
+    [steps.data],
+  );
 
   if (run.isError) return <ErrorText error={run.error} />;
   if (!run.data) return <p className="muted">Loading run…</p>;
@@ -114,6 +127,8 @@ export function RunPage({ runId }: { runId: string }) {
             </p>
           )}
           <BlockedReason run={data} events={events.data ?? []} editor={editor} />
+          {steps.data && <GateWaits steps={steps.data} onSelect={setSelected} />}
+          {steps.data && <CapacityWaits steps={steps.data} now={now} onSelect={setSelected} />}
           <p className="muted">
             created {formatTime(data.createdAt)} · started {formatTime(data.startedAt)} · {data.finishedAt ? `finished ${formatTime(data.finishedAt)}` : 'not finished'} · took{' '}
             {formatDuration(data.startedAt ?? data.createdAt, data.finishedAt)}
