@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
  * chosen by path, so one agent serves every scenario of a test file:
  *
  * - `/ok` → `{ ok: true, data: { echo: <input> } }`
+ * - `/data` → `{ ok: true, data: <input> }` (a planner's `{plan: {steps}}` given as its input comes back as its output)
  * - `/flaky/<name>?failures=N&status=503&retryAfter=S` → fails N times for `<name>` (with a
  *   Retry-After header when given), then `{ ok: true, data: { attempts: n } }`
  * - `/status/<code>` → always `<code>` with `{ ok: false, error: 'status <code>' }`
@@ -116,6 +117,8 @@ async function script(url: URL, body: unknown, flakyCounts: Map<string, number>,
   switch (route) {
     case 'ok':
       return ok({ echo: inputOf(body) });
+    case 'data':
+      return ok(inputOf(body));
     case 'flaky': {
       const seen = (flakyCounts.get(arg) ?? 0) + 1;
       flakyCounts.set(arg, seen);

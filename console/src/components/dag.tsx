@@ -9,6 +9,8 @@ export interface DagNode {
   status?: string;
   /** Why it waits, in words (a throttled step's limit, a gate's state): shown on hover. */
   note?: string;
+  /** The planner step that added it to the run (issue 13 §2): drawn dashed. */
+  plannedBy?: string;
 }
 
 interface Layout {
@@ -79,8 +81,9 @@ export function Dag({ nodes, selected, onSelect }: { nodes: DagNode[]; selected?
           return (
             <g
               key={node.id}
-              className={`dag-node${selected === node.id ? ' selected' : ''}`}
+              className={`dag-node${selected === node.id ? ' selected' : ''}${node.plannedBy ? ' planned' : ''}`}
               data-step-id={node.id}
+              data-planned-by={node.plannedBy}
               data-status={node.status ?? 'none'}
               transform={`translate(${position.x - nodeWidth / 2},${position.y - nodeHeight / 2})`}
               onClick={onSelect ? () => onSelect(node.id) : undefined}
@@ -88,7 +91,7 @@ export function Dag({ nodes, selected, onSelect }: { nodes: DagNode[]; selected?
               tabIndex={onSelect ? 0 : undefined}
               onKeyDown={onSelect ? (event) => event.key === 'Enter' && onSelect(node.id) : undefined}
             >
-              <title>{`${node.id} (${node.kind})${node.status ? `: ${node.status}` : ''}${node.note ? ` (${node.note})` : ''}`}</title>
+              <title>{`${node.id} (${node.kind})${node.status ? `: ${node.status}` : ''}${node.note ? ` (${node.note})` : ''}${node.plannedBy ? `, added by ${node.plannedBy}` : ''}`}</title>
               <rect width={nodeWidth} height={nodeHeight} rx={6} />
               <text x={8} y={16} className="dag-id">
                 {node.id.length > 20 ? `${node.id.slice(0, 19)}…` : node.id}

@@ -3,6 +3,7 @@ import { Link } from 'wouter';
 import type { RunEvent } from '../api';
 import { Actor } from './actor';
 import { formatTime } from './format';
+import { PlannedSummary } from './planned';
 
 const pageSize = 100;
 
@@ -101,6 +102,8 @@ function EventDetail({ event }: { event: RunEvent }) {
       </button>
       {event.type === 'feedback.critical' ? (
         <CriticalFeedback event={event} />
+      ) : event.type === 'run.planned' ? (
+        <PlannedSummary event={event} />
       ) : (
         <span className="summary" onClick={() => setOpen(!open)}>
           {typeof comment === 'string' && <q className="comment">{comment}</q>} {Object.keys(rest).length ? <span className="mono">{JSON.stringify(rest)}</span> : ''}

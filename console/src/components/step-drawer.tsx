@@ -76,6 +76,11 @@ export function StepDrawer({
           </p>
           <ThrottleNote step={data} now={Date.now()} />
           <GateBox runId={runId} step={data} runStatus={runStatus} decision={<Decision runId={runId} stepId={stepId} />} />
+          {data.plannedBy && (
+            <p className="muted small" data-testid="step-planned-by">
+              Added to the run by the planner step <span className="mono">{data.plannedBy}</span>.
+            </p>
+          )}
           {data.reusedFrom && (
             <p className="muted small" data-testid="step-reused">
               Reused: the output of run{' '}

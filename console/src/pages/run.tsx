@@ -10,6 +10,7 @@ import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
 import { ForkPanel } from '../components/fork-panel';
 import { LimitsCard } from '../components/limits-card';
+import { PlannedLegend } from '../components/planned';
 import { GateWaits } from '../components/quality-gate';
 import { RetryPanel } from '../components/retry-panel';
 import { StatusBadge } from '../components/status';
@@ -71,6 +72,7 @@ export function RunPage({ runId }: { runId: string }) {
         kind: step.kind,
         dependsOn: step.dependsOn,
         status: step.status,
+        ...(step.plannedBy ? { plannedBy: step.plannedBy } : {}),
         ...(step.status === 'throttled' && step.throttle ? { note: `waiting for capacity: ${throttleLimit(step.throttle)}` } : {}),
         ...(step.status === 'needs_qa' && step.gate ? { note: `quality gate ${step.gate.state}${step.gate.score !== undefined ? `, score ${step.gate.score} (threshold ${step.gate.threshold})` : ''}` } : {}),
       })),
@@ -243,6 +245,7 @@ export function RunPage({ runId }: { runId: string }) {
 
       <section>
         <h2>Graph</h2>
+        {steps.data && <PlannedLegend steps={steps.data} onSelect={setSelected} />}
         {steps.data ? <Dag nodes={nodes} selected={selected} onSelect={setSelected} /> : <p className="muted">Loading steps…</p>}
       </section>
       <section>
