@@ -51,7 +51,7 @@ describe('the console showing dynamic work', () => {
 
     // Seven nodes: the planner, its five steps, and publish rewired behind the plan's exit.
     await expect.poll(() => nodeStatuses(page), poll).toEqual(Object.fromEntries(['planner', 'publish', ...plan.map((step) => step.id)].map((stepId) => [stepId, 'completed'])));
-    const planned = await page.locator('[data-testid="dag"] [data-planned-by="planner"]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute('data-step-id')));
+    const planned = await Promise.all((await page.locator('[data-testid="dag"] [data-planned-by="planner"]').all()).map((node) => node.getAttribute('data-step-id')));
     expect(planned.sort()).toEqual(plan.map((step) => step.id).sort());
     expect(await page.locator('[data-testid="dag"] .dag-node.planned').count()).toBe(5);
     expect(await page.locator('[data-testid="dag"] [data-step-id="merge"] title').textContent()).toBe('merge (noop): completed, added by planner');
