@@ -27,6 +27,7 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const api = new ApiStack(app, `${prefix}-Api`, {
     ...shared,
     schedules: { group: engine.scheduleGroupName, target: engine.scheduledStart, role: engine.schedulerRole },
+    triggers: { target: engine.triggerStart },
     secretsKey: data.secretsKey,
     webConsole: { bucketName: consoleBucketName(stage), distribution: webConsole.distribution, origin: webConsole.origin },
   });
@@ -46,6 +47,7 @@ if (isEntryPoint) {
     stage: app.node.tryGetContext('stage') ?? process.env.BATON_STAGE,
     corsOrigins: app.node.tryGetContext('corsOrigins') ?? process.env.BATON_CORS_ORIGINS,
     agentFunctions: app.node.tryGetContext('agentFunctions') ?? process.env.BATON_AGENT_FUNCTIONS,
+    triggerBus: app.node.tryGetContext('triggerBus') ?? process.env.BATON_TRIGGER_BUS,
   });
   buildBaton(app, stage);
   addNagChecks(app);

@@ -64,6 +64,17 @@ export const emulatorCorsConfiguration = (cors: Record<string, unknown>): Record
  *   (shared/domain/tokens.ts), so the generated installation token works as it is.
  * - Lambdas run on the host's Node (whatever the declared runtime) without an AWS SDK: every
  *   bundle includes the SDK and targets Node 20 (infra/constructs/baton-function.ts).
+ * - EventBridge rules made at run time (triggers, shared/store/triggers.ts): MiniStack 1.5.33
+ *   supports what they use (PutRule with an event pattern on a named or the default bus, refusing
+ *   bad patterns with InvalidEventPatternException; PutTargets with a Lambda target and an input
+ *   transformer, `<aws.events.event.json>` included; EnableRule, DisableRule, RemoveTargets,
+ *   DeleteRule), with differences that need no code: it does not check the function's resource
+ *   policy (AWS needs the `events.amazonaws.com` permission the engine stack grants to rules of
+ *   the stage's prefix), ignores the target's RetryPolicy and the Lambda's async retries and
+ *   on-failure destination (an invocation that fails is lost, not parked in ReactionsDlq), lets
+ *   DeleteRule delete a rule that still has targets and EnableRule/DisableRule answer success for
+ *   a rule that does not exist (AWS: ValidationException, ResourceNotFoundException). The code
+ *   removes targets before deleting a rule, as AWS requires.
  * - Fixed by 1.5.33, no workaround kept: the queue RedrivePolicy that earlier releases dropped
  *   (an e2e test checks it), and `cdklocal destroy`, which used to delete nothing.
  */

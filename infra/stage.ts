@@ -13,6 +13,11 @@ export interface Stage {
    * account and region (`-c agentFunctions=<arn,…>`): ARNs, optionally with `*` wildcards.
    */
   agentFunctions: string[];
+  /**
+   * The EventBridge bus `eventbridge` triggers listen on (`-c triggerBus=<name>`, BATON_TRIGGER_BUS):
+   * the account's `default` bus unless named. Its rules are Baton's, named `triggerRulePrefix(stage)…`.
+   */
+  triggerBus: string;
   timing: EngineTiming;
 }
 
@@ -79,7 +84,19 @@ const readAgentFunctions = (raw: unknown): string[] => {
   return arns;
 };
 
-export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFunctions?: unknown }): Stage {
+/** An event bus name (not an ARN: the bus is in the stack's own account and region). */
+const busName = /^[A-Za-z0-9._-]{1,256}$/;
+
+const readTriggerBus = (raw: unknown): string => {
+  const name = typeof raw === 'string' && raw.trim() ? raw.trim() : 'default';
+  if (!busName.test(name)) throw new Error(`Invalid triggerBus "${name}": give the name of an event bus in this account and region (letters, digits, . _ -).`);
+  return name;
+};
+
+/** Every trigger rule's name starts with it; the API's EventBridge grant is scoped to it. */
+export const triggerRulePrefix = (stage: Pick<Stage, 'name'>): string => `baton-${stage.name}-trigger-`;
+
+export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFunctions?: unknown; triggerBus?: unknown }): Stage {
   const name = typeof raw.stage === 'string' ? raw.stage : undefined;
   if (!name) {
     throw new Error('No stage given: pass -c stage=<name> or set BATON_STAGE (e.g. "local", "dev", "prod").');
@@ -95,7 +112,7 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFu
   const timing = isLocal ? localTiming : cloudTiming;
   const problems = timingProblems(timing);
   if (problems.length) throw new Error(`Engine timing of stage "${name}" is unsound: ${problems.join('; ')}`);
-  return { name, isLocal, corsOrigins, agentFunctions: readAgentFunctions(raw.agentFunctions), timing };
+  return { name, isLocal, corsOrigins, agentFunctions: readAgentFunctions(raw.agentFunctions), triggerBus: readTriggerBus(raw.triggerBus), timing };
 }
 
 /**

@@ -5,6 +5,8 @@ import { createKmsClient } from '#shared/clients/kms';
 import { createSchedulerClient } from '#shared/clients/scheduler';
 import { createSecretsClient } from '#shared/clients/secrets-manager';
 import { createSchedules } from '#shared/store/schedules';
+import { createEventBridgeClient } from '#shared/clients/eventbridge';
+import { createTriggers } from '#shared/store/triggers';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { createStepKindRegistry } from '#shared/executors/registry';
@@ -31,6 +33,10 @@ const config = readConfig({
   RATE_LIMIT_BURST: z.coerce.number().int().min(1),
   CHECK_RESPONSES: z.enum(['true', 'false']).transform((value) => value === 'true'),
   MAX_SCHEDULES_PER_PROJECT: z.coerce.number().int().min(1),
+  TRIGGER_BUS: z.string().min(1),
+  TRIGGER_RULE_PREFIX: z.string().min(1),
+  TRIGGER_TARGET_ARN: z.string().min(1),
+  MAX_TRIGGERS_PER_PROJECT: z.coerce.number().int().min(1),
 });
 
 const logger = new Logger();
@@ -60,6 +66,12 @@ export const handler = createApiHandler(
       targetArn: config.SCHEDULE_TARGET_ARN,
       roleArn: config.SCHEDULE_ROLE_ARN,
       maxPerProject: config.MAX_SCHEDULES_PER_PROJECT,
+    }),
+    triggers: createTriggers({
+      documents: engine.documents,
+      tableName: engine.tableName,
+      rules: { client: createEventBridgeClient(), bus: config.TRIGGER_BUS, rulePrefix: config.TRIGGER_RULE_PREFIX, targetArn: config.TRIGGER_TARGET_ARN },
+      maxPerProject: config.MAX_TRIGGERS_PER_PROJECT,
     }),
     webhookSecrets: createWebhookSecretStore({
       documents: engine.documents,

@@ -16,6 +16,7 @@ import { scheduleOperations } from './routes/schedules';
 import { secretOperations } from './routes/secrets';
 import { systemOperations } from './routes/system';
 import { tokenOperations } from './routes/tokens';
+import { triggerOperations } from './routes/triggers';
 import { workflowOperations } from './routes/workflows';
 
 export type { ApiDeps } from './routes/deps';
@@ -33,6 +34,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...forkOperations(deps),
     ...feedbackOperations(deps),
     ...scheduleOperations(deps),
+    ...triggerOperations(deps),
     ...callbackOperations(deps),
   ];
   return operations;

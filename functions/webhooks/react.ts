@@ -9,10 +9,18 @@ import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-rea
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { listTriggers, readTrigger } from '#shared/store/triggers';
 
 const logger = new Logger();
 const engine = createEngine(logger);
 const projects = createProjectStore({ documents: engine.documents, tableName: engine.tableName });
+const triggers = {
+  workflows: engine.workflows,
+  triggers: {
+    read: (projectId: string, triggerId: string) => readTrigger(engine.documents, engine.tableName, projectId, triggerId),
+    list: (projectId: string) => listTriggers(engine.documents, engine.tableName, projectId),
+  },
+};
 const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine) });
 
 /** The part of a `webhook.received` event the reactions rely on; anything else is refused loudly. */
@@ -37,11 +45,11 @@ export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, Reac
     if (!parsed.success) {
       // Retrying cannot fix a malformed event: log it whole, change nothing.
       logger.error('not a webhook.received event', { event, issues: parsed.error.issues });
-      return { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [] };
+      return { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [], startedRuns: [] };
     }
     return metering.invocation(async (remainders) => {
       const report = await reactToDelivery(
-        { engine: engine.deps, settingsOf: async (projectId) => (await projects.get(projectId))?.settings },
+        { engine: engine.deps, settingsOf: async (projectId) => (await projects.get(projectId))?.settings, triggers },
         parsed.data,
       );
       logger.info('delivery handled', { eventId: parsed.data.id, deliveryId: parsed.data.detail.deliveryId, ...report });
@@ -52,4 +60,4 @@ export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, Reac
 
 /** The runs a delivery moved, each once (`run/step` entries name their run first). */
 const runsMovedBy = (report: ReactionReport): string[] =>
-  [...new Set([...report.completedSteps, ...report.approvedGates, ...report.failedGates].map((entry) => entry.split('/')[0]!).concat(report.completedRuns))];
+  [...new Set([...report.completedSteps, ...report.approvedGates, ...report.failedGates].map((entry) => entry.split('/')[0]!).concat(report.completedRuns, report.startedRuns))];

@@ -14,11 +14,14 @@ import type { Construct } from 'constructs';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
 import { ConsolePublication } from '../constructs/console-publication';
 import { emulatorCorsConfiguration, pinnedApiIdTags } from '../emulator-gaps';
-import { apiUrlParameterName } from '../stage';
+import { apiUrlParameterName, triggerRulePrefix } from '../stage';
+import { triggerRuleArnPattern } from './engine-stack';
 
 export interface ApiStackProps extends StackProps, EngineResources {
   /** Where schedules go and what they invoke (from the engine stack). */
   schedules: { group: string; target: IFunction; role: IRole };
+  /** What the rules of `eventbridge` triggers invoke (from the engine stack). */
+  triggers: { target: IFunction };
   /** Project secrets: the API encrypts them (and never decrypts). */
   secretsKey: IKey;
   /** Where the web console is served (from the console stack): its origin is allowed by CORS. */
@@ -33,7 +36,7 @@ export class ApiStack extends Stack {
   readonly webhookKey: Secret;
   readonly webhookFunction: BatonFunction;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, secretsKey, webConsole, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, triggers, secretsKey, webConsole, ...props }: ApiStackProps) {
     super(scope, id, props);
     // Browsers may call the API from the console (and from any origin the stage names). Locally
     // the stage allows any origin: the emulator's console URL depends on its port.
@@ -75,6 +78,10 @@ export class ApiStack extends Stack {
         CHECK_RESPONSES: String(stage.isLocal),
         // Each schedule fires a Lambda on its own; locally they all share one machine.
         MAX_SCHEDULES_PER_PROJECT: stage.isLocal ? '10' : '100',
+        // Every webhook delivery reads its project's triggers (one query page).
+        MAX_TRIGGERS_PER_PROJECT: '100',
+        TRIGGER_BUS: stage.triggerBus,
+        TRIGGER_RULE_PREFIX: triggerRulePrefix(stage),
       },
     })
       .useEngine({ table, bucket, bucketAccess, stepQueue, bus, stage })
@@ -100,6 +107,20 @@ export class ApiStack extends Stack {
     Validations.of(this.apiFunction.role!).acknowledge({
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${schedules.group}/*]`,
       reason: 'Schedules are created at run time, one per user schedule; the grant is limited to the stage\'s own schedule group.',
+    });
+
+    // Triggers' rules: created, paused and deleted at run time, only under the stage's prefix on
+    // the trigger bus; their target is trigger-start, which allows those rules to invoke it.
+    this.apiFunction.addEnvironment('TRIGGER_TARGET_ARN', triggers.target.functionArn);
+    this.apiFunction.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['events:PutRule', 'events:PutTargets', 'events:RemoveTargets', 'events:DeleteRule', 'events:EnableRule', 'events:DisableRule'],
+        resources: [triggerRuleArnPattern(stage)],
+      }),
+    );
+    Validations.of(this.apiFunction.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/${stage.triggerBus === 'default' ? '' : `${stage.triggerBus}/`}${triggerRulePrefix(stage)}*]`,
+      reason: "Trigger rules are created at run time, one per eventbridge trigger; the grant is limited to rules named with the stage's trigger prefix on the trigger bus.",
     });
 
     this.webhookFunction = new BatonFunction(this, 'WebhookFunction', {

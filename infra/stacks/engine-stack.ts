@@ -11,6 +11,11 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { eventSource } from '#shared/domain/events';
 import { BatonFunction, type EngineResources } from '../constructs/baton-function';
+import { triggerRulePrefix, type Stage } from '../stage';
+
+/** The ARN of every trigger rule of the stage (rules on `default` have no bus in their ARN). */
+export const triggerRuleArnPattern = (stage: Stage): string =>
+  `arn:${Aws.PARTITION}:events:${Aws.REGION}:${Aws.ACCOUNT_ID}:rule/${stage.triggerBus === 'default' ? '' : `${stage.triggerBus}/`}${triggerRulePrefix(stage)}*`;
 
 export interface EngineStackProps extends StackProps, EngineResources {
   stepDlq: IQueue;
@@ -27,6 +32,8 @@ export class EngineStack extends Stack {
   /** The role EventBridge Scheduler invokes scheduled-start with. */
   readonly schedulerRole: Role;
   readonly scheduleGroupName: string;
+  /** Started by the EventBridge rules of `eventbridge` triggers (created at run time by the API). */
+  readonly triggerStart: BatonFunction;
   readonly reactions: BatonFunction;
   /** Where `webhook.received` events the reactions could not handle are parked (after retries). */
   readonly reactionsDlq: Queue;
@@ -156,6 +163,29 @@ export class EngineStack extends Stack {
       targets: [new LambdaFunction(this.reactions, { deadLetterQueue: this.reactionsDlq, maxEventAge: Duration.hours(24), retryAttempts: 185 })],
     });
     new CfnOutput(this, 'ReactionsDlqUrl', { value: this.reactionsDlq.queueUrl });
+
+    // Triggers: the API puts one rule per `eventbridge` trigger on the trigger bus, named with
+    // the stage's prefix; each invokes trigger-start (asynchronously: retried, then parked with
+    // its event in the reactions DLQ, which holds every event-started invocation that failed).
+    this.triggerStart = new BatonFunction(this, 'TriggerStartFunction', {
+      entry: 'functions/triggers/trigger-start.ts',
+      stage,
+      description: 'Baton trigger starts: an event matched a trigger\'s rule, start a run (idempotent per event id)',
+      onFailure: new SqsDestination(this.reactionsDlq),
+      retryAttempts: 2,
+    }).useEngine(engine);
+    // Only the stage's trigger rules on the trigger bus may invoke it.
+    this.triggerStart.addPermission('TriggerRulesInvoke', {
+      principal: new ServicePrincipal('events.amazonaws.com'),
+      sourceAccount: Aws.ACCOUNT_ID,
+      sourceArn: triggerRuleArnPattern(stage),
+    });
+    Validations.of(this.triggerStart).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Failed asynchronous invocations go to an on-failure destination (ReactionsDlq), which keeps the error with the event; a DLQ would duplicate it.',
+    });
+    new CfnOutput(this, 'TriggerBusName', { value: stage.triggerBus });
+    new CfnOutput(this, 'TriggerStartFunctionName', { value: this.triggerStart.functionName });
 
     for (const fn of [this.worker, this.dlqHandler]) {
       Validations.of(fn).acknowledge({

@@ -110,6 +110,8 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
     busName: output(names.messaging, 'BusName'),
     adminTokenSecret: output(names.api, 'AdminTokenSecretArn'),
     sweeperFunction: output(names.engine, 'SweeperFunctionName'),
+    triggerBus: output(names.engine, 'TriggerBusName'),
+    triggerStartFunction: output(names.engine, 'TriggerStartFunctionName'),
   };
   writeStackInfo(info);
   return info;

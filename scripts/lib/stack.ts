@@ -19,6 +19,10 @@ export interface StackInfo {
   busName: string;
   adminTokenSecret: string;
   sweeperFunction: string;
+  /** The bus `eventbridge` triggers listen on (the stage's triggerBus). */
+  triggerBus: string;
+  /** The function trigger rules invoke (tests invoke it directly to redeliver an event). */
+  triggerStartFunction: string;
 }
 
 export const stackInfoPath = (): string => statePath('stack.json');

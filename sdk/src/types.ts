@@ -16,6 +16,8 @@ export type StepSummary = Schemas['StepSummary'];
 export type StepDetail = Schemas['StepDetail'];
 export type Event = Schemas['Event'];
 export type Schedule = Schemas['Schedule'];
+/** A trigger: runs of a workflow started by webhook deliveries or EventBridge events. */
+export type Trigger = Schemas['Trigger'];
 /** Spend against each budget of a run (`RunDetail.budgets`). */
 export type RunBudgets = Schemas['RunBudgets'];
 export type Feedback = Schemas['Feedback'];
@@ -32,6 +34,8 @@ export type StepStatus = StepSummary['status'];
 export type CreateRunBody = NonNullable<operations['createRun']['requestBody']>['content']['application/json'];
 export type SaveWorkflowBody = NonNullable<operations['saveWorkflow']['requestBody']>['content']['application/json'];
 type JsonBody<Operation extends keyof operations> = NonNullable<operations[Operation]['requestBody']> extends { content: { 'application/json': infer Body } } ? Body : never;
+/** `POST /v1/projects/{projectId}/triggers`. */
+export type CreateTriggerBody = JsonBody<'createTrigger'>;
 /** `PUT /v1/runs/{runId}/budget`. */
 export type RunBudgetBody = JsonBody<'setRunBudget'>;
 /** `POST /v1/runs/{runId}/steps/{stepId}/feedback`. */

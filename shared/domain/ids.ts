@@ -4,7 +4,7 @@ const nextUlid = monotonicFactory();
 
 /** Time-ordered, URL-safe ids (ULIDs) with a readable prefix per kind of object. */
 /** `at` (ms): the time the id starts with, when it must agree with a recorded time (a run's createdAt). */
-export const newId = (kind: 'prj' | 'tok' | 'evt' | 'run' | 'wf' | 'sch' | 'fbk', at?: number): string => `${kind}_${nextUlid(at).toLowerCase()}`;
+export const newId = (kind: 'prj' | 'tok' | 'evt' | 'run' | 'wf' | 'sch' | 'fbk' | 'trg', at?: number): string => `${kind}_${nextUlid(at).toLowerCase()}`;
 
 /** Event ids stay bare ULIDs: they sort the event history in the table. */
 export const newEventId = (): string => nextUlid();

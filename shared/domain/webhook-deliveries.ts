@@ -14,6 +14,8 @@ export interface NormalizedDelivery {
   pullRequest?: number;
   ciStatus?: 'success' | 'failure' | 'pending';
   merged?: boolean;
+  /** What happened to the event's subject (`opened`, `closed`, `completed`…), when the event says (trigger filters). */
+  action?: string;
   url?: string;
   /** A sender-chosen correlation key (generic deliveries). */
   key?: string;

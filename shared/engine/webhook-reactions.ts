@@ -11,6 +11,7 @@ import { applyEffects } from './dispatch';
 import { stepsPerWrite } from './store';
 import type { DeliveryDetail } from './webhook-deliveries';
 import { completeStep, failStep } from './step-outcomes';
+import { startFromDelivery, type TriggerStartDeps } from './triggers';
 
 /** What one delivery did, for the log and the tests. */
 export interface ReactionReport {
@@ -22,12 +23,16 @@ export interface ReactionReport {
   failedGates: string[];
   /** Runs completed because their branch was merged. */
   completedRuns: string[];
+  /** Runs started by the project's webhook triggers (shared/engine/triggers.ts), new or found again. */
+  startedRuns: string[];
 }
 
 export interface ReactionDeps {
   engine: EngineDeps;
   /** The project's settings, or undefined when the project is gone. */
   settingsOf: (projectId: string) => Promise<ProjectSettings | undefined>;
+  /** The project's triggers and workflows: a matching delivery starts runs. */
+  triggers: Pick<TriggerStartDeps, 'triggers' | 'workflows'>;
 }
 
 /**
@@ -36,16 +41,18 @@ export interface ReactionDeps {
  * 1. the runs mapped to the delivery's branch react to it, per the project's settings:
  *    CI success approves their waiting approval gates, CI failure fails them with the CI's URL
  *    (`autoQaOnCi`), a merged PR/MR completes them (`completeRunOnMerge`);
- * 2. the `webhook` steps waiting for one of its correlation keys complete with it as output.
+ * 2. the project's webhook triggers it matches start their runs (idempotent per trigger and delivery);
+ * 3. the `webhook` steps waiting for one of its correlation keys complete with it as output.
  * Run reactions go first, so a test (or a user) who sees a correlated step complete knows the
  * run reactions to the same delivery are done.
  */
-export async function reactToDelivery({ engine, settingsOf }: ReactionDeps, event: LifecycleEvent): Promise<ReactionReport> {
+export async function reactToDelivery({ engine, settingsOf, triggers }: ReactionDeps, event: LifecycleEvent): Promise<ReactionReport> {
   const delivery = event.detail as unknown as DeliveryDetail;
-  const report: ReactionReport = { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [] };
+  const report: ReactionReport = { completedSteps: [], approvedGates: [], failedGates: [], completedRuns: [], startedRuns: [] };
   const settings = await settingsOf(event.projectId);
   if (!settings) return report;
   await reactOnBranch(engine, event.projectId, settings, delivery, report);
+  report.startedRuns.push(...(await startFromDelivery({ ...engine, ...triggers }, event.projectId, delivery)));
   await completeWaitingSteps(engine, event.projectId, delivery, report);
   await recordHandled(engine, event.projectId, delivery, report);
   return report;

@@ -315,3 +315,20 @@ export const scheduleResponse = z
   .meta({ id: 'Schedule' });
 
 export const scheduleListResponse = z.object({ items: z.array(scheduleResponse) }).meta({ id: 'ScheduleList' });
+
+export const triggerResponse = z
+  .looseObject({
+    id: z.string(),
+    projectId: z.string(),
+    name: z.string().optional(),
+    workflowId: z.string(),
+    version: z.number().int().optional().meta({ description: 'The version each event starts; the latest at the time of the event when absent' }),
+    source: z.looseObject({ type: z.enum(['webhook', 'eventbridge']) }).meta({ description: 'What starts runs: a webhook delivery (provider, event, filter) or an EventBridge event (pattern)' }),
+    input: z.looseObject({}).optional().meta({ description: 'How the event becomes the run\'s input: `{from: "event"}` (the default) or `{mapping: {key: JSONPath}}`' }),
+    state: z.enum(['ENABLED', 'DISABLED']).meta({ description: 'DISABLED: paused, it starts nothing' }),
+    rule: z.object({ name: z.string(), bus: z.string() }).optional().meta({ description: 'The EventBridge rule of an eventbridge trigger, and the bus to put events on' }),
+    createdAt: timestamp,
+  })
+  .meta({ id: 'Trigger' });
+
+export const triggerListResponse = z.object({ items: z.array(triggerResponse) }).meta({ id: 'TriggerList' });

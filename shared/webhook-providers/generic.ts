@@ -25,6 +25,7 @@ export const genericProvider: WebhookProvider<'generic'> = {
       sha: textIn(payload.sha),
       ciStatus: ciStatusOf(payload.status),
       key: textIn(payload.key),
+      action: textIn(payload.action),
       url: textIn(payload.url),
     });
   },

@@ -26,6 +26,7 @@ export const githubProvider: WebhookProvider<'github'> = {
       pullRequest: numberIn(pr.number),
       ciStatus: ciStatusOf(run.conclusion ?? suite.conclusion),
       merged: event === 'pull_request' ? payload.action === 'closed' && pr.merged === true : undefined,
+      action: textIn(payload.action),
       url: textIn(run.html_url) ?? textIn(suite.url) ?? textIn(pr.html_url),
     });
   },

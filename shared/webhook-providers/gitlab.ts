@@ -31,6 +31,7 @@ export const gitlabProvider: WebhookProvider<'gitlab'> = {
       pullRequest: kind === 'merge_request' ? numberIn(attributes.iid) : undefined,
       ciStatus: kind === 'pipeline' ? ciStatusOf(attributes.status) : undefined,
       merged: kind === 'merge_request' ? attributes.state === 'merged' : undefined,
+      action: textIn(attributes.action),
       url: textIn(attributes.url),
     });
   },

@@ -57,6 +57,7 @@ describe('authentication and tenancy on the deployed API', () => {
       stepId: 'review',
       tokenId: viewer.id,
       scheduleId: 'sch_00000000000000000000000000',
+      triggerId: 'trg_00000000000000000000000000',
       provider: 'github',
       action: 'pause',
     };

@@ -17,6 +17,7 @@ export interface DeliveryReactions {
   approvedGates: string[];
   failedGates: string[];
   completedRuns: string[];
+  startedRuns: string[];
 }
 
 /** Tests poll often: the SDK's default backoff (up to 5 s between reads) would only add waiting. */

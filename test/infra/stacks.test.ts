@@ -193,6 +193,12 @@ describe('api stack', () => {
           Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Engine:.*SchedulerRole.*Arn/) },
           Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
         },
+        {
+          // Trigger rules: only those named with the stage's prefix, on the trigger bus (`default` here: no bus in the ARN).
+          Effect: 'Allow',
+          Action: ['events:PutRule', 'events:PutTargets', 'events:RemoveTargets', 'events:DeleteRule', 'events:EnableRule', 'events:DisableRule'],
+          Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/baton-prod-trigger-*']] },
+        },
       ]),
     );
     expect(managedPoliciesOf(prod.api, 'ApiFunction')).toEqual([{ 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Data:.*ArtifactsAccess/) }]);
@@ -417,6 +423,31 @@ describe('engine stack', () => {
     );
   });
 
+  it("lets only the stage's trigger rules invoke trigger-start, which has the engine's grants and its DLQ", () => {
+    const dlq = { 'Fn::GetAtt': [expect.stringMatching(/^ReactionsDlq/), 'Arn'] };
+    const permissions = Object.values(prod.engine.findResources('AWS::Lambda::Permission', { Properties: { Principal: 'events.amazonaws.com', FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TriggerStartFunction'), 'Arn'] } } }));
+    expect(permissions.map((permission) => (permission as { Properties: unknown }).Properties)).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [expect.stringMatching(/^TriggerStartFunction/), 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceAccount: { Ref: 'AWS::AccountId' },
+        SourceArn: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':events:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':rule/baton-prod-trigger-*']] },
+      },
+    ]);
+    expectSameStatements(
+      policyStatementsOf(prod.engine, 'TriggerStartFunction'),
+      engineStatements('TriggerStartFunction', [{ Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: dlq }]),
+    );
+    expect(prod.engine.toJSON().Outputs).toMatchObject({ TriggerBusName: { Value: 'default' } });
+  });
+
+  it('puts trigger rules on the bus the stage names, refusing a name that is not a bus name', () => {
+    expect(readStage({ stage: 'prod' }).triggerBus).toBe('default');
+    expect(readStage({ stage: 'prod', triggerBus: 'acme-events' }).triggerBus).toBe('acme-events');
+    expect(() => readStage({ stage: 'prod', triggerBus: 'arn:aws:events:us-east-1:123:event-bus/x' })).toThrow(/Invalid triggerBus/);
+  });
+
   it('grants the worker and the DLQ handler the engine and their own queue only, and the worker Bedrock model calls', () => {
     const consume = (queue: string) => ({
       Effect: 'Allow',
@@ -472,7 +503,7 @@ describe('lambda agents', () => {
     };
 
     expect(worker.Properties.Environment.Variables).toMatchObject({ AGENT_FUNCTIONS: agentPattern, AGENT_FUNCTION_ARN_PREFIX: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:']] } });
-    for (const functionId of ['DlqHandlerFunction', 'SweeperFunction', 'ScheduledStartFunction', 'WebhookReactionsFunction']) {
+    for (const functionId of ['DlqHandlerFunction', 'SweeperFunction', 'ScheduledStartFunction', 'WebhookReactionsFunction', 'TriggerStartFunction']) {
       expect(JSON.stringify(policyStatementsOf(prod.engine, functionId))).not.toContain('lambda:InvokeFunction');
     }
     expect(JSON.stringify(policyStatementsOf(prod.api, 'ApiFunction'))).not.toContain('lambda:InvokeFunction');

@@ -1,6 +1,7 @@
 import type { EngineDeps } from '#shared/engine/context';
 import type { StepKindRegistry } from '#shared/executors/registry';
 import type { Schedules } from '#shared/store/schedules';
+import type { Triggers } from '#shared/store/triggers';
 import type { Principal } from '#shared/middleware/principal';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { EventOutbox } from '#shared/store/event-outbox';
@@ -33,6 +34,8 @@ export interface ApiDeps {
   /** Project secrets: the API encrypts and lists them, never decrypts. */
   secrets: ProjectSecretStore;
   schedules: Schedules;
+  /** Triggers: their records and EventBridge rules. */
+  triggers: Triggers;
   /** Per-token request rates; absent in tests that do not exercise them. */
   rateLimiter?: RateLimiter;
   /** The rate a token gets when it was created without its own. */

@@ -7,6 +7,7 @@ import type { WorkflowStore } from '#shared/store/workflows';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { Schedules } from '#shared/store/schedules';
+import type { Triggers } from '#shared/store/triggers';
 import { RateLimitedError } from '#shared/domain/errors';
 import { createAuthenticator } from '#shared/middleware/principal';
 import type { RateLimiter } from '#shared/store/rate-limiter';
@@ -48,6 +49,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       webhookSecrets: {} as WebhookSecretStore,
       secrets: {} as ProjectSecretStore,
       schedules: {} as Schedules,
+      triggers: {} as Triggers,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
       defaultRateLimit: { perSecond: 100, burst: 100 },
       ...(rateLimited ? { rateLimiter: memoryRateLimiter(() => 1_000_000) } : {}),

@@ -91,6 +91,9 @@ const roundArbitrary = fc.record({
 });
 type Round = typeof roundArbitrary extends fc.Arbitrary<infer T> ? T : never;
 
+/** The project has no triggers: deliveries start no runs here (shared/engine/triggers.ts is tested on its own). */
+const noTriggers = { workflows: { get: async () => undefined }, triggers: { read: async () => undefined, list: async () => [] } };
+
 const sweepOptions = { eventGraceSeconds: 30, limit: 1000, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 };
 
 /** What the run's own event history says its status is. */
@@ -185,7 +188,7 @@ async function act(w: World, runId: string, action: Action, deps: EngineDeps): P
       case 'react': {
         const [event] = pendingReactions(w);
         if (!event) return;
-        await reactToDelivery({ engine: deps, settingsOf: async () => defaultProjectSettings }, event);
+        await reactToDelivery({ engine: deps, settingsOf: async () => defaultProjectSettings, triggers: noTriggers }, event);
         w.handled.add(event.id);
         return;
       }
