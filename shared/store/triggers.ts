@@ -142,7 +142,7 @@ export const createTriggers = ({ documents, tableName, rules, maxPerProject }: T
         ...(body.name ? { name: body.name } : {}),
         workflowId: body.workflowId,
         ...(body.version ? { version: body.version } : {}),
-        source: body.source as TriggerSource,
+        source: body.source,
         ...(body.input ? { input: body.input } : {}),
         state: 'ENABLED',
         ...(body.source.type === 'eventbridge' ? { rule: { name: triggerRuleName(rules.rulePrefix, id), bus: rules.bus } } : {}),
