@@ -4,6 +4,7 @@ import { registerPlan } from './commands/plan';
 import { registerRunActions, registerRuns } from './commands/runs';
 import { registerSteps } from './commands/steps';
 import { registerGovernance } from './commands/governance';
+import { registerSettings } from './commands/settings';
 import { registerWorkflows } from './commands/workflows';
 import { exitCodes, type ExitCode } from './errors';
 import { createOutput } from './output';
@@ -84,6 +85,7 @@ BATON_URL and BATON_TOKEN override it).`,
   registerRuns(program, act);
   registerSteps(program, act);
   registerGovernance(program, act);
+  registerSettings(program, act);
   // pause, resume and cancel also at the top level: `baton cancel <run>` as well as `baton run cancel <run>`.
   registerRunActions(program, act);
   return program;

@@ -264,7 +264,7 @@ async function watch(session: Session, client: BatonClient, runId: string): Prom
 export const exitCodeOf = (status: RunStatus): ExitCode => (status === 'completed' ? exitCodes.ok : ['blocked', 'failed', 'cancelled'].includes(status) ? exitCodes.runNotCompleted : exitCodes.ok);
 
 /** A workflow id as given, or the id of the workflow of that name (through the workflows listing). */
-async function resolveWorkflow(session: Session, workflow: string): Promise<string> {
+export async function resolveWorkflow(session: Session, workflow: string): Promise<string> {
   if (workflowId.test(workflow)) return workflow;
   const client = await session.client();
   const projectId = await session.projectId();

@@ -3,8 +3,48 @@ import type { Command } from 'commander';
 import { exitCodes } from '../errors';
 import type { Act } from '../program';
 
-/** `inbox` (what waits for a person), `approve` and `reject` a step waiting in needs_qa. */
+type StepDetail = components['schemas']['StepDetail'];
+
+/** One step as lines: status and kind, then whatever it waits for or was made by (a gate, a limit, a planner) and its error. */
+export function stepLines(runId: string, step: StepDetail, now: number): string[] {
+  const { gate, throttle } = step;
+  const lines = [`${step.id}  ${step.status}  ${step.kind}${step.generation > 1 ? `  generation ${step.generation}` : ''}  attempt ${step.attempt} of ${step.allowedAttempts}`];
+  if (step.plannedBy) lines.push(`added by the planner step ${step.plannedBy}`);
+  if (step.status === 'throttled' && throttle) {
+    const seconds = Math.max(0, Math.round((now - Date.parse(throttle.since)) / 1000));
+    lines.push(`waiting for capacity: ${throttle.kind === 'project' ? `the project's limit of ${throttle.limit}` : `key ${throttle.key}, limit ${throttle.limit}`}, since ${seconds} s`);
+  }
+  if (gate) {
+    lines.push(
+      `quality gate (${gate.from === 'project' ? "the project's default" : "this step's"}): ${step.status === 'needs_qa' ? gate.state : 'over'}; reviewer ${gate.reviewer}, threshold ${gate.threshold}, below it ${gate.onBelow}${gate.onBelow === 'retry' ? ` (retries ${gate.retries} of ${gate.maxRetries})` : ''}`,
+    );
+    if (gate.score !== undefined) lines.push(`  score ${gate.score}${gate.score < gate.threshold ? ' (below the threshold)' : ''}${gate.comment ? `: ${gate.comment}` : ''}`);
+    if (gate.error) lines.push(`  the reviewer gave no score: ${gate.error}`);
+    if (step.status === 'needs_qa' && (gate.state === 'waiting' || gate.state === 'paused')) {
+      if (gate.state === 'waiting') lines.push(`  score it:  npx baton feedback ${runId} ${step.id} --score <0-100> [--comment <text>]`);
+      lines.push(`  decide:    npx baton approve ${runId} ${step.id}   (or reject, or: npx baton rerun ${runId} ${step.id} --guidance <text>)`);
+    }
+  }
+  if (step.error) lines.push(`error: ${step.error.code ? `${step.error.code}: ` : ''}${step.error.message}`);
+  return lines;
+}
+
+/** `step` (one step), `inbox` (what waits for a person), `approve` and `reject` a step waiting in needs_qa. */
 export function registerSteps(program: Command, act: Act): void {
+  program
+    .command('step')
+    .description('one step of a run: its status, what it waits for (a quality gate with its score, a capacity limit), who added it, its error')
+    .argument('<run>', 'the run id (run_…)')
+    .argument('<step>', 'the step id')
+    .action(
+      act(async (session, runId: string, stepId: string) => {
+        const client = await session.client();
+        const step = await unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }));
+        session.output.result(step, stepLines(runId, step, session.deps.now()));
+        return exitCodes.ok;
+      }),
+    );
+
   program
     .command('inbox')
     .description("the project's steps waiting for a person (needs_qa), oldest first")

@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { exitCodes } from '../errors';
 import { formatOf, readText } from '../files';
 import type { Act } from '../program';
+import { resolveWorkflow } from './runs';
 
-/** `workflows apply` (save a definition; a new version when the name exists) and `workflows list`. */
+/** `workflows apply` (save a definition; a new version when the name exists), `workflows list` and `workflows feedback`. */
 export function registerWorkflows(program: Command, act: Act): void {
   const workflows = program.command('workflows').description('save and list workflow definitions');
   workflows
@@ -46,6 +47,26 @@ export function registerWorkflows(program: Command, act: Act): void {
         session.output.result(
           { items },
           items.length ? items.map((item) => `${item.id}  ${item.name.padEnd(width)}  v${item.version}  ${item.steps} step${item.steps === 1 ? '' : 's'}  ${item.updatedAt.slice(0, 16).replace('T', ' ')}`) : 'No workflows yet: baton workflows apply <file.yaml>',
+        );
+        return exitCodes.ok;
+      }),
+    );
+
+  workflows
+    .command('feedback')
+    .description("a workflow's feedback averaged per version (every score on its runs' steps: people's and reviewers')")
+    .argument('<workflow>', 'the workflow id (wf_…) or name')
+    .action(
+      act(async (session, workflow: string) => {
+        const client = await session.client();
+        const projectId = await session.projectId();
+        const workflowId = await resolveWorkflow(session, workflow);
+        const averages = await unwrap(client.GET('/v1/projects/{projectId}/workflows/{workflowId}/feedback', { params: { path: { projectId, workflowId } } }));
+        session.output.result(
+          averages,
+          averages.items.length
+            ? averages.items.map((item) => `v${item.version}  ${String(item.count).padStart(4)} score${item.count === 1 ? ' ' : 's'}  average ${Math.round(item.averageScore * 10) / 10}`)
+            : 'No feedback yet on its runs.',
         );
         return exitCodes.ok;
       }),

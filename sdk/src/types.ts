@@ -28,6 +28,12 @@ export type Rerun = Schemas['Rerun'];
 /** A fork: the new run, `forkedFrom` and the steps it `reused`. */
 export type Fork = Schemas['Fork'];
 export type RunComparison = Schemas['RunComparison'];
+/** Where a step's quality gate is (`StepDetail.gate`): its policy, state and latest score. */
+export type StepGate = Schemas['StepGate'];
+/** What a throttled step waits for (`StepSummary.throttle`). */
+export type StepThrottle = NonNullable<StepSummary['throttle']>;
+/** A run's guards and the executions started so far (`RunDetail.limits`). */
+export type RunLimits = Schemas['RunLimitsDetail'];
 
 export type RunStatus = Run['status'];
 export type StepStatus = StepSummary['status'];
@@ -44,3 +50,7 @@ export type FeedbackBody = JsonBody<'giveStepFeedback'>;
 export type RerunBody = JsonBody<'rerunStep'>;
 /** `POST /v1/runs/{runId}/fork`. */
 export type ForkBody = JsonBody<'forkRun'>;
+/** `PUT /v1/runs/{runId}/limits`. */
+export type RunLimitsBody = JsonBody<'setRunLimits'>;
+/** `PATCH /v1/projects/{projectId}/settings`: budgets, limits, concurrency, the default quality gate, … */
+export type ProjectSettingsBody = JsonBody<'updateProjectSettings'>;

@@ -351,6 +351,77 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(completed.stdout).toContain('  Limits: 3 / 5 executions');
   });
 
+  it('shows a step held at a human quality gate; a score below the threshold pauses it, a guided re-run runs it again, approve completes the run; the workflow\'s feedback per version', async () => {
+    const workflowId = await apply('name: gated\nsteps:\n  - id: draft\n    kind: noop\n    input: {text: otters}\n    qa: {reviewer: human, threshold: 60}\n  - id: publish\n    kind: noop\n    dependsOn: [draft]\n');
+    const started = json<{ id: string }>(await baton(['run', 'start', 'gated', '--json']));
+    const runId = started.id;
+    const atGate = () => eventually('draft to wait at its gate', async () => {
+      const step = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId: 'draft' } } }));
+      return step.status === 'needs_qa' && step.gate?.state === 'waiting' ? step : undefined;
+    });
+    await atGate();
+
+    const waiting = await baton(['step', runId, 'draft']);
+    const scored = await baton(['feedback', runId, 'draft', '--score', '35', '--comment', 'cite your sources']);
+    const paused = await baton(['step', runId, 'draft']);
+    const rerun = await baton(['rerun', runId, 'draft', '--guidance', 'Name two sources.']);
+    await atGate();
+    const approved = await baton(['approve', runId, 'draft', '--comment', 'Better.']);
+    const watched = await baton(['run', 'watch', runId]);
+    const averages = await baton(['workflows', 'feedback', 'gated']);
+    const averagesJson = await baton(['workflows', 'feedback', workflowId, '--json']);
+
+    expect(waiting.code, waiting.stderr).toBe(0);
+    expect(waiting.stdout.split('\n')).toEqual([
+      'draft  needs_qa  noop  attempt 1 of 3',
+      "quality gate (this step's): waiting; reviewer human, threshold 60, below it pause",
+      `  score it:  npx baton feedback ${runId} draft --score <0-100> [--comment <text>]`,
+      `  decide:    npx baton approve ${runId} draft   (or reject, or: npx baton rerun ${runId} draft --guidance <text>)`,
+      '',
+    ]);
+    expect(scored.code, scored.stderr).toBe(0);
+    expect(paused.stdout.split('\n').slice(1, 4)).toEqual([
+      "quality gate (this step's): paused; reviewer human, threshold 60, below it pause",
+      '  score 35 (below the threshold): cite your sources',
+      `  decide:    npx baton approve ${runId} draft   (or reject, or: npx baton rerun ${runId} draft --guidance <text>)`,
+    ]);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toBe(`Approved draft of run ${runId}: completed\n`);
+    expect(watched.code, watched.stderr).toBe(0);
+    const draft = await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId: 'draft' } } }));
+    expect(draft).toMatchObject({ status: 'completed', generation: 2, comment: 'Better.', input: { text: 'otters', guidance: 'Name two sources.' } });
+    const critical = (await unwrap(sdk.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query: { limit: 200 } } }))).items.filter((event) => event.type === 'feedback.critical');
+    expect(critical.map((event) => event.detail)).toEqual([expect.objectContaining({ score: 35, threshold: 60, verdict: 'pause' })]);
+    expect(averages.code, averages.stderr).toBe(0);
+    expect(averages.stdout).toBe('v1     1 score   average 35\n');
+    expect(json(averagesJson)).toEqual({ workflowId, items: [{ version: 1, count: 1, averageScore: 35 }] });
+  });
+
+  it("shows and changes the project's governing settings (an admin's): budgets, limits, capacity; a bad one names its field", async () => {
+    const before = await baton(['settings']);
+    const changed = await baton(['settings', '--set', await file('settings.yaml', 'concurrency: {limit: 3}\nlimits: {maxExecutedSteps: 500}\n')]);
+    const asJson = await baton(['settings', '--json']);
+    const refused = await baton(['settings', '--set', await file('bad-settings.json', '{"concurrency": {"limit": 0}}')]);
+    const cleared = await baton(['settings', '--set', await file('clear.json', '{"concurrency": {}}'), '--json']);
+
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toContain('concurrency  no project limit\n');
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout.split('\n').slice(0, 4)).toEqual([
+      `Changed the settings of project ${project.id}:`,
+      expect.stringMatching(/^budgets {6}/),
+      'limits       {"maxExecutedSteps":500}',
+      'concurrency  at most 3 steps at once',
+    ]);
+    expect(json(asJson)).toMatchObject({ concurrency: { limit: 3 }, limits: { maxExecutedSteps: 500 } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/body\.concurrency\.limit/);
+    expect(json<{ concurrency?: unknown }>(cleared).concurrency).toEqual({});
+    const stored = await unwrap(sdk.GET('/v1/projects/{projectId}', { params: { path: { projectId: project.id } } }));
+    expect(stored.settings).toMatchObject({ limits: { maxExecutedSteps: 500 } });
+  });
+
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);
     const missingJson = await baton(['run', 'start', '--json']);

@@ -1,5 +1,24 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BatonApiError, collect, createClient, createRunAndWait, paginate, runEvents, unwrap, waitForRun, type FeedbackBody, type Fork, type ForkBody, type RerunBody, type RunBudgetBody, type RunComparison } from '#sdk';
+import {
+  BatonApiError,
+  collect,
+  createClient,
+  createRunAndWait,
+  paginate,
+  runEvents,
+  unwrap,
+  waitForRun,
+  waitForStep,
+  type FeedbackBody,
+  type Fork,
+  type ForkBody,
+  type ProjectSettingsBody,
+  type RerunBody,
+  type RunBudgetBody,
+  type RunComparison,
+  type RunLimitsBody,
+  type StepGate,
+} from '#sdk';
 import { createProject } from '../helpers/projects';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
@@ -122,5 +141,44 @@ describe('the SDK against the deployed API', () => {
     expect(comparison.changedSteps).toEqual(['shape']);
     expect(comparison.steps.find((step) => step.stepId === 'shape')?.output.changes).toEqual([{ path: 'style', a: 'short', b: 'haiku' }]);
     expect(comparison.b).toMatchObject({ reusedSteps: 1, executedSteps: 2 });
+  });
+
+  it("governs with the typed routes: the project's default limits, a run's limits raised and resumed, a human quality gate scored, re-run and approved", async () => {
+    const { projectId, baton } = await projectClient();
+    const settings: ProjectSettingsBody = { limits: { maxExecutedSteps: 1 } };
+    const changed = await unwrap(baton.PATCH('/v1/projects/{projectId}/settings', { params: { path: { projectId } }, body: settings }));
+    const saved = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId } },
+        body: { name: 'sdk-gated', steps: [{ id: 'prepare', kind: 'noop' }, { id: 'draft', kind: 'noop', dependsOn: ['prepare'], input: { text: 'otters' }, qa: { reviewer: 'human', threshold: 60, onBelow: 'pause' } }] },
+      }),
+    );
+    // The project's default of one execution stops the run before draft; raised on the run, it resumes.
+    const created = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: saved.id } }));
+    const blocked = await waitForRun(baton, created.id, { timeoutMs: 45_000 });
+    const limits: RunLimitsBody = { maxExecutedSteps: 5 };
+    const raised = await unwrap(baton.PUT('/v1/runs/{runId}/limits', { params: { path: { runId: created.id } }, body: limits }));
+    await unwrap(baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: created.id, action: 'resume' } } }));
+    const path = { runId: created.id, stepId: 'draft' };
+    const atGate = () => waitForStep(baton, created.id, 'draft', { until: (step) => step.status === 'needs_qa' && step.gate?.state === 'waiting', timeoutMs: 45_000 });
+    const waiting = await atGate();
+    // A person's score decides a human gate: below the threshold it pauses.
+    await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/feedback', { params: { path }, body: { score: 40, comment: 'thin' } }));
+    const paused = await unwrap(baton.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path } }));
+    const rerun = await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/rerun', { params: { path }, body: { guidance: 'More detail.' } }));
+    await atGate();
+    const approved = await unwrap(baton.POST('/v1/runs/{runId}/steps/{stepId}/actions/{action}', { params: { path: { ...path, action: 'approve' } }, body: { comment: 'ok' } }));
+    const done = await waitForRun(baton, created.id, { timeoutMs: 45_000 });
+
+    expect(changed.limits).toEqual({ maxExecutedSteps: 1 });
+    expect(blocked).toMatchObject({ status: 'blocked', limits: { maxExecutedSteps: 1, executedSteps: 1 } });
+    expect(blocked.reason).toMatch(/^MAX_EXECUTED_STEPS: /);
+    expect(raised.limits).toMatchObject({ maxExecutedSteps: 5 });
+    const gate: StepGate | undefined = waiting.gate;
+    expect(gate).toMatchObject({ state: 'waiting', reviewer: 'human', threshold: 60, onBelow: 'pause', from: 'step' });
+    expect(paused.gate).toMatchObject({ state: 'paused', score: 40, comment: 'thin' });
+    expect(rerun).toMatchObject({ step: { id: 'draft', generation: 2 }, downstream: [] });
+    expect(approved).toMatchObject({ id: 'draft', status: 'completed', comment: 'ok' });
+    expect(done.status).toBe('completed');
   });
 });
