@@ -114,6 +114,7 @@ export function stepSummary(step: StepRecord) {
     ...(step.error ? { error: step.error } : {}),
     ...(step.reusedFrom ? { reusedFrom: step.reusedFrom } : {}),
     ...(step.plannedBy ? { plannedBy: step.plannedBy } : {}),
+    ...(step.iteration ? { iteration: step.iteration } : {}),
     ...(step.gate ? { gate: gateView(step.gate) } : {}),
     ...(step.status === 'throttled' && step.throttle ? { throttle: { kind: step.throttle.kind, key: step.throttle.key, limit: step.throttle.limit, since: step.throttle.since } } : {}),
   };

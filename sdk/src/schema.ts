@@ -1123,6 +1123,20 @@ export interface components {
                  * @enum {string}
                  */
                 priority?: "high" | "normal" | "low";
+                loop?: {
+                    over: string[];
+                    until: {
+                        path: string;
+                        equals?: unknown;
+                        notEquals?: unknown;
+                        lessThan?: number;
+                        lessThanOrEqual?: number;
+                        greaterThan?: number;
+                        greaterThanOrEqual?: number;
+                        exists?: boolean;
+                    };
+                    maxIterations: number;
+                };
             }[];
             /** Format: date-time */
             createdAt: string;
@@ -1426,6 +1440,8 @@ export interface components {
             };
             /** @description The planner step whose output added this step to the run (README "Planner steps") */
             plannedBy?: string;
+            /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
+            iteration?: number;
             gate?: components["schemas"]["StepGate"];
             /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
             throttle?: {
@@ -1497,6 +1513,8 @@ export interface components {
             };
             /** @description The planner step whose output added this step to the run (README "Planner steps") */
             plannedBy?: string;
+            /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
+            iteration?: number;
             gate?: components["schemas"]["StepGate"];
             /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
             throttle?: {
@@ -3262,6 +3280,20 @@ export interface operations {
                          * @enum {string}
                          */
                         priority?: "high" | "normal" | "low";
+                        loop?: {
+                            over: string[];
+                            until: {
+                                path: string;
+                                equals?: unknown;
+                                notEquals?: unknown;
+                                lessThan?: number;
+                                lessThanOrEqual?: number;
+                                greaterThan?: number;
+                                greaterThanOrEqual?: number;
+                                exists?: boolean;
+                            };
+                            maxIterations: number;
+                        };
                     }[];
                 };
                 "application/yaml": {
@@ -3341,6 +3373,20 @@ export interface operations {
                          * @enum {string}
                          */
                         priority?: "high" | "normal" | "low";
+                        loop?: {
+                            over: string[];
+                            until: {
+                                path: string;
+                                equals?: unknown;
+                                notEquals?: unknown;
+                                lessThan?: number;
+                                lessThanOrEqual?: number;
+                                greaterThan?: number;
+                                greaterThanOrEqual?: number;
+                                exists?: boolean;
+                            };
+                            maxIterations: number;
+                        };
                     }[];
                 };
             };

@@ -83,6 +83,7 @@ export function checkPlan(raw: unknown[], context: PlanContext): CheckedPlan {
       const path = field.replace(/^body/, `${where}[${index}]`);
       throw new PlanError(`${path}: ${message}`, path);
     }
+    if (parsed.data.loop) throw new PlanError(`${where}[${index}].loop: loops are declared in workflows; a plan's steps cannot loop`, `${where}[${index}].loop`);
     if (parsed.data.done) throw new PlanError(`${where}[${index}].done: an added step runs; only imported plans mark steps done`, `${where}[${index}].done`);
     return parsed.data.dependsOn.length ? parsed.data : { ...parsed.data, dependsOn: [context.plannerId] };
   });

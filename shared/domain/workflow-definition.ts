@@ -1,6 +1,7 @@
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { analyzeDag } from '#shared/domain/dag';
+import { assertLoops } from '#shared/domain/loops';
 import { ValidationError } from '#shared/domain/errors';
 import { workflowBody, type WorkflowBody } from '#shared/domain/workflow';
 
@@ -31,6 +32,7 @@ export const parseWorkflowDefinition = (body: string | object, contentType: stri
   const result = workflowBody.safeParse(value);
   if (!result.success) throw schemaError(result.error.issues);
   analyzeDag(result.data.steps);
+  assertLoops(result.data.steps);
   return result.data;
 };
 

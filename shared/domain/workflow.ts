@@ -3,6 +3,7 @@ import { budget, estimate } from './budgets';
 import { concurrency, priority } from './capacity';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
+import { loopSpec } from './loops';
 import { qaPolicy } from './quality-gates';
 import { callbackKinds, defaultCallbackTimeoutSeconds, maxCallbackTimeoutSeconds } from './callbacks';
 import { text } from './text';
@@ -70,6 +71,8 @@ export const stepSpec = z.strictObject({
   concurrency: concurrency.optional(),
   /** Overrides the run's priority for this step when it waits for a slot. */
   priority: priority.optional(),
+  /** A bounded loop ending at this step (README "Loops"): its body runs again until `until` holds, at most `maxIterations` times. */
+  loop: loopSpec.optional(),
 });
 export type StepSpec = z.infer<typeof stepSpec>;
 

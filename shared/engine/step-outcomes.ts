@@ -16,6 +16,7 @@ import { runEvent, type EngineDeps } from './context';
 import { messageFor, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
 import { checkProgress, recordNoProgress } from './limits';
+import { continueLoop } from './loops';
 import { preparePlan } from './planner';
 import { awaitReview, gateFor } from './quality-gates';
 import { afterFinish, planFinish } from './release-dependents';
@@ -57,6 +58,9 @@ export async function completeStep(
     if (effects) await recordNoProgress(deps, run, stalled.exceeded, actor);
     return effects;
   }
+  // A loop step whose output does not meet its `until` runs its body again (loops.ts); a gate reviews only the last iteration.
+  const looped = transition === 'complete' ? await continueLoop(deps, run, step, outcome.output, actor) : undefined;
+  if (looped) return 'limit' in looped ? failStep(deps, run, step, looped.limit, { actor, transition: 'fail', usage }) : looped.effects;
   // A gated step's execution waits for its review instead (the worker's and a callback's completions).
   const gate = transition === 'complete' ? await gateFor(deps, run, step) : undefined;
   if (gate) return awaitReview(deps, run, step, outcome, gate, { actor, usage });

@@ -87,3 +87,18 @@ export interface PlanWrite {
   /** run.planned. */
   event: EventToWrite;
 }
+
+/**
+ * A loop's next iteration (shared/engine/loops.ts), in one write, all or none: the loop step
+ * (still running at the attempt read) back to pending for its body parents, or queued when none is
+ * in the body, as a new generation with fresh attempts and its iteration counted; the body's
+ * first steps (completed) queued again as new generations (as a re-run's step); the rest of the
+ * body reset to pending (as a re-run's downstream).
+ */
+export interface IterationPlan {
+  runId: string;
+  at: string;
+  step: { stepId: string; attempt: number; queued: boolean; remaining: number; releasedBy: string[]; generation: number; allowedAttempts: number; iteration: number; progress?: Progress; events: EventToWrite[] };
+  heads: { stepId: string; readStatus: StepRecord['status']; generation: number; allowedAttempts: number; event: EventToWrite }[];
+  resets: StepReset[];
+}

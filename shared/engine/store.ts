@@ -8,9 +8,9 @@ import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
 import type { CapacityStore } from './capacity';
-import type { GateWrite, PlanWrite, RerunPlan, StepReset } from './store-plans';
+import type { GateWrite, IterationPlan, PlanWrite, RerunPlan, StepReset } from './store-plans';
 
-export type { GateWrite, PlanWrite, RerunPlan, StepReset } from './store-plans';
+export type { GateWrite, IterationPlan, PlanWrite, RerunPlan, StepReset } from './store-plans';
 
 /**
  * The engine's storage port: one named operation per thing the engine means to do, each
@@ -229,6 +229,8 @@ export interface EngineStore {
   resetSteps(runId: string, resets: StepReset[]): Promise<Written>;
   /** A finished step runs again (`rerun`) and the run with it (rules' `rerun`), with the last chunk of its downstream's resets: all or none. */
   rerun(plan: RerunPlan): Promise<Written>;
+  /** A loop's next iteration (`iterate`, with its body's `rerun`s and `reset`s): all or none (store-plans.ts IterationPlan). */
+  iterate(plan: IterationPlan): Promise<Written>;
   /** A quality gate's write (review, reviewStart, qaPause, qaRetry, qaRerun; its pass and fail are `complete` and `fail`). */
   gate(change: GateWrite, events: EventToWrite[]): Promise<Written>;
   /** → skipped, all or none, each only from the status it was read in. */

@@ -255,6 +255,7 @@ export const stepSummaryResponse = z
     error: stepError.optional(),
     reusedFrom: z.object({ runId: z.string(), generation: z.number().int() }).optional().meta({ description: "A fork's step completed with the output of the run it was forked from: it did not run here" }),
     plannedBy: z.string().optional().meta({ description: 'The planner step whose output added this step to the run (README "Planner steps")' }),
+    iteration: z.number().int().optional().meta({ description: 'A loop step: the iteration it is in (README "Loops"; each ended iteration\'s output is in its step.iterated event)' }),
     gate: stepGateResponse.optional(),
     throttle: z
       .object({ kind: z.enum(['project', 'concurrency']), key: z.string(), limit: z.number().int(), since: timestamp })

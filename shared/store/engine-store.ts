@@ -120,6 +120,25 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
       reset.event,
     );
 
+  /** A finished step queued again as a new generation (a re-run's step, a loop's first steps). */
+  const rerunInto = (
+    tx: Transaction,
+    runId: string,
+    at: string,
+    step: { stepId: string; generation: number; allowedAttempts: number; dependents?: string[]; input?: { value: unknown }; guidance?: string; progress?: unknown; event: EventToWrite },
+    condition: NonNullable<ReturnType<typeof stepCondition>>,
+  ) =>
+    stepChange(
+      tx,
+      keys.step(runId, step.stepId),
+      {
+        set: { status: 'queued', queuedAt: at, generation: step.generation, allowedAttempts: step.allowedAttempts, ...(step.dependents ? { dependents: step.dependents } : {}), ...(step.input ? jsonField('input', step.input.value) : {}), ...(step.guidance ? { guidance: step.guidance } : {}), ...(step.progress ? { progress: step.progress } : {}), ...dispatchMarker(at) },
+        remove: [...previousOutcome.filter((name) => !(step.guidance && name === 'guidance')), ...waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey)],
+        ...condition,
+      },
+      step.event,
+    );
+
   /** A finished step's sink count and the run's counters (in the same write). */
   const finishInto = (tx: Transaction, runId: string, stepId: string, finish: Finish, runAdd: Record<string, unknown>) => {
     const bucket = finish.sink?.bucket;
@@ -439,16 +458,37 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
         });
         event(tx, run.event);
         for (const { bucket, sinks } of run.reopenSinks ?? []) tx.update(keys.sinkBucket(runId, bucket), { add: { pending: new Set(sinks) } });
+        rerunInto(tx, runId, at, step, own);
+        resets.forEach((reset, index) => resetInto(tx, runId, reset, conditions[index]!));
+      });
+    },
+
+    async iterate({ runId, at, step, heads, resets }) {
+      const own = guarded('iterate', { attempt: step.attempt });
+      const headConditions = heads.map((head) => guarded('rerun', { readStatus: head.readStatus }));
+      const conditions = resets.map((reset) => guarded('reset', { readStatus: reset.readStatus }));
+      if (!own || headConditions.some((condition) => !condition) || conditions.some((condition) => !condition)) return { won: false };
+      return write((tx) => {
         stepChange(
           tx,
           keys.step(runId, step.stepId),
           {
-            set: { status: 'queued', queuedAt: at, generation: step.generation, allowedAttempts: step.allowedAttempts, dependents: step.dependents, ...(step.input ? jsonField('input', step.input.value) : {}), ...(step.guidance ? { guidance: step.guidance } : {}), ...(step.progress ? { progress: step.progress } : {}), ...dispatchMarker(at) },
-            remove: [...previousOutcome.filter((name) => !(step.guidance && name === 'guidance')), ...waitingStepIndexAttributes.filter((name) => name !== timersIndex.partitionKey && name !== timersIndex.sortKey)],
+            set: {
+              status: step.queued ? 'queued' : 'pending',
+              remaining: step.remaining,
+              generation: step.generation,
+              allowedAttempts: step.allowedAttempts,
+              iteration: step.iteration,
+              ...(step.progress ? { progress: step.progress } : {}),
+              ...(step.releasedBy.length ? { releasedBy: new Set(step.releasedBy) } : {}),
+              ...(step.queued ? { queuedAt: at, ...dispatchMarker(at) } : {}),
+            },
+            remove: [...previousOutcome, 'leaseUntil', 'startedAt', 'waitingFor', ...(step.queued ? [] : ['queuedAt', timersIndex.partitionKey, timersIndex.sortKey]), ...(step.releasedBy.length ? [] : ['releasedBy'])],
             ...own,
           },
-          step.event,
+          ...step.events,
         );
+        heads.forEach((head, index) => rerunInto(tx, runId, at, { ...head }, headConditions[index]!));
         resets.forEach((reset, index) => resetInto(tx, runId, reset, conditions[index]!));
       });
     },

@@ -346,6 +346,26 @@ export function createMemoryEngineStore() {
       run.failedOptionalSteps = without(run.failedOptionalSteps, change.forget);
       return commit([change.event, again.event, ...resets.map((reset) => reset.event)]);
     },
+    async iterate({ runId, at, step: own, heads, resets }) {
+      const step = stepOf(runId, own.stepId);
+      const checks: [StoredStep | undefined, 'iterate' | 'rerun' | 'reset', GuardValues][] = [
+        [step, 'iterate', { attempt: own.attempt }],
+        ...heads.map((head): [StoredStep | undefined, 'rerun', GuardValues] => [stepOf(runId, head.stepId), 'rerun', { readStatus: head.readStatus }]),
+        ...resets.map((reset): [StoredStep | undefined, 'reset', GuardValues] => [stepOf(runId, reset.stepId), 'reset', { readStatus: reset.readStatus }]),
+      ];
+      if (!allHold(checks)) return lostWrite;
+      clearOutcome(step!);
+      for (const name of ['startedAt', 'queuedAt', 'waitingFor', 'releasedBy'] as const) delete step![name];
+      Object.assign(step!, { status: own.queued ? 'queued' : 'pending', remaining: own.remaining, generation: own.generation, allowedAttempts: own.allowedAttempts, iteration: own.iteration, ...(own.releasedBy.length ? { releasedBy: [...own.releasedBy] } : {}), ...(own.progress ? { progress: clone(own.progress) } : {}) });
+      if (own.queued) Object.assign(step!, { queuedAt: at, timer: { kind: 'dispatch', dueAt: at } });
+      for (const head of heads) {
+        const again = stepOf(runId, head.stepId)!;
+        clearOutcome(again);
+        Object.assign(again, { status: 'queued', queuedAt: at, generation: head.generation, allowedAttempts: head.allowedAttempts, timer: { kind: 'dispatch', dueAt: at } });
+      }
+      for (const reset of resets) resetInto(stepOf(runId, reset.stepId)!, reset);
+      return commit([...own.events, ...heads.map((head) => head.event), ...resets.map((reset) => reset.event)]);
+    },
     async markForDispatch(runId, stepIds, dueAt) {
       for (const stepId of stepIds) {
         const step = stepOf(runId, stepId);

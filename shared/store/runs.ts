@@ -8,6 +8,7 @@ import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { Progress, RunLimits } from '#shared/domain/limits';
 import type { Concurrency, Priority } from '#shared/domain/capacity';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
+import type { LoopSpec } from '#shared/domain/loops';
 import type { GateState, QaPolicy } from '#shared/domain/quality-gates';
 import { finalRunStatuses, type RunStatus, type StepStatus } from '#shared/domain/states';
 import type { RetryPolicy } from '#shared/domain/workflow';
@@ -177,6 +178,9 @@ export interface StepRecord {
   finishedAt?: string;
   /** A fork's step written completed with the output of the run it was forked from: it never ran here. */
   reusedFrom?: { runId: string; generation: number };
+  /** Its loop (StepSpec `loop`, from its definition) and which iteration it is in (absent: the first). */
+  loop?: LoopSpec;
+  iteration?: number;
   /** Added to the run by this planner step's plan (shared/engine/planner.ts): a whole item, not in the workflow version. */
   plannedBy?: string;
   /** A person's guidance for a re-run (issue 12 §4), already applied to the input; kept to show. */

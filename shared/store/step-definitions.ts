@@ -47,6 +47,7 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
       ...(spec.qa ? { qa: spec.qa } : {}),
       ...(spec.concurrency ? { concurrency: spec.concurrency } : {}),
       ...(spec.priority ? { priority: spec.priority } : {}),
+      ...(spec.loop ? { loop: spec.loop } : {}),
       status: isDone ? 'completed' : 'pending',
       attempt: 0,
       generation: 1,

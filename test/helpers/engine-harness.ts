@@ -215,6 +215,7 @@ export const statusFromEvents = (types: string[]): string => {
     'step.retry_requested': 'queued',
     'step.rerun_requested': 'queued',
     'step.reset': 'pending',
+    'step.iterated': 'pending',
   };
   return types.reduce((status, type) => byType[type] ?? status, 'pending');
 };

@@ -3,7 +3,7 @@ import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
 import { defaultRetryPolicy, type StepSpec } from '#shared/domain/workflow';
 import type { GateState } from '#shared/domain/quality-gates';
-import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, PlanWrite, Release, TimerKind, Written } from '#shared/engine/store';
+import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, IterationPlan, PlanWrite, Release, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord, StepRecord } from '#shared/store/runs';
 
@@ -903,6 +903,43 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.expectRecorded(await s.store.complete(w.completion('q'), { plan: plan({ plannerDependents: ['x1'], added: [{ step: { ...exit, sinkBucket: 0 }, release: w.release('x1') }], rewired: [], sinks: { bucket: 0, stepIds: ['x1'] } }) }, w.event('step.completed', 'q')));
         expect(await s.store.finishSinks(w.runId, 0, ['q', 'd'])).toBe(false);
         expect(await s.store.finishSinks(w.runId, 0, ['x1'])).toBe(true);
+      });
+
+      it('iterate: a loop step (running at its attempt) back to pending for its body, the body\'s first steps queued again and the rest reset, as new generations, all or none; alone in its body it is queued', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'x' }, { id: 'b', dependsOn: ['x'] }, { id: 'm', dependsOn: ['b'] }, { id: 'c', dependsOn: ['m'] }, { id: 'solo' }]);
+        for (const id of ['x', 'b', 'm', 'c', 'solo']) {
+          await w.running(id);
+          if (id !== 'c' && id !== 'solo') expect((await s.store.complete(w.completion(id), {}, w.event('step.completed', id))).won).toBe(true);
+        }
+        const plan = (attempt: number, readStatus: StepRecord['status'] = 'completed'): IterationPlan => ({
+          runId: w.runId,
+          at: at(6),
+          step: { stepId: 'c', attempt, queued: false, remaining: 1, releasedBy: [], generation: 2, allowedAttempts: 3, iteration: 2, progress: { hash: 'h', repeats: 1 }, events: [w.event('step.iterated', 'c', { iteration: 1, output: { n: 1 } })] },
+          heads: [{ stepId: 'b', readStatus, generation: 2, allowedAttempts: 3, event: w.event('step.queued', 'b') }],
+          resets: [{ stepId: 'm', readStatus: 'completed', remaining: 1, releasedBy: [], dependents: ['c'], generation: 2, allowedAttempts: 3, at: at(6), event: w.event('step.reset', 'm') }],
+        });
+        // A stale attempt, or a head not in the status read: lost, nothing written.
+        expect((await s.store.iterate(plan(2))).won).toBe(false);
+        expect((await s.store.iterate(plan(1, 'failed'))).won).toBe(false);
+        expect((await w.step('c'))!.status).toBe('running');
+        expect((await w.step('b'))!.status).toBe('completed');
+        await w.expectRecorded(await s.store.iterate(plan(1)));
+        expect(await w.step('c')).toMatchObject({ status: 'pending', remaining: 1, generation: 2, allowedAttempts: 3, iteration: 2, progress: { hash: 'h', repeats: 1 }, attempt: 1 });
+        expect((await w.step('c'))!.leaseUntil).toBeUndefined();
+        expect(await w.step('b')).toMatchObject({ status: 'queued', generation: 2, allowedAttempts: 3 });
+        expect((await w.step('b'))!.output).toBeUndefined();
+        expect(await w.timers('b')).toEqual([`dispatch@${at(6)}`]);
+        expect(await w.step('m')).toMatchObject({ status: 'pending', remaining: 1, generation: 2 });
+        expect(await w.types('c')).toEqual(['step.queued', 'step.started', 'step.iterated']);
+        // A repeat is lost (the loop step is no longer running).
+        expect((await s.store.iterate(plan(1))).won).toBe(false);
+        // Alone in its body: queued again at once, marked for dispatch.
+        await w.expectRecorded(await s.store.iterate({ runId: w.runId, at: at(7), step: { stepId: 'solo', attempt: 1, queued: true, remaining: 0, releasedBy: [], generation: 2, allowedAttempts: 3, iteration: 2, events: [w.event('step.iterated', 'solo'), w.event('step.queued', 'solo')] }, heads: [], resets: [] }));
+        expect(await w.step('solo')).toMatchObject({ status: 'queued', generation: 2, iteration: 2, attempt: 1 });
+        expect(await w.timers('solo')).toEqual([`dispatch@${at(7)}`]);
+        expect((await w.claim('solo', 1)).won).toBe(true);
       });
 
       it('reads: a run and its steps, missing ones undefined or left out', async () => {
