@@ -10,6 +10,7 @@ import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engin
 import { stepExecutors } from '#shared/clients/step-executors';
 import { invocationRunReads, type RunReads } from '#shared/engine/run-reads';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
+import { processStartJob } from '#shared/engine/start-job';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage } from '#shared/schemas/messages';
@@ -56,7 +57,9 @@ export const handler = sqsStack({
   runsOf: (message) => [message.runId],
   handle: async (message, record, context) => {
     recordsInFlight += 1;
-    const result = await processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context)).finally(() => {
+    // A big run's background start (shared/engine/start-job.ts), or a step.
+    const processing = message.start ? processStartJob(deps, message.runId, message.start) : processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context));
+    const result = await processing.finally(() => {
       recordsInFlight -= 1;
     });
     logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount });

@@ -391,7 +391,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The run's steps with status, attempt and error */
+        /** The run's steps with status, attempt and error, in step-id order, a page at a time (`cursor` when more follow) */
         get: operations["listSteps"];
         put?: never;
         post?: never;
@@ -1405,6 +1405,8 @@ export interface components {
         };
         StepList: {
             items: components["schemas"]["StepSummary"][];
+            /** @description Present when more steps follow: pass it back as `cursor` for the next page */
+            cursor?: string;
         };
         StepSummary: {
             id: string;
@@ -4583,7 +4585,10 @@ export interface operations {
     };
     listSteps: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path: {
                 runId: string;
@@ -4592,7 +4597,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Steps */
+            /** @description A page of steps */
             200: {
                 headers: {
                     /** @description The request id, also in every error body */

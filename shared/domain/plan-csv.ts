@@ -58,7 +58,8 @@ export const parsePlanCsv = (text: string, options: PlanCsvOptions = {}): Import
   const rows = rest.flatMap((record, index) => (isBlank(record) ? [] : [toPlanRow(record, index + 2, header.length, columns)]));
   if (rows.length === 0) throw new ValidationError('the plan has a header but no rows: add one row per day', 'body');
   if (rows.length > maxStepsPerWorkflow) {
-    throw new ValidationError(`the plan has ${rows.length} rows; a workflow holds at most ${maxStepsPerWorkflow} steps`, 'body');
+    const first = rows[maxStepsPerWorkflow]!.row;
+    throw new ValidationError(`row ${first}: the plan has ${rows.length} rows; a workflow holds at most ${maxStepsPerWorkflow} steps`, `body.row[${first}]`);
   }
 
   const rowByDay = indexDays(rows);

@@ -110,7 +110,8 @@ export function assertCallbackSettings(steps: readonly Pick<StepSpec, 'kind' | '
   });
 }
 
-export const maxStepsPerWorkflow = 1000;
+/** A workflow holds at most this many steps (issue 13 §6: 10,000 static steps; docs/ARCHITECTURE.md "Bigger runs"). */
+export const maxStepsPerWorkflow = 10_000;
 
 export const workflowBody = z.strictObject({
   name: text(1, 100),

@@ -4,7 +4,7 @@ import type { Priority } from '#shared/domain/capacity';
 import { ConflictError, IdempotencyKeyReusedError } from '#shared/domain/errors';
 import { newId } from '#shared/domain/ids';
 import { type ReusedStep, type RunRecord } from '#shared/store/runs';
-import { runSinkBuckets, stepRecordsOf } from '#shared/store/step-definitions';
+import { maxRootsOnRun, runSinkBuckets, stepRecordsOf } from '#shared/store/step-definitions';
 import type { Workflow } from '#shared/store/workflows';
 import type { GitRef } from '#shared/schemas/runs';
 import { runEvent, type EngineDeps } from './context';
@@ -18,9 +18,9 @@ const branchMappingTtlSeconds = 90 * 24 * 3600;
 const now = (deps: EngineDeps) => deps.clock();
 
 /**
- * Creates a run of a workflow version. Its steps are written first (in batches; only roots and
- * steps already done: the others are born at their first write, read from the version until
- * then) and the run item last, in one transaction with the idempotency record and the event: until that commit
+ * Creates a run of a workflow version. Its steps are written first (in batches; only steps
+ * already done: the others, roots included, are born at their first write, read from the version
+ * until then) and the run item last, in one transaction with the idempotency record and the event: until that commit
  * nothing refers to the steps, so a failure half-way leaves no visible run. The same
  * Idempotency-Key with the same request (`requestHash`, see shared/domain/canonical-json.ts)
  * returns the run it created the first time; with another request it is refused (422).
@@ -61,7 +61,7 @@ export async function createRun(
   // Its id starts with its creation time: a search by time range is a key range on run ids.
   const runId = newId('run', at.getTime());
   // Every step as its definition says (a fork's reused steps done, with the outputs they reuse);
-  // putSteps writes only what the run starts from and what is done, the others are born later.
+  // putSteps writes only what is done, the others are born later.
   const stepItems = stepRecordsOf({ id: runId, projectId, createdAt: at.toISOString(), reusedSteps }, workflow.steps).map((step) => {
     const reuse = reused.get(step.stepId);
     return reuse ? { ...step, ...reuse } : step;
@@ -91,7 +91,8 @@ export async function createRun(
     remainingSinks: 0,
     sinkBuckets: buckets.length,
     ...(buckets.length ? { openSinkBuckets: buckets.map((_, bucket) => String(bucket)) } : {}),
-    roots,
+    // A run of many roots (a wide plan) names none: start reads them from the definitions.
+    ...(roots.length <= maxRootsOnRun ? { roots } : {}),
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(publishStepEvents ? { publishStepEvents: true } : {}),
     ...(budget ? { budget } : {}),

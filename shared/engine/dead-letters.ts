@@ -15,6 +15,8 @@ const staleCopyMarginMs = 60_000;
  * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
  */
 export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'ignored'> {
+  // A big run's background start that kept failing: the run stays pending, visibly, and `start` again sends a new one.
+  if (message.start) return 'ignored';
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) return 'ignored';
   if (isFinished(step)) {

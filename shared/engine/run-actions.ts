@@ -11,7 +11,8 @@ import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch
 import { moveAndSendHeld } from './held-steps';
 import { assertWithinDuration, fileRunDeadline } from './limits';
 import { keptOutput } from './quality-gates';
-import { startWithRoots } from './start-run';
+import { startWithRoots, type StartMove } from './start-run';
+import { sendStartJob, startsInBackground } from './background-start';
 import { completeStep, failStep } from './step-outcomes';
 
 const now = (deps: EngineDeps) => deps.clock();
@@ -31,9 +32,14 @@ async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction
 }
 
 /** pending → running, the roots queued first (start-run.ts); the run's duration limit filed after. */
+/** The run's start move (pending → running) as start-run.ts and a background start (start-job.ts) make it. */
+export const startMove = (deps: EngineDeps, run: RunRecord, actor: string): StartMove => (change, event) => transitionRun(deps, run, 'start', actor, change, event);
+
 export async function startRun(deps: EngineDeps, run: RunRecord, actor: string): Promise<RunRecord> {
   if (!runActionAllowed('start', run)) throw new ConflictError(illegalRunAction('start', run.status, run.failedSteps));
-  const after = await startWithRoots(deps, run, actor, (change, event) => transitionRun(deps, run, 'start', actor, change, event));
+  // Too many roots to queue within the request: the worker does it (background-start.ts); the run stays pending until then.
+  if (await startsInBackground(deps, run)) return sendStartJob(deps, run, actor);
+  const after = await startWithRoots(deps, run, actor, startMove(deps, run, actor));
   await fileRunDeadline(deps, after);
   return after;
 }

@@ -4,7 +4,9 @@ import type { CommittedEvent } from '#shared/store/event-outbox';
 import type { RunRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { applyEffects, mergeEffects, messageFor, type Effects } from './dispatch';
-import { completeRunIfDone, queueSteps } from './release-dependents';
+import { completeRunIfDone } from './release-dependents';
+import { queueRoots } from './queue-roots';
+import { rootIdsOf } from './background-start';
 import type { EventToWrite } from './store';
 
 /**
@@ -23,9 +25,9 @@ export type StartMove = (change: { held: string[] }, event: EventToWrite) => Pro
 export async function startWithRoots(deps: EngineDeps, run: RunRecord, actor: string, move: StartMove): Promise<RunRecord> {
   // Made first, so that run.started sorts before the roots' step.queued in the history (ids are monotonic).
   const started = runEvent(run, 'run.started', actor, { from: run.status }, deps.clock());
-  const roots = await deps.store.getSteps(run.id, run.roots);
+  const roots = await deps.store.getSteps(run.id, await rootIdsOf(deps, run));
   const running = { ...run, status: 'running' as const };
-  const queued = await queueSteps(deps, running, roots.filter((root) => root.status === 'pending'), actor);
+  const queued = await queueRoots(deps, running, roots.filter((root) => root.status === 'pending'), actor);
   const effects: Effects = { dispatches: queued.dispatches, events: [...(await move({ held: run.heldSteps ?? [] }, started)), ...queued.events] };
   // Queued by a start that died before its move: their messages now.
   effects.dispatches.push(...roots.filter((root) => root.status === 'queued').map((root) => messageFor(root)));

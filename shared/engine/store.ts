@@ -139,14 +139,16 @@ export interface EngineStore {
    * for deciding what a conditional write then checks (`claim`'s `unborn`, planFinish).
    */
   definedSteps(run: RunRecord, stepIds: string[]): Promise<StepRecord[]>;
+  /** The ids of the run's roots as its version defines them: what `start` queues when the run item names none (over maxRootsOnRun). */
+  definedRoots(run: RunRecord): Promise<string[]>;
   findIdempotencyRecord(projectId: string, key: string): Promise<{ runId: string; requestHash?: string } | undefined>;
   findCallback(tokenHash: string): Promise<CallbackRecord | undefined>;
 
   // --- Runs ---
   /**
    * A new run's steps as its definition says (before the run: until it commits nothing refers to
-   * them). Only those it starts from (roots, plan rows already done) are written; the others are
-   * born at their first write and read as their definition until then (pending).
+   * them). Only those already done (plan rows marked done, a fork's reused steps) are written; the
+   * others, roots included, are born at their first write and read as their definition until then (pending).
    */
   putSteps(steps: StepRecord[]): Promise<void>;
   /** Writes a new run's sink buckets (shared/domain/sink-buckets.ts), before the run like its steps. */

@@ -78,8 +78,12 @@ const requestIdHeader = (): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> =>
   return { after: async (request) => stamp(request), onError: async (request) => stamp(request) };
 };
 
-/** The largest request body accepted (a 1,000-step workflow or a plan CSV of years fits easily). */
-export const defaultMaxBodyBytes = 512 * 1024;
+/**
+ * The largest request body accepted: a 10,000-step workflow or plan CSV (a generated 10,000-day
+ * plan is 1.4 MB of CSV). Below Lambda's 6 MB invocation payload even when API Gateway hands the
+ * body over base64-encoded (4/3 of it).
+ */
+export const defaultMaxBodyBytes = 4 * 1024 * 1024;
 
 /** Refuses an oversized body with 413 before anything parses it. */
 const bodySizeLimit = (maxBytes: number): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> => ({

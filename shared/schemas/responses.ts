@@ -264,7 +264,12 @@ export const stepSummaryResponse = z
   })
   .meta({ id: 'StepSummary' });
 
-export const stepListResponse = z.object({ items: z.array(stepSummaryResponse) }).meta({ id: 'StepList' });
+export const stepListResponse = z
+  .object({
+    items: z.array(stepSummaryResponse),
+    cursor: z.string().optional().meta({ description: 'Present when more steps follow: pass it back as `cursor` for the next page' }),
+  })
+  .meta({ id: 'StepList' });
 
 export const stepDetailResponse = stepSummaryResponse
   .extend({

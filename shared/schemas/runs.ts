@@ -75,6 +75,10 @@ export const pageQuery = (maxLimit = 100, defaultLimit = 20) =>
     cursor: z.string().max(2048).optional(),
   });
 
+/** A run's steps, a page at a time: up to 1,000 per page, 1,000 by default (a run of at most 1,000 steps is one page, as before paging). */
+export const maxStepsPerPage = 1000;
+export const stepPageQuery = pageQuery(maxStepsPerPage, maxStepsPerPage);
+
 const instant = z.iso.datetime({ offset: true });
 
 export const listRunsQuery = z

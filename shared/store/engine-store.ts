@@ -167,6 +167,7 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
     getSteps: (runId, stepIds, options) => runs.getSteps(runId, stepIds, !options?.eventually),
     listSteps: (runId) => runs.listSteps(runId),
     definedSteps: (run, stepIds) => runs.definedSteps(run, stepIds),
+    definedRoots: (run) => runs.definedRoots(run),
     findIdempotencyRecord: (projectId, key) => runs.findIdempotencyRecord(projectId, key),
     async findCallback(tokenHash) {
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.callback(tokenHash), ConsistentRead: true }));

@@ -14,6 +14,11 @@ export const keys = {
     pk: `PROJECT#${projectId}`,
     sk: `${workflowVersionPrefix(workflowId)}${String(version).padStart(6, '0')}`,
   }),
+  /** A part of a large version's gzipped steps beyond the first (shared/store/workflow-parts.ts); `n` from 1. */
+  workflowVersionPart: (projectId: string, workflowId: string, version: number, n: number) => ({
+    pk: `PROJECT#${projectId}`,
+    sk: `WFPART#${workflowId}#V#${String(version).padStart(6, '0')}#${String(n).padStart(2, '0')}`,
+  }),
   idempotency: (projectId: string, key: string) => ({ pk: `PROJECT#${projectId}`, sk: `IDEMPOTENCY#${key}` }),
   run: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'META' }),
   step: (runId: string, stepId: string) => ({ pk: `RUN#${runId}`, sk: `STEP#${stepId}` }),

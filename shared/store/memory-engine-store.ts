@@ -125,6 +125,7 @@ export function createMemoryEngineStore() {
     listSteps: async (runId) =>
       [...[...definitions.values()].filter((step) => step.runId === runId).map((step) => step.stepId), ...(plannedSteps.get(runId) ?? [])].map((stepId) => view(readOf(runId, stepId)!)),
     definedSteps: async (run, stepIds) => stepIds.flatMap((id) => (definitions.has(stepKey(run.id, id)) ? [view(definitions.get(stepKey(run.id, id))!)] : [])),
+    definedRoots: async (run) => [...definitions.values()].filter((step) => step.runId === run.id && step.status === 'pending' && step.remaining === 0).map((step) => step.stepId),
     findIdempotencyRecord: async (projectId, key) => clone(idempotency.get(`${projectId}\n${key}`)),
     findCallback: async (tokenHash) => clone(callbacks.get(tokenHash)),
 

@@ -15,6 +15,7 @@ import type { RetryPolicy } from '#shared/domain/workflow';
 import type { StepError } from '#shared/domain/step-errors';
 import { idRange } from '#shared/domain/ids';
 import { eventStorageAttributes } from './event-outbox';
+import { createDefinitionCache } from './definition-cache';
 import { createGatheredReads } from './gathered-reads';
 import { jsonAttribute } from './json-attribute';
 import { keys, listingsIndex, projectRunsIndex } from './keys';
@@ -23,7 +24,8 @@ import { listingKeys } from './listings';
 import { getInOrder, queryAll, queryPrefix } from './query';
 import { historyEvents } from './step-history';
 import { isWholeItem, stepRecordsOf, withDefinition } from './step-definitions';
-import { unpackSteps } from './workflows';
+import { mergedPage } from './step-pages';
+import { stepsOfVersion } from './workflow-parts';
 
 export interface StepErrorRecord {
   message: string;
@@ -87,7 +89,8 @@ export interface RunRecord {
   sinkBuckets?: number;
   /** The buckets still holding an unfinished sink: the run completes when none is left. */
   openSinkBuckets?: string[];
-  roots: string[];
+  /** Its roots, when at most maxRootsOnRun (step-definitions.ts); absent on larger runs: EngineStore.definedRoots. */
+  roots?: string[];
   heldSteps?: string[];
   failedSteps?: string[];
   /** Steps with `onFailure: "continue"` that failed for good: their dependents ran anyway. */
@@ -234,9 +237,6 @@ export const generationOf = (step: Pick<StepRecord, 'generation'>): number => st
 /** How many index pages (of 100 runs) one filtered listing call reads at most. */
 const filteredReadsPerPage = 10;
 
-/** Runs whose step definitions a Lambda instance keeps (each a few KB; a run's definition never changes). */
-const cachedDefinitions = 200;
-
 /** Reads of runs, steps and events; state changes go through the engine's transactions. */
 export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }) => {
   // Reads of steps (and of a step with its run) by key: gathered across the records of an invocation.
@@ -251,21 +251,23 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
    * once per run and Lambda instance (the run item, when not at hand, and the version's one
    * gzipped item). Undefined for a run that does not exist.
    */
-  const definitions = new Map<string, Promise<Map<string, StepRecord> | undefined>>();
-  const definitionsOf = (runId: string, known?: RunRecord): Promise<Map<string, StepRecord> | undefined> => {
-    const cached = definitions.get(runId);
-    if (cached) return cached;
-    const loading = (async () => {
+  const definitions = createDefinitionCache<Map<string, StepRecord>>();
+  const definitionsOf = (runId: string, known?: RunRecord): Promise<Map<string, StepRecord> | undefined> =>
+    definitions.get(runId, async () => {
       const run = known ?? (await getRun(runId));
       if (!run) return undefined;
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.workflowVersion(run.projectId, run.workflowId, run.workflowVersion) }));
       if (!Item) throw new Error(`run ${runId}: workflow ${run.workflowId} version ${run.workflowVersion} not found`);
-      return new Map(stepRecordsOf(run, unpackSteps(Item.stepsGz as Uint8Array)).map((step) => [step.stepId, step]));
-    })();
-    loading.catch(() => definitions.delete(runId));
-    definitions.set(runId, loading);
-    if (definitions.size > cachedDefinitions) definitions.delete(definitions.keys().next().value!);
-    return loading;
+      return new Map(stepRecordsOf(run, await stepsOfVersion(documents, tableName, Item)).map((step) => [step.stepId, step]));
+    });
+
+  /** A run's step ids in key order, sorted once per cached definition. */
+  const sortedIds = new WeakMap<Map<string, StepRecord>, string[]>();
+  const sortedIdsOf = (runId: string, defined: Map<string, StepRecord> | undefined): string[] => {
+    if (!defined) throw new Error(`run ${runId} not found`);
+    let ids = sortedIds.get(defined);
+    if (!ids) sortedIds.set(defined, (ids = [...defined.keys()].sort()));
+    return ids;
   };
 
   /**
@@ -315,6 +317,12 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return stepIds.flatMap((id) => (defined?.has(id) ? [defined.get(id)!] : []));
   },
 
+  /** The ids of the run's roots as its version defines them (steps with no dependency left at creation). */
+  async definedRoots(run: RunRecord): Promise<string[]> {
+    const defined = await definitionsOf(run.id, run);
+    return [...(defined?.values() ?? [])].filter((step) => step.status === 'pending' && step.remaining === 0).map((step) => step.stepId);
+  },
+
   /** Several steps of a run by id (order not kept). */
   async getSteps(runId: string, stepIds: string[], consistent = false): Promise<StepRecord[]> {
     const items = (await readItems(stepIds.map((stepId) => keys.step(runId, stepId)), consistent)).filter((item) => item !== undefined);
@@ -327,9 +335,52 @@ export const createRunStore = ({ documents, tableName }: { documents: DynamoDBDo
     return Item?.usage;
   },
 
+  /**
+   * Every step of the run with only what the run detail sums (status, attempts, usage, spend,
+   * budget): its items read with a projection, so a 10,000-step run's detail moves a few hundred
+   * bytes per step instead of each step's history and output (docs/ARCHITECTURE.md, "Bigger runs").
+   * Not for anything that needs a step's input, output or dependencies.
+   */
+  async listStepTotals(runId: string): Promise<StepRecord[]> {
+    const names = ['pk', 'sk', 'stepId', 'kind', 'status', 'attempt', 'usage', 'agentUsage', 'llmUsage', 'budget'];
+    const items = await queryAll(documents, {
+      TableName: tableName,
+      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :prefix)',
+      ProjectionExpression: names.map((name) => `#${name}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(names.map((name) => [`#${name}`, name])),
+      ExpressionAttributeValues: { ':pk': `RUN#${runId}`, ':prefix': 'STEP#' },
+    });
+    return stepsOf(runId, items, undefined);
+  },
+
   /** Every step of the run, those with no item yet as their definition says (pending). */
   async listSteps(runId: string): Promise<StepRecord[]> {
     return stepsOf(runId, await queryPrefix(documents, tableName, `RUN#${runId}`, 'STEP#'), undefined);
+  },
+
+  /**
+   * One page of the run's steps in step-id order (the table's order, as listSteps), from the
+   * definitions of its version (cached per Lambda instance) and the items of that page's steps
+   * only (BatchGetItem): a 10,000-step run is read a page at a time, never whole. The cursor is the
+   * key of the page's last step; none when it was the run's last.
+   */
+  async listStepsPage(run: RunRecord, options: { limit: number; cursor?: string }): Promise<Page<StepRecord>> {
+    const pk = `RUN#${run.id}`;
+    const start = decodeCursor(options.cursor, (key) => Object.keys(key).length === 2 && key.pk === pk && typeof key.sk === 'string' && key.sk.startsWith('STEP#'));
+    const after = (start?.sk as string | undefined)?.slice('STEP#'.length);
+    // The items after the position (born steps, and a planner's steps, which no version defines), and the definitions.
+    const [response, defined] = await Promise.all([
+      documents.send(
+        new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': pk, ':prefix': 'STEP#' }, Limit: options.limit, ExclusiveStartKey: start }),
+      ),
+      definitionsOf(run.id, run),
+    ]);
+    const items = response.Items ?? [];
+    const idOf = (item: Record<string, unknown>) => (item.sk as string).slice('STEP#'.length);
+    const page = mergedPage(sortedIdsOf(run.id, defined), after, items.map(idOf), response.LastEvaluatedKey ? idOf(items.at(-1) ?? start ?? { sk: 'STEP#' }) : undefined, options.limit);
+    const wanted = new Set(page.ids);
+    const steps = await stepsOf(run.id, items.filter((item) => wanted.has(idOf(item))), page.ids, run);
+    return { items: steps, cursor: page.more && page.ids.length ? encodeCursor(keys.step(run.id, page.ids.at(-1)!)) : undefined };
   },
 
   /**

@@ -59,8 +59,16 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
   });
 }
 
-/** Written when the run is created: what it starts from (roots) and what is already done; the others are born at their first write. */
-export const writtenAtCreation = (step: StepRecord): boolean => step.status !== 'pending' || step.remaining === 0;
+/**
+ * Written when the run is created: only what is already done (plan rows marked done, a fork's
+ * reused steps with their outputs). Every pending step, the roots too, is born at its first write
+ * (a root's: its queuing by `start`), so creating a run of 10,000 roots writes no step item
+ * (docs/ARCHITECTURE.md, "Bigger runs").
+ */
+export const writtenAtCreation = (step: StepRecord): boolean => step.status !== 'pending';
+
+/** Runs with more roots than this keep none on the run item (read on every claim): `start` takes them from the definitions. */
+export const maxRootsOnRun = 100;
 
 /** A step item holds its whole record when written at creation (before step items were born late, always); a born one only its state. */
 export const isWholeItem = (item: Record<string, unknown>): boolean => typeof item.kind === 'string';

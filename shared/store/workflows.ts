@@ -1,4 +1,3 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { GetCommand, QueryCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '#shared/domain/errors';
 import type { LifecycleEvent } from '#shared/domain/events';
@@ -8,6 +7,7 @@ import { eventItem } from './event-outbox';
 import { keys, workflowVersionPrefix } from './keys';
 import { getInOrder } from './query';
 import { decodeCursor, encodeCursor, type Page } from './cursor';
+import { packedVersion, stepsOfVersion } from './workflow-parts';
 
 export interface Workflow {
   id: string;
@@ -19,17 +19,16 @@ export interface Workflow {
   createdAt: string;
 }
 
-/** Steps are stored gzipped: a 365-step plan stays a few KB, far below the 400 KB item limit. */
-export const packSteps = (steps: StepSpec[]): Uint8Array => gzipSync(JSON.stringify(steps));
-export const unpackSteps = (value: Uint8Array): StepSpec[] => JSON.parse(gunzipSync(value).toString('utf8')) as StepSpec[];
+/** Steps are stored gzipped, in parts when large (shared/store/workflow-parts.ts). */
+export { packSteps, unpackSteps } from './workflow-parts';
 
-const toWorkflow = (item: Record<string, unknown>): Workflow => ({
+const toWorkflow = (item: Record<string, unknown>, steps: StepSpec[]): Workflow => ({
   id: item.workflowId as string,
   projectId: item.projectId as string,
   name: item.name as string,
   ...(item.description ? { description: item.description as string } : {}),
   version: item.version as number,
-  steps: unpackSteps(item.stepsGz as Uint8Array),
+  steps,
   createdAt: item.createdAt as string,
 });
 
@@ -56,6 +55,7 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
       detail: { workflowId, name: body.name, version, steps: body.steps.length },
     };
     const eventKey = keys.projectEvent(projectId, event.id);
+    const packed = packedVersion(projectId, workflowId, version, body.steps);
     try {
       await documents.send(
         new TransactWriteCommand({
@@ -93,12 +93,13 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
                   ...(body.description ? { description: body.description } : {}),
                   version,
                   stepCount: body.steps.length,
-                  stepsGz: packSteps(body.steps),
+                  ...packed.attributes,
                   createdAt: now,
                 },
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
+            ...packed.parts.map((Item) => ({ Put: { TableName: tableName, Item } })),
             { Put: { TableName: tableName, Item: eventItem(eventKey, event) } },
           ],
         }),
@@ -116,7 +117,7 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
   async get(projectId: string, workflowId: string, version?: number): Promise<Workflow | undefined> {
     if (version !== undefined) {
       const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.workflowVersion(projectId, workflowId, version) }));
-      return Item ? toWorkflow(Item) : undefined;
+      return Item ? toWorkflow(Item, await stepsOfVersion(documents, tableName, Item)) : undefined;
     }
     const { Items } = await documents.send(
       new QueryCommand({
@@ -127,7 +128,7 @@ export const createWorkflowStore = ({ documents, tableName }: { documents: Dynam
         Limit: 1,
       }),
     );
-    return Items?.[0] ? toWorkflow(Items[0]) : undefined;
+    return Items?.[0] ? toWorkflow(Items[0], await stepsOfVersion(documents, tableName, Items[0])) : undefined;
   },
 
   /** A project's workflows by name, each with its latest version and that version's step count. */

@@ -10,6 +10,7 @@ import type { Dispatch } from '#shared/engine/dispatch';
 import { createRun } from '#shared/engine/create-run';
 import { handleDeadLetter } from '#shared/engine/dead-letters';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
+import { processStartJob } from '#shared/engine/start-job';
 import { createExecutorRegistry, type ExecutorRegistry } from '#shared/executors/executor-registry';
 import type { Executor, StepContext } from '#shared/executors/types';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
@@ -170,7 +171,8 @@ export function createEngineHarness(
       if (!entry) throw new Error('no visible message');
       entry.receives += 1;
       entry.visibleAt = now + 20_000;
-      const result = await processStepMessage(deps, entry.message, deadline());
+      // As the step worker: a big run's background start job, or a step.
+      const result = entry.message.start ? await processStartJob(deps, entry.message.runId, entry.message.start) : await processStepMessage(deps, entry.message, deadline());
       queue.splice(queue.indexOf(entry), 1);
       return result;
     },

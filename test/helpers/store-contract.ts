@@ -162,6 +162,24 @@ function scenario(s: StoreUnderTest, { publishStepEvents = false, projectId = ne
 export function describeEngineStoreContract(adapter: string, open: () => StoreUnderTest) {
   describe(`engine store contract: ${adapter}`, () => {
     describe('runs', () => {
+      it('definedRoots: a run that names no roots (over maxRootsOnRun) finds them in its definitions; roots are born at their queuing', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'r1' }, { id: 'r2' }, { id: 'c', dependsOn: ['r1', 'r2'] }], { start: false, extra: { roots: undefined } });
+        const run = (await w.run())!;
+
+        const roots = await s.store.definedRoots(run);
+        const before = await s.store.getSteps(w.runId, ['r1', 'r2']);
+        const queued = await s.store.queue(w.runId, [w.release('r1'), w.release('r2')]);
+
+        expect(run.roots).toBeUndefined();
+        expect([...roots].sort()).toEqual(['r1', 'r2']);
+        // No item yet: each reads as its definition, pending; the queue write creates it.
+        expect(before.map((step) => [step.stepId, step.status, step.kind]).sort()).toEqual([['r1', 'pending', 'noop'], ['r2', 'pending', 'noop']]);
+        expect(queued.won).toBe(true);
+        expect((await s.store.getSteps(w.runId, ['r1', 'r2'])).map((step) => [step.stepId, step.status, step.kind]).sort()).toEqual([['r1', 'queued', 'noop'], ['r2', 'queued', 'noop']]);
+      });
+
       it('createRun: the run, its event, its idempotency record and its branch mapping, once', async () => {
         const s = open();
         const w = scenario(s);
@@ -870,6 +888,9 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await s.store.putSinkBuckets(w.runId, [['d', 'q']]);
         await w.create([{ id: 'p' }, { id: 'd', dependsOn: ['p'] }, { id: 'q' }], { extra: { remainingSinks: 0, sinkBuckets: 1, openSinkBuckets: ['0'] } });
         await w.running('p');
+        // Queued, so born: the write's own guard sees items only (roots are born at their queuing;
+        // an id the version defines but no item holds yet is refused by the planner's checks before).
+        expect((await s.store.queue(w.runId, [w.release('q')])).won).toBe(true);
         const added = (id: string, dependsOn: string[], extra: Partial<StepRecord> = {}): StepRecord => ({
           runId: w.runId, projectId: w.projectId, stepId: id, kind: 'noop', input: { step: id }, dependsOn, dependents: [], retry: defaultRetryPolicy,
           status: 'pending', attempt: 0, generation: 1, allowedAttempts: 2, remaining: 0, plannedBy: 'p', ...extra,
@@ -895,8 +916,8 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         expect((await s.store.listSteps(w.runId)).map((step) => step.stepId).sort()).toEqual(['d', 'e1', 'e2', 'p', 'q']);
         expect(await w.types('e1')).toEqual(['step.queued']);
         expect(await w.types()).toContain('run.planned');
-        // A second plan of the same ids is lost as a whole.
-        await w.running('q');
+        // A second plan of the same ids is lost as a whole (q, queued above, is claimed).
+        expect((await w.claim('q')).won).toBe(true);
         expect((await s.store.complete(w.completion('q'), { plan: plan({ plannerDependents: [] , rewired: [] }) }, w.event('step.completed', 'q'))).won).toBe(false);
         // A sink planner: its bucket takes the exits, so its own count leaves the bucket open until they finish.
         const exit = added('x1', ['q']);

@@ -22,6 +22,7 @@ import {
   stepActionBody,
   stepActionParam,
   stepIdParam,
+  stepPageQuery,
 } from '#shared/schemas/runs';
 import { eventPageResponse, inboxPageResponse, runDetailResponse, runPageResponse, runResponse, stepDetailResponse, stepListResponse } from '#shared/schemas/responses';
 import { nameActors } from '../actor-names';
@@ -131,7 +132,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
     params: runPath,
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
     handler: async ({ run }) => {
-      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      const [steps, usage] = await Promise.all([runs.listStepTotals(run.id), runs.getRunUsage(run.id)]);
       return { status: 200, body: { ...runView(run, steps, usage), budgets: await runBudgets(engine, run, steps), limits: runLimitsView(run, steps) } };
     },
   }),
@@ -149,7 +150,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
       await setRunBudget(engine, run, body, principal.actor);
       chargeRemainderTo([run.id]);
       const updated = (await runs.getRun(run.id, true)) ?? run;
-      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      const [steps, usage] = await Promise.all([runs.listStepTotals(run.id), runs.getRunUsage(run.id)]);
       return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps), limits: runLimitsView(updated, steps) } };
     },
   }),
@@ -167,7 +168,7 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
       await setRunLimits(engine, run, body, principal.actor);
       chargeRemainderTo([run.id]);
       const updated = (await runs.getRun(run.id, true)) ?? run;
-      const [steps, usage] = await Promise.all([runs.listSteps(run.id), runs.getRunUsage(run.id)]);
+      const [steps, usage] = await Promise.all([runs.listStepTotals(run.id), runs.getRunUsage(run.id)]);
       return { status: 200, body: { ...runView(updated, steps, usage), budgets: await runBudgets(engine, updated, steps), limits: runLimitsView(updated, steps) } };
     },
   }),
@@ -210,12 +211,16 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
     operationId: 'listSteps',
     method: 'GET',
     path: '/v1/runs/{runId}/steps',
-    summary: "The run's steps with status, attempt and error",
+    summary: "The run's steps with status, attempt and error, in step-id order, a page at a time (`cursor` when more follow)",
     tag: 'runs',
     access: { run: 'viewer' },
     params: runPath,
-    responses: { 200: { description: 'Steps', schema: stepListResponse } },
-    handler: async ({ run }) => ({ status: 200, body: { items: (await runs.listSteps(run.id)).map(stepSummary) } }),
+    query: stepPageQuery,
+    responses: { 200: { description: 'A page of steps', schema: stepListResponse } },
+    handler: async ({ run, query }) => {
+      const page = await runs.listStepsPage(run, query);
+      return { status: 200, body: { items: page.items.map(stepSummary), ...(page.cursor ? { cursor: page.cursor } : {}) } };
+    },
   }),
   operation({
     operationId: 'getStep',

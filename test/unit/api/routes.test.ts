@@ -224,7 +224,7 @@ describe('API routes', () => {
   it('refuses a body over the size limit with 413, and a body where none is taken with 400', async () => {
     const { call } = buildApi();
 
-    const large = await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'x'.repeat(600 * 1024) } });
+    const large = await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'x'.repeat(4 * 1024 * 1024 + 1) } });
     const bodyOnGet = await call('GET', '/v1/whoami', { headers: bearer(installation), body: { surprise: true } });
 
     expect(large.statusCode).toBe(413);

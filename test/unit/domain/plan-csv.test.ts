@@ -107,10 +107,12 @@ describe('parsePlanCsv', () => {
   });
 
   it('accepts a plan of exactly the workflow limit and refuses a longer one', () => {
-    expect(parsePlanCsv(generatePlanCsv(1000)).steps).toHaveLength(1000);
+    expect(parsePlanCsv(generatePlanCsv(10_000)).steps).toHaveLength(10_000);
 
-    const error = refusal(generatePlanCsv(1001));
-    expect(error.message).toBe('the plan has 1001 rows; a workflow holds at most 1000 steps');
+    const error = refusal(generatePlanCsv(10_001));
+    // The first row past the limit is named (the header is row 1, so day 10,001 is row 10,002).
+    expect(error.message).toBe('row 10002: the plan has 10001 rows; a workflow holds at most 10000 steps');
+    expect(error.field).toBe('body.row[10002]');
   });
 
   it('refuses a cycle, naming its rows and days', () => {
