@@ -23,6 +23,8 @@ export interface DispatchRecovery {
    * Still queued: send its message again (a duplicate loses the conditional claim). Still running:
    * a step its run held at the takeover of a dead worker's attempt (marked by `resume`, which
    * died before its send): a message for the attempt before, which looks at the lease and takes over.
+   * In needs_qa: a gate whose automatic reviewer never got its message (a callback's review, a
+   * resume that died before its sends): the review message, whose reviewStart takes the marker off.
    */
   resend: { step: MarkedStep; dispatch: Dispatch }[];
   /**
@@ -41,7 +43,8 @@ export interface DispatchRecovery {
  * ones to the worker to redo their follow-up, clear the rest.
  */
 const finishedMarks = ['completed', 'failed'];
-const resentMarks = ['queued', 'running'];
+// needs_qa: a step whose automatic reviewer's message was never sent (its review written by a callback, or held by a budget).
+const resentMarks = ['queued', 'running', 'needs_qa'];
 
 export function planDispatchRecovery(items: MarkedStep[], now: Date, graceSeconds: number): DispatchRecovery {
   const before = now.getTime() - graceSeconds * 1000;

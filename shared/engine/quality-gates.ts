@@ -78,6 +78,8 @@ export async function awaitReview(
       at: at.toISOString(),
       gate,
       ...(human ? { inbox: { waitingFor: reason } } : {}),
+      // Its message has no redelivery behind it when a callback writes this: filed for the sweeper.
+      ...(!human && !deps.releasesRecoveredByRedelivery ? { dispatchDueAt: at.toISOString() } : {}),
       outcome: { ...stored, ...(artifacts ? { artifacts } : {}), ...(outcome.usage ? { agentUsage: outcome.usage } : {}), ...(usage ? { usage } : {}) },
       llmUsage: outcome.usage?.llm ?? [],
     },

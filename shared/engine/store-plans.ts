@@ -57,6 +57,12 @@ export interface GateWrite {
   gate?: GateState;
   /** reviewStart: the reviewer's lease. */
   leaseUntil?: string;
+  /**
+   * review by a function whose message is not redelivered (a callback): the step filed under
+   * DISPATCH until its reviewer starts (reviewStart takes it off), so the sweeper re-sends a
+   * review message that was never sent ("Lost sends").
+   */
+  dispatchDueAt?: string;
   /** Waits for a person: into the project's inbox, with what it waits for. */
   inbox?: { waitingFor: string };
   /** review: what the execution produced. */

@@ -411,8 +411,12 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
           if (outcome?.artifacts) set.artifacts = outcome.artifacts;
           if (outcome?.agentUsage) set.agentUsage = outcome.agentUsage;
           if (outcome?.usage) set.usage = outcome.usage;
-          remove.push('leaseUntil', timersIndex.partitionKey, timersIndex.sortKey);
+          remove.push('leaseUntil');
+          if (change.dispatchDueAt) Object.assign(set, dispatchMarker(change.dispatchDueAt));
+          else remove.push(timersIndex.partitionKey, timersIndex.sortKey);
         }
+        // The reviewer started: its message arrived, so a DISPATCH timer of the review goes (as a claim's does).
+        if (change.transition === 'reviewStart') remove.push(timersIndex.partitionKey, timersIndex.sortKey);
         // Waits for a person: into the project's inbox, as an approval gate does.
         if (inbox) Object.assign(set, { waitingFor: inbox.waitingFor, [listingsIndex.partitionKey]: listingsIndex.inbox(change.projectId), [listingsIndex.sortKey]: `${change.at}#${change.runId}#${change.stepId}` });
         if (change.transition === 'qaPause') remove.push('leaseUntil');
@@ -496,7 +500,8 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
 
     async markForDispatch(runId, stepIds, dueAt) {
       // Running: held at the takeover of a dead worker's attempt (no lease timer finds it).
-      for (const stepId of stepIds) await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#status IN (:queued, :running)', values: { ':queued': 'queued', ':running': 'running' } });
+      // needs_qa: a step whose reviewer a budget held (its gate reviewing).
+      for (const stepId of stepIds) await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#status IN (:queued, :running) OR (#status = :needsQa AND #gate.#state = :reviewing)', values: { ':queued': 'queued', ':running': 'running', ':needsQa': 'needs_qa', ':reviewing': 'reviewing' } });
     },
 
     recordDelivery: ({ projectId, provider, deliveryId, receivedAt, expiresAt }, received) =>
@@ -541,7 +546,7 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
     },
     async moveDispatchMarker(runId, stepId, attempt, dueAt) {
       // Claimed (or otherwise moved) meanwhile: its write decided the timer.
-      await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#timerPk = :dispatch AND #status IN (:queued, :running) AND #attempt = :attempt', values: { ':dispatch': timersIndex.dispatch, ':queued': 'queued', ':running': 'running', ':attempt': attempt } });
+      await update(keys.step(runId, stepId), { set: dispatchMarker(dueAt), condition: '#timerPk = :dispatch AND #status IN (:queued, :running, :needsQa) AND #attempt = :attempt', values: { ':dispatch': timersIndex.dispatch, ':queued': 'queued', ':running': 'running', ':needsQa': 'needs_qa', ':attempt': attempt } });
     },
     async clearDispatchMarker(runId, stepId, status) {
       await update(keys.step(runId, stepId), { remove: [timersIndex.partitionKey, timersIndex.sortKey], condition: '#timerPk = :dispatch AND #status = :status', values: { ':dispatch': timersIndex.dispatch, ':status': status } });

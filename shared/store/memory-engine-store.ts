@@ -370,7 +370,7 @@ export function createMemoryEngineStore() {
     async markForDispatch(runId, stepIds, dueAt) {
       for (const stepId of stepIds) {
         const step = stepOf(runId, stepId);
-        if (step?.status === 'queued' || step?.status === 'running') step.timer = { kind: 'dispatch', dueAt };
+        if (step?.status === 'queued' || step?.status === 'running' || (step?.status === 'needs_qa' && step.gate?.state === 'reviewing')) step.timer = { kind: 'dispatch', dueAt };
       }
     },
     async gate(change, written) {
@@ -384,6 +384,7 @@ export function createMemoryEngineStore() {
       if (change.transition === 'review') {
         delete step.leaseUntil;
         delete step.timer;
+        if (change.dispatchDueAt) step.timer = { kind: 'dispatch', dueAt: change.dispatchDueAt };
         Object.assign(step, { status: 'needs_qa', waitingSince: change.at, waitingFor: inbox?.waitingFor ?? 'qa: reviewer' });
         if (outcome?.outputRef) step.outputRef = outcome.outputRef;
         else step.output = clone(outcome?.output);
@@ -393,6 +394,7 @@ export function createMemoryEngineStore() {
       }
       if (inbox) Object.assign(step, { waitingFor: inbox.waitingFor, inInbox: true });
       if (change.transition === 'qaPause') delete step.leaseUntil;
+      if (change.transition === 'reviewStart') delete step.timer;
       if (change.llmUsage?.length) step.llmUsage = [...(step.llmUsage ?? []), ...clone(change.llmUsage)];
       if ((change.transition === 'qaRetry' || change.transition === 'qaRerun') && requeue) {
         clearOutcome(step);
@@ -447,7 +449,7 @@ export function createMemoryEngineStore() {
         })),
     async moveDispatchMarker(runId, stepId, attempt, dueAt) {
       const step = stepOf(runId, stepId);
-      if (step?.timer?.kind === 'dispatch' && (step.status === 'queued' || step.status === 'running') && step.attempt === attempt) step.timer = { kind: 'dispatch', dueAt };
+      if (step?.timer?.kind === 'dispatch' && ['queued', 'running', 'needs_qa'].includes(step.status) && step.attempt === attempt) step.timer = { kind: 'dispatch', dueAt };
     },
     async clearDispatchMarker(runId, stepId, status) {
       const step = stepOf(runId, stepId);

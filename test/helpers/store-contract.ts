@@ -844,12 +844,18 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.running('a');
         // review: running → needs_qa at its attempt, the execution's output kept; an automatic reviewer's step is not in the inbox.
         expect((await s.store.gate(base('a', { attempt: 2, gate: gate(), outcome: { output: { draft: 1 } } }), [w.event('step.needs_qa', 'a')])).won).toBe(false);
-        await w.expectRecorded(await s.store.gate(base('a', { gate: gate(), outcome: { output: { draft: 1 } }, llmUsage: [] }), [w.event('step.needs_qa', 'a')]));
+        await w.expectRecorded(await s.store.gate(base('a', { gate: gate(), outcome: { output: { draft: 1 } }, llmUsage: [], dispatchDueAt: at(4) }), [w.event('step.needs_qa', 'a')]));
         expect(await w.step('a')).toMatchObject({ status: 'needs_qa', output: { draft: 1 }, gate: { state: 'reviewing', round: 1, policy } });
         expect(await w.inbox()).toEqual([]);
+        // Written by a callback: filed under DISPATCH until its reviewer starts; the sweeper's re-send moves it at that attempt only.
+        expect(await w.timers('a')).toEqual([`dispatch@${at(4)}`]);
+        await s.store.moveDispatchMarker(w.runId, 'a', 2, at(5));
+        await s.store.moveDispatchMarker(w.runId, 'a', 1, at(6));
+        expect(await w.timers('a')).toEqual([`dispatch@${at(6)}`]);
         // reviewStart: once per round, and only without a live lease.
         const start = (round: number, now: number) => s.store.gate(base('a', { transition: 'reviewStart', round, at: at(now), leaseUntil: at(now + 10), gate: gate({ round: round + 1 }) }), []);
         expect((await start(1, 5)).won).toBe(true);
+        expect(await w.timers('a')).toEqual([]);
         expect((await start(1, 5)).won).toBe(false);
         expect((await start(2, 6)).won).toBe(false);
         expect(await w.step('a')).toMatchObject({ leaseUntil: at(15), gate: { round: 2 } });

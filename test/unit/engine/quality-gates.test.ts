@@ -3,13 +3,17 @@ import { z } from 'zod';
 import { ValidationError } from '#shared/domain/errors';
 import { reviewOf, verdictOf, type QaPolicy } from '#shared/domain/quality-gates';
 import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
+import { completeByCallback } from '#shared/engine/callbacks';
 import { decideByPerson } from '#shared/engine/quality-gates';
+import { sweep } from '#shared/engine/sweeper';
 import { rerunStep } from '#shared/engine/rerun-step';
 import { stepAction } from '#shared/engine/run-actions';
+import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { createStepKindRegistry } from '#shared/executors/registry';
 import type { Executor, StepContext } from '#shared/executors/types';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import { createMemoryFeedbackStore } from '#shared/store/memory-feedback-store';
+import { Crash, crashing } from '../../helpers/crashing';
 import { createEngineHarness, statusFromEvents } from '../../helpers/engine-harness';
 
 /** A `lambda` reviewer that answers the next score of its script, and remembers what it was shown. */
@@ -176,6 +180,53 @@ describe('quality gates', () => {
     expect(dying.harness.step(crashed, 'draft').status).toBe('completed');
     expect(dying.review.calls).toHaveLength(2);
     expect(await dying.feedback.store.list(crashed)).toHaveLength(1);
+  });
+
+  it('an agent\'s callback whose function dies at any call after its review write: the sweeper re-sends the lost review message and the gate decides', async () => {
+    const sweepOptions = { eventGraceSeconds: 30, limit: 100, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 };
+    const outcomes: string[] = [];
+    // The callback makes fewer than 20 calls (store, queue, bus): die at each, after its effect.
+    for (let crashAt = 1; crashAt <= 20; crashAt += 1) {
+      const review = scriptedReviewer([90]);
+      const urls: string[] = [];
+      const pendingAgent: Executor = { kind: 'http', input: z.unknown(), run: async (_input, context) => (urls.push(context.callback!.url), { status: 'pending' }) };
+      const harness = createEngineHarness({ executors: [review.executor, pendingAgent], callbackBaseUrl: 'https://api.example' });
+      harness.deps.feedback = createMemoryFeedbackStore().store;
+      const worker = { ...harness.deps, releasesRecoveredByRedelivery: true };
+      const runId = await harness.startRun([{ id: 'draft', kind: 'http', input: { url: 'https://agent.example/draft' }, qa: policy('pause') }, { id: 'publish', dependsOn: ['draft'] }]);
+      await harness.drain();
+      expect(harness.step(runId, 'draft')).toMatchObject({ status: 'running', waitingFor: 'callback' });
+
+      // The API function that takes the agent's callback dies at call `crashAt`, after that call's effect.
+      let died = false;
+      try {
+        await completeByCallback(crashing(harness.deps, { crashAt, afterEffect: true }, [0]), urls[0]!.split('/').at(-1)!, { ok: true, data: { draft: 'otters' } });
+      } catch (error) {
+        if (!(error instanceof Crash)) throw error;
+        died = true;
+      }
+      if (!died) break;
+      // The agent sees a 5xx and calls back again: accepted if nothing was written, else told the step moved on.
+      await completeByCallback(harness.deps, urls[0]!.split('/').at(-1)!, { ok: true, data: { draft: 'otters' } });
+      outcomes.push(harness.step(runId, 'draft').gate?.state ?? harness.step(runId, 'draft').status);
+      // Whatever messages were sent are delivered by workers; then the sweeper, past its grace.
+      for (let round = 0; round < 3; round += 1) {
+        while (harness.queue.length > 0) {
+          if (harness.visible().length === 0) harness.advance(30);
+          const entry = harness.visible()[0]!;
+          await processStepMessage(worker, entry.message, harness.now() + 20_000);
+          harness.queue.splice(harness.queue.indexOf(entry), 1);
+        }
+        harness.advance(120);
+        await sweep(harness.deps, sweepOptions);
+      }
+      expect(harness.run(runId).status, `died at call ${crashAt}`).toBe('completed');
+      expect(harness.step(runId, 'draft'), `died at call ${crashAt}`).toMatchObject({ status: 'completed', output: { draft: 'otters' }, gate: { score: 90 } });
+      expect(review.calls.length, `died at call ${crashAt}`).toBeGreaterThanOrEqual(1);
+      expect(harness.memory.timer(runId, 'draft'), `died at call ${crashAt}`).toBeUndefined();
+    }
+    // Some deaths came after the review was written and before its message was sent.
+    expect(outcomes).toContain('reviewing');
   });
 
   it('reads a score from every reviewer shape and decides by threshold and retries', () => {
