@@ -21,6 +21,9 @@ export const capacityKeyProblem = (template: string): string | undefined => {
   return other ? `{{${other.expression}}}: a key may refer to the run input only ({{runInput.<path>}})` : undefined;
 };
 
+/** The rank of a waiting list's entry (`WAIT#<rank>#…`). */
+export const waitRank = (entry: string): number => Number(entry.split('#')[1]);
+
 /** A key: literal text or a template of the run input (`{{runInput.customer}}`), resolved when the step starts. */
 const capacityKey = text(1, 200)
   .superRefine((value, context) => {

@@ -10,10 +10,12 @@ import type { EventToWrite, Written } from './store';
  * Fair capacity in the step lifecycle (issue 12 §6; the rules are in shared/domain/capacity.ts).
  * Each limit is a scope with one slot item holding its holders (step → lease end) and a waiting
  * list sorted by priority, then arrival. Before a limited step is claimed it takes a slot in each
- * of its scopes with a conditional write (it holds one already, or the scope has room), so
- * concurrent starts can never pass a limit. A step that finds a scope full is written `throttled`
- * into that scope's waiting list, in a write that holds only while the scope is still full: a
- * slot freed meanwhile cannot be missed. Whoever frees a slot hands it to the head of the list in
+ * of its scopes with a conditional write (it holds one already, or the scope has room and nobody
+ * waits), so concurrent starts can never pass a limit, and a step arriving from outside the list
+ * never takes a slot freed for the list's head (that would let a low step overtake a high one
+ * waiting). A step that finds a scope full (or others waiting) is written `throttled` into that
+ * scope's waiting list, in a write that holds only while that is still so: a slot freed meanwhile
+ * cannot be missed. Whoever frees a slot hands it to the head of the list in
  * one write (the slot, the list entry and the step together) and sends its message: no polling.
  * A Lambda that dies holding a slot leaves its lease to run out: a throttled step looks again at
  * the first lease end (a THROTTLED timer the sweeper acts on), and whoever finds the scope full
@@ -32,19 +34,19 @@ export interface Waiter {
 
 /** The capacity part of the engine's store port (adapters: shared/store/capacity-store.ts, memory-capacity-store.ts). */
 export interface CapacityStore {
-  /** The holder's slot (lease end in epoch ms): taken when it holds one already or the scope has room; lost: full, with the holders and their leases. */
-  acquire(projectId: string, scope: CapacityScope, holder: string, leaseUntil: number): Promise<{ won: true } | { won: false; holders: Record<string, number> }>;
+  /** The holder's slot (lease end in epoch ms): taken when it holds one already, or the scope has room and nobody waits; lost: with the holders, their leases and how many wait. */
+  acquire(projectId: string, scope: CapacityScope, holder: string, leaseUntil: number): Promise<{ won: true } | { won: false; holders: Record<string, number>; waiting: number }>;
   /** Gives the holder's slot back: only the one taken with `leaseUntil` when given (a takeover may hold it now). True when a slot was freed. */
   release(projectId: string, scopeId: string, holder: string, leaseUntil?: number): Promise<boolean>;
   /** Takes holders whose lease ran out off (each only while its lease is the one seen). */
   reclaim(projectId: string, scopeId: string, expired: Record<string, number>): Promise<void>;
   holders(projectId: string, scopeId: string): Promise<Record<string, number>>;
-  /** queued (or released pending) → throttled, into the scope's waiting list, only while the scope is full; lost: `room` (a slot was freed: try again) or `moved`. */
+  /** queued (or released pending) → throttled, into the scope's waiting list, only while the scope is full or others wait; lost: `room` (a slot was freed: try again) or `moved`. */
   throttle(request: ThrottleRequest): Promise<{ won: true; events: CommittedEvent[] } | { won: false; why: 'room' | 'moved' }>;
   /** The first entries of a scope's waiting list (priority, then arrival). */
   waiting(projectId: string, scopeId: string, limit: number): Promise<Waiter[]>;
-  /** A free slot handed to a waiting step: the slot, the entry's removal and throttled → queued (DISPATCH timer) in one write; lost: `full` or `gone` (its step moved on). */
-  handOff(projectId: string, scope: CapacityScope, waiter: Waiter, change: { at: string; leaseUntil: number }, event: EventToWrite): Promise<{ won: true; events: CommittedEvent[] } | { won: false; why: 'full' | 'gone' }>;
+  /** A free slot handed to a waiting step: the slot, the entry's removal and throttled → queued (DISPATCH timer) in one write, only while no step of a higher priority waits; lost: `full`, `outranked` (read the list again) or `gone` (its step moved on). */
+  handOff(projectId: string, scope: CapacityScope, waiter: Waiter, change: { at: string; leaseUntil: number }, event: EventToWrite): Promise<{ won: true; events: CommittedEvent[] } | { won: false; why: 'full' | 'gone' | 'outranked' }>;
   /** An entry whose step moved on without it (skipped, a lost race) leaves the list. */
   forget(projectId: string, scopeId: string, entry: string): Promise<void>;
   /** throttled → cancelled, out of its waiting list, in one write. */
@@ -118,6 +120,8 @@ export async function takeSlots(deps: EngineDeps, run: RunRecord, step: StepReco
     }
     const throttled = await throttle(deps, run, step, transition, full.scope, full.holders);
     if (throttled === 'room') continue;
+    // It found room but others waiting: it queued behind them by rank, and the room goes to the list's head.
+    if (throttled === 'throttled' && Object.keys(full.holders).length < full.scope.limit) await fillFreeSlots(deps, run.projectId, full.scope);
     return throttled;
   }
   // The scope keeps changing under us: let the message come back (its redelivery tries again).
@@ -192,6 +196,8 @@ export async function fillFreeSlots(deps: EngineDeps, projectId: string, scope: 
         continue;
       }
       if (written.why === 'full') return handed;
+      // A higher priority came to wait since the list was read: read it again.
+      if (written.why === 'outranked') break;
       await capacityOf(deps).forget(projectId, scope.id, head.entry);
     }
   }

@@ -1,4 +1,5 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { priorities, waitRank } from '#shared/domain/capacity';
 import type { CapacityStore } from '#shared/engine/capacity';
 import type { EventToWrite, Written } from '#shared/engine/store';
 import type { CommittedEvent } from './event-outbox';
@@ -23,18 +24,41 @@ const holdersOf = (item: Record<string, unknown> | undefined): Record<string, nu
  * handing over and cancelling change the step, the list and (handing over) the slot item in one
  * transaction.
  */
-export function createDynamoCapacityStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): CapacityStore {
-  const slotName = { '#holders': 'holders', '#h': '' };
-  const names = (holder: string) => ({ ...slotName, '#h': holder });
+const allRanks = priorities.map((_, rank) => rank);
 
-  /** A slot taken (or its lease renewed by its holder) only while the scope has room: the one condition every taker writes under. */
-  const takeSlot = (projectId: string, scope: { id: string; limit: number }, holder: string, leaseUntil: number) => ({
-    TableName: tableName,
-    Key: keys.capacitySlots(projectId, scope.id),
-    UpdateExpression: 'SET #holders.#h = :lease',
-    ConditionExpression: 'attribute_exists(#holders.#h) OR size(#holders) < :limit',
-    ExpressionAttributeNames: names(holder),
-    ExpressionAttributeValues: { ':lease': leaseUntil, ':limit': scope.limit },
+export function createDynamoCapacityStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): CapacityStore {
+  const names = (holder: string) => ({ '#holders': 'holders', '#h': holder });
+  /**
+   * How many wait, per priority rank (`waiting0` high … `waiting2` low), kept on the slot item in
+   * the same writes as the list's entries: the conditions that keep priority order read them.
+   */
+  const counter = (rank: number) => `#w${rank}`;
+  const counterNames = (ranks: number[]) => Object.fromEntries(ranks.map((rank) => [counter(rank), `waiting${rank}`]));
+  const noneWaiting = (ranks: number[]) => ranks.map((rank) => `(attribute_not_exists(${counter(rank)}) OR ${counter(rank)} < :one)`).join(' AND ');
+  const waitingOf = (item: Record<string, unknown>) => allRanks.reduce((sum, rank) => sum + Math.max(0, Number(item[`waiting${rank}`] ?? 0)), 0);
+
+  /**
+   * A slot taken (or its lease renewed by its holder) only while the scope has room: the one
+   * condition every taker writes under. A step arriving from outside the waiting list (`fresh`)
+   * takes a free slot only while nobody waits: a slot freed between a release and its hand-over
+   * is the list's head's. A waiter handed a slot (`rank`) takes it only while nobody of a higher
+   * priority waits (the head it read may be stale), and leaves the count in the same write.
+   */
+  const takeSlot = (projectId: string, scope: { id: string; limit: number }, holder: string, leaseUntil: number, rank?: number) => {
+    const above = rank === undefined ? allRanks : allRanks.filter((other) => other < rank);
+    const room = `(attribute_exists(#holders.#h) OR size(#holders) < :limit)`;
+    return {
+      TableName: tableName,
+      Key: keys.capacitySlots(projectId, scope.id),
+      UpdateExpression: rank === undefined ? 'SET #holders.#h = :lease' : `SET #holders.#h = :lease ADD ${counter(rank)} :less`,
+      ConditionExpression: rank === undefined ? `attribute_exists(#holders.#h) OR (size(#holders) < :limit AND ${noneWaiting(allRanks)})` : above.length ? `${room} AND ${noneWaiting(above)}` : room,
+      ExpressionAttributeNames: { ...names(holder), ...counterNames(rank === undefined ? allRanks : [...above, rank]) },
+      ExpressionAttributeValues: { ':lease': leaseUntil, ':limit': scope.limit, ...(above.length ? { ':one': 1 } : {}), ...(rank === undefined ? {} : { ':less': -1 }) },
+    };
+  };
+  /** One entry of the list's fewer (removed in the same write). */
+  const oneWaiterFewer = (projectId: string, scopeId: string, entry: string): TransactItem => ({
+    Update: { TableName: tableName, Key: keys.capacitySlots(projectId, scopeId), UpdateExpression: `ADD ${counter(waitRank(entry))} :less`, ExpressionAttributeNames: counterNames([waitRank(entry)]), ExpressionAttributeValues: { ':less': -1 } },
   });
 
   /** A step's change with its events (kept in its history unless for the bus or the feed, as the engine store does). */
@@ -79,7 +103,7 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
           if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
           // Full (a read only then: who holds the slots, and until when), or no slot item yet.
           const { Item } = await documents.send(new GetCommand({ TableName: tableName, Key: keys.capacitySlots(projectId, scope.id), ConsistentRead: true }));
-          if (Item) return { won: false, holders: holdersOf(Item) };
+          if (Item) return { won: false, holders: holdersOf(Item), waiting: waitingOf(Item) };
           // The scope's first slot ever: its item is created empty (once), then taken as any other.
           await documents
             .send(new PutCommand({ TableName: tableName, Item: { ...keys.capacitySlots(projectId, scope.id), type: 'capacitySlots', projectId, scope: scope.id, holders: {} }, ConditionExpression: 'attribute_not_exists(pk)' }))
@@ -88,7 +112,7 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
             });
         }
       }
-      return { won: false, holders: await store.holders(projectId, scope.id) };
+      return { won: false, holders: await store.holders(projectId, scope.id), waiting: 0 };
     },
 
     async release(projectId, scopeId, holder, leaseUntil) {
@@ -132,8 +156,17 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
         [...(queued ? [queued] : []), event],
       );
       const result = await transact([
-        // Still full, and not by this step: a slot freed since the caller looked is taken instead.
-        { ConditionCheck: { TableName: tableName, Key: keys.capacitySlots(projectId, scope.id), ConditionExpression: 'size(#holders) >= :limit AND attribute_not_exists(#holders.#h)', ExpressionAttributeNames: names(`${runId}/${stepId}`), ExpressionAttributeValues: { ':limit': scope.limit } } },
+        // Still full (or others still wait), and not by this step: a slot freed since the caller looked is taken instead. One more waiting.
+        {
+          Update: {
+            TableName: tableName,
+            Key: keys.capacitySlots(projectId, scope.id),
+            UpdateExpression: `ADD ${counter(waitRank(throttle.waitEntry))} :more`,
+            ConditionExpression: `(size(#holders) >= :limit OR ${allRanks.map((rank) => `${counter(rank)} > :none`).join(' OR ')}) AND attribute_not_exists(#holders.#h)`,
+            ExpressionAttributeNames: { ...names(`${runId}/${stepId}`), ...counterNames(allRanks) },
+            ExpressionAttributeValues: { ':limit': scope.limit, ':more': 1, ':none': 0 },
+          },
+        },
         { Put: { TableName: tableName, Item: { ...keys.capacityWait(projectId, scope.id, throttle.waitEntry), type: 'capacityWait', runId, stepId, attempt: readAttempt, ...(publishStepEvents ? { publishStepEvents: true } : {}) } } },
         ...step.items,
       ]);
@@ -162,18 +195,20 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
         [event],
       );
       const result = await transact([
-        {
-          Update: takeSlot(projectId, scope, holder, leaseUntil),
-        },
+        { Update: takeSlot(projectId, scope, holder, leaseUntil, waitRank(waiter.entry)) },
         { Delete: { TableName: tableName, Key: keys.capacityWait(projectId, scope.id, waiter.entry), ConditionExpression: 'attribute_exists(pk)' } },
         ...step.items,
       ]);
       if (result.won) return { won: true, events: step.events };
-      return { won: false, why: result.failed === 0 ? 'full' : 'gone' };
+      if (result.failed !== 0) return { won: false, why: 'gone' };
+      // The slot item said no: full, or a step of a higher priority came to wait since the list was read.
+      const holders = await store.holders(projectId, scope.id);
+      return { won: false, why: holder in holders || Object.keys(holders).length < scope.limit ? 'outranked' : 'full' };
     },
 
     async forget(projectId, scopeId, entry) {
-      await documents.send(new DeleteCommand({ TableName: tableName, Key: keys.capacityWait(projectId, scopeId, entry) }));
+      // Counted off only when it was still there (a forget repeated changes nothing).
+      await transact([{ Delete: { TableName: tableName, Key: keys.capacityWait(projectId, scopeId, entry), ConditionExpression: 'attribute_exists(pk)' } }, oneWaiterFewer(projectId, scopeId, entry)]);
     },
 
     async cancelThrottled({ runId, stepId, projectId, attempt, throttle }, at, event): Promise<Written> {
@@ -182,7 +217,7 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
         { set: { status: 'cancelled', finishedAt: at }, remove: ['throttle', timersIndex.partitionKey, timersIndex.sortKey], ...stepCondition('cancel', { attempt, readStatus: 'throttled' })! },
         [event],
       );
-      const result = await transact([...step.items, { Delete: { TableName: tableName, Key: keys.capacityWait(projectId, throttle.scope, throttle.waitEntry) } }]);
+      const result = await transact([...step.items, { Delete: { TableName: tableName, Key: keys.capacityWait(projectId, throttle.scope, throttle.waitEntry) } }, oneWaiterFewer(projectId, throttle.scope, throttle.waitEntry)]);
       return result.won ? { won: true, events: step.events } : { won: false };
     },
 

@@ -1,3 +1,4 @@
+import { waitRank } from '#shared/domain/capacity';
 import type { CapacityStore, Waiter } from '#shared/engine/capacity';
 import type { EventToWrite, TimerKind, Written } from '#shared/engine/store';
 import type { CommittedEvent } from './event-outbox';
@@ -30,7 +31,9 @@ export function createMemoryCapacityStore({ stepOf, commit }: { stepOf: (runId: 
   const capacity: CapacityStore = {
     async acquire(projectId, scope, holder, leaseUntil) {
       const held = slotsOf(projectId, scope.id);
-      if (!held.has(holder) && held.size >= scope.limit) return { won: false, holders: Object.fromEntries(held) };
+      const waiting = listOf(projectId, scope.id).size;
+      // A free slot while steps wait is the list's head's (it is on its way to it).
+      if (!held.has(holder) && (held.size >= scope.limit || waiting > 0)) return { won: false, holders: Object.fromEntries(held), waiting };
       held.set(holder, leaseUntil);
       return { won: true };
     },
@@ -49,7 +52,7 @@ export function createMemoryCapacityStore({ stepOf, commit }: { stepOf: (runId: 
       const held = slotsOf(projectId, scope.id);
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds(transition, step, { attempt: readAttempt })) return { won: false, why: 'moved' };
-      if (held.size < scope.limit || held.has(`${runId}/${stepId}`)) return { won: false, why: 'room' };
+      if ((held.size < scope.limit && listOf(projectId, scope.id).size === 0) || held.has(`${runId}/${stepId}`)) return { won: false, why: 'room' };
       Object.assign(step, { status: 'throttled', throttle: structuredClone(throttle), timer: { kind: 'throttled', dueAt: recheckAt }, ...(queued ? { queuedAt: throttle.since, remaining: 0 } : {}) });
       listOf(projectId, scope.id).set(throttle.waitEntry, { runId, stepId, attempt: readAttempt, entry: throttle.waitEntry, ...(publishStepEvents ? { publishStepEvents: true } : {}) });
       return commit([...(queued ? [queued] : []), event]) as { won: true; events: CommittedEvent[] };
@@ -64,6 +67,7 @@ export function createMemoryCapacityStore({ stepOf, commit }: { stepOf: (runId: 
       const holder = `${waiter.runId}/${waiter.stepId}`;
       if (!held.has(holder) && held.size >= scope.limit) return { won: false, why: 'full' };
       const list = listOf(projectId, scope.id);
+      if (list.has(waiter.entry) && [...list.keys()].some((entry) => waitRank(entry) < waitRank(waiter.entry))) return { won: false, why: 'outranked' };
       const step = stepOf(waiter.runId, waiter.stepId);
       if (!list.has(waiter.entry) || !step || !stepGuardHolds('unthrottle', step, { attempt: waiter.attempt })) return { won: false, why: 'gone' };
       held.set(holder, leaseUntil);

@@ -75,6 +75,45 @@ describe('fair capacity', () => {
     expect(events.filter((event) => event.type === 'step.unthrottled').length).toBe(events.filter((event) => event.type === 'step.throttled').length);
   }, 240_000);
 
+  it('a high-priority run started later overtakes a low one: once its steps wait, no low step gets a slot before all of them did', async () => {
+    const client = await engineClient('priority');
+    await setProjectLimit(client, 3);
+    const fanOf = (width: number): SaveWorkflowBody => ({
+      name: `fan-${width}`,
+      steps: [{ id: 'root', kind: 'noop' }, ...Array.from({ length: width }, (_, index) => ({ id: `leaf${index}`, kind: 'http', dependsOn: ['root'], input: slowCall(300) }))],
+    });
+    const low = await client.run(await client.workflow(fanOf(50)), { priority: 'low' });
+    expect(low.priority).toBe('low');
+    await eventually('the low run to have steps running and many waiting', async () => {
+      const listed = (await steps(client, low.id)).items;
+      return listed.some((step) => step.status === 'running') && listed.filter((step) => step.status === 'throttled').length >= 30 ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 200 });
+
+    const high = await client.run(await client.workflow(fanOf(10)), { priority: 'high' });
+    const [lowDone, highDone] = await Promise.all([client.waitFor(low.id, ['completed', 'blocked'], 240_000), client.waitFor(high.id, ['completed', 'blocked'], 240_000)]);
+    expect([lowDone.status, highDone.status]).toEqual(['completed', 'completed']);
+    const lowEvents = await client.events(low.id);
+    const highEvents = await client.events(high.id);
+    const timesOf = (events: RunEvent[], type: string) => new Map(events.filter((event) => event.type === type && event.stepId?.startsWith('leaf')).map((event) => [event.stepId!, Date.parse(event.at)]));
+
+    // Low steps were waiting, so none of the high run's leaves took a slot without waiting in the list.
+    const highThrottled = timesOf(highEvents, 'step.throttled');
+    expect(highThrottled.size).toBe(10);
+    const highWaiting = Math.max(...highThrottled.values());
+    const lastHighHanded = Math.max(...timesOf(highEvents, 'step.unthrottled').values());
+    const lowHanded = timesOf(lowEvents, 'step.unthrottled');
+    const lowStarted = timesOf(lowEvents, 'step.started');
+    // Once every high leaf waited, the low leaves got slots only after the last high one got its own...
+    const handedLater = [...lowHanded.values()].filter((at) => at > highWaiting);
+    expect(handedLater.length).toBeGreaterThanOrEqual(20);
+    expect(Math.min(...handedLater)).toBeGreaterThan(lastHighHanded);
+    // ...so the only low leaves that started while high ones still waited are the few (at most the limit) handed their slot before.
+    const startedMeanwhile = [...lowStarted].filter(([, at]) => at > highWaiting && at < lastHighHanded).map(([stepId]) => stepId);
+    expect(startedMeanwhile.length).toBeLessThanOrEqual(3);
+    for (const stepId of startedMeanwhile) expect(lowHanded.get(stepId) ?? 0, stepId).toBeLessThan(highWaiting);
+    expect(mostAtOnce([...intervalsOf(lowEvents, 'low/'), ...intervalsOf(highEvents, 'high/')].filter(({ step }) => !step.endsWith('/root')))).toBeLessThanOrEqual(3);
+  }, 300_000);
+
   it('a per-key limit holds across runs for the key resolved from each run\'s input; another key runs beside it', async () => {
     const client = await engineClient('per-key');
     const workflowId = await client.workflow({
