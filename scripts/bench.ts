@@ -10,6 +10,7 @@
  *   npm run bench -- --publish-step-events            # as a project subscribed to step events
  *   npm run bench -- --budgets '{"perRun":{"tokens":100000,"mode":"warn"}}'   # as a project with budgets (settings.budgets)
  *   npm run bench -- --limits '{"maxExecutedSteps":100000}'   # as a project with run limits (settings.limits)
+ *   npm run bench -- --concurrency '{"limit":1000}'   # as a project with a capacity limit (settings.concurrency): what a limited step costs
  *   npm run bench -- --kind llm --size 100 --shape fan   # llm steps on the emulator's Bedrock (steps that spend: what a budget costs)
  *   npm run bench -- --cold-start-only                # bundle sizes and require times only
  */
@@ -45,6 +46,8 @@ const { values } = parseArgs({
     budgets: { type: 'string' },
     /** Runs as a project with these run limits (settings.limits, JSON): what limits cost a step. */
     limits: { type: 'string' },
+    /** Runs as a project with this capacity limit (settings.concurrency, JSON): what a limited step costs. */
+    concurrency: { type: 'string' },
     /** The steps' kind: noop (default), or llm on the emulator's Bedrock. */
     kind: { type: 'string', default: 'noop' },
   },
@@ -102,7 +105,7 @@ async function runCases(): Promise<void> {
     return body;
   })();
   const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
-  const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}), ...(values.limits ? { limits: JSON.parse(values.limits) as unknown } : {}) };
+  const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}), ...(values.limits ? { limits: JSON.parse(values.limits) as unknown } : {}), ...(values.concurrency ? { concurrency: JSON.parse(values.concurrency) as unknown } : {}) };
   if (Object.keys(settings).length) {
     const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {
       method: 'PATCH',
