@@ -11,6 +11,7 @@ import { feedbackOperations } from './routes/feedback';
 import { forkOperations } from './routes/forks';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
+import { mapChildrenOperations } from './routes/map-children';
 import { runOperations } from './routes/runs';
 import { scheduleOperations } from './routes/schedules';
 import { secretOperations } from './routes/secrets';
@@ -30,6 +31,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...tokenOperations(deps),
     ...secretOperations(deps),
     ...workflowOperations(deps),
+    ...mapChildrenOperations(deps),
     ...runOperations(deps),
     ...forkOperations(deps),
     ...feedbackOperations(deps),

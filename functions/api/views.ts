@@ -7,7 +7,7 @@ import type { ArtifactStore } from '#shared/store/artifacts';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 
 /** A run as the API shows it: status, step counts by status, usage and its estimated cost. */
-export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsage?: unknown) {
+export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsage?: unknown, children?: { total: number; done: number; succeeded: number; failed: number }) {
   const view = {
     id: run.id,
     projectId: run.projectId,
@@ -38,7 +38,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsag
   const executed = steps.filter((step) => step.attempt > 0).length;
   return {
     ...view,
-    steps: { total: run.totalSteps, byStatus },
+    steps: { total: run.totalSteps, byStatus, ...(children ? { children } : {}) },
     usage: {
       ...usage,
       cost: estimateCostUsd(usage),

@@ -247,6 +247,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/runs/{runId}/steps/{stepId}/children": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A map step's children in item order (paged), with how many are done, succeeded and failed */
+        get: operations["listStepChildren"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/projects/{projectId}/runs": {
         parameters: {
             query?: never;
@@ -1141,6 +1158,89 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
         };
+        MapChildrenPage: {
+            items: {
+                id: string;
+                kind: string;
+                /** @enum {string} */
+                status: "pending" | "queued" | "throttled" | "running" | "needs_qa" | "completed" | "failed" | "cancelled" | "blocked" | "skipped";
+                attempt: number;
+                /** @description Execution of the step (1 at first; a retry with a new input raises it). Agents see runId:stepId:<generation> as the idempotency key of every attempt of it. */
+                generation: number;
+                dependsOn: string[];
+                /** Format: date-time */
+                notBefore?: string;
+                /** Format: date-time */
+                queuedAt?: string;
+                /** Format: date-time */
+                startedAt?: string;
+                /** Format: date-time */
+                finishedAt?: string;
+                error?: {
+                    message: string;
+                    retryable: boolean;
+                    code?: string;
+                    status?: number;
+                    url?: string;
+                    attempt: number;
+                    /** Format: date-time */
+                    at: string;
+                };
+                /** @description A fork's step completed with the output of the run it was forked from: it did not run here */
+                reusedFrom?: {
+                    runId: string;
+                    generation: number;
+                };
+                gate?: components["schemas"]["StepGate"];
+                /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+                throttle?: {
+                    /** @enum {string} */
+                    kind: "project" | "concurrency";
+                    key: string;
+                    limit: number;
+                    /** Format: date-time */
+                    since: string;
+                };
+                /** @description The child's item index (0-based) */
+                index: number;
+            }[];
+            cursor?: string;
+            /** @description The map's progress, from its chunks' counters */
+            counts: {
+                count: number;
+                done: number;
+                succeeded: number;
+                failed: number;
+                /** @description 1, then one more per retry of the failed items */
+                round?: number;
+            };
+        };
+        StepGate: {
+            /**
+             * @description reviewing: the automatic reviewer runs; waiting: a human reviewer's step waits for a person's feedback or approval; paused: scored below the threshold (or no score), waits for a person; retrying: running again with the reviewer's comment
+             * @enum {string}
+             */
+            state: "reviewing" | "waiting" | "paused" | "retrying";
+            /**
+             * @description The step's own qa, or the project's default
+             * @enum {string}
+             */
+            from: "step" | "project";
+            /** @description human, or the reviewer's kind (llm, http, lambda) */
+            reviewer: string;
+            threshold: number;
+            /** @enum {string} */
+            onBelow: "pause" | "retry" | "fail";
+            /** @description QA retries used (onBelow retry) */
+            retries: number;
+            maxRetries: number;
+            /** @description The latest score */
+            score?: number;
+            /** @description The latest reviewer's comment */
+            comment?: string;
+            /** @description Why the latest review gave no score */
+            error?: string;
+        };
         Run: {
             id: string;
             projectId: string;
@@ -1318,6 +1418,13 @@ export interface components {
                     blocked?: number;
                     skipped?: number;
                 };
+                /** @description The children of the run's map steps: how many there are, how many finished, succeeded and failed (issue 13 §1) */
+                children?: {
+                    total: number;
+                    done: number;
+                    succeeded: number;
+                    failed: number;
+                };
             };
             usage: {
                 cost: {
@@ -1454,32 +1561,6 @@ export interface components {
                 /** Format: date-time */
                 since: string;
             };
-        };
-        StepGate: {
-            /**
-             * @description reviewing: the automatic reviewer runs; waiting: a human reviewer's step waits for a person's feedback or approval; paused: scored below the threshold (or no score), waits for a person; retrying: running again with the reviewer's comment
-             * @enum {string}
-             */
-            state: "reviewing" | "waiting" | "paused" | "retrying";
-            /**
-             * @description The step's own qa, or the project's default
-             * @enum {string}
-             */
-            from: "step" | "project";
-            /** @description human, or the reviewer's kind (llm, http, lambda) */
-            reviewer: string;
-            threshold: number;
-            /** @enum {string} */
-            onBelow: "pause" | "retry" | "fail";
-            /** @description QA retries used (onBelow retry) */
-            retries: number;
-            maxRetries: number;
-            /** @description The latest score */
-            score?: number;
-            /** @description The latest reviewer's comment */
-            comment?: string;
-            /** @description Why the latest review gave no score */
-            error?: string;
         };
         StepDetail: {
             id: string;
@@ -3635,6 +3716,102 @@ export interface operations {
             };
             /** @description Not found (or another project's) */
             404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listStepChildren: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                runId: string;
+                stepId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of children */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MapChildrenPage"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The step is not a map step */
+            409: {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;

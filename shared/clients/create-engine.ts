@@ -95,6 +95,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,
+    mapObjects: artifacts.mapObjects,
     feedback: createFeedbackStore({ documents, tableName }),
     ...(stepKinds ? { stepKinds: stepKinds(setup) } : {}),
     ...(executors ? { executors: executors(setup) } : {}),

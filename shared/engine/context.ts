@@ -7,6 +7,7 @@ import type { ArtifactStore } from '#shared/store/artifacts';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { EventOutbox } from '#shared/store/event-outbox';
 import type { Dispatcher } from './dispatch';
+import type { MapObjects } from './map-store';
 import type { FeedbackStore } from './feedback';
 import type { ProjectSettingsReader } from './project-settings';
 import type { EngineStore, EventToWrite } from './store';
@@ -25,6 +26,8 @@ export interface EngineDeps {
   dispatcher: Dispatcher;
   outbox: Pick<EventOutbox, 'publish'>;
   artifacts: Pick<ArtifactStore, 'storeOutput' | 'storeArtifacts' | 'loadOutput' | 'storeDeliveryPayload'>;
+  /** Map steps' S3 objects (items and results by chunk): the functions that finish steps. */
+  mapObjects?: MapObjects;
   /** The kinds' input schemas and checks, where a person's retry may bring new inputs (the API). */
   stepKinds?: StepKindRegistry;
   /** The kinds that run, with their clients: the step worker only (no other function bundles them). */

@@ -4,6 +4,7 @@ import { waitNotBefore } from '#shared/executors/wait';
 import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { maxQueueDelaySeconds, mergeEffects, messageFor, noEffects, type Dispatch, type Effects } from './dispatch';
+import { childFinishPlan, childFinished } from './map-children';
 import { stepsPerWrite, type Finish, type Release } from './store';
 
 /**
@@ -170,9 +171,12 @@ export interface FinishPlan {
    * and the worker redoes it (rerelease). The worker's own finishes are redone by redelivery.
    */
   marker?: { dueAt: string; status: 'completed' | 'failed' };
+  /** A map's child, finished so: counted by its map after the write (map-children.ts). */
+  mapChild?: 'completed' | 'failed';
 }
 
 export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, at: Date, finishedAs: 'completed' | 'failed' = 'completed'): Promise<FinishPlan> {
+  if (step.mapItem) return childFinishPlan(deps, at, finishedAs);
   const children = sortChildren(step.dependents.length ? await childrenOf(deps, run, step, at) : [], at);
   const sink = step.dependents.length === 0;
   const followUp = !deps.releasesRecoveredByRedelivery && (sink || children.sent.length + children.gated.length + children.shared.length > 0);
@@ -183,6 +187,7 @@ export async function planFinish(deps: EngineDeps, run: RunRecord, step: StepRec
 export async function afterFinish(deps: EngineDeps, run: RunRecord, step: StepRecord, plan: FinishPlan, effects: Effects, actor: string): Promise<Effects> {
   mergeEffects(effects, await releaseChildren(deps, run, step.stepId, plan.children, actor));
   if (plan.sink) mergeEffects(effects, await countSinks(deps, run, [step], actor));
+  if (plan.mapChild) mergeEffects(effects, await childFinished(deps, run, { ...step, status: plan.mapChild }));
   if (plan.marker) (effects.settled ??= []).push({ runId: run.id, stepId: step.stepId, status: plan.marker.status });
   return effects;
 }

@@ -14,6 +14,8 @@ import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects
 import { executeStep, runTimeoutOf } from './execute-step';
 import { reserveExecution } from './limits';
 import { isReleasedByParent, queueSteps, releaseOf, rerelease } from './release-dependents';
+import { cancelMapOf, childFinished } from './map-children';
+import { startMap } from './map-step';
 import { reviewStep } from './quality-gates';
 import { invocationRunReads, unsharedRunReads, type RunReads } from './run-reads';
 import { completeStep, failStep, retryStep, waitStep } from './step-outcomes';
@@ -81,6 +83,8 @@ async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, me
   switch (step.status) {
     case 'completed':
     case 'failed':
+      // A map's child: its map counts it (again: idempotent) and its next child goes.
+      if (step.mapItem) return applyEffects(deps, await childFinished(deps, run, step)).then(() => 'rereleased');
       // An optional step's failure releases its dependents like a completion does.
       if (step.status === 'failed' && step.onFailure !== 'continue') return 'ignored';
       // A redelivery after the outcome committed: make sure its dependents were released.
@@ -101,6 +105,8 @@ async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, me
       // raise the attempt while the crashed message keeps being redelivered unchanged.
       if (message.attempt >= step.attempt) return 'duplicate';
       // Waiting for an agent's callback: no worker holds it, its timer decides.
+      // A map waiting for its children: they finish it (map-children.ts).
+      if (step.waitingFor === 'children') return 'ignored';
       if (step.waitingFor === 'callback') return (await checkWaitingStep(deps, run, step)) === 'expired' ? 'executed' : 'deferred';
       if (step.leaseUntil && Date.parse(step.leaseUntil) > now) {
         // Another worker holds a live lease: do not run it twice, but look again just after the lease ends (it may die).
@@ -200,6 +206,8 @@ async function startAttempt(
   const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
 
   const running: StepRecord = { ...step, status: 'running', attempt, leaseUntil };
+  // A map's claim fans its children out instead of running an executor (map-step.ts).
+  if (step.kind === 'map') return applyEffects(deps, await startMap(deps, run, running), startedEvents).then(() => Promise.all([budget?.release(), slots?.release()])).then(() => 'executed');
   const callback = callbackBase !== undefined && callbackToken ? callbackUrls(callbackBase, callbackToken) : undefined;
   const outcome = await executeStep(deps, run, running, timeoutSeconds, callback);
   const effects = (await recordOutcome(deps, run, running, outcome)) ?? noEffects();
@@ -269,6 +277,6 @@ async function cancelStep(deps: EngineDeps, run: RunRecord, step: StepRecord): P
   const at = deps.clock();
   const event = runEvent(run, 'step.cancelled', 'worker', { reason: `run ${run.status}` }, at, step.stepId);
   const written = await deps.store.cancel(run.id, step.stepId, { transition: step.status === 'needs_qa' ? 'cancelWaiting' : 'cancel', readStatus: step.status, attempt: step.attempt, at: at.toISOString() }, event);
-  if (written.won) await applyEffects(deps, { dispatches: [], events: written.events });
+  if (written.won) await applyEffects(deps, { dispatches: [], events: [...written.events, ...(step.mapItem ? await cancelMapOf(deps, run, step.mapItem.mapId) : [])] });
   return 'cancelled';
 }

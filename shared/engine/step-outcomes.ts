@@ -112,9 +112,10 @@ export async function failStep(
 ): Promise<Effects | undefined> {
   const at = deps.clock();
   const record = stepErrorRecord(error, step.attempt, at);
-  const optional = step.onFailure === 'continue';
+  // A map's child blocks nothing either: its map counts it and decides (map-children.ts).
+  const optional = step.onFailure === 'continue' || step.mapItem !== undefined;
   const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, ...(gateRound !== undefined ? { gateRound } : {}), ...(gate ? { gate } : {}), finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), ...(progress ? { progress } : {}), llmUsage: error.llmUsage };
-  const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(optional ? { onFailure: 'continue' } : {}) }, at, step.stepId);
+  const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(step.onFailure === 'continue' ? { onFailure: 'continue' } : {}) }, at, step.stepId);
   if (optional) {
     const plan = await planFinish(deps, run, step, at, 'failed');
     const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);

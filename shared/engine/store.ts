@@ -9,6 +9,7 @@ import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
 import type { CapacityStore } from './capacity';
 import type { GateWrite, IterationPlan, PlanWrite, RerunPlan, StepReset } from './store-plans';
+import type { MapStore } from './map-store';
 
 export type { GateWrite, IterationPlan, PlanWrite, RerunPlan, StepReset } from './store-plans';
 
@@ -59,6 +60,8 @@ export interface Finish {
   sink?: { bucket?: number };
   /** A planner's completion: the steps its plan adds, in the same write (store-plans.ts PlanWrite). */
   plan?: PlanWrite;
+  /** A map's child: the run is not touched (its map's chunk counts it, after the write). */
+  mapChild?: true;
 }
 
 /** A step's new record and why it is being written: the fields of its final write. */
@@ -264,6 +267,8 @@ export interface EngineStore {
   limits: LimitLedger;
   // --- Fair capacity: slots, waiting lists, throttled steps (shared/engine/capacity.ts) ---
   capacity: CapacityStore;
+  // --- Map steps: the map's record, its chunks' counters, its children (shared/engine/map-step.ts) ---
+  maps: MapStore;
 }
 
 /** At most this many steps in one `queue`, `skip` or finishing write (a DynamoDB transaction holds 100 items: a step and its event each). */

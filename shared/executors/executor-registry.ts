@@ -1,6 +1,7 @@
 import { approvalExecutor } from '#shared/executors/approval';
 import { crashExecutor } from '#shared/executors/crash';
 import { httpExecutor } from '#shared/executors/http';
+import { mapExecutor } from '#shared/executors/map';
 import { noopExecutor } from '#shared/executors/noop';
 import { createKindRegistry, type ExecutorRegistry } from '#shared/executors/registry';
 import { waitExecutor } from '#shared/executors/wait';
@@ -16,7 +17,7 @@ export interface ExecutorRegistryOptions {
   executors?: Executor[];
 }
 
-const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor, webhookExecutor];
+const builtIns: Executor[] = [noopExecutor, approvalExecutor, httpExecutor, waitExecutor, webhookExecutor, mapExecutor];
 const testKinds: Executor[] = [crashExecutor];
 
 /**

@@ -1,12 +1,14 @@
 import type { z } from 'zod';
 import { ValidationError } from '#shared/domain/errors';
 import { reviewedOutputName, ungatedKinds } from '#shared/domain/quality-gates';
+import type { MapInput } from '#shared/domain/map-step';
 import type { StepSpec } from '#shared/domain/workflow';
 import { approvalExecutor } from '#shared/executors/approval';
 import { crashExecutor } from '#shared/executors/crash';
 import { httpKind } from '#shared/executors/http-input';
 import { lambdaKind } from '#shared/executors/lambda';
 import { llmKind } from '#shared/executors/llm-input';
+import { checkableTemplate, mapExecutor } from '#shared/executors/map';
 import { noopExecutor } from '#shared/executors/noop';
 import { waitExecutor } from '#shared/executors/wait';
 import { webhookExecutor } from '#shared/executors/webhook';
@@ -41,7 +43,7 @@ export interface StepKindRegistryOptions {
 }
 
 /** The waiting and instant kinds are light whole (no client, no network): they are their own validation half. */
-const builtInKinds: StepKind[] = [noopExecutor, approvalExecutor, httpKind, waitExecutor, webhookExecutor, lambdaKind, llmKind];
+const builtInKinds: StepKind[] = [noopExecutor, approvalExecutor, httpKind, waitExecutor, webhookExecutor, lambdaKind, llmKind, mapExecutor];
 const testKinds: StepKind[] = [crashExecutor];
 
 /** Builds the registry of every kind's validation half (the API's). */
@@ -63,6 +65,7 @@ export const createKindRegistry = <Kind extends StepKind>(list: Kind[]): KindReg
           throw new ValidationError(`${at}.kind: unknown step kind "${step.kind}"; known kinds: ${kinds().join(', ')}`, `${at}.kind`);
         }
         assertInput(kind, step, `${at}.input`);
+        if (step.kind === 'map') assertMapTemplate(byKind, step.input as MapInput, `${at}.input.step`);
         if (step.qa) assertQa(byKind, step, `${at}.qa`);
       });
     },
@@ -86,6 +89,13 @@ export const assertReviewer = (byKind: { get(kind: string): StepKind | undefined
   const kind = byKind.get(reviewer.kind);
   if (!kind) throw new ValidationError(`${at}.kind: this deployment has no ${reviewer.kind} kind`, `${at}.kind`);
   assertInput(kind, { input: reviewer.input, dependsOn }, `${at}.input`);
+};
+
+/** A map's template: a kind this deployment has, and (when it does not depend on the item) an input that kind takes. */
+const assertMapTemplate = (byKind: { get(kind: string): StepKind | undefined }, input: MapInput, at: string): void => {
+  const kind = byKind.get(input.step.kind);
+  if (!kind) throw new ValidationError(`${at}.kind: this deployment has no ${input.step.kind} kind`, `${at}.kind`);
+  if (checkableTemplate(input)) assertInput(kind, { input: input.step.input, dependsOn: [] }, `${at}.input`);
 };
 
 const assertInput = (kind: StepKind, step: Pick<StepSpec, 'input' | 'dependsOn'>, at: string): void => {

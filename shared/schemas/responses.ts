@@ -185,7 +185,14 @@ export const runResponse = z
 
 export const runDetailResponse = runResponse
   .extend({
-    steps: z.object({ total: z.number().int(), byStatus: z.record(z.enum(stepStatuses), z.number().int()) }),
+    steps: z.object({
+      total: z.number().int(),
+      byStatus: z.record(z.enum(stepStatuses), z.number().int()),
+      children: z
+        .object({ total: z.number().int(), done: z.number().int(), succeeded: z.number().int(), failed: z.number().int() })
+        .optional()
+        .meta({ description: "The children of the run's map steps: how many there are, how many finished, succeeded and failed (issue 13 §1)" }),
+    }),
     usage: z.looseObject({
       cost: z.looseObject({}),
       lambdaCompute: z
@@ -270,6 +277,23 @@ export const stepListResponse = z
     cursor: z.string().optional().meta({ description: 'Present when more steps follow: pass it back as `cursor` for the next page' }),
   })
   .meta({ id: 'StepList' });
+
+/** A map step's children, in item order (GET /v1/runs/{runId}/steps/{stepId}/children). */
+export const mapChildrenPageResponse = z
+  .object({
+    items: z.array(stepSummaryResponse.extend({ index: z.number().int().meta({ description: "The child's item index (0-based)" }) })),
+    cursor: z.string().optional(),
+    counts: z
+      .object({
+        count: z.number().int(),
+        done: z.number().int(),
+        succeeded: z.number().int(),
+        failed: z.number().int(),
+        round: z.number().int().optional().meta({ description: '1, then one more per retry of the failed items' }),
+      })
+      .meta({ description: "The map's progress, from its chunks' counters" }),
+  })
+  .meta({ id: 'MapChildrenPage' });
 
 export const stepDetailResponse = stepSummaryResponse
   .extend({

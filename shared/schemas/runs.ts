@@ -12,7 +12,8 @@ export const maxWorkflowVersion = 1_000_000;
 
 export const runIdParam = z.string().regex(/^run_[0-9a-z]{26}$/, 'must be a run id (run_…)');
 export const workflowIdParam = z.string().regex(/^wf_[0-9a-z]{26}$/, 'must be a workflow id (wf_…)');
-export const stepIdParam = z.string().regex(stepIdPattern, 'must be a step id');
+/** A step id, or a map's child's (`<map id>[<index, 6 digits>]`, shared/domain/map-step.ts). */
+export const stepIdParam = z.string().regex(new RegExp(`${stepIdPattern.source.slice(0, -1)}(?:\\[[0-9]{6}\\])?$`), 'must be a step id');
 /** The run actions that take no body; `retry` has its own operation (it takes step inputs). */
 export const runActionParam = z.enum(runActions.filter((action) => action !== 'retry') as ['start', 'pause', 'resume', 'cancel']);
 export const stepActionParam = z.enum(stepActions);

@@ -60,6 +60,18 @@ export const createArtifactStore = ({ s3, bucket }: { s3: S3Client; bucket: stri
     return key;
   },
 
+  /** Map steps' items and results (shared/engine/map-store.ts, MapObjects): any key under `projects/`. */
+  mapObjects: {
+    async put(key: string, body: string, contentType: string): Promise<void> {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    async get(key: string): Promise<string> {
+      const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await response.Body?.transformToString('utf8')) ?? '';
+    },
+    uri: (key: string): string => `s3://${bucket}/${key}`,
+  },
+
   /** A short-lived GET URL for an object Baton stored. */
   signedUrl(key: string): Promise<string> {
     return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: signedUrlSeconds });

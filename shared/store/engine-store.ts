@@ -7,6 +7,7 @@ import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } f
 import { createDynamoBudgetLedger } from './budget-ledger';
 import { createDynamoLimitLedger } from './limit-ledger';
 import { createDynamoCapacityStore } from './capacity-store';
+import { createDynamoMapStore } from './map-children';
 import type { CommittedEvent } from './event-outbox';
 import { jsonAttribute, jsonField } from './json-attribute';
 import { planInto } from './plan-writes';
@@ -141,6 +142,8 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
 
   /** A finished step's sink count and the run's counters (in the same write). */
   const finishInto = (tx: Transaction, runId: string, stepId: string, finish: Finish, runAdd: Record<string, unknown>) => {
+    // A map's child: its chunk counts it after the write (shared/engine/map-children.ts), the run is not touched.
+    if (finish.mapChild) return;
     const bucket = finish.sink?.bucket;
     if (bucket !== undefined) tx.update(keys.sinkBucket(runId, bucket), { delete: { pending: new Set([stepId]) }, condition: 'attribute_exists(pk)' });
     const add = { ...runAdd, ...(finish.sink && bucket === undefined ? { remainingSinks: -1 } : {}) };
@@ -555,6 +558,7 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
     budgets: createDynamoBudgetLedger({ documents, tableName }),
     limits: createDynamoLimitLedger({ documents, tableName }),
     capacity: createDynamoCapacityStore({ documents, tableName }),
+    maps: createDynamoMapStore({ documents, tableName, stepItem }),
   };
 
   function queryIndex(indexName: string, condition: string, values: Record<string, unknown>, limit: number) {

@@ -4,6 +4,7 @@ import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { createMemoryLimitLedger } from './memory-limit-ledger';
 import { createMemoryCapacityStore } from './memory-capacity-store';
+import { createMemoryMapStore } from './memory-map-children';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
 import { heldStepsAre, runGuardHolds, stepGuardHolds, type GuardValues } from './step-conditions';
@@ -100,6 +101,7 @@ export function createMemoryEngineStore() {
   const budgetLedger = createMemoryBudgetLedger({ runOf: (runId) => runs.get(runId), commit });
   const limitLedger = createMemoryLimitLedger({ runOf: (runId) => runs.get(runId), commit });
   const capacity = createMemoryCapacityStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), commit });
+  const maps = createMemoryMapStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), putStep: (step) => steps.set(stepKey(step.runId, step.stepId), step), commit, allSteps: () => [...steps.values()].map(view) });
   /** Checks every step guard of a write first; applies nothing unless all hold. */
   const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
 
@@ -110,6 +112,7 @@ export function createMemoryEngineStore() {
   };
   /** A finishing write's sink count (its bucket, or the run's counter for a run from before buckets). */
   const applyFinish = (run: RunRecord, stepId: string, finish: Finish) => {
+    if (finish.mapChild) return;
     if (finish.sink?.bucket !== undefined) sinkBuckets.get(run.id)?.get(finish.sink.bucket)?.delete(stepId);
     else if (finish.sink) run.remainingSinks -= 1;
   };
@@ -266,7 +269,7 @@ export function createMemoryEngineStore() {
       if (failure.llmUsage.length) step!.llmUsage = [...(step!.llmUsage ?? []), ...clone(failure.llmUsage)];
       if (failure.dispatchDueAt) step!.timer = { kind: 'dispatch', dueAt: failure.dispatchDueAt };
       if (finish) {
-        run.failedOptionalSteps = addTo(run.failedOptionalSteps, failure.stepId);
+        if (!finish.mapChild) run.failedOptionalSteps = addTo(run.failedOptionalSteps, failure.stepId);
         applyFinish(run, failure.stepId, finish);
         return commit([event]);
       }
@@ -458,6 +461,7 @@ export function createMemoryEngineStore() {
     budgets: budgetLedger.budgets,
     limits: limitLedger.limits,
     capacity: capacity.capacity,
+    maps,
   };
 
   return {

@@ -196,6 +196,8 @@ export interface StepRecord {
   qa?: QaPolicy;
   /** Where its quality gate is (shared/engine/quality-gates.ts): from its review until it completes, fails or runs afresh. */
   gate?: GateState;
+  /** A map's child (shared/engine/map-step.ts): its map's step id and its item's index. */
+  mapItem?: { mapId: string; index: number };
 }
 
 /** What a fork's reused step takes from the run it was forked from. */

@@ -59,6 +59,8 @@ export function createEngineHarness(
   const published: LifecycleEvent[] = [];
   const executions: Execution[] = [];
   const deadLettered: StepMessage[] = [];
+  /** Map steps' S3 objects (items and results), by key. */
+  const objects = new Map<string, string>();
 
   const record = async (context: StepContext) => {
     // From the step's own dependsOn: kinds that ignore dependency outputs get none in their context.
@@ -115,6 +117,14 @@ export function createEngineHarness(
       loadOutput: async () => null,
       storeDeliveryPayload: async (_projectId, provider, deliveryId) => `projects/${projectId}/deliveries/${provider}/${deliveryId}.json`,
     },
+    mapObjects: {
+      put: async (key, body) => void objects.set(key, body),
+      get: async (key) => {
+        if (!objects.has(key)) throw new Error(`NoSuchKey: ${key}`);
+        return objects.get(key)!;
+      },
+      uri: (key) => `s3://test-bucket/${key}`,
+    },
     executors,
     stepKinds: executors,
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
@@ -140,6 +150,7 @@ export function createEngineHarness(
     published,
     executions,
     deadLettered,
+    objects,
     now: () => now,
     advance(seconds: number) {
       now += seconds * 1000;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isPublishedOnBus, type LifecycleEvent } from '#shared/domain/events';
 import { newEventId, newId } from '#shared/domain/ids';
+import { mapChildId } from '#shared/domain/map-step';
 import { defaultRetryPolicy, type StepSpec } from '#shared/domain/workflow';
 import type { GateState } from '#shared/domain/quality-gates';
 import type { Completion, EngineStore, EventToWrite, Failure, GateWrite, IterationPlan, PlanWrite, Release, TimerKind, Written } from '#shared/engine/store';
@@ -778,6 +779,97 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await s.store.clearDispatchMarker(w.runId, 'held', 'queued');
         await s.store.clearDispatchMarker(w.runId, 'held', 'queued');
         expect(await w.timers('held')).toEqual([]);
+      });
+    });
+
+    describe('map steps', () => {
+      const mapRecord = (runId: string, count: number) => ({ runId, mapId: 'm', count, maxConcurrency: 3, toleratedFailurePercentage: 10, template: { kind: 'noop', input: { deep: [1, { x: '{{item}}' }] } }, round: 1, state: 'running' as const });
+      const child = (w: ReturnType<typeof scenario>, index: number): StepRecord => ({
+        runId: w.runId,
+        projectId: w.projectId,
+        stepId: mapChildId('m', index),
+        kind: 'noop',
+        input: { index },
+        dependsOn: [],
+        dependents: [],
+        retry: defaultRetryPolicy,
+        status: 'queued',
+        attempt: 0,
+        generation: 1,
+        allowedAttempts: 1,
+        remaining: 0,
+        queuedAt: at(1),
+        mapItem: { mapId: 'm', index },
+      });
+
+      it('createMap: the record with every chunk open and every index pending, once; chunks count finishes idempotently', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'm', kind: 'map' }]);
+        expect(await s.store.maps.createMap(mapRecord(w.runId, 250))).toBe(true);
+        expect(await s.store.maps.createMap(mapRecord(w.runId, 250))).toBe(false);
+        expect(await s.store.maps.getMap(w.runId, 'm')).toEqual({ ...mapRecord(w.runId, 250), openChunks: [0, 1, 2] });
+        const chunks = await s.store.maps.chunks(w.runId, 'm');
+        expect(chunks.map((chunk) => [chunk.chunk, chunk.pending.length, chunk.failed.length])).toEqual([[0, 100, 0], [1, 100, 0], [2, 50, 0]]);
+        // The last chunk: 49 finish (one failed, twice counted), then the 50th empties it.
+        for (let index = 200; index < 249; index += 1) expect(await s.store.maps.finishChild(w.runId, 'm', 2, index, index === 207)).toBe(false);
+        expect(await s.store.maps.finishChild(w.runId, 'm', 2, 207, true)).toBe(false);
+        expect(await s.store.maps.finishChild(w.runId, 'm', 2, 249, false)).toBe(true);
+        expect(await s.store.maps.finishChild(w.runId, 'm', 2, 249, false)).toBe(true);
+        expect((await s.store.maps.chunks(w.runId, 'm'))[2]).toEqual({ chunk: 2, pending: [], failed: [207] });
+        expect(await s.store.maps.closeChunk(w.runId, 'm', 2)).toBe(false);
+        expect(await s.store.maps.closeChunk(w.runId, 'm', 2)).toBe(false);
+        expect(await s.store.maps.closeChunk(w.runId, 'm', 0)).toBe(false);
+        expect(await s.store.maps.closeChunk(w.runId, 'm', 1)).toBe(true);
+        expect(await s.store.maps.closeChunk(w.runId, 'm', 1)).toBe(true);
+        expect((await s.store.maps.getMap(w.runId, 'm'))?.openChunks).toBeUndefined();
+        // The next round: only the chunk with a failure reopens, pending its failed items; then done.
+        expect(await s.store.maps.openRound(w.runId, 'm', 3, [{ chunk: 2, pending: [], failed: [207] }])).toBe(false);
+        expect(await s.store.maps.openRound(w.runId, 'm', 2, [{ chunk: 2, pending: [], failed: [207] }])).toBe(true);
+        expect(await s.store.maps.getMap(w.runId, 'm')).toMatchObject({ round: 2, state: 'running', openChunks: [2] });
+        expect((await s.store.maps.chunks(w.runId, 'm'))[2]).toEqual({ chunk: 2, pending: [207], failed: [207] });
+        expect(await s.store.maps.finishChild(w.runId, 'm', 2, 207, false)).toBe(true);
+        expect((await s.store.maps.chunks(w.runId, 'm'))[2]).toEqual({ chunk: 2, pending: [], failed: [] });
+        expect(await s.store.maps.closeMap(w.runId, 'm', 1)).toBe(false);
+        expect(await s.store.maps.closeMap(w.runId, 'm', 2)).toBe(true);
+        expect((await s.store.maps.getMap(w.runId, 'm'))?.state).toBe('done');
+      });
+
+      it('putChild: a whole child item with its step.queued, once; children page in item order; a child finishing touches not the run', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'm', kind: 'map' }]);
+        for (const index of [12, 3, 0, 7]) expect((await s.store.maps.putChild(child(w, index), w.event('step.queued', mapChildId('m', index)))).won).toBe(true);
+        expect((await s.store.maps.putChild(child(w, 3), w.event('step.queued', mapChildId('m', 3)))).won).toBe(false);
+        expect(await w.step(mapChildId('m', 3))).toMatchObject({ status: 'queued', attempt: 0, mapItem: { mapId: 'm', index: 3 }, input: { index: 3 } });
+        expect(await w.types(mapChildId('m', 3))).toEqual(['step.queued']);
+        const first = await s.store.maps.children(w.runId, 'm', { limit: 3 });
+        expect(first.items.map((one) => one.mapItem?.index)).toEqual([0, 3, 7]);
+        expect(first.next).toBe(12);
+        const second = await s.store.maps.children(w.runId, 'm', { limit: 3, from: first.next! });
+        expect(second.items.map((one) => one.stepId)).toEqual([mapChildId('m', 12)]);
+        expect(second.next).toBeUndefined();
+        // Claimed and failed, then another completed: the run's failed and sink counts stay as they were.
+        for (const index of [3, 7]) expect((await w.claim(mapChildId('m', index))).won).toBe(true);
+        expect((await s.store.fail(w.failure(mapChildId('m', 3)), { finish: { mapChild: true } }, w.event('step.failed', mapChildId('m', 3)))).won).toBe(true);
+        expect((await s.store.complete(w.completion(mapChildId('m', 7)), { mapChild: true }, w.event('step.completed', mapChildId('m', 7)))).won).toBe(true);
+        const run = await w.run();
+        expect(run?.failedSteps ?? []).toEqual([]);
+        expect(run?.failedOptionalSteps ?? []).toEqual([]);
+        expect(run).toMatchObject({ status: 'running', remainingSinks: 1 });
+      });
+
+      it('awaitChildren: the running map at its attempt, lease off; lost otherwise', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'm', kind: 'map' }]);
+        expect(await s.store.maps.awaitChildren(w.runId, 'm', 1)).toBe(false);
+        await w.running('m');
+        expect(await s.store.maps.awaitChildren(w.runId, 'm', 2)).toBe(false);
+        expect(await s.store.maps.awaitChildren(w.runId, 'm', 1)).toBe(true);
+        const step = await w.step('m');
+        expect(step).toMatchObject({ status: 'running', attempt: 1, waitingFor: 'children' });
+        expect(step?.leaseUntil).toBeUndefined();
       });
     });
 

@@ -28,6 +28,7 @@ import { eventPageResponse, inboxPageResponse, runDetailResponse, runPageRespons
 import { nameActors } from '../actor-names';
 import { operation, type Operation } from '../operation';
 import { inboxItem, runView, stepDetail, stepSummary } from '../views';
+import { mapProgress } from './map-children';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
 import { assertSecretsExist, secretReferences } from './secrets';
@@ -133,7 +134,9 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
     responses: { 200: { description: 'The run', schema: runDetailResponse } },
     handler: async ({ run }) => {
       const [steps, usage] = await Promise.all([runs.listStepTotals(run.id), runs.getRunUsage(run.id)]);
-      return { status: 200, body: { ...runView(run, steps, usage), budgets: await runBudgets(engine, run, steps), limits: runLimitsView(run, steps) } };
+      // A map's children are counted beside the run's own steps (its chunks' counters, not the children).
+      const children = await mapProgress(engine, run.id, steps);
+      return { status: 200, body: { ...runView(run, steps, usage, children), budgets: await runBudgets(engine, run, steps), limits: runLimitsView(run, steps) } };
     },
   }),
   operation({
