@@ -1191,6 +1191,8 @@ export interface components {
                     runId: string;
                     generation: number;
                 };
+                /** @description The planner step whose output added this step to the run (README "Planner steps") */
+                plannedBy?: string;
                 gate?: components["schemas"]["StepGate"];
                 /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
                 throttle?: {
