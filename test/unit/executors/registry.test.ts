@@ -25,7 +25,7 @@ const context: StepContext = stepContext({ stepId: 'gate', idempotencyKey: 'run_
 
 describe('executor registry', () => {
   it('offers the built-in kinds, and crash only when test kinds are asked for', () => {
-    expect(createExecutorRegistry().kinds()).toEqual(['approval', 'http', 'noop', 'wait', 'webhook']);
+    expect(createExecutorRegistry().kinds()).toEqual(['approval', 'http', 'map', 'noop', 'wait', 'webhook']);
     expect(createExecutorRegistry().get('crash')).toBeUndefined();
     expect(createExecutorRegistry({ includeTestKinds: true }).kinds()).toContain('crash');
   });
@@ -46,7 +46,7 @@ describe('executor registry', () => {
     const error = validationErrorOf(() => createExecutorRegistry().validateInputs([step({ id: 'a', kind: 'noop' }), step({ id: 'b', kind: 'crash' })]));
 
     expect(error.field).toBe('body.steps[1].kind');
-    expect(error.message).toBe('body.steps[1].kind: unknown step kind "crash"; known kinds: approval, http, noop, wait, webhook');
+    expect(error.message).toBe('body.steps[1].kind: unknown step kind "crash"; known kinds: approval, http, map, noop, wait, webhook');
     expect(error.status).toBe(400);
   });
 
@@ -110,7 +110,7 @@ describe('step kind registry (the validation halves)', () => {
         expect(Object.keys(worker.get(kind) ?? {}), kind).toEqual(expect.arrayContaining(Object.keys(kinds.get(kind) ?? {})));
       }
     }
-    expect(createStepKindRegistry().kinds()).toEqual(['approval', 'http', 'lambda', 'llm', 'noop', 'wait', 'webhook']);
+    expect(createStepKindRegistry().kinds()).toEqual(['approval', 'http', 'lambda', 'llm', 'map', 'noop', 'wait', 'webhook']);
   });
 
   it('refuses what the executors would refuse: an llm template naming a step it does not depend on, an unusable JSON Schema', () => {
