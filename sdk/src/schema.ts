@@ -1193,6 +1193,8 @@ export interface components {
                 };
                 /** @description The planner step whose output added this step to the run (README "Planner steps") */
                 plannedBy?: string;
+                /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
+                iteration?: number;
                 gate?: components["schemas"]["StepGate"];
                 /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
                 throttle?: {
