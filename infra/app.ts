@@ -5,6 +5,7 @@ import { consoleBucketName, ConsoleStack } from './stacks/console-stack';
 import { DataStack } from './stacks/data-stack';
 import { EngineStack } from './stacks/engine-stack';
 import { MessagingStack } from './stacks/messaging-stack';
+import { OperationsStack } from './stacks/operations-stack';
 import { readStage, type Stage } from './stage';
 
 export interface BatonStacks {
@@ -13,6 +14,7 @@ export interface BatonStacks {
   engine: EngineStack;
   api: ApiStack;
   console: ConsoleStack;
+  operations: OperationsStack;
 }
 
 /** Builds Baton's stacks for one stage; tests call this with their own App. */
@@ -31,8 +33,23 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
     secretsKey: data.secretsKey,
     webConsole: { bucketName: consoleBucketName(stage), distribution: webConsole.distribution, origin: webConsole.origin },
   });
+  const operations = new OperationsStack(app, `${prefix}-Operations`, {
+    stage,
+    env,
+    queues: { steps: messaging.stepQueue, stepsDlq: messaging.stepDlq, reactionsDlq: engine.reactionsDlq },
+    functions: {
+      worker: engine.worker,
+      dlqHandler: engine.dlqHandler,
+      sweeper: engine.sweeper,
+      reactions: engine.reactions,
+      scheduledStart: engine.scheduledStart,
+      api: api.apiFunction,
+      webhooks: api.webhookFunction,
+    },
+    api: api.api,
+  });
   Tags.of(app).add('baton:stage', stage.name);
-  return { data, messaging, engine, api, console: webConsole };
+  return { data, messaging, engine, api, console: webConsole, operations };
 }
 
 /** Runs cdk-nag's AwsSolutions and Serverless packs over everything the app synthesizes. */
@@ -48,6 +65,7 @@ if (isEntryPoint) {
     corsOrigins: app.node.tryGetContext('corsOrigins') ?? process.env.BATON_CORS_ORIGINS,
     agentFunctions: app.node.tryGetContext('agentFunctions') ?? process.env.BATON_AGENT_FUNCTIONS,
     triggerBus: app.node.tryGetContext('triggerBus') ?? process.env.BATON_TRIGGER_BUS,
+    alarmEmail: app.node.tryGetContext('alarmEmail') ?? process.env.BATON_ALARM_EMAIL,
   });
   buildBaton(app, stage);
   addNagChecks(app);

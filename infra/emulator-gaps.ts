@@ -75,6 +75,10 @@ export const emulatorCorsConfiguration = (cors: Record<string, unknown>): Record
  *   DeleteRule delete a rule that still has targets and EnableRule/DisableRule answer success for
  *   a rule that does not exist (AWS: ValidationException, ResourceNotFoundException). The code
  *   removes targets before deleting a rule, as AWS requires.
+ * - CloudWatch alarms: CloudFormation creates `AWS::CloudWatch::Alarm` only from a plain metric
+ *   (MetricName + Namespace; metric math is refused) and the dashboard's body is stored, not
+ *   drawn; SQS and Lambda publish no metrics, so the alarms never leave INSUFFICIENT_DATA. Baton's
+ *   alarms use plain metrics only (infra/stacks/operations-stack.ts), so the same stack deploys.
  * - Fixed by 1.5.33, no workaround kept: the queue RedrivePolicy that earlier releases dropped
  *   (an e2e test checks it), and `cdklocal destroy`, which used to delete nothing.
  */

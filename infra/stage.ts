@@ -19,6 +19,30 @@ export interface Stage {
    */
   triggerBus: string;
   timing: EngineTiming;
+  /** When each alarm fires (infra/stacks/operations-stack.ts; README, "Operating Baton"). */
+  alarms: AlarmThresholds;
+  /** Where alarm notifications are mailed (`-c alarmEmail=ops@example.com`); none: the topic only. */
+  alarmEmail?: string;
+}
+
+/**
+ * The alarms' thresholds, in one place per stage. Every alarm sums (or takes the maximum of) its
+ * metric over `periodMinutes` and fires after `evaluationPeriods` such periods in breach, except
+ * the dead-letter alarms, which fire on the first message.
+ */
+export interface AlarmThresholds {
+  periodMinutes: number;
+  evaluationPeriods: number;
+  /** The oldest message of the step queue: older means the worker is not keeping up (or not running). */
+  oldestStepMessageSeconds: number;
+  /** Step worker invocations that failed (crashed, timed out, threw) in a period; step failures are not these. */
+  workerErrors: number;
+  /** API answers with a 5xx in a period (a function error reaches the client as one). */
+  api5xxResponses: number;
+  /** Failed sweeper runs in a period (it runs every minute; one failure is repaired by the next run). */
+  sweeperErrors: number;
+  /** Steps the sweeper found still running past their lease (their worker vanished) in a period. */
+  expiredLeases: number;
 }
 
 /**
@@ -53,6 +77,13 @@ const localTiming: EngineTiming = { workerTimeoutSeconds: 20, queueVisibilitySec
 // lease margin - 20 s to start); the visibility timeout is twice that, so a throttled or
 // slow-to-start invocation never sees its message come back while it still runs. The price:
 // a crashed worker's step is taken over after up to 30 minutes (docs/ARCHITECTURE.md, Timing).
+// Locally the alarms exist (so the deploy proves them) with the same shape; their numbers matter on AWS.
+const localAlarms: AlarmThresholds = { periodMinutes: 1, evaluationPeriods: 1, oldestStepMessageSeconds: 120, workerErrors: 1, api5xxResponses: 1, sweeperErrors: 1, expiredLeases: 1 };
+// The step queue's messages wait at most a backlog's worth: 15 minutes is beyond any normal one
+// (steps whose dispatch is delayed by backoff or notBefore are "delayed", not counted in the age).
+// Errors are counted over 5 minutes, twice in a row, so one cold-start hiccup does not page anyone.
+const cloudAlarms: AlarmThresholds = { periodMinutes: 5, evaluationPeriods: 2, oldestStepMessageSeconds: 900, workerErrors: 5, api5xxResponses: 10, sweeperErrors: 2, expiredLeases: 10 };
+
 const cloudTiming: EngineTiming = { workerTimeoutSeconds: 900, queueVisibilitySeconds: 1800, defaultStepTimeoutSeconds: 240, maxStepTimeoutSeconds: 870, leaseMarginSeconds: 10, sweepEveryMinutes: 1, sweepEventGraceSeconds: 60, sweepDispatchGraceSeconds: 300 };
 
 /** Problems with a timing, if any (the invariants the engine relies on); empty when sound. */
@@ -96,7 +127,17 @@ const readTriggerBus = (raw: unknown): string => {
 /** Every trigger rule's name starts with it; the API's EventBridge grant is scoped to it. */
 export const triggerRulePrefix = (stage: Pick<Stage, 'name'>): string => `baton-${stage.name}-trigger-`;
 
-export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFunctions?: unknown; triggerBus?: unknown }): Stage {
+/** A plain e-mail address (SNS sends it a confirmation before it gets anything). */
+const emailAddress = /^[^\s@,]+@[^\s@,]+\.[^\s@,]+$/;
+
+const readAlarmEmail = (raw: unknown): string | undefined => {
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const email = typeof raw === 'string' ? raw.trim() : JSON.stringify(raw);
+  if (!emailAddress.test(email)) throw new Error(`Invalid alarmEmail "${email}": give one e-mail address (-c alarmEmail=ops@example.com).`);
+  return email;
+};
+
+export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFunctions?: unknown; triggerBus?: unknown; alarmEmail?: unknown }): Stage {
   const name = typeof raw.stage === 'string' ? raw.stage : undefined;
   if (!name) {
     throw new Error('No stage given: pass -c stage=<name> or set BATON_STAGE (e.g. "local", "dev", "prod").');
@@ -112,7 +153,17 @@ export function readStage(raw: { stage?: unknown; corsOrigins?: unknown; agentFu
   const timing = isLocal ? localTiming : cloudTiming;
   const problems = timingProblems(timing);
   if (problems.length) throw new Error(`Engine timing of stage "${name}" is unsound: ${problems.join('; ')}`);
-  return { name, isLocal, corsOrigins, agentFunctions: readAgentFunctions(raw.agentFunctions), triggerBus: readTriggerBus(raw.triggerBus), timing };
+  const alarmEmail = readAlarmEmail(raw.alarmEmail);
+  return {
+    name,
+    isLocal,
+    corsOrigins,
+    agentFunctions: readAgentFunctions(raw.agentFunctions),
+    triggerBus: readTriggerBus(raw.triggerBus),
+    timing,
+    alarms: isLocal ? localAlarms : cloudAlarms,
+    ...(alarmEmail ? { alarmEmail } : {}),
+  };
 }
 
 /**

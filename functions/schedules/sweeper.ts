@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { sweep, type SweepReport } from '#shared/engine/sweeper';
+import { createBatonMetrics, emitSweepMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
@@ -20,6 +21,8 @@ const engine = createEngine(logger);
 // usage is the installation's, reported in its metrics, not charged to the runs it looked at.
 const { deps } = engine;
 const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(engine) });
+// What the sweep repaired, as metrics: the expired-leases alarm reads LeasesExpired.
+const metrics = createBatonMetrics();
 
 /** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
 export const handler = middy<unknown, SweepReport>()
@@ -33,6 +36,7 @@ export const handler = middy<unknown, SweepReport>()
         dispatchGraceSeconds: config.SWEEP_DISPATCH_GRACE_SECONDS,
       });
       logger.info('sweep done', { ...report });
+      emitSweepMetrics(metrics, report);
       return report;
     }),
   );

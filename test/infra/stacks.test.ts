@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
+import { alarmIds, type AlarmId } from '#infra/stacks/operations-stack';
 import { localApiId } from '#infra/emulator-gaps';
 import { readStage, timingProblems } from '#infra/stage';
 import { listingsIndex, tableIndexNames } from '#shared/store/keys';
@@ -601,3 +602,92 @@ function policyStatementsOf(template: Synthesized['api'], functionId: string): u
   if (!entry) throw new Error(`no policy for ${functionId}`);
   return (entry[1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement;
 }
+
+describe('operations stack', () => {
+  let mailed: Synthesized;
+  beforeAll(() => {
+    mailed = synthesize('prod', { alarmEmail: 'ops@example.com' });
+  });
+
+  const topicRef = () => {
+    const [id, ...others] = Object.keys(prod.operations.findResources('AWS::SNS::Topic'));
+    if (!id || others.length) throw new Error('expected exactly one topic');
+    return { Ref: id };
+  };
+
+  it('sends every alarm to one topic, encrypted with a rotated key CloudWatch may use, TLS only', () => {
+    const [keyId] = Object.keys(prod.operations.findResources('AWS::KMS::Key'));
+    prod.operations.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    prod.operations.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+        ]),
+      },
+    });
+    prod.operations.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [topicRef()],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+    const alarms = Object.values(prod.operations.findResources('AWS::CloudWatch::Alarm')) as { Properties: { AlarmActions: unknown[] } }[];
+    expect(alarms).toHaveLength(alarmIds.length);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
+  });
+
+  it('mails the topic only when an alarmEmail is given, and refuses one that is not an address', () => {
+    mailed.operations.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com', TopicArn: { Ref: Match.stringLikeRegexp('^AlarmTopic') } });
+    prod.operations.resourceCountIs('AWS::SNS::Subscription', 0);
+    expect(() => readStage({ stage: 'prod', alarmEmail: 'not-an-address' })).toThrow(/Invalid alarmEmail "not-an-address"/);
+  });
+
+  const queueArn = (queue: string) => ({ 'Fn::ImportValue': expect.stringMatching(new RegExp(`${queue}.*QueueName`)) });
+  const functionRef = (stack: string, fn: string) => ({ 'Fn::ImportValue': expect.stringMatching(new RegExp(`Baton-prod-${stack}:.*${fn}`)) });
+  const { alarms: thresholds } = readStage({ stage: 'prod' });
+  const expected: Record<AlarmId, Record<string, unknown>> = {
+    StepDeadLettered: { Namespace: 'AWS/SQS', MetricName: 'NumberOfMessagesReceived', Dimensions: [{ Name: 'QueueName', Value: queueArn('StepDlq') }], Statistic: 'Sum', Threshold: 1, EvaluationPeriods: 1 },
+    ReactionDeadLettered: { Namespace: 'AWS/SQS', MetricName: 'ApproximateNumberOfMessagesVisible', Dimensions: [{ Name: 'QueueName', Value: queueArn('ReactionsDlq') }], Statistic: 'Maximum', Threshold: 1, EvaluationPeriods: 1 },
+    StepQueueStale: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: queueArn('StepQueue') }], Statistic: 'Maximum', Threshold: 900, EvaluationPeriods: 2 },
+    WorkerErrors: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: functionRef('Engine', 'StepWorkerFunction') }], Statistic: 'Sum', Threshold: 5, EvaluationPeriods: 2 },
+    ApiErrors: { Namespace: 'AWS/ApiGateway', MetricName: '5xx', Dimensions: [{ Name: 'ApiId', Value: functionRef('Api', 'HttpApi') }], Statistic: 'Sum', Threshold: 10, EvaluationPeriods: 2 },
+    SweeperErrors: { Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: functionRef('Engine', 'SweeperFunction') }], Statistic: 'Sum', Threshold: 2, EvaluationPeriods: 2 },
+    LeasesExpired: {
+      Namespace: 'Baton',
+      MetricName: 'LeasesExpired',
+      Dimensions: expect.arrayContaining([{ Name: 'service', Value: 'baton-sweeper' }, { Name: 'stage', Value: 'prod' }]),
+      Statistic: 'Sum',
+      Threshold: 10,
+      EvaluationPeriods: 2,
+    },
+  };
+
+  it.each(alarmIds)('alarms on %s with its metric, threshold and the topic as its action', (alarmId) => {
+    const [alarm] = Object.values(prod.operations.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: `baton-prod-${alarmId}` } })) as { Properties: Record<string, unknown> }[];
+
+    expect(alarm?.Properties).toEqual(
+      expect.objectContaining({
+        ...expected[alarmId],
+        Period: thresholds.periodMinutes * 60,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [topicRef()],
+      }),
+    );
+  });
+
+  it('takes every threshold from the stage (prod pages on sustained trouble, local on the first sign)', () => {
+    expect(thresholds).toEqual({ periodMinutes: 5, evaluationPeriods: 2, oldestStepMessageSeconds: 900, workerErrors: 5, api5xxResponses: 10, sweeperErrors: 2, expiredLeases: 10 });
+    local.operations.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'baton-local-StepQueueStale', Threshold: readStage({ stage: 'local' }).alarms.oldestStepMessageSeconds, Period: 60 });
+  });
+
+  it('has a dashboard per stage with the queues, the functions and Baton\'s own metrics', () => {
+    const [dashboard] = Object.values(prod.operations.findResources('AWS::CloudWatch::Dashboard')) as { Properties: { DashboardName: string; DashboardBody: unknown } }[];
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+
+    expect(dashboard?.Properties.DashboardName).toBe('baton-prod');
+    for (const metric of ['ApproximateNumberOfMessagesVisible', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateAgeOfOldestMessage', 'Errors', 'Throttles', 'Duration', '5xx', 'LeasesExpired', 'DispatchesResent', 'CallbacksExpired', 'DeadlinesPassed']) {
+      expect(body, metric).toContain(`\\"${metric}\\"`);
+    }
+    for (const fn of ['StepWorkerFunction', 'DlqHandlerFunction', 'SweeperFunction', 'WebhookReactionsFunction', 'ScheduledStartFunction', 'ApiFunction', 'WebhookFunction']) expect(body, fn).toContain(fn);
+  });
+});

@@ -7,7 +7,7 @@ import { addNagChecks, buildBaton } from '#infra/app';
 import { readStage } from '#infra/stage';
 
 /** Synthesizes every Baton stack for a stage, with cdk-nag, into a fresh directory. */
-export function synthesize(stageName: string, context: { agentFunctions?: string } = {}) {
+export function synthesize(stageName: string, context: { agentFunctions?: string; alarmEmail?: string } = {}) {
   const outdir = mkdtempSync(join(tmpdir(), `baton-synth-${stageName}-`));
   const app = new App({ outdir, context: { '@aws-cdk/core:defaultCrossStackReferences': 'strong' } });
   const stacks = buildBaton(app, readStage({ stage: stageName, ...context }));
@@ -22,5 +22,6 @@ export function synthesize(stageName: string, context: { agentFunctions?: string
     engine: Template.fromStack(stacks.engine),
     api: Template.fromStack(stacks.api),
     console: Template.fromStack(stacks.console),
+    operations: Template.fromStack(stacks.operations),
   };
 }
