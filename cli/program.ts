@@ -5,6 +5,7 @@ import { registerRunActions, registerRuns } from './commands/runs';
 import { registerSteps } from './commands/steps';
 import { registerGovernance } from './commands/governance';
 import { registerSettings } from './commands/settings';
+import { registerTriggers } from './commands/triggers';
 import { registerWorkflows } from './commands/workflows';
 import { exitCodes, type ExitCode } from './errors';
 import { createOutput } from './output';
@@ -86,6 +87,7 @@ BATON_URL and BATON_TOKEN override it).`,
   registerSteps(program, act);
   registerGovernance(program, act);
   registerSettings(program, act);
+  registerTriggers(program, act);
   // pause, resume and cancel also at the top level: `baton cancel <run>` as well as `baton run cancel <run>`.
   registerRunActions(program, act);
   return program;

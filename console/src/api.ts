@@ -3,7 +3,7 @@
  * signed-in token. Every call the pages make is a function here, so pages never build a URL and
  * types come from the contract.
  */
-import { BatonApiError, createClient, unwrap, type components } from '#sdk';
+import { BatonApiError, createClient, unwrap, type components, type CreateTriggerBody } from '#sdk';
 
 type Schemas = components['schemas'];
 export type WhoAmI = Schemas['WhoAmI'];
@@ -37,6 +37,8 @@ export interface Page<T> {
 export type InboxItem = Schemas['InboxItem'];
 
 export type SecretInfo = Schemas['Secret'];
+export type Trigger = Schemas['Trigger'];
+export type { CreateTriggerBody };
 
 /** The runs listing's query: the API does the filtering (status, workflow, tag, time range). */
 export interface RunQuery {
@@ -115,6 +117,11 @@ export function createApi(baseUrl: string, token: string) {
       unwrap(client.PUT('/v1/projects/{projectId}/webhook-secrets/{provider}', { params: { path: { projectId, provider } }, body: {} })),
     listSecrets: async (projectId: string): Promise<SecretInfo[]> => (await unwrap(client.GET('/v1/projects/{projectId}/secrets', { params: { path: { projectId } } }))).items,
     putSecret: (projectId: string, name: string, value: string) => unwrap(client.PUT('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId, name } }, body: { value } })),
+    /** The project's triggers (runs started by webhook deliveries or EventBridge events). */
+    listTriggers: async (projectId: string): Promise<Trigger[]> => (await unwrap(client.GET('/v1/projects/{projectId}/triggers', { params: { path: { projectId } } }))).items,
+    createTrigger: (projectId: string, body: CreateTriggerBody) => unwrap(client.POST('/v1/projects/{projectId}/triggers', { params: { path: { projectId } }, body })),
+    triggerAction: (projectId: string, triggerId: string, action: 'pause' | 'resume') => unwrap(client.POST('/v1/projects/{projectId}/triggers/{triggerId}/actions/{action}', { params: { path: { projectId, triggerId, action } } })),
+    deleteTrigger: (projectId: string, triggerId: string) => unwrap(client.DELETE('/v1/projects/{projectId}/triggers/{triggerId}', { params: { path: { projectId, triggerId } } })),
     deleteSecret: (projectId: string, name: string) => unwrap(client.DELETE('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId, name } } })),
   };
 }

@@ -14,6 +14,7 @@ import { RunPage } from './pages/run';
 import { RunsPage } from './pages/runs';
 import { SignIn } from './pages/sign-in';
 import { WorkflowPage, WorkflowsPage } from './pages/workflows';
+import { TriggersPage } from './pages/triggers';
 import { forgetProject, forgetSession, loadConfig, savedProject, savedToken, saveProject, saveToken, type ConsoleConfig } from './session';
 
 const queryClient = new QueryClient({
@@ -140,6 +141,7 @@ function Shell({ session }: { session: Session }) {
           {tab('/inbox', 'Inbox')}
           {tab('/events', 'Events')}
           {tab('/workflows', 'Workflows')}
+          {tab('/triggers', 'Triggers')}
           {can(session.role, 'editor') && tab('/import', 'Import plan')}
           {can(session.role, 'admin') && tab('/admin', 'Admin')}
         </nav>
@@ -167,6 +169,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="/workflows/:workflowId">{(params) => <WorkflowPage workflowId={params.workflowId} />}</Route>
           <Route path="/workflows" component={WorkflowsPage} />
           <Route path="/import" component={ImportPage} />
+          <Route path="/triggers" component={TriggersPage} />
           <Route path="/admin" component={AdminPage} />
           <Route component={RunsPage} />
         </Switch>

@@ -422,6 +422,39 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(stored.settings).toMatchObject({ limits: { maxExecutedSteps: 500 } });
   });
 
+  it('creates, lists, pauses, resumes and deletes triggers (webhook and EventBridge); a trigger needs exactly one source', async () => {
+    await apply('name: on-push\nsteps:\n  - id: build\n    kind: noop\n');
+    const pattern = await file('pattern.yaml', 'source: [acme.orders]\ndetail-type: [order.placed]\n');
+    const mapping = await file('mapping.json', '{"orderId": "$.detail.orderId"}');
+
+    const webhook = await baton(['trigger', 'create', '--workflow', 'on-push', '--name', 'build main', '--webhook', 'github', '--event', 'push', '--repository', 'acme/app', '--branch', 'main', '--json']);
+    const events = await baton(['trigger', 'create', '--workflow', 'on-push', '--pattern', pattern, '--input-mapping', mapping]);
+    const both = await baton(['trigger', 'create', '--workflow', 'on-push', '--webhook', 'github', '--pattern', pattern]);
+    const neither = await baton(['trigger', 'create', '--workflow', 'on-push']);
+    const id = json<{ id: string }>(webhook).id;
+    const paused = await baton(['trigger', 'pause', id]);
+    const listed = await baton(['trigger', 'list']);
+    const resumed = await baton(['trigger', 'resume', id]);
+    const deleted = await baton(['trigger', 'delete', id]);
+    const after = await baton(['trigger', 'list', '--json']);
+
+    expect(webhook.code, webhook.stderr).toBe(0);
+    expect(json(webhook)).toMatchObject({ name: 'build main', state: 'ENABLED', source: { type: 'webhook', provider: 'github', event: 'push', filter: { repository: 'acme/app', branch: 'main' } } });
+    expect(events.code, events.stderr).toBe(0);
+    expect(events.stdout).toMatch(/^Created trg_[0-9a-z]{26} {2}enabled {2}eventbridge \{"source":\["acme\.orders"\],"detail-type":\["order\.placed"\]\} {2}→ wf_[0-9a-z]{26}\n {2}EventBridge rule \S+ on bus \S+\n$/);
+    for (const refused of [both, neither]) expect(refused.code).toBe(1);
+    expect(neither.stderr).toBe('Error: Give either --webhook <provider> or --pattern <file> (field webhook)\n');
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(new RegExp(`^Paused ${id} {2}paused {3}github push repository=acme/app branch=main {2}→ wf_[0-9a-z]{26} {2}"build main"\n$`));
+    expect(listed.stdout.split('\n').filter(Boolean)).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${id} {2}paused `)), expect.stringMatching(/^trg_[0-9a-z]{26} {2}enabled {2}eventbridge /)]));
+    expect(resumed.stdout).toMatch(new RegExp(`^Resumed ${id} {2}enabled `));
+    expect(deleted.stdout).toBe(`Deleted trigger ${id}\n`);
+    const remaining = json<{ items: { id: string; input?: unknown }[] }>(after).items;
+    expect(remaining).toHaveLength(1);
+    expect(remaining[0]).toMatchObject({ input: { mapping: { orderId: '$.detail.orderId' } } });
+    expect(remaining[0]!.id).not.toBe(id);
+  });
+
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);
     const missingJson = await baton(['run', 'start', '--json']);

@@ -7,8 +7,8 @@ import { resetData } from '../helpers/reset';
 import { useTestAgent } from '../helpers/test-agent';
 
 /**
- * The console's faces of issue 13 (dynamic work): steps a planner added, in a real browser
- * against the deployed stack.
+ * The console's faces of issue 13 (dynamic work and triggers): steps a planner added, the
+ * Triggers page, in a real browser against the deployed stack.
  */
 const testAgent = useTestAgent({ beforeAll, afterAll });
 let client: EngineClient;
@@ -68,5 +68,57 @@ describe('the console showing dynamic work', () => {
     // The legend's link opens the planner.
     await page.getByTestId('planned-steps').getByRole('button', { name: 'planner' }).click();
     await expect.poll(() => page.getByTestId('step-drawer').locator('h2').textContent(), poll).toBe('planner');
+  });
+
+  it('lists, creates, pauses, resumes and deletes triggers on the Triggers page; a bad pattern is refused before anything is saved', async () => {
+    const workflowId = await client.workflow({ name: 'on-push', steps: [{ id: 'build', kind: 'noop' }] });
+    const triggers = async () => (await unwrap(client.baton.GET('/v1/projects/{projectId}/triggers', { params: { path: { projectId: client.projectId } } }))).items;
+    await page.locator('nav').getByRole('link', { name: 'Triggers' }).click();
+    await expect.poll(() => page.getByText('No triggers yet.').count(), poll).toBe(1);
+
+    // From a webhook: GitHub pushes to acme/app's main.
+    const form = page.getByRole('form', { name: 'Create a trigger' });
+    await form.locator('input[name="triggerName"]').fill('build main');
+    await form.locator('select[name="workflowId"]').selectOption(workflowId);
+    await form.locator('input[name="repository"]').fill('acme/app');
+    await form.locator('input[name="branch"]').fill('main');
+    await form.getByRole('button', { name: 'Create trigger' }).click();
+    await expect.poll(() => form.getByRole('status').textContent(), poll).toMatch(/^Created trigger trg_[0-9a-z]{26}\.$/);
+    const [webhook] = await triggers();
+    expect(webhook).toMatchObject({ name: 'build main', workflowId, state: 'ENABLED', source: { type: 'webhook', provider: 'github', event: 'push', filter: { repository: 'acme/app', branch: 'main' } } });
+    const row = page.locator(`[data-testid="triggers"] tr[data-trigger-id="${webhook!.id}"]`);
+    await expect.poll(() => row.getByTestId('trigger-source').textContent(), poll).toBe('github push · acme/app · branch main');
+    expect(await row.locator('td').nth(1).textContent()).toBe('on-push');
+    expect(await row.locator('.badge').textContent()).toBe('enabled');
+
+    // From EventBridge, with an input mapping; a pattern that is not JSON is refused in the form.
+    await form.locator('input[name="triggerName"]').fill('orders');
+    await form.locator('select[name="sourceType"]').selectOption('eventbridge');
+    await form.locator('textarea[name="pattern"]').fill('{"source": ["acme.orders"');
+    await form.getByRole('button', { name: 'Create trigger' }).click();
+    await expect.poll(() => form.getByRole('alert').textContent(), poll).toBe('The event pattern is not valid JSON');
+    expect(await triggers()).toHaveLength(1);
+    await form.locator('textarea[name="pattern"]').fill('{"source": ["acme.orders"], "detail-type": ["order.placed"]}');
+    await form.locator('textarea[name="mapping"]').fill('{"orderId": "$.detail.orderId"}');
+    await form.getByRole('button', { name: 'Create trigger' }).click();
+    await expect.poll(async () => (await triggers()).length, poll).toBe(2);
+    const events = (await triggers()).find((trigger) => trigger.name === 'orders')!;
+    expect(events).toMatchObject({ state: 'ENABLED', source: { type: 'eventbridge', pattern: { source: ['acme.orders'] } }, input: { mapping: { orderId: '$.detail.orderId' } } });
+    const eventsRow = page.locator(`[data-testid="triggers"] tr[data-trigger-id="${events.id}"]`);
+    await expect.poll(() => eventsRow.getByTestId('trigger-source').textContent(), poll).toMatch(/^EventBridge \{"source":\["acme\.orders"\],"detail-type":\["order\.placed"\]\}rule \S+ on bus \S+$/);
+    expect(await eventsRow.locator('td').nth(3).textContent()).toBe('orderId ← $.detail.orderId');
+    await page.screenshot({ path: screenshotPath('triggers.png'), fullPage: true });
+
+    // Pause, resume, delete.
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), poll).toBe('DISABLED');
+    expect(await row.locator('.badge').textContent()).toBe('paused');
+    expect((await triggers()).find((trigger) => trigger.id === webhook!.id)?.state).toBe('DISABLED');
+    await row.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), poll).toBe('ENABLED');
+    page.once('dialog', (dialog) => void dialog.accept());
+    await eventsRow.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => eventsRow.count(), poll).toBe(0);
+    expect((await triggers()).map((trigger) => trigger.id)).toEqual([webhook!.id]);
   });
 });
