@@ -30,6 +30,7 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsag
     ...(run.limits ? { limits: run.limits } : {}),
     ...(run.priority ? { priority: run.priority } : {}),
     ...(run.forkedFrom ? { forkedFrom: run.forkedFrom } : {}),
+    ...(run.parent ? { parent: run.parent } : {}),
   };
   if (!steps) return view;
   const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;

@@ -9,6 +9,7 @@ import { apiUrlFromParameter } from '#shared/clients/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
 import { stepExecutors } from '#shared/clients/step-executors';
 import { invocationRunReads, type RunReads } from '#shared/engine/run-reads';
+import { createWorkflowExecutor, type SubWorkflowDeps } from '#shared/engine/sub-workflows';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { processStartJob } from '#shared/engine/start-job';
 import { createMetering } from '#shared/middleware/metering';
@@ -22,11 +23,14 @@ const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWit
 const secrets = readConfig(secretsEnv);
 /** Records of this instance being processed now (an invocation's batch): its sinks' bucket writes wait for them. */
 let recordsInFlight = 0;
+/** What `workflow` steps start their child runs with: the engine, built below (after its executors). */
+const subWorkflows: { deps?: SubWorkflowDeps } = {};
 const engine = createEngine(logger, process.env, {
   // Only this function runs steps: only its bundle carries the executors and their clients.
   executors: stepExecutors({
     agents: { allowedFunctions: config.AGENT_FUNCTIONS, functionArnPrefix: config.AGENT_FUNCTION_ARN_PREFIX, invoke: lambdaInvoke() },
     converse: bedrockConverse(),
+    more: [createWorkflowExecutor(() => subWorkflows.deps!)],
   }),
   secretsCipher: kmsSecretCipher(createKmsClient(), secrets.SECRETS_KEY_ARN),
   callbackBaseUrl: apiUrlFromParameter(createSsmClient(), config.API_URL_PARAMETER, process.env.AWS_ENDPOINT_URL || undefined),
@@ -35,6 +39,8 @@ const engine = createEngine(logger, process.env, {
   recordsInFlight: () => recordsInFlight,
 });
 const { deps } = engine;
+// A child run's roots are sent by the step's execution, which is no release: they get markers.
+subWorkflows.deps = { ...deps, releasesRecoveredByRedelivery: false, workflows: engine.workflows };
 // One set of run reads per invocation (its Lambda context): shared by the records of its batch.
 const runReads = new WeakMap<object, RunReads>();
 const readsOf = (context: object): RunReads => {

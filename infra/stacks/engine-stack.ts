@@ -35,6 +35,8 @@ export class EngineStack extends Stack {
   /** Started by the EventBridge rules of `eventbridge` triggers (created at run time by the API). */
   readonly triggerStart: BatonFunction;
   readonly reactions: BatonFunction;
+  /** Sub-workflows: a child run ended, its parent step completes or fails. */
+  readonly childFinished: BatonFunction;
   /** Where `webhook.received` events the reactions could not handle are parked (after retries). */
   readonly reactionsDlq: Queue;
 
@@ -185,6 +187,27 @@ export class EngineStack extends Stack {
       reason: 'Failed asynchronous invocations go to an on-failure destination (ReactionsDlq), which keeps the error with the event; a DLQ would duplicate it.',
     });
     new CfnOutput(this, 'TriggerBusName', { value: stage.triggerBus });
+
+    // Sub-workflows: a run that ends (completed, blocked, cancelled) may be a child waited for by
+    // a parent's `workflow` step; child-finished completes or fails that step (a run without a
+    // parent: nothing). Asynchronous, retried, parked in the reactions DLQ like the reactions.
+    this.childFinished = new BatonFunction(this, 'ChildFinishedFunction', {
+      entry: 'functions/steps/child-finished.ts',
+      stage,
+      description: 'Baton sub-workflows: a child run ended, complete or fail its parent step',
+      onFailure: new SqsDestination(this.reactionsDlq),
+      retryAttempts: 2,
+    }).useEngine(engine);
+    Validations.of(this.childFinished).acknowledge({
+      id: 'Serverless-LambdaDLQ',
+      reason: 'Failed asynchronous invocations go to an on-failure destination (ReactionsDlq), which keeps the error with the event; a DLQ would duplicate it.',
+    });
+    new Rule(this, 'RunEndedRule', {
+      description: 'Routes ended runs to the Baton child-finished function (sub-workflows)',
+      eventBus: bus,
+      eventPattern: { source: [eventSource], detailType: ['run.completed', 'run.blocked', 'run.cancelled'] },
+      targets: [new LambdaFunction(this.childFinished, { deadLetterQueue: this.reactionsDlq, maxEventAge: Duration.hours(24), retryAttempts: 185 })],
+    });
     new CfnOutput(this, 'TriggerStartFunctionName', { value: this.triggerStart.functionName });
 
     for (const fn of [this.worker, this.dlqHandler]) {

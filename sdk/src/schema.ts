@@ -1302,6 +1302,11 @@ export interface components {
                 runId: string;
                 stepId: string;
             };
+            /** @description A sub-workflow: the run and `workflow` step that started this run */
+            parent?: {
+                runId: string;
+                stepId: string;
+            };
         };
         RunPage: {
             items: components["schemas"]["Run"][];
@@ -1405,6 +1410,11 @@ export interface components {
             priority?: "high" | "normal" | "low";
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
+                runId: string;
+                stepId: string;
+            };
+            /** @description A sub-workflow: the run and `workflow` step that started this run */
+            parent?: {
                 runId: string;
                 stepId: string;
             };
@@ -1746,6 +1756,11 @@ export interface components {
             priority?: "high" | "normal" | "low";
             /** @description A fork: the run it was forked from and the step it was forked at */
             forkedFrom?: {
+                runId: string;
+                stepId: string;
+            };
+            /** @description A sub-workflow: the run and `workflow` step that started this run */
+            parent?: {
                 runId: string;
                 stepId: string;
             };

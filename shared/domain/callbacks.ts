@@ -7,7 +7,7 @@
  */
 
 /** The kinds whose agent may answer "pending" and finish through a callback. */
-export const callbackKinds: readonly string[] = ['http', 'lambda'];
+export const callbackKinds: readonly string[] = ['http', 'lambda', 'workflow'];
 
 /** How long a pending step waits for its callback when its spec says nothing. */
 export const defaultCallbackTimeoutSeconds = 24 * 3600;

@@ -47,6 +47,8 @@ export async function createRun(
      * the fork request brings its own), never the project's defaults.
      */
     fork?: { from: { runId: string; stepId: string }; reused: Map<string, ReusedStep> };
+    /** A sub-workflow's run: the run and `workflow` step that started it. */
+    parent?: { runId: string; stepId: string };
   },
 ): Promise<{ run: RunRecord; created: boolean }> {
   const { projectId, workflow, idempotencyKey, requestHash, actor } = input;
@@ -99,12 +101,13 @@ export async function createRun(
     ...(limits ? { limits } : {}),
     ...(input.priority ? { priority: input.priority } : {}),
     ...(input.fork ? { forkedFrom: input.fork.from } : {}),
+    ...(input.parent ? { parent: input.parent } : {}),
     ...(reusedSteps.length ? { reusedSteps } : {}),
     createdAt: at.toISOString(),
   };
   // What creating the run cost (its step batches, the reads before) rides on the run item.
   const creationUsage = deps.usage.sinceCheckpoint();
-  const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size, ...(input.fork ? { forkedFrom: input.fork.from, reused: [...reused.keys()] } : {}) }, at);
+  const created = runEvent(run, 'run.created', actor, { workflowId: workflow.id, version: workflow.version, steps: workflow.steps.length, done: done.size, ...(input.fork ? { forkedFrom: input.fork.from, reused: [...reused.keys()] } : {}), ...(input.parent ? { parent: input.parent } : {}) }, at);
   const expiresAt = (seconds: number) => Math.floor(at.getTime() / 1000) + seconds;
   const written = await deps.store.createRun(run, {
     ...(idempotencyKey ? { idempotency: { key: idempotencyKey, ...(requestHash ? { requestHash } : {}), expiresAt: expiresAt(idempotencyTtlSeconds) } } : {}),

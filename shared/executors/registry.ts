@@ -12,6 +12,7 @@ import { checkableTemplate, mapExecutor } from '#shared/executors/map';
 import { noopExecutor } from '#shared/executors/noop';
 import { waitExecutor } from '#shared/executors/wait';
 import { webhookExecutor } from '#shared/executors/webhook';
+import { workflowKind } from '#shared/executors/workflow-input';
 import type { Executor, StepKind } from '#shared/executors/types';
 
 /**
@@ -43,7 +44,7 @@ export interface StepKindRegistryOptions {
 }
 
 /** The waiting and instant kinds are light whole (no client, no network): they are their own validation half. */
-const builtInKinds: StepKind[] = [noopExecutor, approvalExecutor, httpKind, waitExecutor, webhookExecutor, lambdaKind, llmKind, mapExecutor];
+const builtInKinds: StepKind[] = [noopExecutor, approvalExecutor, httpKind, waitExecutor, webhookExecutor, lambdaKind, llmKind, mapExecutor, workflowKind];
 const testKinds: StepKind[] = [crashExecutor];
 
 /** Builds the registry of every kind's validation half (the API's). */

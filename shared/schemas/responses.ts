@@ -180,6 +180,7 @@ export const runResponse = z
     limits: runLimitsResponse.optional().meta({ description: "The run's limits (its own, each else the project's settings.limits when created)" }),
     priority: z.enum(priorities).optional().meta({ description: 'Which of its steps get a freed slot first (absent: normal)' }),
     forkedFrom: z.object({ runId: z.string(), stepId: z.string() }).optional().meta({ description: 'A fork: the run it was forked from and the step it was forked at' }),
+    parent: z.object({ runId: z.string(), stepId: z.string() }).optional().meta({ description: 'A sub-workflow: the run and `workflow` step that started this run' }),
   })
   .meta({ id: 'Run' });
 

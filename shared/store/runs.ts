@@ -101,6 +101,8 @@ export interface RunRecord {
   idempotencyKey?: string;
   /** A fork: the run it was forked from and the step it was forked at (issue 12 §4). */
   forkedFrom?: { runId: string; stepId: string };
+  /** A sub-workflow's run: the run and `workflow` step that started it (shared/engine/sub-workflows.ts). */
+  parent?: { runId: string; stepId: string };
   /** A fork's steps written completed at creation with the outputs of the run it comes from (their definitions read as done). */
   reusedSteps?: string[];
   /** The project's `settings.publishStepEvents` when the run was created: its step events go to the bus too. */

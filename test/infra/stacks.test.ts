@@ -443,6 +443,25 @@ describe('engine stack', () => {
     expect(prod.engine.toJSON().Outputs).toMatchObject({ TriggerBusName: { Value: 'default' } });
   });
 
+  it('routes ended runs from the bus to child-finished (sub-workflows), parking what fails in the reactions DLQ', () => {
+    const dlq = { 'Fn::GetAtt': [expect.stringMatching(/^ReactionsDlq/), 'Arn'] };
+    prod.engine.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: { 'Fn::ImportValue': Match.stringLikeRegexp('Baton-prod-Messaging:.*Bus') },
+      EventPattern: { source: ['baton'], 'detail-type': ['run.completed', 'run.blocked', 'run.cancelled'] },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ChildFinishedFunction'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReactionsDlq'), 'Arn'] } },
+        }),
+      ],
+    });
+    expectSameStatements(
+      policyStatementsOf(prod.engine, 'ChildFinishedFunction'),
+      engineStatements('ChildFinishedFunction', [{ Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: dlq }]),
+    );
+  });
+
   it('puts trigger rules on the bus the stage names, refusing a name that is not a bus name', () => {
     expect(readStage({ stage: 'prod' }).triggerBus).toBe('default');
     expect(readStage({ stage: 'prod', triggerBus: 'acme-events' }).triggerBus).toBe('acme-events');
@@ -504,7 +523,7 @@ describe('lambda agents', () => {
     };
 
     expect(worker.Properties.Environment.Variables).toMatchObject({ AGENT_FUNCTIONS: agentPattern, AGENT_FUNCTION_ARN_PREFIX: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:']] } });
-    for (const functionId of ['DlqHandlerFunction', 'SweeperFunction', 'ScheduledStartFunction', 'WebhookReactionsFunction', 'TriggerStartFunction']) {
+    for (const functionId of ['DlqHandlerFunction', 'SweeperFunction', 'ScheduledStartFunction', 'WebhookReactionsFunction', 'TriggerStartFunction', 'ChildFinishedFunction']) {
       expect(JSON.stringify(policyStatementsOf(prod.engine, functionId))).not.toContain('lambda:InvokeFunction');
     }
     expect(JSON.stringify(policyStatementsOf(prod.api, 'ApiFunction'))).not.toContain('lambda:InvokeFunction');

@@ -29,6 +29,7 @@ import { nameActors } from '../actor-names';
 import { operation, type Operation } from '../operation';
 import { inboxItem, runView, stepDetail, stepSummary } from '../views';
 import { mapProgress } from './map-children';
+import { actOnChildren } from '#shared/engine/sub-workflows';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
 import { assertSecretsExist, secretReferences } from './secrets';
@@ -206,7 +207,9 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
     responses: { 200: { description: 'The run after the action', schema: runResponse }, ...conflict },
     handler: async ({ run, params, principal }) => {
       const updated = await runAction(engine, run, params.action, principal.actor);
-      chargeRemainderTo([run.id]);
+      // A sub-workflow's child follows its parent (shared/engine/sub-workflows.ts).
+      const children = params.action === 'cancel' || params.action === 'pause' || params.action === 'resume' ? await actOnChildren(engine, updated, params.action, principal.actor) : [];
+      chargeRemainderTo([run.id, ...children]);
       return { status: 200, body: runView(updated, undefined) };
     },
   }),
