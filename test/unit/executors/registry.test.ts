@@ -7,6 +7,7 @@ import { createExecutorRegistry } from '#shared/executors/executor-registry';
 import { createStepKindRegistry } from '#shared/executors/registry';
 import type { StepContext } from '#shared/executors/types';
 import { stepContext } from '#test/fixtures/step-context';
+import { createWorkflowExecutor } from '#shared/engine/sub-workflows';
 
 const step = (value: Record<string, unknown>): StepSpec => stepSpec.parse(value);
 
@@ -96,6 +97,8 @@ describe('step kind registry (the validation halves)', () => {
     stepExecutors({
       agents: { allowedFunctions: [], functionArnPrefix: 'arn:aws:lambda:us-east-1:123456789012:function:', invoke: async () => ({}) },
       converse: async () => ({}),
+      // As the step worker builds it: the `workflow` kind needs the engine, never read here.
+      more: [createWorkflowExecutor(() => { throw new Error('not run in this test'); })],
     })({ documents: {} as DynamoDBDocumentClient, tableName: 'table', includeTestKinds });
 
   it('knows exactly the kinds the step worker runs, with the same input schemas and checks', () => {
@@ -110,7 +113,7 @@ describe('step kind registry (the validation halves)', () => {
         expect(Object.keys(worker.get(kind) ?? {}), kind).toEqual(expect.arrayContaining(Object.keys(kinds.get(kind) ?? {})));
       }
     }
-    expect(createStepKindRegistry().kinds()).toEqual(['approval', 'http', 'lambda', 'llm', 'map', 'noop', 'wait', 'webhook']);
+    expect(createStepKindRegistry().kinds()).toEqual(['approval', 'http', 'lambda', 'llm', 'map', 'noop', 'wait', 'webhook', 'workflow']);
   });
 
   it('refuses what the executors would refuse: an llm template naming a step it does not depend on, an unusable JSON Schema', () => {
