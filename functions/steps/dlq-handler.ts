@@ -13,7 +13,8 @@ const metering = createMetering({ service: 'dlq-handler', logger, runUsage: crea
 
 /**
  * Step DLQ consumer: a message lands here when the worker failed on it every time (a crash, a
- * timeout). The step is failed with that reason and its run blocked, so `retry` can resume it;
+ * timeout). The step is failed with that reason and its run blocked, so `retry` can resume it
+ * (a quality gate's reviewer instead pauses the gate for a person: shared/engine/gate-recovery.ts);
  * what that cost is added to the run's usage. A body that is not a step message has nothing to
  * record against a run: it is logged whole and dropped (redelivering it could never help).
  */

@@ -3,6 +3,7 @@ import type { StepMessage } from '#shared/schemas/messages';
 import type { EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
 import { isFinished, isReleasedByParent, rerelease } from './release-dependents';
+import { handleDeadLetteredReview } from './gate-recovery';
 import { failStep } from './step-outcomes';
 
 /** How much older than the step's last queuing a dead letter must be to count as a stale copy. */
@@ -14,11 +15,13 @@ const staleCopyMarginMs = 60_000;
  * message's attempt is still the step's fate: queued for exactly this attempt, or running with
  * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
  */
-export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'ignored'> {
+export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'paused' | 'ignored'> {
   // A big run's background start that kept failing: the run stays pending, visibly, and `start` again sends a new one.
   if (message.start) return 'ignored';
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) return 'ignored';
+  // A quality gate's reviewer that kept crashing the worker: the gate goes to a person (gate-recovery.ts).
+  if (step.status === 'needs_qa') return handleDeadLetteredReview(deps, run, step, message, receiveCount);
   if (isFinished(step)) {
     // The step finished but its worker kept dying after (while releasing, sending or running a
     // child inline): the worker's releases counted on this message's redelivery, which ends

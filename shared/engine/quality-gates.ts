@@ -206,7 +206,7 @@ export async function decide(
 }
 
 /** The reviewer gave no score (it failed, or its output has none): the step waits for a person, the reason on its gate. */
-async function pauseWithoutScore(deps: EngineDeps, run: RunRecord, step: StepRecord, error: string, { llmUsage, usage }: { llmUsage: LlmUsageRecord[]; usage?: unknown }): Promise<Effects | undefined> {
+export async function pauseWithoutScore(deps: EngineDeps, run: RunRecord, step: StepRecord, error: string, { llmUsage, usage }: { llmUsage: LlmUsageRecord[]; usage?: unknown }): Promise<Effects | undefined> {
   const gate = step.gate!;
   const at = deps.clock();
   const reason = `qa: the reviewer gave no score (${error})`;

@@ -229,6 +229,47 @@ describe('quality gates', () => {
     expect(outcomes).toContain('reviewing');
   });
 
+  it('a reviewer whose message is dead-lettered (the worker died at every delivery) hands the gate to a person, the reason on it; approving completes the run', async () => {
+    const { harness, review, feedback } = gated([90]);
+    feedback.store.record = async () => Promise.reject(new Error('the worker died'));
+    const runId = await harness.startRun([{ id: 'draft', qa: policy('fail') }, { id: 'publish', dependsOn: ['draft'] }]);
+    const entry = harness.queue[0]!;
+    for (let receive = 1; receive <= 5; receive += 1) {
+      await expect(harness.deliver()).rejects.toThrow('the worker died');
+      // Past the reviewer's lease before the next receive: each delivery takes the review over.
+      harness.advance(30);
+    }
+    expect(entry.receives).toBe(5);
+    harness.queue.splice(harness.queue.indexOf(entry), 1);
+    expect(harness.step(runId, 'draft')).toMatchObject({ status: 'needs_qa', gate: { state: 'reviewing' } });
+
+    expect(await harness.deadLetter(entry.message, 5)).toBe('paused');
+    expect(harness.step(runId, 'draft')).toMatchObject({ status: 'needs_qa', gate: { state: 'paused', error: expect.stringContaining('DEAD_LETTERED') } });
+    expect(harness.memory.inbox()).toEqual([`${runId}/draft`]);
+    expect(review.calls).toHaveLength(5);
+    // A second copy of the dead letter changes nothing.
+    expect(await harness.deadLetter(entry.message, 5)).toBe('ignored');
+
+    await stepAction(harness.deps, harness.run(runId), harness.step(runId, 'draft'), 'approve', 'tok_editor', {});
+    await harness.drain();
+    expect(harness.run(runId).status).toBe('completed');
+    expect(harness.step(runId, 'draft')).toMatchObject({ status: 'completed', output: { by: 'draft', attempt: 1 } });
+  });
+
+  it('a dead-lettered review message while a reviewer holds a live lease leaves it running and looks again after the lease', async () => {
+    const { harness, feedback } = gated([90]);
+    const record = feedback.store.record.bind(feedback.store);
+    feedback.store.record = async () => Promise.reject(new Error('the worker died'));
+    const runId = await harness.startRun([{ id: 'draft', qa: policy('pause') }]);
+    await expect(harness.deliver()).rejects.toThrow('the worker died');
+    // Within the reviewer's lease: not taken from it.
+    expect(await harness.deadLetter({ runId, stepId: 'draft', attempt: 1 }, 5)).toBe('ignored');
+    expect(harness.step(runId, 'draft').gate?.state).toBe('reviewing');
+    feedback.store.record = record;
+    await harness.drain();
+    expect(harness.step(runId, 'draft').status).toBe('completed');
+  });
+
   it('reads a score from every reviewer shape and decides by threshold and retries', () => {
     expect(reviewOf({ score: 72, comment: 'fine' })).toEqual({ score: 72, comment: 'fine' });
     expect(reviewOf({ text: 'x', json: { score: 55 } })).toEqual({ score: 55 });
