@@ -148,7 +148,10 @@ describe('the console governing agents', () => {
     await openHash(page, `/runs/${id}`);
     await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('completed');
 
-    const labels = await page.getByTestId('timeline-scale').locator('.tick').allTextContents();
+    // The timeline draws after the run's status shows (its own read of the steps): wait for its ticks.
+    const ticks = page.getByTestId('timeline-scale').locator('.tick');
+    await expect.poll(() => ticks.count(), poll).toBeGreaterThanOrEqual(2);
+    const labels = await ticks.allTextContents();
     // Round steps from 0, in ms under a second and in seconds above, never a "0.0 s" in the middle.
     expect(labels[0]).toBe('0');
     expect(labels.length).toBeGreaterThanOrEqual(2);
