@@ -46,7 +46,7 @@ export async function createRun(
      * outputs, never run. A fork's `budget` and `limits` are taken as given (its source's, unless
      * the fork request brings its own), never the project's defaults.
      */
-    fork?: { from: { runId: string; stepId: string }; reused: Map<string, ReusedStep> };
+    fork?: { from: { runId: string; stepId: string }; reused: Map<string, ReusedStep>; givenInputs?: ReadonlySet<string> };
     /** A sub-workflow's run: the run and `workflow` step that started it. */
     parent?: { runId: string; stepId: string };
   },
@@ -66,7 +66,8 @@ export async function createRun(
   // putSteps writes only what is done, the others are born later.
   const stepItems = stepRecordsOf({ id: runId, projectId, createdAt: at.toISOString(), reusedSteps }, workflow.steps).map((step) => {
     const reuse = reused.get(step.stepId);
-    return reuse ? { ...step, ...reuse } : step;
+    if (reuse) return { ...step, ...reuse };
+    return input.fork?.givenInputs?.has(step.stepId) ? { ...step, inputGiven: true } : step;
   });
   const done = new Set(stepItems.filter((step) => step.status === 'completed').map((step) => step.stepId));
   const roots = stepItems.filter((step) => step.status === 'pending' && step.remaining === 0).map((step) => step.stepId);

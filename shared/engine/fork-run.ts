@@ -58,7 +58,7 @@ export async function forkRun(
     ...(body.limits ?? source.limits ? { limits: body.limits ?? source.limits } : {}),
     actor,
     start: true,
-    fork: { from: { runId: source.id, stepId: body.fromStep }, reused },
+    fork: { from: { runId: source.id, stepId: body.fromStep }, reused, givenInputs: new Set(Object.keys(body.stepInputs ?? {})) },
   });
   return { run, reused: [...reused.keys()] };
 }

@@ -186,6 +186,8 @@ export interface StepRecord {
   /** Its loop (StepSpec `loop`, from its definition) and which iteration it is in (absent: the first). */
   loop?: LoopSpec;
   iteration?: number;
+  /** Its input given by the fork that created its run (`stepInputs`), not its definition's: written whole at creation. */
+  inputGiven?: boolean;
   /** Added to the run by this planner step's plan (shared/engine/planner.ts): a whole item, not in the workflow version. */
   plannedBy?: string;
   /** A person's guidance for a re-run (issue 12 §4), already applied to the input; kept to show. */

@@ -60,12 +60,13 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
 }
 
 /**
- * Written when the run is created: only what is already done (plan rows marked done, a fork's
- * reused steps with their outputs). Every pending step, the roots too, is born at its first write
+ * Written when the run is created: what is already done (plan rows marked done, a fork's reused
+ * steps with their outputs) and a fork's steps whose input it gives (`stepInputs`: the workflow
+ * version, which step records are read from, says another). Every other pending step, the roots too, is born at its first write
  * (a root's: its queuing by `start`), so creating a run of 10,000 roots writes no step item
  * (docs/ARCHITECTURE.md, "Bigger runs").
  */
-export const writtenAtCreation = (step: StepRecord): boolean => step.status !== 'pending';
+export const writtenAtCreation = (step: StepRecord): boolean => step.status !== 'pending' || step.inputGiven === true;
 
 /** Runs with more roots than this keep none on the run item (read on every claim): `start` takes them from the definitions. */
 export const maxRootsOnRun = 100;

@@ -16,7 +16,11 @@ describe('fork of a run', () => {
     await harness.drain();
     const before = harness.executions.length;
 
-    const { run, reused } = await forkRun(harness.deps, harness.run(sourceId), workflowOf(specs), { fromStep: 'b', stepInputs: { b: { better: true } } }, 'tok_editor');
+    const { run, reused } = await forkRun(harness.deps, harness.run(sourceId), workflowOf(specs), { fromStep: 'b', stepInputs: { b: { better: true }, c: { also: true } } }, 'tok_editor');
+    // A step whose input the fork gives is written whole at creation (the version, which steps
+    // are read from, says another input); the others are born when they are queued.
+    expect(harness.memory.born(run.id, 'c')).toBe(true);
+    expect(harness.memory.born(run.id, 'e')).toBe(false);
     await harness.drain();
 
     expect(reused).toEqual(['a', 'd']);
@@ -29,6 +33,7 @@ describe('fork of a run', () => {
       expect(harness.typesOf(run.id, id)).toEqual([]);
     }
     expect(harness.step(run.id, 'b').input).toEqual({ better: true });
+    expect(harness.step(run.id, 'c').input).toEqual({ also: true });
     expect(harness.eventsOf(run.id).find((event) => event.type === 'run.created')?.detail).toMatchObject({ forkedFrom: { runId: sourceId, stepId: 'b' }, reused: ['a', 'd'] });
 
     const comparison = await compareRuns({ run: harness.run(sourceId), steps: await harness.deps.store.listSteps(sourceId) }, { run: harness.run(run.id), steps: await harness.deps.store.listSteps(run.id) }, async () => null);
