@@ -24,19 +24,20 @@ export function buildBaton(app: App, stage: Stage): BatonStacks {
   const data = new DataStack(app, `${prefix}-Data`, { stage, env });
   const messaging = new MessagingStack(app, `${prefix}-Messaging`, { stage, env });
   const shared = { stage, env, table: data.table, bucket: data.artifacts, bucketAccess: data.artifactsAccess, bus: messaging.bus, stepQueue: messaging.stepQueue };
-  const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq, secretsKey: data.secretsKey });
+  const engine = new EngineStack(app, `${prefix}-Engine`, { ...shared, stepDlq: messaging.stepDlq, stepParked: messaging.stepParked, secretsKey: data.secretsKey });
   const webConsole = new ConsoleStack(app, `${prefix}-Console`, { stage, env });
   const api = new ApiStack(app, `${prefix}-Api`, {
     ...shared,
     schedules: { group: engine.scheduleGroupName, target: engine.scheduledStart, role: engine.schedulerRole },
     triggers: { target: engine.triggerStart },
     secretsKey: data.secretsKey,
+    queues: { steps: messaging.stepQueue, 'steps-dlq': messaging.stepDlq, 'steps-parked': messaging.stepParked, 'reactions-dlq': engine.reactionsDlq },
     webConsole: { bucketName: consoleBucketName(stage), distribution: webConsole.distribution, origin: webConsole.origin },
   });
   const operations = new OperationsStack(app, `${prefix}-Operations`, {
     stage,
     env,
-    queues: { steps: messaging.stepQueue, stepsDlq: messaging.stepDlq, reactionsDlq: engine.reactionsDlq },
+    queues: { steps: messaging.stepQueue, stepsDlq: messaging.stepDlq, stepsParked: messaging.stepParked, reactionsDlq: engine.reactionsDlq },
     functions: {
       worker: engine.worker,
       dlqHandler: engine.dlqHandler,

@@ -6,7 +6,7 @@
  * function bundle imports infra/, and listed here by re-export.
  */
 
-export { localApiUrl, localFireTime, reachableApiUrl } from '#shared/config/emulator-gaps';
+export { localApiUrl, localFireTime, messageMoveTaskMissing, reachableApiUrl } from '#shared/config/emulator-gaps';
 
 /**
  * MiniStack 1.5.33 returns no `ConsumedCapacity` on BatchGetItem, whatever ReturnConsumedCapacity

@@ -18,6 +18,9 @@ import { createProjectSecretStore } from '#shared/store/project-secrets';
 import { createProjectStore } from '#shared/store/projects';
 import { createRateLimiter } from '#shared/store/rate-limiter';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
+import { createQueueAdmin } from '#shared/clients/queue-admin';
+import { createSqsClient } from '#shared/clients/sqs';
+import { queueNames } from '#shared/domain/queues';
 import { createApiHandler } from './routes';
 
 const config = readConfig({
@@ -37,6 +40,11 @@ const config = readConfig({
   TRIGGER_RULE_PREFIX: z.string().min(1),
   TRIGGER_TARGET_ARN: z.string().min(1),
   MAX_TRIGGERS_PER_PROJECT: z.coerce.number().int().min(1),
+  // The installation's queues for the /v1/queues routes: [{name, url, arn}] as JSON.
+  QUEUES: z
+    .string()
+    .transform((value) => JSON.parse(value) as unknown)
+    .pipe(z.array(z.strictObject({ name: z.enum(queueNames), url: z.string().min(1), arn: z.string().min(1) }))),
 });
 
 const logger = new Logger();
@@ -79,6 +87,12 @@ export const handler = createApiHandler(
       keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
     }),
     secrets: createProjectSecretStore({ documents: engine.documents, tableName: engine.tableName, cipher: kmsSecretCipher(createKmsClient(), config.SECRETS_KEY_ARN) }),
+    queues: createQueueAdmin({
+      sqs: createSqsClient(),
+      queues: config.QUEUES,
+      stepError: async (runId, stepId) => (await engine.deps.store.getRunAndStep(runId, stepId)).step?.error,
+      emulatorEndpoint: process.env.AWS_ENDPOINT_URL || undefined,
+    }),
     rateLimiter: createRateLimiter({ documents: engine.documents, tableName: engine.tableName }),
     defaultRateLimit: { perSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
     checkResponses: config.CHECK_RESPONSES,

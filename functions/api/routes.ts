@@ -12,6 +12,7 @@ import { forkOperations } from './routes/forks';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { mapChildrenOperations } from './routes/map-children';
+import { queueOperations } from './routes/queues';
 import { runOperations } from './routes/runs';
 import { scheduleOperations } from './routes/schedules';
 import { secretOperations } from './routes/secrets';
@@ -38,6 +39,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
     ...scheduleOperations(deps),
     ...triggerOperations(deps),
     ...callbackOperations(deps),
+    ...queueOperations(deps),
   ];
   return operations;
 }

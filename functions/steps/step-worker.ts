@@ -8,6 +8,7 @@ import { readConfig } from '#shared/config/env';
 import { apiUrlFromParameter } from '#shared/clients/api-url';
 import { agentEnv, createEngine, secretsEnv } from '#shared/clients/create-engine';
 import { stepExecutors } from '#shared/clients/step-executors';
+import { deadLetterAttribute, resumeRedriven } from '#shared/engine/redrive';
 import { invocationRunReads, type RunReads } from '#shared/engine/run-reads';
 import { createWorkflowExecutor, type SubWorkflowDeps } from '#shared/engine/sub-workflows';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
@@ -62,6 +63,11 @@ export const handler = sqsStack({
   processInParallel: true,
   runsOf: (message) => [message.runId],
   handle: async (message, record, context) => {
+    // A dead letter an operator redrove from steps-parked: its step was failed, so resume the run.
+    if (record.messageAttributes?.[deadLetterAttribute]) {
+      logger.info('redriven dead letter', { ...message, result: await resumeRedriven(deps, message) });
+      return;
+    }
     recordsInFlight += 1;
     // A big run's background start (shared/engine/start-job.ts), or a step.
     const processing = message.start ? processStartJob(deps, message.runId, message.start) : processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context));

@@ -16,6 +16,8 @@ import { ConsolePublication } from '../constructs/console-publication';
 import { emulatorCorsConfiguration, pinnedApiIdTags } from '../emulator-gaps';
 import { apiUrlParameterName, triggerRulePrefix } from '../stage';
 import { triggerRuleArnPattern } from './engine-stack';
+import { queueRoles, type QueueName } from '#shared/domain/queues';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 
 export interface ApiStackProps extends StackProps, EngineResources {
   /** Where schedules go and what they invoke (from the engine stack). */
@@ -26,6 +28,8 @@ export interface ApiStackProps extends StackProps, EngineResources {
   secretsKey: IKey;
   /** Where the web console is served (from the console stack): its origin is allowed by CORS. */
   webConsole: { bucketName: string; distribution: IDistribution; origin: string };
+  /** The installation's queues by short name, for the /v1/queues routes. */
+  queues: Record<QueueName, IQueue>;
 }
 
 /** The public HTTP API: one router Lambda behind an API Gateway HTTP API, and the installation admin token. */
@@ -36,7 +40,7 @@ export class ApiStack extends Stack {
   readonly webhookKey: Secret;
   readonly webhookFunction: BatonFunction;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, triggers, secretsKey, webConsole, ...props }: ApiStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, schedules, triggers, secretsKey, webConsole, queues, ...props }: ApiStackProps) {
     super(scope, id, props);
     // Browsers may call the API from the console (and from any origin the stage names). Locally
     // the stage allows any origin: the emulator's console URL depends on its port.
@@ -123,6 +127,8 @@ export class ApiStack extends Stack {
       reason: "Trigger rules are created at run time, one per eventbridge trigger; the grant is limited to rules named with the stage's trigger prefix on the trigger bus.",
     });
 
+    this.useQueues(queues);
+
     this.webhookFunction = new BatonFunction(this, 'WebhookFunction', {
       entry: 'functions/webhooks/receive.ts',
       stage,
@@ -199,5 +205,20 @@ export class ApiStack extends Stack {
     new CfnOutput(this, 'ApiId', { value: this.api.apiId });
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint });
     new CfnOutput(this, 'AdminTokenSecretArn', { value: this.adminToken.secretArn });
+  }
+
+  /**
+   * The queue routes (installation admin): every queue's counts; receive and release (a peek) on
+   * the peekable ones; the message move task on the redrivable ones (SQS also needs receive and
+   * delete on the source, and send on the destination: the step queue, already granted).
+   */
+  private useQueues(queues: Record<QueueName, IQueue>): void {
+    const entries = Object.entries(queues) as [QueueName, IQueue][];
+    this.apiFunction.addEnvironment('QUEUES', this.toJsonString(entries.map(([name, queue]) => ({ name, url: queue.queueUrl, arn: queue.queueArn }))));
+    this.apiFunction.addToRolePolicy(new PolicyStatement({ actions: ['sqs:GetQueueAttributes'], resources: entries.map(([, queue]) => queue.queueArn) }));
+    const peekable = entries.filter(([name]) => !queueRoles[name].notPeekable);
+    this.apiFunction.addToRolePolicy(new PolicyStatement({ actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], resources: peekable.map(([, queue]) => queue.queueArn) }));
+    const redrivable = entries.filter(([name]) => 'to' in queueRoles[name].redrive);
+    this.apiFunction.addToRolePolicy(new PolicyStatement({ actions: ['sqs:StartMessageMoveTask', 'sqs:DeleteMessage'], resources: redrivable.map(([, queue]) => queue.queueArn) }));
   }
 }

@@ -19,6 +19,8 @@ export const triggerRuleArnPattern = (stage: Stage): string =>
 
 export interface EngineStackProps extends StackProps, EngineResources {
   stepDlq: IQueue;
+  /** Where the DLQ handler parks the dead letters it recorded (steps-parked). */
+  stepParked: IQueue;
   /** Project secrets: the worker decrypts them at the moment of a call. */
   secretsKey: IKey;
 }
@@ -40,7 +42,7 @@ export class EngineStack extends Stack {
   /** Where `webhook.received` events the reactions could not handle are parked (after retries). */
   readonly reactionsDlq: Queue;
 
-  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, secretsKey, ...props }: EngineStackProps) {
+  constructor(scope: Construct, id: string, { stage, table, bucket, bucketAccess, bus, stepQueue, stepDlq, stepParked, secretsKey, ...props }: EngineStackProps) {
     super(scope, id, props);
     const engine = { table, bucket, bucketAccess, stepQueue, bus, stage };
 
@@ -82,7 +84,9 @@ export class EngineStack extends Stack {
       entry: 'functions/steps/dlq-handler.ts',
       stage,
       description: 'Baton step DLQ handler: fails dead-lettered steps and blocks their runs',
-    }).useEngine(engine);
+    })
+      .useEngine(engine)
+      .useQueue(stepParked, 'STEP_PARKED_QUEUE_URL', 'send');
     this.dlqHandler.addEventSource(new SqsEventSource(stepDlq, { batchSize: 10, reportBatchItemFailures: true }));
 
     this.sweeper = new BatonFunction(this, 'SweeperFunction', {

@@ -14,7 +14,7 @@ import type { Stage } from '../stage';
 
 export interface OperationsStackProps extends StackProps {
   stage: Stage;
-  queues: { steps: IQueue; stepsDlq: IQueue; reactionsDlq: IQueue };
+  queues: { steps: IQueue; stepsDlq: IQueue; stepsParked: IQueue; reactionsDlq: IQueue };
   functions: { worker: IFunction; dlqHandler: IFunction; sweeper: IFunction; reactions: IFunction; scheduledStart: IFunction; api: IFunction; webhooks: IFunction };
   api: HttpApi;
 }

@@ -107,6 +107,7 @@ export async function deploy(endpoint: string): Promise<StackInfo> {
     artifactsBucket: output(names.data, 'ArtifactsBucketName'),
     stepQueueUrl: output(names.messaging, 'StepQueueUrl'),
     stepDlqUrl: output(names.messaging, 'StepDlqUrl'),
+    stepParkedQueueUrl: output(names.messaging, 'StepParkedQueueUrl'),
     busName: output(names.messaging, 'BusName'),
     adminTokenSecret: output(names.api, 'AdminTokenSecretArn'),
     sweeperFunction: output(names.engine, 'SweeperFunctionName'),

@@ -16,6 +16,8 @@ export interface StackInfo {
   artifactsBucket: string;
   stepQueueUrl: string;
   stepDlqUrl: string;
+  /** steps-parked: dead letters the DLQ handler recorded, kept for operators. */
+  stepParkedQueueUrl: string;
   busName: string;
   adminTokenSecret: string;
   sweeperFunction: string;

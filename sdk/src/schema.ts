@@ -710,6 +710,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/queues": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Each queue's visible, in-flight and delayed counts and oldest age, dead-letter queues included (installation admin only) */
+        get: operations["listQueues"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{name}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Peek at the dead letters of a queue without consuming them: run, step, attempt, error (installation admin only) */
+        get: operations["peekQueueMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/queues/{name}/redrive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Move the dead letters of a queue back to the queue they came from, through SQS's message move task (installation admin only) */
+        post: operations["redriveQueue"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2017,6 +2068,73 @@ export interface components {
                  */
                 leaseUntil?: string;
             };
+        };
+        QueueStats: {
+            items: {
+                /**
+                 * @description A queue's short name (GET /v1/queues lists them)
+                 * @enum {string}
+                 */
+                name: "steps" | "steps-dlq" | "steps-parked" | "reactions-dlq";
+                purpose: string;
+                deadLetter: boolean;
+                visible: number;
+                inFlight: number;
+                delayed: number;
+                /** @description Age of the oldest message of a peekable queue (sampled); null for a consumed queue, which is not disturbed (its age is on the dashboard) */
+                oldestAgeSeconds: number | null;
+                peekable: boolean;
+                /**
+                 * @description A queue's short name (GET /v1/queues lists them)
+                 * @enum {string}
+                 */
+                redriveTo?: "steps" | "steps-dlq" | "steps-parked" | "reactions-dlq";
+            }[];
+        };
+        PeekedMessages: {
+            /**
+             * @description A queue's short name (GET /v1/queues lists them)
+             * @enum {string}
+             */
+            name: "steps" | "steps-dlq" | "steps-parked" | "reactions-dlq";
+            /** @description How the messages were read: received with a short visibility timeout and made visible again at once (each peek adds 1 to their receive count) */
+            peek: string;
+            messages: {
+                messageId: string;
+                /** Format: date-time */
+                sentAt: string;
+                receiveCount: number;
+                runId?: string;
+                stepId?: string;
+                attempt?: number;
+                error?: {
+                    code?: string;
+                    message: string;
+                };
+                event?: {
+                    id?: string;
+                    type?: string;
+                };
+            }[];
+        };
+        Redrive: {
+            /**
+             * @description A queue's short name (GET /v1/queues lists them)
+             * @enum {string}
+             */
+            name: "steps" | "steps-dlq" | "steps-parked" | "reactions-dlq";
+            /**
+             * @description A queue's short name (GET /v1/queues lists them)
+             * @enum {string}
+             */
+            destination: "steps" | "steps-dlq" | "steps-parked" | "reactions-dlq";
+            /**
+             * @description message-move-task: SQS moves the messages (asynchronously; taskHandle names the task); emulator-copy: an emulator without the task, moved by the API (moved counts them)
+             * @enum {string}
+             */
+            method: "message-move-task" | "emulator-copy";
+            taskHandle?: string;
+            moved?: number;
         };
     };
     responses: never;
@@ -6718,6 +6836,263 @@ export interface operations {
                 headers: {
                     /** @description The request id, also in every error body */
                     "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listQueues: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queues */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueueStats"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    peekQueueMessages: {
+        parameters: {
+            query?: {
+                /** @description How many messages to peek at (SQS returns at most 10 per receive, and may return fewer than there are) */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                /** @description A queue's short name: steps, steps-dlq, steps-parked or reactions-dlq */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Up to `limit` messages, left in the queue */
+            200: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeekedMessages"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The queue may not be peeked (its consumer counts receives); the message says why */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    redriveQueue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A queue's short name: steps, steps-dlq, steps-parked or reactions-dlq */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The move started (or, on an emulator without the task, is done) */
+            202: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Redrive"];
+                };
+            };
+            /** @description Invalid input: `error.field` names where, `error.message` says what */
+            400: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, malformed, unknown or revoked token */
+            401: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role does not allow this */
+            403: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found (or another project's) */
+            404: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The queue cannot be redriven; the message says why and what to do */
+            409: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Over the token's request rate */
+            429: {
+                headers: {
+                    /** @description The request id, also in every error body */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait */
+                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -30,3 +30,14 @@ export const reachableApiUrl = (apiEndpoint: string, emulatorEndpoint: string | 
   if (!emulatorEndpoint || !id || /\.amazonaws\.com(\.cn)?(:\d+)?\/?$/.test(apiEndpoint)) return apiEndpoint;
   return localApiUrl(emulatorEndpoint, id);
 };
+
+/**
+ * SQS's StartMessageMoveTask (the redrive of a dead-letter queue) is missing from MiniStack
+ * 1.5.33: it answers `InvalidAction`. On an emulator (AWS_ENDPOINT_URL set) the redrive then
+ * moves the messages itself, as the task would: receive, send the same body and attributes to the
+ * destination, delete (shared/clients/queue-admin.ts, moveByCopy). On AWS the error is surfaced.
+ */
+export const messageMoveTaskMissing = (error: unknown, emulatorEndpoint: string | undefined): boolean => {
+  if (!emulatorEndpoint || !(error instanceof Error)) return false;
+  return /InvalidAction|UnsupportedOperation|not valid for this endpoint/i.test(`${error.name} ${error.message}`);
+};

@@ -60,6 +60,7 @@ describe('authentication and tenancy on the deployed API', () => {
       triggerId: 'trg_00000000000000000000000000',
       provider: 'github',
       action: 'pause',
+      name: 'steps-parked',
     };
   });
 
@@ -102,9 +103,10 @@ describe('authentication and tenancy on the deployed API', () => {
 
   it("answers 404 to another project's token on every project and run route, and 403 on installation routes", async () => {
     const leaks: string[] = [];
-    const installationOnly = ['createProject', 'listProjects'];
+    const installationOnly = ['createProject', 'listProjects', 'listQueues', 'peekQueueMessages', 'redriveQueue'];
     const scoped = protectedOps.filter((op) => installationOnly.includes(op.operationId) || /\{(projectId|runId)\}/.test(op.path));
     expect(scoped.length).toBeGreaterThanOrEqual(protectedOps.length - 2);
+    expect(scoped.map((op) => op.operationId)).toEqual(expect.arrayContaining(installationOnly));
     for (const op of scoped) {
       const response = await callRaw(op.method, pathOf(op.path), { authorization: `Bearer ${b.token}` });
       const expected = installationOnly.includes(op.operationId) ? 403 : 404;

@@ -2,7 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
+import { stepDlqMaxReceiveCount, stepMaxReceiveCount } from '#infra/stacks/messaging-stack';
 import { alarmIds, type AlarmId } from '#infra/stacks/operations-stack';
 import { localApiId } from '#infra/emulator-gaps';
 import { readStage, timingProblems } from '#infra/stage';
@@ -104,8 +104,7 @@ describe('project secrets key', () => {
 
 describe('messaging stack', () => {
   it(`dead-letters a step message after ${stepMaxReceiveCount} receives`, () => {
-    const dlq = prod.messaging.findResources('AWS::SQS::Queue', { Properties: { MessageRetentionPeriod: 14 * 24 * 3600 } });
-    const [dlqId] = Object.keys(dlq);
+    const [dlqId] = Object.keys(prod.messaging.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith('StepDlq'));
 
     expect(dlqId).toBeDefined();
     prod.messaging.hasResourceProperties('AWS::SQS::Queue', {
@@ -114,6 +113,14 @@ describe('messaging stack', () => {
       // Twice the worker's 900 s (docs/ARCHITECTURE.md, Timing).
       VisibilityTimeout: 1800,
     });
+  });
+
+  it(`parks what the DLQ handler fails on ${stepDlqMaxReceiveCount} times in steps-parked, kept 14 days`, () => {
+    const [parkedId] = Object.keys(prod.messaging.findResources('AWS::SQS::Queue')).filter((id) => id.startsWith('StepParkedQueue'));
+
+    expect(parkedId).toBeDefined();
+    prod.messaging.hasResourceProperties('AWS::SQS::Queue', { RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [parkedId, 'Arn'] }, maxReceiveCount: stepDlqMaxReceiveCount }, MessageRetentionPeriod: 14 * 24 * 3600 });
+    expect((prod.messaging.findResources('AWS::SQS::Queue')[parkedId!] as { Properties: Record<string, unknown> }).Properties).toMatchObject({ MessageRetentionPeriod: 14 * 24 * 3600, SqsManagedSseEnabled: true });
   });
 
   it('encrypts every queue of every stack and refuses non-TLS access to each', () => {
@@ -188,6 +195,7 @@ describe('api stack', () => {
           Action: ['scheduler:CreateSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
           Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':scheduler:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':schedule/baton-prod/*']] },
         },
+        ...queueStatements,
         {
           Effect: 'Allow',
           Action: 'iam:PassRole',
@@ -309,6 +317,16 @@ describe('console', () => {
   });
 });
 
+describe('queue routes', () => {
+  it('tell the API function every queue by its short name, URL and ARN', () => {
+    const apiFunction = Object.entries(prod.api.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('ApiFunction'))?.[1] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+    const queues = JSON.stringify(apiFunction.Properties.Environment.Variables.QUEUES);
+
+    for (const name of ['steps', 'steps-dlq', 'steps-parked', 'reactions-dlq']) expect(queues).toContain(`\\"name\\":\\"${name}\\"`);
+    for (const queue of ['StepQueue', 'StepDlq', 'StepParkedQueue', 'ReactionsDlq']) expect(queues).toMatch(new RegExp(`${queue}.*Arn`));
+  });
+});
+
 describe('webhooks', () => {
   it('take their own route and function, which reads the sealing key but not the admin token', () => {
     prod.api.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: 'POST /v1/webhooks/{provider}/{projectId}' });
@@ -335,9 +353,7 @@ describe('engine stack', () => {
   it.each(['local', 'prod'])('keeps the worker timeout within the queue visibility timeout (%s)', (stage) => {
     const { stacks } = stage === 'local' ? local : prod;
     const worker = stacks.engine.worker.timeout!.toSeconds();
-    const visibility = Object.values(
-      (stage === 'local' ? local : prod).messaging.findResources('AWS::SQS::Queue', { Properties: { RedrivePolicy: Match.anyValue() } }),
-    )[0] as { Properties: { VisibilityTimeout: number } };
+    const visibility = Object.entries((stage === 'local' ? local : prod).messaging.findResources('AWS::SQS::Queue')).find(([id]) => id.startsWith('StepQueue'))![1] as { Properties: { VisibilityTimeout: number } };
 
     expect(worker).toBeLessThanOrEqual(visibility.Properties.VisibilityTimeout);
   });
@@ -486,9 +502,23 @@ describe('engine stack', () => {
     };
 
     expectSameStatements(policyStatementsOf(prod.engine, 'StepWorkerFunction'), engineStatements('StepWorkerFunction', [invokeAgents(agentPattern), secretsKeyStatement('kms:Decrypt'), readApiUrl, bedrock, consume('StepQueue')]));
-    expectSameStatements(policyStatementsOf(prod.engine, 'DlqHandlerFunction'), engineStatements('DlqHandlerFunction', [consume('StepDlq')]));
+    // The DLQ handler also parks what it recorded in steps-parked.
+    const parkSend = { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: { 'Fn::ImportValue': expect.stringMatching(/Baton-prod-Messaging:.*StepParkedQueue.*Arn/) } };
+    expectSameStatements(policyStatementsOf(prod.engine, 'DlqHandlerFunction'), engineStatements('DlqHandlerFunction', [consume('StepDlq'), parkSend]));
   });
 });
+
+const importedQueueArn = (stack: string, queue: string) => ({ 'Fn::ImportValue': expect.stringMatching(new RegExp(`Baton-prod-${stack}:.*${queue}.*Arn`)) });
+/** The /v1/queues routes: counts of every queue, peeks of the peekable ones, the move task from steps-parked. */
+const queueStatements = [
+  {
+    Effect: 'Allow',
+    Action: 'sqs:GetQueueAttributes',
+    Resource: [importedQueueArn('Messaging', 'StepQueue'), importedQueueArn('Messaging', 'StepDlq'), importedQueueArn('Messaging', 'StepParkedQueue'), importedQueueArn('Engine', 'ReactionsDlq')],
+  },
+  { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility'], Resource: [importedQueueArn('Messaging', 'StepParkedQueue'), importedQueueArn('Engine', 'ReactionsDlq')] },
+  { Effect: 'Allow', Action: ['sqs:StartMessageMoveTask', 'sqs:DeleteMessage'], Resource: importedQueueArn('Messaging', 'StepParkedQueue') },
+];
 
 const agentPattern = { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':function:baton-agent-*']] };
 const invokeAgents = (resources: unknown) => ({ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: resources });

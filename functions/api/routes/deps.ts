@@ -13,6 +13,7 @@ import type { RunUsageRecorder } from '#shared/store/run-usage';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { WorkflowStore } from '#shared/store/workflows';
 import type { RateLimit, RateLimiter } from '#shared/store/rate-limiter';
+import type { QueueAdmin } from '#shared/clients/queue-admin';
 
 /** Everything the API's operations use; the Lambda passes real clients, unit tests fakes. */
 export interface ApiDeps {
@@ -36,6 +37,8 @@ export interface ApiDeps {
   schedules: Schedules;
   /** Triggers: their records and EventBridge rules. */
   triggers: Triggers;
+  /** The installation's queues (counts, peeks, redrives): installation admin routes. */
+  queues: QueueAdmin;
   /** Per-token request rates; absent in tests that do not exercise them. */
   rateLimiter?: RateLimiter;
   /** The rate a token gets when it was created without its own. */

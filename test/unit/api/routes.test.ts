@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { QueueAdmin } from '#shared/clients/queue-admin';
 import { createApiHandler } from '#functions/api/routes';
 import type { ApiDeps } from '#functions/api/routes/deps';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -31,6 +32,16 @@ function memoryRateLimiter(now: () => number): RateLimiter {
   };
 }
 
+const redriven: string[] = [];
+const fakeQueues: QueueAdmin = {
+  list: async () => [{ name: 'steps-parked', purpose: 'parked', deadLetter: true, visible: 1, inFlight: 0, delayed: 0, oldestAgeSeconds: 12, peekable: true, redriveTo: 'steps' }],
+  peek: async (name, limit) => Array.from({ length: Math.min(limit, 1) }, () => ({ messageId: 'm1', sentAt: '2026-11-30T20:00:00.000Z', receiveCount: 2, runId: 'run_1', stepId: 'a', attempt: 5, error: { code: 'DEAD_LETTERED', message: `dead in ${name}` } })),
+  redrive: async (name) => {
+    redriven.push(name);
+    return { name, destination: 'steps', method: 'message-move-task', taskHandle: 'task-1' };
+  },
+};
+
 function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
   const projects = fakeProjectStore();
   const outbox = fakeOutbox();
@@ -50,6 +61,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       secrets: {} as ProjectSecretStore,
       schedules: {} as Schedules,
       triggers: {} as Triggers,
+      queues: fakeQueues,
       authenticate: createAuthenticator({ installationToken: async () => installation, findActiveToken: (token) => projects.findActiveToken(token) }),
       defaultRateLimit: { perSecond: 100, burst: 100 },
       ...(rateLimited ? { rateLimiter: memoryRateLimiter(() => 1_000_000) } : {}),
@@ -72,6 +84,43 @@ interface ResponseBody {
 }
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('queue routes', () => {
+  it('lists, peeks and redrives for the installation admin; 404 for an unknown queue, 409 where a peek or redrive is refused', async () => {
+    const { call } = buildApi();
+
+    const listed = await call('GET', '/v1/queues', { headers: bearer(installation) });
+    const peeked = await call('GET', '/v1/queues/steps-parked/messages', { headers: bearer(installation), query: { limit: '3' } });
+    const unknown = await call('GET', '/v1/queues/nope/messages', { headers: bearer(installation) });
+    const consumed = await call('GET', '/v1/queues/steps/messages', { headers: bearer(installation) });
+    const notRedrivable = await call('POST', '/v1/queues/reactions-dlq/redrive', { headers: bearer(installation) });
+    const badLimit = await call('GET', '/v1/queues/steps-parked/messages', { headers: bearer(installation), query: { limit: '11' } });
+    const redrive = await call('POST', '/v1/queues/steps-parked/redrive', { headers: bearer(installation) });
+
+    expect(listed.statusCode).toBe(200);
+    expect(listed.json.items).toEqual([expect.objectContaining({ name: 'steps-parked', visible: 1, redriveTo: 'steps' })]);
+    expect(peeked.statusCode).toBe(200);
+    expect(peeked.json).toMatchObject({ name: 'steps-parked', peek: expect.stringMatching(/made visible again/), messages: [{ runId: 'run_1', stepId: 'a', attempt: 5, error: { code: 'DEAD_LETTERED' } }] });
+    expect(unknown.statusCode).toBe(404);
+    expect(consumed.statusCode).toBe(409);
+    expect(consumed.json.error?.code).toBe('conflict');
+    expect(notRedrivable.statusCode).toBe(409);
+    expect(badLimit.json.error).toMatchObject({ code: 'validation_error', field: 'query.limit' });
+    expect(redrive.statusCode).toBe(202);
+    expect(redrive.json).toMatchObject({ name: 'steps-parked', destination: 'steps', method: 'message-move-task' });
+    expect(redriven).toEqual(['steps-parked']);
+  });
+
+  it("refuses a project admin's token with 403 on every queue route", async () => {
+    const { call } = buildApi();
+    const project = (await call('POST', '/v1/projects', { headers: bearer(installation), body: { name: 'q' } })).json;
+
+    for (const [method, path] of [['GET', '/v1/queues'], ['GET', '/v1/queues/steps-parked/messages'], ['POST', '/v1/queues/steps-parked/redrive']] as const) {
+      const response = await call(method, path, { headers: bearer(project.adminToken.token) });
+      expect(response.statusCode, path).toBe(403);
+    }
+  });
+});
 
 describe('API routes', () => {
   it('answers /health without a token', async () => {
