@@ -3,7 +3,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { createSqsClient } from '#shared/clients/sqs';
 import { readConfig } from '#shared/config/env';
-import { deadLetterAttribute } from '#shared/engine/redrive';
+import { deadLetterAttribute, parksDeadLetter } from '#shared/engine/redrive';
 import { createEngine } from '#shared/clients/create-engine';
 import { handleDeadLetter } from '#shared/engine/dead-letters';
 import { createMetering } from '#shared/middleware/metering';
@@ -25,8 +25,9 @@ const metering = createMetering({ service: 'dlq-handler', logger, runUsage: crea
  * what that cost is added to the run's usage. A dead letter that failed its step is then parked in
  * steps-parked, marked (deadLetterAttribute), where operators peek at it and redrive it (the
  * worker resumes the run from a redriven one); a failed send leaves the message here to be
- * handled again (the record is idempotent). A body that is not a step message has nothing to
- * record against a run: it is logged whole and dropped (redelivering it could never help).
+ * handled again, which parks it then (the record stands: parksDeadLetter). A body that is not a
+ * step message has nothing to record against a run: it is logged whole and dropped (redelivering
+ * it could never help).
  */
 export const handler = sqsStack({
   logger,
@@ -38,7 +39,8 @@ export const handler = sqsStack({
     const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 0;
     const sentAt = Number(record.attributes.SentTimestamp) || undefined;
     const result = await handleDeadLetter(deps, message, receiveCount, sentAt);
-    if (result === 'failed') {
+    const parked = await parksDeadLetter(deps, message, result);
+    if (parked) {
       await sqs.send(
         new SendMessageCommand({
           QueueUrl: config.STEP_PARKED_QUEUE_URL,
@@ -47,6 +49,6 @@ export const handler = sqsStack({
         }),
       );
     }
-    logger.warn('dead-lettered step message handled', { ...message, result, receiveCount, parked: result === 'failed' });
+    logger.warn('dead-lettered step message handled', { ...message, result, receiveCount, parked });
   },
 });

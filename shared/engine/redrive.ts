@@ -1,5 +1,6 @@
 import { ConflictError } from '#shared/domain/errors';
 import type { StepMessage } from '#shared/schemas/messages';
+import type { RunRecord, StepRecord } from '#shared/store/runs';
 import type { EngineDeps } from './context';
 import { runAction } from './run-actions';
 
@@ -22,7 +23,7 @@ export const redriveActor = 'redrive';
  */
 export async function resumeRedriven(deps: EngineDeps, message: StepMessage): Promise<'resumed' | 'ignored'> {
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
-  if (!run || !step || run.status !== 'blocked' || step.status !== 'failed' || step.error?.code !== 'DEAD_LETTERED') return 'ignored';
+  if (!run || !step || !deadLetterStands(run, step)) return 'ignored';
   try {
     await runAction(deps, run, 'retry', redriveActor);
     return 'resumed';
@@ -31,4 +32,20 @@ export async function resumeRedriven(deps: EngineDeps, message: StepMessage): Pr
     if (error instanceof ConflictError) return 'ignored';
     throw error;
   }
+}
+
+/** The step was failed by a dead letter and nobody has acted on its run since. */
+const deadLetterStands = (run: RunRecord, step: StepRecord): boolean => run.status === 'blocked' && step.status === 'failed' && step.error?.code === 'DEAD_LETTERED';
+
+/**
+ * Whether the DLQ handler parks a dead letter in steps-parked: one it has just recorded
+ * ('failed'), or one whose record stands from an earlier handling of the same message (that
+ * handling failed to park it and SQS delivered it again; recording again is a no-op, 'ignored').
+ * A gate handed to a person, a stale copy, or a run acted on since are not parked.
+ */
+export async function parksDeadLetter(deps: EngineDeps, message: StepMessage, result: 'failed' | 'paused' | 'ignored'): Promise<boolean> {
+  if (result !== 'ignored') return result === 'failed';
+  if (message.start) return false;
+  const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
+  return Boolean(run && step && deadLetterStands(run, step));
 }
