@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 import { createKmsClient } from '#shared/clients/kms';
@@ -22,6 +21,7 @@ import { createQueueAdmin } from '#shared/clients/queue-admin';
 import { createSqsClient } from '#shared/clients/sqs';
 import { queueNames } from '#shared/domain/queues';
 import { createApiHandler } from './routes';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
 
 const config = readConfig({
   ...baseEnv,
@@ -47,7 +47,7 @@ const config = readConfig({
     .pipe(z.array(z.strictObject({ name: z.enum(queueNames), url: z.string().min(1), arn: z.string().min(1) }))),
 });
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 // The step kinds' validation halves only: the API validates steps and runs none (their executors are the worker's).
 // loseTestSends: the lost-send e2e test's injection; a no-op unless TEST_EXECUTORS is on.
 const engine = createEngine(logger, process.env, { stepKinds: createStepKindRegistry, loseTestSends: true });

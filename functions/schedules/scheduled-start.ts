@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
@@ -7,8 +6,10 @@ import { startScheduledRun, type ScheduledStart } from '#shared/engine/scheduled
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { forgetSchedule, readSchedule } from '#shared/store/schedules';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
+import { traceHandler } from '#shared/middleware/tracer';
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 const schedules = {
   read: (projectId: string, scheduleId: string) => readSchedule(engine.documents, engine.tableName, projectId, scheduleId),
@@ -25,6 +26,7 @@ const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min
  * schedule) is added to it.
  */
 export const handler = middy<unknown, ScheduledStart>()
+  .use(traceHandler())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) =>
     metering.invocation(async (remainders) => {

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
@@ -8,6 +7,8 @@ import { sweep, type SweepReport } from '#shared/engine/sweeper';
 import { createBatonMetrics, emitSweepMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
+import { traceHandler } from '#shared/middleware/tracer';
 
 const config = readConfig({
   SWEEP_EVENT_GRACE_SECONDS: z.coerce.number().int().min(0),
@@ -15,7 +16,7 @@ const config = readConfig({
   SWEEP_LEASE_GRACE_SECONDS: z.coerce.number().int().min(0),
   SWEEP_DISPATCH_GRACE_SECONDS: z.coerce.number().int().min(0),
 });
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 // A sweep is housekeeping over every project's runs (republishing, lease and timer checks): its
 // usage is the installation's, reported in its metrics, not charged to the runs it looked at.
@@ -26,6 +27,7 @@ const metrics = createBatonMetrics();
 
 /** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
 export const handler = middy<unknown, SweepReport>()
+  .use(traceHandler())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async () =>
     metering.invocation(async () => {

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
@@ -7,8 +6,10 @@ import { createEngine } from '#shared/clients/create-engine';
 import { notifyParent } from '#shared/engine/sub-workflows';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
+import { traceHandler } from '#shared/middleware/tracer';
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 const deps = { ...engine.deps, workflows: engine.workflows };
 const metering = createMetering({ service: 'child-finished', logger, runUsage: createRunUsageRecorder(engine) });
@@ -21,6 +22,7 @@ const runEnded = z.looseObject({ id: z.string(), type: z.enum(['run.completed', 
  * completes or fails (shared/engine/sub-workflows.ts). A run without a parent changes nothing.
  */
 export const handler = middy<EventBridgeEvent<string, unknown>, string>()
+  .use(traceHandler())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) => {
     const parsed = runEnded.safeParse(event.detail);

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { createSqsClient } from '#shared/clients/sqs';
@@ -6,13 +5,14 @@ import { readConfig } from '#shared/config/env';
 import { deadLetterAttribute, parksDeadLetter } from '#shared/engine/redrive';
 import { createEngine } from '#shared/clients/create-engine';
 import { handleDeadLetter } from '#shared/engine/dead-letters';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
-import { stepMessage } from '#shared/schemas/messages';
+import { stepMessage, stepMessageCorrelation } from '#shared/schemas/messages';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const config = readConfig({ STEP_PARKED_QUEUE_URL: z.string().min(1) });
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const sqs = createSqsClient();
 const engine = createEngine(logger);
 const { deps } = engine;
@@ -35,6 +35,7 @@ export const handler = sqsStack({
   body: stepMessage,
   unreadable: 'drop',
   runsOf: (message) => [message.runId],
+  correlationOf: stepMessageCorrelation,
   handle: async (message, record) => {
     const receiveCount = Number(record.attributes.ApproximateReceiveCount) || 0;
     const sentAt = Number(record.attributes.SentTimestamp) || undefined;
@@ -49,6 +50,6 @@ export const handler = sqsStack({
         }),
       );
     }
-    logger.warn('dead-lettered step message handled', { ...message, result, receiveCount, parked });
+    logger.warn('dead-lettered step message handled', { ...(message.start ? { start: message.start } : {}), result, receiveCount, parked });
   },
 });

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { bedrockConverse } from '#shared/clients/bedrock-runtime';
 import { createKmsClient } from '#shared/clients/kms';
@@ -13,13 +12,15 @@ import { invocationRunReads, type RunReads } from '#shared/engine/run-reads';
 import { createWorkflowExecutor, type SubWorkflowDeps } from '#shared/engine/sub-workflows';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import { processStartJob } from '#shared/engine/start-job';
+import { CorrelatedLogger, withCorrelation } from '#shared/middleware/correlation';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
-import { stepMessage } from '#shared/schemas/messages';
+import { traceRecord } from '#shared/middleware/tracer';
+import { stepMessage, stepMessageCorrelation } from '#shared/schemas/messages';
 import { kmsSecretCipher } from '#shared/store/kms-secret-cipher';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const config = readConfig({ ...agentEnv, API_URL_PARAMETER: z.string().startsWith('/') });
 const secrets = readConfig(secretsEnv);
 /** Records of this instance being processed now (an invocation's batch): its sinks' bucket writes wait for them. */
@@ -38,6 +39,18 @@ const engine = createEngine(logger, process.env, {
   // A record stays unacknowledged until its releases are sent; its redelivery re-releases.
   releasesRecoveredByRedelivery: true,
   recordsInFlight: () => recordsInFlight,
+  // A dependent run inline gets the keys and trace subsegment its own message would have had,
+  // and its own line, as a step that came through the queue does.
+  stepScope: (message, work) => {
+    const correlation = stepMessageCorrelation(message);
+    return withCorrelation(correlation, () =>
+      traceRecord('step', correlation, async () => {
+        const result = await work();
+        logger.info('step message processed', { result, inline: true });
+        return result;
+      }),
+    );
+  },
 });
 const { deps } = engine;
 // A child run's roots are sent by the step's execution, which is no release: they get markers.
@@ -62,6 +75,7 @@ export const handler = sqsStack({
   unreadable: 'fail',
   processInParallel: true,
   runsOf: (message) => [message.runId],
+  correlationOf: stepMessageCorrelation,
   handle: async (message, record, context) => {
     // A dead letter an operator redrove from steps-parked: its step was failed, so resume the run.
     if (record.messageAttributes?.[deadLetterAttribute]) {
@@ -74,6 +88,7 @@ export const handler = sqsStack({
     const result = await processing.finally(() => {
       recordsInFlight -= 1;
     });
-    logger.info('step message processed', { ...message, result, receiveCount: record.attributes.ApproximateReceiveCount });
+    // runId, stepId, attempt and requestId come with every line of the record (correlationOf).
+    logger.info('step message processed', { ...(message.start ? { start: message.start } : {}), result, receiveCount: record.attributes.ApproximateReceiveCount });
   },
 });

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
@@ -7,8 +6,10 @@ import { startFromEvent, type TriggeredStart } from '#shared/engine/triggers';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { listTriggers, readTrigger } from '#shared/store/triggers';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
+import { traceHandler } from '#shared/middleware/tracer';
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 const triggers = {
   read: (projectId: string, triggerId: string) => readTrigger(engine.documents, engine.tableName, projectId, triggerId),
@@ -26,6 +27,7 @@ const ruleInput = z.object({ projectId: z.string().min(1), triggerId: z.string()
  * Lambda, then parked in the reactions DLQ with its event.
  */
 export const handler = middy<unknown, TriggeredStart | { skipped: 'malformed' }>()
+  .use(traceHandler())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (input) => {
     const parsed = ruleInput.safeParse(input);

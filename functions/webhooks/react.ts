@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
@@ -10,8 +9,10 @@ import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { listTriggers, readTrigger } from '#shared/store/triggers';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
+import { traceHandler } from '#shared/middleware/tracer';
 
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 const projects = createProjectStore({ documents: engine.documents, tableName: engine.tableName });
 const triggers = {
@@ -39,6 +40,7 @@ const deliveryEvent = z.looseObject({
  * it cost is charged to the runs it moved, in equal shares (none moved: the metrics only).
  */
 export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, ReactionReport>()
+  .use(traceHandler())
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) => {
     const parsed = deliveryEvent.safeParse(event.detail);

@@ -1,4 +1,3 @@
-import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
@@ -11,9 +10,10 @@ import { httpStack } from '#shared/middleware/http';
 import { createMetering } from '#shared/middleware/metering';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createWebhookReceiver } from './receiver';
+import { CorrelatedLogger } from '#shared/middleware/correlation';
 
 const config = readConfig({ WEBHOOK_KEY_SECRET_ARN: z.string().min(1) });
-const logger = new Logger();
+const logger = new CorrelatedLogger();
 const metrics = new Metrics({ namespace: 'Baton', serviceName: 'webhooks' });
 const engine = createEngine(logger);
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });

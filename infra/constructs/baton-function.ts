@@ -66,6 +66,10 @@ export class BatonFunction extends NodejsFunction {
         BATON_STAGE: stage.name,
         POWERTOOLS_SERVICE_NAME: `baton-${id.replace(/Function$/, '').toLowerCase()}`,
         POWERTOOLS_LOG_LEVEL: stage.isLocal ? 'DEBUG' : 'INFO',
+        // Powertools Tracer (shared/middleware/tracer.ts): the handler's subsegment and every SDK
+        // call, never a handler's response as metadata (an API answer can hold a token's value).
+        // It switches itself off outside Lambda: on the emulator, which sets no AWS_EXECUTION_ENV.
+        POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false',
         NODE_OPTIONS: '--enable-source-maps',
         ...environment,
       },

@@ -1407,6 +1407,9 @@ export interface components {
             /** @description The name of the token that acted (every reader) */
             actorName?: string;
             detail: {
+                /** @description On step.started, step.completed and step.failed: the AWS X-Ray trace id of the invocation that did it (absent without a trace) */
+                traceId?: string;
+            } & {
                 [key: string]: unknown;
             };
         } & {

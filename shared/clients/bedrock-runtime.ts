@@ -2,8 +2,9 @@ import { BedrockRuntimeClient, ConverseCommand } from '@aws-sdk/client-bedrock-r
 import { commonClientConfig } from '#shared/clients/common';
 import { attachUsageMeter } from '#shared/clients/usage-meter';
 import type { Converse } from '#shared/executors/llm';
+import { traced } from '#shared/middleware/tracer';
 
-export const createBedrockRuntimeClient = (): BedrockRuntimeClient => attachUsageMeter(new BedrockRuntimeClient(commonClientConfig()));
+export const createBedrockRuntimeClient = (): BedrockRuntimeClient => traced(attachUsageMeter(new BedrockRuntimeClient(commonClientConfig())));
 
 /** Converse through the metered client, created at the first call (most invocations never make one). */
 export function bedrockConverse(): Converse {

@@ -20,6 +20,7 @@ import { cachedProjectSettings } from '#shared/engine/project-settings';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
 import { createDispatcher } from './step-dispatcher';
 import { usageSinceCheckpoint } from './usage-meter';
+import { annotateTrace, currentTraceId } from '#shared/middleware/tracer';
 
 const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
 
@@ -73,6 +74,8 @@ export interface EngineOptions {
   releasesRecoveredByRedelivery?: boolean;
   /** The step worker's: how many of its records are being processed now; its sinks' bucket writes wait for all of them (createSinkBucketWriter). */
   recordsInFlight?: () => number;
+  /** The scope a step run inline gets (the step worker: its log keys and trace subsegment). */
+  stepScope?: EngineDeps['stepScope'];
   /**
    * Test only, and only where TEST_EXECUTORS is on (the local stage): drop the messages of steps
    * whose id starts with `lost-send-`, as if the function died after its commit (dispatch-markers.ts).
@@ -81,7 +84,7 @@ export interface EngineOptions {
 }
 
 /** Builds the engine with real adapters (DynamoDB, SQS, EventBridge, S3), once per cold start. */
-export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { stepKinds, executors, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, recordsInFlight, loseTestSends }: EngineOptions = {}) {
+export function createEngine(logger: Logger, env: Record<string, string | undefined> = process.env, { stepKinds, executors, secretsCipher, callbackBaseUrl, releasesRecoveredByRedelivery, recordsInFlight, loseTestSends, stepScope }: EngineOptions = {}) {
   const config = readConfig(engineEnv, env);
   const documents = createDocumentClient();
   const tableName = config.TABLE_NAME;
@@ -110,6 +113,11 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     leaseMarginSeconds: config.LEASE_MARGIN_SECONDS,
     ...(callbackBaseUrl ? { callbackBaseUrl } : {}),
     ...(releasesRecoveredByRedelivery ? { releasesRecoveredByRedelivery } : {}),
+    ...(stepScope ? { stepScope } : {}),
+    traceStep: (step) => {
+      annotateTrace(step);
+      return currentTraceId();
+    },
   };
   // The engine sees its ports only; the functions' other stores (API listings, projects, schedules, run usage) get the client.
   return { deps, workflows: createWorkflowStore({ documents, tableName }), documents, tableName, runs, artifacts };

@@ -1,5 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { commonClientConfig } from '#shared/clients/common';
 import { attachUsageMeter } from '#shared/clients/usage-meter';
+import { traced } from '#shared/middleware/tracer';
 
-export const createSqsClient = (): SQSClient => attachUsageMeter(new SQSClient(commonClientConfig()));
+export const createSqsClient = (): SQSClient => traced(attachUsageMeter(new SQSClient(commonClientConfig())));

@@ -1,5 +1,6 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { commonClientConfig } from '#shared/clients/common';
 import { attachUsageMeter } from '#shared/clients/usage-meter';
+import { traced } from '#shared/middleware/tracer';
 
-export const createSsmClient = (): SSMClient => attachUsageMeter(new SSMClient(commonClientConfig()));
+export const createSsmClient = (): SSMClient => traced(attachUsageMeter(new SSMClient(commonClientConfig())));

@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
 import { maxQueueDelaySeconds, type Dispatch, type Dispatcher } from '#shared/engine/dispatch';
-
+import { currentCorrelation } from '#shared/middleware/correlation';
 
 /** SQS takes at most 10 messages in one SendMessageBatch request. */
 const entriesPerRequest = 10;
@@ -14,6 +14,17 @@ interface Waiting {
   resolve: () => void;
   reject: (error: Error) => void;
 }
+
+/**
+ * The messages with the request id of the work sending them (an API request, or the step message
+ * being handled, which had it from its own sender): one correlation id from the request through
+ * the queue to every step it causes. A message that names its own keeps it.
+ */
+const correlated = (dispatches: Dispatch[]): Dispatch[] => {
+  const requestId = currentCorrelation()?.requestId;
+  if (!requestId) return dispatches;
+  return dispatches.map((dispatch) => (dispatch.message.requestId ? dispatch : { ...dispatch, message: { ...dispatch.message, requestId } }));
+};
 
 const entryOf = ({ message, delaySeconds }: Dispatch, id: string): SendMessageBatchRequestEntry => ({
   Id: id,
@@ -82,7 +93,8 @@ export const createDispatcher = ({ sqs, queueUrl, gatherMs = 10 }: { sqs: SQSCli
     send(dispatches: Dispatch[]): Promise<void> {
       if (dispatches.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        waiting.push({ dispatches, resolve, reject });
+        // Stamped now, in the sender's async context: the request goes out later, from a timer.
+        waiting.push({ dispatches: correlated(dispatches), resolve, reject });
         timer ??= setTimeout(() => {
           const callers = waiting;
           waiting = [];

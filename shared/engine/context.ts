@@ -3,6 +3,7 @@ import type { Usage } from '#shared/clients/usage-meter';
 import { isInProjectFeed, isPublishedOnBus } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
+import type { StepMessage } from '#shared/schemas/messages';
 import type { ArtifactStore } from '#shared/store/artifacts';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { EventOutbox } from '#shared/store/event-outbox';
@@ -61,6 +62,17 @@ export interface EngineDeps {
    * other function marks what it queues (see dispatch-markers.ts).
    */
   releasesRecoveredByRedelivery?: boolean;
+  /**
+   * Annotates the current trace with the step being worked on (its project is known once its run
+   * is read) and answers the trace's id, recorded on the step's events; none: no trace.
+   */
+  traceStep?: (step: { projectId: string; runId: string; stepId: string }) => string | undefined;
+  /**
+   * Runs the work on a step the worker runs inline (a released dependent, no message of its own)
+   * in that step's scope: its run, step and attempt on the lines logged meanwhile, its own trace
+   * subsegment (the step worker's; shared/middleware/correlation.ts). None: the work as is.
+   */
+  stepScope?: <T>(message: StepMessage, work: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -75,3 +87,13 @@ export function runEvent(run: { id: string; projectId: string; publishStepEvents
     inFeed: isInProjectFeed(type, run.publishStepEvents),
   };
 }
+
+/** `{ traceId }` of the trace the step's work runs in (EngineDeps.traceStep), for its events; empty without one. */
+export const stepTrace = (deps: Pick<EngineDeps, 'traceStep'>, run: { id: string; projectId: string }, stepId: string): { traceId?: string } => {
+  const traceId = deps.traceStep?.({ projectId: run.projectId, runId: run.id, stepId });
+  return traceId ? { traceId } : {};
+};
+
+/** The work on `message` in its step's scope (EngineDeps.stepScope), or as is. */
+export const inStepScope = <T>(deps: Pick<EngineDeps, 'stepScope'>, message: StepMessage, work: () => Promise<T>): Promise<T> =>
+  deps.stepScope ? deps.stepScope(message, work) : work();

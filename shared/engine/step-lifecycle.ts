@@ -9,7 +9,7 @@ import { generationOf, type RunRecord, type StepRecord } from '#shared/store/run
 import { reserveBudgets } from './budgets';
 import { checkWaitingStep, pendStep } from './callbacks';
 import { giveBackHandedSlots, recheckThrottled, takeSlots } from './capacity';
-import { runEvent, type EngineDeps } from './context';
+import { inStepScope, runEvent, stepTrace, type EngineDeps } from './context';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
 import { executeStep, runTimeoutOf } from './execute-step';
 import { reserveExecution } from './limits';
@@ -179,7 +179,7 @@ async function startAttempt(
   // Released by its parent's finish (no write then): the claim records the queuing, before the start (ids sort the history).
   const parentId = step.dependsOn.length === 1 ? step.dependsOn[0] : undefined;
   const queued = transition === 'claimReleased' ? runEvent(run, 'step.queued', 'worker', { attempt, ...(parentId ? { releasedBy: parentId } : {}) }, at, step.stepId) : undefined;
-  const started = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(transition === 'takeover' ? { takeover: true } : {}) }, at, step.stepId);
+  const started = runEvent(run, 'step.started', 'worker', { attempt, generation: generationOf(step), ...(transition === 'takeover' ? { takeover: true } : {}), ...stepTrace(deps, run, step.stepId) }, at, step.stepId);
   const claimed = await deps.store.claim(
     run.id,
     step.stepId,
@@ -222,7 +222,7 @@ async function startAttempt(
   await applyEffects(deps, effects, startedEvents);
   // Its run read again: it starts after this step ran, and a cancel or pause meanwhile must stop it
   // (a time-gated step parked in a run cancelled meanwhile would otherwise wait out its time).
-  if (inline) await processStepMessage(deps, inline.message, deadline, depth + 1, unsharedRunReads(deps.store));
+  if (inline) await inStepScope(deps, inline.message, () => processStepMessage(deps, inline.message, deadline, depth + 1, unsharedRunReads(deps.store)));
   return 'executed';
 }
 

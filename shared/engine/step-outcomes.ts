@@ -12,7 +12,7 @@ import { NonRetryableStepError, type StepError } from '#shared/domain/step-error
 import type { StepOutcome } from '#shared/executors/types';
 import { webhookCorrelationKey, webhookInput } from '#shared/executors/webhook';
 import { stepErrorRecord, type RunRecord, type StepRecord } from '#shared/store/runs';
-import { runEvent, type EngineDeps } from './context';
+import { runEvent, stepTrace, type EngineDeps } from './context';
 import { messageFor, type Effects } from './dispatch';
 import { dispatchDueAt } from './dispatch-markers';
 import { checkProgress, recordNoProgress } from './limits';
@@ -74,7 +74,7 @@ export async function completeStep(
   const stored = kept ?? (await deps.artifacts.storeOutput(address, outcome.output));
   const artifacts = !kept && outcome.artifacts?.length ? await deps.artifacts.storeArtifacts(address, outcome.artifacts) : undefined;
   const plan = planned?.plan ?? (await planFinish(deps, run, step, at));
-  const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}) }, at, step.stepId);
+  const event = runEvent(run, 'step.completed', actor, { attempt: step.attempt, ...(stored.outputRef ? { outputRef: stored.outputRef } : {}), artifacts: artifacts?.length ?? 0, ...(comment ? { comment } : {}), ...stepTrace(deps, run, step.stepId) }, at, step.stepId);
   const written = await deps.store.complete(
     {
       runId: run.id,
@@ -115,7 +115,7 @@ export async function failStep(
   // A map's child blocks nothing either: its map counts it and decides (map-children.ts).
   const optional = step.onFailure === 'continue' || step.mapItem !== undefined;
   const failure = { runId: run.id, stepId: step.stepId, transition, readStatus: step.status, attempt: step.attempt, ...(gateRound !== undefined ? { gateRound } : {}), ...(gate ? { gate } : {}), finishedAt: at.toISOString(), error: record, ...(usage ? { usage } : {}), ...(comment ? { comment } : {}), ...(progress ? { progress } : {}), llmUsage: error.llmUsage };
-  const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(step.onFailure === 'continue' ? { onFailure: 'continue' } : {}) }, at, step.stepId);
+  const event = runEvent(run, 'step.failed', actor, { attempt: step.attempt, error: record, ...(comment ? { comment } : {}), ...(step.onFailure === 'continue' ? { onFailure: 'continue' } : {}), ...stepTrace(deps, run, step.stepId) }, at, step.stepId);
   if (optional) {
     const plan = await planFinish(deps, run, step, at, 'failed');
     const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);

@@ -8,6 +8,8 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { z } from 'zod';
 import { ApiError, PayloadTooLargeError, ValidationError } from '#shared/domain/errors';
+import { callerRequestId, withCorrelation } from './correlation';
+import { traceHandler } from './tracer';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { body: unknown };
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -23,8 +25,12 @@ export interface ErrorBody {
   error: { code: string; message: string; field?: string; requestId: string };
 }
 
+/**
+ * The request's id: the caller's own `x-request-id` when it sent a usable one (so a client can
+ * follow its request into the run's logs with an id it chose), else API Gateway's.
+ */
 const requestIdOf = (event: APIGatewayProxyEventV2 | undefined, context: Context): string =>
-  event?.requestContext?.requestId ?? context.awsRequestId;
+  callerRequestId(event?.headers?.['x-request-id']) ?? event?.requestContext?.requestId ?? context.awsRequestId;
 
 /** Validates a value against a schema; the first problem becomes a 400 naming the field. */
 export const parseWith = <T extends z.ZodType>(schema: T, value: unknown, where = 'body'): z.infer<T> => {
@@ -115,6 +121,7 @@ export const httpStack = (
   // Response decorators first: on error, middy runs onError from the last attached backwards, so
   // jsonErrors (last) builds the response and these still add their headers to it.
   const stack = middy<APIGatewayProxyEventV2, HttpResult>()
+    .use(traceHandler())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpSecurityHeaders())
     .use(httpCors({ origins: corsOrigins, credentials: false }))
@@ -123,5 +130,6 @@ export const httpStack = (
     .use(httpHeaderNormalizer())
     .use(bodySizeLimit(maxBodyBytes));
   if (parseJson) stack.use(httpJsonBodyParser({ disableContentTypeError: true }));
-  return stack.handler(handler);
+  // The request id on every line the handler logs and on every step message it sends.
+  return stack.handler((event, context) => withCorrelation({ requestId: requestIdOf(event, context) }, () => handler(event, context)));
 };

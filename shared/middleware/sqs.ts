@@ -5,7 +5,9 @@ import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { meterUsage } from '#shared/clients/usage-meter';
+import { withCorrelation, type Correlation } from './correlation';
 import type { Metering, UsageRemainders } from './metering';
+import { traceHandler, traceRecord } from './tracer';
 
 /** A message body the consumer's schema refuses. */
 export class UnreadableMessageError extends Error {
@@ -27,18 +29,24 @@ export interface SqsConsumer<Body> {
   processInParallel?: boolean;
   /** The runs a message's work belongs to: what it spent beyond its steps' records is charged to them. */
   runsOf: (body: Body) => readonly string[];
+  /**
+   * What the message is about (run, step, attempt, the request that caused it): on every line
+   * logged while it is handled, and the annotations of its own trace subsegment.
+   */
+  correlationOf?: (body: Body) => Correlation;
   /** Does one message's work; throws to have it redelivered. */
   handle: (body: Body, record: SQSRecord, context: Context) => Promise<void>;
 }
 
 /**
- * The one Middy stack of Baton's SQS consumers, in a fixed order: the Lambda context into every
- * log line (Powertools Logger), then the batch (Powertools BatchProcessor: a record that throws
+ * The one Middy stack of Baton's SQS consumers, in a fixed order: the handler's trace subsegment
+ * (Powertools Tracer), the Lambda context into every log line (Powertools Logger), then the batch (Powertools BatchProcessor: a record that throws
  * is reported in `batchItemFailures`, the rest are deleted) inside the invocation's metering
  * scope; per record: the body parsed with its schema, then the consumer's work in a metering
- * scope of its own, whose remainder is charged to the message's runs.
+ * scope of its own, whose remainder is charged to the message's runs, and in a correlation scope
+ * and trace subsegment of its own (records run in parallel: their keys never mix).
  */
-export const sqsStack = <Body>({ logger, metering, body, unreadable, processInParallel = false, runsOf, handle }: SqsConsumer<Body>) => {
+export const sqsStack = <Body>({ logger, metering, body, unreadable, processInParallel = false, runsOf, correlationOf, handle }: SqsConsumer<Body>) => {
   const processor = new BatchProcessor(EventType.SQS);
   const parseBody = z.string().transform((text, context) => {
     try {
@@ -58,16 +66,22 @@ export const sqsStack = <Body>({ logger, metering, body, unreadable, processInPa
       if (unreadable === 'fail') throw new UnreadableMessageError(reason);
       return;
     }
-    await meterUsage(async () => {
-      try {
-        await handle(parsed.data, record, context);
-      } finally {
-        remainders.charge(runsOf(parsed.data));
-      }
-    });
+    const correlation = correlationOf?.(parsed.data) ?? {};
+    await withCorrelation(correlation, () =>
+      traceRecord('record', correlation, () =>
+        meterUsage(async () => {
+          try {
+            await handle(parsed.data, record, context);
+          } finally {
+            remainders.charge(runsOf(parsed.data));
+          }
+        }),
+      ),
+    );
   };
 
   return middy<SQSEvent, SQSBatchResponse>()
+    .use(traceHandler())
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) =>
       metering.invocation((remainders) =>

@@ -25,5 +25,21 @@ export const stepMessage = z.strictObject({
   /** Attempts already started when the message was sent; the claim expects exactly this. */
   attempt: z.number().int().min(0),
   start: startJob.optional(),
+  /**
+   * The `x-request-id` of the API request that started or acted on the run, carried from step to
+   * step (shared/clients/step-dispatcher.ts stamps it): the correlation id of the step's log lines.
+   */
+  requestId: z.string().min(1).max(128).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessage>;
+
+/**
+ * The keys of a step message's log lines and trace: its run and step, the attempt it runs (the
+ * one its step events name: attempts already started + 1) and the request that caused it.
+ */
+export const stepMessageCorrelation = (message: StepMessage) => ({
+  runId: message.runId,
+  stepId: message.stepId,
+  attempt: message.attempt + 1,
+  ...(message.requestId ? { requestId: message.requestId } : {}),
+});

@@ -328,7 +328,11 @@ export const eventResponse = z
       description: "Who acted: a token's id (shown to admins and the token itself; `token` to viewers and editors), or Baton's own actor (worker, sweeper, installation, webhook:<provider>, schedule:<id>, …)",
     }),
     actorName: z.string().optional().meta({ description: 'The name of the token that acted (every reader)' }),
-    detail: z.looseObject({}),
+    detail: z.looseObject({
+      traceId: z.string().optional().meta({
+        description: 'On step.started, step.completed and step.failed: the AWS X-Ray trace id of the invocation that did it (absent without a trace)',
+      }),
+    }),
   })
   .meta({ id: 'Event' });
 

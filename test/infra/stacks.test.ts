@@ -652,6 +652,39 @@ function policyStatementsOf(template: Synthesized['api'], functionId: string): u
   return (entry[1] as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement;
 }
 
+describe('tracing', () => {
+  const templates = () => [prod.data, prod.messaging, prod.engine, prod.api, prod.console, prod.operations];
+  /** Baton's own functions (BATON_STAGE in their environment), not CDK's deploy-time helpers. */
+  const batonFunctions = () =>
+    templates().flatMap((template) =>
+      Object.entries(template.findResources('AWS::Lambda::Function'))
+        .filter(([, resource]) => (resource as { Properties: { Environment?: { Variables?: Record<string, unknown> } } }).Properties.Environment?.Variables?.BATON_STAGE)
+        .map(([id, resource]) => ({ id, template, properties: (resource as { Properties: Record<string, unknown> }).Properties })),
+    );
+
+  it('runs every Baton function with Active X-Ray tracing and the Powertools Tracer settings, its service named', () => {
+    const functions = batonFunctions();
+    expect(functions.length).toBeGreaterThanOrEqual(9);
+    for (const { id, properties } of functions) {
+      expect({ id, tracing: properties.TracingConfig }).toEqual({ id, tracing: { Mode: 'Active' } });
+      expect({ id, env: (properties.Environment as { Variables: Record<string, unknown> }).Variables }).toEqual({
+        id,
+        env: expect.objectContaining({ POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^baton-[a-z]+$/), POWERTOOLS_TRACER_CAPTURE_RESPONSE: 'false' }),
+      });
+    }
+  });
+
+  it('lets every Baton function send its segments: the X-Ray grant CDK adds for Active tracing, on its own role', () => {
+    for (const { id, template, properties } of batonFunctions()) {
+      const roleId = (properties.Role as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
+      const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+        .filter((policy) => JSON.stringify((policy as { Properties: { Roles: unknown[] } }).Properties.Roles) === JSON.stringify([{ Ref: roleId }]))
+        .flatMap((policy) => (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement);
+      expect({ id, statements }).toEqual({ id, statements: expect.arrayContaining([{ Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' }]) });
+    }
+  });
+});
+
 describe('operations stack', () => {
   let mailed: Synthesized;
   beforeAll(() => {
