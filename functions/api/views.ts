@@ -1,6 +1,7 @@
 import { addUsage, emptyUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
 import { estimateComputeUsd, estimateCostUsd } from '#shared/domain/cost';
 import { sumLlmUsage } from '#shared/domain/llm-usage';
+import { isMapChildId } from '#shared/domain/map-step';
 import type { GateState } from '#shared/domain/quality-gates';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
@@ -33,9 +34,13 @@ export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsag
     ...(run.parent ? { parent: run.parent } : {}),
   };
   if (!steps) return view;
+  // A map's children are counted in `children` (from its chunks), not as the run's steps; and
+  // the map step carries their summed AWS usage, so theirs would count twice. Their agent and LLM
+  // usage (and executions) are theirs alone: summed from them below.
+  const own = steps.filter((step) => !isMapChildId(step.stepId));
   const byStatus = Object.fromEntries(stepStatuses.map((status) => [status, 0])) as Record<string, number>;
-  for (const step of steps) byStatus[step.status] = (byStatus[step.status] ?? 0) + 1;
-  const usage = runUsage(run, steps, ownUsage);
+  for (const step of own) byStatus[step.status] = (byStatus[step.status] ?? 0) + 1;
+  const usage = runUsage(run, own, ownUsage);
   const executed = steps.filter((step) => step.attempt > 0).length;
   return {
     ...view,

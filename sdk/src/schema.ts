@@ -1736,6 +1736,10 @@ export interface components {
             };
             /** @description One record per model call, failed attempts included */
             llmUsage: components["schemas"]["LlmUsageRecord"][];
+            /** @description A `workflow` step: the child run its current execution started (GET /v1/runs/{runId}; the child's `parent` links back) */
+            childRun?: {
+                runId: string;
+            };
         };
         LlmUsageRecord: {
             provider: string;

@@ -19,6 +19,8 @@ export const defaultMapConcurrency = 40;
 
 /** A child's step id: the map's id and its item's index, zero-padded so the children sort (and page) in item order. */
 export const mapChildId = (mapId: string, index: number): string => `${mapId}[${String(index).padStart(6, '0')}]`;
+/** A map child's step id (`fan[000042]`): no workflow step id holds a `[` (stepIdPattern). */
+export const isMapChildId = (stepId: string): boolean => stepId.endsWith(']') && stepId.includes('[');
 export const mapChunkOf = (index: number): number => Math.floor(index / mapChunkSize);
 export const mapChunkCount = (count: number): number => Math.ceil(count / mapChunkSize);
 /** The indexes of one chunk of a map of `count` items. */

@@ -4,6 +4,7 @@ import type { EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
 import { isFinished, isReleasedByParent, rerelease } from './release-dependents';
 import { handleDeadLetteredReview } from './gate-recovery';
+import { handOverUnsentRoots } from './start-job';
 import { failStep } from './step-outcomes';
 
 /** How much older than the step's last queuing a dead letter must be to count as a stale copy. */
@@ -16,8 +17,13 @@ const staleCopyMarginMs = 60_000;
  * nobody alive behind the lease (a step waiting for its callback has no worker to lose).
  */
 export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, receiveCount: number, sentAt?: number): Promise<'failed' | 'paused' | 'ignored'> {
-  // A big run's background start that kept failing: the run stays pending, visibly, and `start` again sends a new one.
-  if (message.start) return 'ignored';
+  // A big run's background start that kept failing. Queuing: the run stays pending, visibly, and
+  // `start` again sends a new job. Sending: the roots it had not sent go to the sweeper.
+  if (message.start) {
+    const handed = await handOverUnsentRoots(deps, message.runId, message.start);
+    if (handed > 0) deps.logger.warn('dead-lettered start job: its unsent roots are filed for the sweeper', { runId: message.runId, roots: handed });
+    return 'ignored';
+  }
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
   if (!run || !step) return 'ignored';
   // A quality gate's reviewer that kept crashing the worker: the gate goes to a person (gate-recovery.ts).

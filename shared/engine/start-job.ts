@@ -51,7 +51,13 @@ async function queuePhase(deps: EngineDeps, run: RunRecord, job: StartJob): Prom
   return 'started';
 }
 
-/** Sends the messages of the next batch of queued roots, then the next job. A lost one is the sweeper's (each root is under DISPATCH). */
+/**
+ * Sends the messages of the next batch of queued roots, then the next job (in the same send, after
+ * them). The roots carry no DISPATCH marker (the worker's writes are recovered by their message's
+ * redelivery): the job chain owns their sending, so the sweeper never sends a root the chain has
+ * not reached yet (a 10,000-root queue takes minutes to drain). A job that dies is redelivered
+ * and sends its page again; one dead-lettered hands the rest to the sweeper (handOverUnsentRoots).
+ */
 async function sendPhase(deps: EngineDeps, run: RunRecord, job: StartJob): Promise<StartJobResult> {
   if (finalRunStatuses.includes(run.status)) return 'ignored';
   const page = pageOfIds(await rootIdsOf(deps, run), job.after, sendsPerJob);
@@ -60,4 +66,31 @@ async function sendPhase(deps: EngineDeps, run: RunRecord, job: StartJob): Promi
   if (page.more) dispatches.push(startJobDispatch(run.id, { ...job, after: page.ids.at(-1)! }));
   await deps.dispatcher.send(dispatches);
   return 'sent';
+}
+
+/** How many roots one markForDispatch call files, and how many such calls run at once. */
+const markChunk = 25;
+const parallelMarks = 8;
+
+/**
+ * A send job dead-lettered (its deliveries kept failing): the roots from its position on that are
+ * still queued may never get a message from the chain, so they are filed under DISPATCH, due now,
+ * and the sweeper sends them (the DLQ handler's part; a queue job dead-lettered leaves the run
+ * pending instead, and `start` again resumes it). Safe to repeat: marking is idempotent.
+ */
+export async function handOverUnsentRoots(deps: EngineDeps, runId: string, job: StartJob): Promise<number> {
+  const run = await deps.store.getRun(runId);
+  if (!run || job.phase !== 'send' || finalRunStatuses.includes(run.status)) return 0;
+  const ids = await rootIdsOf(deps, run);
+  const rest = job.after === undefined ? ids : ids.filter((id) => id > job.after!);
+  const dueAt = deps.clock().toISOString();
+  let marked = 0;
+  for (let start = 0; start < rest.length; start += sendsPerJob) {
+    const queued = (await deps.store.getSteps(run.id, rest.slice(start, start + sendsPerJob))).filter((root) => root.status === 'queued').map((root) => root.stepId);
+    const chunks: string[][] = [];
+    for (let at = 0; at < queued.length; at += markChunk) chunks.push(queued.slice(at, at + markChunk));
+    for (let at = 0; at < chunks.length; at += parallelMarks) await Promise.all(chunks.slice(at, at + parallelMarks).map((chunk) => deps.store.markForDispatch(run.id, chunk, dueAt)));
+    marked += queued.length;
+  }
+  return marked;
 }

@@ -80,6 +80,12 @@ export const createWorkflowExecutor = (depsOf: () => SubWorkflowDeps): Executor<
 /** The key a parent step's execution gave its child (the step's idempotency key). */
 const childKey = (runId: string, step: StepRecord) => `${runId}:${step.stepId}:${generationOf(step)}`;
 
+/** The child run a `workflow` step's current execution started (the parent's link to it), if it started one. */
+export async function childRunOf(deps: Pick<EngineDeps, 'store'>, run: RunRecord, step: StepRecord): Promise<string | undefined> {
+  if (step.kind !== 'workflow' || step.attempt === 0) return undefined;
+  return (await deps.store.findIdempotencyRecord(run.projectId, childKey(run.id, step)))?.runId;
+}
+
 /**
  * A child run's `run.completed`, `run.blocked` or `run.cancelled` reached the bus: its parent
  * step, if it still waits for this child, completes with the child's sink outputs or fails with

@@ -313,6 +313,10 @@ export const stepDetailResponse = stepSummaryResponse
     artifacts: z.array(z.object({ name: z.string(), contentType: z.string(), size: z.number().int(), url: z.string() })),
     usage: usage.optional(),
     llmUsage: z.array(llmUsageRecordResponse).meta({ description: 'One record per model call, failed attempts included' }),
+    childRun: z
+      .object({ runId: z.string() })
+      .optional()
+      .meta({ description: "A `workflow` step: the child run its current execution started (GET /v1/runs/{runId}; the child's `parent` links back)" }),
   })
   .meta({ id: 'StepDetail' });
 

@@ -31,7 +31,7 @@ function startAgent() {
         const n = Number(url.searchParams.get('n'));
         return reply({ ok: true, data: { page: { items: Array.from({ length: n }, (_, index) => ({ n: index, name: `item-${index}` })) } } });
       }
-      const { input } = JSON.parse(text) as { input: { index: number; fail?: boolean } };
+      const { input } = JSON.parse(text) as { input: { index: number; fail?: boolean; slowMs?: number } };
       const times = (seen.get(input.index) ?? 0) + 1;
       seen.set(input.index, times);
       inFlight += 1;
@@ -40,7 +40,7 @@ function startAgent() {
         inFlight -= 1;
         if (input.fail && times === 1) reply({ ok: false, error: `item ${input.index} failed (injected)`, code: 'INJECTED' });
         else reply({ ok: true, data: { index: input.index, times } });
-      }, 40);
+      }, input.slowMs ?? 40);
     });
   });
   return {
@@ -184,6 +184,60 @@ describe('map steps', () => {
     expect(retried.sort()).toEqual(failing.map((index) => `m[${String(index).padStart(6, '0')}]`));
     const { children } = await allChildren(run.id, 'm');
     expect(children.filter((child) => child.attempt === 2).map((child) => child.index)).toEqual(failing);
+  }, 620_000);
+
+  it('pausing the run holds its map\'s children, resume finishes them; cancelling it cancels them', async () => {
+    const count = 40;
+    const workflowFor = (offset: number) =>
+      client.workflow({
+        name: `map-hold-${offset}`,
+        steps: [{ id: 'm', kind: 'map', input: { items: Array.from({ length: count }, (_, index) => ({ index: offset + index, slowMs: 500 })), maxConcurrency: 4, step: { kind: 'http', input: { url: `${url}/work`, body: '{{item}}' } } } }],
+      });
+    const seenOf = (offset: number) => Array.from({ length: count }, (_, index) => agent.seen.get(offset + index) ?? 0);
+    const childrenDone = async (runId: string, atLeast: number) =>
+      eventually(`${atLeast} children done`, async () => {
+        const done = (await client.getRun(runId)).steps.children?.done ?? 0;
+        return done >= atLeast ? done : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 300 });
+
+    // Pause: children running finish, no other starts (the window's next ones are held), resume runs the rest once each.
+    const paused = await client.run(await workflowFor(2000));
+    await childrenDone(paused.id, 4);
+    await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: paused.id, action: 'pause' } } }));
+    const settled = await eventually('no child running in the paused run', async () => {
+      const { children } = await allChildren(paused.id, 'm');
+      return children.some((child) => child.status === 'running') ? undefined : children;
+    }, { timeoutMs: 60_000, intervalMs: 300 });
+    const pausedAt = Date.parse((await client.events(paused.id)).find((event) => event.type === 'run.paused')!.at);
+    const whilePaused = { run: (await client.getRun(paused.id)).status, completed: settled.filter((child) => child.status === 'completed').length, agentCalls: seenOf(2000).reduce((sum, times) => sum + times, 0) };
+    await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: paused.id, action: 'resume' } } }));
+    const resumed = await client.waitFor(paused.id, ['completed', 'blocked', 'failed'], 300_000);
+    const resumedAt = Date.parse((await client.events(paused.id)).find((event) => event.type === 'run.resumed')!.at);
+    const startedWhilePaused = (await client.events(paused.id)).filter((event) => event.type === 'step.started' && Date.parse(event.at) > pausedAt + 1_000 && Date.parse(event.at) < resumedAt);
+
+    expect(whilePaused.run).toBe('paused');
+    expect(whilePaused.completed).toBeLessThan(count);
+    // Every child the agent saw had finished: nothing started behind the pause.
+    expect(whilePaused.agentCalls).toBe(whilePaused.completed);
+    expect(startedWhilePaused).toEqual([]);
+    expect(resumed.status).toBe('completed');
+    expect(resumed.steps.children).toEqual({ total: count, done: count, succeeded: count, failed: 0 });
+    expect(seenOf(2000)).toEqual(Array.from({ length: count }, () => 1));
+
+    // Cancel: the run, its map step and every child not finished are cancelled; the rest never reach the agent.
+    const cancelled = await client.run(await workflowFor(3000));
+    await childrenDone(cancelled.id, 4);
+    await unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId: cancelled.id, action: 'cancel' } } }));
+    const ended = await eventually('the map and its children to end', async () => {
+      const { children } = await allChildren(cancelled.id, 'm');
+      const map = await client.step(cancelled.id, 'm');
+      return map.status === 'cancelled' && children.every((child) => ['completed', 'cancelled'].includes(child.status)) ? children : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 300 });
+
+    expect((await client.getRun(cancelled.id)).status).toBe('cancelled');
+    expect(ended.filter((child) => child.status === 'cancelled').length).toBeGreaterThan(0);
+    expect(seenOf(3000).filter((times) => times > 0).length).toBeLessThan(count);
+    expect(seenOf(3000).reduce((sum, times) => sum + times, 0)).toBe(ended.filter((child) => child.status === 'completed').length + ended.filter((child) => child.status === 'cancelled' && child.attempt > 0).length);
   }, 620_000);
 
   it('maps 10,000 items produced by an agent step (its output in S3) and reports wall time and cost per item', async () => {

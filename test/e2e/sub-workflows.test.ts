@@ -45,6 +45,7 @@ describe('sub-workflows on the deployed stack', () => {
     const step = await client.step(parent.id, 'sub');
     // The sinks (summary, tag) by step id; fetch is not a sink.
     expect(step.output).toEqual({ runId: child.id, outputs: { summary: { words: 3 }, tag: { tag: 'v1' } } });
+    expect(step.childRun).toEqual({ runId: child.id });
     const completions = (await client.events(parent.id)).filter((event) => event.type === 'step.completed' && event.stepId === 'sub');
     expect(completions).toHaveLength(1);
     expect(completions[0]?.actor).toBe(`run:${child.id}`);
@@ -75,7 +76,8 @@ describe('sub-workflows on the deployed stack', () => {
     const parent = await client.run(parentWorkflow);
     const child = await childOf(client, childWorkflow);
     await client.waitForStep(child.id, 'gate', ['needs_qa']);
-    await client.waitForStep(parent.id, 'sub', ['running']);
+    // While it waits, the parent step links to its child.
+    expect((await client.waitForStep(parent.id, 'sub', ['running'])).childRun).toEqual({ runId: child.id });
     const act = (runId: string, action: 'pause' | 'resume' | 'cancel') =>
       unwrap(client.baton.POST('/v1/runs/{runId}/actions/{action}', { params: { path: { runId, action } } }));
 

@@ -29,7 +29,7 @@ import { nameActors } from '../actor-names';
 import { operation, type Operation } from '../operation';
 import { inboxItem, runView, stepDetail, stepSummary } from '../views';
 import { mapProgress } from './map-children';
-import { actOnChildren } from '#shared/engine/sub-workflows';
+import { actOnChildren, childRunOf } from '#shared/engine/sub-workflows';
 import type { ApiDeps } from './deps';
 import { projectPath } from './projects';
 import { assertSecretsExist, secretReferences } from './secrets';
@@ -240,7 +240,9 @@ export const runOperations = ({ workflows, engine, secrets, runs, artifacts, pro
     handler: async ({ run, params }) => {
       const step = await runs.getStep(run.id, params.stepId, true);
       if (!step) throw new NotFoundError('Step');
-      return { status: 200, body: await stepDetail(step, artifacts) };
+      // A sub-workflow step links to the child run its execution started (the child links back with `parent`).
+      const childRunId = await childRunOf(engine, run, step);
+      return { status: 200, body: { ...(await stepDetail(step, artifacts)), ...(childRunId ? { childRun: { runId: childRunId } } : {}) } };
     },
   }),
   // Before the generic step action: the router tries parameterized paths in order.

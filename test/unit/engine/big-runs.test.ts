@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rootsInRequest, rootsPerJob } from '#shared/engine/background-start';
 import { runAction, startRun } from '#shared/engine/run-actions';
+import { sweep } from '#shared/engine/sweeper';
 import { maxRootsOnRun } from '#shared/store/step-definitions';
 import { createEngineHarness } from '../../helpers/engine-harness';
 
@@ -70,5 +71,31 @@ describe('bigger runs', () => {
     // The roots it had queued got no message; the sweeper's DISPATCH check sends them later, and they are cancelled then.
     expect(h.executions).toHaveLength(0);
     expect(h.typesOf(runId)).not.toContain('run.started');
+  });
+  it('the sweeper never sends a root the background send jobs have not reached; a dead-lettered send job hands its roots to the sweeper', async () => {
+    const h = createEngineHarness();
+    // As the step worker: its writes are recovered by their message's redelivery, so roots carry no DISPATCH marker.
+    h.deps.releasesRecoveredByRedelivery = true;
+    const sweepOptions = { eventGraceSeconds: 5, limit: 500, leaseGraceSeconds: 25, dispatchGraceSeconds: 60 };
+    const runId = await h.startRun(roots(1_200));
+    while (h.run(runId).status === 'pending') await h.deliver();
+    // The first send job: its roots' messages, and the next job behind them.
+    expect(await h.deliver()).toBe('sent');
+    // Long after (a 10,000-root backlog drains for minutes), with the second send job still waiting: nothing to re-send.
+    h.advance(600);
+    const early = await sweep(h.deps, sweepOptions);
+    const job = h.queue.find((entry) => entry.message.start)!;
+    // That job dies at every delivery and is dead-lettered: the DLQ handler files its roots and those after it.
+    h.queue.splice(h.queue.indexOf(job), 1);
+    await h.deadLetter(job.message);
+    h.advance(61);
+    const resent = [await sweep(h.deps, sweepOptions), await sweep(h.deps, sweepOptions)].map((report) => report.dispatchesResent);
+    await h.drain(10_000);
+
+    expect(early.dispatchesResent).toBe(0);
+    expect(resent).toEqual([500, 200]);
+    expect(h.run(runId).status).toBe('completed');
+    expect(new Set(h.executions.map((execution) => execution.stepId)).size).toBe(1_200);
+    expect(h.executions).toHaveLength(1_200);
   });
 });

@@ -5,6 +5,7 @@ import { untilHolds } from '#shared/domain/loops';
 import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
 import type { Executor } from '#shared/executors/types';
+import { createMemoryFeedbackStore } from '#shared/store/memory-feedback-store';
 import { Crash, crashing } from '../../helpers/crashing';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '../../helpers/engine-harness';
 
@@ -79,6 +80,31 @@ describe('bounded loops', () => {
     expect(harness.step(runId, 'same')).toMatchObject({ status: 'failed', error: { code: 'NO_PROGRESS' } });
     expect(harness.run(runId).reason).toMatch(/^NO_PROGRESS/);
     expect(started(harness, runId)).toHaveLength(2);
+  });
+
+  it('works with a QA gate: reviewed only once until holds; a QA retry runs the step again and checks until again', async () => {
+    const reviews: unknown[] = [];
+    // A reviewer scoring the first output it sees too low, the next one well.
+    const reviewer: Executor = {
+      kind: 'lambda',
+      input: z.unknown(),
+      async run(_input, context) {
+        reviews.push(context.dependencyOutputs.output);
+        return { status: 'completed', output: { score: reviews.length === 1 ? 30 : 90, comment: 'more' } };
+      },
+    };
+    const harness = createEngineHarness({ executors: [counter(), reviewer] });
+    harness.deps.feedback = createMemoryFeedbackStore().store;
+    const qa = { reviewer: { kind: 'lambda', input: { function: 'baton-agent-reviewer' } }, threshold: 60, onBelow: 'retry', maxRetries: 2 };
+    const runId = await harness.startRun([{ id: 'first' }, countLoop({ qa, loop: { over: ['count'], until: { path: 'n', greaterThanOrEqual: 2 }, maxIterations: 5 } }), { id: 'after', dependsOn: ['count'] }]);
+    await harness.drain();
+
+    expect(harness.run(runId).status).toBe('completed');
+    // n=1 misses until: a new iteration, no review; n=2 meets it: reviewed (30, below); the QA retry's n=3 meets it again: reviewed (90).
+    expect(reviews).toEqual([{ n: 2 }, { n: 3 }]);
+    expect(harness.step(runId, 'count')).toMatchObject({ status: 'completed', output: { n: 3 }, gate: { score: 90 } });
+    expect(harness.eventsOf(runId, 'count').filter((event) => event.type === 'step.iterated').map((event) => event.detail.output)).toEqual([{ n: 1 }]);
+    expect(started(harness, runId).filter((id) => id === 'after')).toHaveLength(1);
   });
 
   it('a worker dying anywhere around an iteration leaves the loop whole: it goes on and completes', async () => {
