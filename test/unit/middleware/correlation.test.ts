@@ -67,7 +67,7 @@ describe('correlation: one request id from the API through the queue to each ste
       { runId: 'run_1', stepId: 'a', attempt: 1, requestId: 'req-start' },
       { runId: 'run_2', stepId: 'b', attempt: 3, requestId: undefined },
     ]));
-    expect(logged('worked').map((line) => `${line.runId}/${line.stepId}/${line.attempt}`).sort()).toEqual(['run_1/a/1', 'run_2/b/3']);
+    expect(logged('worked').map((line) => [line.runId, line.stepId, line.attempt].map(String).join('/')).sort()).toEqual(['run_1/a/1', 'run_2/b/3']);
     expect(logged('worked')[0]).toMatchObject({ result: 'ok', service: 'test' });
     expect(keysOf(logged('after the batch')[0]!)).toEqual({ runId: undefined, stepId: undefined, attempt: undefined, requestId: undefined });
   });
