@@ -9,6 +9,7 @@ import { createTriggers } from '#shared/store/triggers';
 import { baseEnv, readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { createStepKindRegistry } from '#shared/executors/registry';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createFeedbackStore } from '#shared/store/feedback';
 import { createAuthenticator } from '#shared/middleware/principal';
@@ -66,6 +67,7 @@ export const handler = createApiHandler(
     artifacts: engine.artifacts,
     feedback: createFeedbackStore({ documents: engine.documents, tableName: engine.tableName }),
     runUsage: createRunUsageRecorder(engine),
+    projectCounters: createProjectCounterStore(engine),
     schedules: createSchedules({
       documents: engine.documents,
       tableName: engine.tableName,

@@ -54,7 +54,7 @@ export function buildOpenApiDocument(operations: Operation[], { serverUrl }: { s
       responses[Number(status)] = {
         description: spec.description,
         headers: requestIdHeader,
-        ...(spec.schema ? { content: { 'application/json': { schema: spec.schema } } } : Number(status) >= 400 ? { content: errorContent } : {}),
+        ...(spec.schema ? { content: { [spec.contentType ?? 'application/json']: { schema: spec.schema } } } : Number(status) >= 400 ? { content: errorContent } : {}),
       };
     }
     registry.registerPath({

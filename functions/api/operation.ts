@@ -29,8 +29,10 @@ type Shape = z.ZodObject;
 
 export interface ResponseSpec {
   description: string;
-  /** JSON body schema; absent for an empty body (204). */
+  /** JSON body schema; absent for an empty body (204). With `contentType`, the schema of a text body. */
   schema?: z.ZodType;
+  /** A body that is not JSON (e.g. Prometheus' text format): the handler's string is sent as it is, with this content type. Errors stay JSON. */
+  contentType?: string;
   headers?: Record<string, string>;
 }
 
@@ -109,6 +111,8 @@ export function operationHandler(op: Operation, deps: OperationDeps) {
     const result = await op.handler({ params, query, headers, body, principal, run: run!, event, context });
     if (deps.checkResponses) checkResponse(op, result);
     if (result.body === undefined) return { statusCode: result.status, ...(result.headers ? { headers: result.headers } : {}) };
+    const contentType = op.responses[result.status]?.contentType;
+    if (contentType) return { statusCode: result.status, headers: { 'content-type': contentType, ...result.headers }, body: result.body as string };
     const response = json(result.status, result.body);
     return { ...response, headers: { ...response.headers, ...result.headers } };
   };

@@ -12,6 +12,7 @@ import { forkOperations } from './routes/forks';
 import type { ApiDeps } from './routes/deps';
 import { projectOperations } from './routes/projects';
 import { mapChildrenOperations } from './routes/map-children';
+import { metricsOperations } from './routes/metrics';
 import { queueOperations } from './routes/queues';
 import { runOperations } from './routes/runs';
 import { scheduleOperations } from './routes/schedules';
@@ -29,6 +30,7 @@ export function apiOperations(deps: ApiDeps): Operation[] {
   const operations: Operation[] = [
     ...systemOperations(deps, () => (document ??= buildOpenApiDocument(operations))),
     ...projectOperations(deps),
+    ...metricsOperations(deps),
     ...tokenOperations(deps),
     ...secretOperations(deps),
     ...workflowOperations(deps),
@@ -83,7 +85,7 @@ export const createApiHandler = (deps: ApiDeps, options: HttpStackOptions) => {
   };
   // Every request is metered: run creation and the run and step actions charge what they cost
   // to their run (routes/runs.ts); the rest is in the api's usage metrics.
-  const metering = createMetering({ service: 'api', logger: options.logger, runUsage: deps.runUsage });
+  const metering = createMetering({ service: 'api', logger: options.logger, runUsage: deps.runUsage, counters: deps.projectCounters });
   return httpStack(async (event, context) => {
     checkMethod(event.requestContext.http.method, event.rawPath);
     return metering.invocation(() => router(event as HttpEvent, context));

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { startScheduledRun, type ScheduledStart } from '#shared/engine/scheduled-start';
 import { createMetering } from '#shared/middleware/metering';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { forgetSchedule, readSchedule } from '#shared/store/schedules';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
@@ -15,7 +16,7 @@ const schedules = {
   read: (projectId: string, scheduleId: string) => readSchedule(engine.documents, engine.tableName, projectId, scheduleId),
   forget: (projectId: string, scheduleId: string) => forgetSchedule(engine.documents, engine.tableName, projectId, scheduleId),
 };
-const metering = createMetering({ service: 'scheduled-start', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'scheduled-start', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min(1), scheduledTime: z.string() });
 

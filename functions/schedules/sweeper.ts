@@ -6,6 +6,7 @@ import { createEngine } from '#shared/clients/create-engine';
 import { sweep, type SweepReport } from '#shared/engine/sweeper';
 import { createBatonMetrics, emitSweepMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
 import { traceHandler } from '#shared/middleware/tracer';
@@ -21,7 +22,7 @@ const engine = createEngine(logger);
 // A sweep is housekeeping over every project's runs (republishing, lease and timer checks): its
 // usage is the installation's, reported in its metrics, not charged to the runs it looked at.
 const { deps } = engine;
-const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'sweeper', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 // What the sweep repaired, as metrics: the expired-leases alarm reads LeasesExpired.
 const metrics = createBatonMetrics();
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { notifyParent } from '#shared/engine/sub-workflows';
 import { createMetering } from '#shared/middleware/metering';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
 import { traceHandler } from '#shared/middleware/tracer';
@@ -12,7 +13,7 @@ import { traceHandler } from '#shared/middleware/tracer';
 const logger = new CorrelatedLogger();
 const engine = createEngine(logger);
 const deps = { ...engine.deps, workflows: engine.workflows };
-const metering = createMetering({ service: 'child-finished', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'child-finished', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 const runEnded = z.looseObject({ id: z.string(), type: z.enum(['run.completed', 'run.blocked', 'run.cancelled']), runId: z.string() });
 

@@ -9,6 +9,7 @@ import { CorrelatedLogger } from '#shared/middleware/correlation';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage, stepMessageCorrelation } from '#shared/schemas/messages';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const config = readConfig({ STEP_PARKED_QUEUE_URL: z.string().min(1) });
@@ -16,7 +17,7 @@ const logger = new CorrelatedLogger();
 const sqs = createSqsClient();
 const engine = createEngine(logger);
 const { deps } = engine;
-const metering = createMetering({ service: 'dlq-handler', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'dlq-handler', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 /**
  * Step DLQ consumer: a message lands here when the worker failed on it every time (a crash, a

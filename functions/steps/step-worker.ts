@@ -18,6 +18,7 @@ import { sqsStack } from '#shared/middleware/sqs';
 import { traceRecord } from '#shared/middleware/tracer';
 import { stepMessage, stepMessageCorrelation } from '#shared/schemas/messages';
 import { kmsSecretCipher } from '#shared/store/kms-secret-cipher';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 
 const logger = new CorrelatedLogger();
@@ -61,7 +62,7 @@ const readsOf = (context: object): RunReads => {
   if (!runReads.has(context)) runReads.set(context, invocationRunReads(deps.store));
   return runReads.get(context)!;
 };
-const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'step-worker', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 /**
  * Step queue consumer. Records of a batch run in parallel; a record whose processing throws (or

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { startFromEvent, type TriggeredStart } from '#shared/engine/triggers';
 import { createMetering } from '#shared/middleware/metering';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { listTriggers, readTrigger } from '#shared/store/triggers';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
@@ -15,7 +16,7 @@ const triggers = {
   read: (projectId: string, triggerId: string) => readTrigger(engine.documents, engine.tableName, projectId, triggerId),
   list: (projectId: string) => listTriggers(engine.documents, engine.tableName, projectId),
 };
-const metering = createMetering({ service: 'trigger-start', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'trigger-start', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 /** What a trigger's rule sends (its input transformer, shared/store/triggers.ts): the trigger, and the event whole. */
 const ruleInput = z.object({ projectId: z.string().min(1), triggerId: z.string().min(1), event: z.looseObject({ id: z.string().min(1) }) });

@@ -7,6 +7,7 @@ import { createEngine } from '#shared/clients/create-engine';
 import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { listTriggers, readTrigger } from '#shared/store/triggers';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
@@ -22,7 +23,7 @@ const triggers = {
     list: (projectId: string) => listTriggers(engine.documents, engine.tableName, projectId),
   },
 };
-const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'webhook-reactions', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 /** The part of a `webhook.received` event the reactions rely on; anything else is refused loudly. */
 const deliveryEvent = z.looseObject({

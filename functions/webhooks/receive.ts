@@ -8,6 +8,7 @@ import { createProjectStore } from '#shared/store/projects';
 import { createWebhookSecretStore, keyFromSecretsManager } from '#shared/store/webhook-secrets';
 import { httpStack } from '#shared/middleware/http';
 import { createMetering } from '#shared/middleware/metering';
+import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
 import { createWebhookReceiver } from './receiver';
 import { CorrelatedLogger } from '#shared/middleware/correlation';
@@ -31,6 +32,6 @@ const receive = createWebhookReceiver({
 });
 // A delivery belongs to no run when it arrives (the reactions find the runs it moves, and charge
 // them what that costs): the receiver's usage goes to its metrics only.
-const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine) });
+const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
 export const handler = httpStack((event) => metering.invocation(() => receive(event)), { logger, corsOrigins: [], parseJson: false });

@@ -17,6 +17,7 @@ import { createWorkflowStore } from '#shared/store/workflows';
 import type { EngineDeps } from '#shared/engine/context';
 import { withLostTestSends } from '#shared/engine/dispatch-markers';
 import { cachedProjectSettings } from '#shared/engine/project-settings';
+import { countedEngineStore } from '#shared/store/counted-engine-store';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
 import { createDispatcher } from './step-dispatcher';
 import { usageSinceCheckpoint } from './usage-meter';
@@ -94,7 +95,8 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   const setup: KindSetup = { documents, tableName, includeTestKinds: config.TEST_EXECUTORS };
   const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
-    store: createDynamoEngineStore({ documents, tableName, ...(recordsInFlight ? { recordsInFlight } : {}) }),
+    // Counting as it writes: the projects' counters (Prometheus) come from the writes it wins.
+    store: countedEngineStore(createDynamoEngineStore({ documents, tableName, ...(recordsInFlight ? { recordsInFlight } : {}) })),
     dispatcher: config.TEST_EXECUTORS && loseTestSends ? withLostTestSends(dispatcher) : dispatcher,
     outbox: createEventOutbox({ documents, bus: createEventBridgeClient(), tableName: config.TABLE_NAME, busName: config.BUS_NAME }),
     artifacts,

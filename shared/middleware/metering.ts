@@ -2,6 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { addUsage, currentUsage, emptyUsage, meterUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
+import { inTally, openTally, projectDeltas } from '#shared/store/counted-engine-store';
+import type { ProjectCounterStore } from '#shared/store/project-counters';
 import type { RunUsageRecorder } from '#shared/store/run-usage';
 
 /**
@@ -33,6 +35,8 @@ export interface MeteringOptions {
   logger: Logger;
   /** Where a run's remainder goes (createRunUsageRecorder). */
   runUsage: RunUsageRecorder;
+  /** Where the projects' counters go: what the counted engine store tallied, plus the AWS spend of the runs charged (shared/store/counted-engine-store.ts). */
+  counters: Pick<ProjectCounterStore, 'add'>;
   /** Reads AWS_LAMBDA_FUNCTION_MEMORY_SIZE; process.env by default. */
   env?: Record<string, string | undefined>;
   /** Milliseconds now; Date.now by default (tests pass a clock). */
@@ -76,7 +80,7 @@ const invocations = new AsyncLocalStorage<UsageRemainders>();
 export const chargeRemainderTo = (runIds: readonly string[]): void => invocations.getStore()?.charge(runIds);
 
 /** The metering of one function, built once per cold start. */
-export function createMetering({ service, logger, runUsage, env = process.env, now = Date.now }: MeteringOptions): Metering {
+export function createMetering({ service, logger, runUsage, counters, env = process.env, now = Date.now }: MeteringOptions): Metering {
   const metrics = new Metrics({ namespace: 'Baton', serviceName: service });
   const memoryMb = functionMemoryMb(env);
 
@@ -90,10 +94,33 @@ export function createMetering({ service, logger, runUsage, env = process.env, n
     metrics.publishStoredMetrics();
   };
 
+  /**
+   * The projects' counters: one UpdateItem (ADD) per project the invocation changed, with what it
+   * spent (these writes and the runs' usage writes included, as the run usage charges itself).
+   * Like the run usage, a failed write is logged and never fails the batch. Answers what the
+   * writes themselves cost, for the runs' remainders: keeping the counters is part of their work.
+   */
+  const addToProjects = async (tally: ReturnType<typeof openTally>, runIds: string[], compute: Pick<Usage, 'lambdaComputeMs' | 'lambdaGbSeconds'>): Promise<Usage | undefined> => {
+    const projects = new Set([...tally.byProject.keys(), ...runIds.flatMap((runId) => tally.projectOfRun.get(runId) ?? [])]);
+    if (projects.size === 0) return undefined;
+    const writes = projects.size + runIds.length;
+    const self: Usage = { ...emptyUsage(), calls: { 'DynamoDB.UpdateItem': writes }, dynamodb: { readUnits: 0, writeUnits: writes } };
+    const spent = addUsage(addUsage(currentUsage() ?? emptyUsage(), self), { ...emptyUsage(), ...compute });
+    const { usage } = await meterUsage(() =>
+      Promise.all(
+        [...projectDeltas(tally, runIds, spent)].map(([projectId, delta]) =>
+          counters.add(projectId, delta).catch((error: unknown) => logger.warn('counters not added to their project', { projectId, error })),
+        ),
+      ),
+    );
+    return usage;
+  };
+
   return {
     async invocation(work) {
       const began = now();
       const byRun = new Map<string, Usage>();
+      const tally = openTally();
       const remainders: UsageRemainders = {
         charge(runIds) {
           const since = usageSinceCheckpoint();
@@ -104,13 +131,16 @@ export function createMetering({ service, logger, runUsage, env = process.env, n
       };
       const { result } = await meterUsage(async () => {
         try {
-          return await invocations.run(remainders, () => work(remainders));
+          return await invocations.run(remainders, () => inTally(tally, () => work(remainders)));
         } finally {
           // The handler's wall time up to its accounting, shared like the remainders by the runs it
           // worked for (equally: records run in parallel, so their own times would overlap).
           const compute = lambdaCompute(now() - began, memoryMb);
           const runIds = [...byRun.keys()];
-          for (const runId of runIds) byRun.set(runId, addUsage(byRun.get(runId)!, scaled({ ...emptyUsage(), ...compute }, 1 / runIds.length)));
+          // The counters first: their writes are charged to the runs with the compute.
+          const counted = await addToProjects(tally, runIds, compute);
+          const extra = addUsage({ ...emptyUsage(), ...compute }, counted ?? emptyUsage());
+          for (const runId of runIds) byRun.set(runId, addUsage(byRun.get(runId)!, scaled(extra, 1 / runIds.length)));
           await Promise.all(
             [...byRun].map(([runId, usage]) =>
               // Accounting must not undo the work: the batch stays done, the loss is logged.

@@ -35,6 +35,8 @@ export const keys = {
   sinkBucket: (runId: string, bucket: number) => ({ pk: `RUN#${runId}`, sk: `SINKS#${bucket}` }),
   /** What the run cost Baton beyond its steps' own usage (the meter's per-invocation remainders): off the run item, no index. */
   runUsage: (runId: string) => ({ pk: `RUN#${runId}`, sk: 'USAGE' }),
+  /** A project's operating counters (runs and steps by status entered, usage totals): added to once per invocation, read by the Prometheus endpoint. */
+  projectCounters: (projectId: string) => ({ pk: `PROJECT#${projectId}`, sk: 'COUNTERS' }),
   webhookSecret: (projectId: string, provider: string) => ({ pk: `PROJECT#${projectId}`, sk: `WEBHOOKSECRET#${provider}` }),
   /** A project secret: its KMS ciphertext and timestamps (never the value). */
   projectSecret: (projectId: string, name: string) => ({ pk: `PROJECT#${projectId}`, sk: `${projectSecretPrefix}${name}` }),

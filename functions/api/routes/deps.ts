@@ -9,6 +9,7 @@ import type { FeedbackStore } from '#shared/engine/feedback';
 import type { ProjectSecretStore } from '#shared/store/project-secrets';
 import type { ProjectStore } from '#shared/store/projects';
 import type { RunStore } from '#shared/store/runs';
+import type { ProjectCounterStore } from '#shared/store/project-counters';
 import type { RunUsageRecorder } from '#shared/store/run-usage';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import type { WorkflowStore } from '#shared/store/workflows';
@@ -31,6 +32,8 @@ export interface ApiDeps {
   feedback: FeedbackStore;
   /** Adds what a request spent to its run's usage (shared/store/run-usage.ts). */
   runUsage: RunUsageRecorder;
+  /** The projects' operating counters: added to by every metered invocation, read by the Prometheus endpoint. */
+  projectCounters: ProjectCounterStore;
   webhookSecrets: WebhookSecretStore;
   /** Project secrets: the API encrypts and lists them, never decrypts. */
   secrets: ProjectSecretStore;

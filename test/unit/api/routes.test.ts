@@ -15,6 +15,7 @@ import type { RateLimiter } from '#shared/store/rate-limiter';
 import { httpEvent, lambdaContext } from '../../fixtures/lambda';
 import { fakeOutbox, fakeProjectStore, silentLogger } from '../../helpers/fakes';
 import { createMemoryFeedbackStore } from '#shared/store/memory-feedback-store';
+import { createMemoryProjectCounterStore } from '#shared/store/memory-project-counters';
 
 const installation = 'installation-token-for-unit-tests-0123456789';
 
@@ -56,6 +57,7 @@ function buildApi({ rateLimited = false }: { rateLimited?: boolean } = {}) {
       artifacts: {} as ArtifactStore,
       feedback: createMemoryFeedbackStore().store,
       runUsage: async () => undefined,
+      projectCounters: createMemoryProjectCounterStore(),
       workflows: {} as WorkflowStore,
       webhookSecrets: {} as WebhookSecretStore,
       secrets: {} as ProjectSecretStore,

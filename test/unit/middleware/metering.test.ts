@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { addUsage, emptyUsage, subtractUsage, usageFromItem, type Usage } from '#shared/clients/usage-meter';
 import { estimateComputeUsd, estimateCostUsd } from '#shared/domain/cost';
 import { chargeRemainderTo, createMetering } from '#shared/middleware/metering';
+import { countedEngineStore } from '#shared/store/counted-engine-store';
+import { createMemoryEngineStore } from '#shared/store/memory-engine-store';
+import { createMemoryProjectCounterStore } from '#shared/store/memory-project-counters';
+import type { RunRecord } from '#shared/store/runs';
 import { silentLogger } from '../../helpers/fakes';
 import { meteredTable } from '../../helpers/metered-table';
 
@@ -12,7 +16,7 @@ const write = (units: number) => documents.send(new PutCommand({ TableName: 't',
 describe('metering an invocation', () => {
   it('charges what a route spent to the run it names, in equal shares when it names several', async () => {
     const added: [string, Usage][] = [];
-    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async (runId, usage) => void added.push([runId, usage]) });
+    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async (runId, usage) => void added.push([runId, usage]), counters: createMemoryProjectCounterStore() });
 
     await metering.invocation(async () => {
       await write(3);
@@ -27,7 +31,7 @@ describe('metering an invocation', () => {
   });
 
   it('never fails the work because the usage could not be written, and charges nothing outside an invocation', async () => {
-    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => Promise.reject(new Error('throttled')) });
+    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => Promise.reject(new Error('throttled')), counters: createMemoryProjectCounterStore() });
 
     expect(() => chargeRemainderTo(['run_a'])).not.toThrow();
     await expect(
@@ -46,6 +50,7 @@ describe('metering an invocation', () => {
       service: 'test',
       logger: silentLogger(),
       runUsage: async (runId, usage) => void added.push([runId, usage]),
+      counters: createMemoryProjectCounterStore(),
       env: { AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '1024' },
       now: () => clock,
     });
@@ -80,5 +85,40 @@ describe('metering an invocation', () => {
     expect(subtractUsage(sum, a).lambdaComputeMs).toBe(50);
     expect(usageFromItem({ lambdaComputeMs: '150', lambdaGbSeconds: 0.15 })).toMatchObject({ lambdaComputeMs: 150, lambdaGbSeconds: 0.15 });
     expect(usageFromItem({}).lambdaGbSeconds).toBeUndefined();
+  });
+});
+
+describe('the projects\' counters at the end of an invocation', () => {
+  it('adds what the counted store tallied and the AWS spend of the runs charged, one addition per project', async () => {
+    const counters = createMemoryProjectCounterStore();
+    const additions: string[] = [];
+    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => undefined, counters: {
+        add: async (projectId, delta) => {
+          additions.push(projectId);
+          await counters.add(projectId, delta);
+        },
+      },
+    });
+    const store = countedEngineStore(createMemoryEngineStore().store);
+    const run = { id: 'run_a', projectId: 'prj_a', status: 'pending' } as unknown as RunRecord;
+
+    await metering.invocation(async () => {
+      await store.createRun(run, { event: { event: { id: '01', type: 'run.created', projectId: 'prj_a', runId: 'run_a', at: '2026-12-01T00:00:00.000Z', actor: 't', detail: {} }, publish: true, inFeed: true } });
+      await write(4);
+      chargeRemainderTo(['run_a']);
+    });
+
+    expect(additions).toEqual(['prj_a']);
+    const added = await counters.read('prj_a');
+    expect(added.runs).toEqual({ pending: 1 });
+    // The 4 write units, the counters' own write and the run's usage write (1 each, counted ahead), at $0.625 per million.
+    expect(added.awsCostUsd).toBeCloseTo(6 * 0.625e-6, 12);
+  });
+
+  it('writes nothing when the invocation changed no project', async () => {
+    const additions: string[] = [];
+    const metering = createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => undefined, counters: { add: async (projectId) => void additions.push(projectId) } });
+    await metering.invocation(async () => write(1));
+    expect(additions).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { addUsage, emptyUsage, usageSinceCheckpoint, type Usage } from '#shared/clients/usage-meter';
 import { createMetering } from '#shared/middleware/metering';
+import { createMemoryProjectCounterStore } from '#shared/store/memory-project-counters';
 import { sqsStack } from '#shared/middleware/sqs';
 import { stepMessage, type StepMessage } from '#shared/schemas/messages';
 import { lambdaContext } from '../../fixtures/lambda';
@@ -23,6 +24,7 @@ function harness() {
     service: 'test',
     logger: silentLogger(),
     runUsage: async (runId, usage) => void runRemainders.set(runId, addUsage(runRemainders.get(runId) ?? emptyUsage(), usage)),
+    counters: createMemoryProjectCounterStore(),
   });
   const write = (units: number) => documents.send(new PutCommand({ TableName: 't', Item: { pk: 'x', sk: 'y', units } }));
   /**
