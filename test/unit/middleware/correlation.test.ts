@@ -6,6 +6,7 @@ import { CorrelatedLogger, callerRequestId, withCorrelation } from '#shared/midd
 import { httpStack, json } from '#shared/middleware/http';
 import { createMetering } from '#shared/middleware/metering';
 import { sqsStack } from '#shared/middleware/sqs';
+import { createMemoryProjectCounterStore } from '#shared/store/memory-project-counters';
 import { stepMessage, stepMessageCorrelation } from '#shared/schemas/messages';
 import { lambdaContext } from '../../fixtures/lambda';
 import { silentLogger } from '../../helpers/fakes';
@@ -44,7 +45,7 @@ describe('correlation: one request id from the API through the queue to each ste
     const logger = new CorrelatedLogger({ serviceName: 'test' });
     const handler = sqsStack({
       logger,
-      metering: createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => undefined }),
+      metering: createMetering({ service: 'test', logger: silentLogger(), runUsage: async () => undefined, counters: createMemoryProjectCounterStore() }),
       body: stepMessage,
       unreadable: 'fail',
       processInParallel: true,
