@@ -12,7 +12,9 @@ export interface WaitingStep {
   /** A throttled step's limit: `project`, or its concurrency key (README "Fair capacity"). */
   key?: string;
   limit?: number;
-  /** When it is due (timers and not-before dates), ISO. */
+  /** A rate-throttled step's rate (its turn is `until`). */
+  perSecond?: number;
+  /** When it is due (timers, not-before dates, a rate's turn), ISO. */
   until?: string;
 }
 
@@ -69,7 +71,7 @@ const waitingKinds: Record<string, WaitingStep['on']> = { approval: 'approval', 
 
 /** What a step may carry beyond the contract this CLI was built with: a throttled step's limit, a quality gate's state. */
 interface StepExtras {
-  throttle?: { kind: string; key: string; limit: number; since?: string };
+  throttle?: { kind: string; key: string; limit?: number; perSecond?: number; since?: string; until?: string };
   gate?: { state: string; score?: number; threshold?: number };
 }
 
@@ -88,7 +90,8 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
     const extras = step as StepSummary & StepExtras;
     // Statuses newer than this contract (throttled) are compared as strings.
     const status: string = step.status;
-    if (status === 'throttled') waiting.push({ step: step.id, on: 'throttled', ...(extras.throttle ? { key: extras.throttle.key, limit: extras.throttle.limit } : {}) });
+    const throttle = extras.throttle;
+    if (status === 'throttled') waiting.push({ step: step.id, on: 'throttled', ...(throttle ? { key: throttle.key, ...(throttle.kind === 'rate' ? { perSecond: throttle.perSecond, until: throttle.until } : { limit: throttle.limit }) } : {}) });
     else if (step.status === 'needs_qa' && extras.gate && extras.gate.state !== 'paused' && extras.gate.state !== 'waiting') waiting.push({ step: step.id, on: 'review' });
     else if (step.status === 'needs_qa') waiting.push({ step: step.id, on: 'approval' });
     else if ((step.status === 'queued' || step.status === 'pending') && held.has(step.id)) waiting.push({ step: step.id, on: 'held' });
@@ -220,9 +223,10 @@ export function limitsLine(limits: RunDetail['limits'] | undefined): string {
 export const reasonCode = (reason: string | undefined): string | undefined => (reason ? /^([A-Z][A-Z0-9_]+):/.exec(reason)?.[1] : undefined);
 
 /** `review (approval)`, `deploy (not before 2026-12-01 09:00Z)`. */
-export function describeWaiting({ step, on, until, key, limit }: WaitingStep): string {
+export function describeWaiting({ step, on, until, key, limit, perSecond }: WaitingStep): string {
   if (on === 'not_before' && until) return `${step} (not before ${shortTime(until)})`;
   if (on === 'held') return `${step} (held until the run resumes)`;
+  if (on === 'throttled' && perSecond !== undefined) return `${step} (throttled: key ${key} at ${perSecond} a second, its turn at ${until ? `${until.slice(11, 19)}Z` : 'soon'})`;
   if (on === 'throttled') return `${step} (throttled${key ? `: ${key === 'project' ? 'the project' : `key ${key}`}${limit !== undefined ? ` at its limit of ${limit}` : ''}` : ''})`;
   if (on === 'review') return `${step} (quality review)`;
   return `${step} (${on})`;

@@ -11,6 +11,7 @@
  *   npm run bench -- --budgets '{"perRun":{"tokens":100000,"mode":"warn"}}'   # as a project with budgets (settings.budgets)
  *   npm run bench -- --limits '{"maxExecutedSteps":100000}'   # as a project with run limits (settings.limits)
  *   npm run bench -- --concurrency '{"limit":1000}'   # as a project with a capacity limit (settings.concurrency): what a limited step costs
+ *   npm run bench -- --rate '{"perSecond":1000}'   # every step under a rate (StepSpec rate, one key): what a rate-limited step costs
  *   npm run bench -- --kind llm --size 100 --shape fan   # llm steps on the emulator's Bedrock (steps that spend: what a budget costs)
  *   npm run bench -- --cold-start-only                # bundle sizes and require times only
  */
@@ -48,6 +49,8 @@ const { values } = parseArgs({
     limits: { type: 'string' },
     /** Runs as a project with this capacity limit (settings.concurrency, JSON): what a limited step costs. */
     concurrency: { type: 'string' },
+    /** Every step under this rate (StepSpec `rate`, JSON `{"perSecond":N}`, one key): what a rate-limited step costs. */
+    rate: { type: 'string' },
     /** The steps' kind: noop (default), or llm on the emulator's Bedrock. */
     kind: { type: 'string', default: 'noop' },
   },
@@ -74,6 +77,11 @@ if (!(benchKinds as readonly string[]).includes(values.kind)) {
   process.exit(2);
 }
 const kind = values.kind as BenchKind;
+const rate = values.rate ? (JSON.parse(values.rate) as { perSecond: number }) : undefined;
+if (rate && !(typeof rate.perSecond === 'number' && rate.perSecond > 0)) {
+  console.error(`--rate must be JSON {"perSecond": N} with N > 0 (got ${values.rate})`);
+  process.exit(2);
+}
 
 const info = readStackInfo();
 Object.assign(process.env, emulatorEnv(info.endpoint));
@@ -134,13 +142,13 @@ async function runCases(): Promise<void> {
 
   // A first small run warms the worker up, so the first case does not pay its cold start.
   note('bench: warming up …');
-  await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10, kind)));
+  await runCase(target, 'fan', 10, await saveWorkflow(target, benchWorkflow('fan', 10, kind, rate)));
 
   const began = Date.now();
   for (const shape of shapes) {
     for (const size of sizes) {
       note(`bench: ${shape}-${size} …`);
-      const workflowId = await saveWorkflow(target, benchWorkflow(shape, size, kind));
+      const workflowId = await saveWorkflow(target, benchWorkflow(shape, size, kind, rate));
       const measured = await runCase(target, shape, size, workflowId);
       print(caseLine({ ...measured, pipeline: pipelineBySize.get(size) }));
     }

@@ -12,7 +12,8 @@ export function stepLines(runId: string, step: StepDetail, now: number): string[
   if (step.plannedBy) lines.push(`added by the planner step ${step.plannedBy}`);
   if (step.status === 'throttled' && throttle) {
     const seconds = Math.max(0, Math.round((now - Date.parse(throttle.since)) / 1000));
-    lines.push(`waiting for capacity: ${throttle.kind === 'project' ? `the project's limit of ${throttle.limit}` : `key ${throttle.key}, limit ${throttle.limit}`}, since ${seconds} s`);
+    if (throttle.kind === 'rate') lines.push(`waiting for its turn: key ${throttle.key}, ${throttle.perSecond} a second, since ${seconds} s, starts at ${throttle.until}`);
+    else lines.push(`waiting for capacity: ${throttle.kind === 'project' ? `the project's limit of ${throttle.limit}` : `key ${throttle.key}, limit ${throttle.limit}`}, since ${seconds} s`);
   }
   if (gate) {
     lines.push(

@@ -5,7 +5,7 @@ import { isMapChildId } from '#shared/domain/map-step';
 import type { GateState } from '#shared/domain/quality-gates';
 import { stepStatuses } from '#shared/domain/states';
 import type { ArtifactStore } from '#shared/store/artifacts';
-import { generationOf, type RunRecord, type StepRecord } from '#shared/store/runs';
+import { generationOf, type RunRecord, type StepRecord, type StepThrottle } from '#shared/store/runs';
 
 /** A run as the API shows it: status, step counts by status, usage and its estimated cost. */
 export function runView(run: RunRecord, steps: StepRecord[] | undefined, ownUsage?: unknown, children?: { total: number; done: number; succeeded: number; failed: number }) {
@@ -122,9 +122,15 @@ export function stepSummary(step: StepRecord) {
     ...(step.plannedBy ? { plannedBy: step.plannedBy } : {}),
     ...(step.iteration ? { iteration: step.iteration } : {}),
     ...(step.gate ? { gate: gateView(step.gate) } : {}),
-    ...(step.status === 'throttled' && step.throttle ? { throttle: { kind: step.throttle.kind, key: step.throttle.key, limit: step.throttle.limit, since: step.throttle.since } } : {}),
+    ...(step.status === 'throttled' && step.throttle ? { throttle: throttleView(step.throttle) } : {}),
   };
 }
+
+/** What a throttled step waits for, without the store's bookkeeping (its list entry and scope). */
+const throttleView = (throttle: StepThrottle) =>
+  throttle.kind === 'rate'
+    ? { kind: throttle.kind, key: throttle.key, perSecond: throttle.perSecond, since: throttle.since, until: throttle.until }
+    : { kind: throttle.kind, key: throttle.key, limit: throttle.limit, since: throttle.since };
 
 /** A step's quality gate as the API shows it: where it is and the latest score (its policy is the step's `qa`, or the project's). */
 const gateView = ({ policy, from, state, retries, score, comment, error }: GateState) => ({

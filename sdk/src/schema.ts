@@ -1203,6 +1203,13 @@ export interface components {
                     key: string;
                     limit: number;
                 };
+                /** @description At most `perSecond` starts a second of steps with this key, across the project's runs; the others wait `throttled` for their turn (README "Fair capacity") */
+                rate?: {
+                    /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                    key: string;
+                    /** @description Starts per second under the key, fractional allowed (0.5: one every 2 s); starts are spaced at least 1/perSecond apart */
+                    perSecond: number;
+                };
                 /**
                  * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
                  * @enum {string}
@@ -1264,7 +1271,7 @@ export interface components {
                 /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
                 iteration?: number;
                 gate?: components["schemas"]["StepGate"];
-                /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+                /** @description While `throttled`: what it waits for (`key`: `project`, or its concurrency or rate key as resolved from the run input) and since when (README "Fair capacity") */
                 throttle?: {
                     /** @enum {string} */
                     kind: "project" | "concurrency";
@@ -1272,6 +1279,18 @@ export interface components {
                     limit: number;
                     /** Format: date-time */
                     since: string;
+                } | {
+                    /** @enum {string} */
+                    kind: "rate";
+                    key: string;
+                    perSecond: number;
+                    /** Format: date-time */
+                    since: string;
+                    /**
+                     * Format: date-time
+                     * @description Its turn: when it starts (or just after, when the start before it came late)
+                     */
+                    until: string;
                 };
                 /** @description The child's item index (0-based) */
                 index: number;
@@ -1637,7 +1656,7 @@ export interface components {
             /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
             iteration?: number;
             gate?: components["schemas"]["StepGate"];
-            /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+            /** @description While `throttled`: what it waits for (`key`: `project`, or its concurrency or rate key as resolved from the run input) and since when (README "Fair capacity") */
             throttle?: {
                 /** @enum {string} */
                 kind: "project" | "concurrency";
@@ -1645,6 +1664,18 @@ export interface components {
                 limit: number;
                 /** Format: date-time */
                 since: string;
+            } | {
+                /** @enum {string} */
+                kind: "rate";
+                key: string;
+                perSecond: number;
+                /** Format: date-time */
+                since: string;
+                /**
+                 * Format: date-time
+                 * @description Its turn: when it starts (or just after, when the start before it came late)
+                 */
+                until: string;
             };
         };
         StepDetail: {
@@ -1684,7 +1715,7 @@ export interface components {
             /** @description A loop step: the iteration it is in (README "Loops"; each ended iteration's output is in its step.iterated event) */
             iteration?: number;
             gate?: components["schemas"]["StepGate"];
-            /** @description While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity") */
+            /** @description While `throttled`: what it waits for (`key`: `project`, or its concurrency or rate key as resolved from the run input) and since when (README "Fair capacity") */
             throttle?: {
                 /** @enum {string} */
                 kind: "project" | "concurrency";
@@ -1692,6 +1723,18 @@ export interface components {
                 limit: number;
                 /** Format: date-time */
                 since: string;
+            } | {
+                /** @enum {string} */
+                kind: "rate";
+                key: string;
+                perSecond: number;
+                /** Format: date-time */
+                since: string;
+                /**
+                 * Format: date-time
+                 * @description Its turn: when it starts (or just after, when the start before it came late)
+                 */
+                until: string;
             };
             allowedAttempts: number;
             dependents: string[];
@@ -3600,6 +3643,13 @@ export interface operations {
                             key: string;
                             limit: number;
                         };
+                        /** @description At most `perSecond` starts a second of steps with this key, across the project's runs; the others wait `throttled` for their turn (README "Fair capacity") */
+                        rate?: {
+                            /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                            key: string;
+                            /** @description Starts per second under the key, fractional allowed (0.5: one every 2 s); starts are spaced at least 1/perSecond apart */
+                            perSecond: number;
+                        };
                         /**
                          * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority
                          * @enum {string}
@@ -3692,6 +3742,13 @@ export interface operations {
                             /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
                             key: string;
                             limit: number;
+                        };
+                        /** @description At most `perSecond` starts a second of steps with this key, across the project's runs; the others wait `throttled` for their turn (README "Fair capacity") */
+                        rate?: {
+                            /** @description Literal, or templated from the run input: `customer-{{runInput.customer}}` */
+                            key: string;
+                            /** @description Starts per second under the key, fractional allowed (0.5: one every 2 s); starts are spaced at least 1/perSecond apart */
+                            perSecond: number;
                         };
                         /**
                          * @description Which waiting steps get a freed slot first: high, then normal (the default), then low; arrival order within one priority

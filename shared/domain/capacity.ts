@@ -36,6 +36,26 @@ const capacityKey = text(1, 200)
 export const concurrency = z.strictObject({ key: capacityKey, limit: z.number().int().min(1).max(maxLimit) });
 export type Concurrency = z.infer<typeof concurrency>;
 
+/** The slowest and fastest rate a key may have: one start every 1,000 s, up to 1,000 starts a second. */
+export const minPerSecond = 0.001;
+export const maxPerSecond = 1000;
+
+/** A step's `rate`: steps with the same (resolved) key start at most `perSecond` times a second, across the project's runs (README "Fair capacity"). */
+export const rate = z
+  .strictObject({
+    key: capacityKey,
+    perSecond: z
+      .number()
+      .min(minPerSecond, `must be at least ${minPerSecond} (one start every 1,000 s)`)
+      .max(maxPerSecond)
+      .meta({ description: 'Starts per second under the key, fractional allowed (0.5: one every 2 s); starts are spaced at least 1/perSecond apart' }),
+  })
+  .meta({ description: 'At most `perSecond` starts a second of steps with this key, across the project\'s runs; the others wait `throttled` for their turn (README "Fair capacity")' });
+export type Rate = z.infer<typeof rate>;
+
+/** The least time between two starts under a rate, in whole ms (rounded up: never faster than the rate; times stay exact as ISO strings). */
+export const rateIntervalMs = (perSecond: number): number => Math.ceil(1000 / perSecond);
+
 /** A project's `settings.concurrency`: at most `limit` of its steps run at once. */
 export const projectConcurrency = z
   .strictObject({ limit: z.number().int().min(1).max(maxLimit).optional() })

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { budget, estimate } from './budgets';
-import { concurrency, priority } from './capacity';
+import { concurrency, priority, rate } from './capacity';
 import { ValidationError } from './errors';
 import { boundedJson } from './json-limits';
 import { loopSpec } from './loops';
@@ -69,6 +69,8 @@ export const stepSpec = z.strictObject({
   qa: qaPolicy.optional(),
   /** At most `limit` steps with this key run at once across the project's runs (README "Fair capacity"). */
   concurrency: concurrency.optional(),
+  /** At most `perSecond` starts a second of steps with this key across the project's runs (README "Fair capacity"). */
+  rate: rate.optional(),
   /** Overrides the run's priority for this step when it waits for a slot. */
   priority: priority.optional(),
   /** A bounded loop ending at this step (README "Loops"): its body runs again until `until` holds, at most `maxIterations` times. */

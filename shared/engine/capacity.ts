@@ -1,7 +1,7 @@
 import { capacityScopesOf, expiredHolders, firstLeaseEnd, holderOf, priorityRank, type CapacityScope } from '#shared/domain/capacity';
 import { newEventId } from '#shared/domain/ids';
 import type { CommittedEvent } from '#shared/store/event-outbox';
-import type { RunRecord, StepRecord, StepThrottle } from '#shared/store/runs';
+import type { RunRecord, SlotThrottle, StepRecord, StepThrottle } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { messageFor } from './dispatch';
 import type { EventToWrite, Written } from './store';
@@ -62,7 +62,7 @@ export interface ThrottleRequest {
   transition: 'throttle' | 'throttleReleased';
   readAttempt: number;
   scope: CapacityScope;
-  throttle: StepThrottle;
+  throttle: SlotThrottle;
   /** When it looks again in case a holder died: the THROTTLED timer. */
   recheckAt: string;
   publishStepEvents?: boolean;
@@ -155,7 +155,7 @@ function slotHold(deps: EngineDeps, projectId: string, held: CapacityScope[], ho
 async function throttle(deps: EngineDeps, run: RunRecord, step: StepRecord, transition: 'claim' | 'claimReleased', scope: CapacityScope, holders: Record<string, number>): Promise<'throttled' | 'moved' | 'room'> {
   const at = deps.clock();
   const entry = `WAIT#${priorityRank(step.priority ?? run.priority)}#${newEventId()}#${run.id}#${step.stepId}`;
-  const throttleInfo: StepThrottle = { kind: scope.kind, key: scope.key, limit: scope.limit, since: at.toISOString(), waitEntry: entry, scope: scope.id };
+  const throttleInfo: SlotThrottle = { kind: scope.kind, key: scope.key, limit: scope.limit, since: at.toISOString(), waitEntry: entry, scope: scope.id };
   const parentId = step.dependsOn.length === 1 ? step.dependsOn[0] : undefined;
   const released = transition === 'claimReleased';
   const written = await capacityOf(deps).throttle({
@@ -211,7 +211,8 @@ export async function fillFreeSlots(deps: EngineDeps, projectId: string, scope: 
  */
 export async function recheckThrottled(deps: EngineDeps, run: RunRecord, step: StepRecord): Promise<'cancelled' | 'throttled'> {
   const throttleInfo = step.throttle;
-  if (!throttleInfo) return 'throttled';
+  // A turn under a rate is woken by its own delayed message (shared/engine/rate.ts), not here.
+  if (!throttleInfo || throttleInfo.kind === 'rate') return 'throttled';
   if (['cancelled', 'completed', 'failed'].includes(run.status)) {
     await cancelThrottled(deps, run, step, 'worker');
     return 'cancelled';
@@ -229,7 +230,7 @@ export async function recheckThrottled(deps: EngineDeps, run: RunRecord, step: S
   return 'throttled';
 }
 
-/** A throttled step of a run that ended: cancelled and out of its waiting list (it holds no slot). */
+/** A throttled step of a run that ended: cancelled and out of its waiting list (it holds no slot; a turn under a rate just goes unused). */
 export async function cancelThrottled(deps: EngineDeps, run: RunRecord, step: StepRecord, actor: string): Promise<Written> {
   if (!step.throttle) return { won: false };
   const at = deps.clock();

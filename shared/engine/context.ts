@@ -41,6 +41,8 @@ export interface EngineDeps {
   clock: () => Date;
   usage: UsageRecorder;
   random?: () => number;
+  /** Waits in the worker until the clock reads `time` (epoch ms: a rate's start a fraction of a second away); tests pass one that moves their clock. */
+  sleepUntil?: (time: number) => Promise<void>;
   /** Loopback and private targets allowed (local stage only). */
   allowPrivateTargets: boolean;
   /** A project's settings for the executors (cached briefly per worker instance). */

@@ -10,6 +10,7 @@ import { reserveBudgets } from './budgets';
 import { checkWaitingStep, pendStep } from './callbacks';
 import { giveBackHandedSlots, recheckThrottled, takeSlots } from './capacity';
 import { inStepScope, runEvent, stepTrace, type EngineDeps } from './context';
+import { takeTurn, wakeTurn } from './rate';
 import { applyEffects, maxQueueDelaySeconds, messageFor, noEffects, type Effects } from './dispatch';
 import { executeStep, runTimeoutOf } from './execute-step';
 import { reserveExecution } from './limits';
@@ -72,7 +73,7 @@ async function unreadRelease(deps: EngineDeps, run: RunRecord, message: StepMess
   const [defined] = await deps.store.definedSteps(run, [message.stepId]);
   if (!defined || !isReleasedByParent(defined) || defined.attempt !== 0 || spendingKinds.includes(defined.kind)) return undefined;
   // A limited step takes its slots before its claim (fair capacity): read it first.
-  if (defined.concurrency || (await deps.projectSettings(run.projectId)).concurrency?.limit) return undefined;
+  if (defined.concurrency || defined.rate || (await deps.projectSettings(run.projectId)).concurrency?.limit) return undefined;
   const gated = defined.kind === 'wait' || (defined.notBefore !== undefined && Date.parse(defined.notBefore) > deps.clock().getTime());
   return gated ? undefined : defined;
 }
@@ -115,9 +116,13 @@ async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, me
       }
       // The lease ran out: the worker that held it died mid-step. Take over (or give up).
       return startAttempt(deps, run, step, 'takeover', deadline, depth, reads);
-    case 'throttled':
+    case 'throttled': {
       // Its recheck (THROTTLED timer) or a cancel's check: a dead holder's slot, or a run that ended.
-      return recheckThrottled(deps, run, step);
+      if (step.throttle?.kind !== 'rate') return recheckThrottled(deps, run, step);
+      // Its turn under its rate (its delayed message): it starts with that turn.
+      const woken = await wakeTurn(deps, run, { ...step, throttle: step.throttle });
+      return typeof woken === 'string' ? woken : startAttempt(deps, run, woken.step, 'claim', deadline, depth, reads, false, woken.turn);
+    }
     case 'needs_qa':
       // Its run was cancelled while the step ran into its wait (after the cancel looked): it waits for nobody.
       if (run.status === 'cancelled') return cancelStep(deps, run, step);
@@ -137,6 +142,7 @@ async function startAttempt(
   depth: number,
   reads: RunReads,
   unread = false,
+  turn?: number,
 ): Promise<MessageResult> {
   let at = deps.clock();
   const gated = step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime();
@@ -168,6 +174,12 @@ async function startAttempt(
   // Held by the run's budget or limits: a released child is queued (no message), so `resume` finds it.
   if (budget === 'blocked' && transition === 'claimReleased') await deps.store.queue(run.id, [releaseOf(deps, run, step, at, 'worker', step.dependsOn.length === 1 ? step.dependsOn[0] : undefined)]);
   if (budget === 'blocked' || execution === 'blocked') return 'held';
+  // Its rate last: the start it spaces is this one. Waiting for its turn, it holds nothing.
+  const paced = await takeTurn(deps, run, step, transition, turn);
+  if (typeof paced === 'string') for (const hold of [budget, execution, slots]) await hold?.release();
+  if (paced === 'moved') return 'duplicate';
+  if (typeof paced === 'string') return paced;
+  if (paced) at = paced;
   const timeoutSeconds = Math.max(1, Math.min(runTimeoutOf(deps, step), Math.floor((deadline - at.getTime()) / 1000) - deps.leaseMarginSeconds - 1));
   const callbackBase = callbackKinds.includes(step.kind) && deps.callbackBaseUrl ? await deps.callbackBaseUrl() : undefined;
   const attempt = step.attempt + 1;

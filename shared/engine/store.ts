@@ -8,6 +8,7 @@ import type { Progress } from '#shared/domain/limits';
 import type { BudgetLedger } from './budgets';
 import type { LimitLedger } from './limits';
 import type { CapacityStore } from './capacity';
+import type { RateStore } from './rate';
 import type { GateWrite, IterationPlan, PlanWrite, RerunPlan, StepReset } from './store-plans';
 import type { MapStore } from './map-store';
 
@@ -267,6 +268,8 @@ export interface EngineStore {
   limits: LimitLedger;
   // --- Fair capacity: slots, waiting lists, throttled steps (shared/engine/capacity.ts) ---
   capacity: CapacityStore;
+  // --- Rate limits: turns and starts per key, rate-throttled steps (shared/engine/rate.ts) ---
+  rate: RateStore;
   // --- Map steps: the map's record, its chunks' counters, its children (shared/engine/map-step.ts) ---
   maps: MapStore;
 }

@@ -266,9 +266,12 @@ export const stepSummaryResponse = z
     iteration: z.number().int().optional().meta({ description: 'A loop step: the iteration it is in (README "Loops"; each ended iteration\'s output is in its step.iterated event)' }),
     gate: stepGateResponse.optional(),
     throttle: z
-      .object({ kind: z.enum(['project', 'concurrency']), key: z.string(), limit: z.number().int(), since: timestamp })
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.enum(['project', 'concurrency']), key: z.string(), limit: z.number().int(), since: timestamp }),
+        z.object({ kind: z.literal('rate'), key: z.string(), perSecond: z.number(), since: timestamp, until: timestamp.meta({ description: 'Its turn: when it starts (or just after, when the start before it came late)' }) }),
+      ])
       .optional()
-      .meta({ description: 'While `throttled`: the limit it waits for (`key`: `project`, or its concurrency key as resolved from the run input) and since when (README "Fair capacity")' }),
+      .meta({ description: 'While `throttled`: what it waits for (`key`: `project`, or its concurrency or rate key as resolved from the run input) and since when (README "Fair capacity")' }),
   })
   .meta({ id: 'StepSummary' });
 

@@ -217,7 +217,9 @@ export function createDynamoCapacityStore({ documents, tableName }: { documents:
         { set: { status: 'cancelled', finishedAt: at }, remove: ['throttle', timersIndex.partitionKey, timersIndex.sortKey], ...stepCondition('cancel', { attempt, readStatus: 'throttled' })! },
         [event],
       );
-      const result = await transact([...step.items, { Delete: { TableName: tableName, Key: keys.capacityWait(projectId, throttle.scope, throttle.waitEntry) } }, oneWaiterFewer(projectId, throttle.scope, throttle.waitEntry)]);
+      // A turn under a rate has no list entry: the step alone.
+      const entry = throttle.kind === 'rate' ? [] : [{ Delete: { TableName: tableName, Key: keys.capacityWait(projectId, throttle.scope, throttle.waitEntry) } }, oneWaiterFewer(projectId, throttle.scope, throttle.waitEntry)];
+      const result = await transact([...step.items, ...entry]);
       return result.won ? { won: true, events: step.events } : { won: false };
     },
 

@@ -7,6 +7,7 @@ import type { EngineStore, EventToWrite, Finish, Release, StepReset, Written } f
 import { createDynamoBudgetLedger } from './budget-ledger';
 import { createDynamoLimitLedger } from './limit-ledger';
 import { createDynamoCapacityStore } from './capacity-store';
+import { createDynamoRateStore } from './rate-store';
 import { createDynamoMapStore } from './map-children';
 import type { CommittedEvent } from './event-outbox';
 import { jsonAttribute, jsonField } from './json-attribute';
@@ -558,6 +559,7 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
     budgets: createDynamoBudgetLedger({ documents, tableName }),
     limits: createDynamoLimitLedger({ documents, tableName }),
     capacity: createDynamoCapacityStore({ documents, tableName }),
+    rate: createDynamoRateStore({ documents, tableName }),
     maps: createDynamoMapStore({ documents, tableName, stepItem }),
   };
 

@@ -31,6 +31,8 @@ export const keys = {
   /** A capacity scope's slot item (holders and their lease ends) and its waiting list (`WAIT#<priority>#<arrival>#<run>#<step>`). */
   capacitySlots: (projectId: string, scopeId: string) => ({ pk: capacityPartition(projectId, scopeId), sk: 'SLOTS' }),
   capacityWait: (projectId: string, scopeId: string, entry: string) => ({ pk: capacityPartition(projectId, scopeId), sk: entry }),
+  /** A rate key's turns and starts (shared/engine/rate.ts): `reservedUntil`, `nextStart`. */
+  rate: (projectId: string, key: string) => ({ pk: capacityPartition(projectId, `rate#${key}`), sk: 'RATE' }),
   /** One of a run's sink buckets: the ids of its unfinished sinks in `pending` (shared/domain/sink-buckets.ts). */
   sinkBucket: (runId: string, bucket: number) => ({ pk: `RUN#${runId}`, sk: `SINKS#${bucket}` }),
   /** What the run cost Baton beyond its steps' own usage (the meter's per-invocation remainders): off the run item, no index. */

@@ -82,7 +82,7 @@ export function createMemoryCapacityStore({ stepOf, commit }: { stepOf: (runId: 
     async cancelThrottled({ runId, stepId, projectId, attempt, throttle }, at, event) {
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds('cancel', step, { attempt, readStatus: 'throttled' })) return { won: false };
-      listOf(projectId, throttle.scope).delete(throttle.waitEntry);
+      if (throttle.kind !== 'rate') listOf(projectId, throttle.scope).delete(throttle.waitEntry);
       Object.assign(step, { status: 'cancelled', finishedAt: at });
       delete step.throttle;
       delete step.timer;

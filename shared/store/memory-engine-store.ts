@@ -4,6 +4,7 @@ import type { CommittedEvent } from './event-outbox';
 import { createMemoryBudgetLedger } from './memory-budget-ledger';
 import { createMemoryLimitLedger } from './memory-limit-ledger';
 import { createMemoryCapacityStore } from './memory-capacity-store';
+import { createMemoryRateStore } from './memory-rate-store';
 import { createMemoryMapStore } from './memory-map-children';
 import { keys } from './keys';
 import type { RunRecord, StepRecord } from './runs';
@@ -101,6 +102,7 @@ export function createMemoryEngineStore() {
   const budgetLedger = createMemoryBudgetLedger({ runOf: (runId) => runs.get(runId), commit });
   const limitLedger = createMemoryLimitLedger({ runOf: (runId) => runs.get(runId), commit });
   const capacity = createMemoryCapacityStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), commit });
+  const rates = createMemoryRateStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), commit });
   const maps = createMemoryMapStore({ stepOf: (runId, stepId) => stepOf(runId, stepId), putStep: (step) => steps.set(stepKey(step.runId, step.stepId), step), commit, allSteps: () => [...steps.values()].map(view) });
   /** Checks every step guard of a write first; applies nothing unless all hold. */
   const allHold = (checks: [StoredStep | undefined, Parameters<typeof stepGuardHolds>[0], GuardValues][]) => checks.every(([step, name, given]) => step !== undefined && stepGuardHolds(name, step, given));
@@ -461,6 +463,7 @@ export function createMemoryEngineStore() {
     budgets: budgetLedger.budgets,
     limits: limitLedger.limits,
     capacity: capacity.capacity,
+    rate: rates.rate,
     maps,
   };
 
@@ -483,6 +486,8 @@ export function createMemoryEngineStore() {
     /** A capacity scope's holders and waiting list. */
     slots: capacity.slots,
     waitingList: capacity.waitingList,
+    /** A rate key's turns and starts. */
+    rateOf: rates.rateOf,
     step: (runId: string, stepId: string) => readOf(runId, stepId) && view(readOf(runId, stepId)!),
     /** Whether the step has an item yet (born at its first write). */
     born: (runId: string, stepId: string) => steps.has(stepKey(runId, stepId)),

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Budget, Estimate } from '#shared/domain/budgets';
 import type { Progress, RunLimits } from '#shared/domain/limits';
-import type { Concurrency, Priority } from '#shared/domain/capacity';
+import type { Concurrency, Priority, Rate } from '#shared/domain/capacity';
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
 import type { LoopSpec } from '#shared/domain/loops';
 import type { GateState, QaPolicy } from '#shared/domain/quality-gates';
@@ -48,8 +48,20 @@ export const stepErrorRecord = (error: StepError, attempt: number, at: Date): St
   ...(error.details.url ? { url: error.details.url } : {}),
 });
 
-/** What a throttled step waits for (shared/engine/capacity.ts). */
-export interface StepThrottle {
+/** What a throttled step waits for: a slot (shared/engine/capacity.ts) or its turn under a rate (shared/engine/rate.ts). */
+export type StepThrottle = SlotThrottle | RateThrottle;
+
+/** Its turn under a `rate` key: it starts at `until` (or just after, when the previous start came late). */
+export interface RateThrottle {
+  kind: 'rate';
+  key: string;
+  perSecond: number;
+  since: string;
+  until: string;
+}
+
+/** A slot of a project or concurrency limit. */
+export interface SlotThrottle {
   kind: 'project' | 'concurrency';
   key: string;
   limit: number;
@@ -142,6 +154,7 @@ export interface StepRecord {
   estimate?: Estimate;
   /** Its key's limit and its own priority (StepSpec; README "Fair capacity"). */
   concurrency?: Concurrency;
+  rate?: Rate;
   priority?: Priority;
   /** While throttled: the limit it waits for (`key`: `project` or the resolved key) and since when. */
   throttle?: StepThrottle;

@@ -46,6 +46,7 @@ export function stepRecordsOf(run: { id: string; projectId: string; createdAt: s
       ...(spec.estimate ? { estimate: spec.estimate } : {}),
       ...(spec.qa ? { qa: spec.qa } : {}),
       ...(spec.concurrency ? { concurrency: spec.concurrency } : {}),
+      ...(spec.rate ? { rate: spec.rate } : {}),
       ...(spec.priority ? { priority: spec.priority } : {}),
       ...(spec.loop ? { loop: spec.loop } : {}),
       status: isDone ? 'completed' : 'pending',

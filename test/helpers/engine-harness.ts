@@ -131,6 +131,11 @@ export function createEngineHarness(
     clock: () => new Date(now),
     usage: { sinceCheckpoint: () => undefined },
     random: () => 0.5,
+    // A worker's short wait moves the test's clock to its end, after what runs meanwhile (concurrent waits overlap, as real ones do).
+    sleepUntil: async (time) => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      now = Math.max(now, time);
+    },
     allowPrivateTargets: true,
     projectSettings: async () => options.settings?.() ?? defaultProjectSettings,
     defaultStepTimeoutSeconds: 5,

@@ -679,6 +679,67 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
       });
     });
 
+    describe('rate limits', () => {
+      const key = () => `agent-${newId('evt')}`;
+      it('take: an idle key starts at once; then each taker gets its own turn, one interval apart, concurrent takers included', async () => {
+        const s = open();
+        const w = scenario(s);
+        const agent = key();
+        const now = base;
+        expect(await s.store.rate.take(w.projectId, agent, 500, now)).toEqual({ started: true });
+        expect(await s.store.rate.take(w.projectId, agent, 500, now)).toEqual({ started: false, turn: now + 500 });
+        const turns = await Promise.all(Array.from({ length: 6 }, () => s.store.rate.take(w.projectId, agent, 500, now + 100)));
+        expect(turns.map((taken) => (taken.started ? 0 : taken.turn)).sort((a, b) => a - b)).toEqual([1000, 1500, 2000, 2500, 3000, 3500].map((offset) => now + offset));
+        // The same key in another project is another key.
+        expect(await s.store.rate.take(newId('prj'), agent, 500, now)).toEqual({ started: true });
+        // A turn is still ahead until the last one ends; then the key is idle again.
+        expect(await s.store.rate.take(w.projectId, agent, 500, now + 3999)).toEqual({ started: false, turn: now + 4000 });
+        expect(await s.store.rate.take(w.projectId, agent, 500, now + 4500)).toEqual({ started: true });
+      });
+
+      it('start: only an interval after the last start (concurrent starters: one wins), and a late start pushes the next turn', async () => {
+        const s = open();
+        const w = scenario(s);
+        const agent = key();
+        const now = base;
+        const starts = await Promise.all(Array.from({ length: 4 }, () => s.store.rate.start(w.projectId, agent, 1000, now)));
+        expect(starts.filter((started) => started.won)).toHaveLength(1);
+        expect(starts.filter((started) => !started.won)).toEqual(Array.from({ length: 3 }, () => ({ won: false, notBefore: now + 1000 })));
+        expect(await s.store.rate.start(w.projectId, agent, 1000, now + 999)).toEqual({ won: false, notBefore: now + 1000 });
+        expect(await s.store.rate.start(w.projectId, agent, 1000, now + 1000)).toEqual({ won: true });
+        // No turn ahead, but the last start is within the interval: the next turn is right after it.
+        expect(await s.store.rate.take(w.projectId, agent, 1000, now + 1500)).toEqual({ started: false, turn: now + 2000 });
+        expect(await s.store.rate.take(w.projectId, agent, 1000, now + 1500)).toEqual({ started: false, turn: now + 3000 });
+      });
+
+      it('throttle and wake: queued → throttled until its turn (THROTTLED timer) → queued (DISPATCH timer); each at its attempt only; a cancel takes it out', async () => {
+        const s = open();
+        const w = scenario(s);
+        await w.create([{ id: 'a' }, { id: 'b' }]);
+        for (const stepId of ['a', 'b']) expect((await s.store.queue(w.runId, [w.release(stepId)])).won).toBe(true);
+        const throttle = { kind: 'rate' as const, key: 'agent-x', perSecond: 2, since: at(2), until: at(5) };
+        const request = (stepId: string, readAttempt = 0) => ({ runId: w.runId, stepId, transition: 'throttle' as const, readAttempt, throttle, recheckAt: at(35), event: w.event('step.throttled', stepId, { kind: 'rate' }) });
+        expect((await s.store.rate.throttle(request('a', 1))).won).toBe(false);
+        await w.expectRecorded(await s.store.rate.throttle(request('a')));
+        expect((await s.store.rate.throttle(request('a'))).won).toBe(false);
+        expect(await w.step('a')).toMatchObject({ status: 'throttled', throttle });
+        expect((await s.store.dueTimers('throttled', at(40), 1000)).filter((timer) => timer.runId === w.runId)).toEqual([expect.objectContaining({ stepId: 'a', dueAt: at(35), status: 'throttled' })]);
+        expect((await s.store.rate.wake(w.runId, 'a', 1, at(5), w.event('step.unthrottled', 'a'))).won).toBe(false);
+        await w.expectRecorded(await s.store.rate.wake(w.runId, 'a', 0, at(5), w.event('step.unthrottled', 'a')));
+        expect((await s.store.rate.wake(w.runId, 'a', 0, at(5), w.event('step.unthrottled', 'a'))).won).toBe(false);
+        const woken = (await w.step('a'))!;
+        expect(woken).toMatchObject({ status: 'queued', queuedAt: at(5) });
+        expect(woken.throttle).toBeUndefined();
+        expect(await w.timers('a')).toEqual([`dispatch@${at(5)}`]);
+        expect(await w.types('a')).toEqual(['step.queued', 'step.throttled', 'step.unthrottled']);
+        // Its run cancelled while it waits: cancelled, with nothing else to take out.
+        await w.expectRecorded(await s.store.rate.throttle(request('b')));
+        await w.expectRecorded(await s.store.capacity.cancelThrottled({ runId: w.runId, stepId: 'b', projectId: w.projectId, attempt: 0, throttle }, at(3), w.event('step.cancelled', 'b')));
+        expect(await w.step('b')).toMatchObject({ status: 'cancelled' });
+        expect((await s.store.dueTimers('throttled', at(40), 1000)).filter((timer) => timer.runId === w.runId)).toEqual([]);
+      });
+    });
+
     describe('ending and re-queuing steps', () => {
       it('cancel: a queued or running step only in the status and attempt read; a waiting one leaves the inbox and its deadline', async () => {
         const s = open();

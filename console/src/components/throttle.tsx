@@ -3,18 +3,19 @@ import { formatElapsed, formatTime } from './format';
 
 type Throttle = NonNullable<StepSummary['throttle']>;
 
-/** What a throttled step waits for, in words: `key customer-a, limit 2` or `the project's limit of 3`. */
+/** What a throttled step waits for, in words: `key customer-a, limit 2`, `the project's limit of 3` or `key agent-x, 2 starts a second`. */
 export const throttleLimit = (throttle: Throttle): string =>
-  throttle.kind === 'project' ? `the project's limit of ${throttle.limit}` : `key ${throttle.key}, limit ${throttle.limit}`;
+  throttle.kind === 'rate' ? `key ${throttle.key}, ${throttle.perSecond} ${throttle.perSecond === 1 ? 'start' : 'starts'} a second` : throttle.kind === 'project' ? `the project's limit of ${throttle.limit}` : `key ${throttle.key}, limit ${throttle.limit}`;
 
 /** Why a throttled step waits (issue 12 §6): the limit it waits for, since when and for how long. */
 export function ThrottleNote({ step, now }: { step: StepSummary; now: number }) {
   const { throttle } = step;
   if (step.status !== 'throttled' || !throttle) return null;
   return (
-    <p className="step-note small" data-status="throttled" data-testid="step-throttle" data-key={throttle.key} data-limit={throttle.limit}>
-      <strong>Waiting for capacity:</strong> {throttleLimit(throttle)}, since {formatElapsed(now - Date.parse(throttle.since))}{' '}
-      <span className="muted">({formatTime(throttle.since)})</span>. It starts as soon as a slot frees; it does not poll.
+    <p className="step-note small" data-status="throttled" data-testid="step-throttle" data-key={throttle.key} data-kind={throttle.kind} {...(throttle.kind === 'rate' ? { 'data-per-second': throttle.perSecond } : { 'data-limit': throttle.limit })}>
+      <strong>{throttle.kind === 'rate' ? 'Waiting for its turn:' : 'Waiting for capacity:'}</strong> {throttleLimit(throttle)}, since {formatElapsed(now - Date.parse(throttle.since))}{' '}
+      <span className="muted">({formatTime(throttle.since)})</span>.{' '}
+      {throttle.kind === 'rate' ? `It starts at ${formatTime(throttle.until)}; it does not poll.` : 'It starts as soon as a slot frees; it does not poll.'}
     </p>
   );
 }

@@ -73,7 +73,7 @@ export function RunPage({ runId }: { runId: string }) {
         dependsOn: step.dependsOn,
         status: step.status,
         ...(step.plannedBy ? { plannedBy: step.plannedBy } : {}),
-        ...(step.status === 'throttled' && step.throttle ? { note: `waiting for capacity: ${throttleLimit(step.throttle)}` } : {}),
+        ...(step.status === 'throttled' && step.throttle ? { note: `${step.throttle.kind === 'rate' ? 'waiting for its turn' : 'waiting for capacity'}: ${throttleLimit(step.throttle)}` } : {}),
         ...(step.status === 'needs_qa' && step.gate ? { note: `quality gate ${step.gate.state}${step.gate.score !== undefined ? `, score ${step.gate.score} (threshold ${step.gate.threshold})` : ''}` } : {}),
       })),
     [steps.data],

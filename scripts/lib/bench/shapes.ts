@@ -58,9 +58,9 @@ export type BenchKind = (typeof benchKinds)[number];
 /** The input of a bench `llm` step: a short deterministic Converse call (the emulator's replies are canned). */
 const llmInput = { provider: 'bedrock', model: 'anthropic.claude-3-haiku-20240307-v1:0', prompt: 'Say ok.', maxTokens: 20 };
 
-/** A workflow body for the API: one per case, named after it. */
-export const benchWorkflow = (shape: BenchShape, size: number, kind: BenchKind = 'noop') => ({
-  name: `bench-${shape}-${size}${kind === 'noop' ? '' : `-${kind}`}`,
-  description: `npm run bench: ${size} ${kind} steps, ${shape}`,
-  steps: benchSteps(shape, size).map((step) => (kind === 'noop' ? step : { ...step, kind, input: llmInput })),
+/** A workflow body for the API: one per case, named after it; `rate`: every step under this rate (one key, `bench`), for what a rate-limited step costs. */
+export const benchWorkflow = (shape: BenchShape, size: number, kind: BenchKind = 'noop', rate?: { perSecond: number }) => ({
+  name: `bench-${shape}-${size}${kind === 'noop' ? '' : `-${kind}`}${rate ? `-rate-${rate.perSecond}` : ''}`,
+  description: `npm run bench: ${size} ${kind} steps, ${shape}${rate ? `, rate ${rate.perSecond}/s` : ''}`,
+  steps: benchSteps(shape, size).map((step) => ({ ...(kind === 'noop' ? step : { ...step, kind, input: llmInput }), ...(rate ? { rate: { key: 'bench', perSecond: rate.perSecond } } : {}) })),
 });

@@ -172,11 +172,13 @@ describe('throttled steps, quality reviews and guard stops', () => {
     const project = { ...step('other', 'queued', { kind: 'http' }), status: 'throttled', throttle: { kind: 'project', key: 'project', limit: 3, since: '2026-11-30T09:00:01.000Z' } } as unknown as StepSummary;
     const reviewing = { ...step('draft', 'needs_qa', { kind: 'llm' }), gate: { state: 'reviewing', threshold: 60 } } as unknown as StepSummary;
     const paused = { ...step('polish', 'needs_qa', { kind: 'llm' }), gate: { state: 'paused', score: 42, threshold: 60 } } as unknown as StepSummary;
+    const rated = { ...step('ask', 'queued', { kind: 'http' }), status: 'throttled', throttle: { kind: 'rate', key: 'agent-x', perSecond: 2, since: '2026-11-30T09:00:01.000Z', until: '2026-11-30T09:00:04.500Z' } } as unknown as StepSummary;
 
-    const progress = progressOf(run(), [throttled, project, reviewing, paused], now);
+    const progress = progressOf(run(), [throttled, project, reviewing, paused, rated], now);
 
     expect(progress.running).toEqual([]);
     expect(summaryLines(progress).filter((line) => line.startsWith('  Waits:'))).toEqual([
+      '  Waits:  ask (throttled: key agent-x at 2 a second, its turn at 09:00:04Z)',
       '  Waits:  call (throttled: key customer-42 at its limit of 2)',
       '  Waits:  draft (quality review)',
       '  Waits:  other (throttled: the project at its limit of 3)',

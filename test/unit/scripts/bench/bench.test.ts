@@ -104,6 +104,10 @@ describe('bench: shapes', () => {
     expect(llm.steps.map((step) => step.kind)).toEqual(['llm', 'llm', 'llm']);
     expect(llm.steps[1]).toMatchObject({ dependsOn: ['s0000'], input: { provider: 'bedrock', maxTokens: 20 } });
     expect(benchWorkflow('fan', 3).steps.every((step) => step.kind === 'noop' && !('input' in step))).toBe(true);
+    expect(benchWorkflow('fan', 3).steps.every((step) => !('rate' in step))).toBe(true);
+    const rated = benchWorkflow('chain', 3, 'noop', { perSecond: 1000 });
+    expect(rated.name).toBe('bench-chain-3-rate-1000');
+    expect(rated.steps.map((step) => step.rate)).toEqual(Array.from({ length: 3 }, () => ({ key: 'bench', perSecond: 1000 })));
   });
 
   it('releases every mesh step past the first row by two parents', () => {
