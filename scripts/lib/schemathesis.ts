@@ -134,7 +134,7 @@ export async function runSchemathesis(info: StackInfo, { maxExamples, seed }: { 
       '',
       '# A cursor is opaque: only one a listing returned is valid, and any other is a 400.',
       '[[operations]]',
-      'include-operation-id-regex = "^(listRuns|listRunEvents|listProjects|listWorkflows|listInbox|listProjectEvents)$"',
+      'include-operation-id-regex = "^(listRuns|listRunEvents|listProjects|listWorkflows|listInbox|listProjectEvents|listSteps|listStepChildren)$"',
       'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "429"]',
       '',
     ].join('\n'),
