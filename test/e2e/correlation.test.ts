@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { unwrap } from '#sdk';
 import { logFile } from '../../scripts/lib/emulator';
 import { engineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
+import { useTestAgent } from '../helpers/test-agent';
+
+const testAgent = useTestAgent({ beforeAll, afterAll });
 
 beforeEach(resetData);
 
@@ -59,5 +62,32 @@ describe('one correlation id from the API request to the steps\' log lines and t
       expect(traceId, `step.started of ${stepId}`).toMatch(/^1-[0-9a-f]{8}-[0-9a-f]{24}$/);
       expect(workerLines.find((line) => line.stepId === stepId)?.xray_trace_id).toBe(traceId);
     }
+  }, 240_000);
+
+  it('the request that acts on a run (a retry) is the correlation id of the steps it sends again', async () => {
+    // Prepare: a run blocked by a step the agent refuses (400), started with one id.
+    const client = await engineClient('correlation-retry');
+    const workflowId = await client.workflow({ name: 'refused', steps: [{ id: 'check', kind: 'http', input: { url: `${testAgent().url}/validate`, body: { valid: false } } }] });
+    const startedBy = `e2e-start-${randomBytes(4).toString('hex')}`;
+    const retriedBy = `e2e-retry-${randomBytes(4).toString('hex')}`;
+    const { id: runId } = await unwrap(client.baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: client.projectId } }, body: { workflowId }, headers: { 'x-request-id': startedBy } }));
+    await client.waitFor(runId, ['blocked'], 120_000);
+
+    // Act: retry it, with the input the agent accepts, under another id.
+    await unwrap(
+      client.baton.POST('/v1/runs/{runId}/actions/retry', {
+        params: { path: { runId } },
+        body: { steps: { check: { input: { url: `${testAgent().url}/validate`, body: { valid: true } } } } },
+        headers: { 'x-request-id': retriedBy },
+      }),
+    );
+    await client.waitFor(runId, ['completed'], 120_000);
+
+    // Assess: attempt 1 ran under the start's id, attempt 2 under the retry's.
+    const lineOf = (requestId: string) =>
+      eventually(`the worker line of ${requestId}`, async () =>
+        jsonLinesWith(requestId).find((line) => line.message === 'step message processed' && line.runId === runId && line.stepId === 'check'), { timeoutMs: 60_000, intervalMs: 500 });
+    expect(await lineOf(startedBy)).toMatchObject({ runId, stepId: 'check', attempt: 1, requestId: startedBy });
+    expect(await lineOf(retriedBy)).toMatchObject({ runId, stepId: 'check', attempt: 2, requestId: retriedBy });
   }, 240_000);
 });
