@@ -2,11 +2,21 @@
  * Where the local emulator differs from AWS, and what Baton does about it. Every workaround
  * lives here, says which behaviour it works around, and goes when the pinned emulator no
  * longer needs it (pinned version: scripts/lib/emulator.ts). The workarounds Lambda code runs
- * (API URLs, scheduled fire times) are defined in shared/config/emulator-gaps.ts, so that no
- * function bundle imports infra/, and listed here by re-export.
+ * (API URLs, scheduled fire times, the queue redrive's missing move task) are defined in
+ * shared/config/emulator-gaps.ts, so that no function bundle imports infra/, and listed here by
+ * re-export.
  */
 
-export { localApiUrl, localFireTime, messageMoveTaskMissing, reachableApiUrl } from '#shared/config/emulator-gaps';
+export { localApiUrl, localFireTime, reachableApiUrl } from '#shared/config/emulator-gaps';
+
+/**
+ * MiniStack 1.5.33 has no SQS StartMessageMoveTask (it answers `InvalidAction`), which the queue
+ * redrive (POST /v1/queues/steps-parked/redrive) uses on AWS. On an emulator the API does what the
+ * task would: receive from steps-parked, send each body with its attributes to the step queue,
+ * delete what arrived (shared/clients/queue-admin.ts, moveByCopy), and answers
+ * `method: "emulator-copy"` with the count moved. On AWS a failing task is an error, never a copy.
+ */
+export { messageMoveTaskMissing } from '#shared/config/emulator-gaps';
 
 /**
  * MiniStack 1.5.33 returns no `ConsumedCapacity` on BatchGetItem, whatever ReturnConsumedCapacity
