@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
+import { noMetrics } from '#shared/domain/metrics';
 import type { EngineDeps } from '#shared/engine/context';
 import { createRun } from '#shared/engine/create-run';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
@@ -103,6 +104,7 @@ async function runCase(shape: BenchShape) {
     artifacts: { storeOutput: async (_address, output) => ({ output: output ?? null }), storeArtifacts: async () => [], loadOutput: async () => null, storeDeliveryPayload: async () => '' },
     executors: createExecutorRegistry({ executors: [noopExecutor] }),
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    metrics: noMetrics,
     clock: () => new Date((now += 1)),
     usage: { sinceCheckpoint: () => representativeUsage },
     random: () => 0.5,

@@ -107,5 +107,5 @@ export const handler = createApiHandler(
       },
     }),
   },
-  { logger, corsOrigins: config.CORS_ORIGINS },
+  { logger, corsOrigins: config.CORS_ORIGINS, metrics: engine.metrics },
 );

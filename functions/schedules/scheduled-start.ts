@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { startScheduledRun, type ScheduledStart } from '#shared/engine/scheduled-start';
+import { publishMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
@@ -28,6 +29,7 @@ const fire = z.object({ projectId: z.string().min(1), scheduleId: z.string().min
  */
 export const handler = middy<unknown, ScheduledStart>()
   .use(traceHandler())
+  .use(publishMetrics(engine.metrics))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) =>
     metering.invocation(async (remainders) => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { readConfig } from '#shared/config/env';
 import { createEngine } from '#shared/clients/create-engine';
 import { sweep, type SweepReport } from '#shared/engine/sweeper';
-import { createBatonMetrics, emitSweepMetrics } from '#shared/middleware/baton-metrics';
+import { createBatonMetrics, emitSweepMetrics, publishMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
@@ -29,6 +29,7 @@ const metrics = createBatonMetrics();
 /** Runs on an EventBridge schedule (and can be invoked by hand): see shared/engine/sweeper.ts. */
 export const handler = middy<unknown, SweepReport>()
   .use(traceHandler())
+  .use(publishMetrics(engine.metrics))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async () =>
     metering.invocation(async () => {

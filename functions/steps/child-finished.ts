@@ -4,6 +4,7 @@ import type { EventBridgeEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { notifyParent } from '#shared/engine/sub-workflows';
+import { publishMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
@@ -24,6 +25,7 @@ const runEnded = z.looseObject({ id: z.string(), type: z.enum(['run.completed', 
  */
 export const handler = middy<EventBridgeEvent<string, unknown>, string>()
   .use(traceHandler())
+  .use(publishMetrics(engine.metrics))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) => {
     const parsed = runEnded.safeParse(event.detail);

@@ -33,6 +33,7 @@ const metering = createMetering({ service: 'dlq-handler', logger, runUsage: crea
 export const handler = sqsStack({
   logger,
   metering,
+  metrics: engine.metrics,
   body: stepMessage,
   unreadable: 'drop',
   runsOf: (message) => [message.runId],

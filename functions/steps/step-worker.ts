@@ -72,6 +72,7 @@ const metering = createMetering({ service: 'step-worker', logger, runUsage: crea
 export const handler = sqsStack({
   logger,
   metering,
+  metrics: engine.metrics,
   body: stepMessage,
   unreadable: 'fail',
   processInParallel: true,
@@ -85,7 +86,7 @@ export const handler = sqsStack({
     }
     recordsInFlight += 1;
     // A big run's background start (shared/engine/start-job.ts), or a step.
-    const processing = message.start ? processStartJob(deps, message.runId, message.start) : processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context));
+    const processing = message.start ? processStartJob(deps, message.runId, message.start) : processStepMessage(deps, message, Date.now() + context.getRemainingTimeInMillis(), 0, readsOf(context), Number(record.attributes.SentTimestamp) || undefined);
     const result = await processing.finally(() => {
       recordsInFlight -= 1;
     });

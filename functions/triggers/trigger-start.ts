@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { createEngine } from '#shared/clients/create-engine';
 import { startFromEvent, type TriggeredStart } from '#shared/engine/triggers';
+import { publishMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectCounterStore } from '#shared/store/project-counters';
 import { createRunUsageRecorder } from '#shared/store/run-usage';
@@ -29,6 +30,7 @@ const ruleInput = z.object({ projectId: z.string().min(1), triggerId: z.string()
  */
 export const handler = middy<unknown, TriggeredStart | { skipped: 'malformed' }>()
   .use(traceHandler())
+  .use(publishMetrics(engine.metrics))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (input) => {
     const parsed = ruleInput.safeParse(input);

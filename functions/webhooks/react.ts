@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { webhookProviderNames } from '#shared/webhook-providers/registry';
 import { createEngine } from '#shared/clients/create-engine';
 import { reactToDelivery, type ReactionReport } from '#shared/engine/webhook-reactions';
+import { publishMetrics } from '#shared/middleware/baton-metrics';
 import { createMetering } from '#shared/middleware/metering';
 import { createProjectStore } from '#shared/store/projects';
 import { createProjectCounterStore } from '#shared/store/project-counters';
@@ -42,6 +43,7 @@ const deliveryEvent = z.looseObject({
  */
 export const handler = middy<EventBridgeEvent<'webhook.received', unknown>, ReactionReport>()
   .use(traceHandler())
+  .use(publishMetrics(engine.metrics))
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .handler(async (event) => {
     const parsed = deliveryEvent.safeParse(event.detail);

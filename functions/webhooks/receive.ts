@@ -1,4 +1,3 @@
-import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { z } from 'zod';
 import { createSecretsClient } from '#shared/clients/secrets-manager';
@@ -15,7 +14,6 @@ import { CorrelatedLogger } from '#shared/middleware/correlation';
 
 const config = readConfig({ WEBHOOK_KEY_SECRET_ARN: z.string().min(1) });
 const logger = new CorrelatedLogger();
-const metrics = new Metrics({ namespace: 'Baton', serviceName: 'webhooks' });
 const engine = createEngine(logger);
 const secrets = new SecretsProvider({ awsSdkV3Client: createSecretsClient() });
 
@@ -28,10 +26,10 @@ const receive = createWebhookReceiver({
     keySource: keyFromSecretsManager(secrets, config.WEBHOOK_KEY_SECRET_ARN),
   }),
   logger,
-  metrics,
+  metrics: engine.metrics,
 });
 // A delivery belongs to no run when it arrives (the reactions find the runs it moves, and charge
 // them what that costs): the receiver's usage goes to its metrics only.
 const metering = createMetering({ service: 'webhook-receiver', logger, runUsage: createRunUsageRecorder(engine), counters: createProjectCounterStore(engine) });
 
-export const handler = httpStack((event) => metering.invocation(() => receive(event)), { logger, corsOrigins: [], parseJson: false });
+export const handler = httpStack((event) => metering.invocation(() => receive(event)), { logger, corsOrigins: [], parseJson: false, metrics: engine.metrics });

@@ -1,8 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { ApiError, NotFoundError, ValidationError } from '#shared/domain/errors';
+import type { MetricsRecorder } from '#shared/domain/metrics';
 import type { EngineDeps } from '#shared/engine/context';
 import { acceptDelivery } from '#shared/engine/webhook-deliveries';
 import { json, parseWith, type HttpResult } from '#shared/middleware/http';
@@ -18,7 +18,7 @@ class SignatureError extends ApiError {
   }
 }
 
-/** The metric every refused delivery counts in (namespace Baton, dimensions service and provider). */
+/** The metric every refused delivery counts in (shared/domain/metrics.ts: dimension reason). */
 export const webhookRefusedMetric = 'WebhookRefused';
 
 /**
@@ -26,10 +26,11 @@ export const webhookRefusedMetric = 'WebhookRefused';
  * verifies the signature on the raw body (nothing is written before it passes), names the
  * delivery id to deduplicate by and normalizes the payload; then it is recorded and published; the
  * reactions run from the published event. A bad signature (401) or an unknown project (404)
- * changes nothing and is a security event: logged, and counted in `WebhookRefused`.
+ * changes nothing and is a security event: logged, and counted in `WebhookRefused`; an accepted
+ * delivery (a duplicate too) counts in `WebhooksAccepted`.
  */
 export const createWebhookReceiver =
-  ({ engine, projects, secrets, logger, metrics }: { engine: EngineDeps; projects: ProjectStore; secrets: WebhookSecretStore; logger: Logger; metrics: Metrics }) =>
+  ({ engine, projects, secrets, logger, metrics }: { engine: EngineDeps; projects: ProjectStore; secrets: WebhookSecretStore; logger: Logger; metrics: MetricsRecorder }) =>
   async (event: APIGatewayProxyEventV2): Promise<HttpResult> => {
     const [, , , fromPathProvider, fromPathProject] = event.rawPath.split('/');
     const provider = event.pathParameters?.provider ?? fromPathProvider;
@@ -39,10 +40,7 @@ export const createWebhookReceiver =
     const parsedProject = parseWith(projectIdParam, projectId, 'path.projectId');
     const securityEvent = (kind: 'webhook_unknown_project' | 'webhook_signature_refused', reason: string) => {
       logger.warn('security: webhook refused', { securityEvent: kind, provider: parsedProvider, projectId: parsedProject, reason, sourceIp: event.requestContext.http.sourceIp });
-      const metric = metrics.singleMetric();
-      metric.addDimension('provider', parsedProvider);
-      metric.addDimension('reason', kind);
-      metric.addMetric(webhookRefusedMetric, MetricUnit.Count, 1);
+      metrics.add(webhookRefusedMetric, { reason: kind });
     };
     if (!(await projects.get(parsedProject))) {
       securityEvent('webhook_unknown_project', 'no such project');
@@ -69,6 +67,7 @@ export const createWebhookReceiver =
     }
     const delivery = plugin.normalize({ deliveryId, headers, payload });
     const accepted = await acceptDelivery(engine, parsedProject, delivery, raw);
+    metrics.add('WebhooksAccepted', { provider: parsedProvider });
     if (!accepted) return json(200, { deliveryId, duplicate: true });
     return json(202, { deliveryId, event: delivery.event, eventId: accepted.eventId });
   };

@@ -19,6 +19,7 @@ import { withLostTestSends } from '#shared/engine/dispatch-markers';
 import { cachedProjectSettings } from '#shared/engine/project-settings';
 import { countedEngineStore } from '#shared/store/counted-engine-store';
 import { createDynamoEngineStore } from '#shared/store/engine-store';
+import { createInvocationMetrics } from '#shared/middleware/baton-metrics';
 import { createDispatcher } from './step-dispatcher';
 import { usageSinceCheckpoint } from './usage-meter';
 import { annotateTrace, currentTraceId } from '#shared/middleware/tracer';
@@ -93,6 +94,8 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
   const projects = createProjectStore({ documents, tableName });
   const artifacts = createArtifactStore({ s3: createS3Client(), bucket: config.BUCKET_NAME });
   const setup: KindSetup = { documents, tableName, includeTestKinds: config.TEST_EXECUTORS };
+  // Recorded by the engine during an invocation, written by the function's publishMetrics middleware.
+  const metrics = createInvocationMetrics(env);
   const dispatcher = createDispatcher({ sqs: createSqsClient(), queueUrl: config.STEP_QUEUE_URL });
   const deps: EngineDeps = {
     // Counting as it writes: the projects' counters (Prometheus) come from the writes it wins.
@@ -106,6 +109,7 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     ...(executors ? { executors: executors(setup) } : {}),
     ...(secretsCipher ? { secrets: createProjectSecretStore({ documents, tableName: config.TABLE_NAME, cipher: secretsCipher }) } : {}),
     logger,
+    metrics,
     clock: () => new Date(),
     usage: { sinceCheckpoint: usageSinceCheckpoint },
     allowPrivateTargets: config.ALLOW_PRIVATE_TARGETS,
@@ -122,5 +126,5 @@ export function createEngine(logger: Logger, env: Record<string, string | undefi
     },
   };
   // The engine sees its ports only; the functions' other stores (API listings, projects, schedules, run usage) get the client.
-  return { deps, workflows: createWorkflowStore({ documents, tableName }), documents, tableName, runs, artifacts };
+  return { deps, metrics, workflows: createWorkflowStore({ documents, tableName }), documents, tableName, runs, artifacts };
 }

@@ -171,6 +171,7 @@ function budgetHold(deps: EngineDeps, run: RunRecord, step: StepRecord, levels: 
         if (warnings.length === 0) return;
         const at = deps.clock();
         const written = await deps.store.budgets.record(warnings.map((warning) => runEvent(run, 'budget.warning', 'worker', { ...warning }, at)));
+        if (written.won) deps.metrics.add('BudgetEvents', { reason: 'warning' }, warnings.length);
         if (written.won) await deps.outbox.publish(written.events);
       } catch (error) {
         // The attempt's outcome is recorded; a reservation left unsettled only makes later steps wait sooner (never overspend).
@@ -187,8 +188,12 @@ async function blockOnBudget(deps: EngineDeps, run: RunRecord, step: StepRecord,
   const exceeded = () => runEvent(run, 'budget.exceeded', 'worker', { ...found, reason }, at);
   const blocked = runEvent(run, 'run.blocked', 'worker', { stepId: step.stepId, code: 'BUDGET_EXCEEDED', reason }, at);
   const written = await deps.store.budgets.block(run.id, step.stepId, reason, { block: [blocked, exceeded()], hold: [exceeded()] });
-  if (written.won) await deps.outbox.publish(written.events);
-  else deps.logger.warn('budget block not recorded: the run ended meanwhile', { runId: run.id, stepId: step.stepId });
+  if (written.won) {
+    // Blocked (the run was running) or held (already blocked or paused): an exceeded budget either way.
+    deps.metrics.add('BudgetEvents', { reason: 'exceeded' });
+    if (written.events.some(({ event }) => event.type === 'run.blocked')) deps.metrics.add('RunsBlocked', { reason: 'BUDGET_EXCEEDED' });
+    await deps.outbox.publish(written.events);
+  } else deps.logger.warn('budget block not recorded: the run ended meanwhile', { runId: run.id, stepId: step.stepId });
 }
 
 /** An editor sets the run's budget (any status but final); `budget.changed` records it. */

@@ -63,7 +63,9 @@ export async function expireCallback(deps: EngineDeps, run: RunRecord, step: Ste
     ? new RetryableStepError(`The agent did not call back within ${step.callbackTimeoutSeconds ?? defaultCallbackTimeoutSeconds}s`, { code: 'CALLBACK_TIMEOUT' })
     : new RetryableStepError(`The agent sent no heartbeat for ${step.heartbeatSeconds}s`, { code: 'HEARTBEAT_TIMEOUT' });
   const decision = decideRetry({ ...step.retry, maxAttempts: step.allowedAttempts }, step.attempt, error, deps.random);
-  return decision.retry ? retryStep(deps, run, step, error, decision.delaySeconds, actor) : failStep(deps, run, step, error, { actor, transition: 'fail' });
+  const effects = decision.retry ? await retryStep(deps, run, step, error, decision.delaySeconds, actor) : await failStep(deps, run, step, error, { actor, transition: 'fail' });
+  if (effects) deps.metrics.add('CallbacksTimedOut', { reason: deadlinePassed ? 'callback' : 'heartbeat' });
+  return effects;
 }
 
 /** A step message reached a step waiting for its callback: expire it if due, else look again when it will be. */

@@ -1,5 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Usage } from '#shared/clients/usage-meter';
+import type { MetricsRecorder } from '#shared/domain/metrics';
 import { isInProjectFeed, isPublishedOnBus } from '#shared/domain/events';
 import { newEventId } from '#shared/domain/ids';
 import type { ExecutorRegistry, StepKindRegistry } from '#shared/executors/registry';
@@ -38,6 +39,8 @@ export interface EngineDeps {
   /** Project secrets, decrypted for a step at the moment of its call: the step worker only. */
   secrets?: Pick<ProjectSecretStore, 'reveal'>;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Baton's metrics (shared/domain/metrics.ts): recorded where the engine decides, written once per invocation. */
+  metrics: MetricsRecorder;
   clock: () => Date;
   usage: UsageRecorder;
   random?: () => number;

@@ -25,6 +25,8 @@ export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, r
     return 'ignored';
   }
   const { run, step } = await deps.store.getRunAndStep(message.runId, message.stepId);
+  // Every step message that got here was dead-lettered, whatever its step became since (the StepsDeadLettered metric).
+  deps.metrics.add('StepsDeadLettered', { kind: step?.kind ?? 'unknown' });
   if (!run || !step) return 'ignored';
   // A quality gate's reviewer that kept crashing the worker: the gate goes to a person (gate-recovery.ts).
   if (step.status === 'needs_qa') return handleDeadLetteredReview(deps, run, step, message, receiveCount);

@@ -101,6 +101,7 @@ async function blockOnLimit(deps: EngineDeps, run: RunRecord, stepId: string | u
   const exceeded = () => runEvent(run, 'limit.exceeded', 'worker', { ...found, reason }, at);
   const blocked = runEvent(run, 'run.blocked', 'worker', { ...(stepId ? { stepId } : {}), code: found.code, reason }, at);
   const written = await deps.store.limits.block(run.id, stepId, reason, { block: [blocked, exceeded()], hold: stepId ? [exceeded()] : [] });
+  if (written.won && written.events.some(({ event }) => event.type === 'run.blocked')) deps.metrics.add('RunsBlocked', { reason: found.code });
   if (written.won) await deps.outbox.publish(written.events);
   else deps.logger.warn('limit block not recorded: the run ended meanwhile', { runId: run.id, ...(stepId ? { stepId } : {}) });
   return written.won;

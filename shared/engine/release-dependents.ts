@@ -249,7 +249,9 @@ export async function completeRunIfDone(deps: EngineDeps, runId: string, actor: 
   const degraded = failedOptionalSteps.length > 0;
   const event = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, ...(degraded ? { degraded, failedOptionalSteps } : {}) }, at);
   const written = await deps.store.completeRun(runId, at.toISOString(), degraded, event);
-  return written.won ? { dispatches: [], events: written.events } : noEffects();
+  if (!written.won) return noEffects();
+  deps.metrics.add('RunsCompleted', undefined);
+  return { dispatches: [], events: written.events };
 }
 
 /** Done with as far as its dependents are concerned: completed, or failed but optional. */

@@ -24,6 +24,8 @@ async function transitionRun(deps: EngineDeps, run: RunRecord, action: RunAction
   const type = change.blocked ? 'run.blocked' : { start: 'run.started', pause: 'run.paused', resume: 'run.resumed', cancel: 'run.cancelled', retry: 'run.retried' }[action];
   const detail = { from: run.status, ...(change.blocked ? { reason: change.blocked } : {}) };
   const written = await deps.store.moveRun(run.id, action, at.toISOString(), change, made ?? runEvent(run, type, actor, detail, at));
+  // A held step that failed meanwhile blocks the run as it resumes (held-steps.ts).
+  if (written.won && change.blocked) deps.metrics.add('RunsBlocked', { reason: 'STEP_FAILED' });
   if (written.won) return written.events;
   const current = await deps.store.getRun(run.id);
   // Still allowed: what it read changed (a step failed or was held meanwhile).

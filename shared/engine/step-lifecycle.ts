@@ -37,7 +37,7 @@ export const maxInlineDepth = 50;
 /**
  * Handles one step message; `deadline` is when the invocation ends (epoch ms): a step never runs
  * past it. `reads`: the invocation's run reads (run-reads.ts), shared by the records of its batch;
- * by default this message's own.
+ * by default this message's own. `sentAt`: when SQS took the message (its SentTimestamp), for QueueLag.
  */
 export async function processStepMessage(
   deps: EngineDeps,
@@ -45,11 +45,12 @@ export async function processStepMessage(
   deadline: number,
   depth = 0,
   reads: RunReads = invocationRunReads(deps.store, () => deps.clock().getTime()),
+  sentAt?: number,
 ): Promise<MessageResult> {
   const run = await reads.run(message.runId);
   const unread = run ? await unreadRelease(deps, run, message) : undefined;
   if (unread) {
-    const result = await handleStep(deps, run!, unread, message, deadline, depth, reads, true);
+    const result = await handleStep(deps, run!, unread, message, deadline, depth, reads, true, sentAt);
     // Lost only if the step has an item: read it and decide on what it says.
     if (result !== 'duplicate') return result;
   }
@@ -58,7 +59,7 @@ export async function processStepMessage(
     deps.logger.warn('step message for an unknown run or step', { ...message });
     return 'ignored';
   }
-  return handleStep(deps, run, step, message, deadline, depth, reads);
+  return handleStep(deps, run, step, message, deadline, depth, reads, false, sentAt);
 }
 
 /**
@@ -79,7 +80,7 @@ async function unreadRelease(deps: EngineDeps, run: RunRecord, message: StepMess
 }
 
 /** What a message does to its step, as read (or, `unread`, as its definition says: unreadRelease). */
-async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, message: StepMessage, deadline: number, depth: number, reads: RunReads, unread = false): Promise<MessageResult> {
+async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, message: StepMessage, deadline: number, depth: number, reads: RunReads, unread = false, sentAt?: number): Promise<MessageResult> {
   const now = deps.clock().getTime();
   switch (step.status) {
     case 'completed':
@@ -100,7 +101,7 @@ async function handleStep(deps: EngineDeps, run: RunRecord, step: StepRecord, me
         await deps.dispatcher.send([{ message }]);
         return 'deferred';
       }
-      return startAttempt(deps, run, step, step.status === 'pending' ? 'claimReleased' : 'claim', deadline, depth, reads, unread);
+      return startAttempt(deps, run, step, step.status === 'pending' ? 'claimReleased' : 'claim', deadline, depth, reads, unread, undefined, sentAt);
     case 'running':
       // Any message of this or an earlier attempt may find a dead worker's lease: takeovers
       // raise the attempt while the crashed message keeps being redelivered unchanged.
@@ -143,6 +144,7 @@ async function startAttempt(
   reads: RunReads,
   unread = false,
   turn?: number,
+  sentAt?: number,
 ): Promise<MessageResult> {
   let at = deps.clock();
   const gated = step.notBefore !== undefined && Date.parse(step.notBefore) > at.getTime();
@@ -216,6 +218,9 @@ async function startAttempt(
   // Subscribers hear of the start at once; the event is marked published with the outcome's
   // events, in one write (if we die first, the sweeper republishes it: dedupe by id).
   const startedEvents = await deps.outbox.publish(claimed.events, { mark: false });
+  deps.metrics.add('StepsStarted', { kind: step.kind });
+  // Queue lag of a first attempt only: a retry's backoff and a time gate's delay are meant, not lag.
+  if (sentAt !== undefined && transition !== 'takeover' && step.attempt === 0 && step.notBefore === undefined) deps.metrics.add('QueueLag', undefined, Math.max(0, at.getTime() - sentAt));
 
   const running: StepRecord = { ...step, status: 'running', attempt, leaseUntil };
   // A map's claim fans its children out instead of running an executor (map-step.ts).
@@ -223,6 +228,7 @@ async function startAttempt(
   const callback = callbackBase !== undefined && callbackToken ? callbackUrls(callbackBase, callbackToken) : undefined;
   const outcome = await executeStep(deps, run, running, timeoutSeconds, callback);
   const effects = (await recordOutcome(deps, run, running, outcome)) ?? noEffects();
+  deps.metrics.add('StepDuration', { kind: step.kind }, deps.clock().getTime() - at.getTime());
   await budget?.settle(outcome);
   // The slots go to the steps waiting for them (a worker dead before this leaves them to their lease).
   await slots?.release();

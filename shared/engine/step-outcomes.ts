@@ -5,6 +5,7 @@
  * (the write lost). Also called by the API's step actions, callbacks, reactions and the sweeper.
  */
 import type { LlmUsageRecord } from '#shared/domain/llm-usage';
+import { blockReasonOf } from '#shared/domain/metrics';
 import type { Progress } from '#shared/domain/limits';
 import type { GateState } from '#shared/domain/quality-gates';
 import { planIn } from '#shared/domain/planner';
@@ -95,7 +96,9 @@ export async function completeStep(
     plan.finish,
     event,
   );
-  return written.won ? afterFinish(deps, run, step, plan, { dispatches: planned?.dispatches ?? [], events: written.events }, actor) : undefined;
+  if (!written.won) return undefined;
+  deps.metrics.add('StepsCompleted', { kind: step.kind });
+  return afterFinish(deps, run, step, plan, { dispatches: planned?.dispatches ?? [], events: written.events }, actor);
 }
 
 /**
@@ -119,7 +122,9 @@ export async function failStep(
   if (optional) {
     const plan = await planFinish(deps, run, step, at, 'failed');
     const written = await deps.store.fail({ ...failure, ...(plan.marker ? { dispatchDueAt: plan.marker.dueAt } : {}) }, { finish: plan.finish }, event);
-    return written.won ? afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor) : undefined;
+    if (!written.won) return undefined;
+    deps.metrics.add('StepsFailed', { kind: step.kind });
+    return afterFinish(deps, run, step, plan, { dispatches: [], events: written.events }, actor);
   }
   // A guard's stop says its code first (NO_PROGRESS: …), as a budget's or a limit's block does.
   const reason = transition === 'stall' ? error.message : `step ${step.stepId} failed: ${error.message}`;
@@ -127,7 +132,10 @@ export async function failStep(
   const blocked = await deps.store.fail(failure, { block: { reason, event: runEvent(run, 'run.blocked', actor, { stepId: step.stepId, ...code, reason }, at) } }, event);
   // The run was not running (paused, already blocked, cancelled): record the failure alone.
   const written = blocked.won ? blocked : await deps.store.fail(failure, {}, event);
-  return written.won ? { dispatches: [], events: written.events } : undefined;
+  if (!written.won) return undefined;
+  deps.metrics.add('StepsFailed', { kind: step.kind });
+  if (blocked.won) deps.metrics.add('RunsBlocked', { reason: blockReasonOf(error.details.code) });
+  return { dispatches: [], events: written.events };
 }
 
 /** running → queued after a failed attempt, with a message delayed by the backoff. */
@@ -138,7 +146,9 @@ export async function retryStep(deps: EngineDeps, run: RunRecord, step: StepReco
   // Filed for dispatch even by the worker: the failed attempt's redelivered message takes itself for a duplicate.
   const change = { attempt: step.attempt, at: at.toISOString(), dispatchDueAt: dispatchDueAt(at, delaySeconds).toISOString(), error: stepErrorRecord(error, step.attempt, at), llmUsage: error.llmUsage };
   const written = await deps.store.retry(run.id, step.stepId, change, event);
-  return written.won ? { events: written.events, dispatches: [messageFor(step, delaySeconds)] } : undefined;
+  if (!written.won) return undefined;
+  deps.metrics.add('StepsRetried', { kind: step.kind });
+  return { events: written.events, dispatches: [messageFor(step, delaySeconds)] };
 }
 
 /**

@@ -168,6 +168,7 @@ export async function completeRunEarly(deps: EngineDeps, run: RunRecord, actor: 
     const completed = runEvent(run, 'run.completed', actor, { totalSteps: run.totalSteps, skipped: open.length, ...detail }, at);
     const written = await deps.store.completeRunEarly(run.id, at.toISOString(), reason, completed);
     if (!written.won) return false;
+    deps.metrics.add('RunsCompleted', undefined);
     events.push(...written.events);
     return true;
   } finally {

@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { ApiError, PayloadTooLargeError, ValidationError } from '#shared/domain/errors';
 import { callerRequestId, withCorrelation } from './correlation';
 import { traceHandler } from './tracer';
+import { statusClassOf } from '#shared/domain/metrics';
+import { publishMetrics, type InvocationMetrics } from './baton-metrics';
 
 export type HttpEvent = APIGatewayProxyEventV2 & { body: unknown };
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -100,8 +102,21 @@ const bodySizeLimit = (maxBytes: number): MiddlewareObj<APIGatewayProxyEventV2, 
   },
 });
 
+/** ApiRequests and ApiLatency by status class: the answer as it leaves (errors mapped), timed from the request's arrival in the function. */
+const requestMetrics = (metrics: InvocationMetrics, now = Date.now): MiddlewareObj<APIGatewayProxyEventV2, HttpResult> => {
+  let began = 0;
+  const record = ({ response }: { response: HttpResult | null }) => {
+    const statusClass = statusClassOf(response?.statusCode ?? 500);
+    metrics.add('ApiRequests', { statusClass });
+    metrics.add('ApiLatency', { statusClass }, now() - began);
+  };
+  return { before: async () => void (began = now()), after: async (request) => record(request), onError: async (request) => record(request) };
+};
+
 export interface HttpStackOptions {
   logger: Logger;
+  /** The function's metrics: ApiRequests and ApiLatency per request, and everything recorded, published as the request ends. */
+  metrics?: InvocationMetrics;
   corsOrigins: string[];
   /** Bodies above this many bytes are refused with 413 (default defaultMaxBodyBytes). */
   maxBodyBytes?: number;
@@ -116,12 +131,14 @@ export interface HttpStackOptions {
  */
 export const httpStack = (
   handler: (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResult>,
-  { logger, corsOrigins, parseJson = true, maxBodyBytes = defaultMaxBodyBytes }: HttpStackOptions,
+  { logger, corsOrigins, parseJson = true, maxBodyBytes = defaultMaxBodyBytes, metrics }: HttpStackOptions,
 ) => {
+  const stack = middy<APIGatewayProxyEventV2, HttpResult>().use(traceHandler());
+  // Early, so their after/onError run late: the request counted with its final status, then every metric published.
+  if (metrics) stack.use(publishMetrics(metrics)).use(requestMetrics(metrics));
   // Response decorators first: on error, middy runs onError from the last attached backwards, so
   // jsonErrors (last) builds the response and these still add their headers to it.
-  const stack = middy<APIGatewayProxyEventV2, HttpResult>()
-    .use(traceHandler())
+  stack
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(httpSecurityHeaders())
     .use(httpCors({ origins: corsOrigins, credentials: false }))

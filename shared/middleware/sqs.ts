@@ -6,6 +6,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { z } from 'zod';
 import { meterUsage } from '#shared/clients/usage-meter';
 import { withCorrelation, type Correlation } from './correlation';
+import { publishMetrics, type InvocationMetrics } from './baton-metrics';
 import type { Metering, UsageRemainders } from './metering';
 import { traceHandler, traceRecord } from './tracer';
 
@@ -17,6 +18,8 @@ export class UnreadableMessageError extends Error {
 export interface SqsConsumer<Body> {
   logger: Logger;
   metering: Metering;
+  /** The function's metrics (the engine's recorder), published once as the invocation ends. */
+  metrics?: InvocationMetrics;
   /** The message body's schema (the body is JSON). */
   body: z.ZodType<Body>;
   /**
@@ -46,7 +49,7 @@ export interface SqsConsumer<Body> {
  * scope of its own, whose remainder is charged to the message's runs, and in a correlation scope
  * and trace subsegment of its own (records run in parallel: their keys never mix).
  */
-export const sqsStack = <Body>({ logger, metering, body, unreadable, processInParallel = false, runsOf, correlationOf, handle }: SqsConsumer<Body>) => {
+export const sqsStack = <Body>({ logger, metering, metrics, body, unreadable, processInParallel = false, runsOf, correlationOf, handle }: SqsConsumer<Body>) => {
   const processor = new BatchProcessor(EventType.SQS);
   const parseBody = z.string().transform((text, context) => {
     try {
@@ -80,8 +83,9 @@ export const sqsStack = <Body>({ logger, metering, body, unreadable, processInPa
     );
   };
 
-  return middy<SQSEvent, SQSBatchResponse>()
-    .use(traceHandler())
+  const stack = middy<SQSEvent, SQSBatchResponse>().use(traceHandler());
+  if (metrics) stack.use(publishMetrics(metrics));
+  return stack
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) =>
       metering.invocation((remainders) =>

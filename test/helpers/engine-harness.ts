@@ -16,6 +16,7 @@ import type { Executor, StepContext } from '#shared/executors/types';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import type { StepMessage } from '#shared/schemas/messages';
 import { createMemoryEngineStore } from '#shared/store/memory-engine-store';
+import { recordedMetrics } from './recorded-metrics';
 import type { Workflow } from '#shared/store/workflows';
 
 /** A message on the in-memory queue: visible from `visibleAt`, redelivered until deleted (SQS at least once). */
@@ -23,6 +24,8 @@ export interface QueuedMessage {
   message: StepMessage;
   visibleAt: number;
   receives: number;
+  /** When it was sent (SQS SentTimestamp). */
+  sentAt?: number;
 }
 
 /** One call of the `work` executor: what ran, and whether every dependency was completed (or failed optionally) when it started. */
@@ -54,6 +57,7 @@ export function createEngineHarness(
   } = {},
 ) {
   const memory = createMemoryEngineStore();
+  const metrics = recordedMetrics();
   let now = Date.parse('2026-11-30T12:00:00.000Z');
   const queue: QueuedMessage[] = [];
   const published: LifecycleEvent[] = [];
@@ -94,7 +98,7 @@ export function createEngineHarness(
   };
 
   const send = (dispatches: Dispatch[]) => {
-    for (const { message, delaySeconds } of dispatches) queue.push({ message: { ...message }, visibleAt: now + Math.ceil(delaySeconds ?? 0) * 1000, receives: 0 });
+    for (const { message, delaySeconds } of dispatches) queue.push({ message: { ...message }, visibleAt: now + Math.ceil(delaySeconds ?? 0) * 1000, receives: 0, sentAt: now });
   };
 
   const executors = createExecutorRegistry({ executors: [work, ...(options.executors ?? []).map(recorded)] });
@@ -128,6 +132,7 @@ export function createEngineHarness(
     executors,
     stepKinds: executors,
     logger: { info: () => undefined, warn: () => undefined, error: () => undefined },
+    metrics: metrics.recorder,
     clock: () => new Date(now),
     usage: { sinceCheckpoint: () => undefined },
     random: () => 0.5,
@@ -150,6 +155,8 @@ export function createEngineHarness(
 
   const harness = {
     deps,
+    /** What the engine reported as metrics (shared/domain/metrics.ts). */
+    metrics,
     memory,
     queue,
     published,
@@ -188,7 +195,7 @@ export function createEngineHarness(
       entry.receives += 1;
       entry.visibleAt = now + 20_000;
       // As the step worker: a big run's background start job, or a step.
-      const result = entry.message.start ? await processStartJob(deps, entry.message.runId, entry.message.start) : await processStepMessage(deps, entry.message, deadline());
+      const result = entry.message.start ? await processStartJob(deps, entry.message.runId, entry.message.start) : await processStepMessage(deps, entry.message, deadline(), 0, undefined, entry.sentAt);
       queue.splice(queue.indexOf(entry), 1);
       return result;
     },

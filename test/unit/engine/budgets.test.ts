@@ -53,6 +53,9 @@ describe('strict run budget', () => {
     const [exceeded] = runEventsOf(harness, runId, 'budget.exceeded');
     expect(exceeded?.detail).toMatchObject({ level: 'run', stepId: 's4', unit: 'tokens', limit: 180, used: 90, worstCase: 100, left: 90 });
     expect(runEventsOf(harness, runId, 'run.blocked')[0]?.detail).toMatchObject({ code: 'BUDGET_EXCEEDED', stepId: 's4' });
+    // Counted as metrics by reason (no run id in sight: shared/domain/metrics.ts).
+    expect(harness.metrics.of('BudgetEvents')).toEqual([{ name: 'BudgetEvents', dimensions: { reason: 'exceeded' }, value: 1 }]);
+    expect(harness.metrics.of('RunsBlocked')).toEqual([{ name: 'RunsBlocked', dimensions: { reason: 'BUDGET_EXCEEDED' }, value: 1 }]);
     // The refused reservation left nothing behind: used = spent.
     expect(harness.memory.ledger({ runId })).toEqual({ used: { tokens: 90, usd: 0.00009 }, spent: { tokens: 90, usd: 0.00009 } });
 
@@ -116,6 +119,8 @@ describe('warn, step and project budgets', () => {
       expect.objectContaining({ level: 'run', unit: 'tokens', threshold: 100, limit: 100, spent: 120, stepId: 's4' }),
     ]);
     expect(harness.published.map((event) => event.type)).toContain('budget.warning');
+    expect(harness.metrics.count('BudgetEvents', { reason: 'warning' })).toBe(2);
+    expect(harness.metrics.count('RunsCompleted')).toBe(1);
   });
 
   it("a step's own strict budget blocks it before its first attempt when its maxTokens could pass it", async () => {

@@ -41,6 +41,7 @@ describe('maxExecutedSteps', () => {
     expect(started(harness, runId, 's4')).toBe(0);
     expect(runEventsOf(harness, runId, 'limit.exceeded')[0]?.detail).toMatchObject({ code: 'MAX_EXECUTED_STEPS', limit: 'maxExecutedSteps', value: 3, executed: 3, stepId: 's4' });
     expect(runEventsOf(harness, runId, 'run.blocked')[0]?.detail).toMatchObject({ code: 'MAX_EXECUTED_STEPS', stepId: 's4' });
+    expect(harness.metrics.of('RunsBlocked')).toEqual([{ name: 'RunsBlocked', dimensions: { reason: 'MAX_EXECUTED_STEPS' }, value: 1 }]);
     expect(harness.memory.executed(runId)).toBe(3);
 
     // Act: resume without a raise blocks again at once; a raise and resume completes

@@ -1,26 +1,11 @@
 import { createHmac } from 'node:crypto';
-import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { EngineDeps } from '#shared/engine/context';
 import type { WebhookSecretStore } from '#shared/store/webhook-secrets';
 import { createWebhookReceiver, webhookRefusedMetric } from '#functions/webhooks/receiver';
 import { fakeProjectStore, silentLogger } from '../../helpers/fakes';
-
-/** Records what the receiver counts, as Powertools' single metrics would emit it. */
-function recordingMetrics() {
-  const emitted: { name: string; dimensions: Record<string, string> }[] = [];
-  const metrics = {
-    singleMetric: () => {
-      const dimensions: Record<string, string> = {};
-      return {
-        addDimension: (name: string, value: string) => void (dimensions[name] = value),
-        addMetric: (name: string) => void emitted.push({ name, dimensions: { ...dimensions } }),
-      };
-    },
-  } as unknown as Metrics;
-  return { metrics, emitted };
-}
+import { recordedMetrics } from '../../helpers/recorded-metrics';
 
 const event = (path: string, body: string, headers: Record<string, string>): APIGatewayProxyEventV2 =>
   ({
@@ -37,20 +22,20 @@ async function setup() {
   const secrets = { valid: async () => ['the-project-secret-123'] } as unknown as WebhookSecretStore;
   // A refused delivery must not reach the engine at all: any use of it fails the test.
   const engine = new Proxy({}, { get: () => { throw new Error('the engine was used'); } }) as EngineDeps;
-  const { metrics, emitted } = recordingMetrics();
-  const receive = createWebhookReceiver({ engine, projects, secrets, logger: silentLogger(), metrics });
-  return { receive, project, emitted };
+  const metrics = recordedMetrics();
+  const receive = createWebhookReceiver({ engine, projects, secrets, logger: silentLogger(), metrics: metrics.recorder });
+  return { receive, project, emitted: metrics.points };
 }
 
 describe('webhook receiver security events', () => {
-  it('counts a bad signature as WebhookRefused by provider and reason, and answers 401 without touching the engine', async () => {
+  it('counts a bad signature as WebhookRefused by reason (never the project), and answers 401 without touching the engine', async () => {
     const { receive, project, emitted } = await setup();
     const body = '{"zen":"hi"}';
     const forged = `sha256=${createHmac('sha256', 'someone-else').update(body).digest('hex')}`;
 
     await expect(receive(event(`/v1/webhooks/github/${project.id}`, body, { 'x-github-delivery': 'd1', 'x-hub-signature-256': forged }))).rejects.toMatchObject({ status: 401, code: 'invalid_signature' });
 
-    expect(emitted).toEqual([{ name: webhookRefusedMetric, dimensions: { provider: 'github', reason: 'webhook_signature_refused' } }]);
+    expect(emitted).toEqual([{ name: webhookRefusedMetric, dimensions: { reason: 'webhook_signature_refused' }, value: 1 }]);
   });
 
   it('counts a delivery to an unknown project, answered 404', async () => {
@@ -58,6 +43,6 @@ describe('webhook receiver security events', () => {
 
     await expect(receive(event('/v1/webhooks/gitlab/prj_00000000000000000000000000', '{}', { 'x-gitlab-token': 'x' }))).rejects.toMatchObject({ status: 404 });
 
-    expect(emitted).toEqual([{ name: webhookRefusedMetric, dimensions: { provider: 'gitlab', reason: 'webhook_unknown_project' } }]);
+    expect(emitted).toEqual([{ name: webhookRefusedMetric, dimensions: { reason: 'webhook_unknown_project' }, value: 1 }]);
   });
 });
