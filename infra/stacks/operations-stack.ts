@@ -1,6 +1,6 @@
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, Metric, TextWidget, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, MathExpression, Metric, TextWidget, TreatMissingData, type IMetric, type IWidget } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
@@ -9,6 +9,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { batonMetrics, type BatonMetricName } from '#shared/domain/metrics';
 import { metricsNamespace, sweeperMetrics, sweeperService } from '#shared/middleware/baton-metrics';
 import type { Stage } from '../stage';
 
@@ -124,6 +125,7 @@ export class OperationsStack extends Stack {
           }),
           new GraphWidget({ title: 'Dead letters', left: [queues.stepsDlq.metricNumberOfMessagesReceived({ ...sum, label: 'steps dead-lettered' }), queues.reactionsDlq.metricNumberOfMessagesSent({ ...sum, label: 'reactions parked' })], ...wide }),
         ],
+        ...engineWidgets(stage, period),
       ],
     });
 
@@ -135,3 +137,44 @@ export class OperationsStack extends Stack {
 /** One of Baton's own metrics (shared/middleware/baton-metrics.ts) for this stage. */
 const batonMetric = (metricName: string, stage: Stage, options: { period: Duration; statistic: string; label?: string }) =>
   new Metric({ namespace: metricsNamespace, metricName, dimensionsMap: { service: sweeperService, stage: stage.name }, ...options });
+
+/**
+ * Baton's own metrics (shared/domain/metrics.ts; README "Baton's metrics"): every one on a graph.
+ * A metric by kind, reason or status class is a SEARCH (one line per value seen, no list of kinds
+ * to keep in step); totals over the values are SUM(SEARCH(…)).
+ */
+function engineWidgets(stage: Stage, period: Duration): IWidget[][] {
+  const seconds = period.toSeconds();
+  const search = (name: BatonMetricName, statistic: string) => {
+    const dimension = (batonMetrics[name] as { dimension?: string }).dimension;
+    const schema = dimension ? `{${metricsNamespace},stage,${dimension}}` : `{${metricsNamespace},stage}`;
+    return `SEARCH('${schema} MetricName="${name}" stage="${stage.name}"', '${statistic}', ${seconds})`;
+  };
+  const byValue = (name: BatonMetricName, statistic = 'Sum') => new MathExpression({ expression: search(name, statistic), usingMetrics: {}, label: '', period });
+  const total = (name: BatonMetricName) => new MathExpression({ expression: `SUM(${search(name, 'Sum')})`, usingMetrics: {}, label: name, period });
+  const plain = (name: BatonMetricName, statistic: string, label: string = name) => new Metric({ namespace: metricsNamespace, metricName: name, dimensionsMap: { stage: stage.name }, period, statistic, label });
+  const wide = { width: 12, height: 6 } as const;
+  const third = { width: 8, height: 6 } as const;
+  return [
+    [new TextWidget({ markdown: "## Steps and runs\nBaton's own metrics (namespace `Baton`, EMF from every function): README, \"Baton's metrics\".", width: 24, height: 1 })],
+    [
+      new GraphWidget({ title: 'Steps (all kinds)', left: (['StepsStarted', 'StepsCompleted', 'StepsFailed', 'StepsRetried', 'StepsDeadLettered'] as const).map(total), ...third }),
+      new GraphWidget({ title: 'Steps completed by kind', left: [byValue('StepsCompleted')], ...third }),
+      new GraphWidget({ title: 'Steps failed, retried, dead-lettered by kind', left: [byValue('StepsFailed'), byValue('StepsRetried'), byValue('StepsDeadLettered')], ...third }),
+    ],
+    [
+      new GraphWidget({ title: 'Step duration p95 by kind (ms)', left: [byValue('StepDuration', 'p95')], ...third }),
+      new GraphWidget({ title: 'Queue lag, send to start (ms)', left: [plain('QueueLag', 'p50', 'p50'), plain('QueueLag', 'p95', 'p95'), plain('QueueLag', 'Maximum', 'max')], ...third }),
+      new GraphWidget({ title: 'Runs completed and blocked by reason', left: [plain('RunsCompleted', 'Sum'), byValue('RunsBlocked')], ...third }),
+    ],
+    [
+      new GraphWidget({ title: 'Callbacks and heartbeats timed out', left: [byValue('CallbacksTimedOut')], ...third }),
+      new GraphWidget({ title: 'Budget events (warning, exceeded)', left: [byValue('BudgetEvents')], ...third }),
+      new GraphWidget({ title: 'Webhook deliveries accepted and refused', left: [byValue('WebhooksAccepted'), byValue('WebhookRefused')], ...third }),
+    ],
+    [
+      new GraphWidget({ title: 'API requests by status class', left: [byValue('ApiRequests')], ...wide }),
+      new GraphWidget({ title: 'API latency p95 by status class (ms)', left: [byValue('ApiLatency', 'p95')], ...wide }),
+    ],
+  ];
+}

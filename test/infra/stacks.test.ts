@@ -6,6 +6,7 @@ import { stepDlqMaxReceiveCount, stepMaxReceiveCount } from '#infra/stacks/messa
 import { alarmIds, type AlarmId } from '#infra/stacks/operations-stack';
 import { localApiId } from '#infra/emulator-gaps';
 import { readStage, timingProblems } from '#infra/stage';
+import { batonMetrics } from '#shared/domain/metrics';
 import { listingsIndex, tableIndexNames } from '#shared/store/keys';
 import { synthesize } from './synth';
 
@@ -771,5 +772,21 @@ describe('operations stack', () => {
       expect(body, metric).toContain(`\\"${metric}\\"`);
     }
     for (const fn of ['StepWorkerFunction', 'DlqHandlerFunction', 'SweeperFunction', 'WebhookReactionsFunction', 'ScheduledStartFunction', 'ApiFunction', 'WebhookFunction']) expect(body, fn).toContain(fn);
+  });
+
+  it("graphs every one of Baton's own metrics for its stage: by kind, reason or status class through SEARCH, never by service", () => {
+    const [dashboard] = Object.values(prod.operations.findResources('AWS::CloudWatch::Dashboard')) as { Properties: { DashboardBody: { 'Fn::Join': [string, unknown[]] } } }[];
+    // The body is a CloudFormation join of strings and tokens: its literal parts, unescaped, are what CloudWatch reads.
+    const text = dashboard!.Properties.DashboardBody['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : '<token>')).join('').replace(/\\"/g, '"');
+    const plain = (name: string) => text.includes(`["Baton","${name}","stage","prod"`);
+
+    for (const [name, { dimension }] of Object.entries(batonMetrics) as [string, { dimension?: string }][]) {
+      if (dimension) expect(text, name).toContain(`SEARCH('{Baton,stage,${dimension}} MetricName="${name}" stage="prod"'`);
+      else expect(plain(name), name).toBe(true);
+    }
+    expect(text).toContain(`SUM(SEARCH('{Baton,stage,kind} MetricName="StepsDeadLettered" stage="prod"', 'Sum', 300))`);
+    expect(text).toContain(`SEARCH('{Baton,stage,kind} MetricName="StepDuration" stage="prod"', 'p95', 300)`);
+    expect(text).toContain(`SEARCH('{Baton,stage,reason} MetricName="RunsBlocked" stage="prod"', 'Sum', 300)`);
+    expect(text).not.toMatch(/\{Baton,[^}]*service/);
   });
 });
