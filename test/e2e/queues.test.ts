@@ -2,6 +2,7 @@ import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { unwrap } from '#sdk';
 import { aws } from '../helpers/aws';
+import { emfLinesSince, withMetric } from '../helpers/emf';
 import { engineClient } from '../helpers/engine';
 import { eventually } from '../helpers/poll';
 import { installationClient } from '../helpers/projects';
@@ -15,6 +16,7 @@ beforeEach(async () => {
 
 describe('queue inspection and redrive on the deployed stack (installation admin)', () => {
   it('shows a poison step in steps-parked, peeks its run and step without consuming it, and a redrive runs it again', async () => {
+    const since = Date.now() - 5_000;
     const client = await engineClient('queues');
     const admin = await installationClient();
     // Attempts 1-5 kill the worker: the fifth receive dead-letters the message (its run blocks,
@@ -28,6 +30,10 @@ describe('queue inspection and redrive on the deployed stack (installation admin
     const blocked = await client.waitFor(id, ['blocked', 'completed'], 240_000);
     expect(blocked.status).toBe('blocked');
     expect(await client.step(id, 'poison')).toMatchObject({ status: 'failed', error: { code: 'DEAD_LETTERED' } });
+    // The DLQ handler counted it: StepsDeadLettered by kind, as EMF on its log (README "Baton's metrics").
+    const deadLettered = await eventually('StepsDeadLettered as EMF', async () => withMetric(await emfLinesSince(since), 'StepsDeadLettered').find(({ document }) => document.kind === 'crash'), { timeoutMs: 60_000, intervalMs: 1_000 });
+    expect(deadLettered.logGroup).toMatch(/DlqHandler/);
+    expect(deadLettered.document).toMatchObject({ stage: stack.stage, kind: 'crash', StepsDeadLettered: expect.any(Number) });
 
     // GET /v1/queues counts it in steps-parked.
     const listed = await eventually('the dead letter to be parked', async () => {
