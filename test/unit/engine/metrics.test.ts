@@ -102,4 +102,21 @@ describe('engine metrics', () => {
     expect(harness.metrics.of('RunsBlocked')).toEqual([{ name: 'RunsBlocked', dimensions: { reason: 'CALLBACK_TIMEOUT' }, value: 1 }]);
     expectLowCardinality(harness, [runId]);
   });
+
+  it('an agent that stops its heartbeat: CallbacksTimedOut (heartbeat), and the step is retried by kind', async () => {
+    const agent: Executor = { kind: 'http', input: z.unknown(), run: async () => ({ status: 'pending' }) };
+    const harness = createEngineHarness({ executors: [agent], callbackBaseUrl: 'https://api.example.test' });
+    const runId = await harness.startRun([{ id: 'agent', kind: 'http', input: {}, callbackTimeoutSeconds: 3600, heartbeatSeconds: 30, retry: { ...once, maxAttempts: 2 } }]);
+    await harness.deliver();
+    expect(harness.step(runId, 'agent')).toMatchObject({ status: 'running', waitingFor: 'callback' });
+
+    // No heartbeat for longer than 30 s, the deadline an hour away: the sweeper finds the missed heartbeat.
+    harness.advance(120);
+    await sweep(harness.deps, sweepOptions);
+
+    expect(harness.step(runId, 'agent')).toMatchObject({ status: 'queued', error: { code: 'HEARTBEAT_TIMEOUT' } });
+    expect(harness.metrics.of('CallbacksTimedOut')).toEqual([{ name: 'CallbacksTimedOut', dimensions: { reason: 'heartbeat' }, value: 1 }]);
+    expect(harness.metrics.count('StepsRetried', { kind: 'http' })).toBe(1);
+    expectLowCardinality(harness, [runId]);
+  });
 });
