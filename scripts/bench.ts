@@ -17,6 +17,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { LambdaClient, ListFunctionsCommand } from '@aws-sdk/client-lambda';
@@ -112,7 +113,7 @@ async function runCases(): Promise<void> {
     if (response.status !== 201) throw new Error(`creating the bench project: ${response.status} ${JSON.stringify(body)}`);
     return body;
   })();
-  const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']) };
+  const target: CaseTarget = { info, projectId: project.id, token: project.adminToken.token, documents, logPath, pollMs: Number(values['poll-ms']), logs: new CloudWatchLogsClient({}) };
   const settings = { ...(values['publish-step-events'] ? { publishStepEvents: true } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as unknown } : {}), ...(values.limits ? { limits: JSON.parse(values.limits) as unknown } : {}), ...(values.concurrency ? { concurrency: JSON.parse(values.concurrency) as unknown } : {}) };
   if (Object.keys(settings).length) {
     const response = await fetch(`${info.apiUrl}/v1/projects/${project.id}/settings`, {

@@ -16,6 +16,8 @@ export interface Prices {
   kmsRequest: number;
   /** Lambda duration on arm64 (Baton's functions), per GB-second: reported beside the estimate, never in it. */
   lambdaArm64GbSecond: number;
+  /** CloudWatch Logs ingestion (standard class), per GB: Baton's metrics are EMF log lines. Reported beside the estimate, never in it. */
+  cloudWatchLogsIngestedGb: number;
 }
 
 /**
@@ -44,6 +46,9 @@ export const defaultPrices: Readonly<Prices> = Object.freeze({
   kmsRequest: 0.03 / 10_000,
   // Lambda duration, arm64, first tier: $0.0000133334 per GB-second (x86: $0.0000166667).
   lambdaArm64GbSecond: 0.0000133334,
+  // CloudWatch Logs ingestion, standard log class: $0.50 per GB (EMF lines are priced as logs;
+  // the metrics they create are billed per metric and month, not per line).
+  cloudWatchLogsIngestedGb: 0.5,
 });
 
 /**

@@ -16,6 +16,23 @@ export interface CaseMeasurement {
   /** Requests by service the emulator logged for the run, the bench's own requests taken out. */
   emulatorRequests: Record<string, number>;
   pipeline?: PipelineMeasurement;
+  /** Baton's metrics the functions printed for the run (EMF lines in their CloudWatch Logs, the sweeper's left out). */
+  emf?: EmfMeasurement;
+}
+
+export interface EmfSize {
+  lines: number;
+  /** What CloudWatch Logs ingests for them: each line's bytes plus 26 bytes of event metadata. */
+  ingestedBytes: number;
+}
+
+export interface EmfMeasurement {
+  /** The StepsCompleted the lines add up to: the run's steps when every line was read. */
+  stepsCompleted: number;
+  /** Baton's metrics (shared/domain/metrics.ts: steps, runs, API). */
+  catalogue: EmfSize;
+  /** The functions' AWS usage metrics (AwsCalls, DynamoDBWriteUnits, … by service; "Usage and cost"). */
+  usage: EmfSize;
 }
 
 export interface PipelineMeasurement {
@@ -73,6 +90,20 @@ export function lambdaComputeLine(usage: Usage, steps: number, prices: Prices = 
   };
 }
 
+/** GB as CloudWatch Logs bills ingestion (10^9 bytes: the higher of the two readings of a GB). */
+const bytesPerGb = 1e9;
+
+/** Baton's metrics of a case as log bytes: EMF lines and bytes per step, USD per million steps at the Logs ingestion price. */
+export function emfCostLine({ lines, ingestedBytes }: EmfSize, steps: number, prices: Prices = defaultPrices) {
+  return {
+    lines,
+    ingestedBytes,
+    linesPerStep: perStep(lines, steps, 3),
+    bytesPerStep: perStep(ingestedBytes, steps, 1),
+    usdPerMillionSteps: round(steps ? ((ingestedBytes / steps) * 1_000_000 * prices.cloudWatchLogsIngestedGb) / bytesPerGb : 0, 4),
+  };
+}
+
 /** The JSON line printed for one case. */
 export function caseLine(measurement: CaseMeasurement, prices: Prices = defaultPrices) {
   const { shape, size, steps, usage, wallSeconds, emulatorRequests, pipeline } = measurement;
@@ -98,6 +129,10 @@ export function caseLine(measurement: CaseMeasurement, prices: Prices = defaultP
     usdBreakdownPerMillionSteps: cost.breakdown,
     // Baton's own Lambda compute (handler time × memory), beside the request cost, not in it.
     lambdaCompute: lambdaComputeLine(usage, steps, prices),
+    // Baton's metrics (EMF log lines) at the Logs ingestion price, beside the request cost, not in it.
+    ...(measurement.emf
+      ? { metricsEmf: { stepsCompleted: measurement.emf.stepsCompleted, catalogue: emfCostLine(measurement.emf.catalogue, steps, prices), usage: emfCostLine(measurement.emf.usage, steps, prices) } }
+      : {}),
     emulator: {
       requests: totalOf(emulatorRequests),
       requestsPerStep: { total: perStep(totalOf(emulatorRequests), steps), ...perStepOf(emulatorRequests, steps) },

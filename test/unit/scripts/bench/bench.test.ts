@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { emptyUsage, type Usage } from '#shared/clients/usage-meter';
 import { minimalHandlerSource, sdkPackagesOf } from '../../../../scripts/lib/bench/cold-start';
 import { countRequests, logsRequests, subtractCounts } from '../../../../scripts/lib/bench/emulator-log';
-import { callsByService, caseLine, meterDifferencePercent, usdPerMillionSteps } from '../../../../scripts/lib/bench/report';
+import { callsByService, caseLine, emfCostLine, meterDifferencePercent, usdPerMillionSteps } from '../../../../scripts/lib/bench/report';
+import { countOf, emfLineOf, isCatalogueLine, withMetric } from '../../../../scripts/lib/emf-logs';
 import { benchSteps, benchWorkflow, meshWidth } from '../../../../scripts/lib/bench/shapes';
 
 const logText = [
@@ -79,6 +80,31 @@ describe('bench: prices and the JSON line', () => {
       shareOfPipelinePercent: 25,
     });
     expect(JSON.parse(JSON.stringify(line))).toEqual(line);
+  });
+});
+
+describe('bench: what Baton\'s metrics cost as log bytes', () => {
+  const emf = '{"_aws":{"Timestamp":1764580000000,"CloudWatchMetrics":[{"Namespace":"Baton","Dimensions":[["stage","kind"]],"Metrics":[{"Name":"StepsCompleted","Unit":"Count"}]}]},"stage":"local","kind":"noop","StepsCompleted":7}';
+
+  it('reads an EMF line from a log event and counts the bytes CloudWatch Logs ingests for it (message + 26)', () => {
+    const line = emfLineOf('/aws/lambda/Baton-local-Engine-StepWorkerFunction', 1, `${emf}\n`);
+    const lines = [line!, emfLineOf('g', 2, emf.replace('"StepsCompleted":7', '"StepsCompleted":[2,3]'))!];
+
+    expect(line).toMatchObject({ raw: emf, ingestedBytes: emf.length + 1 + 26, document: { kind: 'noop', StepsCompleted: 7 } });
+    expect(emfLineOf('g', 1, '{"level":"INFO","message":"step message processed"}')).toBeUndefined();
+    expect(emfLineOf('g', 1, emf.slice(0, 80))).toBeUndefined();
+    expect(withMetric(lines, 'StepsCompleted')).toHaveLength(2);
+    expect(withMetric(lines, 'StepsStarted')).toHaveLength(0);
+    expect(countOf(lines, 'StepsCompleted')).toBe(12);
+    // Baton's catalogue apart from a function's AWS usage metrics (by service).
+    expect(isCatalogueLine(line!)).toBe(true);
+    expect(isCatalogueLine(emfLineOf('g', 3, emf.replace('StepsCompleted","Unit":"Count"', 'AwsCalls","Unit":"Count"'))!)).toBe(false);
+  });
+
+  it('prices the bytes per step at $0.50 per GB ingested, beside the request cost', () => {
+    // 20 lines of 250 bytes over 100 steps: 50 bytes a step, 50 MB a million steps, $0.025.
+    expect(emfCostLine({ lines: 20, ingestedBytes: 5_000 }, 100)).toEqual({ lines: 20, ingestedBytes: 5_000, linesPerStep: 0.2, bytesPerStep: 50, usdPerMillionSteps: 0.025 });
+    expect(emfCostLine({ lines: 0, ingestedBytes: 0 }, 0).usdPerMillionSteps).toBe(0);
   });
 });
 
