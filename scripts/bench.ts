@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: what a step costs and how fast steps go, on the stack `npm start` deployed
  * (reads .baton/stack.json; deploys nothing of Baton's). Prints one JSON line per case
- * (shape × size of noop steps), the bare pipeline's lines, and one cold-start line per function.
+ * (shape × size of noop steps; with metricsEmf, Baton's metrics as CloudWatch Logs bytes), the bare
+ * pipeline's lines, and one cold-start line per function.
  * The emulator's own request count needs it to log at DEBUG (npm start's default):
  *   npm start -- --detach
  *   npm run bench                                   # every case: about 6 minutes
