@@ -12,12 +12,20 @@ const rawNumber = (value: unknown): number | undefined => {
   return value === undefined || !Number.isFinite(number) ? undefined : number;
 };
 
+/** How long a rate item outlives the last turn a take handed out (DynamoDB's TTL then removes it). */
+export const rateItemKeptSeconds = 24 * 3600;
+/** The item's `expiresAt` (epoch seconds) for a last turn ending at `until` (epoch ms). */
+const expiresAfter = (until: number) => Math.ceil(until / 1000) + rateItemKeptSeconds;
+
 /**
  * Rate limits on DynamoDB (shared/engine/rate.ts): one item per project and resolved key,
  * `CAPACITY#<p>#rate#<key> / RATE`, holding `reservedUntil` (the end of the last turn handed out)
  * and `nextStart` (the last start + one interval), both epoch ms. Every change is one conditional
  * UpdateItem, so concurrent takers and starters can neither share a turn nor start closer than
  * the interval. A rate-throttled step is one conditional write of the step (with its events).
+ * Keys templated from run input (one per customer, say) would pile up: every take sets the item's
+ * `expiresAt` a day past the turn it hands out, so a key idle for a day is removed by the table's
+ * TTL (a start never needs the item again by then; a key used again starts idle, as it would).
  */
 export function createDynamoRateStore({ documents, tableName }: { documents: DynamoDBDocumentClient; tableName: string }): RateStore {
   const names = { '#r': 'reservedUntil', '#n': 'nextStart' };
@@ -48,20 +56,22 @@ export function createDynamoRateStore({ documents, tableName }: { documents: Dyn
       for (let round = 0; round < 5; round += 1) {
         // Idle (no turn ahead, the last start an interval ago): it starts now.
         const idle = await update(projectId, key, {
-          UpdateExpression: 'SET #r = :next, #n = :next, projectId = :project',
+          UpdateExpression: 'SET #r = :next, #n = :next, projectId = :project, expiresAt = :expires',
           ConditionExpression: '(attribute_not_exists(#r) OR #r <= :now) AND (attribute_not_exists(#n) OR #n <= :now)',
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ':next': now + intervalMs, ':now': now, ':project': projectId },
+          ExpressionAttributeValues: { ':next': now + intervalMs, ':now': now, ':project': projectId, ':expires': expiresAfter(now + intervalMs) },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         });
         if (idle.won) return { started: true };
         // Turns ahead: the next one, atomically (concurrent takers each get their own).
+        // Concurrent takers may each add an interval past the end read here: the day kept covers them.
         const ahead = (idle.reservedUntil ?? 0) > now;
+        const after = ahead ? idle.reservedUntil! + intervalMs : (idle.nextStart ?? now) + intervalMs;
         const turn = await update(projectId, key, {
-          UpdateExpression: ahead ? 'SET #r = #r + :interval' : 'SET #r = :after',
+          UpdateExpression: ahead ? 'SET #r = #r + :interval, expiresAt = :expires' : 'SET #r = :after, expiresAt = :expires',
           ConditionExpression: ahead ? '#r > :now' : 'attribute_not_exists(#r) OR #r <= :now',
           ExpressionAttributeNames: { '#r': names['#r'] },
-          ExpressionAttributeValues: { ':now': now, ...(ahead ? { ':interval': intervalMs } : { ':after': (idle.nextStart ?? now) + intervalMs }) },
+          ExpressionAttributeValues: { ':now': now, ':expires': expiresAfter(after), ...(ahead ? { ':interval': intervalMs } : { ':after': after }) },
           ReturnValues: 'UPDATED_NEW',
         });
         // No turn ahead but a start within the interval (it came late): the turn after it.
