@@ -4,6 +4,7 @@ import type { EngineDeps } from './context';
 import { applyEffects, messageFor } from './dispatch';
 import { isFinished, isReleasedByParent, rerelease } from './release-dependents';
 import { handleDeadLetteredReview } from './gate-recovery';
+import { childFinished } from './map-children';
 import { handOverUnsentRoots } from './start-job';
 import { failStep } from './step-outcomes';
 
@@ -30,6 +31,11 @@ export async function handleDeadLetter(deps: EngineDeps, message: StepMessage, r
   if (!run || !step) return 'ignored';
   // A quality gate's reviewer that kept crashing the worker: the gate goes to a person (gate-recovery.ts).
   if (step.status === 'needs_qa') return handleDeadLetteredReview(deps, run, step, message, receiveCount);
+  // A map's child that finished: its follow-up (its next child, its chunk, maybe the map) again, walking whatever chain of children ran inline after it.
+  if (step.mapItem && (step.status === 'completed' || step.status === 'failed')) {
+    await applyEffects(deps, await childFinished(deps, run, step));
+    return 'ignored';
+  }
   if (isFinished(step)) {
     // The step finished but its worker kept dying after (while releasing, sending or running a
     // child inline): the worker's releases counted on this message's redelivery, which ends

@@ -7,7 +7,7 @@ import type { RunRecord, StepRecord } from '#shared/store/runs';
 import { runEvent, type EngineDeps } from './context';
 import { mergeEffects, messageFor, noEffects, type Effects } from './dispatch';
 import type { MapObjects, MapRecord } from './map-store';
-import type { FinishPlan } from './release-dependents';
+import { isFinished, rerelease, type FinishPlan } from './release-dependents';
 import { completeStep, failStep } from './step-outcomes';
 
 /**
@@ -100,6 +100,12 @@ export async function startChild(deps: EngineDeps, run: RunRecord, map: MapRecor
   }
   const child = await deps.store.getStep(run.id, stepId);
   if (child?.status === 'queued') return { events: [], dispatches: [messageFor(child)] };
+  // The child may have run inline after the one before it in its slot (step-lifecycle.ts), in an
+  // invocation that died: only the first message of that chain is redelivered. As rerelease does
+  // for a static graph, walk on: a running child is looked at against its lease (taken over when
+  // its worker is gone), a finished one's follow-up (its next child, its chunk) is redone.
+  if (child?.status === 'running') return { events: [], dispatches: [messageFor({ ...child, attempt: child.attempt - 1 })] };
+  if (child?.status === 'completed' || (child?.status === 'failed' && map.round === 1)) return childFinished(deps, run, child);
   if (child?.status !== 'failed' || map.round === 1) return noEffects();
   const event = runEvent(run, 'step.retry_requested', 'worker', { attempt: child.attempt + 1, map: map.mapId, index, round: map.round }, at, stepId);
   const written = await deps.store.requeue(run.id, stepId, { at: at.toISOString(), allowedAttempts: child.attempt + child.retry.maxAttempts, generation: child.generation ?? 1 }, event);
@@ -173,6 +179,9 @@ export async function finishMap(deps: EngineDeps, run: RunRecord, map: MapRecord
     } else {
       effects = await completeStep(deps, run, step, { status: 'completed', output }, { actor: 'worker', transition: 'complete', usage });
     }
+  } else if (step && isFinished(step)) {
+    // A repeat after the map's outcome was written (a redelivery walking the children again): its dependents' release is redone.
+    effects = await rerelease(deps, run, step);
   }
   await deps.store.maps.closeMap(run.id, map.mapId, map.round);
   return effects ?? noEffects();

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { mapChildId } from '#shared/domain/map-step';
 import { runAction } from '#shared/engine/run-actions';
+import { processStepMessage } from '#shared/engine/step-lifecycle';
+import { Crash, crashing } from '#test/helpers/crashing';
 import { createEngineHarness, type EngineHarness } from '#test/helpers/engine-harness';
 
 /** Children of the map that are queued or running now (started, not finished). */
@@ -120,6 +122,41 @@ describe('map steps (issue 13 §1) on the in-memory store', () => {
     const { items } = await harness.memory.store.maps.children(cancelled, 'm', { limit: 100 });
     expect(items.filter((child) => child.status === 'queued' || child.status === 'running')).toEqual([]);
     expect(items.some((child) => child.status === 'cancelled')).toBe(true);
+  });
+
+  it('a worker dying anywhere in a chain of children it ran inline leaves none behind: the redelivery walks the chain', async () => {
+    // One slot: the first child's message runs every child after it inline (and the dependent); its worker dies at each of its calls in turn
+    // (the children retry: a death mid-attempt costs that attempt, WORKER_LOST).
+    // Its message then comes back, or (every delivery having died) goes to the DLQ handler.
+    for (let crashAt = 1; crashAt <= 70; crashAt += 1) {
+      for (const [afterEffect, deadLettered] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const harness = createEngineHarness();
+        const runId = await harness.startRun([mapStep({ items: Array.from({ length: 6 }, (_, index) => index), maxConcurrency: 1, step: { kind: 'work' } }), { id: 'after', dependsOn: ['m'] }]);
+        await harness.deliver(); // the map's claim: its first child's message
+        const entry = harness.visible()[0]!;
+        entry.receives += 1;
+        entry.visibleAt = harness.now() + 20_000;
+        const outcome = await processStepMessage(crashing(harness.deps, { crashAt, afterEffect }, [0]), entry.message, harness.now() + 20_000).catch((error: unknown) => error);
+        if (!(outcome instanceof Crash) || deadLettered) harness.queue.splice(harness.queue.indexOf(entry), 1);
+        if (outcome instanceof Crash && deadLettered) await harness.deadLetter(entry.message);
+        await harness.drain();
+        const fate = `crash at ${crashAt} ${afterEffect}${deadLettered ? ', dead-lettered' : ''}`;
+        const { items: children } = await harness.memory.store.maps.children(runId, 'm', { limit: 100 });
+        // Nothing left behind: every child finished, the map with them, the run with the map.
+        expect(children.map((child) => child.status).filter((status) => status !== 'completed' && status !== 'failed'), fate).toEqual([]);
+        expect(children, fate).toHaveLength(6);
+        if (deadLettered && harness.run(runId).status === 'blocked') {
+          // The DLQ handler failed the child its message was for when that one had not finished: the map over its 0% tolerance.
+          expect(children.filter((child) => child.status === 'failed').map((child) => child.error?.code), fate).toEqual(['DEAD_LETTERED']);
+          expect(harness.step(runId, 'm').error?.code, fate).toBe('MAP_TOLERANCE_EXCEEDED');
+          continue;
+        }
+        expect(harness.run(runId).status, `${fate}: ${harness.run(runId).reason}`).toBe('completed');
+        expect(harness.step(runId, 'm').output, fate).toMatchObject({ count: 6, succeeded: 6, failed: 0 });
+        expect(results(harness, runId).map((line) => line.status)).toEqual(Array.from({ length: 6 }, () => 'succeeded'));
+        expect(harness.step(runId, 'after').status).toBe('completed');
+      }
+    }
   });
 
   it('completes at once over no items', async () => {
