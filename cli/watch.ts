@@ -1,6 +1,7 @@
 import { BatonApiError, unwrap, type BatonClient, type RunStatus } from '#sdk';
 import { TransportError } from './errors';
 import { progressOf, type RunProgress } from './format';
+import { ownSteps } from './step-lists';
 import type { ProgressDisplay } from './progress';
 
 /** Where watching stops: the run is over, or blocked until someone retries or cancels it. */
@@ -27,11 +28,8 @@ export async function watchRun(client: BatonClient, runId: string, display: Prog
     for (;;) {
       let progress: RunProgress;
       try {
-        const [run, steps] = await Promise.all([
-          unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } })),
-          unwrap(client.GET('/v1/runs/{runId}/steps', { params: { path: { runId } } })),
-        ]);
-        progress = progressOf(run, steps.items, now());
+        const [run, steps] = await Promise.all([unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } })), ownSteps(client, runId)]);
+        progress = progressOf(run, steps, now());
         failures = 0;
       } catch (error) {
         failures += 1;

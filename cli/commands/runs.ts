@@ -1,10 +1,11 @@
-import { paginate, runEvents, unwrap, type BatonClient, type CreateRunBody, type Run, type RunStatus } from '#sdk';
+import { paginate, runEvents, runSteps, unwrap, type BatonClient, type CreateRunBody, type Run, type RunStatus, type StepSummary } from '#sdk';
 import { InvalidArgumentError, type Command } from 'commander';
 import { exitCodes, UsageError, type ExitCode } from '../errors';
 import { readValue } from '../files';
 import { budgetLines, eventLine, formatDuration, limitsLine, progressOf, reasonCode, summaryLines } from '../format';
 import type { Act } from '../program';
 import { createProgressDisplay } from '../progress';
+import { ownSteps } from '../step-lists';
 import type { Session } from '../session';
 import { watchRun } from '../watch';
 
@@ -196,11 +197,33 @@ export function registerRuns(program: Command, act: Act): void {
     .action(
       act(async (session, runId: string) => {
         const client = await session.client();
-        const [detail, steps] = await Promise.all([
-          unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } })),
-          unwrap(client.GET('/v1/runs/{runId}/steps', { params: { path: { runId } } })),
-        ]);
-        session.output.result({ ...detail, stepList: steps.items }, summaryLines(progressOf(detail, steps.items, session.deps.now())));
+        const [detail, steps] = await Promise.all([unwrap(client.GET('/v1/runs/{runId}', { params: { path: { runId } } })), ownSteps(client, runId)]);
+        session.output.result({ ...detail, stepList: steps }, summaryLines(progressOf(detail, steps, session.deps.now())));
+        return exitCodes.ok;
+      }),
+    );
+
+  run
+    .command('steps')
+    .description("a run's steps in step-id order, every page of the listing (a 10,000-step run too); map children follow their map")
+    .argument('<run>', 'the run id (run_…)')
+    .option('--status <status>', 'only steps in this status (pending, queued, running, completed, failed, …)')
+    .option('--limit <n>', 'at most this many', positiveInteger)
+    .action(
+      act(async (session, runId: string, options: { status?: string; limit?: number }) => {
+        const client = await session.client();
+        const items: StepSummary[] = [];
+        for await (const step of runSteps(client, runId)) {
+          if (options.status && step.status !== options.status) continue;
+          items.push(step);
+          if (options.limit !== undefined && items.length >= options.limit) break;
+        }
+        session.output.result(
+          { items },
+          items.length
+            ? items.map((step) => `${step.id}  ${step.status.padEnd(9)}  ${step.kind}  attempt ${step.attempt}${step.error ? `  ${step.error.code ? `${step.error.code}: ` : ''}${step.error.message}` : ''}`)
+            : `No steps${options.status ? ` in status ${options.status}` : ''}.`,
+        );
         return exitCodes.ok;
       }),
     );

@@ -1,7 +1,10 @@
-import { paginate, unwrap, type components } from '#sdk';
+import { paginate, unwrap, type BatonClient, type components, type MapChild, type MapChildrenPage } from '#sdk';
 import type { Command } from 'commander';
-import { exitCodes } from '../errors';
+import { exitCodes, type ExitCode } from '../errors';
 import type { Act } from '../program';
+import type { Session } from '../session';
+import { mapCountsLine } from '../step-lists';
+import { positiveInteger } from './runs';
 
 type StepDetail = components['schemas']['StepDetail'];
 
@@ -30,6 +33,27 @@ export function stepLines(runId: string, step: StepDetail, now: number): string[
   return lines;
 }
 
+/** A map step's children, every page (pages of 100 through the listing's cursor), the failed ones only with `--failed`. */
+async function listChildren(session: Session, client: BatonClient, runId: string, stepId: string, options: { failed?: boolean; limit?: number }): Promise<ExitCode> {
+  const items: MapChild[] = [];
+  let counts: MapChildrenPage['counts'] | undefined;
+  let cursor: string | undefined;
+  do {
+    const page = await unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}/children', { params: { path: { runId, stepId }, query: { limit: childPageSize, ...(cursor ? { cursor } : {}) } } }));
+    counts ??= page.counts;
+    for (const child of page.items) if (!options.failed || child.status === 'failed') items.push(child);
+    cursor = page.cursor;
+  } while (cursor && (options.limit === undefined || items.length < options.limit));
+  const shown = options.limit === undefined ? items : items.slice(0, options.limit);
+  session.output.result({ counts, items: shown }, [
+    ...shown.map((child) => `${String(child.index).padStart(6, '0')}  ${child.status.padEnd(9)}  attempt ${child.attempt}${child.error ? `  ${child.error.code ? `${child.error.code}: ` : ''}${child.error.message}` : ''}`),
+    ...(counts ? [`${stepId}: ${mapCountsLine(counts)}`] : []),
+  ]);
+  return exitCodes.ok;
+}
+
+const childPageSize = 100;
+
 /** `step` (one step), `inbox` (what waits for a person), `approve` and `reject` a step waiting in needs_qa. */
 export function registerSteps(program: Command, act: Act): void {
   program
@@ -37,11 +61,24 @@ export function registerSteps(program: Command, act: Act): void {
     .description('one step of a run: its status, what it waits for (a quality gate with its score, a capacity limit), who added it, its error')
     .argument('<run>', 'the run id (run_…)')
     .argument('<step>', 'the step id')
+    .option('--children', "a map step's children in item order (index, status, attempt, error), every page of them")
+    .option('--failed', 'with --children: only the failed ones')
+    .option('--limit <n>', 'with --children: at most this many', positiveInteger)
+    .addHelpText('after', '\nA map step shows its progress and where its results are; a workflow step its child run.\nA map blocked with MAP_TOLERANCE_EXCEEDED: `npx baton run retry <run>` runs its failed items only.')
     .action(
-      act(async (session, runId: string, stepId: string) => {
+      act(async (session, runId: string, stepId: string, options: { children?: boolean; failed?: boolean; limit?: number }) => {
         const client = await session.client();
+        if (options.children) return listChildren(session, client, runId, stepId, options);
         const step = await unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } }));
-        session.output.result(step, stepLines(runId, step, session.deps.now()));
+        const lines = stepLines(runId, step, session.deps.now());
+        if (step.kind === 'map' && step.status !== 'pending') {
+          const { counts } = await unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}/children', { params: { path: { runId, stepId }, query: { limit: 1 } } }));
+          const resultsUrl = (step.output as { resultsUrl?: string } | undefined)?.resultsUrl;
+          lines.push(`map: ${mapCountsLine(counts)}`, ...(resultsUrl ? [`results: ${resultsUrl}`] : []), `children: npx baton step ${runId} ${stepId} --children${counts.failed ? ' --failed' : ''}`);
+          if (step.error?.code === 'MAP_TOLERANCE_EXCEEDED') lines.push(`retry the failed items only: npx baton run retry ${runId}`);
+        }
+        if (step.childRun) lines.push(`child run: ${step.childRun.runId}  (npx baton run show ${step.childRun.runId})`);
+        session.output.result(step, lines);
         return exitCodes.ok;
       }),
     );

@@ -23,6 +23,9 @@ export type Feedback = Schemas['Feedback'];
 export type FeedbackList = Schemas['FeedbackList'];
 export type RunComparison = Schemas['RunComparison'];
 export type Fork = Schemas['Fork'];
+/** A page of a map step's children with the map's counts. */
+export type MapChildrenPage = Schemas['MapChildrenPage'];
+export type MapChild = MapChildrenPage['items'][number];
 export { BatonApiError as ApiError };
 
 export const runStatuses: RunStatus[] = ['pending', 'running', 'paused', 'blocked', 'failed', 'cancelled', 'completed'];
@@ -60,7 +63,11 @@ export function createApi(baseUrl: string, token: string) {
     whoami: () => unwrap(client.GET('/v1/whoami')),
     listRuns: (projectId: string, query: RunQuery): Promise<Page<Run>> => unwrap(client.GET('/v1/projects/{projectId}/runs', { params: { path: { projectId }, query } })),
     getRun: (runId: string): Promise<RunDetail> => unwrap(client.GET('/v1/runs/{runId}', runPath(runId))),
-    listSteps: async (runId: string) => (await unwrap(client.GET('/v1/runs/{runId}/steps', runPath(runId)))).items,
+    /** One page of the run's steps (step-id order; map children follow their map). */
+    listStepsPage: (runId: string, query: { limit?: number; cursor?: string } = {}): Promise<Page<StepSummary>> => unwrap(client.GET('/v1/runs/{runId}/steps', { params: { path: { runId }, query } })),
+    /** A map step's children in item order, a page at a time, with the map's counts. */
+    listStepChildren: (runId: string, stepId: string, query: { limit?: number; cursor?: string } = {}): Promise<MapChildrenPage> =>
+      unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}/children', { params: { path: { runId, stepId }, query } })),
     getStep: (runId: string, stepId: string) => unwrap(client.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId, stepId } } })),
     listEvents: (runId: string, query: { order?: 'asc' | 'desc'; limit?: number; cursor?: string }) =>
       unwrap(client.GET('/v1/runs/{runId}/events', { params: { path: { runId }, query } })),

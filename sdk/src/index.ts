@@ -8,5 +8,6 @@ export { BatonApiError, BatonTimeoutError, type ApiErrorBody } from './errors';
 export { collect, paginate, type Page } from './pagination';
 export { createRunAndWait, finalRunStatuses, isSettled, runEvents, waitForRun, waitForStep, type RunEventsOptions, type StepWaitOptions, type WaitOptions } from './runs';
 export { sleep } from './sleep';
+export { mapChildren, runSteps, type StepListOptions } from './steps';
 export type * from './types';
 export type { components, operations, paths } from './schema';

@@ -14,6 +14,10 @@ export type Run = Schemas['Run'];
 export type RunDetail = Schemas['RunDetail'];
 export type StepSummary = Schemas['StepSummary'];
 export type StepDetail = Schemas['StepDetail'];
+/** A page of a map step's children (`GET /v1/runs/{runId}/steps/{stepId}/children`) with the map's `counts`. */
+export type MapChildrenPage = Schemas['MapChildrenPage'];
+/** One child of a map step: a step summary with its item `index`. */
+export type MapChild = MapChildrenPage['items'][number];
 export type Event = Schemas['Event'];
 export type Schedule = Schemas['Schedule'];
 /** A trigger: runs of a workflow started by webhook deliveries or EventBridge events. */

@@ -455,6 +455,64 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(remaining[0]!.id).not.toBe(id);
   });
 
+  it("shows a map step's progress and lists its children through every page (--failed for the failed ones); `run steps` pages a 1,100-step run; a workflow step names its child run", async () => {
+    const failing = [5, 120];
+    const items = Array.from({ length: 130 }, (_, index) => ({ url: `${testAgent().url}/${failing.includes(index) ? 'refuse' : 'ok'}` }));
+    const saved = await unwrap(
+      sdk.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId: project.id } },
+        body: { name: 'cli-map', steps: [{ id: 'fan', kind: 'map', input: { items, maxConcurrency: 20, step: { kind: 'http', input: { url: '{{item.url}}' }, retry: { maxAttempts: 1 } } } }, { id: 'after', kind: 'noop', dependsOn: ['fan'] }] },
+      }),
+    );
+    const { id: runId } = await unwrap(sdk.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: project.id } }, body: { workflowId: saved.id } }));
+    const watched = await baton(['run', 'watch', runId]);
+
+    const step = await baton(['step', runId, 'fan']);
+    const all = await baton(['step', runId, 'fan', '--children', '--json']);
+    const failed = await baton(['step', runId, 'fan', '--children', '--failed']);
+    const shown = await baton(['run', 'show', runId, '--json']);
+    const failedSteps = await baton(['run', 'steps', runId, '--status', 'failed', '--json']);
+
+    expect(watched.code, watched.stderr).toBe(2);
+    expect(step.code, step.stderr).toBe(0);
+    expect(step.stdout).toContain('fan  failed  map');
+    expect(step.stdout).toContain('\nmap: 130 of 130 done: 128 succeeded, 2 failed, 0 queued or running\n');
+    expect(step.stdout).toMatch(/\nresults: s3:\/\/\S+\n|\nerror: MAP_TOLERANCE_EXCEEDED: 2 of 130 items failed/);
+    expect(step.stdout).toContain(`\nchildren: npx baton step ${runId} fan --children --failed\n`);
+    expect(step.stdout).toContain(`\nretry the failed items only: npx baton run retry ${runId}\n`);
+    // 130 children over two pages of the listing, in item order.
+    const listed = json<{ counts: { count: number; failed: number }; items: { index: number; status: string }[] }>(all);
+    expect(listed.counts).toMatchObject({ count: 130, failed: 2 });
+    expect(listed.items.map((child) => child.index)).toEqual(Array.from({ length: 130 }, (_, index) => index));
+    expect(failed.stdout.split('\n').filter(Boolean)).toEqual([
+      '000005  failed     attempt 1  BAD_INPUT: refused',
+      '000120  failed     attempt 1  BAD_INPUT: refused',
+      'fan: 130 of 130 done: 128 succeeded, 2 failed, 0 queued or running',
+    ]);
+    // The run's own steps only (the children are the map's), and every failed step of the listing.
+    expect(json<{ stepList: { id: string }[] }>(shown).stepList.map((item) => item.id).sort()).toEqual(['after', 'fan']);
+    expect(json<{ items: { id: string }[] }>(failedSteps).items.map((item) => item.id)).toEqual(['fan', 'fan[000005]', 'fan[000120]']);
+
+    // A run bigger than a page: `run steps` follows the cursor.
+    const name = (index: number) => `s${String(index).padStart(4, '0')}`;
+    const big = await unwrap(sdk.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: project.id } }, body: { name: 'cli-big', steps: Array.from({ length: 1100 }, (_, index) => ({ id: name(index), kind: 'noop' })) } }));
+    const bigRun = await unwrap(sdk.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: project.id } }, body: { workflowId: big.id, start: false } }));
+    const bigSteps = await baton(['run', 'steps', bigRun.id, '--json']);
+    const firstFew = await baton(['run', 'steps', bigRun.id, '--limit', '2']);
+    expect(json<{ items: { id: string }[] }>(bigSteps).items.map((item) => item.id)).toEqual(Array.from({ length: 1100 }, (_, index) => name(index)));
+    expect(firstFew.stdout).toBe('s0000  pending    noop  attempt 0\ns0001  pending    noop  attempt 0\n');
+
+    // A workflow step names the child run it started.
+    const inner = await unwrap(sdk.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: project.id } }, body: { name: 'cli-child', steps: [{ id: 'inner', kind: 'noop' }] } }));
+    const parent = await unwrap(
+      sdk.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId: project.id } }, body: { name: 'cli-parent', steps: [{ id: 'sub', kind: 'workflow', input: { workflowId: inner.id } }] } }),
+    );
+    const parentRun = await unwrap(sdk.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: project.id } }, body: { workflowId: parent.id } }));
+    const child = await eventually('the workflow step to start its child', async () => (await unwrap(sdk.GET('/v1/runs/{runId}/steps/{stepId}', { params: { path: { runId: parentRun.id, stepId: 'sub' } } }))).childRun?.runId, { timeoutMs: 60_000 });
+    const subStep = await baton(['step', parentRun.id, 'sub']);
+    expect(subStep.stdout).toContain(`\nchild run: ${child}  (npx baton run show ${child})\n`);
+  }, 300_000);
+
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);
     const missingJson = await baton(['run', 'start', '--json']);

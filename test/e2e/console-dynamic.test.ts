@@ -1,4 +1,4 @@
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unwrap } from '#sdk';
 import { nodeStatuses, openBrowser, openHash, screenshotPath, signIn, type ConsoleBrowser } from '../helpers/browser';
@@ -8,7 +8,9 @@ import { useTestAgent } from '../helpers/test-agent';
 
 /**
  * The console's faces of issue 13 (dynamic work and triggers): steps a planner added, the
- * Triggers page, in a real browser against the deployed stack.
+ * Triggers page, map steps (progress, children paged, retry of the failed items), a big run
+ * listed a page at a time, loop iterations and sub-workflow links, in a real browser against
+ * the deployed stack.
  */
 const testAgent = useTestAgent({ beforeAll, afterAll });
 let client: EngineClient;
@@ -16,6 +18,9 @@ let browser: ConsoleBrowser;
 let page: Page;
 
 const poll = { timeout: 30_000, interval: 250 };
+
+/** One attribute of every element a locator finds, in document order. */
+const attributes = async (locator: Locator, name: string) => Promise.all((await locator.all()).map((element) => element.getAttribute(name)));
 
 beforeAll(async () => {
   await resetData();
@@ -121,4 +126,121 @@ describe('the console showing dynamic work', () => {
     await expect.poll(() => eventsRow.count(), poll).toBe(0);
     expect((await triggers()).map((trigger) => trigger.id)).toEqual([webhook!.id]);
   });
+
+  it("shows a map's progress and its children a page at a time; a map over its tolerance says so and Retry runs the failed items", async () => {
+    const key = `map-${Date.now()}`;
+    const failing = [3, 17];
+    const items = Array.from({ length: 30 }, (_, index) => ({ url: failing.includes(index) ? `${testAgent().url}/flaky/${key}-${index}?failures=1&status=500` : `${testAgent().url}/ok` }));
+    const workflowId = await client.workflow({
+      name: 'fan-out',
+      steps: [
+        { id: 'fan', kind: 'map', input: { items, maxConcurrency: 10, toleratedFailurePercentage: 0, step: { kind: 'http', input: { url: '{{item.url}}' }, retry: { maxAttempts: 1 } } } },
+        { id: 'after', kind: 'noop', dependsOn: ['fan'] },
+      ],
+    });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['blocked', 'completed'], 120_000);
+    await openHash(page, `/runs/${id}`);
+
+    // The map blocked the run: said at the top with what Retry does; its children are not drawn as nodes.
+    await expect.poll(() => page.getByTestId('map-blocked').textContent(), poll).toMatch(/^MAP_TOLERANCE_EXCEEDED The map step fan blocked the run: 2 of 30 items failed \(6\.67%\), more than the 0% tolerated\s*Retry runs the failed items only/);
+    expect(await nodeStatuses(page)).toEqual({ fan: 'failed', after: 'pending' });
+    const progress = page.locator('[data-testid="map-progress"][data-step-id="fan"]');
+    await expect.poll(() => progress.getByTestId('map-counts').textContent(), poll).toBe('30 of 30 done: 28 succeeded, 2 failed, 0 queued or running');
+
+    // The drawer pages the children: 25, then the last 5; the failed ones with their error.
+    await progress.getByRole('button', { name: 'fan' }).click();
+    const children = page.getByTestId('map-children');
+    await expect.poll(() => children.locator('tbody tr').count(), poll).toBe(25);
+    expect(await children.getByTestId('map-children-range').textContent()).toBe('items 0–24 of 30');
+    expect(await attributes(children.locator('tbody tr[data-status="failed"]'), 'data-index')).toEqual(failing.map(String));
+    expect(await children.locator('tbody tr[data-index="3"] .child-error').textContent()).toMatch(/flaky failure 1/);
+    expect(await children.getByTestId('map-results').textContent()).toMatch(/^Results \(JSON Lines, in item order\): s3:\/\/\S+/);
+    await page.screenshot({ path: screenshotPath('map-blocked.png'), fullPage: true });
+    await children.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => children.getByTestId('map-children-range').textContent(), poll).toBe('items 25–29 of 30');
+    expect(await attributes(children.locator('tbody tr'), 'data-index')).toEqual(['25', '26', '27', '28', '29']);
+    expect(await children.getByRole('button', { name: 'Next' }).isDisabled()).toBe(true);
+    await children.getByRole('button', { name: 'Previous' }).click();
+    await expect.poll(() => children.getByTestId('map-children-range').textContent(), poll).toBe('items 0–24 of 30');
+
+    // Retry: only the two failed items run again (round 2), and the run completes.
+    await page.getByTestId('map-blocked').getByRole('button', { name: 'Retry the failed items' }).click();
+    await client.waitFor(id, ['completed'], 120_000);
+    await expect.poll(() => nodeStatuses(page), { ...poll, timeout: 60_000 }).toEqual({ fan: 'completed', after: 'completed' });
+    await expect.poll(() => progress.getByTestId('map-counts').textContent(), poll).toBe('30 of 30 done: 30 succeeded, 0 failed, 0 queued or running (round 2)');
+    expect(await page.getByTestId('map-blocked').count()).toBe(0);
+    const { items: all } = await unwrap(client.baton.GET('/v1/runs/{runId}/steps/{stepId}/children', { params: { path: { runId: id, stepId: 'fan' }, query: { limit: 100 } } }));
+    expect(all.filter((child) => child.attempt === 2).map((child) => child.index)).toEqual(failing);
+    await page.screenshot({ path: screenshotPath('map-retried.png'), fullPage: true });
+  }, 300_000);
+
+  it('lists a 2,100-step run a page at a time instead of drawing it, and opens a step from the list', async () => {
+    const count = 2100;
+    const name = (index: number) => `s${String(index).padStart(4, '0')}`;
+    const workflowId = await client.workflow({ name: 'big', steps: Array.from({ length: count }, (_, index) => ({ id: name(index), kind: 'noop', ...(index ? { dependsOn: [name(index - 1)] } : {}) })) });
+    const { id } = await client.run(workflowId, { start: false });
+    const opened = Date.now();
+    await openHash(page, `/runs/${id}`);
+    const list = page.getByTestId('step-pages');
+    await expect.poll(() => list.locator('tbody tr').count(), { ...poll, timeout: 20_000 }).toBe(100);
+    const renderMs = Date.now() - opened;
+    console.log(`a ${count}-step run's page listed its first 100 steps ${renderMs} ms after it was opened`);
+    expect(await list.getByTestId('big-run-note').textContent()).toMatch(/^2,100 steps: too many to draw/);
+    expect(await page.locator('[data-testid="dag"]').count()).toBe(0);
+    expect(await list.locator('tbody tr').first().getAttribute('data-step-id')).toBe('s0000');
+    expect(await list.getByTestId('step-range').textContent()).toBe('steps 1–100');
+    await list.getByRole('button', { name: 'Next' }).click();
+    await expect.poll(() => list.getByTestId('step-range').textContent(), poll).toBe('steps 101–200');
+    expect(await list.locator('tbody tr').first().getAttribute('data-step-id')).toBe('s0100');
+    await page.screenshot({ path: screenshotPath('big-run.png'), fullPage: true });
+    await list.locator('tbody tr[data-step-id="s0150"]').click();
+    await expect.poll(() => page.getByTestId('step-drawer').locator('h2').textContent(), poll).toBe('s0150');
+    expect(await page.getByTestId('step-drawer').textContent()).toContain('depends on s0149');
+  }, 120_000);
+
+  it("shows a loop step's iteration and each earlier iteration's output", async () => {
+    const workflowId = await client.workflow({
+      name: 'count-up',
+      steps: [
+        { id: 'count', kind: 'http', input: { url: `${testAgent().url}/flaky/loop-${Date.now()}?failures=0` }, loop: { over: ['count'], until: { path: 'attempts', greaterThanOrEqual: 3 }, maxIterations: 5 } },
+        { id: 'done', kind: 'noop', dependsOn: ['count'] },
+      ],
+    });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed'], 120_000);
+    await openHash(page, `/runs/${id}`);
+    await expect.poll(() => nodeStatuses(page), poll).toEqual({ count: 'completed', done: 'completed' });
+    expect(await page.locator('[data-testid="dag"] [data-step-id="count"] title').textContent()).toBe('count (http): completed (loop iteration 3)');
+    await page.locator('[data-testid="dag"] [data-step-id="count"]').click();
+    const loop = page.getByTestId('loop-iterations');
+    await expect.poll(() => loop.getByTestId('loop-iteration').textContent(), poll).toBe('Completed in iteration 3; 2 earlier iterations did not meet its condition.');
+    const rows = await loop.locator('tbody tr').all();
+    expect(await Promise.all(rows.map(async (row) => [await row.getAttribute('data-iteration'), await row.locator('pre').textContent()]))).toEqual([
+      ['1', '{"attempts":1}'],
+      ['2', '{"attempts":2}'],
+    ]);
+    expect(await page.getByTestId('step-output').textContent()).toContain('"attempts": 3');
+    await page.screenshot({ path: screenshotPath('loop.png'), fullPage: true });
+  }, 180_000);
+
+  it('links a workflow step to its child run, and the child run back to its parent', async () => {
+    const childWorkflow = await client.workflow({ name: 'inner', steps: [{ id: 'inner-step', kind: 'noop' }] });
+    const workflowId = await client.workflow({ name: 'outer', steps: [{ id: 'sub', kind: 'workflow', input: { workflowId: childWorkflow, input: { topic: 'otters' } } }, { id: 'after', kind: 'noop', dependsOn: ['sub'] }] });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed'], 120_000);
+    const childRunId = ((await client.step(id, 'sub')).output as { runId: string }).runId;
+    await openHash(page, `/runs/${id}`);
+    await expect.poll(() => nodeStatuses(page), poll).toEqual({ sub: 'completed', after: 'completed' });
+    await page.locator('[data-testid="dag"] [data-step-id="sub"]').click();
+    const link = page.getByTestId('step-child-run');
+    await expect.poll(() => link.textContent(), poll).toBe(`Child run ${childRunId}.`);
+    await link.getByRole('link', { name: childRunId }).click();
+    await expect.poll(() => page.getByTestId('parent-run').textContent(), poll).toBe(`A sub-workflow: started by the workflow step sub of run ${id}`);
+    await expect.poll(() => nodeStatuses(page), poll).toEqual({ 'inner-step': 'completed' });
+    await page.screenshot({ path: screenshotPath('sub-workflow-child.png'), fullPage: true });
+    await page.getByTestId('parent-run').getByRole('link', { name: id }).click();
+    await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('completed');
+    expect(await page.locator('h1 .mono').textContent()).toBe(id);
+  }, 180_000);
 });

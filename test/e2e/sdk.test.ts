@@ -4,7 +4,9 @@ import {
   collect,
   createClient,
   createRunAndWait,
+  mapChildren,
   paginate,
+  runSteps,
   runEvents,
   unwrap,
   waitForRun,
@@ -181,4 +183,23 @@ describe('the SDK against the deployed API', () => {
     expect(approved).toMatchObject({ id: 'draft', status: 'completed', comment: 'ok' });
     expect(done.status).toBe('completed');
   });
+
+  it("reads a big run's steps and a map's children through their cursors with async iterators", async () => {
+    const { projectId, baton } = await projectClient();
+    const name = (index: number) => `s${String(index).padStart(4, '0')}`;
+    const big = await unwrap(baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'sdk-big', steps: Array.from({ length: 1100 }, (_, index) => ({ id: name(index), kind: 'noop' })) } }));
+    const bigRun = await unwrap(baton.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId } }, body: { workflowId: big.id, start: false } }));
+    const steps = await collect(runSteps(baton, bigRun.id, { pageSize: 500 }));
+    expect(steps.map((step) => step.id)).toEqual(Array.from({ length: 1100 }, (_, index) => name(index)));
+    expect(steps.every((step) => step.status === 'pending')).toBe(true);
+    expect((await collect(runSteps(baton, bigRun.id, { pageSize: 500, limit: 3 }))).map((step) => step.id)).toEqual(['s0000', 's0001', 's0002']);
+
+    const map = await unwrap(
+      baton.POST('/v1/projects/{projectId}/workflows', { params: { path: { projectId } }, body: { name: 'sdk-map', steps: [{ id: 'fan', kind: 'map', input: { items: Array.from({ length: 25 }, (_, index) => index), step: { kind: 'noop', input: { n: '{{item}}' } } } }] } }),
+    );
+    const run = await createRunAndWait(baton, { projectId, workflowId: map.id }, { timeoutMs: 120_000 });
+    expect(run.status).toBe('completed');
+    const children = await collect(mapChildren(baton, run.id, 'fan', { pageSize: 10 }));
+    expect(children.map((child) => [child.index, child.id, child.status])).toEqual(Array.from({ length: 25 }, (_, index) => [index, `fan[${String(index).padStart(6, '0')}]`, 'completed']));
+  }, 180_000);
 });

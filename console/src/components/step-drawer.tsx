@@ -12,6 +12,8 @@ import { StatusBadge } from './status';
 import { GateBox } from './quality-gate';
 import { ThrottleNote } from './throttle';
 import { StepFeedback } from './step-feedback';
+import { LoopIterations } from './loop-iterations';
+import { MapChildren } from './map-step';
 import { attemptsByStep, type Attempt } from './timeline';
 
 const settled = (step: StepDetail) => ['completed', 'failed', 'cancelled', 'skipped'].includes(step.status);
@@ -81,6 +83,21 @@ export function StepDrawer({
               Added to the run by the planner step <span className="mono">{data.plannedBy}</span>.
             </p>
           )}
+          {data.kind === 'workflow' && (
+            <p className="small" data-testid="step-child-run">
+              {data.childRun ? (
+                <>
+                  Child run{' '}
+                  <Link href={`/runs/${data.childRun.runId}`} className="mono">
+                    {data.childRun.runId}
+                  </Link>
+                  {data.status === 'running' ? ': this step waits for it.' : '.'}
+                </>
+              ) : (
+                <span className="muted">No child run started yet.</span>
+              )}
+            </p>
+          )}
           {data.reusedFrom && (
             <p className="muted small" data-testid="step-reused">
               Reused: the output of run{' '}
@@ -131,6 +148,8 @@ export function StepDrawer({
               </button>
             )}
           </div>
+          {data.kind === 'map' && <MapChildren runId={runId} step={data} live={!runFinal} />}
+          <LoopIterations step={data} events={events} />
           <StepFeedback runId={runId} step={data} />
           <h3>Input</h3>
           <pre>{pretty(data.input)}</pre>

@@ -1,7 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { Link, useLocation } from 'wouter';
-import { finalRunStatuses, type RunDetail, type RunEvent } from '../api';
+import { finalRunStatuses, type Api, type RunDetail, type RunEvent, type StepSummary } from '../api';
 import { Dag } from '../components/dag';
 import { ErrorText } from '../components/error-text';
 import { EventLog } from '../components/event-log';
@@ -10,6 +10,8 @@ import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
 import { ForkPanel } from '../components/fork-panel';
 import { LimitsCard } from '../components/limits-card';
+import { MapBlocked, MapProgress, mapOfChild } from '../components/map-step';
+import { graphLimit, StepPages } from '../components/step-pages';
 import { PlannedLegend } from '../components/planned';
 import { GateWaits } from '../components/quality-gate';
 import { RetryPanel } from '../components/retry-panel';
@@ -23,6 +25,30 @@ import { backoff } from '../polling';
 const isFinal = (run: RunDetail) => finalRunStatuses.includes(run.status);
 /** The whole history, oldest first, for the timeline and the log (bounded: a run's history is finite). */
 const maxEvents = 5000;
+/** A big run's page shows only its latest events (its steps are listed a page at a time). */
+const bigRunEvents = 500;
+/** A run's own steps fit in one or two pages; a map's 10,000 children add ten more. */
+const maxStepPages = 12;
+
+/** The run's own steps, every page of the listing, without map children (the map's drawer pages those). */
+async function loadSteps(api: Api, runId: string): Promise<StepSummary[]> {
+  const steps: StepSummary[] = [];
+  const maps = new Set<string>();
+  let cursor: string | undefined;
+  let pages = 0;
+  do {
+    const page = await api.listStepsPage(runId, { limit: 1000, ...(cursor ? { cursor } : {}) });
+    for (const step of page.items) {
+      // Step-id order puts a map before its children (`fan` < `fan[000000]`).
+      if (mapOfChild(step.id, maps)) continue;
+      if (step.kind === 'map') maps.add(step.id);
+      steps.push(step);
+    }
+    cursor = page.cursor;
+    pages += 1;
+  } while (cursor && pages < maxStepPages);
+  return steps;
+}
 
 /** One run: its state, its DAG, a timeline, the event log, usage and cost, and the actions the role allows. */
 export function RunPage({ runId }: { runId: string }) {
@@ -38,11 +64,16 @@ export function RunPage({ runId }: { runId: string }) {
 
   const run = useQuery({ queryKey: ['run', runId], queryFn: () => api.getRun(runId), refetchInterval: backoff<RunDetail>(isFinal) });
   const final = run.data ? isFinal(run.data) : false;
+  const total = run.data?.steps.total;
+  // A big run is listed a page at a time, never drawn (StepPages).
+  const big = total !== undefined && total > graphLimit;
   // Steps and events follow the run: they keep polling until the run is final and then once more.
-  const steps = useQuery({ queryKey: ['steps', runId], queryFn: () => api.listSteps(runId), refetchInterval: final ? false : backoff() });
+  const steps = useQuery({ queryKey: ['steps', runId], queryFn: () => loadSteps(api, runId), enabled: total !== undefined && !big, refetchInterval: final ? false : backoff() });
   const events = useQuery({
-    queryKey: ['events', runId],
+    queryKey: ['events', runId, big],
+    enabled: total !== undefined,
     queryFn: async () => {
+      if (big) return (await api.listEvents(runId, { order: 'desc', limit: bigRunEvents })).items.reverse();
       const all: RunEvent[] = [];
       let cursor: string | undefined;
       do {
@@ -55,7 +86,10 @@ export function RunPage({ runId }: { runId: string }) {
     refetchInterval: final ? false : backoff(),
   });
   useEffect(() => {
-    if (final) void queryClient.invalidateQueries({ queryKey: ['steps', runId] }).then(() => queryClient.invalidateQueries({ queryKey: ['events', runId] }));
+    if (final)
+      void Promise.all(['steps', 'step-page', 'map-counts', 'map-children'].map((key) => queryClient.invalidateQueries({ queryKey: [key, runId] }))).then(() =>
+        queryClient.invalidateQueries({ queryKey: ['events', runId] }),
+      );
   }, [final, queryClient, runId]);
 
   const [now, setNow] = useState(() => Date.now());
@@ -73,6 +107,7 @@ export function RunPage({ runId }: { runId: string }) {
         dependsOn: step.dependsOn,
         status: step.status,
         ...(step.plannedBy ? { plannedBy: step.plannedBy } : {}),
+        ...(step.iteration ? { note: `loop iteration ${step.iteration}` } : {}),
         ...(step.status === 'throttled' && step.throttle ? { note: `${step.throttle.kind === 'rate' ? 'waiting for its turn' : 'waiting for capacity'}: ${throttleLimit(step.throttle)}` } : {}),
         ...(step.status === 'needs_qa' && step.gate ? { note: `quality gate ${step.gate.state}${step.gate.score !== undefined ? `, score ${step.gate.score} (threshold ${step.gate.threshold})` : ''}` } : {}),
       })),
@@ -128,7 +163,16 @@ export function RunPage({ runId }: { runId: string }) {
               <Link href={`/compare/${data.forkedFrom.runId}/${data.id}`}>compare with it</Link>
             </p>
           )}
+          {data.parent && (
+            <p className="muted small" data-testid="parent-run">
+              A sub-workflow: started by the <span className="mono">workflow</span> step <span className="mono">{data.parent.stepId}</span> of run{' '}
+              <Link href={`/runs/${data.parent.runId}`} className="mono">
+                {data.parent.runId}
+              </Link>
+            </p>
+          )}
           <BlockedReason run={data} events={events.data ?? []} editor={editor} />
+          {steps.data && <MapBlocked run={data} steps={steps.data} />}
           {steps.data && <GateWaits steps={steps.data} onSelect={setSelected} />}
           {steps.data && <CapacityWaits steps={steps.data} now={now} onSelect={setSelected} />}
           <p className="muted">
@@ -245,15 +289,24 @@ export function RunPage({ runId }: { runId: string }) {
 
       <section>
         <h2>Graph</h2>
-        {steps.data && <PlannedLegend steps={steps.data} onSelect={setSelected} />}
-        {steps.data ? <Dag nodes={nodes} selected={selected} onSelect={setSelected} /> : <p className="muted">Loading steps…</p>}
+        {big ? (
+          <StepPages run={data} live={!final} onSelect={setSelected} />
+        ) : (
+          <>
+            {steps.data && <PlannedLegend steps={steps.data} onSelect={setSelected} />}
+            {steps.data && <MapProgress runId={runId} steps={steps.data} live={!final} onSelect={setSelected} />}
+            {steps.data ? <Dag nodes={nodes} selected={selected} onSelect={setSelected} /> : <p className="muted">Loading steps…</p>}
+          </>
+        )}
       </section>
+      {!big && (
+        <section>
+          <h2>Timeline</h2>
+          {steps.data && <Timeline steps={steps.data} events={events.data ?? []} now={final && data.finishedAt ? Date.parse(data.finishedAt) : idle ? lastEventAt : now} />}
+        </section>
+      )}
       <section>
-        <h2>Timeline</h2>
-        {steps.data && <Timeline steps={steps.data} events={events.data ?? []} now={final && data.finishedAt ? Date.parse(data.finishedAt) : idle ? lastEventAt : now} />}
-      </section>
-      <section>
-        <h2>Events</h2>
+        <h2>{big ? `Events (the latest ${bigRunEvents})` : 'Events'}</h2>
         <EventLog events={events.data ?? []} onSelectStep={setSelected} />
       </section>
       {selected && (
