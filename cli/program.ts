@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerLogin } from './commands/login';
 import { registerPlan } from './commands/plan';
+import { registerQueues } from './commands/queues';
 import { registerRunActions, registerRuns } from './commands/runs';
 import { registerSteps } from './commands/steps';
 import { registerGovernance } from './commands/governance';
@@ -88,6 +89,7 @@ BATON_URL and BATON_TOKEN override it).`,
   registerGovernance(program, act);
   registerSettings(program, act);
   registerTriggers(program, act);
+  registerQueues(program, act);
   // pause, resume and cancel also at the top level: `baton cancel <run>` as well as `baton run cancel <run>`.
   registerRunActions(program, act);
   return program;

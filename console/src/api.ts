@@ -23,6 +23,10 @@ export type Feedback = Schemas['Feedback'];
 export type FeedbackList = Schemas['FeedbackList'];
 export type RunComparison = Schemas['RunComparison'];
 export type Fork = Schemas['Fork'];
+/** The installation's queues (installation admin only). */
+export type QueueStats = Schemas['QueueStats']['items'][number];
+export type PeekedMessages = Schemas['PeekedMessages'];
+export type Redrive = Schemas['Redrive'];
 /** A page of a map step's children with the map's counts. */
 export type MapChildrenPage = Schemas['MapChildrenPage'];
 export type MapChild = MapChildrenPage['items'][number];
@@ -129,6 +133,12 @@ export function createApi(baseUrl: string, token: string) {
     createTrigger: (projectId: string, body: CreateTriggerBody) => unwrap(client.POST('/v1/projects/{projectId}/triggers', { params: { path: { projectId } }, body })),
     triggerAction: (projectId: string, triggerId: string, action: 'pause' | 'resume') => unwrap(client.POST('/v1/projects/{projectId}/triggers/{triggerId}/actions/{action}', { params: { path: { projectId, triggerId, action } } })),
     deleteTrigger: (projectId: string, triggerId: string) => unwrap(client.DELETE('/v1/projects/{projectId}/triggers/{triggerId}', { params: { path: { projectId, triggerId } } })),
+    /** The installation's queues: visible, in-flight and delayed counts, oldest age (installation token only). */
+    listQueues: async (): Promise<QueueStats[]> => (await unwrap(client.GET('/v1/queues'))).items,
+    /** Up to 10 dead letters of a queue, left in it (each peek adds 1 to their receive count). */
+    peekQueue: (name: string): Promise<PeekedMessages> => unwrap(client.GET('/v1/queues/{name}/messages', { params: { path: { name }, query: { limit: 10 } } })),
+    /** Moves a dead-letter queue's messages back to the queue they came from. */
+    redriveQueue: (name: string): Promise<Redrive> => unwrap(client.POST('/v1/queues/{name}/redrive', { params: { path: { name } } })),
     deleteSecret: (projectId: string, name: string) => unwrap(client.DELETE('/v1/projects/{projectId}/secrets/{name}', { params: { path: { projectId, name } } })),
   };
 }

@@ -5,6 +5,7 @@ import { useHashLocation } from 'wouter/use-hash-location';
 import { ApiError, createApi, type WhoAmI } from './api';
 import { can, SessionContext, type Session } from './context';
 import { AdminPage } from './pages/admin';
+import { QueuesPage } from './pages/queues';
 import { ComparePage } from './pages/compare';
 import { EventsPage } from './pages/events';
 import { ImportPage } from './pages/import';
@@ -144,6 +145,7 @@ function Shell({ session }: { session: Session }) {
           {tab('/triggers', 'Triggers')}
           {can(session.role, 'editor') && tab('/import', 'Import plan')}
           {can(session.role, 'admin') && tab('/admin', 'Admin')}
+          {session.whoami.kind === 'installation' && tab('/queues', 'Queues')}
         </nav>
         <span className="who" data-testid="who">
           {session.switchProject ? (
@@ -171,6 +173,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="/import" component={ImportPage} />
           <Route path="/triggers" component={TriggersPage} />
           <Route path="/admin" component={AdminPage} />
+          <Route path="/queues" component={QueuesPage} />
           <Route component={RunsPage} />
         </Switch>
       </main>

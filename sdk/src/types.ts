@@ -18,6 +18,12 @@ export type StepDetail = Schemas['StepDetail'];
 export type MapChildrenPage = Schemas['MapChildrenPage'];
 /** One child of a map step: a step summary with its item `index`. */
 export type MapChild = MapChildrenPage['items'][number];
+/** `GET /v1/queues`: each queue's counts and oldest age (installation admin). */
+export type QueueStats = Schemas['QueueStats'];
+/** `GET /v1/queues/{name}/messages`: dead letters peeked without consuming them. */
+export type PeekedMessages = Schemas['PeekedMessages'];
+/** `POST /v1/queues/{name}/redrive`. */
+export type Redrive = Schemas['Redrive'];
 export type Event = Schemas['Event'];
 export type Schedule = Schemas['Schedule'];
 /** A trigger: runs of a workflow started by webhook deliveries or EventBridge events. */

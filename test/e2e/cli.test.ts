@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient, unwrap, type BatonClient } from '#sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProject, type CreatedProject } from '../helpers/projects';
+import { createProject, installationToken, type CreatedProject } from '../helpers/projects';
 import { eventually } from '../helpers/poll';
 import { resetData } from '../helpers/reset';
 import { stack } from '../helpers/stack';
@@ -36,12 +36,12 @@ const llmStep = (id: string, prompt: string, dependsOn: string[] = []) =>
   `  - id: ${id}\n    kind: llm\n${dependsOn.length ? `    dependsOn: [${dependsOn.join(', ')}]\n` : ''}    input: { provider: bedrock, model: "anthropic.claude-3-haiku-20240307-v1:0", prompt: "${prompt}", maxTokens: 100 }\n`;
 const articleYaml = `name: article\nsteps:\n${llmStep('research', 'Facts about {{runInput.topic}}.')}${llmStep('draft', 'Write about {{runInput.topic}}: {{dependencies.research.text}}', ['research'])}  - id: publish\n    kind: noop\n    dependsOn: [draft]\n`;
 
-function baton(args: string[], { command = [process.execPath, bin] }: { command?: string[] } = {}): Promise<Result> {
+function baton(args: string[], { command = [process.execPath, bin], env: extra = {} }: { command?: string[]; env?: Record<string, string> } = {}): Promise<Result> {
   // Only this test's settings: no BATON_URL/BATON_TOKEN from the developer's shell.
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BATON_')));
   const child = spawn(command[0]!, [...command.slice(1), ...args], {
     cwd: root,
-    env: { ...env, XDG_CONFIG_HOME: configHome, BATON_POLL_MS: '300' },
+    env: { ...env, XDG_CONFIG_HOME: configHome, BATON_POLL_MS: '300', ...extra },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -512,6 +512,42 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     const subStep = await baton(['step', parentRun.id, 'sub']);
     expect(subStep.stdout).toContain(`\nchild run: ${child}  (npx baton run show ${child})\n`);
   }, 300_000);
+
+  it("lists the installation's queues, peeks a dead-lettered step and redrives it (installation token); a project token is refused", async () => {
+    const saved = await unwrap(
+      sdk.POST('/v1/projects/{projectId}/workflows', {
+        params: { path: { projectId: project.id } },
+        body: { name: 'cli-poison', steps: [{ id: 'poison', kind: 'crash', input: { crashUntilAttempt: 6 }, retry: { maxAttempts: 20, backoffBaseSeconds: 1, backoffCapSeconds: 10, jitter: 'none' } }] },
+      }),
+    );
+    const { id } = await unwrap(sdk.POST('/v1/projects/{projectId}/runs', { params: { path: { projectId: project.id } }, body: { workflowId: saved.id } }));
+    const installation = { BATON_URL: stack.apiUrl, BATON_TOKEN: await installationToken() };
+    const asProject = await baton(['queues', 'list']);
+    // Parked once the run blocks on the dead letter (five deliveries that kill the worker).
+    const peeked = await eventually('the dead letter to be parked', async () => {
+      const result = await baton(['queues', 'peek', 'steps-parked', '--json'], { env: installation });
+      return json<{ messages: { runId?: string }[] }>(result).messages.some((message) => message.runId === id) ? result : undefined;
+    }, { timeoutMs: 300_000, intervalMs: 3000 });
+    const listed = await baton(['queues', 'list'], { env: installation });
+    const peekText = await baton(['queues', 'peek', 'steps-parked'], { env: installation });
+    const redrive = await baton(['queues', 'redrive', 'steps-parked'], { env: installation });
+    const refused = await baton(['queues', 'redrive', 'reactions-dlq'], { env: installation });
+
+    expect(asProject.code).toBe(1);
+    expect(asProject.stderr).toMatch(/\[HTTP 403 /);
+    expect(json<{ messages: unknown[] }>(peeked).messages).toEqual(expect.arrayContaining([expect.objectContaining({ runId: id, stepId: 'poison', error: expect.objectContaining({ code: 'DEAD_LETTERED' }) })]));
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout.split('\n').filter(Boolean).map((line) => line.split(' ')[0])).toEqual(['steps', 'steps-dlq', 'steps-parked', 'reactions-dlq']);
+    expect(listed.stdout).toMatch(/^steps-parked +[1-9][0-9]* visible .*\(redrive to steps\)$/m);
+    expect(peekText.stdout).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  ${id}  poison  attempt \\d+  DEAD_LETTERED: .*\\(received \\d+×\\)$`, 'm'));
+    expect(peekText.stdout).toContain('Move them back: npx baton queues redrive steps-parked\n');
+    expect(redrive.code, redrive.stderr).toBe(0);
+    expect(redrive.stdout).toMatch(/^(Moved [1-9][0-9]* messages? from steps-parked to steps\.|SQS is moving the messages of steps-parked to steps)/);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/reactions-dlq cannot be redriven/);
+    // The redriven step runs again (its sixth attempt survives) and the run completes.
+    await eventually('the redriven run to complete', async () => ((await unwrap(sdk.GET('/v1/runs/{runId}', { params: { path: { runId: id } } }))).status === 'completed' ? true : undefined), { timeoutMs: 90_000, intervalMs: 1000 });
+  }, 480_000);
 
   it('usage errors exit 1 with the reason on stderr (JSON with --json); API errors name the field', async () => {
     const missing = await baton(['run', 'start']);

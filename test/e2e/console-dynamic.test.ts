@@ -2,7 +2,11 @@ import type { Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unwrap } from '#sdk';
 import { nodeStatuses, openBrowser, openHash, screenshotPath, signIn, type ConsoleBrowser } from '../helpers/browser';
+import { PurgeQueueCommand } from '@aws-sdk/client-sqs';
+import { aws } from '../helpers/aws';
 import { engineClient, type EngineClient } from '../helpers/engine';
+import { installationToken } from '../helpers/projects';
+import { stack } from '../helpers/stack';
 import { resetData } from '../helpers/reset';
 import { useTestAgent } from '../helpers/test-agent';
 
@@ -243,4 +247,53 @@ describe('the console showing dynamic work', () => {
     await expect.poll(() => page.getByTestId('run-status').textContent(), poll).toBe('completed');
     expect(await page.locator('h1 .mono').textContent()).toBe(id);
   }, 180_000);
+
+  it('shows the installation token the queues, peeks a dead letter with its run and step, and redrives it after a confirmation', async () => {
+    await aws.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.stepParkedQueueUrl }));
+    // Five deliveries kill the worker: the fifth dead-letters the step (the run blocks) and it is parked; the sixth attempt survives.
+    const workflowId = await client.workflow({ name: 'poison', steps: [{ id: 'poison', kind: 'crash', input: { crashUntilAttempt: 6 }, retry: { maxAttempts: 20, backoffBaseSeconds: 1, backoffCapSeconds: 10, jitter: 'none' } }] });
+    const { id } = await client.run(workflowId);
+    expect((await client.waitFor(id, ['blocked', 'completed'], 300_000)).status).toBe('blocked');
+    // A project admin has no Queues page.
+    expect(await page.locator('nav').getByRole('link', { name: 'Queues' }).count()).toBe(0);
+
+    const installation = await openBrowser();
+    try {
+      const admin = installation.page;
+      await admin.goto(stack.consoleUrl);
+      await admin.locator('input[name="token"]').fill(await installationToken());
+      await admin.getByRole('button', { name: 'Sign in' }).click();
+      const ours = admin.locator(`[data-testid="projects"] li[data-project-id="${client.projectId}"]`);
+      await ours.waitFor({ timeout: 20_000 });
+      await ours.getByRole('button').click();
+      await admin.locator('nav').getByRole('link', { name: 'Queues' }).click();
+
+      const queues = admin.getByTestId('queues');
+      await expect.poll(async () => Promise.all((await queues.locator('tbody tr').all()).map((row) => row.getAttribute('data-queue'))), poll).toEqual(['steps', 'steps-dlq', 'steps-parked', 'reactions-dlq']);
+      const parked = queues.locator('tr[data-queue="steps-parked"]');
+      await expect.poll(() => parked.getByTestId('queue-visible').textContent(), { ...poll, timeout: 60_000 }).toBe('1');
+      expect(await queues.locator('tr[data-queue="steps"] button').count()).toBe(0);
+      await parked.getByRole('button', { name: 'Peek' }).click();
+      const peeked = admin.getByTestId('queue-peek').locator('tbody tr');
+      await expect.poll(() => peeked.count(), poll).toBe(1);
+      expect(await peeked.locator('td').nth(2).textContent()).toBe('poison');
+      expect(await peeked.locator('td').nth(4).textContent()).toMatch(/^DEAD_LETTERED: /);
+      expect(await peeked.getByRole('link', { name: id }).getAttribute('href')).toBe(`#/runs/${id}`);
+      await admin.screenshot({ path: screenshotPath('queues.png'), fullPage: true });
+
+      // Redrive asks first; the step runs again and the run completes.
+      let question = '';
+      admin.once('dialog', (dialog) => {
+        question = dialog.message();
+        void dialog.accept();
+      });
+      await parked.getByRole('button', { name: 'Redrive to steps' }).click();
+      await expect.poll(() => parked.getByRole('status').textContent(), poll).toMatch(/^ ?(Moved 1 to steps\.|SQS is moving them to steps)/);
+      expect(question).toBe('Move the 1 dead letter of steps-parked back to steps? Their steps run again.');
+      expect((await client.waitFor(id, ['completed'], 90_000)).status).toBe('completed');
+      await expect.poll(() => parked.getByTestId('queue-visible').textContent(), { ...poll, timeout: 60_000 }).toBe('0');
+    } finally {
+      await installation.close();
+    }
+  }, 420_000);
 });
