@@ -133,6 +133,9 @@ export function createApi(baseUrl: string, token: string) {
     createTrigger: (projectId: string, body: CreateTriggerBody) => unwrap(client.POST('/v1/projects/{projectId}/triggers', { params: { path: { projectId } }, body })),
     triggerAction: (projectId: string, triggerId: string, action: 'pause' | 'resume') => unwrap(client.POST('/v1/projects/{projectId}/triggers/{triggerId}/actions/{action}', { params: { path: { projectId, triggerId, action } } })),
     deleteTrigger: (projectId: string, triggerId: string) => unwrap(client.DELETE('/v1/projects/{projectId}/triggers/{triggerId}', { params: { path: { projectId, triggerId } } })),
+    /** The project's Prometheus metrics, as text (what a scraper reads with a viewer token). */
+    getProjectMetrics: async (projectId: string): Promise<string> =>
+      String(await unwrap(client.GET('/v1/projects/{projectId}/metrics', { params: { path: { projectId } }, parseAs: 'text' }))),
     /** The installation's queues: visible, in-flight and delayed counts, oldest age (installation token only). */
     listQueues: async (): Promise<QueueStats[]> => (await unwrap(client.GET('/v1/queues'))).items,
     /** Up to 10 dead letters of a queue, left in it (each peek adds 1 to their receive count). */

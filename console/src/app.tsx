@@ -6,6 +6,7 @@ import { ApiError, createApi, type WhoAmI } from './api';
 import { can, SessionContext, type Session } from './context';
 import { AdminPage } from './pages/admin';
 import { QueuesPage } from './pages/queues';
+import { MetricsPage } from './pages/metrics';
 import { ComparePage } from './pages/compare';
 import { EventsPage } from './pages/events';
 import { ImportPage } from './pages/import';
@@ -174,6 +175,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="/triggers" component={TriggersPage} />
           <Route path="/admin" component={AdminPage} />
           <Route path="/queues" component={QueuesPage} />
+          <Route path="/metrics" component={MetricsPage} />
           <Route component={RunsPage} />
         </Switch>
       </main>

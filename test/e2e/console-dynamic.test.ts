@@ -248,6 +248,17 @@ describe('the console showing dynamic work', () => {
     expect(await page.locator('h1 .mono').textContent()).toBe(id);
   }, 180_000);
 
+  it("links the project's Prometheus metrics from the runs page and shows them as a scraper reads them", async () => {
+    const workflowId = await client.workflow({ name: 'counted', steps: [{ id: 'only', kind: 'noop' }] });
+    const { id } = await client.run(workflowId);
+    await client.waitFor(id, ['completed']);
+    await page.locator('nav').getByRole('link', { name: 'Runs' }).click();
+    await page.getByTestId('metrics-link').click();
+    await expect.poll(() => page.getByTestId('metrics').textContent(), poll).toMatch(/^# HELP baton_runs_total /m);
+    expect(await page.getByTestId('metrics').textContent()).toMatch(/^baton_runs_total\{status="completed"\} [1-9][0-9]*$/m);
+    expect(await page.locator('main').textContent()).toContain(`/v1/projects/${client.projectId}/metrics`);
+  });
+
   it('shows the installation token the queues, peeks a dead letter with its run and step, and redrives it after a confirmation', async () => {
     await aws.sqs.send(new PurgeQueueCommand({ QueueUrl: stack.stepParkedQueueUrl }));
     // Five deliveries kill the worker: the fifth dead-letters the step (the run blocks) and it is parked; the sixth attempt survives.

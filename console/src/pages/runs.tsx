@@ -62,6 +62,12 @@ export function RunsPage() {
   return (
     <div>
       <h1>Runs</h1>
+      <p className="muted small">
+        <Link href="/metrics" data-testid="metrics-link">
+          Prometheus metrics
+        </Link>{' '}
+        of this project (GET /v1/projects/{projectId}/metrics)
+      </p>
       <form
         className="filters"
         aria-label="Filter runs"
