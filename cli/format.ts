@@ -45,6 +45,8 @@ export interface RunProgress {
   budgets?: RunDetail['budgets'];
   /** The run's guards, when it has a limit of executions or duration. */
   limits?: RunDetail['limits'];
+  /** The children of its map steps, counted apart from its own steps (absent: no map started). */
+  mapItems?: NonNullable<RunDetail['steps']['children']>;
 }
 
 export interface RunCost {
@@ -121,6 +123,7 @@ export function progressOf(run: RunDetail, steps: StepSummary[], now: number): R
     cost: costOf(run),
     ...(run.budgets && (run.budgets.run || run.budgets.projectMonthly || run.budgets.steps) ? { budgets: run.budgets } : {}),
     ...(run.limits && (run.limits.maxExecutedSteps !== undefined || run.limits.maxDurationSeconds !== undefined) ? { limits: run.limits } : {}),
+    ...(run.steps.children ? { mapItems: run.steps.children } : {}),
   };
 }
 
@@ -276,6 +279,8 @@ export function summaryLines(progress: RunProgress, { command = 'npx baton' }: {
   const lines = [`Run ${progress.runId} (${progress.workflow} v${progress.version}) ${state}${progress.reason && progress.status !== 'completed' ? `: ${progress.reason}` : ''}`];
   const others = otherCounts(progress);
   lines.push(`  Steps:  ${progress.done}/${progress.total} done${others ? `; ${others}` : ''}`);
+  const items = progress.mapItems;
+  if (items) lines.push(`  Items:  ${items.done}/${items.total} map items done (${items.succeeded} succeeded, ${items.failed} failed)`);
   for (const failure of progress.failed) {
     lines.push(`  Failed: ${failure.step}: ${failure.message}${failure.code ? ` (${failure.code}` : ''}${failure.attempt ? `${failure.code ? ', ' : ' ('}attempt ${failure.attempt})` : failure.code ? ')' : ''}`);
   }

@@ -42,7 +42,7 @@ export function registerQueues(program: Command, act: Act): void {
             ? [
                 ...peeked.messages.map(
                   (message) =>
-                    `${message.sentAt.slice(0, 19).replace('T', ' ')}  ${message.runId ?? '-'}  ${message.stepId ?? message.event?.type ?? '-'}${message.attempt !== undefined ? `  attempt ${message.attempt}` : ''}${message.error ? `  ${message.error.code ? `${message.error.code}: ` : ''}${message.error.message}` : ''}  (received ${message.receiveCount}×)`,
+                    `${message.sentAt.slice(0, 19).replace('T', ' ')}  ${message.runId ?? '-'}  ${message.stepId ?? message.event?.type ?? '-'}${message.attempt !== undefined ? `  sent for attempt ${message.attempt + 1}` : ''}${message.error ? `  ${message.error.code ? `${message.error.code}: ` : ''}${message.error.message}` : ''}  (received ${message.receiveCount}×)`,
                 ),
                 `Move them back: npx baton queues redrive ${name}`,
               ]

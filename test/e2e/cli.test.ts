@@ -471,6 +471,7 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     const all = await baton(['step', runId, 'fan', '--children', '--json']);
     const failed = await baton(['step', runId, 'fan', '--children', '--failed']);
     const shown = await baton(['run', 'show', runId, '--json']);
+    const shownText = await baton(['run', 'show', runId]);
     const failedSteps = await baton(['run', 'steps', runId, '--status', 'failed', '--json']);
 
     expect(watched.code, watched.stderr).toBe(2);
@@ -491,6 +492,7 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     ]);
     // The run's own steps only (the children are the map's), and every failed step of the listing.
     expect(json<{ stepList: { id: string }[] }>(shown).stepList.map((item) => item.id).sort()).toEqual(['after', 'fan']);
+    expect(shownText.stdout).toContain('\n  Steps:  0/2 done; 1 pending, 1 failed\n  Items:  130/130 map items done (128 succeeded, 2 failed)\n');
     expect(json<{ items: { id: string }[] }>(failedSteps).items.map((item) => item.id)).toEqual(['fan', 'fan[000005]', 'fan[000120]']);
 
     // A run bigger than a page: `run steps` follows the cursor.
@@ -539,7 +541,7 @@ describe('the baton CLI against the deployed stack', { timeout: 120_000 }, () =>
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout.split('\n').filter(Boolean).map((line) => line.split(' ')[0])).toEqual(['steps', 'steps-dlq', 'steps-parked', 'reactions-dlq']);
     expect(listed.stdout).toMatch(/^steps-parked +[1-9][0-9]* visible .*\(redrive to steps\)$/m);
-    expect(peekText.stdout).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  ${id}  poison  attempt \\d+  DEAD_LETTERED: .*\\(received \\d+×\\)$`, 'm'));
+    expect(peekText.stdout).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d  ${id}  poison  sent for attempt [1-9]\\d*  DEAD_LETTERED: .*\\(received \\d+×\\)$`, 'm'));
     expect(peekText.stdout).toContain('Move them back: npx baton queues redrive steps-parked\n');
     expect(redrive.code, redrive.stderr).toBe(0);
     expect(redrive.stdout).toMatch(/^(Moved [1-9][0-9]* messages? from steps-parked to steps\.|SQS is moving the messages of steps-parked to steps)/);

@@ -125,7 +125,7 @@ function Peek({ name }: { name: string }) {
                   <th>sent</th>
                   <th>run</th>
                   <th>step</th>
-                  <th>attempt</th>
+                  <th title="A message starts the attempt after this count; takeovers of a crashed worker's attempt redeliver it unchanged">sent for attempt</th>
                   <th>error</th>
                   <th>received</th>
                 </tr>
@@ -144,7 +144,7 @@ function Peek({ name }: { name: string }) {
                       )}
                     </td>
                     <td className="mono">{message.stepId ?? message.event?.type ?? '—'}</td>
-                    <td>{message.attempt ?? '—'}</td>
+                    <td>{message.attempt === undefined ? '—' : message.attempt + 1}</td>
                     <td>{message.error ? `${message.error.code ? `${message.error.code}: ` : ''}${message.error.message}` : ''}</td>
                     <td>{message.receiveCount}×</td>
                   </tr>

@@ -110,6 +110,13 @@ describe('lines', () => {
     ]);
   });
 
+  it("a map's items are counted apart from the run's own steps", () => {
+    const mapped = run({ status: 'blocked', finishedAt: '2026-11-30T09:01:12.000Z', steps: { total: 2, byStatus: { failed: 1, pending: 1 }, children: { total: 30, done: 30, succeeded: 28, failed: 2 } } });
+    const lines = summaryLines(progressOf(mapped, [step('fan', 'failed', { kind: 'map' }), step('after', 'pending', { dependsOn: ['fan'] })], now));
+    expect(lines.slice(1, 3)).toEqual(['  Steps:  0/2 done; 1 pending, 1 failed', '  Items:  30/30 map items done (28 succeeded, 2 failed)']);
+    expect(summaryLines(progressOf(run(), steps, now)).some((line) => line.startsWith('  Items:'))).toBe(false);
+  });
+
   it('a blocked summary says what failed and how to retry', () => {
     const blocked = run({ status: 'blocked', reason: 'step validate failed', steps: { total: 3, byStatus: { completed: 1, failed: 1, pending: 1 } } });
     const failed = step('validate', 'failed', { error: { message: 'agent answered 400', retryable: false, code: 'HTTP_400', attempt: 1, at: '2026-11-30T09:00:05.000Z' } });
