@@ -149,8 +149,13 @@ describe('the console showing dynamic work', () => {
     // The map blocked the run: said at the top with what Retry does; its children are not drawn as nodes.
     await expect.poll(() => page.getByTestId('map-blocked').textContent(), poll).toMatch(/^MAP_TOLERANCE_EXCEEDED The map step fan blocked the run: 2 of 30 items failed \(6\.67%\), more than the 0% tolerated\s*Retry runs the failed items only/);
     expect(await nodeStatuses(page)).toEqual({ fan: 'failed', after: 'pending' });
+    // Said once: not again as the run's generic reason (whose retry hint is about whole steps).
+    expect(await page.getByTestId('run-reason').count()).toBe(0);
     const progress = page.locator('[data-testid="map-progress"][data-step-id="fan"]');
     await expect.poll(() => progress.getByTestId('map-counts').textContent(), poll).toBe('30 of 30 done: 28 succeeded, 2 failed, 0 queued or running');
+    // The Steps card counts the run's own two steps, and the map's items beside them.
+    expect(await page.getByTestId('step-counts').textContent()).toBe('pending 1failed 1');
+    expect(await page.getByTestId('map-item-counts').textContent()).toBe('and 30 map items: 30 done (28 succeeded, 2 failed)');
 
     // The drawer pages the children: 25, then the last 5; the failed ones with their error.
     await progress.getByRole('button', { name: 'fan' }).click();
@@ -173,7 +178,10 @@ describe('the console showing dynamic work', () => {
     await client.waitFor(id, ['completed'], 120_000);
     await expect.poll(() => nodeStatuses(page), { ...poll, timeout: 60_000 }).toEqual({ fan: 'completed', after: 'completed' });
     await expect.poll(() => progress.getByTestId('map-counts').textContent(), poll).toBe('30 of 30 done: 30 succeeded, 0 failed, 0 queued or running (round 2)');
+    await expect.poll(() => page.getByTestId('map-item-counts').textContent(), poll).toBe('and 30 map items: 30 done (30 succeeded, 0 failed)');
     expect(await page.getByTestId('map-blocked').count()).toBe(0);
+    // The drawer keeps the first round's error, said as past now that the map completed.
+    await expect.poll(() => page.getByTestId('step-error').textContent(), poll).toMatch(/^An earlier attempt failed: MAP_TOLERANCE_EXCEEDED: 2 of 30 items failed/);
     const { items: all } = await unwrap(client.baton.GET('/v1/runs/{runId}/steps/{stepId}/children', { params: { path: { runId: id, stepId: 'fan' }, query: { limit: 100 } } }));
     expect(all.filter((child) => child.attempt === 2).map((child) => child.index)).toEqual(failing);
     await page.screenshot({ path: screenshotPath('map-retried.png'), fullPage: true });
@@ -192,6 +200,8 @@ describe('the console showing dynamic work', () => {
     console.log(`a ${count}-step run's page listed its first 100 steps ${renderMs} ms after it was opened`);
     expect(await list.getByTestId('big-run-note').textContent()).toMatch(/^2,100 steps: too many to draw/);
     expect(await page.locator('[data-testid="dag"]').count()).toBe(0);
+    // Created without starting: the page says so rather than timing it.
+    expect(await page.locator('main p.muted', { hasText: 'created ' }).first().textContent()).toMatch(/^created .* · not started yet$/);
     expect(await list.locator('tbody tr').first().getAttribute('data-step-id')).toBe('s0000');
     expect(await list.getByTestId('step-range').textContent()).toBe('steps 1–100');
     await list.getByRole('button', { name: 'Next' }).click();
@@ -200,7 +210,8 @@ describe('the console showing dynamic work', () => {
     await page.screenshot({ path: screenshotPath('big-run.png'), fullPage: true });
     await list.locator('tbody tr[data-step-id="s0150"]').click();
     await expect.poll(() => page.getByTestId('step-drawer').locator('h2').textContent(), poll).toBe('s0150');
-    expect(await page.getByTestId('step-drawer').textContent()).toContain('depends on s0149');
+    // The heading shows at once, the step's detail once read.
+    await expect.poll(() => page.getByTestId('step-drawer').textContent(), poll).toContain('depends on s0149');
   }, 120_000);
 
   it("shows a loop step's iteration and each earlier iteration's output", async () => {
@@ -225,6 +236,11 @@ describe('the console showing dynamic work', () => {
       ['2', '{"attempts":2}'],
     ]);
     expect(await page.getByTestId('step-output').textContent()).toContain('"attempts": 3');
+    // Each iteration was an attempt that completed (step.iterated ends it), drawn inside the timeline.
+    expect(await Promise.all((await page.getByTestId('step-attempts').locator('tr td:nth-child(4)').all()).map((cell) => cell.textContent()))).toEqual(['completed', 'completed', 'completed']);
+    const bars = page.locator('[data-testid="timeline"] [data-step-id="count"] .bar[data-attempt]');
+    expect(await attributes(bars, 'data-status')).toEqual(['completed', 'completed', 'completed']);
+    for (const style of await attributes(bars, 'style')) expect(style).not.toMatch(/left: -/);
     await page.screenshot({ path: screenshotPath('loop.png'), fullPage: true });
   }, 180_000);
 
@@ -233,7 +249,10 @@ describe('the console showing dynamic work', () => {
     const workflowId = await client.workflow({ name: 'outer', steps: [{ id: 'sub', kind: 'workflow', input: { workflowId: childWorkflow, input: { topic: 'otters' } } }, { id: 'after', kind: 'noop', dependsOn: ['sub'] }] });
     const { id } = await client.run(workflowId);
     await client.waitFor(id, ['completed'], 120_000);
-    const childRunId = ((await client.step(id, 'sub')).output as { runId: string }).runId;
+    // One field links a workflow step to its child: the step detail's childRun (its output names the same run).
+    const sub = await client.step(id, 'sub');
+    const childRunId = sub.childRun!.runId;
+    expect((sub.output as { runId: string }).runId).toBe(childRunId);
     await openHash(page, `/runs/${id}`);
     await expect.poll(() => nodeStatuses(page), poll).toEqual({ sub: 'completed', after: 'completed' });
     await page.locator('[data-testid="dag"] [data-step-id="sub"]').click();
@@ -256,7 +275,8 @@ describe('the console showing dynamic work', () => {
     await page.getByTestId('metrics-link').click();
     await expect.poll(() => page.getByTestId('metrics').textContent(), poll).toMatch(/^# HELP baton_runs_total /m);
     expect(await page.getByTestId('metrics').textContent()).toMatch(/^baton_runs_total\{status="completed"\} [1-9][0-9]*$/m);
-    expect(await page.locator('main').textContent()).toContain(`/v1/projects/${client.projectId}/metrics`);
+    expect(await page.getByTestId('metrics-scrape').textContent()).toBe(`curl -H "Authorization: Bearer $TOKEN" ${stack.apiUrl.replace(/\/$/, '')}/v1/projects/${client.projectId}/metrics`);
+    await page.screenshot({ path: screenshotPath('metrics.png'), fullPage: true });
   });
 
   it('shows the installation token the queues, peeks a dead letter with its run and step, and redrives it after a confirmation', async () => {
@@ -288,6 +308,8 @@ describe('the console showing dynamic work', () => {
       const peeked = admin.getByTestId('queue-peek').locator('tbody tr');
       await expect.poll(() => peeked.count(), poll).toBe(1);
       expect(await peeked.locator('td').nth(2).textContent()).toBe('poison');
+      // The attempt its message was sent for (counted from 1, like the step's attempts).
+      expect(await peeked.locator('td').nth(3).textContent()).toMatch(/^[1-9]\d*$/);
       expect(await peeked.locator('td').nth(4).textContent()).toMatch(/^DEAD_LETTERED: /);
       expect(await peeked.getByRole('link', { name: id }).getAttribute('href')).toBe(`#/runs/${id}`);
       await admin.screenshot({ path: screenshotPath('queues.png'), fullPage: true });

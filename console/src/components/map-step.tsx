@@ -77,6 +77,10 @@ export function MapProgress({ runId, steps, live, onSelect }: { runId: string; s
 /** `2 of 30 items failed (6.67%), more than the 0% tolerated` out of the map's error (its results URL is in the drawer). */
 const toleranceText = (message: string): string => message.replace(/; results: \S+$/, '');
 
+/** The map steps over their tolerance that block the run (none unless it is blocked). */
+export const mapsBlocking = (run: RunDetail, steps: readonly StepSummary[]): StepSummary[] =>
+  run.status === 'blocked' ? steps.filter((step) => step.kind === 'map' && step.status === 'failed' && step.error?.code === 'MAP_TOLERANCE_EXCEEDED' && run.failedSteps?.includes(step.id)) : [];
+
 /**
  * A map that failed over its tolerance blocks the run (MAP_TOLERANCE_EXCEEDED): said at the top of
  * the run's page with what retry does (runs the failed items only), and the button for editors.
@@ -86,8 +90,7 @@ export function MapBlocked({ run, steps }: { run: RunDetail; steps: readonly Ste
   const queryClient = useQueryClient();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  if (run.status !== 'blocked') return null;
-  const blocking = steps.filter((step) => step.kind === 'map' && step.status === 'failed' && step.error?.code === 'MAP_TOLERANCE_EXCEEDED' && run.failedSteps?.includes(step.id));
+  const blocking = mapsBlocking(run, steps);
   if (blocking.length === 0) return null;
   const retry = async () => {
     setBusy(true);
@@ -168,7 +171,7 @@ export function MapChildren({ runId, step, live }: { runId: string; step: StepDe
                       <StatusBadge status={child.status} />
                     </td>
                     <td>{child.attempt}</td>
-                    <td>{child.startedAt ? formatDuration(child.startedAt, child.finishedAt) : '—'}</td>
+                    <td className="nowrap">{child.startedAt ? formatDuration(child.startedAt, child.finishedAt) : '—'}</td>
                     <td className={`child-error${child.status === 'completed' ? ' muted' : ''}`}>
                       {/* A child that completed on a later attempt keeps its earlier error: said as past. */}
                       {child.error ? `${child.status === 'completed' ? `attempt ${child.error.attempt} failed: ` : ''}${child.error.code ? `${child.error.code}: ` : ''}${child.error.message}` : ''}

@@ -125,7 +125,9 @@ export function StepDrawer({
             </blockquote>
           )}
           {data.error && (
-            <div className="error-box">
+            // A step that completed after a failed attempt (a retry, a map's retried items) keeps that error: said as past.
+            <div className={`error-box${data.status === 'completed' ? ' past' : ''}`} data-testid="step-error">
+              {data.status === 'completed' && <span className="muted">An earlier attempt failed: </span>}
               <strong>{data.error.code ?? 'error'}</strong>: {data.error.message}
               {data.error.url && (
                 <>

@@ -14,6 +14,8 @@ const ending: Record<string, string> = {
   'step.completed': 'completed',
   'step.needs_qa': 'needs_qa',
   'step.cancelled': 'cancelled',
+  // A loop's iteration ended with an output that did not meet its condition: that attempt completed.
+  'step.iterated': 'completed',
 };
 
 /** Each step's attempts, read from the run's event history (oldest first). */
@@ -85,7 +87,11 @@ const doneBeforeRun = (step: StepSummary) => step.status === 'completed' && !ste
  */
 export function Timeline({ steps, events, now }: { steps: StepSummary[]; events: RunEvent[]; now: number }) {
   const attempts = attemptsByStep(events);
-  const times = steps.flatMap((step) => [step.queuedAt, step.startedAt, step.finishedAt].filter((value): value is string => Boolean(value)).map((value) => Date.parse(value)));
+  // A loop step's summary has its latest iteration's times: its earlier attempts come from the events.
+  const times = [
+    ...steps.flatMap((step) => [step.queuedAt, step.startedAt, step.finishedAt].filter((value): value is string => Boolean(value)).map((value) => Date.parse(value))),
+    ...steps.flatMap((step) => (attempts.get(step.id) ?? []).flatMap((attempt) => (attempt.end === undefined ? [attempt.start] : [attempt.start, attempt.end]))),
+  ];
   if (times.length === 0) return <p className="muted">No step has been queued yet.</p>;
   const start = Math.min(...times);
   const end = Math.max(now, ...times);

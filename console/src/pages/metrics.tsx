@@ -14,10 +14,10 @@ export function MetricsPage() {
     <div>
       <h1>Prometheus metrics</h1>
       <p className="muted small">
-        Scrape it with a token of this project as a bearer header: <span className="mono">curl -H &apos;Authorization: Bearer $TOKEN&apos; {url}</span>
+        Scrape it with a token of this project as a bearer header: <span className="mono" data-testid="metrics-scrape">curl -H &quot;Authorization: Bearer $TOKEN&quot; {url}</span>
       </p>
       <ErrorText error={metrics.error} />
-      {metrics.data !== undefined && <pre data-testid="metrics">{metrics.data}</pre>}
+      {metrics.data !== undefined && <pre className="metrics-text" data-testid="metrics">{metrics.data}</pre>}
     </div>
   );
 }

@@ -10,7 +10,7 @@ import { BlockedReason } from '../components/blocked-reason';
 import { BudgetsCard } from '../components/budgets-card';
 import { ForkPanel } from '../components/fork-panel';
 import { LimitsCard } from '../components/limits-card';
-import { MapBlocked, MapProgress, mapOfChild } from '../components/map-step';
+import { MapBlocked, MapProgress, mapOfChild, mapsBlocking } from '../components/map-step';
 import { graphLimit, StepPages } from '../components/step-pages';
 import { PlannedLegend } from '../components/planned';
 import { GateWaits } from '../components/quality-gate';
@@ -86,8 +86,9 @@ export function RunPage({ runId }: { runId: string }) {
     refetchInterval: final ? false : backoff(),
   });
   useEffect(() => {
+    // The open drawer's step too: it stops polling once settled, and a retry can settle it again before the run ends.
     if (final)
-      void Promise.all(['steps', 'step-page', 'map-counts', 'map-children'].map((key) => queryClient.invalidateQueries({ queryKey: [key, runId] }))).then(() =>
+      void Promise.all(['steps', 'step', 'step-page', 'map-counts', 'map-children'].map((key) => queryClient.invalidateQueries({ queryKey: [key, runId] }))).then(() =>
         queryClient.invalidateQueries({ queryKey: ['events', runId] }),
       );
   }, [final, queryClient, runId]);
@@ -171,13 +172,17 @@ export function RunPage({ runId }: { runId: string }) {
               </Link>
             </p>
           )}
-          <BlockedReason run={data} events={events.data ?? []} editor={editor} />
+          {/* A map over its tolerance says it once, with what its retry does (MapBlocked). */}
+          {!(steps.data && mapsBlocking(data, steps.data).length > 0) && <BlockedReason run={data} events={events.data ?? []} editor={editor} />}
           {steps.data && <MapBlocked run={data} steps={steps.data} />}
           {steps.data && <GateWaits steps={steps.data} onSelect={setSelected} />}
           {steps.data && <CapacityWaits steps={steps.data} now={now} onSelect={setSelected} />}
           <p className="muted">
-            created {formatTime(data.createdAt)} · started {formatTime(data.startedAt)} · {data.finishedAt ? `finished ${formatTime(data.finishedAt)}` : 'not finished'} · took{' '}
-            {formatDuration(data.startedAt ?? data.createdAt, data.finishedAt)}
+            {/* A run created with start: false has not started: no duration to tell yet. */}
+            created {formatTime(data.createdAt)} ·{' '}
+            {data.startedAt || data.finishedAt
+              ? `started ${formatTime(data.startedAt)} · ${data.finishedAt ? `finished ${formatTime(data.finishedAt)}` : 'not finished'} · took ${formatDuration(data.startedAt ?? data.createdAt, data.finishedAt)}`
+              : 'not started yet'}
           </p>
           {data.tags && Object.keys(data.tags).length > 0 && (
             <p className="tags">
@@ -253,6 +258,13 @@ export function RunPage({ runId }: { runId: string }) {
                 </li>
               ))}
           </ul>
+          {data.steps.children && (
+            // Map children are counted apart from the run's own steps (byStatus leaves them out).
+            <p className="muted small" data-testid="map-item-counts">
+              and {data.steps.children.total.toLocaleString('en-US')} map items: {data.steps.children.done.toLocaleString('en-US')} done ({data.steps.children.succeeded.toLocaleString('en-US')} succeeded,{' '}
+              {data.steps.children.failed.toLocaleString('en-US')} failed)
+            </p>
+          )}
         </div>
         <div className="card">
           <h3>Cost (estimate)</h3>
