@@ -10,9 +10,10 @@ import { StatusBadge } from './status';
 /**
  * Over this many steps (the run's own, map children aside) the run's page lists its steps a page
  * at a time instead of drawing the graph and the timeline: laying out and drawing 10,000 nodes
- * would freeze the tab (README "The web console").
+ * would freeze the tab (README "The web console"). A year's daily plan (365 steps, console e2e)
+ * is still drawn.
  */
-export const graphLimit = 300;
+export const graphLimit = 500;
 
 const pageSize = 100;
 
