@@ -90,7 +90,8 @@ describe('failures, retries and dead letters on the deployed engine', () => {
     expect(run.status).toBe('completed');
     // The takeover is the same execution: same generation, same idempotency key.
     expect(step).toMatchObject({ attempt: 2, generation: 1, output: { survivedAttempt: 2, idempotencyKey: `${id}:fragile:1` } });
-    expect(started.map((event) => event.detail)).toEqual([{ attempt: 1, generation: 1 }, { attempt: 2, generation: 1, takeover: true }]);
+    // (Each also carries its X-Ray trace id, detail.traceId.)
+    expect(started.map(({ detail: { traceId: _traceId, ...detail } }) => detail)).toEqual([{ attempt: 1, generation: 1 }, { attempt: 2, generation: 1, takeover: true }]);
   });
 
   it('dead-letters a step whose worker dies on every delivery, blocks the run with the reason, and retry completes it', async () => {

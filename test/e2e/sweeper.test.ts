@@ -52,7 +52,8 @@ describe('the sweeper on the deployed stack', () => {
     expect(report.leasesExpired).toBeGreaterThanOrEqual(1);
     expect(run.status).toBe('completed');
     expect(await client.step(id, 'lost')).toMatchObject({ status: 'completed', attempt: 2, output: { ok: true } });
-    expect(started.map((event) => event.detail)).toEqual([{ attempt: 2, generation: 1, takeover: true }]);
+    // (It also carries its X-Ray trace id, detail.traceId.)
+    expect(started.map(({ detail: { traceId: _traceId, ...detail } }) => detail)).toEqual([{ attempt: 2, generation: 1, takeover: true }]);
   });
 
   it('dispatches a step parked until a far time once that time is near', async () => {
