@@ -3,6 +3,7 @@ import { useState } from 'react';
 import type { MapChildrenPage, RunDetail, StepDetail, StepSummary } from '../api';
 import { can, useSession } from '../context';
 import { backoff } from '../polling';
+import { CursorPager, useCursorPages } from './cursor-pager';
 import { ErrorText } from './error-text';
 import { errorText, formatDuration } from './format';
 import { StatusBadge } from './status';
@@ -130,9 +131,8 @@ const pageSize = 25;
  */
 export function MapChildren({ runId, step, live }: { runId: string; step: StepDetail; live: boolean }) {
   const { api } = useSession();
-  // The cursors of the pages seen so far: Previous goes back one, Next follows the API's cursor.
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors.at(-1);
+  const pages = useCursorPages(pageSize);
+  const { cursor } = pages;
   const page = useQuery({
     queryKey: ['map-children', runId, step.id, cursor ?? ''],
     queryFn: () => api.listStepChildren(runId, step.id, { limit: pageSize, ...(cursor ? { cursor } : {}) }),
@@ -140,7 +140,7 @@ export function MapChildren({ runId, step, live }: { runId: string; step: StepDe
   });
   // A map over its tolerance failed: its results are written all the same, named in its error.
   const resultsUrl = (step.output as { resultsUrl?: string } | undefined)?.resultsUrl ?? /results: (s3:\/\/\S+)/.exec(step.error?.message ?? '')?.[1];
-  const first = (cursors.length - 1) * pageSize;
+  const first = pages.offset;
   return (
     <section data-testid="map-children">
       <h3>Children</h3>
@@ -181,17 +181,11 @@ export function MapChildren({ runId, step, live }: { runId: string; step: StepDe
               </tbody>
             </table>
           )}
-          <p className="pager small">
-            <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-              Previous
-            </button>{' '}
+          <CursorPager pages={pages} nextCursor={page.data.cursor}>
             <span data-testid="map-children-range">
               items {page.data.items.length ? `${first}–${first + page.data.items.length - 1}` : '—'} of {page.data.counts.count}
-            </span>{' '}
-            <button type="button" className="secondary" disabled={!page.data.cursor} onClick={() => setCursors([...cursors, page.data.cursor])}>
-              Next
-            </button>
-          </p>
+            </span>
+          </CursorPager>
         </>
       )}
       {resultsUrl && (

@@ -1,8 +1,8 @@
 import { useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
 import type { RunDetail, StepSummary } from '../api';
 import { backoff } from '../polling';
 import { useSession } from '../context';
+import { CursorPager, useCursorPages } from './cursor-pager';
 import { ErrorText } from './error-text';
 import { formatDuration } from './format';
 import { StatusBadge } from './status';
@@ -23,14 +23,14 @@ const pageSize = 100;
  */
 export function StepPages({ run, live, onSelect }: { run: RunDetail; live: boolean; onSelect: (stepId: string) => void }) {
   const { api } = useSession();
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors.at(-1);
+  const pages = useCursorPages(pageSize);
+  const { cursor } = pages;
   const page = useQuery({
     queryKey: ['step-page', run.id, cursor ?? ''],
     queryFn: () => api.listStepsPage(run.id, { limit: pageSize, ...(cursor ? { cursor } : {}) }),
     refetchInterval: live ? backoff() : false,
   });
-  const first = (cursors.length - 1) * pageSize + 1;
+  const first = pages.offset + 1;
   return (
     <div data-testid="step-pages">
       <p className="muted small" data-testid="big-run-note">
@@ -67,17 +67,11 @@ export function StepPages({ run, live, onSelect }: { run: RunDetail; live: boole
               ))}
             </tbody>
           </table>
-          <p className="pager small">
-            <button type="button" className="secondary" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-              Previous
-            </button>{' '}
+          <CursorPager pages={pages} nextCursor={page.data.cursor}>
             <span data-testid="step-range">
               steps {page.data.items.length ? `${first.toLocaleString('en-US')}–${(first + page.data.items.length - 1).toLocaleString('en-US')}` : '—'}
-            </span>{' '}
-            <button type="button" className="secondary" disabled={!page.data.cursor} onClick={() => setCursors([...cursors, page.data.cursor])}>
-              Next
-            </button>
-          </p>
+            </span>
+          </CursorPager>
         </>
       )}
     </div>

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { runAction } from '#shared/engine/run-actions';
 import { sweep } from '#shared/engine/sweeper';
-import type { Executor } from '#shared/executors/types';
 import { defaultProjectSettings, type ProjectSettings } from '#shared/schemas/projects';
 import { createEngineHarness, projectId, statusFromEvents, type EngineHarness } from '../../helpers/engine-harness';
+import { drainConcurrently, gatedExecutor, slowFan } from '../../helpers/gated-executor';
 
 /**
  * Fair capacity on the in-memory store (issue 12 §6): project and per-key limits hold under
@@ -13,39 +12,8 @@ import { createEngineHarness, projectId, statusFromEvents, type EngineHarness } 
  * leave the list, and steps without limits touch nothing.
  */
 
-/** A `slow` executor that counts how many of its calls are in flight, and waits for `gate` before finishing. */
-const slowExecutor = (gate: () => Promise<void>) => {
-  const state = { running: 0, most: 0, order: [] as string[] };
-  const executor: Executor = {
-    kind: 'slow',
-    input: z.unknown(),
-    async run(_input, context) {
-      state.running += 1;
-      state.most = Math.max(state.most, state.running);
-      state.order.push(`${context.runId}/${context.stepId}`);
-      try {
-        await gate();
-      } finally {
-        state.running -= 1;
-      }
-      return { status: 'completed', output: { by: context.stepId } };
-    },
-  };
-  return { executor, state };
-};
-
 const withLimit = (limit: number): (() => ProjectSettings) => () => ({ ...defaultProjectSettings, concurrency: { limit } });
-const fan = (width: number, extra: Record<string, unknown> = {}) => [{ id: 'root' }, ...Array.from({ length: width }, (_, index) => ({ id: `leaf${index}`, kind: 'slow', dependsOn: ['root'], ...extra }))];
 const parallel = (width: number, extra: Record<string, unknown> = {}) => Array.from({ length: width }, (_, index) => ({ id: `p${index}`, kind: 'slow', ...extra }));
-
-/** Delivers every visible message at once (each yielding at every store call), until the queue is empty. */
-async function drainConcurrently(harness: EngineHarness, rounds = 200) {
-  for (let round = 0; round < rounds && harness.queue.length > 0; round += 1) {
-    if (harness.visible().length === 0) harness.advance(Math.max(1, (Math.min(...harness.queue.map((entry) => entry.visibleAt)) - harness.now()) / 1000));
-    const batch = harness.visible().slice();
-    await Promise.all(batch.map(() => harness.deliver().catch(() => 'failed')));
-  }
-}
 
 const everyStepReplays = (harness: EngineHarness, runId: string, stepIds: string[]) => {
   for (const stepId of stepIds) expect(statusFromEvents(harness.typesOf(runId, stepId)), stepId).toBe(harness.step(runId, stepId).status);
@@ -56,9 +24,9 @@ describe('a project limit', () => {
     // Prepare: a 20-wide fan under a project limit of 3; the leaves finish only when the gate opens.
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
-    const { executor, state } = slowExecutor(() => opened);
+    const { executor, state } = gatedExecutor(() => opened);
     const harness = createEngineHarness({ executors: [executor], settings: withLimit(3) });
-    const runId = await harness.startRun(fan(20));
+    const runId = await harness.startRun(slowFan(20));
     // The root: its finish sends the 20 leaves (and runs one of them itself, inline).
     const deliveries = [harness.deliver()];
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -93,7 +61,7 @@ describe('a project limit', () => {
   it('holds under concurrent completions: slots freed together are handed over without ever passing the limit', async () => {
     // Prepare: 12 parallel steps under a limit of 2; each finishes only when released by the test.
     const gates: (() => void)[] = [];
-    const { executor, state } = slowExecutor(() => new Promise<void>((resolve) => gates.push(resolve)));
+    const { executor, state } = gatedExecutor(() => new Promise<void>((resolve) => gates.push(resolve)));
     const harness = createEngineHarness({ executors: [executor], settings: withLimit(2) });
     const runId = await harness.startRun(parallel(12));
     const inFlight = harness.visible().map(() => harness.deliver());
@@ -122,7 +90,7 @@ describe('priorities', () => {
   it('gives freed slots to a high-priority run started later before the low run waiting longer', async () => {
     // Prepare: a low run of 6 parallel steps under a limit of 1; the first runs, 5 wait
     const gates: (() => void)[] = [];
-    const { executor, state } = slowExecutor(() => new Promise<void>((resolve) => gates.push(resolve)));
+    const { executor, state } = gatedExecutor(() => new Promise<void>((resolve) => gates.push(resolve)));
     const harness = createEngineHarness({ executors: [executor], settings: withLimit(1) });
     const low = await harness.startRun(parallel(6), { priority: 'low' });
     const pending = harness.visible().map(() => harness.deliver());
@@ -154,7 +122,7 @@ describe('a per-key limit', () => {
     // Prepare: three runs of 4 parallel steps keyed by customer, limit 1 per key (acme twice, globex once)
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
-    const { executor, state } = slowExecutor(() => opened);
+    const { executor, state } = gatedExecutor(() => opened);
     const harness = createEngineHarness({ executors: [executor] });
     const steps = parallel(4, { concurrency: { key: 'customer-{{runInput.customer}}', limit: 1 } });
     const acme1 = await harness.startRun(steps, { input: { customer: 'acme' } });

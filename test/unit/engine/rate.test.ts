@@ -1,11 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { workflowBody } from '#shared/domain/workflow';
 import { runAction } from '#shared/engine/run-actions';
 import { sweep } from '#shared/engine/sweeper';
-import type { Executor } from '#shared/executors/types';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '../../helpers/engine-harness';
+import { drainConcurrently, gatedExecutor, leafIds, slowFan } from '../../helpers/gated-executor';
 
 /**
  * Per-agent rate limits on the in-memory store (issue 12 §6 `rate: {key, perSecond}`): steps
@@ -14,36 +13,9 @@ import { createEngineHarness, statusFromEvents, type EngineHarness } from '../..
  * delayed message; the limit holds beside a concurrency limit; cancel and pause behave.
  */
 
-/** An executor that counts how many of its calls are in flight, and waits for `gate` before finishing. */
-const countingExecutor = (gate: () => Promise<void> = async () => undefined) => {
-  const state = { running: 0, most: 0 };
-  const executor: Executor = {
-    kind: 'slow',
-    input: z.unknown(),
-    async run(_input, context) {
-      state.running += 1;
-      state.most = Math.max(state.most, state.running);
-      try {
-        await gate();
-      } finally {
-        state.running -= 1;
-      }
-      return { status: 'completed', output: { by: context.stepId } };
-    },
-  };
-  return { executor, state };
-};
-
-const fan = (width: number, extra: Record<string, unknown>) => [{ id: 'root' }, ...Array.from({ length: width }, (_, index) => ({ id: `leaf${index}`, kind: 'slow', dependsOn: ['root'], ...extra }))];
-const leaves = (width: number) => Array.from({ length: width }, (_, index) => `leaf${index}`);
-
-/** Delivers every visible message at once, until the queue is empty, moving the clock to the next delayed message when none is visible. */
-async function drainConcurrently(harness: EngineHarness, rounds = 500) {
-  for (let round = 0; round < rounds && harness.queue.length > 0; round += 1) {
-    if (harness.visible().length === 0) harness.advance(Math.max(1, Math.ceil(Math.min(...harness.queue.map((entry) => entry.visibleAt)) - harness.now())) / 1000);
-    const batch = harness.visible().slice();
-    await Promise.all(batch.map(() => harness.deliver().catch(() => 'failed')));
-  }
+/** Delivers every message, concurrently, until none is left. */
+async function drainAll(harness: EngineHarness) {
+  await drainConcurrently(harness, 500);
   expect(harness.queue).toEqual([]);
 }
 
@@ -60,34 +32,34 @@ const busiestWindow = (times: number[], windowMs: number) => Math.max(0, ...time
 describe('a rate limit', () => {
   it('starts a 20-wide fan and a second run sharing the key at most twice a second, each step once, the waiting ones throttled with kind rate', async () => {
     // Prepare: two runs of a 20-wide fan under `rate {key: agent-x, perSecond: 2}`
-    const { executor } = countingExecutor();
+    const { executor } = gatedExecutor();
     const harness = createEngineHarness({ executors: [executor] });
     const rate = { key: 'agent-{{runInput.agent}}', perSecond: 2 };
-    const first = await harness.startRun(fan(20, { rate }), { input: { agent: 'x' } });
-    const second = await harness.startRun(fan(20, { rate }), { input: { agent: 'x' } });
+    const first = await harness.startRun(slowFan(20, { rate }), { input: { agent: 'x' } });
+    const second = await harness.startRun(slowFan(20, { rate }), { input: { agent: 'x' } });
     // The roots: their finishes send the leaves, delivered all at once.
     await Promise.all(harness.visible().map(() => harness.deliver()));
     await Promise.all(harness.visible().map(() => harness.deliver()));
 
     // Assess: the waiting leaves show their turn under the resolved key
-    const throttled = [first, second].flatMap((runId) => leaves(20).map((id) => harness.step(runId, id))).filter((step) => step.status === 'throttled');
+    const throttled = [first, second].flatMap((runId) => leafIds(20).map((id) => harness.step(runId, id))).filter((step) => step.status === 'throttled');
     expect(throttled.length).toBeGreaterThan(30);
     expect(throttled[0]!.throttle).toMatchObject({ kind: 'rate', key: 'agent-x', perSecond: 2 });
     const turns = throttled.map((step) => (step.throttle?.kind === 'rate' ? Date.parse(step.throttle.until) : 0)).sort((a, b) => a - b);
     expect(new Set(turns).size).toBe(turns.length);
 
     // Act: the rest, every delivery concurrent
-    await drainConcurrently(harness);
+    await drainAll(harness);
 
     // Assess: both runs complete, each leaf started once, never more than 2 starts in any second
     for (const runId of [first, second]) {
       expect(harness.run(runId).status).toBe('completed');
-      for (const id of leaves(20)) {
+      for (const id of leafIds(20)) {
         expect(harness.typesOf(runId, id).filter((type) => type === 'step.started'), id).toHaveLength(1);
         expect(statusFromEvents(harness.typesOf(runId, id))).toBe('completed');
       }
     }
-    const times = startTimes(harness, [first, second], leaves(20));
+    const times = startTimes(harness, [first, second], leafIds(20));
     expect(times).toHaveLength(40);
     for (let index = 1; index < times.length; index += 1) expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(500);
     expect(busiestWindow(times, 1000)).toBe(2);
@@ -98,13 +70,13 @@ describe('a rate limit', () => {
   it('holds for any rate, width and interleaving of concurrent deliveries (property)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(0.5, 1, 3, 10, 40), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 12 }), async (perSecond, width, otherWidth) => {
-        const { executor } = countingExecutor();
+        const { executor } = gatedExecutor();
         const harness = createEngineHarness({ executors: [executor] });
         const rate = { key: 'agent', perSecond };
-        const runs = [await harness.startRun(fan(width, { rate })), await harness.startRun(fan(otherWidth, { rate, priority: 'high' }))];
-        await drainConcurrently(harness);
+        const runs = [await harness.startRun(slowFan(width, { rate })), await harness.startRun(slowFan(otherWidth, { rate, priority: 'high' }))];
+        await drainAll(harness);
         for (const runId of runs) expect(harness.run(runId).status).toBe('completed');
-        const times = startTimes(harness, runs, leaves(Math.max(width, otherWidth)));
+        const times = startTimes(harness, runs, leafIds(Math.max(width, otherWidth)));
         expect(times).toHaveLength(width + otherWidth);
         for (let index = 1; index < times.length; index += 1) expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(1000 / perSecond);
       }),
@@ -115,9 +87,9 @@ describe('a rate limit', () => {
   it('holds beside a concurrency limit on the same steps: at most 2 at once and 4 starts a second', async () => {
     let open!: () => void;
     const opened = new Promise<void>((resolve) => (open = resolve));
-    const { executor, state } = countingExecutor(() => opened);
+    const { executor, state } = gatedExecutor(() => opened);
     const harness = createEngineHarness({ executors: [executor] });
-    const runId = await harness.startRun(fan(10, { rate: { key: 'agent', perSecond: 4 }, concurrency: { key: 'agent', limit: 2 } }));
+    const runId = await harness.startRun(slowFan(10, { rate: { key: 'agent', perSecond: 4 }, concurrency: { key: 'agent', limit: 2 } }));
     const inFlight = [harness.deliver()];
     await new Promise((resolve) => setTimeout(resolve, 10));
     inFlight.push(...harness.visible().map(() => harness.deliver()));
@@ -125,10 +97,10 @@ describe('a rate limit', () => {
     expect(state.running).toBeLessThanOrEqual(2);
     open();
     await Promise.all(inFlight);
-    await drainConcurrently(harness);
+    await drainAll(harness);
     expect(harness.run(runId).status).toBe('completed');
     expect(state.most).toBeLessThanOrEqual(2);
-    const times = startTimes(harness, [runId], leaves(10));
+    const times = startTimes(harness, [runId], leafIds(10));
     expect(times).toHaveLength(10);
     for (let index = 1; index < times.length; index += 1) expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(250);
   });
@@ -158,7 +130,7 @@ describe('a rate limit', () => {
   it('waits past SQS\'s longest delay: a turn 40 minutes away is woken in 900 s hops and starts then', async () => {
     const harness = createEngineHarness();
     const runId = await harness.startRun(Array.from({ length: 4 }, (_, index) => ({ id: `s${index}`, rate: { key: 'slow-agent', perSecond: 0.001 } })));
-    await drainConcurrently(harness);
+    await drainAll(harness);
     expect(harness.run(runId).status).toBe('completed');
     const times = startTimes(harness, [runId], ['s0', 's1', 's2', 's3']);
     for (let index = 1; index < times.length; index += 1) expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(1_000_000);
@@ -174,7 +146,7 @@ describe('run actions and recovery', () => {
     expect(waiting).toHaveLength(4);
 
     await runAction(harness.deps, harness.run(runId), 'cancel', 'editor');
-    await drainConcurrently(harness);
+    await drainAll(harness);
 
     expect(harness.run(runId).status).toBe('cancelled');
     for (const id of waiting) {
@@ -189,12 +161,12 @@ describe('run actions and recovery', () => {
     const runId = await harness.startRun(Array.from({ length: 3 }, (_, index) => ({ id: `s${index}`, rate: { key: 'agent', perSecond: 0.5 } })));
     await Promise.all(harness.visible().map(() => harness.deliver()));
     await runAction(harness.deps, harness.run(runId), 'pause', 'editor');
-    await drainConcurrently(harness);
+    await drainAll(harness);
     expect(harness.run(runId).status).toBe('paused');
     expect([...(harness.run(runId).heldSteps ?? [])].sort()).toEqual(['s1', 's2']);
 
     await runAction(harness.deps, harness.run(runId), 'resume', 'editor');
-    await drainConcurrently(harness);
+    await drainAll(harness);
     expect(harness.run(runId).status).toBe('completed');
     const times = startTimes(harness, [runId], ['s0', 's1', 's2']);
     for (let index = 1; index < times.length; index += 1) expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(2000);
@@ -210,7 +182,7 @@ describe('run actions and recovery', () => {
     harness.advance(60);
     const swept = await sweep(harness.deps, { eventGraceSeconds: 30, limit: 10, leaseGraceSeconds: 20, dispatchGraceSeconds: 60 });
     expect(swept.throttledRechecked).toBe(1);
-    await drainConcurrently(harness);
+    await drainAll(harness);
     expect(harness.step(runId, waiting).status).toBe('completed');
     expect(harness.run(runId).status).toBe('completed');
   });
