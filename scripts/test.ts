@@ -1,16 +1,23 @@
 /**
  * `npm test`: unit and infra tests (no emulator), then the e2e suite against the real stack
- * deployed once to the emulator (started and stopped here unless AWS_ENDPOINT_URL names one).
+ * deployed to the emulator (started and stopped here unless AWS_ENDPOINT_URL names one).
  * Ends with one line for the whole run: `N passed, N failed`.
+ *
+ * The e2e suite runs in two shards at once, each on its own emulator and stack (e2e-shards.ts):
+ * the 10,000-step runs keep one emulator busy for about a quarter of an hour while most other
+ * tests mostly wait (on SQS's poller, on visibility timeouts, on schedules), so side by side they
+ * finish in about the time of the longer one. `BATON_E2E_SHARDS=1`, or an emulator of your own
+ * (AWS_ENDPOINT_URL), runs them one after the other on one stack.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploy } from './lib/deploy';
-import { emulatorEnv, logFile, startEmulator, stopEmulator } from './lib/emulator';
+import { e2eShardPlan, type E2eShard } from './lib/e2e-shards';
+import { emulatorEnv, ensureMiniStackInstalled, logFile, resolveTarget, startEmulator, stopEmulator } from './lib/emulator';
 import { ensureChromium } from './lib/browser';
 import { fuzzSeed, pinnedFuzzSeed, runSchemathesis } from './lib/schemathesis';
-import { root, statePath } from './lib/paths';
+import { root, stateDir, statePath } from './lib/paths';
 
 interface Tally {
   passed: number;
@@ -19,13 +26,13 @@ interface Tally {
 }
 const total: Tally = { passed: 0, failed: 0, skipped: 0 };
 
-/** Runs vitest for some projects and adds its results (read from its JSON report) to the total. */
-async function vitest(projects: string[], env: Record<string, string> = {}): Promise<boolean> {
+/** Runs vitest for some projects (only `files` when given) and adds its results (read from its JSON report) to the total. */
+async function vitest(projects: string[], env: Record<string, string> = {}, files: string[] = []): Promise<boolean> {
   const report = statePath(`vitest-${projects.join('-')}.json`);
   rmSync(report, { force: true });
   // Coverage (and its thresholds, vitest.config.ts) whenever the unit project runs: it is what they measure.
   const coverage = projects.includes('unit') ? ['--coverage'] : [];
-  const args = ['run', ...projects.flatMap((project) => ['--project', project]), ...coverage, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`];
+  const args = ['run', ...projects.flatMap((project) => ['--project', project]), ...coverage, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...files];
   const code = await new Promise<number>((resolve) => {
     const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
     child.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
@@ -57,10 +64,56 @@ async function check(name: string, command: string, args: string[]): Promise<boo
   return code === 0;
 }
 
+/**
+ * One e2e shard in this process: its own emulator (BATON_EMULATOR_PORT) and state folder
+ * (BATON_STATE_DIR, so its own stack.json), the stack deployed there, its files run, the emulator
+ * stopped; its tally written to shard-result.json for the parent to add.
+ */
+async function runShard(files: string[]): Promise<never> {
+  let started = false;
+  try {
+    const emulator = await startEmulator();
+    started = emulator.started;
+    const began = Date.now();
+    await deploy(emulator.endpoint);
+    console.log(`Deployed in ${((Date.now() - began) / 1000).toFixed(1)}s; running ${files.length} e2e files against ${emulator.endpoint}`);
+    await vitest(['e2e'], emulatorEnv(emulator.endpoint), files);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    total.failed += 1;
+  } finally {
+    if (started) await stopEmulator();
+  }
+  writeFileSync(statePath('shard-result.json'), JSON.stringify(total));
+  process.exit(0);
+}
+
+/** Starts a shard as a child process (its output in its folder's test.log); resolves to its tally. */
+function startShard(shard: E2eShard): Promise<Tally> {
+  const dir = join(stateDir, shard.stateDir);
+  rmSync(join(dir, 'shard-result.json'), { force: true });
+  const output = openSync(statePath(join(shard.stateDir, 'test.log')), 'w');
+  const child = spawn(process.execPath, [join(root, 'scripts', 'run.mjs'), 'test.ts', '--e2e-shard', ...shard.files], {
+    cwd: root,
+    stdio: ['ignore', output, output],
+    env: { ...process.env, BATON_STATE_DIR: dir, BATON_EMULATOR_PORT: String(shard.port) },
+  });
+  return new Promise((resolve) => {
+    child.on('exit', () => {
+      const result = join(dir, 'shard-result.json');
+      resolve(existsSync(result) ? (JSON.parse(readFileSync(result, 'utf8')) as Tally) : { passed: 0, failed: 1, skipped: 0 });
+    });
+  });
+}
+
+if (process.argv[2] === '--e2e-shard') await runShard(process.argv.slice(3));
+
 const only = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const wants = (project: string) => only.length === 0 || only.includes(project);
 let emulatorStarted = false;
 let exitCode = 0;
+/** The e2e shards running beside this process: waited for before this one's emulator stops. */
+let others: { shard: E2eShard; done: Promise<Tally> }[] = [];
 
 try {
   if (only.length === 0) {
@@ -73,12 +126,19 @@ try {
   if (wants('e2e')) {
     // The console's browser test drives Debian's Chromium.
     ensureChromium();
+    const target = resolveTarget();
+    const plan = e2eShardPlan(process.env, target);
+    // Installed once, before any shard could start installing it too.
+    if (!target.external) ensureMiniStackInstalled();
     const emulator = await startEmulator();
     emulatorStarted = emulator.started;
     const began = Date.now();
     const info = await deploy(emulator.endpoint);
-    console.log(`Deployed in ${((Date.now() - began) / 1000).toFixed(1)}s; running the e2e suite against ${emulator.endpoint}`);
-    if (!(await vitest(['e2e'], emulatorEnv(emulator.endpoint)))) exitCode = 1;
+    // The other shard deploys its own stack after this one's (one CDK assembly folder at a time).
+    others = plan.others.map((shard) => ({ shard, done: startShard(shard) }));
+    for (const { shard } of others) console.log(`e2e shard "${shard.name}" (${shard.files.join(', ')}) runs beside this one on port ${shard.port}; its output: ${join(stateDir, shard.stateDir, 'test.log')}`);
+    console.log(`Deployed in ${((Date.now() - began) / 1000).toFixed(1)}s; running the e2e suite${plan.others.length ? ' (this shard)' : ''} against ${emulator.endpoint}`);
+    if (!(await vitest(['e2e'], emulatorEnv(emulator.endpoint), plan.files))) exitCode = 1;
     // The API contract, fuzzed: bounded here (npm run fuzz runs it long).
     console.log('\n▶ schemathesis (docs/openapi.json against the deployed API, all checks)');
     const fuzz = await runSchemathesis(info, { maxExamples: Number(process.env.BATON_FUZZ_EXAMPLES ?? 25), seed: fuzzSeed(process.env, pinnedFuzzSeed) });
@@ -89,12 +149,23 @@ try {
       total.failed += 1;
       exitCode = 1;
     }
+    for (const { shard, done } of others) {
+      const tally = await done;
+      console.log(`\n▶ e2e shard "${shard.name}" (it ran beside the one above)\n`);
+      console.log(readFileSync(join(stateDir, shard.stateDir, 'test.log'), 'utf8'));
+      total.passed += tally.passed;
+      total.failed += tally.failed;
+      total.skipped += tally.skipped;
+      if (tally.failed > 0) exitCode = 1;
+    }
   }
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   total.failed += 1;
   exitCode = 1;
 } finally {
+  // A shard still running after a failure here finishes (and stops its emulator) on its own.
+  await Promise.all(others.map(({ done }) => done));
   if (emulatorStarted) {
     await stopEmulator();
     console.log(`Emulator stopped (its log: ${logFile()}).`);
