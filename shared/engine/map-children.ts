@@ -105,10 +105,12 @@ export async function startChild(deps: EngineDeps, run: RunRecord, map: MapRecor
   // for a static graph, walk on: a running child is looked at against its lease (taken over when
   // its worker is gone), a finished one's follow-up (its next child, its chunk) is redone.
   if (child?.status === 'running') return { events: [], dispatches: [messageFor({ ...child, attempt: child.attempt - 1 })] };
-  if (child?.status === 'completed' || (child?.status === 'failed' && map.round === 1)) return childFinished(deps, run, child);
-  if (child?.status !== 'failed' || map.round === 1) return noEffects();
+  // A failed one failed in this round (its item says which round requeued it) unless an earlier
+  // round's failure is what this round retries.
+  if (child?.status === 'completed' || (child?.status === 'failed' && (child.mapRound ?? 1) === map.round)) return childFinished(deps, run, child);
+  if (child?.status !== 'failed') return noEffects();
   const event = runEvent(run, 'step.retry_requested', 'worker', { attempt: child.attempt + 1, map: map.mapId, index, round: map.round }, at, stepId);
-  const written = await deps.store.requeue(run.id, stepId, { at: at.toISOString(), allowedAttempts: child.attempt + child.retry.maxAttempts, generation: child.generation ?? 1 }, event);
+  const written = await deps.store.requeue(run.id, stepId, { at: at.toISOString(), allowedAttempts: child.attempt + child.retry.maxAttempts, generation: child.generation ?? 1, mapRound: map.round }, event);
   return written.won ? { events: written.events, dispatches: [messageFor(child)] } : noEffects();
 }
 

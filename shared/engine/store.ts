@@ -228,7 +228,7 @@ export interface EngineStore {
   /** → cancelled: the worker's (its run ended; attempt and status as read) or a waiting step's (its run was cancelled). */
   cancel(runId: string, stepId: string, change: { transition: 'cancel' | 'cancelWaiting'; readStatus: StepRecord['status']; attempt: number; at: string }, event: EventToWrite): Promise<Written>;
   /** failed → queued by a person's retry: fresh attempts, maybe a new input and generation; the rejection's comment goes (the events keep it). */
-  requeue(runId: string, stepId: string, change: { at: string; allowedAttempts: number; generation: number; input?: { value: unknown } }, event: EventToWrite): Promise<Written>;
+  requeue(runId: string, stepId: string, change: { at: string; allowedAttempts: number; generation: number; input?: { value: unknown }; mapRound?: number }, event: EventToWrite): Promise<Written>;
   /** Files held steps (queued, or running: held at a dead worker's takeover) under a DISPATCH timer due `dueAt`; others are left alone. */
   markForDispatch(runId: string, stepIds: string[], dueAt: string): Promise<void>;
   /** Downstream steps of a re-run back to pending (`reset`), all or none, each from the status it was read in: the chunks before the last (rerun-step.ts). */

@@ -388,10 +388,10 @@ export function createDynamoEngineStore({ documents, tableName, recordsInFlight 
       });
     },
 
-    requeue: (runId, stepId, { at, allowedAttempts, generation, input }, requested) =>
+    requeue: (runId, stepId, { at, allowedAttempts, generation, input, mapRound }, requested) =>
       write((tx) => {
         stepChange(tx, keys.step(runId, stepId), {
-          set: { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? jsonField('input', input.value) : {}), ...dispatchMarker(at) },
+          set: { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? jsonField('input', input.value) : {}), ...(mapRound ? { mapRound } : {}), ...dispatchMarker(at) },
           // The rejection's comment belongs to the execution that ended; the events keep it.
           remove: ['finishedAt', 'comment'],
           ...guarded('requeue', {})!,

@@ -320,10 +320,10 @@ export function createMemoryEngineStore() {
       Object.assign(step, { status: 'cancelled', finishedAt: at });
       return commit([event]);
     },
-    async requeue(runId, stepId, { at, allowedAttempts, generation, input }, event) {
+    async requeue(runId, stepId, { at, allowedAttempts, generation, input, mapRound }, event) {
       const step = stepOf(runId, stepId);
       if (!step || !stepGuardHolds('requeue', step, {})) return lostWrite;
-      Object.assign(step, { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? { input: clone(input.value) } : {}), timer: { kind: 'dispatch', dueAt: at } });
+      Object.assign(step, { status: 'queued', queuedAt: at, allowedAttempts, generation, ...(input ? { input: clone(input.value) } : {}), ...(mapRound ? { mapRound } : {}), timer: { kind: 'dispatch', dueAt: at } });
       delete step.finishedAt;
       delete step.comment;
       return commit([event]);

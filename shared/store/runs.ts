@@ -215,6 +215,8 @@ export interface StepRecord {
   gate?: GateState;
   /** A map's child (shared/engine/map-step.ts): its map's step id and its item's index. */
   mapItem?: { mapId: string; index: number };
+  /** A map child requeued by a retry of the failed items: the round that requeued it (absent: it is in round 1). */
+  mapRound?: number;
 }
 
 /** What a fork's reused step takes from the run it was forked from. */

@@ -773,9 +773,9 @@ export function describeEngineStoreContract(adapter: string, open: () => StoreUn
         await w.running('b');
         expect((await s.store.fail(w.failure('a', 'needs_qa', { transition: 'reject', comment: 'redo it' }), {}, w.event('step.failed', 'a'))).won).toBe(true);
         expect((await s.store.requeue(w.runId, 'b', { at: at(8), allowedAttempts: 3, generation: 1 }, w.event('step.retry_requested', 'b'))).won).toBe(false);
-        await w.expectRecorded(await s.store.requeue(w.runId, 'a', { at: at(8), allowedAttempts: 3, generation: 2, input: { value: { fixed: true } } }, w.event('step.retry_requested', 'a')));
+        await w.expectRecorded(await s.store.requeue(w.runId, 'a', { at: at(8), allowedAttempts: 3, generation: 2, input: { value: { fixed: true } }, mapRound: 2 }, w.event('step.retry_requested', 'a')));
         const step = (await w.step('a'))!;
-        expect(step).toMatchObject({ status: 'queued', attempt: 1, allowedAttempts: 3, generation: 2, input: { fixed: true }, queuedAt: at(8) });
+        expect(step).toMatchObject({ status: 'queued', attempt: 1, allowedAttempts: 3, generation: 2, input: { fixed: true }, queuedAt: at(8), mapRound: 2 });
         expect(step.comment).toBeUndefined();
         expect(step.finishedAt).toBeUndefined();
         expect(await w.timers('a')).toEqual([`dispatch@${at(8)}`]);

@@ -159,6 +159,43 @@ describe('map steps (issue 13 §1) on the in-memory store', () => {
     }
   });
 
+  it("a worker dying in a retry round's chain never retries a child twice in that round: the redo finishes one that failed in it", async () => {
+    // Round 1: every child fails (a 0% tolerance blocks the run); the retry's round 2 runs the six again in one slot, a chain,
+    // where items 1 and 3 fail again. The worker running that chain dies at each of its calls; the redelivery walks the chain.
+    for (let crashAt = 1; crashAt <= 60; crashAt += 1) {
+      for (const afterEffect of [false, true]) {
+        const again = new Set([mapChildId('m', 1), mapChildId('m', 3)]);
+        const harness = createEngineHarness({ failWhen: ({ stepId, attempt }) => (attempt === 1 || again.has(stepId) ? 'fatal' : undefined) });
+        // Retries for what the crash wrapper throws inside an attempt; a fatal failure is never retried.
+        const step = { kind: 'work', retry: { maxAttempts: 3, backoffBaseSeconds: 0, backoffCapSeconds: 0, jitter: 'none' as const } };
+        const runId = await harness.startRun([mapStep({ items: Array.from({ length: 6 }, (_, index) => index), maxConcurrency: 1, step })]);
+        await harness.drain();
+        expect(harness.run(runId).status).toBe('blocked');
+        await runAction(harness.deps, harness.run(runId), 'retry', 'editor');
+        await harness.deliver(); // the map's claim: round 2's first child's message
+        const entry = harness.visible()[0]!;
+        entry.receives += 1;
+        entry.visibleAt = harness.now() + 20_000;
+        const outcome = await processStepMessage(crashing(harness.deps, { crashAt, afterEffect }, [0]), entry.message, harness.now() + 20_000).catch((error: unknown) => error);
+        if (!(outcome instanceof Crash)) harness.queue.splice(harness.queue.indexOf(entry), 1);
+        await harness.drain();
+        const fate = `crash at ${crashAt} ${afterEffect}`;
+        const { items: children } = await harness.memory.store.maps.children(runId, 'm', { limit: 100 });
+        expect(children.map((child) => child.status).filter((status) => status !== 'completed' && status !== 'failed'), fate).toEqual([]);
+        // Each child is requeued once by round 2, however often the chain is walked.
+        for (const child of children) {
+          const requeues = harness.eventsOf(runId, child.stepId).filter((event) => event.type === 'step.retry_requested' && (event.detail as { round?: number }).round === 2);
+          expect(requeues, `${fate}: ${child.stepId}`).toHaveLength(1);
+        }
+        expect(harness.run(runId).status, fate).toBe('blocked');
+        // Items 1 and 3 failed again; another fails only when the worker died in its attempt (the retry round gives one).
+        const failed = children.filter((child) => child.status === 'failed');
+        expect(failed.filter((child) => again.has(child.stepId)).map((child) => child.mapItem?.index), fate).toEqual([1, 3]);
+        expect(failed.filter((child) => !again.has(child.stepId) && child.error?.code !== 'WORKER_LOST').map((child) => `${child.stepId}: ${child.error?.code ?? child.error?.message}`), fate).toEqual([]);
+      }
+    }
+  });
+
   it('completes at once over no items', async () => {
     const harness = createEngineHarness();
     const runId = await harness.startRun([mapStep({ items: [] })]);
