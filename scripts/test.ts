@@ -10,7 +10,7 @@
  * (AWS_ENDPOINT_URL), runs them one after the other on one stack.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deploy } from './lib/deploy';
 import { e2eShardPlan, type E2eShard } from './lib/e2e-shards';
@@ -91,8 +91,9 @@ async function runShard(files: string[]): Promise<never> {
 /** Starts a shard as a child process (its output in its folder's test.log); resolves to its tally. */
 function startShard(shard: E2eShard): Promise<Tally> {
   const dir = join(stateDir, shard.stateDir);
+  mkdirSync(dir, { recursive: true });
   rmSync(join(dir, 'shard-result.json'), { force: true });
-  const output = openSync(statePath(join(shard.stateDir, 'test.log')), 'w');
+  const output = openSync(join(dir, 'test.log'), 'w');
   const child = spawn(process.execPath, [join(root, 'scripts', 'run.mjs'), 'test.ts', '--e2e-shard', ...shard.files], {
     cwd: root,
     stdio: ['ignore', output, output],
