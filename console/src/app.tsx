@@ -129,8 +129,9 @@ export function App() {
 
 function Shell({ session }: { session: Session }) {
   const [location] = useLocation();
-  const tab = (path: string, label: string) => (
-    <Link href={path} className={location === path || (path !== '/' && location.startsWith(path)) ? 'active' : ''}>
+  // A tab is lit on its own pages and on those reached only from it (`also`).
+  const tab = (path: string, label: string, also: string[] = []) => (
+    <Link href={path} className={[path, ...also].some((prefix) => location === prefix || (prefix !== '/' && location.startsWith(prefix))) ? 'active' : ''}>
       {label}
     </Link>
   );
@@ -139,7 +140,7 @@ function Shell({ session }: { session: Session }) {
       <header className="top">
         <span className="brand">Baton</span>
         <nav>
-          {tab('/runs', 'Runs')}
+          {tab('/runs', 'Runs', ['/compare', '/metrics'])}
           {tab('/inbox', 'Inbox')}
           {tab('/events', 'Events')}
           {tab('/workflows', 'Workflows')}

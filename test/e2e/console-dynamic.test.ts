@@ -165,6 +165,8 @@ describe('the console showing dynamic work', () => {
     expect(await attributes(children.locator('tbody tr[data-status="failed"]'), 'data-index')).toEqual(failing.map(String));
     expect(await children.locator('tbody tr[data-index="3"] .child-error').textContent()).toMatch(/flaky failure 1/);
     expect(await children.getByTestId('map-results').textContent()).toMatch(/^Results \(JSON Lines, in item order\): s3:\/\/\S+/);
+    // An s3:// address is for copying: no link a browser cannot open.
+    expect(await children.getByTestId('map-results').locator('a').count()).toBe(0);
     await page.screenshot({ path: screenshotPath('map-blocked.png'), fullPage: true });
     await children.getByRole('button', { name: 'Next' }).click();
     await expect.poll(() => children.getByTestId('map-children-range').textContent(), poll).toBe('items 25–29 of 30');
@@ -276,6 +278,8 @@ describe('the console showing dynamic work', () => {
     await expect.poll(() => page.getByTestId('metrics').textContent(), poll).toMatch(/^# HELP baton_runs_total /m);
     expect(await page.getByTestId('metrics').textContent()).toMatch(/^baton_runs_total\{status="completed"\} [1-9][0-9]*$/m);
     expect(await page.getByTestId('metrics-scrape').textContent()).toBe(`curl -H "Authorization: Bearer $TOKEN" ${stack.apiUrl.replace(/\/$/, '')}/v1/projects/${client.projectId}/metrics`);
+    // The page belongs to the Runs tab (it is reached from there): that tab is lit.
+    expect(await page.locator('nav a.active').allTextContents()).toEqual(['Runs']);
     await page.screenshot({ path: screenshotPath('metrics.png'), fullPage: true });
   });
 

@@ -190,7 +190,8 @@ export function MapChildren({ runId, step, live }: { runId: string; step: StepDe
       )}
       {resultsUrl && (
         <p className="small" data-testid="map-results">
-          Results (JSON Lines, in item order): <a href={resultsUrl}>{resultsUrl}</a>
+          {/* An s3:// address: no browser opens it, so it is shown to copy, not as a link. */}
+          Results (JSON Lines, in item order): <span className="mono">{resultsUrl}</span>
           <br />
           <span className="muted mono">aws s3 cp {resultsUrl} -</span>
         </p>
