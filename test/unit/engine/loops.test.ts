@@ -3,10 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#shared/domain/errors';
 import { untilHolds } from '#shared/domain/loops';
 import { parseWorkflowDefinition } from '#shared/domain/workflow-definition';
-import { processStepMessage } from '#shared/engine/step-lifecycle';
 import type { Executor } from '#shared/executors/types';
 import { createMemoryFeedbackStore } from '#shared/store/memory-feedback-store';
-import { Crash, crashing } from '../../helpers/crashing';
+import { receive } from '../../helpers/crashing';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '../../helpers/engine-harness';
 
 /** Counts its own executions per run and step: output {n}. */
@@ -113,11 +112,8 @@ describe('bounded loops', () => {
       for (const afterEffect of [false, true]) {
         const harness = createEngineHarness({ executors: [counter()] });
         const runId = await harness.startRun([{ id: 'first' }, { id: 'b', kind: 'count', dependsOn: ['first'] }, { id: 'c', kind: 'count', dependsOn: ['b'], loop: { over: ['b'], until: { path: 'n', greaterThanOrEqual: 3 }, maxIterations: 6 } }, { id: 'after', dependsOn: ['c'] }]);
-        const entry = harness.visible()[0]!;
-        entry.receives += 1;
-        entry.visibleAt = harness.now() + 20_000;
-        const outcome = await processStepMessage(crashing(harness.deps, { crashAt, afterEffect }, [0]), entry.message, harness.now() + 20_000).catch((error: unknown) => error);
-        if (!(outcome instanceof Crash)) harness.queue.splice(harness.queue.indexOf(entry), 1);
+        // Its first receive: deleted if the worker lives, visible again after the timeout if it dies.
+        await receive(harness, harness.deps, harness.visible()[0]!, { crashAt, afterEffect }, [0]);
         await harness.drain();
         expect(harness.run(runId).status, `crash at ${crashAt} ${afterEffect}`).toBe('completed');
         const c = harness.step(runId, 'c');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mapChildId } from '#shared/domain/map-step';
 import { runAction } from '#shared/engine/run-actions';
 import { processStepMessage } from '#shared/engine/step-lifecycle';
-import { Crash, crashing } from '#test/helpers/crashing';
+import { Crash, crashing, receive } from '#test/helpers/crashing';
 import { createEngineHarness, type EngineHarness } from '#test/helpers/engine-harness';
 
 /** Children of the map that are queued or running now (started, not finished). */
@@ -173,11 +173,8 @@ describe('map steps (issue 13 §1) on the in-memory store', () => {
         expect(harness.run(runId).status).toBe('blocked');
         await runAction(harness.deps, harness.run(runId), 'retry', 'editor');
         await harness.deliver(); // the map's claim: round 2's first child's message
-        const entry = harness.visible()[0]!;
-        entry.receives += 1;
-        entry.visibleAt = harness.now() + 20_000;
-        const outcome = await processStepMessage(crashing(harness.deps, { crashAt, afterEffect }, [0]), entry.message, harness.now() + 20_000).catch((error: unknown) => error);
-        if (!(outcome instanceof Crash)) harness.queue.splice(harness.queue.indexOf(entry), 1);
+        // Its first receive: deleted if the worker lives, visible again after the timeout if it dies.
+        await receive(harness, harness.deps, harness.visible()[0]!, { crashAt, afterEffect }, [0]);
         await harness.drain();
         const fate = `crash at ${crashAt} ${afterEffect}`;
         const { items: children } = await harness.memory.store.maps.children(runId, 'm', { limit: 100 });

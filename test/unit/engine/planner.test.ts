@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
-import { processStepMessage } from '#shared/engine/step-lifecycle';
 import type { Executor } from '#shared/executors/types';
-import { Crash, crashing } from '../../helpers/crashing';
+import { receive } from '../../helpers/crashing';
 import { createEngineHarness, statusFromEvents, type EngineHarness } from '../../helpers/engine-harness';
 
 /** A planner agent in miniature: its output is its input (so a test writes the plan it returns). */
@@ -93,11 +92,8 @@ describe('planner steps', () => {
       for (const afterEffect of [false, true]) {
         const harness = createEngineHarness({ executors: [echo] });
         const runId = await harness.startRun([{ ...planner(chainOf(3)) }, { id: 'after', dependsOn: ['plan'] }]);
-        const entry = harness.visible()[0]!;
-        entry.receives += 1;
-        entry.visibleAt = harness.now() + 20_000;
-        const outcome = await processStepMessage(crashing(harness.deps, { crashAt, afterEffect }, [0]), entry.message, harness.now() + 20_000).catch((error: unknown) => error);
-        if (!(outcome instanceof Crash)) harness.queue.splice(harness.queue.indexOf(entry), 1);
+        // Its first receive: deleted if the worker lives, visible again after the timeout if it dies.
+        await receive(harness, harness.deps, harness.visible()[0]!, { crashAt, afterEffect }, [0]);
         // Until the planner's write commits, nothing of the plan exists.
         const steps = await harness.deps.store.listSteps(runId);
         expect([2, 5]).toContain(steps.length);
