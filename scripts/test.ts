@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { join } from 'node:path';
 import { deploy } from './lib/deploy';
 import { e2eShardPlan, type E2eShard } from './lib/e2e-shards';
-import { emulatorEnv, ensureMiniStackInstalled, logFile, resolveTarget, startEmulator, stopEmulator } from './lib/emulator';
+import { emulatorEnv, logFile, resolveTarget, startEmulator, stopEmulator } from './lib/emulator';
 import { ensureChromium } from './lib/browser';
 import { fuzzSeed, pinnedFuzzSeed, runSchemathesis } from './lib/schemathesis';
 import { root, stateDir, statePath } from './lib/paths';
@@ -129,8 +129,6 @@ try {
     ensureChromium();
     const target = resolveTarget();
     const plan = e2eShardPlan(process.env, target);
-    // Installed once, before any shard could start installing it too.
-    if (!target.external) ensureMiniStackInstalled();
     const emulator = await startEmulator();
     emulatorStarted = emulator.started;
     const began = Date.now();

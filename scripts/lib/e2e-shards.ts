@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EmulatorTarget } from './emulator';
+import { portSetting, type EmulatorTarget } from './emulator';
 import { root } from './paths';
 
 /**
@@ -44,8 +44,7 @@ export function e2eShardPlan(env: NodeJS.ProcessEnv, target: EmulatorTarget): E2
   const shards = env.BATON_E2E_SHARDS ?? '2';
   if (shards !== '1' && shards !== '2') throw new Error(`BATON_E2E_SHARDS must be 1 or 2, got "${shards}"`);
   if (shards === '1' || target.external) return { files: [], others: [] };
-  const port = env.BATON_E2E_SHARD_PORT ? Number(env.BATON_E2E_SHARD_PORT) : Number(new URL(target.endpoint).port) + 1;
-  if (!Number.isInteger(port) || port < 1024 || port > 65535) throw new Error(`BATON_E2E_SHARD_PORT must be a port number from 1024 to 65535, got "${env.BATON_E2E_SHARD_PORT}"`);
+  const port = portSetting('BATON_E2E_SHARD_PORT', env.BATON_E2E_SHARD_PORT, Number(new URL(target.endpoint).port) + 1);
   const all = e2eFiles();
   const heavy = heavyShardFiles.filter((file) => all.includes(file));
   return {

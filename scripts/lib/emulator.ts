@@ -38,11 +38,15 @@ export function resolveTarget(): EmulatorTarget {
 }
 
 function port(): number {
-  const raw = process.env.BATON_EMULATOR_PORT;
-  if (raw === undefined || raw === '') return defaultPort;
+  return portSetting('BATON_EMULATOR_PORT', process.env.BATON_EMULATOR_PORT, defaultPort);
+}
+
+/** A port from the environment variable `name` (`raw`), `fallback` when unset; anything but 1024-65535 is refused naming the variable. */
+export function portSetting(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1024 || value > 65535) {
-    throw new Error(`BATON_EMULATOR_PORT must be a port number from 1024 to 65535, got "${raw}"`);
+    throw new Error(`${name} must be a port number from 1024 to 65535, got "${raw}"`);
   }
   return value;
 }
